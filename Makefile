@@ -1,0 +1,50 @@
+# Thin driver over CMake + Ninja.  `make test` and `make run` install missing Debian packages
+# first (scripts/deps.sh), so they work on a fresh Debian 12 machine.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test test-unit test-asan test-tsan bench run clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh build test
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Every test: the release suite, then the sanitizer builds.
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j2
+	$(MAKE) --no-print-directory test-asan test-tsan
+
+test-unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -L unit
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHS_SANITIZE=address,undefined >/dev/null
+	ninja -C build-asan
+	ctest --test-dir build-asan --output-on-failure -j2 -LE 'slow|bench'
+
+# The concurrency tests under ThreadSanitizer.
+test-tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHS_SANITIZE=thread >/dev/null
+	ninja -C build-tsan
+	ctest --test-dir build-tsan --output-on-failure -L concurrency
+
+# Benchmarks beside the peers (hnswlib, faiss) on Fashion-MNIST and the hyperbolic set.
+bench: build
+	@scripts/deps.sh bench
+	bench/run.sh $(BUILD)
+
+run: build
+	@echo "The server (hyperspace-server) is not built yet; see the open issues." >&2
+	@exit 1
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

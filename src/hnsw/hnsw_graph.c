@@ -1,0 +1,385 @@
+/*
+ * hnsw_graph.c: index lifecycle and insertion (Algorithm 1 of Malkov & Yashunin) with the
+ * neighbour-selection heuristic (their Algorithm 4), deletion marks and statistics.
+ *
+ * Insert, for a node q at level L drawn from (seed, slot):
+ *   1. greedy descent from the entry point through the layers above L;
+ *   2. for each layer l = min(L, top)..0: search it with ef_construction, choose q's neighbours
+ *      with the heuristic (m per upper layer, 2m on layer 0), write q's list, then add q to each
+ *      neighbour's list (pruning that list with the heuristic when it is full);
+ *   3. if L is above the current top, q becomes the entry point.
+ * Only one node lock is held at a time (see hnsw_int.h), so inserts from many threads cannot
+ * deadlock.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw/hnsw_int.h"
+
+/* Process-wide stripe of node locks: a per-node mutex would cost 40 bytes per vector. */
+#define NODE_LOCKS 1024
+static pthread_mutex_t node_locks[NODE_LOCKS];
+static pthread_once_t node_locks_once = PTHREAD_ONCE_INIT;
+
+static void node_locks_init(void)
+{
+    for (size_t i = 0; i < NODE_LOCKS; i++)
+        pthread_mutex_init(&node_locks[i], NULL);
+}
+
+pthread_mutex_t *hnsw_node_lock(const hs_hnsw *h, uint32_t slot)
+{
+    uint64_t k = hs_mix64((uint64_t)(uintptr_t)h ^ ((uint64_t)slot << 20) ^ slot);
+    return &node_locks[k % NODE_LOCKS];
+}
+
+void hs_hnsw_opts_init(hs_hnsw_opts *o)
+{
+    o->m = 16;
+    o->ef_construction = 100;
+    o->seed = 42;
+    o->chunk_shift = 12;
+}
+
+int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks *recs,
+                hs_hnsw **out)
+{
+    *out = NULL;
+    if (!opts || !space || !recs || opts->m < HS_HNSW_MIN_M || opts->m > HS_HNSW_MAX_M ||
+        opts->ef_construction < 1 || opts->ef_construction > 10000 || opts->chunk_shift > 20 ||
+        recs->rec_len < space->rec_len)
+        return HS_EINVAL;
+    pthread_once(&node_locks_once, node_locks_init);
+    hs_hnsw *h = calloc(1, sizeof(*h));
+    if (!h)
+        return HS_ENOMEM;
+    h->m = opts->m;
+    h->m0 = 2 * opts->m;
+    h->ef_construction = opts->ef_construction;
+    h->level_mult = 1.0 / log((double)opts->m);
+    h->seed = opts->seed;
+    h->space = space;
+    h->recs = recs;
+    int rc = hs_chunks_init(&h->links0, 4 * (1 + h->m0), opts->chunk_shift);
+    if (rc == HS_OK)
+        rc = hs_chunks_init(&h->upper, sizeof(uint32_t *), opts->chunk_shift);
+    if (rc == HS_OK)
+        rc = hs_chunks_init(&h->info, 1, opts->chunk_shift);
+    if (rc != HS_OK) {
+        free(h);
+        return rc;
+    }
+    pthread_mutex_init(&h->grow_lock, NULL);
+    pthread_mutex_init(&h->ep_lock, NULL);
+    *out = h;
+    return HS_OK;
+}
+
+void hs_hnsw_free(hs_hnsw *h)
+{
+    if (!h)
+        return;
+    uint64_t cap = hs_chunks_capacity(&h->upper);
+    for (uint64_t i = 0; i < cap; i++)
+        free(*(uint32_t **)hs_chunks_at(&h->upper, (uint32_t)i));
+    hs_chunks_destroy(&h->links0);
+    hs_chunks_destroy(&h->upper);
+    hs_chunks_destroy(&h->info);
+    pthread_mutex_destroy(&h->grow_lock);
+    pthread_mutex_destroy(&h->ep_lock);
+    free(h);
+}
+
+int hs_hnsw_set_ef_construction(hs_hnsw *h, uint32_t ef)
+{
+    if (ef < 1 || ef > 10000)
+        return HS_ERANGE;
+    __atomic_store_n(&h->ef_construction, ef, __ATOMIC_RELAXED);
+    return HS_OK;
+}
+
+/* Makes the graph tables cover slots [0, n). */
+static int ensure_capacity(hs_hnsw *h, uint64_t n)
+{
+    if (hs_chunks_capacity(&h->info) >= n)
+        return HS_OK;
+    pthread_mutex_lock(&h->grow_lock);
+    int rc = hs_chunks_reserve(&h->links0, n);
+    if (rc == HS_OK)
+        rc = hs_chunks_reserve(&h->upper, n);
+    if (rc == HS_OK)
+        rc = hs_chunks_reserve(&h->info, n); /* last: its capacity is the one checked above */
+    pthread_mutex_unlock(&h->grow_lock);
+    return rc;
+}
+
+/* Level of a slot: floor(-ln(U) / ln(m)) with U uniform in (0, 1] drawn from (seed, slot). */
+static int random_level(const hs_hnsw *h, uint32_t slot)
+{
+    uint64_t r = hs_mix64(h->seed ^ hs_mix64((uint64_t)slot + 0x51ed27f1ULL));
+    double u = ((double)(r >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+    double l = -log(u) * h->level_mult;
+    return l >= HS_HNSW_MAX_LEVEL ? HS_HNSW_MAX_LEVEL : (int)l;
+}
+
+size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel)
+{
+    const hs_space *sp = h->space;
+    size_t kept = 0;
+    for (size_t i = 0; i < n && kept < max; i++) {
+        const void *rc = hnsw_rec(h, cand[i].id);
+        bool good = true;
+        for (size_t j = 0; j < kept; j++) {
+            if (sp->dist(sp, rc, hnsw_rec(h, sel[j].id)) < cand[i].dist) {
+                good = false;
+                break;
+            }
+        }
+        if (good)
+            sel[kept++] = cand[i];
+    }
+    return kept;
+}
+
+/* Replaces the list of `node` on `level` with sel[0..n). Caller holds the node's lock. */
+static void write_list(uint32_t *list, const hs_pair *sel, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        __atomic_store_n(&list[1 + i], sel[i].id, __ATOMIC_RELEASE);
+    __atomic_store_n(&list[0], (uint32_t)n, __ATOMIC_RELEASE);
+}
+
+/* Adds a link e -> q on `level`, pruning e's list with the heuristic when it is full. */
+static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int level)
+{
+    const hs_space *sp = h->space;
+    uint32_t max = level ? h->m : h->m0;
+    pthread_mutex_t *lk = hnsw_node_lock(h, e);
+    pthread_mutex_lock(lk);
+    uint32_t *list = hnsw_list(h, e, level);
+    uint32_t cnt = list_count(list, max);
+    if (cnt < max) {
+        __atomic_store_n(&list[1 + cnt], q, __ATOMIC_RELEASE);
+        __atomic_store_n(&list[0], cnt + 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(lk);
+        return HS_OK;
+    }
+    if (hnsw_scratch_reserve(&s->w, &s->w_cap, max + 1) != HS_OK ||
+        hnsw_scratch_reserve(&s->sel, &s->sel_cap, max + 1) != HS_OK) {
+        pthread_mutex_unlock(lk);
+        return HS_ENOMEM;
+    }
+    const void *re = hnsw_rec(h, e);
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t id = list_get(list, i);
+        s->w[i] = (hs_pair){sp->dist(sp, re, hnsw_rec(h, id)), id};
+    }
+    s->w[cnt] = (hs_pair){sp->dist(sp, re, hnsw_rec(h, q)), q};
+    hs_pairs_sort(s->w, cnt + 1);
+    size_t kept = hnsw_select(h, s->w, cnt + 1, max, s->sel);
+    write_list(list, s->sel, kept);
+    pthread_mutex_unlock(lk);
+    return HS_OK;
+}
+
+/* Claims slot for insertion at `level`: allocates its upper lists and sets its info byte. */
+static int claim_slot(hs_hnsw *h, uint32_t slot, int level)
+{
+    uint8_t *info = (uint8_t *)hs_chunks_at(&h->info, slot);
+    uint8_t old = __atomic_fetch_or(info, HS_INFO_LINKED, __ATOMIC_ACQ_REL);
+    if (old & HS_INFO_LINKED)
+        return HS_EEXIST;
+    uint32_t **up = (uint32_t **)hs_chunks_at(&h->upper, slot);
+    if (level > 0) {
+        size_t bytes = (size_t)level * (1 + h->m) * sizeof(uint32_t);
+        uint32_t *mem = calloc(1, bytes);
+        if (!mem) {
+            __atomic_store_n(info, 0, __ATOMIC_RELEASE);
+            return HS_ENOMEM;
+        }
+        *up = mem;
+        __atomic_fetch_add(&h->upper_bytes, bytes, __ATOMIC_RELAXED);
+    }
+    uint32_t *l0 = hnsw_list(h, slot, 0);
+    __atomic_store_n(&l0[0], 0, __ATOMIC_RELEASE);
+    __atomic_store_n(info, (uint8_t)(HS_INFO_LINKED | (uint8_t)level), __ATOMIC_RELEASE);
+    return HS_OK;
+}
+
+/* Connects slot on layers min(level, top)..0 starting from cur. */
+static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level, int top,
+                          hs_pair cur)
+{
+    const void *q = hnsw_rec(h, slot);
+    size_t efc = __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED);
+    hs_pair *eps = NULL;
+    size_t neps = 1;
+    hs_pair *layer = malloc((efc + 1) * sizeof(*layer));
+    hs_pair *sel = malloc((size_t)h->m0 * sizeof(*sel));
+    int rc = layer && sel ? HS_OK : HS_ENOMEM;
+    eps = &cur;
+    for (int l = HS_MIN(level, top); l >= 0 && rc == HS_OK; l--) {
+        long n = hnsw_search_layer(h, s, q, eps, neps, efc, l, false, NULL, layer);
+        if (n < 0) {
+            rc = HS_ENOMEM;
+            break;
+        }
+        /* drop q itself should a concurrent link already lead back to it */
+        size_t w = 0;
+        for (long i = 0; i < n; i++)
+            if (layer[i].id != slot)
+                layer[w++] = layer[i];
+        size_t kept = hnsw_select(h, layer, w, l ? h->m : h->m0, sel);
+        pthread_mutex_t *lk = hnsw_node_lock(h, slot);
+        pthread_mutex_lock(lk);
+        write_list(hnsw_list(h, slot, l), sel, kept);
+        pthread_mutex_unlock(lk);
+        for (size_t i = 0; i < kept && rc == HS_OK; i++)
+            rc = add_link(h, s, sel[i].id, slot, l);
+        eps = layer;
+        neps = w;
+    }
+    free(layer);
+    free(sel);
+    return rc;
+}
+
+int hs_hnsw_insert(hs_hnsw *h, uint32_t slot)
+{
+    if ((uint64_t)slot >= hs_chunks_capacity(h->recs))
+        return HS_ERANGE;
+    int rc = ensure_capacity(h, (uint64_t)slot + 1);
+    if (rc != HS_OK)
+        return rc;
+    int level = random_level(h, slot);
+    rc = claim_slot(h, slot, level);
+    if (rc != HS_OK)
+        return rc;
+    hnsw_scratch *s = hnsw_scratch_get(h);
+    if (!s)
+        return HS_ENOMEM; /* the slot stays claimed but unlinked: a rebuild recovers it */
+
+    uint64_t ep = hnsw_ep(h);
+    if (ep == 0) {
+        pthread_mutex_lock(&h->ep_lock);
+        ep = hnsw_ep(h);
+        if (ep == 0) {
+            __atomic_store_n(&h->ep, ep_pack(level, slot), __ATOMIC_RELEASE);
+            __atomic_fetch_add(&h->nodes, 1, __ATOMIC_RELAXED);
+            pthread_mutex_unlock(&h->ep_lock);
+            return HS_OK;
+        }
+        pthread_mutex_unlock(&h->ep_lock);
+    }
+    int top = (int)(ep >> 32) - 1;
+    uint32_t entry = (uint32_t)ep;
+    const void *q = hnsw_rec(h, slot);
+    hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
+    for (int l = top; l > level; l--)
+        cur = hnsw_greedy(h, q, cur, l);
+    rc = connect_layers(h, s, slot, level, top, cur);
+    if (rc != HS_OK)
+        return rc;
+    if (level > top) {
+        pthread_mutex_lock(&h->ep_lock);
+        if (level > (int)(hnsw_ep(h) >> 32) - 1)
+            __atomic_store_n(&h->ep, ep_pack(level, slot), __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&h->ep_lock);
+    }
+    __atomic_fetch_add(&h->nodes, 1, __ATOMIC_RELAXED);
+    return HS_OK;
+}
+
+typedef struct insert_job {
+    hs_hnsw *h;
+    const uint32_t *slots;
+    size_t n;
+    size_t next; /* atomic */
+    int rc;      /* atomic: first error */
+} insert_job;
+
+static void *insert_worker(void *arg)
+{
+    insert_job *j = arg;
+    for (;;) {
+        if (__atomic_load_n(&j->rc, __ATOMIC_RELAXED) != HS_OK)
+            break;
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= j->n)
+            break;
+        int rc = hs_hnsw_insert(j->h, j->slots[i]);
+        if (rc != HS_OK) {
+            int expected = HS_OK;
+            __atomic_compare_exchange_n(&j->rc, &expected, rc, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED);
+        }
+    }
+    return NULL;
+}
+
+int hs_hnsw_insert_many(hs_hnsw *h, const uint32_t *slots, size_t n, unsigned threads)
+{
+    insert_job j = {.h = h, .slots = slots, .n = n, .next = 0, .rc = HS_OK};
+    if (threads > 64)
+        threads = 64;
+    pthread_t tid[64];
+    unsigned started = 0;
+    for (unsigned t = 1; t < threads; t++) {
+        if (pthread_create(&tid[started], NULL, insert_worker, &j) != 0)
+            break;
+        started++;
+    }
+    insert_worker(&j);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    return j.rc;
+}
+
+int hs_hnsw_mark_deleted(hs_hnsw *h, uint32_t slot)
+{
+    if ((uint64_t)slot >= hs_chunks_capacity(&h->info))
+        return HS_ENOTFOUND;
+    uint8_t *info = (uint8_t *)hs_chunks_at(&h->info, slot);
+    uint8_t cur = __atomic_load_n(info, __ATOMIC_ACQUIRE);
+    if (!(cur & HS_INFO_LINKED))
+        return HS_ENOTFOUND;
+    uint8_t old = __atomic_fetch_or(info, HS_INFO_DELETED, __ATOMIC_ACQ_REL);
+    if (!(old & HS_INFO_DELETED))
+        __atomic_fetch_add(&h->ndeleted, 1, __ATOMIC_RELAXED);
+    return HS_OK;
+}
+
+bool hs_hnsw_is_deleted(const hs_hnsw *h, uint32_t slot)
+{
+    return (uint64_t)slot < hs_chunks_capacity(&h->info) &&
+           (hnsw_info(h, slot) & HS_INFO_DELETED);
+}
+
+bool hs_hnsw_contains(const hs_hnsw *h, uint32_t slot)
+{
+    return (uint64_t)slot < hs_chunks_capacity(&h->info) && (hnsw_info(h, slot) & HS_INFO_LINKED);
+}
+
+void hs_hnsw_stats_get(const hs_hnsw *h, hs_hnsw_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    uint64_t ep = hnsw_ep(h);
+    st->nodes = __atomic_load_n(&h->nodes, __ATOMIC_RELAXED);
+    st->deleted = __atomic_load_n(&h->ndeleted, __ATOMIC_RELAXED);
+    st->max_level = ep ? (int32_t)(ep >> 32) - 1 : -1;
+    st->entry = (uint32_t)ep;
+    uint64_t cap = hs_chunks_capacity(&h->info);
+    uint64_t hi = 0, edges = 0;
+    for (uint64_t i = 0; i < cap; i++) {
+        if (!(hnsw_info(h, (uint32_t)i) & HS_INFO_LINKED))
+            continue;
+        hi = i + 1;
+        edges += list_count(hnsw_list(h, (uint32_t)i, 0), h->m0);
+    }
+    st->level0_edges = edges;
+    /* per slot in use: level-0 list + info byte + upper pointer; plus the upper lists */
+    st->graph_bytes = hi * (h->links0.rec_len + 1 + sizeof(uint32_t *)) +
+                      __atomic_load_n(&h->upper_bytes, __ATOMIC_RELAXED);
+}

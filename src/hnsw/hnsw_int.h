@@ -1,0 +1,121 @@
+/*
+ * hnsw_int.h: the index structure shared by the hnsw_*.c files.
+ *
+ * Layout per node (slot):
+ *   links0 table: [u32 count][u32 link x m0]           level-0 neighbours
+ *   upper table:  uint32_t *  -> level x [u32 count][u32 link x m] for levels 1..level
+ *   info table:   u8: bits 0-4 level, LINKED (in the graph), DELETED
+ * Link lists are written under the node's stripe lock and read without locks: every entry and
+ * the count are accessed atomically (release stores, acquire loads), so a reader sees a mix of
+ * old and new entries at worst, each of which is a valid node.  A link to a node is published
+ * only after that node's record, info and own links are in place.
+ *
+ * Locks (never two at once, so no lock order is needed):
+ *   grow_lock  serialises growth of the three tables;
+ *   ep_lock    serialises changes of the entry point;
+ *   node stripe locks (process-wide, hashed by index and slot) serialise writes to one list.
+ */
+#ifndef HS_HNSW_INT_H
+#define HS_HNSW_INT_H
+
+#include <pthread.h>
+
+#include "hnsw/hnsw.h"
+
+#define HS_INFO_LEVEL_MASK 0x1fu
+#define HS_INFO_LINKED 0x20u
+#define HS_INFO_DELETED 0x40u
+
+struct hs_hnsw {
+    uint32_t m, m0;           /* immutable */
+    uint32_t ef_construction; /* atomic */
+    double level_mult;        /* 1 / ln(m), immutable */
+    uint64_t seed;            /* immutable */
+    const hs_space *space;    /* borrowed, immutable */
+    const hs_chunks *recs;    /* borrowed */
+    hs_chunks links0;         /* guarded by grow_lock for growth */
+    hs_chunks upper;
+    hs_chunks info;
+    pthread_mutex_t grow_lock;
+    pthread_mutex_t ep_lock;
+    uint64_t ep;          /* atomic: (max_level + 1) << 32 | entry slot; 0 = empty graph */
+    uint64_t nodes;       /* atomic */
+    uint64_t ndeleted;    /* atomic */
+    uint64_t upper_bytes; /* atomic */
+};
+
+static inline uint32_t *hnsw_list(const hs_hnsw *h, uint32_t slot, int level)
+{
+    if (level == 0)
+        return (uint32_t *)hs_chunks_at(&h->links0, slot);
+    uint32_t *up = *(uint32_t **)hs_chunks_at(&h->upper, slot);
+    return up + (size_t)(level - 1) * (1 + h->m);
+}
+
+static inline uint8_t hnsw_info(const hs_hnsw *h, uint32_t slot)
+{
+    return __atomic_load_n((uint8_t *)hs_chunks_at(&h->info, slot), __ATOMIC_ACQUIRE);
+}
+
+static inline const void *hnsw_rec(const hs_hnsw *h, uint32_t slot)
+{
+    return hs_chunks_at(h->recs, slot);
+}
+
+static inline uint32_t list_count(const uint32_t *list, uint32_t max)
+{
+    uint32_t c = __atomic_load_n(&list[0], __ATOMIC_ACQUIRE);
+    return c < max ? c : max;
+}
+
+static inline uint32_t list_get(const uint32_t *list, uint32_t i)
+{
+    return __atomic_load_n(&list[1 + i], __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t ep_pack(int level, uint32_t slot)
+{
+    return (uint64_t)(uint32_t)(level + 1) << 32 | slot;
+}
+
+static inline uint64_t hnsw_ep(const hs_hnsw *h) { return __atomic_load_n(&h->ep, __ATOMIC_ACQUIRE); }
+
+/* Per-thread scratch: an epoch-stamped visited set and growable pair buffers. */
+typedef struct hnsw_scratch {
+    uint32_t *visit;
+    size_t visit_cap;
+    uint32_t epoch;
+    hs_pair *cand; /* candidate min-heap */
+    size_t cand_cap;
+    hs_pair *res; /* result max-heap */
+    size_t res_cap;
+    uint32_t *ids; /* neighbours to evaluate */
+    size_t ids_cap;
+    hs_pair *w; /* insert: layer results */
+    size_t w_cap;
+    hs_pair *sel; /* insert/prune: selected neighbours */
+    size_t sel_cap;
+} hnsw_scratch;
+
+/* The calling thread's scratch with its visited set sized for the index and a fresh epoch;
+ * NULL on allocation failure. */
+hnsw_scratch *hnsw_scratch_get(const hs_hnsw *h);
+int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
+
+/* Best-first search of one layer from the given entry points.  Writes at most ef results
+ * (acceptable nodes only when `filtered`; all nodes otherwise) into *out, sorted ascending.
+ * Returns the count or -1 on allocation failure. */
+long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const hs_pair *eps,
+                       size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
+                       hs_pair *out);
+/* Greedy descent through one upper layer: returns the closest node found from `cur`. */
+hs_pair hnsw_greedy(const hs_hnsw *h, const void *q, hs_pair cur, int level);
+
+/* Algorithm 4 (neighbour selection heuristic) over candidates sorted ascending by distance to
+ * the base; keeps at most max of them in sel.  Returns the number kept. */
+size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel);
+
+/* Stripe lock of a node (process-wide table). */
+pthread_mutex_t *hnsw_node_lock(const hs_hnsw *h, uint32_t slot);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * hnsw_io.c: the graph to and from a byte buffer (format in docs/file-format.md, "HNSW graph").
+ *
+ *   header (64 bytes, little-endian):
+ *     0  magic "HSHNSW01"      8  u32 version (1)     12 u32 m
+ *     16 u32 ef_construction   20 u32 nslots          24 u64 seed
+ *     32 u64 entry (packed: (max_level + 1) << 32 | slot; 0 = empty)
+ *     40 u64 nodes             48 u64 deleted         56 u32 upper_words   60 u32 reserved (0)
+ *   info bytes [nslots], zero-padded to a multiple of 4
+ *   level-0 lists [nslots][1 + 2m] u32 (count, links)
+ *   upper lists: for each slot with level > 0, in slot order, level x [1 + m] u32
+ *     (upper_words = total u32 in this part)
+ *
+ * Deserialisation treats the buffer as untrusted: every size, count, level and link is checked,
+ * and the totals must agree, before anything is returned.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw/hnsw_int.h"
+#include "util/error.h"
+
+#define HNSW_MAGIC "HSHNSW01"
+#define HNSW_VERSION 1u
+#define HNSW_HEADER 64u
+
+static uint64_t used_slots(const hs_hnsw *h)
+{
+    uint64_t cap = hs_chunks_capacity(&h->info), hi = 0;
+    for (uint64_t i = 0; i < cap; i++)
+        if (hnsw_info(h, (uint32_t)i) & HS_INFO_LINKED)
+            hi = i + 1;
+    return hi;
+}
+
+static uint64_t upper_words(const hs_hnsw *h, uint64_t n)
+{
+    uint64_t words = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t info = hnsw_info(h, (uint32_t)i);
+        if (info & HS_INFO_LINKED)
+            words += (uint64_t)(info & HS_INFO_LEVEL_MASK) * (1 + h->m);
+    }
+    return words;
+}
+
+size_t hs_hnsw_serialized_size(const hs_hnsw *h)
+{
+    uint64_t n = used_slots(h);
+    return HNSW_HEADER + HS_ALIGN_UP(n, 4) + n * 4 * (1 + (uint64_t)h->m0) + 4 * upper_words(h, n);
+}
+
+static void put32(char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
+{
+    uint64_t n = used_slots(h);
+    uint64_t uw = upper_words(h, n);
+    if (len != HNSW_HEADER + HS_ALIGN_UP(n, 4) + n * 4 * (1 + (uint64_t)h->m0) + 4 * uw ||
+        uw > UINT32_MAX)
+        return HS_EINVAL;
+    char *p = buf;
+    memset(p, 0, HNSW_HEADER);
+    memcpy(p, HNSW_MAGIC, 8);
+    put32(p + 8, HNSW_VERSION);
+    put32(p + 12, h->m);
+    put32(p + 16, __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED));
+    put32(p + 20, (uint32_t)n);
+    put64(p + 24, h->seed);
+    put64(p + 32, hnsw_ep(h));
+    uint64_t nodes = 0, deleted = 0;
+    char *info = p + HNSW_HEADER;
+    memset(info, 0, HS_ALIGN_UP(n, 4));
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t b = hnsw_info(h, (uint32_t)i);
+        if (!(b & HS_INFO_LINKED))
+            b = 0;
+        info[i] = (char)b;
+        nodes += (b & HS_INFO_LINKED) != 0;
+        deleted += (b & HS_INFO_DELETED) != 0;
+    }
+    put64(p + 40, nodes);
+    put64(p + 48, deleted);
+    put32(p + 56, (uint32_t)uw);
+    char *l0 = info + HS_ALIGN_UP(n, 4);
+    size_t rec0 = 4 * (1 + (size_t)h->m0);
+    char *up = l0 + n * rec0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t b = (uint8_t)info[i];
+        const uint32_t *list = hnsw_list(h, (uint32_t)i, 0);
+        uint32_t cnt = b ? list_count(list, h->m0) : 0;
+        memset(l0 + i * rec0, 0, rec0);
+        put32(l0 + i * rec0, cnt);
+        for (uint32_t k = 0; k < cnt; k++)
+            put32(l0 + i * rec0 + 4 + 4 * k, list_get(list, k));
+        for (int l = 1; l <= (int)(b & HS_INFO_LEVEL_MASK); l++) {
+            const uint32_t *ul = hnsw_list(h, (uint32_t)i, l);
+            uint32_t uc = list_count(ul, h->m);
+            memset(up, 0, 4 * (1 + (size_t)h->m));
+            put32(up, uc);
+            for (uint32_t k = 0; k < uc; k++)
+                put32(up + 4 + 4 * k, list_get(ul, k));
+            up += 4 * (1 + (size_t)h->m);
+        }
+    }
+    return HS_OK;
+}
+
+typedef struct hnsw_hdr {
+    uint32_t m, efc, n, uw;
+    uint64_t seed, ep, nodes, deleted;
+} hnsw_hdr;
+
+static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_hdr *hd,
+                        hs_error *err)
+{
+    if (len < HNSW_HEADER || memcmp(p, HNSW_MAGIC, 8) != 0)
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: bad magic or short buffer (%zu bytes)", len);
+    if (get32(p + 8) != HNSW_VERSION)
+        return hs_error_set(err, HS_EVERSION, "hnsw: unsupported version %u", get32(p + 8));
+    hd->m = get32(p + 12);
+    hd->efc = get32(p + 16);
+    hd->n = get32(p + 20);
+    hd->seed = get64(p + 24);
+    hd->ep = get64(p + 32);
+    hd->nodes = get64(p + 40);
+    hd->deleted = get64(p + 48);
+    hd->uw = get32(p + 56);
+    if (hd->m < HS_HNSW_MIN_M || hd->m > HS_HNSW_MAX_M || hd->efc < 1 || hd->efc > 10000)
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: bad parameters m=%u ef=%u", hd->m, hd->efc);
+    if (hd->n > hs_chunks_capacity(recs))
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: %u slots but only %llu records", hd->n,
+                            (unsigned long long)hs_chunks_capacity(recs));
+    uint64_t need = HNSW_HEADER + HS_ALIGN_UP((uint64_t)hd->n, 4) +
+                    (uint64_t)hd->n * 4 * (1 + 2 * (uint64_t)hd->m) + 4 * (uint64_t)hd->uw;
+    if (need != len)
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: length %zu, expected %llu", len,
+                            (unsigned long long)need);
+    return HS_OK;
+}
+
+/* Checks one list: count within max, every link a linked slot. */
+static bool list_ok(const char *lp, uint32_t max, const char *info, uint32_t n)
+{
+    uint32_t cnt = get32(lp);
+    if (cnt > max)
+        return false;
+    for (uint32_t k = 0; k < cnt; k++) {
+        uint32_t v = get32(lp + 4 + 4 * k);
+        if (v >= n || !(info[v] & HS_INFO_LINKED))
+            return false;
+    }
+    return true;
+}
+
+static void load_list(uint32_t *dst, const char *lp, uint32_t max)
+{
+    uint32_t cnt = get32(lp);
+    for (uint32_t k = 0; k < cnt; k++)
+        dst[1 + k] = get32(lp + 4 + 4 * k);
+    for (uint32_t k = cnt; k < max; k++)
+        dst[1 + k] = 0;
+    dst[0] = cnt;
+}
+
+/* Validates the whole body; returns HS_OK or HS_ECORRUPT with the first problem. */
+static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
+{
+    const char *info = p + HNSW_HEADER;
+    const char *l0 = info + HS_ALIGN_UP((uint64_t)hd->n, 4);
+    size_t rec0 = 4 * (1 + 2 * (size_t)hd->m);
+    const char *up = l0 + (size_t)hd->n * rec0;
+    uint64_t nodes = 0, deleted = 0, uw = 0;
+    for (uint32_t i = 0; i < hd->n; i++) {
+        uint8_t b = (uint8_t)info[i];
+        int level = b & HS_INFO_LEVEL_MASK;
+        if ((b & ~(HS_INFO_LEVEL_MASK | HS_INFO_LINKED | HS_INFO_DELETED)) ||
+            (b && !(b & HS_INFO_LINKED)) || level > HS_HNSW_MAX_LEVEL)
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: bad info byte 0x%02x at slot %u", b, i);
+        nodes += b != 0;
+        deleted += (b & HS_INFO_DELETED) != 0;
+        if (!list_ok(l0 + (size_t)i * rec0, 2 * hd->m, info, hd->n) ||
+            (!b && get32(l0 + (size_t)i * rec0) != 0))
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-0 list at slot %u", i);
+        for (int l = 1; l <= level; l++) {
+            if (uw + 1 + hd->m > hd->uw || !list_ok(up + 4 * uw, hd->m, info, hd->n))
+                return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-%d list at slot %u", l, i);
+            for (uint32_t k = 0; k < get32(up + 4 * uw); k++) {
+                uint32_t v = get32(up + 4 * uw + 4 + 4 * k);
+                if ((int)(info[v] & HS_INFO_LEVEL_MASK) < l)
+                    return hs_error_set(err, HS_ECORRUPT,
+                                        "hnsw: slot %u links to slot %u above its level", i, v);
+            }
+            uw += 1 + hd->m;
+        }
+    }
+    if (uw != hd->uw || nodes != hd->nodes || deleted != hd->deleted)
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: totals disagree with the header");
+    if (hd->ep == 0 ? nodes != 0 : (uint32_t)hd->ep >= hd->n)
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: bad entry point");
+    if (hd->ep) {
+        uint8_t b = (uint8_t)info[(uint32_t)hd->ep];
+        if (!(b & HS_INFO_LINKED) || (int)(b & HS_INFO_LEVEL_MASK) != (int)(hd->ep >> 32) - 1)
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: entry point level mismatch");
+    }
+    return HS_OK;
+}
+
+/* Copies a validated body into a fresh index. */
+static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
+{
+    const char *info = p + HNSW_HEADER;
+    const char *l0 = info + HS_ALIGN_UP((uint64_t)hd->n, 4);
+    size_t rec0 = 4 * (1 + (size_t)h->m0);
+    const char *up = l0 + (size_t)hd->n * rec0;
+    int rc = HS_OK;
+    pthread_mutex_lock(&h->grow_lock);
+    if (hd->n) {
+        rc = hs_chunks_reserve(&h->links0, hd->n);
+        if (rc == HS_OK)
+            rc = hs_chunks_reserve(&h->upper, hd->n);
+        if (rc == HS_OK)
+            rc = hs_chunks_reserve(&h->info, hd->n);
+    }
+    pthread_mutex_unlock(&h->grow_lock);
+    for (uint32_t i = 0; i < hd->n && rc == HS_OK; i++) {
+        uint8_t b = (uint8_t)info[i];
+        int level = b & HS_INFO_LEVEL_MASK;
+        load_list(hnsw_list(h, i, 0), l0 + (size_t)i * rec0, h->m0);
+        if (level > 0) {
+            size_t bytes = (size_t)level * (1 + h->m) * sizeof(uint32_t);
+            uint32_t *mem = malloc(bytes);
+            if (!mem) {
+                rc = HS_ENOMEM;
+                break;
+            }
+            *(uint32_t **)hs_chunks_at(&h->upper, i) = mem;
+            h->upper_bytes += bytes;
+            for (int l = 1; l <= level; l++) {
+                load_list(hnsw_list(h, i, l), up, h->m);
+                up += 4 * (1 + (size_t)h->m);
+            }
+        }
+        *(uint8_t *)hs_chunks_at(&h->info, i) = b;
+    }
+    h->nodes = hd->nodes;
+    h->ndeleted = hd->deleted;
+    __atomic_store_n(&h->ep, hd->ep, __ATOMIC_RELEASE);
+    return rc;
+}
+
+int hs_hnsw_deserialize(const void *buf, size_t len, const hs_space *space, const hs_chunks *recs,
+                        hs_hnsw **out, hs_error *err)
+{
+    *out = NULL;
+    hnsw_hdr hd = {0};
+    int rc = parse_header(buf, len, recs, &hd, err);
+    if (rc == HS_OK)
+        rc = validate_body(buf, &hd, err);
+    if (rc != HS_OK)
+        return rc;
+    hs_hnsw_opts o;
+    hs_hnsw_opts_init(&o);
+    o.m = hd.m;
+    o.ef_construction = hd.efc;
+    o.seed = hd.seed;
+    hs_hnsw *h;
+    rc = hs_hnsw_new(&o, space, recs, &h);
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "hnsw: cannot create the index");
+    rc = load_body(h, buf, &hd);
+    if (rc != HS_OK) {
+        hs_hnsw_free(h);
+        return hs_error_set(err, rc, "hnsw: out of memory while loading");
+    }
+    *out = h;
+    return HS_OK;
+}

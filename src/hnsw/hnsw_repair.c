@@ -1,0 +1,203 @@
+/*
+ * hnsw_repair.c: keeps every node reachable.
+ *
+ * The heuristic of Algorithm 4 prunes links for diversity; on clustered data (tight sibling
+ * groups far from each other, as in hierarchies embedded in the Poincare ball) it can drop every
+ * link into a group, which then no search can reach whatever ef is.  Repair finds such nodes
+ * with a breadth-first search of layer 0 from the entry point and links each unreachable group
+ * from its nearest reachable node, found by an ordinary graph search towards it (so the new link
+ * lies where searches for that region go).  The link takes a free slot of that node's list or
+ * replaces its farthest neighbour that still has another in-link.
+ *
+ * Locking: link changes take the node's stripe lock like inserts do; the BFS reads lists with
+ * atomic loads.  Run it when no insert is running (it stays safe but may miss new nodes).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw/hnsw_int.h"
+
+typedef struct repair_ctx {
+    hs_hnsw *h;
+    uint64_t n;        /* slots covered */
+    uint64_t *reach;   /* bitset */
+    uint32_t *indeg;   /* layer-0 in-degree */
+    uint32_t *queue;   /* BFS queue (n entries) */
+} repair_ctx;
+
+static inline bool bit_get(const uint64_t *b, uint64_t i) { return b[i >> 6] >> (i & 63) & 1; }
+static inline void bit_set(uint64_t *b, uint64_t i) { b[i >> 6] |= 1ULL << (i & 63); }
+
+static inline bool linked(const hs_hnsw *h, uint32_t slot)
+{
+    return hnsw_info(h, slot) & HS_INFO_LINKED;
+}
+
+/* Marks everything reachable from `start` that is not marked yet. */
+static void bfs_from(repair_ctx *c, uint32_t start)
+{
+    if (bit_get(c->reach, start))
+        return;
+    size_t head = 0, tail = 0;
+    bit_set(c->reach, start);
+    c->queue[tail++] = start;
+    while (head < tail) {
+        uint32_t u = c->queue[head++];
+        const uint32_t *list = hnsw_list(c->h, u, 0);
+        uint32_t cnt = list_count(list, c->h->m0);
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t v = list_get(list, i);
+            if (v < c->n && !bit_get(c->reach, v)) {
+                bit_set(c->reach, v);
+                c->queue[tail++] = v;
+            }
+        }
+    }
+}
+
+static void count_indegrees(repair_ctx *c)
+{
+    memset(c->indeg, 0, c->n * sizeof(*c->indeg));
+    for (uint64_t u = 0; u < c->n; u++) {
+        if (!linked(c->h, (uint32_t)u))
+            continue;
+        const uint32_t *list = hnsw_list(c->h, (uint32_t)u, 0);
+        uint32_t cnt = list_count(list, c->h->m0);
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t v = list_get(list, i);
+            if (v < c->n)
+                c->indeg[v]++;
+        }
+    }
+}
+
+/* Tries to add the link r -> u.  Returns true when it was added. */
+static bool link_from(repair_ctx *c, uint32_t r, uint32_t u)
+{
+    hs_hnsw *h = c->h;
+    const hs_space *sp = h->space;
+    pthread_mutex_t *lk = hnsw_node_lock(h, r);
+    pthread_mutex_lock(lk);
+    uint32_t *list = hnsw_list(h, r, 0);
+    uint32_t cnt = list_count(list, h->m0);
+    bool added = false;
+    for (uint32_t i = 0; i < cnt; i++)
+        if (list_get(list, i) == u)
+            goto done; /* already linked: nothing to do here */
+    if (cnt < h->m0) {
+        __atomic_store_n(&list[1 + cnt], u, __ATOMIC_RELEASE);
+        __atomic_store_n(&list[0], cnt + 1, __ATOMIC_RELEASE);
+        added = true;
+        goto done;
+    }
+    const void *rr = hnsw_rec(h, r);
+    long victim = -1;
+    float worst = -1.0f;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t v = list_get(list, i);
+        if (v >= c->n || c->indeg[v] < 2)
+            continue;
+        float d = sp->dist(sp, rr, hnsw_rec(h, v));
+        if (d > worst) {
+            worst = d;
+            victim = i;
+        }
+    }
+    if (victim >= 0) {
+        c->indeg[list_get(list, (uint32_t)victim)]--;
+        __atomic_store_n(&list[1 + victim], u, __ATOMIC_RELEASE);
+        added = true;
+    }
+done:
+    if (added)
+        c->indeg[u]++;
+    pthread_mutex_unlock(lk);
+    return added;
+}
+
+/* Links the unreachable node u from its nearest reachable nodes; true on success. */
+static bool repair_node(repair_ctx *c, hnsw_scratch *s, hs_pair *w, size_t ef, uint32_t u)
+{
+    hs_hnsw *h = c->h;
+    uint64_t ep = hnsw_ep(h);
+    int top = (int)(ep >> 32) - 1;
+    uint32_t entry = (uint32_t)ep;
+    const void *q = hnsw_rec(h, u);
+    hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
+    for (int l = top; l >= 1; l--)
+        cur = hnsw_greedy(h, q, cur, l);
+    long n = hnsw_search_layer(h, s, q, &cur, 1, ef, 0, false, NULL, w);
+    for (long i = 0; i < n; i++) {
+        uint32_t r = w[i].id;
+        if (r == u || r >= c->n || !bit_get(c->reach, r))
+            continue;
+        if (link_from(c, r, u))
+            return true;
+    }
+    return false;
+}
+
+size_t hs_hnsw_repair(hs_hnsw *h, unsigned max_rounds, uint64_t *unreachable_left)
+{
+    size_t added = 0;
+    uint64_t left = 0;
+    repair_ctx c = {.h = h, .n = hs_chunks_capacity(&h->info)};
+    size_t ef = __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED);
+    hnsw_scratch *s = hnsw_scratch_get(h);
+    hs_pair *w = malloc((ef + 1) * sizeof(*w));
+    c.reach = calloc((c.n + 63) / 64 + 1, sizeof(uint64_t));
+    c.indeg = calloc(c.n + 1, sizeof(uint32_t));
+    c.queue = malloc((c.n + 1) * sizeof(uint32_t));
+    uint64_t ep = hnsw_ep(h);
+    if (!s || !w || !c.reach || !c.indeg || !c.queue || ep == 0)
+        goto done;
+    for (unsigned round = 0; round < max_rounds; round++) {
+        memset(c.reach, 0, ((c.n + 63) / 64 + 1) * sizeof(uint64_t));
+        bfs_from(&c, (uint32_t)hnsw_ep(h));
+        count_indegrees(&c);
+        size_t round_added = 0;
+        left = 0;
+        for (uint64_t u = 0; u < c.n; u++) {
+            if (!linked(h, (uint32_t)u) || bit_get(c.reach, u))
+                continue;
+            if (repair_node(&c, s, w, ef, (uint32_t)u)) {
+                round_added++;
+                bfs_from(&c, (uint32_t)u);
+            } else {
+                left++;
+            }
+        }
+        added += round_added;
+        if (round_added == 0)
+            break;
+    }
+    left = hs_hnsw_count_unreachable(h);
+done:
+    free(w);
+    free(c.reach);
+    free(c.indeg);
+    free(c.queue);
+    if (unreachable_left)
+        *unreachable_left = left;
+    return added;
+}
+
+uint64_t hs_hnsw_count_unreachable(const hs_hnsw *h)
+{
+    uint64_t ep = hnsw_ep(h);
+    if (ep == 0)
+        return 0;
+    repair_ctx c = {.h = (hs_hnsw *)h, .n = hs_chunks_capacity(&h->info)};
+    c.reach = calloc((c.n + 63) / 64 + 1, sizeof(uint64_t));
+    c.queue = malloc((c.n + 1) * sizeof(uint32_t));
+    uint64_t left = 0;
+    if (c.reach && c.queue) {
+        bfs_from(&c, (uint32_t)ep);
+        for (uint64_t u = 0; u < c.n; u++)
+            if (linked(h, (uint32_t)u) && !bit_get(c.reach, u))
+                left++;
+    }
+    free(c.reach);
+    free(c.queue);
+    return left;
+}

@@ -1,0 +1,268 @@
+/*
+ * hnsw_search.c: layer search (Algorithm 2 of Malkov & Yashunin), greedy descent through the
+ * upper layers, the public k-NN search, exact search, and the per-thread scratch they use.
+ *
+ * Memory latency dominates graph search on large vectors, so a node's unvisited neighbours are
+ * first collected and their records prefetched, and only then are their distances computed: the
+ * cache misses of one neighbour list overlap instead of following one another.
+ *
+ * Locking: none.  Link lists are read with atomic loads (see hnsw_int.h).  The scratch is
+ * thread-local and freed when its thread exits.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw/hnsw_int.h"
+
+/* Bytes of each neighbour's record to prefetch: whole records up to this size.  Past ~2 KiB
+ * the hardware's own stream prefetcher follows the first lines well enough. */
+#define HNSW_PREFETCH_MAX 2048
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static __thread hnsw_scratch *tls_scratch;
+
+static void scratch_free(void *p)
+{
+    hnsw_scratch *s = p;
+    if (!s)
+        return;
+    free(s->visit);
+    free(s->cand);
+    free(s->res);
+    free(s->ids);
+    free(s->w);
+    free(s->sel);
+    free(s);
+    tls_scratch = NULL;
+}
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return HS_OK;
+    size_t ncap = HS_MAX(need, *cap * 2);
+    hs_pair *nb = realloc(*buf, ncap * sizeof(*nb));
+    if (!nb)
+        return HS_ENOMEM;
+    *buf = nb;
+    *cap = ncap;
+    return HS_OK;
+}
+
+static int visit_reserve(hnsw_scratch *s, size_t need)
+{
+    if (s->visit_cap >= need)
+        return HS_OK;
+    size_t ncap = HS_MAX(need, s->visit_cap + s->visit_cap / 2);
+    uint32_t *nv = realloc(s->visit, ncap * sizeof(*nv));
+    if (!nv)
+        return HS_ENOMEM;
+    memset(nv + s->visit_cap, 0, (ncap - s->visit_cap) * sizeof(*nv));
+    s->visit = nv;
+    s->visit_cap = ncap;
+    return HS_OK;
+}
+
+hnsw_scratch *hnsw_scratch_get(const hs_hnsw *h)
+{
+    hnsw_scratch *s = tls_scratch;
+    if (!s) {
+        pthread_once(&scratch_once, scratch_key_init);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        tls_scratch = s;
+        pthread_setspecific(scratch_key, s);
+    }
+    if (visit_reserve(s, hs_chunks_capacity(&h->links0)) != HS_OK)
+        return NULL;
+    return s;
+}
+
+static inline uint32_t next_epoch(hnsw_scratch *s)
+{
+    if (HS_UNLIKELY(++s->epoch == 0)) {
+        memset(s->visit, 0, s->visit_cap * sizeof(*s->visit));
+        s->epoch = 1;
+    }
+    return s->epoch;
+}
+
+static inline bool acceptable(const hs_hnsw *h, uint32_t slot, const hs_filter *f)
+{
+    if (hnsw_info(h, slot) & HS_INFO_DELETED)
+        return false;
+    return hs_filter_pass(f, slot);
+}
+
+static inline size_t prefetch_len(const hs_hnsw *h)
+{
+    return HS_MIN(h->space->rec_len, HNSW_PREFETCH_MAX);
+}
+
+/* Collects the unvisited neighbours of `node` on `level` into s->ids, marking them visited and
+ * prefetching their records.  Returns their count or -1 on allocation failure. */
+static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, uint32_t node, int level,
+                              uint32_t epoch)
+{
+    const uint32_t *list = hnsw_list(h, node, level);
+    uint32_t cnt = list_count(list, level ? h->m : h->m0);
+    size_t plen = prefetch_len(h);
+    long m = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t id = list_get(list, i);
+        if (HS_UNLIKELY(id >= s->visit_cap) &&
+            visit_reserve(s, hs_chunks_capacity(&h->links0)) != HS_OK)
+            return -1;
+        if (s->visit[id] == epoch)
+            continue;
+        s->visit[id] = epoch;
+        s->ids[m++] = id;
+        hs_prefetch(hnsw_rec(h, id), plen);
+    }
+    return m;
+}
+
+long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const hs_pair *eps,
+                       size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
+                       hs_pair *out)
+{
+    const hs_space *sp = h->space;
+    uint32_t epoch = next_epoch(s);
+    size_t nc = 0, nr = 0;
+    if (hnsw_scratch_reserve(&s->res, &s->res_cap, ef + 1) != HS_OK ||
+        hnsw_scratch_reserve(&s->cand, &s->cand_cap, neps + 2 * (size_t)h->m0 + 64) != HS_OK)
+        return -1;
+    if (!s->ids) {
+        s->ids = malloc(256 * sizeof(*s->ids));
+        s->ids_cap = 256;
+        if (!s->ids)
+            return -1;
+    }
+    for (size_t i = 0; i < neps; i++) {
+        uint32_t id = eps[i].id;
+        if (s->visit[id] == epoch)
+            continue;
+        s->visit[id] = epoch;
+        hs_minheap_push(s->cand, &nc, eps[i]);
+        if (!filtered || acceptable(h, id, filter)) {
+            hs_maxheap_push(s->res, &nr, eps[i]);
+            if (nr > ef)
+                hs_maxheap_pop(s->res, &nr);
+        }
+    }
+    float bound = nr == ef ? s->res[0].dist : INFINITY;
+    while (nc > 0) {
+        hs_pair c = s->cand[0];
+        if (c.dist > bound)
+            break;
+        hs_minheap_pop(s->cand, &nc);
+        long m = collect_unvisited(h, s, c.id, level, epoch);
+        if (m < 0)
+            return -1;
+        if (nc + (size_t)m > s->cand_cap &&
+            hnsw_scratch_reserve(&s->cand, &s->cand_cap, nc + (size_t)m) != HS_OK)
+            return -1;
+        for (long j = 0; j < m; j++) {
+            uint32_t id = s->ids[j];
+            float d = sp->dist(sp, q, hnsw_rec(h, id));
+            if (!(d < bound))
+                continue;
+            hs_pair p = {d, id};
+            hs_minheap_push(s->cand, &nc, p);
+            if (!filtered || acceptable(h, id, filter)) {
+                hs_maxheap_push(s->res, &nr, p);
+                if (nr > ef)
+                    hs_maxheap_pop(s->res, &nr);
+                if (nr == ef)
+                    bound = s->res[0].dist;
+            }
+        }
+        if (nc > 0)
+            __builtin_prefetch(hnsw_list(h, s->cand[0].id, level), 0, 3);
+    }
+    memcpy(out, s->res, nr * sizeof(*out));
+    hs_pairs_sort(out, nr);
+    return (long)nr;
+}
+
+hs_pair hnsw_greedy(const hs_hnsw *h, const void *q, hs_pair cur, int level)
+{
+    const hs_space *sp = h->space;
+    size_t plen = prefetch_len(h);
+    for (;;) {
+        const uint32_t *list = hnsw_list(h, cur.id, level);
+        uint32_t cnt = list_count(list, h->m);
+        uint32_t ids[HS_HNSW_MAX_M];
+        if (cnt > HS_ARRAY_LEN(ids))
+            cnt = HS_ARRAY_LEN(ids);
+        for (uint32_t i = 0; i < cnt; i++) {
+            ids[i] = list_get(list, i);
+            hs_prefetch(hnsw_rec(h, ids[i]), plen);
+        }
+        bool changed = false;
+        for (uint32_t i = 0; i < cnt; i++) {
+            hs_pair p = {sp->dist(sp, q, hnsw_rec(h, ids[i])), ids[i]};
+            if (hs_pair_less(p, cur)) {
+                cur = p;
+                changed = true;
+            }
+        }
+        if (!changed)
+            return cur;
+    }
+}
+
+size_t hs_hnsw_search(const hs_hnsw *h, const void *q, size_t k, size_t ef, const hs_filter *filter,
+                      hs_pair *out, int *rc)
+{
+    if (rc)
+        *rc = HS_OK;
+    uint64_t ep = hnsw_ep(h);
+    if (ep == 0 || k == 0)
+        return 0;
+    hnsw_scratch *s = hnsw_scratch_get(h);
+    if (!s)
+        goto nomem;
+    int top = (int)(ep >> 32) - 1;
+    uint32_t entry = (uint32_t)ep;
+    hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
+    for (int l = top; l >= 1; l--)
+        cur = hnsw_greedy(h, q, cur, l);
+    if (ef < k)
+        ef = k;
+    if (hnsw_scratch_reserve(&s->w, &s->w_cap, ef) != HS_OK)
+        goto nomem;
+    long n = hnsw_search_layer(h, s, q, &cur, 1, ef, 0, true, filter, s->w);
+    if (n < 0)
+        goto nomem;
+    size_t take = HS_MIN((size_t)n, k);
+    memcpy(out, s->w, take * sizeof(*out));
+    return take;
+nomem:
+    if (rc)
+        *rc = HS_ENOMEM;
+    return 0;
+}
+
+size_t hs_exact_search(const hs_space *space, const hs_chunks *recs, const void *q,
+                       const uint32_t *slots, size_t nslots, const hs_filter *filter, size_t k,
+                       hs_pair *out)
+{
+    hs_topk top;
+    hs_topk_init(&top, out, k);
+    for (size_t i = 0; i < nslots; i++) {
+        uint32_t slot = slots ? slots[i] : (uint32_t)i;
+        if (!hs_filter_pass(filter, slot))
+            continue;
+        if (slots && i + 4 < nslots)
+            hs_prefetch(hs_chunks_at(recs, slots[i + 4]), HS_MIN(space->rec_len, 1024u));
+        hs_pair p = {space->dist(space, q, hs_chunks_at(recs, slot)), slot};
+        hs_topk_push(&top, p);
+    }
+    return hs_topk_finish(&top);
+}

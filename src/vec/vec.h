@@ -1,0 +1,139 @@
+/*
+ * vec.h: distance kernels, their one-time CPU dispatch, vector checks, and "spaces" (how a
+ * vector is encoded for graph traversal and how two encoded records are compared).
+ *
+ * Kernels: squared L2 and inner product on float32 and float64, a widening float32->float64
+ * variant used for reported distances, an int8 dot product for scalar codes and a popcount
+ * Hamming distance for binary codes.  Each exists as a scalar reference, an AVX2+FMA version
+ * (x86-64) and a NEON version (aarch64); hs_vec_kernels_get() picks the best one the CPU supports
+ * once per process (HS_SIMD=scalar in the environment forces the reference).
+ *
+ * Poincare ball: alpha = 1 / (1 - |x|^2) is computed once per vector in float64 and stored; the
+ * ranking key is delta = |u - v|^2 * alpha_u * alpha_v (monotone in the geodesic distance), and
+ * the reported distance is acosh(1 + 2 delta) = 2 asinh(sqrt(delta)) in float64.
+ *
+ * Thread-safety: everything here is pure or initialised once; safe from any thread.
+ */
+#ifndef HS_VEC_H
+#define HS_VEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperspace.h"
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+typedef struct hs_vec_kernels {
+    const char *name; /* "scalar", "avx2", "neon" */
+    float (*l2sq_f32)(const float *a, const float *b, size_t dim);
+    float (*dot_f32)(const float *a, const float *b, size_t dim);
+    double (*l2sq_f64)(const double *a, const double *b, size_t dim);
+    double (*dot_f64)(const double *a, const double *b, size_t dim);
+    /* float32 inputs, float64 arithmetic: for reported distances */
+    double (*l2sq_f32_wide)(const float *a, const float *b, size_t dim);
+    double (*dot_f32_wide)(const float *a, const float *b, size_t dim);
+    /* int8 codes in [-127, 127] (never -128) */
+    int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t dim);
+    uint32_t (*hamming)(const uint64_t *a, const uint64_t *b, size_t words);
+} hs_vec_kernels;
+
+/* The kernels chosen for this CPU (dispatched once). */
+const hs_vec_kernels *hs_vec_kernels_get(void);
+/* A specific implementation, or NULL when it is not compiled in or the CPU lacks it. */
+const hs_vec_kernels *hs_vec_kernels_by_name(const char *name);
+/* The scalar reference implementation (always available). */
+const hs_vec_kernels *hs_vec_kernels_scalar(void);
+
+/* ---- checks and the Poincare ball ----------------------------------------------------- */
+
+/* Squared norm as the spec defines it for validation: float64, left to right, every product and
+ * sum rounded separately (no fused multiply-add). */
+double hs_vec_sqnorm_strict(const double *x, size_t dim);
+double hs_vec_sqnorm_strict_f32(const float *x, size_t dim);
+
+/* Index of the first NaN/Inf component, or -1 when all are finite. */
+long hs_vec_first_nonfinite(const double *x, size_t dim);
+
+/* alpha = 1 / (1 - s) for a squared norm s < 1. */
+static inline double hs_poincare_alpha(double sqnorm) { return 1.0 / (1.0 - sqnorm); }
+
+/* Geodesic distance from the ranking key delta: 2 asinh(sqrt(delta)) (exact near 0). */
+double hs_poincare_dist_from_delta(double delta);
+
+/* Normalises a cosine vector in float64 as the spec describes (kept bit for bit when its norm is
+ * already 1 within 1e-9; rescaled first when the squared norm under- or overflows).  Returns
+ * false for an all-zero vector. */
+bool hs_vec_normalize_f64(double *x, size_t dim);
+
+/* Exact reported distance between a stored and a query vector, computed in float64.
+ * alpha values are used by HS_METRIC_POINCARE only.  Never NaN; an overflow gives DBL_MAX. */
+double hs_vec_distance_f32(const hs_vec_kernels *k, hs_metric m, const float *u, const float *q,
+                           size_t dim, double alpha_u, double alpha_q);
+double hs_vec_distance_f64(const hs_vec_kernels *k, hs_metric m, const double *u, const double *q,
+                           size_t dim, double alpha_u, double alpha_q);
+
+/* ---- quantization ----------------------------------------------------------------------- */
+
+/* Scalar code of the spec: scale = max|x_i| / 127, code_i = round-half-away(x_i / scale).
+ * Returns the scale (0 gives all-zero codes). */
+float hs_quant_sq8_encode(const float *x, size_t dim, int8_t *code);
+/* Binary code: bit i = 1 iff x_i > 0; writes ceil(dim/64) words, unused bits 0. */
+void hs_quant_bin_encode(const float *x, size_t dim, uint64_t *words);
+/* The same codes from float64 input (each component rounded to float32 first). */
+float hs_quant_sq8_encode_f64(const double *x, size_t dim, int8_t *code);
+void hs_quant_bin_encode_f64(const double *x, size_t dim, uint64_t *words);
+
+/* ---- spaces: encoded records for traversal -------------------------------------------- */
+
+typedef enum hs_code {
+    HS_CODE_F32 = 0, /* float32 components */
+    HS_CODE_F64 = 1, /* float64 components */
+    HS_CODE_SQ8 = 2, /* int8 components, per-vector scale and squared norm */
+    HS_CODE_BIN = 3, /* sign bits, norm */
+} hs_code;
+
+typedef struct hs_space hs_space;
+typedef float (*hs_dist_fn)(const hs_space *s, const void *a, const void *b);
+
+/*
+ * A space describes one record layout and its traversal distance (smaller = closer; for
+ * Poincare it is the ranking key delta, for cosine the squared L2 of unit vectors).
+ * Record layout (rec_len bytes, a multiple of 8):
+ *   [components: F32 dim*4 | F64 dim*8 | SQ8 dim | BIN ceil(dim/64)*8] padded to 8,
+ *   SQ8: float scale, float squared norm of the decoded vector;  BIN: float norm, float pad;
+ *   POINCARE: double alpha (last 8 bytes).
+ * Immutable after hs_space_init; share it freely.
+ */
+struct hs_space {
+    hs_metric metric;
+    hs_code code;
+    uint32_t dim;
+    uint32_t rec_len;   /* bytes per record */
+    uint32_t extra_off; /* offset of the per-record extras (scale/norm) */
+    uint32_t alpha_off; /* offset of alpha (Poincare), else 0 */
+    hs_dist_fn dist;
+    const hs_vec_kernels *k;
+};
+
+/* Fills s for the given layout; returns HS_EINVAL for an unknown metric/code or dim == 0. */
+int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim);
+/* Encodes a processed vector into rec (rec_len bytes).  For Poincare the alpha is computed in
+ * float64 from the given components (the f64 entry point is exact for float64 storage). */
+void hs_space_encode_f32(const hs_space *s, const float *x, void *rec);
+void hs_space_encode_f64(const hs_space *s, const double *x, void *rec);
+
+static inline float hs_space_dist(const hs_space *s, const void *a, const void *b)
+{
+    return s->dist(s, a, b);
+}
+
+static inline double hs_space_alpha(const hs_space *s, const void *rec)
+{
+    double a;
+    __builtin_memcpy(&a, (const char *)rec + s->alpha_off, sizeof(a));
+    return a;
+}
+
+#endif /* HS_VEC_H */

@@ -1,0 +1,216 @@
+/*
+ * vec_avx2.c: AVX2+FMA kernels for x86-64.  The file is compiled for the baseline ISA; only the
+ * functions below carry target("avx2,fma"), so the library still runs on CPUs without AVX2
+ * (the dispatcher in vec_dispatch.c never hands these out there).
+ *
+ * Layout of each float kernel: four independent accumulators over 32 floats (hides the FMA
+ * latency), one 8-wide step, then a scalar tail.  Tails and horizontal sums make results differ
+ * from the scalar reference only by summation order.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "vec/vec_int.h"
+
+#define AVX2 __attribute__((target("avx2,fma,popcnt")))
+
+AVX2 static inline float hsum_ps(__m256 v)
+{
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+AVX2 static inline double hsum_pd(__m256d v)
+{
+    __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
+    lo = _mm_add_pd(lo, hi);
+    lo = _mm_add_sd(lo, _mm_unpackhi_pd(lo, lo));
+    return _mm_cvtsd_f64(lo);
+}
+
+AVX2 static float l2sq_f32(const float *a, const float *b, size_t dim)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+    }
+    for (; i + 8 <= dim; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+    }
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < dim; i++) {
+        float d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+AVX2 static float dot_f32(const float *a, const float *b, size_t dim)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= dim; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < dim; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+AVX2 static double l2sq_f64(const double *a, const double *b, size_t dim)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+        __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i));
+        __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4));
+        __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 8), _mm256_loadu_pd(b + i + 8));
+        __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 12), _mm256_loadu_pd(b + i + 12));
+        s0 = _mm256_fmadd_pd(d0, d0, s0);
+        s1 = _mm256_fmadd_pd(d1, d1, s1);
+        s2 = _mm256_fmadd_pd(d2, d2, s2);
+        s3 = _mm256_fmadd_pd(d3, d3, s3);
+    }
+    for (; i + 4 <= dim; i += 4) {
+        __m256d d = _mm256_sub_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i));
+        s0 = _mm256_fmadd_pd(d, d, s0);
+    }
+    double s = hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    for (; i < dim; i++) {
+        double d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+AVX2 static double dot_f64(const double *a, const double *b, size_t dim)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), s1);
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 8), _mm256_loadu_pd(b + i + 8), s2);
+        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 12), _mm256_loadu_pd(b + i + 12), s3);
+    }
+    for (; i + 4 <= dim; i += 4)
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s0);
+    double s = hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    for (; i < dim; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+AVX2 static double l2sq_f32_wide(const float *a, const float *b, size_t dim)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8) {
+        __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)),
+                                   _mm256_cvtps_pd(_mm_loadu_ps(b + i)));
+        __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)),
+                                   _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4)));
+        s0 = _mm256_fmadd_pd(d0, d0, s0);
+        s1 = _mm256_fmadd_pd(d1, d1, s1);
+    }
+    double s = hsum_pd(_mm256_add_pd(s0, s1));
+    for (; i < dim; i++) {
+        double d = (double)a[i] - (double)b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+AVX2 static double dot_f32_wide(const float *a, const float *b, size_t dim)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8) {
+        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)),
+                             _mm256_cvtps_pd(_mm_loadu_ps(b + i)), s0);
+        s1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)),
+                             _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4)), s1);
+    }
+    double s = hsum_pd(_mm256_add_pd(s0, s1));
+    for (; i < dim; i++)
+        s += (double)a[i] * (double)b[i];
+    return s;
+}
+
+/*
+ * int8 dot product: maddubs multiplies unsigned by signed bytes, so |a| is multiplied by b with
+ * a's sign moved onto it (sign_epi8).  Codes never hold -128, so |a| fits a byte and each pair
+ * sum is at most 2 * 127 * 127 = 32258 < 32767: no saturation.
+ */
+AVX2 static int32_t dot_i8(const int8_t *a, const int8_t *b, size_t dim)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+    size_t i = 0;
+    for (; i + 64 <= dim; i += 64) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + i));
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)(b + i));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + i + 32));
+        __m256i y1 = _mm256_loadu_si256((const __m256i *)(b + i + 32));
+        __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(x0, x0), _mm256_sign_epi8(y0, x0));
+        __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(x1, x1), _mm256_sign_epi8(y1, x1));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, ones));
+    }
+    for (; i + 32 <= dim; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(a + i));
+        __m256i y = _mm256_loadu_si256((const __m256i *)(b + i));
+        __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p, ones));
+    }
+    __m256i acc = _mm256_add_epi32(acc0, acc1);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    int32_t r = _mm_cvtsi128_si32(s);
+    for (; i < dim; i++)
+        r += (int32_t)a[i] * (int32_t)b[i];
+    return r;
+}
+
+AVX2 static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < words; i++)
+        s += (uint64_t)__builtin_popcountll(a[i] ^ b[i]);
+    return (uint32_t)s;
+}
+
+const hs_vec_kernels hs_vec_kernels_avx2_table = {
+    .name = "avx2",
+    .l2sq_f32 = l2sq_f32,
+    .dot_f32 = dot_f32,
+    .l2sq_f64 = l2sq_f64,
+    .dot_f64 = dot_f64,
+    .l2sq_f32_wide = l2sq_f32_wide,
+    .dot_f32_wide = dot_f32_wide,
+    .dot_i8 = dot_i8,
+    .hamming = hamming,
+};
+#else
+/* Not an x86-64 build: the AVX2 table does not exist (ISO C forbids an empty unit). */
+typedef int hs_vec_avx2_unused;
+#endif

@@ -1,0 +1,150 @@
+/*
+ * vec_math.c: input checks, cosine normalisation, the Poincare helpers, exact reported distances
+ * and the quantizers.  These follow spec/behaviour.md B2.2, B3.1, B3.2 and section 6.
+ *
+ * hs_vec_sqnorm_strict must not be contracted into fused multiply-adds: the project builds with
+ * -std=c11 (not gnu11), for which gcc's default is -ffp-contract=off.
+ */
+#include <float.h>
+#include <math.h>
+
+#include "vec/vec.h"
+
+double hs_vec_sqnorm_strict(const double *x, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < dim; i++) {
+        double p = x[i] * x[i];
+        s = s + p;
+    }
+    return s;
+}
+
+double hs_vec_sqnorm_strict_f32(const float *x, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < dim; i++) {
+        double v = (double)x[i];
+        double p = v * v;
+        s = s + p;
+    }
+    return s;
+}
+
+long hs_vec_first_nonfinite(const double *x, size_t dim)
+{
+    for (size_t i = 0; i < dim; i++)
+        if (!isfinite(x[i]))
+            return (long)i;
+    return -1;
+}
+
+double hs_poincare_dist_from_delta(double delta)
+{
+    if (!(delta > 0.0))
+        return 0.0;
+    double d = 2.0 * asinh(sqrt(delta));
+    return isfinite(d) ? d : DBL_MAX;
+}
+
+bool hs_vec_normalize_f64(double *x, size_t dim)
+{
+    double s = hs_vec_sqnorm_strict(x, dim);
+    if (fabs(s - 1.0) < 1e-9)
+        return true;
+    if (s == 0.0 || s < DBL_MIN || isinf(s)) {
+        double mx = 0.0;
+        for (size_t i = 0; i < dim; i++)
+            mx = fmax(mx, fabs(x[i]));
+        if (mx == 0.0)
+            return false;
+        /* power-of-two scaling is exact: bring max|x| into [1, 2) */
+        int e;
+        frexp(mx, &e);
+        for (size_t i = 0; i < dim; i++)
+            x[i] = ldexp(x[i], 1 - e);
+        s = hs_vec_sqnorm_strict(x, dim);
+    }
+    double inv = 1.0 / sqrt(s);
+    for (size_t i = 0; i < dim; i++)
+        x[i] = x[i] * inv;
+    return true;
+}
+
+static double finite_or_max(double d)
+{
+    if (isnan(d))
+        return DBL_MAX;
+    return isinf(d) ? DBL_MAX : d;
+}
+
+static double cosine_from(double dot, double nu, double nq)
+{
+    double den = sqrt(nu) * sqrt(nq);
+    if (!(den > 0.0))
+        return 1.0;
+    double d = 1.0 - dot / den;
+    return d < 0.0 ? 0.0 : d > 2.0 ? 2.0 : d;
+}
+
+double hs_vec_distance_f32(const hs_vec_kernels *k, hs_metric m, const float *u, const float *q,
+                           size_t dim, double alpha_u, double alpha_q)
+{
+    switch (m) {
+    case HS_METRIC_L2:
+        return finite_or_max(k->l2sq_f32_wide(u, q, dim));
+    case HS_METRIC_COSINE:
+        return cosine_from(k->dot_f32_wide(u, q, dim), k->dot_f32_wide(u, u, dim),
+                           k->dot_f32_wide(q, q, dim));
+    case HS_METRIC_POINCARE:
+        return hs_poincare_dist_from_delta(k->l2sq_f32_wide(u, q, dim) * alpha_u * alpha_q);
+    }
+    return DBL_MAX;
+}
+
+double hs_vec_distance_f64(const hs_vec_kernels *k, hs_metric m, const double *u, const double *q,
+                           size_t dim, double alpha_u, double alpha_q)
+{
+    switch (m) {
+    case HS_METRIC_L2:
+        return finite_or_max(k->l2sq_f64(u, q, dim));
+    case HS_METRIC_COSINE:
+        return cosine_from(k->dot_f64(u, q, dim), k->dot_f64(u, u, dim), k->dot_f64(q, q, dim));
+    case HS_METRIC_POINCARE:
+        return hs_poincare_dist_from_delta(k->l2sq_f64(u, q, dim) * alpha_u * alpha_q);
+    }
+    return DBL_MAX;
+}
+
+/* The quantizers accept float32 or float64 input; float64 input is rounded to float32 first, so
+ * both entry points give identical codes for the same float32 values. */
+#define HS_DEFINE_QUANTIZERS(SUFFIX, T)                                                \
+    float hs_quant_sq8_encode##SUFFIX(const T *x, size_t dim, int8_t *code)           \
+    {                                                                                  \
+        float mx = 0.0f;                                                               \
+        for (size_t i = 0; i < dim; i++)                                               \
+            mx = fmaxf(mx, fabsf((float)x[i]));                                        \
+        float scale = mx / 127.0f;                                                     \
+        if (!(scale > 0.0f) || !isfinite(scale)) {                                     \
+            for (size_t i = 0; i < dim; i++)                                           \
+                code[i] = 0;                                                           \
+            return 0.0f;                                                               \
+        }                                                                              \
+        for (size_t i = 0; i < dim; i++) {                                             \
+            float c = roundf((float)x[i] / scale); /* half away from zero */           \
+            code[i] = (int8_t)(c > 127.0f ? 127 : c < -127.0f ? -127 : c);             \
+        }                                                                              \
+        return scale;                                                                  \
+    }                                                                                  \
+    void hs_quant_bin_encode##SUFFIX(const T *x, size_t dim, uint64_t *words)          \
+    {                                                                                  \
+        size_t nw = (dim + 63) / 64;                                                   \
+        for (size_t w = 0; w < nw; w++)                                                \
+            words[w] = 0;                                                              \
+        for (size_t i = 0; i < dim; i++)                                               \
+            if ((float)x[i] > 0.0f)                                                    \
+                words[i / 64] |= 1ULL << (i % 64);                                     \
+    }
+
+HS_DEFINE_QUANTIZERS(, float)
+HS_DEFINE_QUANTIZERS(_f64, double)

@@ -1,0 +1,92 @@
+/*
+ * vec_scalar.c: the scalar reference kernels.  They define what the SIMD versions must compute
+ * (up to floating-point summation order) and run on any CPU.
+ */
+#include "vec/vec_int.h"
+
+static float l2sq_f32(const float *a, const float *b, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t i = 0; i < dim; i++) {
+        float d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+static float dot_f32(const float *a, const float *b, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t i = 0; i < dim; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static double l2sq_f64(const double *a, const double *b, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < dim; i++) {
+        double d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+static double dot_f64(const double *a, const double *b, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < dim; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static double l2sq_f32_wide(const float *a, const float *b, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < dim; i++) {
+        double d = (double)a[i] - (double)b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+static double dot_f32_wide(const float *a, const float *b, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < dim; i++)
+        s += (double)a[i] * (double)b[i];
+    return s;
+}
+
+static int32_t dot_i8(const int8_t *a, const int8_t *b, size_t dim)
+{
+    int32_t s = 0;
+    for (size_t i = 0; i < dim; i++)
+        s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
+static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
+{
+    uint32_t s = 0;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t x = a[i] ^ b[i];
+        while (x) { /* portable popcount: no CPU feature assumed */
+            x &= x - 1;
+            s++;
+        }
+    }
+    return s;
+}
+
+const hs_vec_kernels hs_vec_kernels_scalar_table = {
+    .name = "scalar",
+    .l2sq_f32 = l2sq_f32,
+    .dot_f32 = dot_f32,
+    .l2sq_f64 = l2sq_f64,
+    .dot_f64 = dot_f64,
+    .l2sq_f32_wide = l2sq_f32_wide,
+    .dot_f32_wide = dot_f32_wide,
+    .dot_i8 = dot_i8,
+    .hamming = hamming,
+};

@@ -1,0 +1,188 @@
+/*
+ * vec_space.c: record layouts for graph traversal and their distance functions (see the layout
+ * comment on struct hs_space in vec.h).
+ *
+ * The traversal distance only has to rank well; reported distances are recomputed exactly from
+ * the full-precision vectors (hs_vec_distance_*).  For the scalar code, |u - v|^2 is estimated as
+ * |u|^2 + |v|^2 - 2 s_u s_v (c_u . c_v) with the integer dot product; for the binary code, from the
+ * norms and the angle estimated by the Hamming distance.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "vec/vec.h"
+
+#define PI_F 3.14159265358979f
+
+static inline double rec_alpha(const hs_space *s, const void *rec)
+{
+    return hs_space_alpha(s, rec);
+}
+
+static inline float rec_f32(const void *rec, size_t off)
+{
+    float v;
+    memcpy(&v, (const char *)rec + off, sizeof(v));
+    return v;
+}
+
+static float dist_f32(const hs_space *s, const void *a, const void *b)
+{
+    return s->k->l2sq_f32((const float *)a, (const float *)b, s->dim);
+}
+
+static float dist_f32_poincare(const hs_space *s, const void *a, const void *b)
+{
+    double d = s->k->l2sq_f32((const float *)a, (const float *)b, s->dim);
+    return (float)(d * rec_alpha(s, a) * rec_alpha(s, b));
+}
+
+static float dist_f64(const hs_space *s, const void *a, const void *b)
+{
+    return (float)s->k->l2sq_f64((const double *)a, (const double *)b, s->dim);
+}
+
+static float dist_f64_poincare(const hs_space *s, const void *a, const void *b)
+{
+    double d = s->k->l2sq_f64((const double *)a, (const double *)b, s->dim);
+    return (float)(d * rec_alpha(s, a) * rec_alpha(s, b));
+}
+
+static inline float sq8_l2(const hs_space *s, const void *a, const void *b)
+{
+    int32_t dot = s->k->dot_i8((const int8_t *)a, (const int8_t *)b, s->dim);
+    float sa = rec_f32(a, s->extra_off), sb = rec_f32(b, s->extra_off);
+    float na = rec_f32(a, s->extra_off + 4), nb = rec_f32(b, s->extra_off + 4);
+    float d = na + nb - 2.0f * sa * sb * (float)dot;
+    return d > 0.0f ? d : 0.0f;
+}
+
+static float dist_sq8(const hs_space *s, const void *a, const void *b) { return sq8_l2(s, a, b); }
+
+static float dist_sq8_poincare(const hs_space *s, const void *a, const void *b)
+{
+    return (float)((double)sq8_l2(s, a, b) * rec_alpha(s, a) * rec_alpha(s, b));
+}
+
+static inline float bin_l2(const hs_space *s, const void *a, const void *b)
+{
+    uint32_t ham = s->k->hamming((const uint64_t *)a, (const uint64_t *)b, (s->dim + 63) / 64);
+    float na = rec_f32(a, s->extra_off), nb = rec_f32(b, s->extra_off);
+    float cosv = cosf(PI_F * (float)ham / (float)s->dim);
+    float d = na * na + nb * nb - 2.0f * na * nb * cosv;
+    return d > 0.0f ? d : 0.0f;
+}
+
+static float dist_bin(const hs_space *s, const void *a, const void *b) { return bin_l2(s, a, b); }
+
+static float dist_bin_poincare(const hs_space *s, const void *a, const void *b)
+{
+    return (float)((double)bin_l2(s, a, b) * rec_alpha(s, a) * rec_alpha(s, b));
+}
+
+int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
+{
+    if (dim == 0 || (metric != HS_METRIC_L2 && metric != HS_METRIC_COSINE &&
+                     metric != HS_METRIC_POINCARE))
+        return HS_EINVAL;
+    bool poincare = metric == HS_METRIC_POINCARE;
+    size_t comp;
+    size_t extras = 0;
+    switch (code) {
+    case HS_CODE_F32:
+        comp = (size_t)dim * 4;
+        s->dist = poincare ? dist_f32_poincare : dist_f32;
+        break;
+    case HS_CODE_F64:
+        comp = (size_t)dim * 8;
+        s->dist = poincare ? dist_f64_poincare : dist_f64;
+        break;
+    case HS_CODE_SQ8:
+        comp = dim;
+        extras = 8;
+        s->dist = poincare ? dist_sq8_poincare : dist_sq8;
+        break;
+    case HS_CODE_BIN:
+        comp = (size_t)(dim + 63) / 64 * 8;
+        extras = 8;
+        s->dist = poincare ? dist_bin_poincare : dist_bin;
+        break;
+    default:
+        return HS_EINVAL;
+    }
+    s->metric = metric;
+    s->code = code;
+    s->dim = dim;
+    s->extra_off = (uint32_t)HS_ALIGN_UP(comp, 8);
+    s->alpha_off = poincare ? s->extra_off + (uint32_t)extras : 0;
+    s->rec_len = s->extra_off + (uint32_t)extras + (poincare ? 8u : 0u);
+    s->k = hs_vec_kernels_get();
+    return HS_OK;
+}
+
+static void put_f32(void *rec, size_t off, float v) { memcpy((char *)rec + off, &v, sizeof(v)); }
+
+static void put_sq8_extras(const hs_space *s, void *rec, float scale)
+{
+    /* squared norm of the decoded vector, so identical codes are at distance 0 */
+    int32_t cc = s->k->dot_i8((const int8_t *)rec, (const int8_t *)rec, s->dim);
+    put_f32(rec, s->extra_off, scale);
+    put_f32(rec, s->extra_off + 4, scale * scale * (float)cc);
+}
+
+void hs_space_encode_f32(const hs_space *s, const float *x, void *rec)
+{
+    size_t dim = s->dim;
+    memset(rec, 0, s->rec_len);
+    switch (s->code) {
+    case HS_CODE_F32:
+        memcpy(rec, x, dim * sizeof(float));
+        break;
+    case HS_CODE_F64:
+        for (size_t i = 0; i < dim; i++)
+            ((double *)rec)[i] = (double)x[i];
+        break;
+    case HS_CODE_SQ8:
+        put_sq8_extras(s, rec, hs_quant_sq8_encode(x, dim, (int8_t *)rec));
+        break;
+    case HS_CODE_BIN:
+        hs_quant_bin_encode(x, dim, (uint64_t *)rec);
+        put_f32(rec, s->extra_off, (float)sqrt(s->k->dot_f32_wide(x, x, dim)));
+        break;
+    }
+    if (s->metric == HS_METRIC_POINCARE) {
+        double a = hs_poincare_alpha(hs_vec_sqnorm_strict_f32(x, dim));
+        memcpy((char *)rec + s->alpha_off, &a, sizeof(a));
+    }
+}
+
+void hs_space_encode_f64(const hs_space *s, const double *x, void *rec)
+{
+    size_t dim = s->dim;
+    memset(rec, 0, s->rec_len);
+    switch (s->code) {
+    case HS_CODE_F32:
+        for (size_t i = 0; i < dim; i++)
+            ((float *)rec)[i] = (float)x[i];
+        break;
+    case HS_CODE_F64:
+        memcpy(rec, x, dim * sizeof(double));
+        break;
+    case HS_CODE_SQ8:
+        put_sq8_extras(s, rec, hs_quant_sq8_encode_f64(x, dim, (int8_t *)rec));
+        break;
+    case HS_CODE_BIN: {
+        hs_quant_bin_encode_f64(x, dim, (uint64_t *)rec);
+        double n = 0.0;
+        for (size_t i = 0; i < dim; i++)
+            n += (double)(float)x[i] * (double)(float)x[i];
+        put_f32(rec, s->extra_off, (float)sqrt(n));
+        break;
+    }
+    }
+    if (s->metric == HS_METRIC_POINCARE) {
+        double a = hs_poincare_alpha(hs_vec_sqnorm_strict(x, dim));
+        memcpy((char *)rec + s->alpha_off, &a, sizeof(a));
+    }
+}

@@ -1,0 +1,346 @@
+/*
+ * test_vec.c: distance kernels against a long-double reference on random inputs and awkward
+ * dimensions, for every kernel table this CPU can run; the Poincare ranking key against the
+ * geodesic distance; the spec's worked examples for norms, normalisation, distances and codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "vec/vec.h"
+
+static const size_t dims[] = {1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 784, 1025};
+
+static const hs_vec_kernels *tables[4];
+static size_t ntables;
+
+static int setup_tables(void **state)
+{
+    (void)state;
+    const char *names[] = {"scalar", "avx2", "neon"};
+    ntables = 0;
+    for (size_t i = 0; i < HS_ARRAY_LEN(names); i++) {
+        const hs_vec_kernels *k = hs_vec_kernels_by_name(names[i]);
+        if (k)
+            tables[ntables++] = k;
+    }
+    print_message("kernel tables under test:");
+    for (size_t i = 0; i < ntables; i++)
+        print_message(" %s", tables[i]->name);
+    print_message(" (dispatched: %s)\n", hs_vec_kernels_get()->name);
+    return 0;
+}
+
+static void fill(hs_rng *r, float *a, double *ad, size_t n, double scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (float)(hs_rng_normal(r) * scale);
+        ad[i] = hs_rng_normal(r) * scale;
+    }
+}
+
+/* |got - want| <= rel * magnitude, where magnitude is the sum of absolute terms. */
+static void assert_close(long double got, long double want, long double mag, long double rel,
+                         const char *what, const char *kname, size_t dim)
+{
+    long double err = fabsl(got - want);
+    if (err > rel * mag + 1e-30L)
+        fail_msg("%s (%s, dim %zu): got %.17Lg want %.17Lg (err %.3Lg, mag %.3Lg)", what, kname,
+                 dim, got, want, err, mag);
+}
+
+static void test_float_kernels(void **state)
+{
+    (void)state;
+    hs_rng r;
+    hs_rng_seed(&r, 1);
+    for (size_t di = 0; di < HS_ARRAY_LEN(dims); di++) {
+        size_t d = dims[di];
+        float *a = malloc(d * 4), *b = malloc(d * 4);
+        double *ad = malloc(d * 8), *bd = malloc(d * 8);
+        for (int rep = 0; rep < 20; rep++) {
+            fill(&r, a, ad, d, rep % 2 ? 1.0 : 100.0);
+            fill(&r, b, bd, d, rep % 2 ? 1.0 : 100.0);
+            long double l2 = 0, dot = 0, dmag = 0, l2d = 0, dotd = 0, dmagd = 0;
+            for (size_t i = 0; i < d; i++) {
+                long double x = a[i], y = b[i];
+                l2 += (x - y) * (x - y);
+                dot += x * y;
+                dmag += fabsl(x * y);
+                long double xd = ad[i], yd = bd[i];
+                l2d += (xd - yd) * (xd - yd);
+                dotd += xd * yd;
+                dmagd += fabsl(xd * yd);
+            }
+            for (size_t t = 0; t < ntables; t++) {
+                const hs_vec_kernels *k = tables[t];
+                assert_close(k->l2sq_f32(a, b, d), l2, l2, 1e-5L, "l2sq_f32", k->name, d);
+                assert_close(k->dot_f32(a, b, d), dot, dmag, 1e-5L, "dot_f32", k->name, d);
+                assert_close(k->l2sq_f64(ad, bd, d), l2d, l2d, 1e-13L, "l2sq_f64", k->name, d);
+                assert_close(k->dot_f64(ad, bd, d), dotd, dmagd, 1e-13L, "dot_f64", k->name, d);
+                assert_close(k->l2sq_f32_wide(a, b, d), l2, l2, 1e-13L, "l2sq_f32_wide", k->name,
+                             d);
+                assert_close(k->dot_f32_wide(a, b, d), dot, dmag, 1e-13L, "dot_f32_wide",
+                             k->name, d);
+                /* identical inputs are exactly at distance zero */
+                assert_true(k->l2sq_f32(a, a, d) == 0.0f);
+                assert_true(k->l2sq_f64(ad, ad, d) == 0.0);
+            }
+        }
+        free(a);
+        free(b);
+        free(ad);
+        free(bd);
+    }
+}
+
+static void test_integer_kernels(void **state)
+{
+    (void)state;
+    hs_rng r;
+    hs_rng_seed(&r, 2);
+    for (size_t di = 0; di < HS_ARRAY_LEN(dims); di++) {
+        size_t d = dims[di], words = (d + 63) / 64;
+        int8_t *a = malloc(d), *b = malloc(d);
+        uint64_t *wa = malloc(words * 8), *wb = malloc(words * 8);
+        for (int rep = 0; rep < 20; rep++) {
+            int32_t want = 0;
+            for (size_t i = 0; i < d; i++) {
+                /* extremes included: +-127 everywhere in some repetitions */
+                a[i] = rep == 0 ? 127 : rep == 1 ? -127 : (int8_t)(hs_rng_next(&r) % 255 - 127);
+                b[i] = rep == 0 ? 127 : rep == 1 ? 127 : (int8_t)(hs_rng_next(&r) % 255 - 127);
+                want += (int32_t)a[i] * b[i];
+            }
+            uint32_t ham = 0;
+            for (size_t w = 0; w < words; w++) {
+                wa[w] = hs_rng_next(&r);
+                wb[w] = hs_rng_next(&r);
+                ham += (uint32_t)__builtin_popcountll(wa[w] ^ wb[w]);
+            }
+            for (size_t t = 0; t < ntables; t++) {
+                assert_int_equal(tables[t]->dot_i8(a, b, d), want);
+                assert_int_equal(tables[t]->hamming(wa, wb, words), ham);
+            }
+        }
+        free(a);
+        free(b);
+        free(wa);
+        free(wb);
+    }
+}
+
+/* Geodesic distance in long double from the definition. */
+static long double geodesic(const double *u, const double *v, size_t d)
+{
+    long double nu = 0, nv = 0, duv = 0;
+    for (size_t i = 0; i < d; i++) {
+        nu += (long double)u[i] * u[i];
+        nv += (long double)v[i] * v[i];
+        duv += ((long double)u[i] - v[i]) * ((long double)u[i] - v[i]);
+    }
+    return acoshl(1 + 2 * duv / ((1 - nu) * (1 - nv)));
+}
+
+/* A random point at hyperbolic radius rho: |x| = tanh(rho / 2). */
+static void ball_point(hs_rng *r, double *x, size_t d, double rho)
+{
+    double n = 0;
+    for (size_t i = 0; i < d; i++) {
+        x[i] = hs_rng_normal(r);
+        n += x[i] * x[i];
+    }
+    double s = tanh(rho / 2) / sqrt(n);
+    for (size_t i = 0; i < d; i++)
+        x[i] *= s;
+}
+
+typedef struct ranked {
+    long double key;
+    size_t id;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Ranking by delta (float64 kernels, float64 alpha) equals ranking by the geodesic distance for
+ * points up to hyperbolic radius 15 (|x| = 1 - 6e-7), for every kernel table. */
+static void test_poincare_ranking(void **state)
+{
+    (void)state;
+    const size_t d = 10, n = 400;
+    hs_rng r;
+    hs_rng_seed(&r, 3);
+    double *pts = malloc(n * d * sizeof(double)), q[10];
+    double *alpha = malloc(n * sizeof(double));
+    ranked *by_geo = malloc(n * sizeof(ranked)), *by_delta = malloc(n * sizeof(ranked));
+    for (int rep = 0; rep < 20; rep++) {
+        double qr = 0.5 + 14.5 * hs_rng_uniform(&r);
+        ball_point(&r, q, d, qr);
+        double aq = hs_poincare_alpha(hs_vec_sqnorm_strict(q, d));
+        for (size_t i = 0; i < n; i++) {
+            /* radii spread over [0, 15], half of them close to the query's radius */
+            double rho = i % 2 ? 15.0 * hs_rng_uniform(&r) : fmin(15.0, qr + hs_rng_normal(&r));
+            ball_point(&r, pts + i * d, d, fabs(rho));
+            alpha[i] = hs_poincare_alpha(hs_vec_sqnorm_strict(pts + i * d, d));
+            by_geo[i] = (ranked){geodesic(pts + i * d, q, d), i};
+        }
+        qsort(by_geo, n, sizeof(ranked), cmp_ranked);
+        for (size_t t = 0; t < ntables; t++) {
+            for (size_t i = 0; i < n; i++) {
+                double delta = tables[t]->l2sq_f64(pts + i * d, q, d) * alpha[i] * aq;
+                by_delta[i] = (ranked){delta, i};
+            }
+            qsort(by_delta, n, sizeof(ranked), cmp_ranked);
+            for (size_t i = 0; i < n; i++) {
+                /* a swap is only tolerated between points whose geodesic distances agree to
+                 * float64 resolution (a genuine tie) */
+                if (by_delta[i].id != by_geo[i].id) {
+                    long double g1 = geodesic(pts + by_delta[i].id * d, q, d);
+                    long double g2 = geodesic(pts + by_geo[i].id * d, q, d);
+                    if (fabsl(g1 - g2) > 1e-12L * fabsl(g2))
+                        fail_msg("rank %zu differs (%s): %zu vs %zu", i, tables[t]->name,
+                                 by_delta[i].id, by_geo[i].id);
+                }
+            }
+            /* and the reported distance matches the geodesic distance */
+            double dd = hs_vec_distance_f64(tables[t], HS_METRIC_POINCARE, pts, q, d, alpha[0], aq);
+            long double g = geodesic(pts, q, d);
+            assert_true(fabsl(dd - g) <= 1e-9L * fmaxl(1, g));
+        }
+    }
+    free(pts);
+    free(alpha);
+    free(by_geo);
+    free(by_delta);
+}
+
+static void test_spec_examples(void **state)
+{
+    (void)state;
+    const hs_vec_kernels *k = hs_vec_kernels_get();
+    /* B2.2 squared norms */
+    double v1[] = {0.8, 0.8}, v2[] = {0.9999999999999999}, v3[] = {1.0, 0.0};
+    assert_true(hs_vec_sqnorm_strict(v1, 2) == 1.2800000000000002);
+    assert_true(hs_vec_sqnorm_strict(v2, 1) == 0.9999999999999998);
+    assert_true(hs_vec_sqnorm_strict(v3, 2) == 1.0);
+    /* B3.1 cosine normalisation */
+    double c1[] = {3, 4};
+    assert_true(hs_vec_normalize_f64(c1, 2));
+    assert_true(c1[0] == 0x1.3333333333334p-1 && c1[1] == 0x1.999999999999ap-1);
+    double c2[] = {0.6, 0.8};
+    assert_true(hs_vec_normalize_f64(c2, 2));
+    assert_true(c2[0] == 0.6 && c2[1] == 0.8);
+    double c3[] = {0, -0.0};
+    assert_false(hs_vec_normalize_f64(c3, 2));
+    double c4[] = {1e-320, 2e-320}, c5[] = {1e300, 1e300};
+    assert_true(hs_vec_normalize_f64(c4, 2) && hs_vec_normalize_f64(c5, 2));
+    assert_true(fabs(hs_vec_sqnorm_strict(c4, 2) - 1) < 1e-15);
+    assert_true(fabs(hs_vec_sqnorm_strict(c5, 2) - 1) < 1e-15);
+    /* B3.2 reported distances */
+    float a[] = {1, 2, 3}, b[] = {4, 5, 6};
+    assert_true(hs_vec_distance_f32(k, HS_METRIC_L2, a, b, 3, 0, 0) == 27.0);
+    double o[] = {0, 0, 0}, h[] = {0.5, 0, 0};
+    double ao = hs_poincare_alpha(0), ah = hs_poincare_alpha(hs_vec_sqnorm_strict(h, 3));
+    assert_true(fabs(hs_vec_distance_f64(k, HS_METRIC_POINCARE, o, h, 3, ao, ah) -
+                     1.0986122886681098) < 1e-12);
+    assert_true(hs_vec_distance_f64(k, HS_METRIC_POINCARE, h, h, 3, ah, ah) == 0.0);
+    float u[] = {0.6f, 0.8f}, w[] = {-0.8f, 0.6f}, z[] = {-0.6f, -0.8f};
+    assert_true(hs_vec_distance_f32(k, HS_METRIC_COSINE, u, u, 2, 0, 0) <= 1e-15);
+    assert_true(fabs(hs_vec_distance_f32(k, HS_METRIC_COSINE, u, w, 2, 0, 0) - 1) <= 1e-7);
+    assert_true(fabs(hs_vec_distance_f32(k, HS_METRIC_COSINE, u, z, 2, 0, 0) - 2) <= 1e-7);
+    float big[] = {3e38f}, nbig[] = {-3e38f};
+    assert_true(hs_vec_distance_f32(k, HS_METRIC_L2, big, nbig, 1, 0, 0) <= DBL_MAX);
+    double hb[] = {1e200}, nhb[] = {-1e200};
+    assert_true(hs_vec_distance_f64(k, HS_METRIC_L2, hb, nhb, 1, 0, 0) == DBL_MAX);
+}
+
+static void test_quantizers(void **state)
+{
+    (void)state;
+    float x[] = {0.5f, -1.0f, 0.25f, 0.0f, 1.0f / 254.0f};
+    int8_t c[5];
+    float scale = hs_quant_sq8_encode(x, 5, c);
+    assert_true(scale == 1.0f / 127.0f);
+    assert_int_equal(c[0], 64); /* 63.5 rounds half away from zero */
+    assert_int_equal(c[1], -127);
+    assert_int_equal(c[2], 32); /* 31.75 */
+    assert_int_equal(c[3], 0);
+    assert_int_equal(c[4], 1); /* 0.5 rounds away from zero */
+    float zero[3] = {0};
+    assert_true(hs_quant_sq8_encode(zero, 3, c) == 0.0f && c[0] == 0 && c[2] == 0);
+    double xd[] = {0.5, -1.0, 0.25, 0.0, 1.0 / 254.0};
+    int8_t cd[5], cf[5];
+    assert_true(hs_quant_sq8_encode_f64(xd, 5, cd) == scale);
+    assert_true(hs_quant_sq8_encode(x, 5, cf) == scale);
+    assert_memory_equal(cd, cf, 5);
+    uint64_t words[2];
+    float bits[70];
+    for (int i = 0; i < 70; i++)
+        bits[i] = i % 3 == 0 ? 1.0f : i % 3 == 1 ? -1.0f : 0.0f;
+    hs_quant_bin_encode(bits, 70, words);
+    for (int i = 0; i < 70; i++)
+        assert_int_equal((int)(words[i / 64] >> (i % 64) & 1), i % 3 == 0);
+    assert_int_equal(words[1] >> 6, 0);
+}
+
+/* Traversal distances of each code rank like the exact distance on easy data. */
+static void test_spaces(void **state)
+{
+    (void)state;
+    const hs_metric metrics[] = {HS_METRIC_L2, HS_METRIC_COSINE, HS_METRIC_POINCARE};
+    const hs_code codes[] = {HS_CODE_F32, HS_CODE_F64, HS_CODE_SQ8, HS_CODE_BIN};
+    const uint32_t d = 128;
+    hs_rng r;
+    hs_rng_seed(&r, 4);
+    double x[128], near[128], far[128];
+    for (size_t mi = 0; mi < 3; mi++) {
+        for (size_t ci = 0; ci < 4; ci++) {
+            hs_space sp;
+            assert_int_equal(hs_space_init(&sp, metrics[mi], codes[ci], d), HS_OK);
+            assert_int_equal(sp.rec_len % 8, 0);
+            char *rx = calloc(1, sp.rec_len), *rn = calloc(1, sp.rec_len),
+                 *rf = calloc(1, sp.rec_len);
+            for (uint32_t i = 0; i < d; i++) {
+                x[i] = hs_rng_normal(&r) * 0.05;
+                near[i] = x[i] + hs_rng_normal(&r) * 0.002;
+                far[i] = -x[i] + hs_rng_normal(&r) * 0.01;
+            }
+            hs_space_encode_f64(&sp, x, rx);
+            hs_space_encode_f64(&sp, near, rn);
+            hs_space_encode_f64(&sp, far, rf);
+            assert_true(hs_space_dist(&sp, rx, rn) < hs_space_dist(&sp, rx, rf));
+            assert_true(hs_space_dist(&sp, rx, rx) <= hs_space_dist(&sp, rx, rn));
+            if (codes[ci] != HS_CODE_BIN)
+                assert_true(hs_space_dist(&sp, rx, rx) <= 1e-6f * hs_space_dist(&sp, rx, rf));
+            free(rx);
+            free(rn);
+            free(rf);
+        }
+    }
+    hs_space sp;
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_L2, HS_CODE_F32, 0), HS_EINVAL);
+    assert_int_equal(hs_space_init(&sp, (hs_metric)7, HS_CODE_F32, 4), HS_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_float_kernels),   cmocka_unit_test(test_integer_kernels),
+        cmocka_unit_test(test_poincare_ranking), cmocka_unit_test(test_spec_examples),
+        cmocka_unit_test(test_quantizers),      cmocka_unit_test(test_spaces),
+    };
+    return cmocka_run_group_tests_name("vec", tests, setup_tables, NULL);
+}
