@@ -262,9 +262,7 @@ static void run_query(bench *b, size_t qi, void *qrec, void *qfull, hs_pair *can
     size_t n = hs_hnsw_search(b->index, qrec, want, b->ef, NULL, cand, NULL);
     if (rerank) {
         encode(&b->full, &b->query, qi, qfull);
-        for (size_t i = 0; i < n; i++)
-            cand[i].dist = hs_space_dist(&b->full, qfull, hs_chunks_at(&b->full_recs, cand[i].id));
-        hs_pairs_sort(cand, n);
+        hs_rerank(&b->full, &b->full_recs, qfull, cand, n);
     }
     for (size_t i = 0; i < o->k; i++)
         ids[i] = i < n ? cand[i].id : UINT32_MAX;

@@ -144,4 +144,12 @@ size_t hs_exact_search(const hs_space *space, const hs_chunks *recs, const void 
                        const uint32_t *slots, size_t nslots, const hs_filter *filter, size_t k,
                        hs_pair *out);
 
+/*
+ * Re-ranks candidates (from a search on approximate codes) by the distance of another space
+ * over another record table, usually the full-precision vectors: prefetches every record first,
+ * then recomputes cand[i].dist and sorts.
+ */
+void hs_rerank(const hs_space *space, const hs_chunks *recs, const void *q, hs_pair *cand,
+               size_t n);
+
 #endif /* HS_HNSW_H */

@@ -82,9 +82,9 @@ static inline uint64_t hnsw_ep(const hs_hnsw *h) { return __atomic_load_n(&h->ep
 
 /* Per-thread scratch: an epoch-stamped visited set and growable pair buffers. */
 typedef struct hnsw_scratch {
-    uint32_t *visit;
+    uint16_t *visit; /* epoch stamps: 2 bytes per slot keeps the set in L2 longer */
     size_t visit_cap;
-    uint32_t epoch;
+    uint16_t epoch;
     hs_pair *cand; /* candidate min-heap */
     size_t cand_cap;
     hs_pair *res; /* result max-heap */

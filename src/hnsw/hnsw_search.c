@@ -17,7 +17,7 @@
 
 /* Bytes of each neighbour's record to prefetch: whole records up to this size.  Past ~2 KiB
  * the hardware's own stream prefetcher follows the first lines well enough. */
-#define HNSW_PREFETCH_MAX 2048
+#define HNSW_PREFETCH_MAX 64
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -58,7 +58,7 @@ static int visit_reserve(hnsw_scratch *s, size_t need)
     if (s->visit_cap >= need)
         return HS_OK;
     size_t ncap = HS_MAX(need, s->visit_cap + s->visit_cap / 2);
-    uint32_t *nv = realloc(s->visit, ncap * sizeof(*nv));
+    uint16_t *nv = realloc(s->visit, ncap * sizeof(*nv));
     if (!nv)
         return HS_ENOMEM;
     memset(nv + s->visit_cap, 0, (ncap - s->visit_cap) * sizeof(*nv));
@@ -83,7 +83,7 @@ hnsw_scratch *hnsw_scratch_get(const hs_hnsw *h)
     return s;
 }
 
-static inline uint32_t next_epoch(hnsw_scratch *s)
+static inline uint16_t next_epoch(hnsw_scratch *s)
 {
     if (HS_UNLIKELY(++s->epoch == 0)) {
         memset(s->visit, 0, s->visit_cap * sizeof(*s->visit));
@@ -107,7 +107,7 @@ static inline size_t prefetch_len(const hs_hnsw *h)
 /* Collects the unvisited neighbours of `node` on `level` into s->ids, marking them visited and
  * prefetching their records.  Returns their count or -1 on allocation failure. */
 static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, uint32_t node, int level,
-                              uint32_t epoch)
+                              uint16_t epoch)
 {
     const uint32_t *list = hnsw_list(h, node, level);
     uint32_t cnt = list_count(list, level ? h->m : h->m0);
@@ -132,7 +132,7 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
                        hs_pair *out)
 {
     const hs_space *sp = h->space;
-    uint32_t epoch = next_epoch(s);
+    uint16_t epoch = next_epoch(s);
     size_t nc = 0, nr = 0;
     if (hnsw_scratch_reserve(&s->res, &s->res_cap, ef + 1) != HS_OK ||
         hnsw_scratch_reserve(&s->cand, &s->cand_cap, neps + 2 * (size_t)h->m0 + 64) != HS_OK)
@@ -174,6 +174,8 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
                 continue;
             hs_pair p = {d, id};
             hs_minheap_push(s->cand, &nc, p);
+            /* it may be expanded soon: start fetching its links now */
+            __builtin_prefetch(hnsw_list(h, id, level), 0, 3);
             if (!filtered || acceptable(h, id, filter)) {
                 hs_maxheap_push(s->res, &nr, p);
                 if (nr > ef)
@@ -265,4 +267,15 @@ size_t hs_exact_search(const hs_space *space, const hs_chunks *recs, const void 
         hs_topk_push(&top, p);
     }
     return hs_topk_finish(&top);
+}
+
+void hs_rerank(const hs_space *space, const hs_chunks *recs, const void *q, hs_pair *cand,
+               size_t n)
+{
+    size_t plen = HS_MIN(space->rec_len, HNSW_PREFETCH_MAX);
+    for (size_t i = 0; i < n; i++)
+        hs_prefetch(hs_chunks_at(recs, cand[i].id), plen);
+    for (size_t i = 0; i < n; i++)
+        cand[i].dist = space->dist(space, q, hs_chunks_at(recs, cand[i].id));
+    hs_pairs_sort(cand, n);
 }

@@ -5,8 +5,50 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hyperspace.h"
+#include "util/util.h"
+
+/* Chunks of at least this size are mapped directly, 2 MiB aligned and marked for transparent
+ * huge pages: graph search touches records in random order, and with 4 KiB pages nearly every
+ * record access of a large table is also a TLB miss. */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define OWNED_HEAP 1
+#define OWNED_MAP 2
+
+static size_t chunk_bytes(const hs_chunks *c) { return ((size_t)1 << c->shift) * c->rec_len; }
+
+static char *chunk_alloc(const hs_chunks *c, uint8_t *how)
+{
+    size_t len = chunk_bytes(c);
+    if (len < HUGE_ALIGN) {
+        *how = OWNED_HEAP;
+        return calloc(1, len);
+    }
+    size_t maplen = HS_ALIGN_UP(len, HUGE_ALIGN);
+    char *p = mmap(NULL, maplen + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *start = (char *)HS_ALIGN_UP((uintptr_t)p, HUGE_ALIGN);
+    if (start > p)
+        munmap(p, (size_t)(start - p));
+    size_t tail = (size_t)(p + maplen + HUGE_ALIGN - (start + maplen));
+    if (tail)
+        munmap(start + maplen, tail);
+    madvise(start, maplen, MADV_HUGEPAGE); /* advisory: failure only costs speed */
+    *how = OWNED_MAP;
+    return start;
+}
+
+static void chunk_free(const hs_chunks *c, char *p, uint8_t how)
+{
+    if (how == OWNED_HEAP)
+        free(p);
+    else if (how == OWNED_MAP)
+        munmap(p, HS_ALIGN_UP(chunk_bytes(c), HUGE_ALIGN));
+}
 
 int hs_chunks_init(hs_chunks *c, uint32_t rec_len, uint32_t shift)
 {
@@ -21,8 +63,7 @@ int hs_chunks_init(hs_chunks *c, uint32_t rec_len, uint32_t shift)
 void hs_chunks_destroy(hs_chunks *c)
 {
     for (uint32_t i = 0; i < c->nchunks; i++)
-        if (c->owned[i])
-            free(c->dir[i]);
+        chunk_free(c, c->dir[i], c->owned[i]);
     free(c->dir);
     free(c->owned);
     for (size_t i = 0; i < c->nretired; i++)
@@ -67,7 +108,7 @@ static int grow_dir(hs_chunks *c)
     return HS_OK;
 }
 
-static int append_chunk(hs_chunks *c, char *mem, bool owned)
+static int append_chunk(hs_chunks *c, char *mem, uint8_t owned)
 {
     int rc = grow_dir(c);
     if (rc != HS_OK)
@@ -83,12 +124,13 @@ int hs_chunks_reserve(hs_chunks *c, uint64_t nrecs)
     while (hs_chunks_capacity(c) < nrecs) {
         if (hs_chunks_capacity(c) >= ((uint64_t)1 << 32))
             return HS_EFULL;
-        char *mem = calloc((size_t)1 << c->shift, c->rec_len);
+        uint8_t how;
+        char *mem = chunk_alloc(c, &how);
         if (!mem)
             return HS_ENOMEM;
-        int rc = append_chunk(c, mem, true);
+        int rc = append_chunk(c, mem, how);
         if (rc != HS_OK) {
-            free(mem);
+            chunk_free(c, mem, how);
             return rc;
         }
     }
@@ -99,7 +141,7 @@ int hs_chunks_append_external(hs_chunks *c, void *mem)
 {
     if (!mem)
         return HS_EINVAL;
-    return append_chunk(c, mem, false);
+    return append_chunk(c, mem, 0);
 }
 
 size_t hs_chunks_owned_bytes(const hs_chunks *c)

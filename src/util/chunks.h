@@ -19,7 +19,7 @@
 
 typedef struct hs_chunks {
     char **dir;         /* atomic pointer: chunk addresses; read with acquire */
-    uint8_t *owned;     /* per chunk: 1 if allocated here (guarded by the owner's grow lock) */
+    uint8_t *owned;     /* per chunk: 0 external, else how it was allocated (grow lock) */
     uint32_t nchunks;   /* chunks present (guarded by the owner's grow lock; atomic for readers) */
     uint32_t dir_cap;   /* entries in dir (grow lock) */
     uint32_t shift;     /* log2 of records per chunk (immutable) */

@@ -101,7 +101,7 @@ typedef float (*hs_dist_fn)(const hs_space *s, const void *a, const void *b);
  * A space describes one record layout and its traversal distance (smaller = closer; for
  * Poincare it is the ranking key delta, for cosine the squared L2 of unit vectors).
  * Record layout (rec_len bytes, a multiple of 8):
- *   [components: F32 dim*4 | F64 dim*8 | SQ8 dim | BIN ceil(dim/64)*8] padded to 8,
+ *   [components: F32 kdim*4 | F64 kdim*8 | SQ8 kdim | BIN ceil(dim/64)*8] padded to 8,
  *   SQ8: float scale, float squared norm of the decoded vector;  BIN: float norm, float pad;
  *   POINCARE: double alpha (last 8 bytes).
  * Immutable after hs_space_init; share it freely.
@@ -110,6 +110,8 @@ struct hs_space {
     hs_metric metric;
     hs_code code;
     uint32_t dim;
+    uint32_t kdim;      /* components the kernels process: dim rounded up to the SIMD width
+                           (the padding is zero in every record, so it adds nothing) */
     uint32_t rec_len;   /* bytes per record */
     uint32_t extra_off; /* offset of the per-record extras (scale/norm) */
     uint32_t alpha_off; /* offset of alpha (Poincare), else 0 */

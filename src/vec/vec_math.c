@@ -7,6 +7,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "vec/vec.h"
 
@@ -118,22 +119,42 @@ double hs_vec_distance_f64(const hs_vec_kernels *k, hs_metric m, const double *u
 
 /* The quantizers accept float32 or float64 input; float64 input is rounded to float32 first, so
  * both entry points give identical codes for the same float32 values. */
+/* Encoding runs once per query: let the compiler vectorise these loops. */
+#define VEC_HOT __attribute__((optimize("O3")))
+
+/* Round half away from zero for |v| <= 127.5 without libm: truncate, then step away from zero
+ * when the remainder is at least one half (v - trunc(v) is exact at this magnitude). */
+static inline int8_t round_code(float v)
+{
+    int i = (int)v;
+    float frac = v - (float)i;
+    i += (frac >= 0.5f) - (frac <= -0.5f);
+    return (int8_t)(i > 127 ? 127 : i < -127 ? -127 : i);
+}
+
+/* max |x_i| through the bit patterns: for non-negative floats their order is the integer order,
+ * and an integer max reduction vectorises where a float one (NaN rules) does not. */
 #define HS_DEFINE_QUANTIZERS(SUFFIX, T)                                                \
-    float hs_quant_sq8_encode##SUFFIX(const T *x, size_t dim, int8_t *code)           \
+    VEC_HOT float hs_quant_sq8_encode##SUFFIX(const T *x, size_t dim, int8_t *code)   \
     {                                                                                  \
-        float mx = 0.0f;                                                               \
-        for (size_t i = 0; i < dim; i++)                                               \
-            mx = fmaxf(mx, fabsf((float)x[i]));                                        \
+        uint32_t mbits = 0;                                                            \
+        for (size_t i = 0; i < dim; i++) {                                             \
+            float a = (float)x[i];                                                     \
+            uint32_t b;                                                                \
+            memcpy(&b, &a, 4);                                                         \
+            b &= 0x7fffffffu;                                                          \
+            mbits = b > mbits ? b : mbits;                                             \
+        }                                                                              \
+        float mx;                                                                      \
+        memcpy(&mx, &mbits, 4);                                                        \
         float scale = mx / 127.0f;                                                     \
         if (!(scale > 0.0f) || !isfinite(scale)) {                                     \
             for (size_t i = 0; i < dim; i++)                                           \
                 code[i] = 0;                                                           \
             return 0.0f;                                                               \
         }                                                                              \
-        for (size_t i = 0; i < dim; i++) {                                             \
-            float c = roundf((float)x[i] / scale); /* half away from zero */           \
-            code[i] = (int8_t)(c > 127.0f ? 127 : c < -127.0f ? -127 : c);             \
-        }                                                                              \
+        for (size_t i = 0; i < dim; i++)                                               \
+            code[i] = round_code((float)x[i] / scale);                                 \
         return scale;                                                                  \
     }                                                                                  \
     void hs_quant_bin_encode##SUFFIX(const T *x, size_t dim, uint64_t *words)          \

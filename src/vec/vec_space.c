@@ -29,29 +29,29 @@ static inline float rec_f32(const void *rec, size_t off)
 
 static float dist_f32(const hs_space *s, const void *a, const void *b)
 {
-    return s->k->l2sq_f32((const float *)a, (const float *)b, s->dim);
+    return s->k->l2sq_f32((const float *)a, (const float *)b, s->kdim);
 }
 
 static float dist_f32_poincare(const hs_space *s, const void *a, const void *b)
 {
-    double d = s->k->l2sq_f32((const float *)a, (const float *)b, s->dim);
+    double d = s->k->l2sq_f32((const float *)a, (const float *)b, s->kdim);
     return (float)(d * rec_alpha(s, a) * rec_alpha(s, b));
 }
 
 static float dist_f64(const hs_space *s, const void *a, const void *b)
 {
-    return (float)s->k->l2sq_f64((const double *)a, (const double *)b, s->dim);
+    return (float)s->k->l2sq_f64((const double *)a, (const double *)b, s->kdim);
 }
 
 static float dist_f64_poincare(const hs_space *s, const void *a, const void *b)
 {
-    double d = s->k->l2sq_f64((const double *)a, (const double *)b, s->dim);
+    double d = s->k->l2sq_f64((const double *)a, (const double *)b, s->kdim);
     return (float)(d * rec_alpha(s, a) * rec_alpha(s, b));
 }
 
 static inline float sq8_l2(const hs_space *s, const void *a, const void *b)
 {
-    int32_t dot = s->k->dot_i8((const int8_t *)a, (const int8_t *)b, s->dim);
+    int32_t dot = s->k->dot_i8((const int8_t *)a, (const int8_t *)b, s->kdim);
     float sa = rec_f32(a, s->extra_off), sb = rec_f32(b, s->extra_off);
     float na = rec_f32(a, s->extra_off + 4), nb = rec_f32(b, s->extra_off + 4);
     float d = na + nb - 2.0f * sa * sb * (float)dot;
@@ -88,18 +88,26 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
         return HS_EINVAL;
     bool poincare = metric == HS_METRIC_POINCARE;
     size_t comp;
+    /* pad to whole SIMD registers once the padding is cheap relative to the vector */
+    uint32_t kdim = dim;
+    if (code == HS_CODE_F32 && dim >= 16)
+        kdim = (uint32_t)HS_ALIGN_UP(dim, 8);
+    else if (code == HS_CODE_F64 && dim >= 8)
+        kdim = (uint32_t)HS_ALIGN_UP(dim, 4);
+    else if (code == HS_CODE_SQ8 && dim >= 64)
+        kdim = (uint32_t)HS_ALIGN_UP(dim, 32);
     size_t extras = 0;
     switch (code) {
     case HS_CODE_F32:
-        comp = (size_t)dim * 4;
+        comp = (size_t)kdim * 4;
         s->dist = poincare ? dist_f32_poincare : dist_f32;
         break;
     case HS_CODE_F64:
-        comp = (size_t)dim * 8;
+        comp = (size_t)kdim * 8;
         s->dist = poincare ? dist_f64_poincare : dist_f64;
         break;
     case HS_CODE_SQ8:
-        comp = dim;
+        comp = kdim;
         extras = 8;
         s->dist = poincare ? dist_sq8_poincare : dist_sq8;
         break;
@@ -114,6 +122,7 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
     s->metric = metric;
     s->code = code;
     s->dim = dim;
+    s->kdim = kdim;
     s->extra_off = (uint32_t)HS_ALIGN_UP(comp, 8);
     s->alpha_off = poincare ? s->extra_off + (uint32_t)extras : 0;
     s->rec_len = s->extra_off + (uint32_t)extras + (poincare ? 8u : 0u);
