@@ -89,8 +89,9 @@ typedef struct hnsw_scratch {
     size_t cand_cap;
     hs_pair *res; /* result max-heap */
     size_t res_cap;
-    uint32_t *ids; /* neighbours to evaluate */
-    size_t ids_cap;
+    uint32_t *ids; /* neighbours to evaluate (HS_HNSW_MAX_M * 2 entries) */
+    const void **rp; /* their records */
+    float *dd;       /* their distances */
     hs_pair *w; /* insert: layer results */
     size_t w_cap;
     hs_pair *sel; /* insert/prune: selected neighbours */

@@ -78,12 +78,76 @@ static inline bool hs_pair_less(hs_pair a, hs_pair b)
     return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
 }
 
-/* Max-heap on (dist, id): the root is the worst kept result. */
-void hs_maxheap_push(hs_pair *h, size_t *n, hs_pair p);
-void hs_maxheap_pop(hs_pair *h, size_t *n);
-/* Min-heap on (dist, id): the root is the closest pending candidate. */
-void hs_minheap_push(hs_pair *h, size_t *n, hs_pair p);
-void hs_minheap_pop(hs_pair *h, size_t *n);
+/* Max-heap on (dist, id) (the root is the worst kept result) and min-heap (the root is the
+ * closest pending candidate), over caller arrays; inline because searches live in them. */
+static inline void hs_maxheap_push(hs_pair *h, size_t *n, hs_pair p)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!hs_pair_less(h[parent], p))
+            break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = p;
+}
+
+static inline void hs_maxheap_pop(hs_pair *h, size_t *n)
+{
+    size_t len = --(*n);
+    if (len == 0)
+        return;
+    hs_pair last = h[len];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= len)
+            break;
+        if (c + 1 < len && hs_pair_less(h[c], h[c + 1]))
+            c++;
+        if (!hs_pair_less(last, h[c]))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = last;
+}
+
+static inline void hs_minheap_push(hs_pair *h, size_t *n, hs_pair p)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!hs_pair_less(p, h[parent]))
+            break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = p;
+}
+
+static inline void hs_minheap_pop(hs_pair *h, size_t *n)
+{
+    size_t len = --(*n);
+    if (len == 0)
+        return;
+    hs_pair last = h[len];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= len)
+            break;
+        if (c + 1 < len && hs_pair_less(h[c + 1], h[c]))
+            c++;
+        if (!hs_pair_less(h[c], last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = last;
+}
+
 /* Sort ascending by (dist, id). */
 void hs_pairs_sort(hs_pair *p, size_t n);
 

@@ -37,6 +37,10 @@ typedef struct hs_vec_kernels {
     /* int8 codes in [-127, 127] (never -128) */
     int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t dim);
     uint32_t (*hamming)(const uint64_t *a, const uint64_t *b, size_t words);
+    /* four at once against one query: independent memory streams overlap their cache misses */
+    void (*l2sq_f32_x4)(const float *q, const float *const v[4], size_t dim, float out[4]);
+    void (*l2sq_f64_x4)(const double *q, const double *const v[4], size_t dim, double out[4]);
+    void (*dot_i8_x4)(const int8_t *q, const int8_t *const v[4], size_t dim, int32_t out[4]);
 } hs_vec_kernels;
 
 /* The kernels chosen for this CPU (dispatched once). */
@@ -96,6 +100,8 @@ typedef enum hs_code {
 
 typedef struct hs_space hs_space;
 typedef float (*hs_dist_fn)(const hs_space *s, const void *a, const void *b);
+typedef void (*hs_dist_many_fn)(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                                float *out);
 
 /*
  * A space describes one record layout and its traversal distance (smaller = closer; for
@@ -116,6 +122,7 @@ struct hs_space {
     uint32_t extra_off; /* offset of the per-record extras (scale/norm) */
     uint32_t alpha_off; /* offset of alpha (Poincare), else 0 */
     hs_dist_fn dist;
+    hs_dist_many_fn dist_many; /* out[i] = dist(q, recs[i]) for i < n */
     const hs_vec_kernels *k;
 };
 

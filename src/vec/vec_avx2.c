@@ -199,6 +199,101 @@ AVX2 static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return (uint32_t)s;
 }
 
+/* Four vectors against one query, interleaved 8 lanes at a time: the four loads streams are
+ * independent, so their cache misses overlap.  Tails (dim not a multiple of 8) are scalar. */
+AVX2 static void l2sq_f32_x4(const float *q, const float *const v[4], size_t dim, float out[4])
+{
+    const float *a = v[0], *b = v[1], *c = v[2], *d = v[3];
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8) {
+        __m256 x = _mm256_loadu_ps(q + i);
+        __m256 d0 = _mm256_sub_ps(x, _mm256_loadu_ps(a + i));
+        __m256 d1 = _mm256_sub_ps(x, _mm256_loadu_ps(b + i));
+        __m256 d2 = _mm256_sub_ps(x, _mm256_loadu_ps(c + i));
+        __m256 d3 = _mm256_sub_ps(x, _mm256_loadu_ps(d + i));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+    }
+    out[0] = hsum_ps(s0);
+    out[1] = hsum_ps(s1);
+    out[2] = hsum_ps(s2);
+    out[3] = hsum_ps(s3);
+    for (; i < dim; i++) {
+        float x = q[i];
+        out[0] += (x - a[i]) * (x - a[i]);
+        out[1] += (x - b[i]) * (x - b[i]);
+        out[2] += (x - c[i]) * (x - c[i]);
+        out[3] += (x - d[i]) * (x - d[i]);
+    }
+}
+
+AVX2 static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
+{
+    const double *a = v[0], *b = v[1], *c = v[2], *d = v[3];
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 4 <= dim; i += 4) {
+        __m256d x = _mm256_loadu_pd(q + i);
+        __m256d d0 = _mm256_sub_pd(x, _mm256_loadu_pd(a + i));
+        __m256d d1 = _mm256_sub_pd(x, _mm256_loadu_pd(b + i));
+        __m256d d2 = _mm256_sub_pd(x, _mm256_loadu_pd(c + i));
+        __m256d d3 = _mm256_sub_pd(x, _mm256_loadu_pd(d + i));
+        s0 = _mm256_fmadd_pd(d0, d0, s0);
+        s1 = _mm256_fmadd_pd(d1, d1, s1);
+        s2 = _mm256_fmadd_pd(d2, d2, s2);
+        s3 = _mm256_fmadd_pd(d3, d3, s3);
+    }
+    out[0] = hsum_pd(s0);
+    out[1] = hsum_pd(s1);
+    out[2] = hsum_pd(s2);
+    out[3] = hsum_pd(s3);
+    for (; i < dim; i++) {
+        double x = q[i];
+        out[0] += (x - a[i]) * (x - a[i]);
+        out[1] += (x - b[i]) * (x - b[i]);
+        out[2] += (x - c[i]) * (x - c[i]);
+        out[3] += (x - d[i]) * (x - d[i]);
+    }
+}
+
+AVX2 static inline int32_t hsum_epi32(__m256i acc)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* q . v for four code vectors; the query's sign is moved onto each vector (see dot_i8). */
+AVX2 static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int32_t out[4])
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(q + i));
+        __m256i ax = _mm256_sign_epi8(x, x);
+        __m256i y0 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(v[0] + i)), x);
+        __m256i y1 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(v[1] + i)), x);
+        __m256i y2 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(v[2] + i)), x);
+        __m256i y3 = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(v[3] + i)), x);
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y0), ones));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y1), ones));
+        s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y2), ones));
+        s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, y3), ones));
+    }
+    out[0] = hsum_epi32(s0);
+    out[1] = hsum_epi32(s1);
+    out[2] = hsum_epi32(s2);
+    out[3] = hsum_epi32(s3);
+    for (; i < dim; i++)
+        for (int j = 0; j < 4; j++)
+            out[j] += (int32_t)q[i] * (int32_t)v[j][i];
+}
+
 const hs_vec_kernels hs_vec_kernels_avx2_table = {
     .name = "avx2",
     .l2sq_f32 = l2sq_f32,
@@ -209,6 +304,9 @@ const hs_vec_kernels hs_vec_kernels_avx2_table = {
     .dot_f32_wide = dot_f32_wide,
     .dot_i8 = dot_i8,
     .hamming = hamming,
+    .l2sq_f32_x4 = l2sq_f32_x4,
+    .l2sq_f64_x4 = l2sq_f64_x4,
+    .dot_i8_x4 = dot_i8_x4,
 };
 #else
 /* Not an x86-64 build: the AVX2 table does not exist (ISO C forbids an empty unit). */

@@ -160,6 +160,24 @@ static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
+static void l2sq_f32_x4(const float *q, const float *const v[4], size_t dim, float out[4])
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = l2sq_f32(q, v[i], dim);
+}
+
+static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = l2sq_f64(q, v[i], dim);
+}
+
+static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int32_t out[4])
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = dot_i8(q, v[i], dim);
+}
+
 const hs_vec_kernels hs_vec_kernels_neon_table = {
     .name = "neon",
     .l2sq_f32 = l2sq_f32,
@@ -170,6 +188,9 @@ const hs_vec_kernels hs_vec_kernels_neon_table = {
     .dot_f32_wide = dot_f32_wide,
     .dot_i8 = dot_i8,
     .hamming = hamming,
+    .l2sq_f32_x4 = l2sq_f32_x4,
+    .l2sq_f64_x4 = l2sq_f64_x4,
+    .dot_i8_x4 = dot_i8_x4,
 };
 #else
 typedef int hs_vec_neon_unused;

@@ -81,6 +81,73 @@ static float dist_bin_poincare(const hs_space *s, const void *a, const void *b)
     return (float)((double)bin_l2(s, a, b) * rec_alpha(s, a) * rec_alpha(s, b));
 }
 
+/* ---- many records against one query: groups of four through the x4 kernels ---------------- */
+
+static inline void scale_alpha(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                               float *out)
+{
+    if (s->metric != HS_METRIC_POINCARE)
+        return;
+    double aq = rec_alpha(s, q);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)((double)out[i] * aq * rec_alpha(s, recs[i]));
+}
+
+static void many_f32(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                     float *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        s->k->l2sq_f32_x4(q, (const float *const *)(recs + i), s->kdim, out + i);
+    for (; i < n; i++)
+        out[i] = s->k->l2sq_f32(q, recs[i], s->kdim);
+    scale_alpha(s, q, recs, n, out);
+}
+
+static void many_f64(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                     float *out)
+{
+    size_t i = 0;
+    double d4[4];
+    for (; i + 4 <= n; i += 4) {
+        s->k->l2sq_f64_x4(q, (const double *const *)(recs + i), s->kdim, d4);
+        for (int j = 0; j < 4; j++)
+            out[i + j] = (float)d4[j];
+    }
+    for (; i < n; i++)
+        out[i] = (float)s->k->l2sq_f64(q, recs[i], s->kdim);
+    scale_alpha(s, q, recs, n, out);
+}
+
+static void many_sq8(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                     float *out)
+{
+    float sq = rec_f32(q, s->extra_off), nq = rec_f32(q, s->extra_off + 4);
+    int32_t dots[4];
+    for (size_t i = 0; i < n; i += 4) {
+        size_t m = n - i < 4 ? n - i : 4;
+        if (m == 4)
+            s->k->dot_i8_x4(q, (const int8_t *const *)(recs + i), s->kdim, dots);
+        else
+            for (size_t j = 0; j < m; j++)
+                dots[j] = s->k->dot_i8(q, recs[i + j], s->kdim);
+        for (size_t j = 0; j < m; j++) {
+            const void *r = recs[i + j];
+            float d = nq + rec_f32(r, s->extra_off + 4) -
+                      2.0f * sq * rec_f32(r, s->extra_off) * (float)dots[j];
+            out[i + j] = d > 0.0f ? d : 0.0f;
+        }
+    }
+    scale_alpha(s, q, recs, n, out);
+}
+
+static void many_generic(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                         float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = s->dist(s, q, recs[i]);
+}
+
 int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
 {
     if (dim == 0 || (metric != HS_METRIC_L2 && metric != HS_METRIC_COSINE &&
@@ -101,20 +168,24 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
     case HS_CODE_F32:
         comp = (size_t)kdim * 4;
         s->dist = poincare ? dist_f32_poincare : dist_f32;
+        s->dist_many = many_f32;
         break;
     case HS_CODE_F64:
         comp = (size_t)kdim * 8;
         s->dist = poincare ? dist_f64_poincare : dist_f64;
+        s->dist_many = many_f64;
         break;
     case HS_CODE_SQ8:
         comp = kdim;
         extras = 8;
         s->dist = poincare ? dist_sq8_poincare : dist_sq8;
+        s->dist_many = many_sq8;
         break;
     case HS_CODE_BIN:
         comp = (size_t)(dim + 63) / 64 * 8;
         extras = 8;
         s->dist = poincare ? dist_bin_poincare : dist_bin;
+        s->dist_many = many_generic;
         break;
     default:
         return HS_EINVAL;

@@ -102,6 +102,55 @@ static void test_float_kernels(void **state)
     }
 }
 
+/* The four-at-once kernels equal four single calls of the same table (same summation order is
+ * not required, so compare against the reference with the usual tolerance). */
+static void test_x4_kernels(void **state)
+{
+    (void)state;
+    hs_rng r;
+    hs_rng_seed(&r, 9);
+    for (size_t di = 0; di < HS_ARRAY_LEN(dims); di++) {
+        size_t d = dims[di];
+        float *f[5];
+        double *g[5];
+        int8_t *c[5];
+        for (int j = 0; j < 5; j++) {
+            f[j] = malloc(d * 4);
+            g[j] = malloc(d * 8);
+            c[j] = malloc(d);
+            for (size_t i = 0; i < d; i++) {
+                f[j][i] = (float)hs_rng_normal(&r);
+                g[j][i] = hs_rng_normal(&r);
+                c[j][i] = (int8_t)(hs_rng_next(&r) % 255 - 127);
+            }
+        }
+        const float *fv[4] = {f[1], f[2], f[3], f[4]};
+        const double *gv[4] = {g[1], g[2], g[3], g[4]};
+        const int8_t *cv[4] = {c[1], c[2], c[3], c[4]};
+        const hs_vec_kernels *ref = hs_vec_kernels_scalar();
+        for (size_t t = 0; t < ntables; t++) {
+            float fo[4];
+            double go[4];
+            int32_t co[4];
+            tables[t]->l2sq_f32_x4(f[0], fv, d, fo);
+            tables[t]->l2sq_f64_x4(g[0], gv, d, go);
+            tables[t]->dot_i8_x4(c[0], cv, d, co);
+            for (int j = 0; j < 4; j++) {
+                double wf = ref->l2sq_f32_wide(f[0], fv[j], d);
+                assert_close(fo[j], wf, wf, 1e-5L, "l2sq_f32_x4", tables[t]->name, d);
+                double wg = ref->l2sq_f64(g[0], gv[j], d);
+                assert_close(go[j], wg, wg, 1e-13L, "l2sq_f64_x4", tables[t]->name, d);
+                assert_int_equal(co[j], ref->dot_i8(c[0], cv[j], d));
+            }
+        }
+        for (int j = 0; j < 5; j++) {
+            free(f[j]);
+            free(g[j]);
+            free(c[j]);
+        }
+    }
+}
+
 static void test_integer_kernels(void **state)
 {
     (void)state;
@@ -323,6 +372,14 @@ static void test_spaces(void **state)
             hs_space_encode_f64(&sp, far, rf);
             assert_true(hs_space_dist(&sp, rx, rn) < hs_space_dist(&sp, rx, rf));
             assert_true(hs_space_dist(&sp, rx, rx) <= hs_space_dist(&sp, rx, rn));
+            /* the batch form agrees with the single form */
+            const void *recs[5] = {rn, rf, rx, rn, rf};
+            float many[5];
+            sp.dist_many(&sp, rx, recs, 5, many);
+            for (int j = 0; j < 5; j++) {
+                float one = hs_space_dist(&sp, rx, recs[j]);
+                assert_true(fabsf(many[j] - one) <= 1e-5f * fabsf(one) + 1e-30f);
+            }
             if (codes[ci] != HS_CODE_BIN)
                 assert_true(hs_space_dist(&sp, rx, rx) <= 1e-6f * hs_space_dist(&sp, rx, rf));
             free(rx);
@@ -339,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_kernels),   cmocka_unit_test(test_integer_kernels),
+        cmocka_unit_test(test_x4_kernels),
         cmocka_unit_test(test_poincare_ranking), cmocka_unit_test(test_spec_examples),
         cmocka_unit_test(test_quantizers),      cmocka_unit_test(test_spaces),
     };
