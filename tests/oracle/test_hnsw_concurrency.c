@@ -1,0 +1,176 @@
+/*
+ * test_hnsw_concurrency.c: inserts from two threads while two other threads search and a fifth
+ * marks deletions.  Searches must only ever return slots that are in the graph, never a slot
+ * whose deletion finished before the search started, in sorted order; afterwards the graph must
+ * reach recall@10 >= 0.95 against brute force and every node must be reachable after repair.
+ * Built and run under ThreadSanitizer by `make test-tsan` (label "concurrency").
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw/hnsw.h"
+#include "oracle_data.h"
+#include "vec/vec.h"
+
+#define N 12000
+#define DIM 24
+#define K 10
+
+typedef struct shared {
+    hs_space sp;
+    hs_chunks recs;
+    hs_hnsw *h;
+    uint32_t next_insert; /* atomic: next slot to insert */
+    uint32_t inserted;    /* atomic: inserts finished */
+    uint32_t deleted_upto;/* atomic: slots < this with slot % 50 == 0 are deleted */
+    int stop;             /* atomic */
+    int errors;           /* atomic */
+    uint64_t searches;    /* atomic */
+} shared;
+
+static void *inserter(void *arg)
+{
+    shared *s = arg;
+    for (;;) {
+        uint32_t i = __atomic_fetch_add(&s->next_insert, 1, __ATOMIC_RELAXED);
+        if (i >= N)
+            break;
+        if (hs_hnsw_insert(s->h, i) != HS_OK)
+            __atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s->inserted, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void *deleter(void *arg)
+{
+    shared *s = arg;
+    uint32_t d = 0;
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        /* delete every 50th slot among those certainly inserted long ago */
+        uint32_t safe = __atomic_load_n(&s->inserted, __ATOMIC_ACQUIRE);
+        safe = safe > 1000 ? safe - 1000 : 0;
+        for (; d < safe; d++)
+            if (d % 50 == 0 && hs_hnsw_contains(s->h, d))
+                hs_hnsw_mark_deleted(s->h, d);
+        __atomic_store_n(&s->deleted_upto, d, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void *searcher(void *arg)
+{
+    shared *s = arg;
+    hs_rng r;
+    hs_rng_seed(&r, (uint64_t)(uintptr_t)arg ^ 77);
+    hs_pair out[32];
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        uint32_t done = __atomic_load_n(&s->inserted, __ATOMIC_ACQUIRE);
+        uint32_t del = __atomic_load_n(&s->deleted_upto, __ATOMIC_ACQUIRE);
+        if (done == 0)
+            continue;
+        uint32_t q = (uint32_t)(hs_rng_next(&r) % N); /* any record: it exists even if unindexed */
+        size_t n = hs_hnsw_search(s->h, hs_chunks_at(&s->recs, q), 20, 32, NULL, out, NULL);
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!hs_hnsw_contains(s->h, out[i].id))
+                bad++;
+            if (out[i].id < del && out[i].id % 50 == 0)
+                bad++;
+            if (i && hs_pair_less(out[i], out[i - 1]))
+                bad++;
+        }
+        if (bad)
+            __atomic_fetch_add(&s->errors, bad, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s->searches, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void test_concurrent_insert_search_delete(void **state)
+{
+    (void)state;
+    shared s;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(hs_space_init(&s.sp, HS_METRIC_L2, HS_CODE_F32, DIM), HS_OK);
+    /* small chunks so the graph tables grow while searches run */
+    assert_int_equal(hs_chunks_init(&s.recs, s.sp.rec_len, 8), HS_OK);
+    assert_int_equal(hs_chunks_reserve(&s.recs, N), HS_OK);
+    double *x = malloc((size_t)N * DIM * sizeof(double));
+    gaussian_mixture(x, N, DIM, 40, 5);
+    for (uint32_t i = 0; i < N; i++)
+        hs_space_encode_f64(&s.sp, x + (size_t)i * DIM, hs_chunks_at(&s.recs, i));
+    hs_hnsw_opts o;
+    hs_hnsw_opts_init(&o);
+    o.m = 12;
+    o.ef_construction = 64;
+    o.chunk_shift = 7;
+    assert_int_equal(hs_hnsw_new(&o, &s.sp, &s.recs, &s.h), HS_OK);
+
+    pthread_t ins[2], srch[2], del;
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&ins[i], NULL, inserter, &s);
+        pthread_create(&srch[i], NULL, searcher, &s);
+    }
+    pthread_create(&del, NULL, deleter, &s);
+    for (int i = 0; i < 2; i++)
+        pthread_join(ins[i], NULL);
+    __atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++)
+        pthread_join(srch[i], NULL);
+    pthread_join(del, NULL);
+    print_message("searches during the build: %llu, errors: %d\n",
+                  (unsigned long long)s.searches, s.errors);
+    assert_int_equal(s.errors, 0);
+    assert_true(s.searches > 0);
+
+    hs_hnsw_stats st;
+    hs_hnsw_stats_get(s.h, &st);
+    assert_int_equal(st.nodes, N);
+    uint64_t left = 1;
+    hs_hnsw_repair(s.h, 4, &left);
+    assert_int_equal(left, 0);
+
+    /* recall of the concurrently built graph, deleted slots excluded on both sides */
+    size_t words = (N + 63) / 64, hits = 0, total = 0;
+    uint64_t *live = calloc(words, 8);
+    for (uint32_t i = 0; i < N; i++)
+        if (!hs_hnsw_is_deleted(s.h, i))
+            live[i >> 6] |= 1ULL << (i & 63);
+    hs_filter f = {.allow = live, .allow_n = N};
+    hs_pair got[K], truth[K];
+    for (uint32_t q = 3; q < N; q += 40) {
+        size_t n = hs_hnsw_search(s.h, hs_chunks_at(&s.recs, q), K, 64, NULL, got, NULL);
+        size_t nt = hs_exact_search(&s.sp, &s.recs, hs_chunks_at(&s.recs, q), NULL, N, &f, K, truth);
+        assert_int_equal(n, nt);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < nt; j++)
+                if (got[i].id == truth[j].id) {
+                    hits++;
+                    break;
+                }
+        total += nt;
+    }
+    double recall = (double)hits / (double)total;
+    print_message("recall@10 after the concurrent build: %.4f\n", recall);
+    assert_true(recall >= 0.95);
+    free(live);
+    free(x);
+    hs_hnsw_free(s.h);
+    hs_chunks_destroy(&s.recs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_insert_search_delete),
+    };
+    return cmocka_run_group_tests_name("hnsw concurrency", tests, NULL, NULL);
+}
