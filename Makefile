@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 all: build
 
 deps:
-	@scripts/deps.sh build test
+	@scripts/deps.sh build test cross
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

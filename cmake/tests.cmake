@@ -21,3 +21,12 @@ foreach(src ${HS_ORACLE_TESTS})
     hs_test(${name} oracle 900 ${src})
   endif()
 endforeach()
+
+# The NEON kernels, cross-compiled for aarch64 and run under qemu-user (skipped without them).
+add_test(NAME test_neon_qemu COMMAND ${CMAKE_SOURCE_DIR}/tests/cross/run_neon.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(test_neon_qemu PROPERTIES LABELS unit TIMEOUT 300 SKIP_RETURN_CODE 77)
+
+# A CPU without AVX2: the same index tests with the scalar kernels forced.
+add_test(NAME test_hnsw_scalar_kernels COMMAND test_hnsw)
+set_tests_properties(test_hnsw_scalar_kernels PROPERTIES LABELS unit TIMEOUT 300
+                     ENVIRONMENT HS_SIMD=scalar)

@@ -10,7 +10,7 @@ bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(build test)
+[ ${#groups[@]} -eq 0 ] && groups=(build test cross)
 
 want=()
 for g in "${groups[@]}"; do

@@ -12,16 +12,14 @@
 
 static _Atomic(const hs_vec_kernels *) chosen;
 
+#if defined(__x86_64__)
 static bool cpu_has_avx2(void)
 {
-#if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            __builtin_cpu_supports("popcnt");
-#else
-    return false;
-#endif
 }
+#endif
 
 const hs_vec_kernels *hs_vec_kernels_scalar(void) { return &hs_vec_kernels_scalar_table; }
 
