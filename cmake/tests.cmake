@@ -1,7 +1,11 @@
 # Test registration: one ctest entry per executable, labelled.
+add_library(hs_testlib STATIC ${CMAKE_SOURCE_DIR}/tests/common/fault_io.c)
+target_include_directories(hs_testlib PUBLIC ${CMAKE_SOURCE_DIR}/tests/common)
+target_link_libraries(hs_testlib PUBLIC hyperspace)
+
 function(hs_test name label timeout)
   add_executable(${name} ${ARGN})
-  target_link_libraries(${name} PRIVATE hyperspace PkgConfig::CMOCKA)
+  target_link_libraries(${name} PRIVATE hs_testlib PkgConfig::CMOCKA)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${label}" TIMEOUT ${timeout})
 endfunction()

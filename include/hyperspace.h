@@ -81,6 +81,62 @@ typedef enum hs_quantization {
     HS_QUANT_BINARY = 2, /* one bit per component */
 } hs_quantization;
 
+/* When a write is acknowledged (spec B2.6). */
+typedef enum hs_durability {
+    HS_DURABILITY_DEFAULT = 0, /* the database's configured level */
+    HS_DURABILITY_ASYNC = 1,   /* handed to the OS with write() */
+    HS_DURABILITY_BATCH = 2,   /* covered by a group fsync (at most one per batch interval) */
+    HS_DURABILITY_STRICT = 3,  /* covered by an fsync started after the write */
+} hs_durability;
+
+/* ---- file I/O ------------------------------------------------------------------------------
+ * Every file operation of the storage engine goes through this table, so that tests (and
+ * embedders) can inject short writes, I/O errors, a full disk or lost fsyncs.  Each function
+ * returns 0 (or a byte count / descriptor) on success and a negative errno value on failure.
+ * hs_io_posix() is the default table.  All functions must be thread-safe. */
+typedef struct hs_io_ops {
+    void *ctx;
+    int (*open)(void *ctx, const char *path, int flags, unsigned mode);
+    int (*close)(void *ctx, int fd);
+    long (*pread)(void *ctx, int fd, void *buf, size_t len, uint64_t off);
+    long (*pwrite)(void *ctx, int fd, const void *buf, size_t len, uint64_t off);
+    int (*fsync)(void *ctx, int fd); /* data and the metadata needed to read it (fdatasync) */
+    int (*ftruncate)(void *ctx, int fd, uint64_t len);
+    int (*fallocate)(void *ctx, int fd, uint64_t off, uint64_t len); /* reserve real blocks */
+    int (*size)(void *ctx, int fd, uint64_t *len);
+    int (*rename)(void *ctx, const char *from, const char *to);
+    int (*unlink)(void *ctx, const char *path);
+    int (*mkdir)(void *ctx, const char *path, unsigned mode);
+    int (*rmdir)(void *ctx, const char *path);
+    int (*fsync_dir)(void *ctx, const char *path);
+    /* calls fn for every entry name of dir except "." and ".."; stops when fn returns non-zero */
+    int (*list)(void *ctx, const char *dir, int (*fn)(void *arg, const char *name), void *arg);
+    /* maps len bytes of fd from offset 0, shared and writable when `writable`; NULL on failure */
+    void *(*mmap)(void *ctx, int fd, size_t len, int writable);
+    int (*munmap)(void *ctx, void *addr, size_t len);
+    int (*msync)(void *ctx, void *addr, size_t len);
+} hs_io_ops;
+
+/* The POSIX implementation.  Ownership: static.  Thread-safety: safe.  Errors: none. */
+const hs_io_ops *hs_io_posix(void);
+
+/* ---- logging ------------------------------------------------------------------------------- */
+
+typedef enum hs_log_level {
+    HS_LOG_ERROR = 0,
+    HS_LOG_WARN = 1,
+    HS_LOG_INFO = 2,
+    HS_LOG_DEBUG = 3,
+} hs_log_level;
+
+/* Receives one formatted log line (no trailing newline). */
+typedef void (*hs_log_fn)(void *ctx, hs_log_level level, const char *message);
+
+/* Sends the library's log lines at `level` or more severe to fn (NULL: stderr, the default).
+ * Ownership: ctx stays the caller's.  Thread-safety: safe; applies to lines logged afterwards.
+ * Errors: none. */
+void hs_log_set_sink(hs_log_fn fn, void *ctx, hs_log_level level);
+
 #ifdef __cplusplus
 }
 #endif

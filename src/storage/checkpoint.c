@@ -1,0 +1,228 @@
+/*
+ * checkpoint.c: checkpoint files (format: docs/file-format.md, "Checkpoint").
+ *
+ * A 1024-byte header (magic, version, section table with a CRC-32C per section, header CRC)
+ * followed by the sections at 64-byte aligned offsets.  The writer streams sections into
+ * `<name>.tmp`, writes the header last, fsyncs, renames into place and fsyncs the directory, so
+ * a checkpoint either exists complete or not at all.  The reader verifies the header and every
+ * section checksum before handing out any byte.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/storage.h"
+#include "util/crc32c.h"
+#include "util/error.h"
+#include "util/util.h"
+
+#define CKPT_MAGIC "HSCKPT01"
+#define CKPT_VERSION 1u
+#define CKPT_HEADER 1024u
+#define CKPT_ALIGN 64u
+#define CKPT_TABLE 16u
+#define CKPT_ENTRY 24u
+
+struct hs_ckpt_writer {
+    const hs_io_ops *io;
+    char dir[HS_PATH_MAX];
+    char tmp[HS_PATH_MAX];
+    char path[HS_PATH_MAX];
+    int fd;
+    uint64_t off;
+    uint32_t n;
+    struct {
+        uint32_t tag, crc;
+        uint64_t off, len;
+    } sec[HS_CKPT_MAX_SECTIONS];
+};
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+int hs_ckpt_begin(const hs_io_ops *io, const char *dir, const char *name, hs_ckpt_writer **out,
+                  hs_error *err)
+{
+    *out = NULL;
+    hs_ckpt_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
+    w->io = io;
+    if (hs_path(w->dir, sizeof(w->dir), "%s", dir) != HS_OK ||
+        hs_path(w->tmp, sizeof(w->tmp), "%s/%s.tmp", dir, name) != HS_OK ||
+        hs_path(w->path, sizeof(w->path), "%s/%s", dir, name) != HS_OK) {
+        free(w);
+        return hs_error_set(err, HS_ERANGE, "checkpoint: path too long");
+    }
+    w->fd = io->open(io->ctx, w->tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (w->fd < 0) {
+        int e = w->fd;
+        free(w);
+        return hs_error_set(err, hs_rc_from_errno(e), "checkpoint %s: %s", name, strerror(-e));
+    }
+    w->off = CKPT_HEADER;
+    *out = w;
+    return HS_OK;
+}
+
+int hs_ckpt_add(hs_ckpt_writer *w, uint32_t tag, const void *data, size_t len, hs_error *err)
+{
+    if (w->n == HS_CKPT_MAX_SECTIONS)
+        return hs_error_set(err, HS_EFULL, "checkpoint: too many sections");
+    long n = len ? w->io->pwrite(w->io->ctx, w->fd, data, len, w->off) : 0;
+    if (n != (long)len) {
+        int e = n < 0 ? (int)n : -EIO;
+        return hs_error_set(err, hs_rc_from_errno(e), "checkpoint %s: write: %s", w->tmp,
+                            strerror(-e));
+    }
+    w->sec[w->n].tag = tag;
+    w->sec[w->n].crc = hs_crc32c(0, data, len);
+    w->sec[w->n].off = w->off;
+    w->sec[w->n].len = len;
+    w->n++;
+    w->off = HS_ALIGN_UP(w->off + len, CKPT_ALIGN);
+    return HS_OK;
+}
+
+int hs_ckpt_commit(hs_ckpt_writer *w, hs_error *err)
+{
+    uint8_t h[CKPT_HEADER];
+    memset(h, 0, sizeof(h));
+    memcpy(h, CKPT_MAGIC, 8);
+    put32(h + 8, CKPT_VERSION);
+    put32(h + 12, w->n);
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint8_t *e = h + CKPT_TABLE + i * CKPT_ENTRY;
+        put32(e, w->sec[i].tag);
+        put32(e + 4, w->sec[i].crc);
+        put64(e + 8, w->sec[i].off);
+        put64(e + 16, w->sec[i].len);
+    }
+    put32(h + CKPT_HEADER - 4, hs_crc32c(0, h, CKPT_HEADER - 4));
+    const hs_io_ops *io = w->io;
+    long n = io->pwrite(io->ctx, w->fd, h, sizeof(h), 0);
+    int rc = n == (long)sizeof(h) ? 0 : (n < 0 ? (int)n : -EIO);
+    if (rc == 0 && w->off > w->sec[w->n ? w->n - 1 : 0].off + w->sec[w->n ? w->n - 1 : 0].len)
+        rc = io->ftruncate(io->ctx, w->fd, w->n ? w->sec[w->n - 1].off + w->sec[w->n - 1].len
+                                               : CKPT_HEADER);
+    if (rc == 0)
+        rc = io->fsync(io->ctx, w->fd);
+    io->close(io->ctx, w->fd);
+    w->fd = -1;
+    if (rc == 0)
+        rc = io->rename(io->ctx, w->tmp, w->path);
+    if (rc == 0)
+        rc = io->fsync_dir(io->ctx, w->dir);
+    int out = HS_OK;
+    if (rc < 0) {
+        io->unlink(io->ctx, w->tmp);
+        out = hs_error_set(err, hs_rc_from_errno(rc), "checkpoint %s: %s", w->path, strerror(-rc));
+    }
+    free(w);
+    return out;
+}
+
+void hs_ckpt_abort(hs_ckpt_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        w->io->close(w->io->ctx, w->fd);
+    w->io->unlink(w->io->ctx, w->tmp);
+    free(w);
+}
+
+int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err)
+{
+    memset(c, 0, sizeof(*c));
+    if (len < CKPT_HEADER || memcmp(buf, CKPT_MAGIC, 8) != 0)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad magic or short file");
+    if (get32(buf + CKPT_HEADER - 4) != hs_crc32c(0, buf, CKPT_HEADER - 4))
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: header checksum mismatch");
+    if (get32(buf + 8) != CKPT_VERSION)
+        return hs_error_set(err, HS_EVERSION, "checkpoint: unsupported version %u", get32(buf + 8));
+    uint32_t n = get32(buf + 12);
+    if (n > HS_CKPT_MAX_SECTIONS)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: %u sections", n);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = buf + CKPT_TABLE + i * CKPT_ENTRY;
+        uint64_t off = get64(e + 8), l = get64(e + 16);
+        if (off < CKPT_HEADER || off > len || l > len - off)
+            return hs_error_set(err, HS_ECORRUPT, "checkpoint: section %u out of bounds", i);
+        if (hs_crc32c(0, buf + off, l) != get32(e + 4))
+            return hs_error_set(err, HS_ECORRUPT,
+                                "checkpoint: section %u (tag %u) checksum mismatch at offset %"
+                                PRIu64, i, get32(e), off);
+        c->sec[i].tag = get32(e);
+        c->sec[i].off = off;
+        c->sec[i].len = l;
+    }
+    c->nsections = n;
+    c->map = (uint8_t *)buf;
+    c->len = len;
+    return HS_OK;
+}
+
+int hs_ckpt_open(const hs_io_ops *io, const char *path, hs_ckpt *c, hs_error *err)
+{
+    memset(c, 0, sizeof(*c));
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return hs_error_set(err, hs_rc_from_errno(fd), "checkpoint %s: %s", path, strerror(-fd));
+    uint64_t size = 0;
+    int rc = io->size(io->ctx, fd, &size);
+    if (rc < 0 || size < CKPT_HEADER) {
+        io->close(io->ctx, fd);
+        return hs_error_set(err, rc < 0 ? HS_EIO : HS_ECORRUPT, "checkpoint %s: %s", path,
+                            rc < 0 ? strerror(-rc) : "short file");
+    }
+    uint8_t *map = io->mmap(io->ctx, fd, (size_t)size, 0);
+    io->close(io->ctx, fd);
+    if (!map)
+        return hs_error_set(err, HS_EIO, "checkpoint %s: cannot map", path);
+    rc = hs_ckpt_parse(map, (size_t)size, c, err);
+    if (rc != HS_OK) {
+        io->munmap(io->ctx, map, (size_t)size);
+        if (err) {
+            char detail[sizeof(err->message)];
+            memcpy(detail, err->message, sizeof(detail));
+            hs_error_set(err, rc, "%s: %s", path, detail);
+        }
+        return rc;
+    }
+    c->io = io;
+    return HS_OK;
+}
+
+const uint8_t *hs_ckpt_section(const hs_ckpt *c, uint32_t tag, size_t *len)
+{
+    for (uint32_t i = 0; i < c->nsections; i++) {
+        if (c->sec[i].tag == tag) {
+            *len = (size_t)c->sec[i].len;
+            return c->map + c->sec[i].off;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+void hs_ckpt_close(hs_ckpt *c)
+{
+    if (c->map && c->io)
+        c->io->munmap(c->io->ctx, c->map, c->len);
+    memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,273 @@
+/*
+ * segment.c: vector segments (format: docs/file-format.md, "Vector segment").
+ *
+ * <dir>/<index as 6 digits>.seg: a 4096-byte header, then 2^shift records of rec_len bytes.
+ * Each file is mapped shared and writable for its full size once; the file itself grows in
+ * steps with fallocate, so a full disk surfaces as HS_ENOSPC from hs_segset_reserve rather than
+ * as SIGBUS on a write into the mapping.  Records never move: their addresses are published as
+ * external chunks of an hs_chunks table that readers use without locks.
+ *
+ * Locking: none inside; the owner serialises reserve/sync/close (the collection's writer lock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage/storage.h"
+#include "util/crc32c.h"
+#include "util/error.h"
+#include "util/util.h"
+
+#define SEG_MAGIC "HSVSEG01"
+#define SEG_VERSION 1u
+#define SEG_GROW_MIN ((uint64_t)1 << 20) /* grow files by at least 1 MiB at a time */
+
+typedef struct seg {
+    int fd;
+    uint8_t *map;
+    size_t maplen;
+    uint64_t alloc; /* bytes of the file that are allocated */
+} seg;
+
+struct hs_segset {
+    const hs_io_ops *io;
+    char dir[HS_PATH_MAX];
+    uint32_t rec_len, shift;
+    seg *segs;
+    size_t nsegs;
+    hs_chunks chunks;
+};
+
+uint32_t hs_seg_shift_for(uint32_t rec_len)
+{
+    uint32_t shift = 16;
+    while (shift > 6 && ((uint64_t)rec_len << shift) > ((uint64_t)64 << 20))
+        shift--;
+    return shift;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static void make_header(uint8_t *h, uint32_t rec_len, uint32_t shift, uint32_t index)
+{
+    memset(h, 0, HS_SEG_HEADER);
+    memcpy(h, SEG_MAGIC, 8);
+    put32(h + 8, SEG_VERSION);
+    put32(h + 12, rec_len);
+    put32(h + 16, shift);
+    put32(h + 20, index);
+    put32(h + 24, hs_crc32c(0, h, 24));
+}
+
+int hs_seg_header_check(const uint8_t *buf, size_t len, uint32_t rec_len, uint32_t shift,
+                        uint32_t index)
+{
+    if (len < 28 || memcmp(buf, SEG_MAGIC, 8) != 0)
+        return HS_ECORRUPT;
+    if (get32(buf + 24) != hs_crc32c(0, buf, 24))
+        return HS_ECORRUPT;
+    if (get32(buf + 8) != SEG_VERSION)
+        return HS_EVERSION;
+    if (get32(buf + 12) != rec_len || get32(buf + 16) != shift || get32(buf + 20) != index)
+        return HS_ECORRUPT;
+    return HS_OK;
+}
+
+static size_t map_len(const hs_segset *s)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return HS_ALIGN_UP(HS_SEG_HEADER + ((size_t)s->rec_len << s->shift), page);
+}
+
+static void seg_path(const hs_segset *s, size_t index, char *buf, size_t len)
+{
+    hs_path(buf, len, "%s/%06zu.seg", s->dir, index); /* dir length checked at open */
+}
+
+/* Maps an open segment and appends it to the table. */
+static int add_segment(hs_segset *s, int fd, uint64_t alloc, hs_error *err)
+{
+    seg *n = realloc(s->segs, (s->nsegs + 1) * sizeof(*n));
+    if (!n)
+        return hs_error_set(err, HS_ENOMEM, "segments: out of memory");
+    s->segs = n;
+    size_t len = map_len(s);
+    uint8_t *map = s->io->mmap(s->io->ctx, fd, len, 1);
+    if (!map)
+        return hs_error_set(err, HS_ENOMEM, "segments %s: cannot map %zu bytes", s->dir, len);
+    int rc = hs_chunks_append_external(&s->chunks, map + HS_SEG_HEADER);
+    if (rc != HS_OK) {
+        s->io->munmap(s->io->ctx, map, len);
+        return hs_error_set(err, rc, "segments: out of memory");
+    }
+    s->segs[s->nsegs++] = (seg){fd, map, len, alloc};
+    return HS_OK;
+}
+
+static int open_existing(hs_segset *s, hs_error *err)
+{
+    for (size_t i = 0;; i++) {
+        char path[HS_PATH_MAX];
+        seg_path(s, i, path, sizeof(path));
+        int fd = s->io->open(s->io->ctx, path, O_RDWR, 0);
+        if (fd == -ENOENT)
+            return HS_OK;
+        if (fd < 0)
+            return hs_error_set(err, hs_rc_from_errno(fd), "%s: %s", path, strerror(-fd));
+        uint8_t h[HS_SEG_HEADER];
+        uint64_t size = 0;
+        long n = s->io->pread(s->io->ctx, fd, h, sizeof(h), 0);
+        int rc = s->io->size(s->io->ctx, fd, &size) < 0 ? HS_EIO : HS_OK;
+        if (rc == HS_OK && n != (long)sizeof(h))
+            rc = HS_ECORRUPT;
+        if (rc == HS_OK)
+            rc = hs_seg_header_check(h, sizeof(h), s->rec_len, s->shift, (uint32_t)i);
+        if (rc != HS_OK) {
+            s->io->close(s->io->ctx, fd);
+            return hs_error_set(err, rc, "%s: bad segment header at offset 0", path);
+        }
+        if ((rc = add_segment(s, fd, size, err)) != HS_OK) {
+            s->io->close(s->io->ctx, fd);
+            return rc;
+        }
+    }
+}
+
+int hs_segset_open(const hs_io_ops *io, const char *dir, uint32_t rec_len, uint32_t shift,
+                   hs_segset **out, hs_error *err)
+{
+    *out = NULL;
+    hs_segset *s = calloc(1, sizeof(*s));
+    if (!s)
+        return hs_error_set(err, HS_ENOMEM, "segments: out of memory");
+    s->io = io;
+    s->rec_len = rec_len;
+    s->shift = shift;
+    int rc = strlen(dir) + 64 < sizeof(s->dir) ? hs_path(s->dir, sizeof(s->dir), "%s", dir) : HS_ERANGE;
+    if (rc == HS_OK)
+        rc = hs_chunks_init(&s->chunks, rec_len, shift);
+    if (rc != HS_OK) {
+        free(s);
+        return hs_error_set(err, rc, "segments %s: bad parameters", dir);
+    }
+    int mrc = io->mkdir(io->ctx, dir, 0755);
+    if (mrc < 0 && mrc != -EEXIST) {
+        hs_segset_close(s);
+        return hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", dir, strerror(-mrc));
+    }
+    rc = open_existing(s, err);
+    if (rc != HS_OK) {
+        hs_segset_close(s);
+        return rc;
+    }
+    *out = s;
+    return HS_OK;
+}
+
+static int create_segment(hs_segset *s, hs_error *err)
+{
+    char path[HS_PATH_MAX];
+    seg_path(s, s->nsegs, path, sizeof(path));
+    int fd = s->io->open(s->io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return hs_error_set(err, hs_rc_from_errno(fd), "%s: %s", path, strerror(-fd));
+    uint8_t h[HS_SEG_HEADER];
+    make_header(h, s->rec_len, s->shift, (uint32_t)s->nsegs);
+    int rc = s->io->fallocate(s->io->ctx, fd, 0, HS_SEG_HEADER);
+    if (rc == 0) {
+        long n = s->io->pwrite(s->io->ctx, fd, h, sizeof(h), 0);
+        rc = n == (long)sizeof(h) ? 0 : (n < 0 ? (int)n : -EIO);
+    }
+    if (rc == 0)
+        rc = s->io->fsync(s->io->ctx, fd);
+    if (rc == 0)
+        rc = s->io->fsync_dir(s->io->ctx, s->dir);
+    int hrc = rc < 0 ? hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", path, strerror(-rc))
+                     : add_segment(s, fd, HS_SEG_HEADER, err);
+    if (hrc != HS_OK) {
+        s->io->close(s->io->ctx, fd);
+        s->io->unlink(s->io->ctx, path);
+    }
+    return hrc;
+}
+
+int hs_segset_reserve(hs_segset *s, uint64_t n, hs_error *err)
+{
+    uint64_t per = (uint64_t)1 << s->shift;
+    if (n > ((uint64_t)1 << 32))
+        return hs_error_set(err, HS_EFULL, "segments: more than 2^32 records");
+    while ((uint64_t)s->nsegs * per < n) {
+        int rc = create_segment(s, err);
+        if (rc != HS_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < s->nsegs && (uint64_t)i * per < n; i++) {
+        uint64_t recs = HS_MIN(per, n - (uint64_t)i * per);
+        uint64_t need = HS_SEG_HEADER + recs * s->rec_len;
+        seg *g = &s->segs[i];
+        if (g->alloc >= need)
+            continue;
+        uint64_t full = HS_SEG_HEADER + per * s->rec_len;
+        uint64_t target = HS_MIN(full, HS_MAX(need, HS_MAX(g->alloc * 2, g->alloc + SEG_GROW_MIN)));
+        int rc = s->io->fallocate(s->io->ctx, g->fd, g->alloc, target - g->alloc);
+        if (rc == -ENOSPC && target > need) /* retry with just what is needed */
+            rc = s->io->fallocate(s->io->ctx, g->fd, g->alloc, (target = need) - g->alloc);
+        if (rc < 0) {
+            char path[HS_PATH_MAX];
+            seg_path(s, i, path, sizeof(path));
+            return hs_error_set(err, hs_rc_from_errno(rc), "%s: cannot grow to %" PRIu64
+                                " bytes: %s", path, target, strerror(-rc));
+        }
+        g->alloc = target;
+    }
+    return HS_OK;
+}
+
+const hs_chunks *hs_segset_chunks(const hs_segset *s) { return &s->chunks; }
+
+int hs_segset_sync(hs_segset *s, hs_error *err)
+{
+    for (size_t i = 0; i < s->nsegs; i++) {
+        seg *g = &s->segs[i];
+        int rc = s->io->msync(s->io->ctx, g->map, HS_MIN(g->alloc, g->maplen));
+        if (rc == 0)
+            rc = s->io->fsync(s->io->ctx, g->fd);
+        if (rc < 0) {
+            char path[HS_PATH_MAX];
+            seg_path(s, i, path, sizeof(path));
+            return hs_error_set(err, HS_EIO, "%s: sync failed: %s", path, strerror(-rc));
+        }
+    }
+    return HS_OK;
+}
+
+uint64_t hs_segset_disk_bytes(const hs_segset *s)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < s->nsegs; i++)
+        b += s->segs[i].alloc;
+    return b;
+}
+
+void hs_segset_close(hs_segset *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        s->io->munmap(s->io->ctx, s->segs[i].map, s->segs[i].maplen);
+        s->io->close(s->io->ctx, s->segs[i].fd);
+    }
+    hs_chunks_destroy(&s->chunks);
+    free(s->segs);
+    free(s);
+}

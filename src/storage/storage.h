@@ -1,0 +1,174 @@
+/*
+ * storage.h: files of a collection, knowing nothing about graphs or collections:
+ *   - the write-ahead log (segmented, checksummed records, group commit);
+ *   - vector segments (fixed-stride records in memory-mapped files);
+ *   - checkpoint files (named, checksummed sections written atomically);
+ *   - small helpers (atomic file replace, recursive removal, path joining).
+ * All file I/O goes through an hs_io_ops table.  Formats: docs/file-format.md.
+ */
+#ifndef HS_STORAGE_H
+#define HS_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperspace.h"
+#include "util/chunks.h"
+
+#define HS_PATH_MAX 4096
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+/* snprintf into a path buffer; HS_ERANGE when it does not fit. */
+int hs_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Writes a whole file atomically: tmp file, fsync, rename over `path`, fsync the directory. */
+int hs_file_replace(const hs_io_ops *io, const char *dir, const char *name, const void *data,
+                    size_t len, hs_error *err);
+/* Reads a whole (small) file into a malloc'd, NUL-terminated buffer. */
+int hs_file_read(const hs_io_ops *io, const char *path, char **data, size_t *len, size_t max,
+                 hs_error *err);
+/* Removes a directory tree (no symlink is followed: entries are unlinked, not traversed,
+ * unless they are directories). */
+int hs_remove_tree(const hs_io_ops *io, const char *path);
+/* Maps an hs_io_ops negative errno to an hs_rc. */
+int hs_rc_from_errno(int neg_errno);
+
+/* ---- write-ahead log ------------------------------------------------------------------- */
+
+#define HS_WAL_HEADER 17 /* [u32 len][u32 crc32c][u64 lsn][u8 type] */
+#define HS_WAL_SEG_HEADER 32
+
+typedef struct hs_wal hs_wal;
+
+typedef struct hs_wal_opts {
+    const hs_io_ops *io;
+    uint64_t segment_bytes;     /* start a new segment past this size (default 64 MiB) */
+    uint32_t batch_interval_ms; /* group-commit interval for BATCH durability (default 10) */
+} hs_wal_opts;
+
+void hs_wal_opts_init(hs_wal_opts *o);
+
+/* A position: segment sequence number and byte offset in that segment. */
+typedef struct hs_wal_pos {
+    uint64_t seg;
+    uint64_t off;
+} hs_wal_pos;
+
+typedef struct hs_wal_record {
+    uint64_t lsn;
+    uint8_t type;
+    const uint8_t *payload;
+    size_t len;
+    hs_wal_pos pos; /* where the record starts */
+} hs_wal_record;
+
+/*
+ * Opens the log in `dir` (which must exist) and replays every record at or after `from` through
+ * fn (a non-zero return from fn stops the replay and is returned).  A torn tail of the last
+ * segment (an incomplete or mis-checksummed last record, or garbage/zeros after the last good
+ * record with no valid record behind it) is truncated and logged; a bad record anywhere else is
+ * HS_ECORRUPT with the file and offset in err.  Afterwards the log appends at its end.
+ * Ownership: *out is freed with hs_wal_close.  Thread-safety: the returned log is thread-safe.
+ */
+int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
+                int (*fn)(void *ctx, const hs_wal_record *r), void *ctx, hs_wal **out,
+                hs_error *err);
+
+/*
+ * Appends one record.  buf holds HS_WAL_HEADER bytes of room followed by len payload bytes (the
+ * header is written in place, so the record goes out in one write).  *ticket identifies the
+ * record for hs_wal_wait.  Errors: HS_ENOSPC / HS_EIO (the partial record was removed, the log
+ * stays writable), HS_EREADONLY (an earlier fsync failed), HS_ERANGE (record too large).
+ */
+int hs_wal_append(hs_wal *w, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
+                  uint64_t *ticket, hs_error *err);
+
+/* Waits until the record is durable as `mode` requires (ASYNC: returns at once; BATCH: the next
+ * group fsync, at most one per interval; STRICT: an fsync started after the record was written).
+ * Errors: HS_EIO (the fsync failed: the log is read-only from now on). */
+int hs_wal_wait(hs_wal *w, uint64_t ticket, hs_durability mode, hs_error *err);
+
+/* fsyncs everything appended so far. */
+int hs_wal_sync(hs_wal *w, hs_error *err);
+
+/* Closes the current segment (fsynced) and starts a new one; *start is its first position. */
+int hs_wal_rotate(hs_wal *w, hs_wal_pos *start, hs_error *err);
+
+/* Deletes the segments older than pos.seg. */
+int hs_wal_remove_before(hs_wal *w, hs_wal_pos pos, hs_error *err);
+
+hs_wal_pos hs_wal_end(hs_wal *w);
+uint64_t hs_wal_disk_bytes(hs_wal *w);
+bool hs_wal_failed(hs_wal *w);
+/* Syncs (best effort) and frees. */
+void hs_wal_close(hs_wal *w);
+
+/* Decodes one record header at buf (avail bytes).  Returns HS_OK and the record, HS_EINVAL when
+ * fewer than HS_WAL_HEADER bytes or the payload do not fit, HS_ECORRUPT on a checksum mismatch.
+ * Exposed for the fuzzer and tests. */
+int hs_wal_decode(const uint8_t *buf, size_t avail, hs_wal_record *r);
+
+/* ---- vector segments ------------------------------------------------------------------- */
+
+#define HS_SEG_HEADER 4096
+
+typedef struct hs_segset hs_segset;
+
+/*
+ * Opens (creating when missing) the segment files of `dir`: fixed-stride records of rec_len
+ * bytes, 2^shift records per file, each file mapped shared and writable.  Existing files must
+ * carry a matching header.  The records are readable through hs_segset_chunks().
+ */
+int hs_segset_open(const hs_io_ops *io, const char *dir, uint32_t rec_len, uint32_t shift,
+                   hs_segset **out, hs_error *err);
+/* Makes records [0, n) writable: creates and allocates files as needed (real blocks, so a full
+ * disk is an HS_ENOSPC here and never a fault later).  Serialise with other writers. */
+int hs_segset_reserve(hs_segset *s, uint64_t n, hs_error *err);
+/* The records, as a lock-free readable table (external chunks into the mappings). */
+const hs_chunks *hs_segset_chunks(const hs_segset *s);
+/* Flushes every mapping and fsyncs every file. */
+int hs_segset_sync(hs_segset *s, hs_error *err);
+uint64_t hs_segset_disk_bytes(const hs_segset *s);
+void hs_segset_close(hs_segset *s);
+/* Checks a segment header (exposed for the fuzzer): HS_OK or HS_ECORRUPT / HS_EVERSION. */
+int hs_seg_header_check(const uint8_t *buf, size_t len, uint32_t rec_len, uint32_t shift,
+                        uint32_t index);
+/* Shift for a record size: at most 65536 records and about 64 MiB per file. */
+uint32_t hs_seg_shift_for(uint32_t rec_len);
+
+/* ---- checkpoints ----------------------------------------------------------------------- */
+
+#define HS_CKPT_MAX_SECTIONS 32
+
+typedef struct hs_ckpt_writer hs_ckpt_writer;
+
+/* Starts `<dir>/<name>.tmp`; sections are appended in order. */
+int hs_ckpt_begin(const hs_io_ops *io, const char *dir, const char *name, hs_ckpt_writer **out,
+                  hs_error *err);
+int hs_ckpt_add(hs_ckpt_writer *w, uint32_t tag, const void *data, size_t len, hs_error *err);
+/* Writes the header, fsyncs, renames to `<dir>/<name>` and fsyncs the directory.  Frees w. */
+int hs_ckpt_commit(hs_ckpt_writer *w, hs_error *err);
+/* Removes the temporary file and frees w. */
+void hs_ckpt_abort(hs_ckpt_writer *w);
+
+typedef struct hs_ckpt {
+    const hs_io_ops *io;
+    uint8_t *map; /* read-only mapping of the whole file */
+    size_t len;
+    uint32_t nsections;
+    struct {
+        uint32_t tag;
+        uint64_t off, len;
+    } sec[HS_CKPT_MAX_SECTIONS];
+} hs_ckpt;
+
+/* Opens and verifies a checkpoint (header, every section's checksum). */
+int hs_ckpt_open(const hs_io_ops *io, const char *path, hs_ckpt *c, hs_error *err);
+/* A section's bytes (valid until hs_ckpt_close) or NULL when absent. */
+const uint8_t *hs_ckpt_section(const hs_ckpt *c, uint32_t tag, size_t *len);
+void hs_ckpt_close(hs_ckpt *c);
+/* Verifies a checkpoint held in memory (exposed for the fuzzer). */
+int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err);
+
+#endif /* HS_STORAGE_H */
