@@ -48,7 +48,10 @@ extern "C" {
     X(ECLOSED, -17, "handle is closed")                                               \
     X(EMETADATA, -18, "invalid metadata")                                             \
     X(EFILTER, -19, "invalid filter")                                                 \
-    X(EINTERNAL, -20, "internal error")
+    X(EINTERNAL, -20, "internal error")                                               \
+    X(EEMPTY, -21, "vector must not be empty")                                        \
+    X(ENAME, -22, "invalid name")                                                     \
+    X(ELOAD, -23, "collection failed to load")
 
 typedef enum hs_rc {
 #define HS_RC_ENUM_(name, value, msg) HS_##name = value,
@@ -64,7 +67,8 @@ const char *hs_rc_message(int rc);
 /* Human-readable detail of a failed call. */
 typedef struct hs_error {
     int rc;
-    char message[256];
+    long index;        /* the failing entry of a batch, -1 when not about one entry */
+    char message[256]; /* what was wrong, naming the offending value */
 } hs_error;
 
 /* Distance metric of a collection. */
@@ -119,6 +123,207 @@ typedef struct hs_io_ops {
 
 /* The POSIX implementation.  Ownership: static.  Thread-safety: safe.  Errors: none. */
 const hs_io_ops *hs_io_posix(void);
+
+/* ---- databases ------------------------------------------------------------------------------ */
+
+typedef struct hs_db hs_db;
+typedef struct hs_collection hs_collection;
+
+typedef struct hs_db_opts {
+    hs_durability durability;       /* level used for HS_DURABILITY_DEFAULT (default BATCH) */
+    uint32_t batch_interval_ms;     /* group-commit interval (default 10) */
+    uint32_t idle_timeout_sec;      /* unload collections idle this long (default 3600; 0 never) */
+    uint32_t max_loaded;            /* collections loaded at once (default 1000; 0 unlimited) */
+    uint32_t indexer_threads;       /* graph-insertion threads (default 0 = online CPUs) */
+    uint32_t snapshot_interval_sec; /* checkpoint changed collections (default 60; 0 on demand) */
+    uint64_t wal_segment_bytes;     /* WAL segment size (default 64 MiB) */
+    uint32_t default_m;             /* HNSW m for new collections (default 16) */
+    uint32_t default_ef_construction; /* default 100; followed by collections that never set it */
+    uint32_t default_ef_search;       /* default 100; likewise */
+    uint32_t exact_threshold;       /* collections with fewer live points are scanned exactly
+                                       instead of searched through the graph (default 1024) */
+    const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
+} hs_db_opts;
+
+/* Fills the defaults above.  Thread-safety: safe.  Errors: none. */
+void hs_db_opts_init(hs_db_opts *o);
+
+/*
+ * Opens (creating when missing) the database in directory `path`.  Only the catalog is read:
+ * no collection is loaded.  A lock file keeps a second process out.
+ * Ownership: *out is closed with hs_db_close.  Thread-safety: the handle is thread-safe.
+ * Errors: HS_EBUSY (another process has it open), HS_EIO, HS_ECORRUPT (bad node state),
+ * HS_ENOMEM, HS_EINVAL (bad options).
+ */
+int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *err);
+
+/*
+ * Checkpoints every changed loaded collection, syncs every log, stops the background threads and
+ * frees everything.  Handles still open become invalid.
+ * Ownership: frees db.  Thread-safety: no other call on db may run.  Errors: the first failure of
+ * a final checkpoint (the database is closed anyway; the logs still hold the data).
+ */
+int hs_db_close(hs_db *db, hs_error *err);
+
+/* The node's logical clock (the value of the latest tick). */
+uint64_t hs_db_clock(hs_db *db);
+
+/* Checkpoints every loaded collection that changed (and fsyncs every log), so that everything
+ * acknowledged before the call survives power loss.  Thread-safety: safe. */
+int hs_db_checkpoint(hs_db *db, hs_error *err);
+
+/* Returns free allocator memory to the operating system; *freed gets the bytes released when
+ * the allocator reports them (0 otherwise).  Thread-safety: safe.  Errors: none. */
+int hs_db_release_memory(hs_db *db, uint64_t *freed);
+
+/* ---- collections ---------------------------------------------------------------------------- */
+
+#define HS_NAME_MAX 64 /* names match ^[A-Za-z0-9_.-]{1,64}$ and do not start with '.' */
+
+typedef struct hs_collection_config {
+    uint32_t dimension;           /* 1..16384 */
+    hs_metric metric;
+    hs_quantization quantization;
+    uint32_t m;                   /* 2..128, 0 = database default */
+    uint32_t ef_construction;     /* 1..10000, 0 = follow the database default */
+    uint32_t ef_search;           /* 1..10000, 0 = follow the database default */
+} hs_collection_config;
+
+void hs_collection_config_init(hs_collection_config *c);
+
+/* True when name is a valid collection or tenant name. */
+int hs_name_valid(const char *name);
+
+/*
+ * Creates a collection of `tenant` (durable before returning; ticks the clock).
+ * Errors: HS_ENAME, HS_EEXIST, HS_ERANGE (dimension or parameter), HS_EINVAL (metric or
+ * quantization), HS_EIO / HS_ENOSPC (nothing is left on disk).  Thread-safety: safe.
+ */
+int hs_collection_create(hs_db *db, const char *tenant, const char *name,
+                         const hs_collection_config *cfg, hs_error *err);
+
+/* Deletes a collection and its files; operations in flight finish first.  Ticks the clock.
+ * Errors: HS_ENAME, HS_ENOTFOUND, HS_EIO.  Thread-safety: safe. */
+int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error *err);
+
+typedef struct hs_collection_stats {
+    hs_collection_config config; /* ef values as in effect */
+    uint64_t count;              /* live points */
+    uint64_t deleted;            /* deleted or replaced points still holding a slot */
+    uint64_t indexing_queue;     /* points written but not yet in the graph */
+    uint64_t memory_bytes;       /* heap + mapped bytes of a loaded collection, 0 when cold */
+    uint64_t disk_bytes;
+    uint64_t clock;              /* clock of the latest logged operation on it */
+    int loaded;
+    int read_only;               /* a log fsync failed: writes are refused until restart */
+    char error[256];             /* why it failed to load, when it did */
+} hs_collection_stats;
+
+/* Statistics without loading the collection (cold: from the catalog).
+ * Errors: HS_ENAME, HS_ENOTFOUND.  Thread-safety: safe. */
+int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
+                            hs_collection_stats *st, hs_error *err);
+
+/* Calls fn(ctx, tenant, name) for every collection (of `tenant`, or of all when NULL), in
+ * name order.  Loads nothing.  A non-zero return from fn stops and is returned. */
+int hs_collection_list(hs_db *db, const char *tenant,
+                       int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
+                       hs_error *err);
+
+/*
+ * A handle on a collection: it keeps the collection from being unloaded while open (it does not
+ * load it: the first operation that needs the data does).  Close it when the request is done.
+ * Ownership: *out is released with hs_collection_close.  Thread-safety: a handle may be used
+ * from several threads.  Errors: HS_ENAME, HS_ENOTFOUND.
+ */
+int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_collection **out,
+                       hs_error *err);
+void hs_collection_close(hs_collection *c);
+
+/* ---- points ---------------------------------------------------------------------------------- */
+
+/* A metadata entry (UTF-8 key and value, lengths in bytes). */
+typedef struct hs_kv {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} hs_kv;
+
+typedef struct hs_point {
+    uint64_t id;
+    const double *vector; /* dim components */
+    size_t dim;
+    const hs_kv *meta;
+    size_t nmeta;
+} hs_point;
+
+/*
+ * Inserts or replaces points (an existing id gets the new vector AND metadata).  The batch is
+ * validated entirely first (nothing is written if any point is invalid; the message starts with
+ * "vectors[i]: " for batches of more than one), then logged as one atomic unit, then applied;
+ * it is visible to searches from the acknowledgement on.
+ * Ownership: the points stay the caller's.  Thread-safety: safe.
+ * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL, HS_EMETADATA (invalid input);
+ * HS_ENOSPC, HS_EIO (log write failed, nothing applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
+ */
+int hs_upsert(hs_collection *c, const hs_point *pts, size_t n, hs_durability durability,
+              hs_error *err);
+
+/* Deletes the live ones among ids (one logged unit); *deleted gets how many were live. */
+int hs_delete(hs_collection *c, const uint64_t *ids, size_t n, hs_durability durability,
+              size_t *deleted, hs_error *err);
+
+/* Receives one metadata entry; a non-zero return stops the iteration. */
+typedef int (*hs_meta_fn)(void *ctx, const char *key, size_t key_len, const char *value,
+                          size_t value_len);
+
+/*
+ * Reads a point: its processed vector (dimension components, when vector is not NULL) and its
+ * metadata through fn (when not NULL).  Errors: HS_ENOTFOUND (no live point with this id).
+ */
+int hs_get(hs_collection *c, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
+           hs_error *err);
+
+typedef struct hs_search_opts {
+    size_t k;         /* results wanted (0 = 10) */
+    uint32_t ef;      /* search list size; 0 = the collection's ef_search (raised to k) */
+    /* optional filter on user ids: a point is returned only when it returns non-zero */
+    int (*accept)(void *ctx, uint64_t id);
+    void *accept_ctx;
+} hs_search_opts;
+
+void hs_search_opts_init(hs_search_opts *o);
+
+typedef struct hs_hit {
+    uint64_t id;
+    double distance; /* exact, in float64 (spec B3.2) */
+} hs_hit;
+
+/*
+ * The k nearest live points to query, ordered by (distance, id).  *n gets min(k, live points
+ * accepted by the filter); out must hold k hits.
+ * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL (query), HS_ELOAD, HS_ENOMEM.
+ */
+int hs_search(hs_collection *c, const double *query, size_t dim, const hs_search_opts *opts,
+              hs_hit *out, size_t *n, hs_error *err);
+
+/* Sets ef_search and/or ef_construction (0 = unchanged); persisted before returning. */
+int hs_collection_configure(hs_collection *c, uint32_t ef_search, uint32_t ef_construction,
+                            hs_error *err);
+
+/* Writes a checkpoint of the collection (if it changed) and removes the log it covers. */
+int hs_collection_checkpoint(hs_collection *c, hs_error *err);
+
+/* Compaction: drops deleted and replaced points, renumbers the slots, builds a new graph from
+ * the live points and checkpoints it.  Ids, vectors, metadata and count are unchanged. */
+int hs_collection_rebuild(hs_collection *c, hs_error *err);
+
+/* Waits until every point written so far is in the graph (tests and benchmarks). */
+int hs_collection_wait_indexed(hs_collection *c, hs_error *err);
+
+/* Statistics through an open handle (loads nothing more than the handle's state). */
+int hs_collection_stats_of(hs_collection *c, hs_collection_stats *st);
 
 /* ---- logging ------------------------------------------------------------------------------- */
 

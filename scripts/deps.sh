@@ -4,7 +4,7 @@
 # Groups: build (default), test, bench, cross.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemalloc-dev)
+build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemalloc-dev libcjson-dev)
 test_pkgs=(clang libclang-rt-14-dev)
 bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)

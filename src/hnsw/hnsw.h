@@ -144,6 +144,11 @@ size_t hs_exact_search(const hs_space *space, const hs_chunks *recs, const void 
                        const uint32_t *slots, size_t nslots, const hs_filter *filter, size_t k,
                        hs_pair *out);
 
+/* Exact search over the slot range [first, first + count). */
+size_t hs_exact_search_range(const hs_space *space, const hs_chunks *recs, const void *q,
+                             uint32_t first, size_t count, const hs_filter *filter, size_t k,
+                             hs_pair *out);
+
 /*
  * Re-ranks candidates (from a search on approximate codes) by the distance of another space
  * over another record table, usually the full-precision vectors: prefetches every record first,

@@ -67,6 +67,8 @@ int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks
         rc = hs_chunks_init(&h->upper, sizeof(uint32_t *), opts->chunk_shift);
     if (rc == HS_OK)
         rc = hs_chunks_init(&h->info, 1, opts->chunk_shift);
+    if (rc == HS_OK)
+        rc = hs_chunks_init(&h->indeg, sizeof(uint32_t), opts->chunk_shift);
     if (rc != HS_OK) {
         free(h);
         return rc;
@@ -87,6 +89,7 @@ void hs_hnsw_free(hs_hnsw *h)
     hs_chunks_destroy(&h->links0);
     hs_chunks_destroy(&h->upper);
     hs_chunks_destroy(&h->info);
+    hs_chunks_destroy(&h->indeg);
     pthread_mutex_destroy(&h->grow_lock);
     pthread_mutex_destroy(&h->ep_lock);
     free(h);
@@ -109,6 +112,8 @@ static int ensure_capacity(hs_hnsw *h, uint64_t n)
     int rc = hs_chunks_reserve(&h->links0, n);
     if (rc == HS_OK)
         rc = hs_chunks_reserve(&h->upper, n);
+    if (rc == HS_OK)
+        rc = hs_chunks_reserve(&h->indeg, n);
     if (rc == HS_OK)
         rc = hs_chunks_reserve(&h->info, n); /* last: its capacity is the one checked above */
     pthread_mutex_unlock(&h->grow_lock);
@@ -151,7 +156,17 @@ static void write_list(uint32_t *list, const hs_pair *sel, size_t n)
     __atomic_store_n(&list[0], (uint32_t)n, __ATOMIC_RELEASE);
 }
 
-/* Adds a link e -> q on `level`, pruning e's list with the heuristic when it is full. */
+static inline void indeg_add(const hs_hnsw *h, uint32_t slot, int level, int delta)
+{
+    if (level == 0)
+        __atomic_fetch_add(hnsw_indeg(h, slot), (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
+/*
+ * Adds a link e -> q on `level`, pruning e's list with the heuristic when it is full.  A level-0
+ * neighbour pruned away that is left with no in-link at all is noted in s->orphans; the caller
+ * relinks it (reattach) once e's lock is released.
+ */
 static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int level)
 {
     const hs_space *sp = h->space;
@@ -163,6 +178,7 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
     if (cnt < max) {
         __atomic_store_n(&list[1 + cnt], q, __ATOMIC_RELEASE);
         __atomic_store_n(&list[0], cnt + 1, __ATOMIC_RELEASE);
+        indeg_add(h, q, level, 1);
         pthread_mutex_unlock(lk);
         return HS_OK;
     }
@@ -180,8 +196,99 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
     hs_pairs_sort(s->w, cnt + 1);
     size_t kept = hnsw_select(h, s->w, cnt + 1, max, s->sel);
     write_list(list, s->sel, kept);
+    if (level == 0) {
+        for (uint32_t i = 0; i <= cnt; i++) {
+            uint32_t id = s->w[i].id;
+            bool stays = false;
+            for (size_t j = 0; j < kept && !stays; j++)
+                stays = s->sel[j].id == id;
+            if (id == q) {
+                if (stays)
+                    indeg_add(h, q, 0, 1);
+            } else if (!stays &&
+                       __atomic_sub_fetch(hnsw_indeg(h, id), 1, __ATOMIC_RELAXED) == 0 &&
+                       s->norphans < HS_ARRAY_LEN(s->orphans)) {
+                s->orphans[s->norphans++] = id;
+            }
+        }
+    }
     pthread_mutex_unlock(lk);
     return HS_OK;
+}
+
+/* Index in e's level-0 list of its farthest neighbour that keeps another in-link, or -1. */
+static long pick_victim(const hs_hnsw *h, uint32_t e, const uint32_t *list, uint32_t cnt)
+{
+    const hs_space *sp = h->space;
+    const void *re = hnsw_rec(h, e);
+    long victim = -1;
+    float worst = -1.0f;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t v = list_get(list, i);
+        if (__atomic_load_n(hnsw_indeg(h, v), __ATOMIC_RELAXED) < 2)
+            continue;
+        float d = sp->dist(sp, re, hnsw_rec(h, v));
+        if (d > worst) {
+            worst = d;
+            victim = i;
+        }
+    }
+    return victim;
+}
+
+bool hnsw_link_to(hs_hnsw *h, uint32_t e, uint32_t u)
+{
+    pthread_mutex_t *lk = hnsw_node_lock(h, e);
+    pthread_mutex_lock(lk);
+    uint32_t *list = hnsw_list(h, e, 0);
+    uint32_t cnt = list_count(list, h->m0);
+    bool done = false;
+    for (uint32_t i = 0; i < cnt && !done; i++)
+        done = list_get(list, i) == u; /* already linked */
+    if (!done && cnt < h->m0) {
+        __atomic_store_n(&list[1 + cnt], u, __ATOMIC_RELEASE);
+        __atomic_store_n(&list[0], cnt + 1, __ATOMIC_RELEASE);
+        indeg_add(h, u, 0, 1);
+        done = true;
+    } else if (!done) {
+        long v = pick_victim(h, e, list, cnt);
+        if (v >= 0) {
+            indeg_add(h, list_get(list, (uint32_t)v), 0, -1);
+            __atomic_store_n(&list[1 + v], u, __ATOMIC_RELEASE);
+            indeg_add(h, u, 0, 1);
+            done = true;
+        }
+    }
+    pthread_mutex_unlock(lk);
+    return done;
+}
+
+/* Gives a node that lost its last level-0 in-link a new one, from one of its own neighbours
+ * (they are its nearest, and a search for it passes through them). */
+static void reattach(hs_hnsw *h, uint32_t u)
+{
+    if (__atomic_load_n(hnsw_indeg(h, u), __ATOMIC_RELAXED) != 0)
+        return;
+    const uint32_t *list = hnsw_list(h, u, 0);
+    uint32_t cnt = list_count(list, h->m0);
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t e = list_get(list, i);
+        if (e != u && hnsw_link_to(h, e, u))
+            return;
+    }
+}
+
+static int add_links(hs_hnsw *h, hnsw_scratch *s, const hs_pair *sel, size_t n, uint32_t q,
+                     int level)
+{
+    int rc = HS_OK;
+    for (size_t i = 0; i < n && rc == HS_OK; i++) {
+        s->norphans = 0;
+        rc = add_link(h, s, sel[i].id, q, level);
+        for (size_t k = 0; k < s->norphans; k++)
+            reattach(h, s->orphans[k]);
+    }
+    return rc;
 }
 
 /* Claims slot for insertion at `level`: allocates its upper lists and sets its info byte. */
@@ -208,19 +315,26 @@ static int claim_slot(hs_hnsw *h, uint32_t slot, int level)
     return HS_OK;
 }
 
-/* Connects slot on layers min(level, top)..0 starting from cur. */
+/*
+ * Connects slot on layers min(level, top)..0 starting from cur.  The neighbours of every layer
+ * are chosen first, top-down (each layer's results seed the next); the links are then written
+ * bottom-up, and on each layer the node's own list before any link to it.  So when a search can
+ * reach the node on some layer, the node's lists on that layer and every layer below are
+ * complete: a search never lands on a half-connected node and stops there.
+ */
 static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level, int top,
                           hs_pair cur)
 {
     const void *q = hnsw_rec(h, slot);
     size_t efc = __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED);
-    hs_pair *eps = NULL;
-    size_t neps = 1;
+    int lmax = HS_MIN(level, top);
     hs_pair *layer = malloc((efc + 1) * sizeof(*layer));
-    hs_pair *sel = malloc((size_t)h->m0 * sizeof(*sel));
+    hs_pair *sel = malloc((size_t)(lmax + 1) * h->m0 * sizeof(*sel));
+    size_t kept[HS_HNSW_MAX_LEVEL + 1];
     int rc = layer && sel ? HS_OK : HS_ENOMEM;
-    eps = &cur;
-    for (int l = HS_MIN(level, top); l >= 0 && rc == HS_OK; l--) {
+    const hs_pair *eps = &cur;
+    size_t neps = 1;
+    for (int l = lmax; l >= 0 && rc == HS_OK; l--) {
         long n = hnsw_search_layer(h, s, q, eps, neps, efc, l, false, NULL, layer);
         if (n < 0) {
             rc = HS_ENOMEM;
@@ -231,15 +345,19 @@ static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level,
         for (long i = 0; i < n; i++)
             if (layer[i].id != slot)
                 layer[w++] = layer[i];
-        size_t kept = hnsw_select(h, layer, w, l ? h->m : h->m0, sel);
-        pthread_mutex_t *lk = hnsw_node_lock(h, slot);
-        pthread_mutex_lock(lk);
-        write_list(hnsw_list(h, slot, l), sel, kept);
-        pthread_mutex_unlock(lk);
-        for (size_t i = 0; i < kept && rc == HS_OK; i++)
-            rc = add_link(h, s, sel[i].id, slot, l);
+        kept[l] = hnsw_select(h, layer, w, l ? h->m : h->m0, sel + (size_t)l * h->m0);
         eps = layer;
         neps = w;
+    }
+    for (int l = 0; l <= lmax && rc == HS_OK; l++) {
+        const hs_pair *ls = sel + (size_t)l * h->m0;
+        pthread_mutex_t *lk = hnsw_node_lock(h, slot);
+        pthread_mutex_lock(lk);
+        write_list(hnsw_list(h, slot, l), ls, kept[l]);
+        for (size_t i = 0; i < kept[l]; i++)
+            indeg_add(h, ls[i].id, l, 1);
+        pthread_mutex_unlock(lk);
+        rc = add_links(h, s, ls, kept[l], slot, l);
     }
     free(layer);
     free(sel);

@@ -5,6 +5,8 @@
  *   links0 table: [u32 count][u32 link x m0]           level-0 neighbours
  *   upper table:  uint32_t *  -> level x [u32 count][u32 link x m] for levels 1..level
  *   info table:   u8: bits 0-4 level, LINKED (in the graph), DELETED
+ *   indeg table:  u32: how many level-0 lists link to the node (kept exact under the node
+ *                 locks; a node whose count drops to 0 is relinked at once: see add_link)
  * Link lists are written under the node's stripe lock and read without locks: every entry and
  * the count are accessed atomically (release stores, acquire loads), so a reader sees a mix of
  * old and new entries at worst, each of which is a valid node.  A link to a node is published
@@ -36,6 +38,7 @@ struct hs_hnsw {
     hs_chunks links0;         /* guarded by grow_lock for growth */
     hs_chunks upper;
     hs_chunks info;
+    hs_chunks indeg; /* u32 per node: level-0 in-links (atomic) */
     pthread_mutex_t grow_lock;
     pthread_mutex_t ep_lock;
     uint64_t ep;          /* atomic: (max_level + 1) << 32 | entry slot; 0 = empty graph */
@@ -55,6 +58,11 @@ static inline uint32_t *hnsw_list(const hs_hnsw *h, uint32_t slot, int level)
 static inline uint8_t hnsw_info(const hs_hnsw *h, uint32_t slot)
 {
     return __atomic_load_n((uint8_t *)hs_chunks_at(&h->info, slot), __ATOMIC_ACQUIRE);
+}
+
+static inline uint32_t *hnsw_indeg(const hs_hnsw *h, uint32_t slot)
+{
+    return (uint32_t *)hs_chunks_at(&h->indeg, slot);
 }
 
 static inline const void *hnsw_rec(const hs_hnsw *h, uint32_t slot)
@@ -96,6 +104,8 @@ typedef struct hnsw_scratch {
     size_t w_cap;
     hs_pair *sel; /* insert/prune: selected neighbours */
     size_t sel_cap;
+    uint32_t orphans[2 * HS_HNSW_MAX_M + 1]; /* nodes left without an in-link by a prune */
+    size_t norphans;
 } hnsw_scratch;
 
 /* The calling thread's scratch with its visited set sized for the index and a fresh epoch;
@@ -115,6 +125,10 @@ hs_pair hnsw_greedy(const hs_hnsw *h, const void *q, hs_pair cur, int level);
 /* Algorithm 4 (neighbour selection heuristic) over candidates sorted ascending by distance to
  * the base; keeps at most max of them in sel.  Returns the number kept. */
 size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel);
+
+/* Links e -> u on level 0 (a free entry, or replacing e's farthest neighbour that keeps another
+ * in-link); false when neither is possible.  Takes e's lock. */
+bool hnsw_link_to(hs_hnsw *h, uint32_t e, uint32_t u);
 
 /* Stripe lock of a node (process-wide table). */
 pthread_mutex_t *hnsw_node_lock(const hs_hnsw *h, uint32_t slot);

@@ -256,6 +256,13 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
         }
         *(uint8_t *)hs_chunks_at(&h->info, i) = b;
     }
+    if (rc == HS_OK && hd->n)
+        rc = hs_chunks_reserve(&h->indeg, hd->n);
+    for (uint32_t i = 0; i < hd->n && rc == HS_OK; i++) {
+        const uint32_t *list = hnsw_list(h, i, 0);
+        for (uint32_t k = 0; k < list[0]; k++)
+            (*hnsw_indeg(h, list[1 + k]))++;
+    }
     h->nodes = hd->nodes;
     h->ndeleted = hd->deleted;
     __atomic_store_n(&h->ep, hd->ep, __ATOMIC_RELEASE);

@@ -7,7 +7,9 @@
  * with a breadth-first search of layer 0 from the entry point and links each unreachable group
  * from its nearest reachable node, found by an ordinary graph search towards it (so the new link
  * lies where searches for that region go).  The link takes a free slot of that node's list or
- * replaces its farthest neighbour that still has another in-link.
+ * replaces its farthest neighbour that still has another in-link (hnsw_link_to).  Single nodes
+ * that lose their last in-link are relinked at once by the inserts themselves; groups that only
+ * link among themselves need this pass.
  *
  * Locking: link changes take the node's stripe lock like inserts do; the BFS reads lists with
  * atomic loads.  Run it when no insert is running (it stays safe but may miss new nodes).
@@ -21,7 +23,6 @@ typedef struct repair_ctx {
     hs_hnsw *h;
     uint64_t n;        /* slots covered */
     uint64_t *reach;   /* bitset */
-    uint32_t *indeg;   /* layer-0 in-degree */
     uint32_t *queue;   /* BFS queue (n entries) */
 } repair_ctx;
 
@@ -55,66 +56,6 @@ static void bfs_from(repair_ctx *c, uint32_t start)
     }
 }
 
-static void count_indegrees(repair_ctx *c)
-{
-    memset(c->indeg, 0, c->n * sizeof(*c->indeg));
-    for (uint64_t u = 0; u < c->n; u++) {
-        if (!linked(c->h, (uint32_t)u))
-            continue;
-        const uint32_t *list = hnsw_list(c->h, (uint32_t)u, 0);
-        uint32_t cnt = list_count(list, c->h->m0);
-        for (uint32_t i = 0; i < cnt; i++) {
-            uint32_t v = list_get(list, i);
-            if (v < c->n)
-                c->indeg[v]++;
-        }
-    }
-}
-
-/* Tries to add the link r -> u.  Returns true when it was added. */
-static bool link_from(repair_ctx *c, uint32_t r, uint32_t u)
-{
-    hs_hnsw *h = c->h;
-    const hs_space *sp = h->space;
-    pthread_mutex_t *lk = hnsw_node_lock(h, r);
-    pthread_mutex_lock(lk);
-    uint32_t *list = hnsw_list(h, r, 0);
-    uint32_t cnt = list_count(list, h->m0);
-    bool added = false;
-    for (uint32_t i = 0; i < cnt; i++)
-        if (list_get(list, i) == u)
-            goto done; /* already linked: nothing to do here */
-    if (cnt < h->m0) {
-        __atomic_store_n(&list[1 + cnt], u, __ATOMIC_RELEASE);
-        __atomic_store_n(&list[0], cnt + 1, __ATOMIC_RELEASE);
-        added = true;
-        goto done;
-    }
-    const void *rr = hnsw_rec(h, r);
-    long victim = -1;
-    float worst = -1.0f;
-    for (uint32_t i = 0; i < cnt; i++) {
-        uint32_t v = list_get(list, i);
-        if (v >= c->n || c->indeg[v] < 2)
-            continue;
-        float d = sp->dist(sp, rr, hnsw_rec(h, v));
-        if (d > worst) {
-            worst = d;
-            victim = i;
-        }
-    }
-    if (victim >= 0) {
-        c->indeg[list_get(list, (uint32_t)victim)]--;
-        __atomic_store_n(&list[1 + victim], u, __ATOMIC_RELEASE);
-        added = true;
-    }
-done:
-    if (added)
-        c->indeg[u]++;
-    pthread_mutex_unlock(lk);
-    return added;
-}
-
 /* Links the unreachable node u from its nearest reachable nodes; true on success. */
 static bool repair_node(repair_ctx *c, hnsw_scratch *s, hs_pair *w, size_t ef, uint32_t u)
 {
@@ -131,7 +72,7 @@ static bool repair_node(repair_ctx *c, hnsw_scratch *s, hs_pair *w, size_t ef, u
         uint32_t r = w[i].id;
         if (r == u || r >= c->n || !bit_get(c->reach, r))
             continue;
-        if (link_from(c, r, u))
+        if (hnsw_link_to(h, r, u))
             return true;
     }
     return false;
@@ -146,15 +87,13 @@ size_t hs_hnsw_repair(hs_hnsw *h, unsigned max_rounds, uint64_t *unreachable_lef
     hnsw_scratch *s = hnsw_scratch_get(h);
     hs_pair *w = malloc((ef + 1) * sizeof(*w));
     c.reach = calloc((c.n + 63) / 64 + 1, sizeof(uint64_t));
-    c.indeg = calloc(c.n + 1, sizeof(uint32_t));
     c.queue = malloc((c.n + 1) * sizeof(uint32_t));
     uint64_t ep = hnsw_ep(h);
-    if (!s || !w || !c.reach || !c.indeg || !c.queue || ep == 0)
+    if (!s || !w || !c.reach || !c.queue || ep == 0)
         goto done;
     for (unsigned round = 0; round < max_rounds; round++) {
         memset(c.reach, 0, ((c.n + 63) / 64 + 1) * sizeof(uint64_t));
         bfs_from(&c, (uint32_t)hnsw_ep(h));
-        count_indegrees(&c);
         size_t round_added = 0;
         left = 0;
         for (uint64_t u = 0; u < c.n; u++) {
@@ -175,7 +114,6 @@ size_t hs_hnsw_repair(hs_hnsw *h, unsigned max_rounds, uint64_t *unreachable_lef
 done:
     free(w);
     free(c.reach);
-    free(c.indeg);
     free(c.queue);
     if (unreachable_left)
         *unreachable_left = left;

@@ -283,6 +283,22 @@ size_t hs_exact_search(const hs_space *space, const hs_chunks *recs, const void 
     return hs_topk_finish(&top);
 }
 
+size_t hs_exact_search_range(const hs_space *space, const hs_chunks *recs, const void *q,
+                             uint32_t first, size_t count, const hs_filter *filter, size_t k,
+                             hs_pair *out)
+{
+    hs_topk top;
+    hs_topk_init(&top, out, k);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t slot = first + (uint32_t)i;
+        if (!hs_filter_pass(filter, slot))
+            continue;
+        hs_pair p = {space->dist(space, q, hs_chunks_at(recs, slot)), slot};
+        hs_topk_push(&top, p);
+    }
+    return hs_topk_finish(&top);
+}
+
 void hs_rerank(const hs_space *space, const hs_chunks *recs, const void *q, hs_pair *cand,
                size_t n)
 {

@@ -226,3 +226,38 @@ void hs_ckpt_close(hs_ckpt *c)
         c->io->munmap(c->io->ctx, c->map, c->len);
     memset(c, 0, sizeof(*c));
 }
+
+int hs_ckpt_peek(const hs_io_ops *io, const char *path, uint32_t tag, void *buf, size_t cap,
+                 size_t *len, hs_error *err)
+{
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return hs_error_set(err, hs_rc_from_errno(fd), "checkpoint %s: %s", path, strerror(-fd));
+    uint8_t h[CKPT_HEADER];
+    long n = io->pread(io->ctx, fd, h, sizeof(h), 0);
+    int rc = HS_ECORRUPT;
+    if (n == (long)sizeof(h) && !memcmp(h, CKPT_MAGIC, 8) &&
+        get32(h + CKPT_HEADER - 4) == hs_crc32c(0, h, CKPT_HEADER - 4) &&
+        get32(h + 8) == CKPT_VERSION && get32(h + 12) <= HS_CKPT_MAX_SECTIONS) {
+        rc = HS_ENOTFOUND;
+        for (uint32_t i = 0; i < get32(h + 12); i++) {
+            const uint8_t *e = h + CKPT_TABLE + i * CKPT_ENTRY;
+            if (get32(e) != tag)
+                continue;
+            uint64_t l = get64(e + 16);
+            if (l > cap) {
+                rc = HS_ECORRUPT;
+                break;
+            }
+            n = io->pread(io->ctx, fd, buf, (size_t)l, get64(e + 8));
+            rc = n == (long)l && hs_crc32c(0, buf, (size_t)l) == get32(e + 4) ? HS_OK
+                                                                             : HS_ECORRUPT;
+            *len = (size_t)l;
+            break;
+        }
+    }
+    io->close(io->ctx, fd);
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "checkpoint %s: section %u unreadable", path, tag);
+    return HS_OK;
+}

@@ -168,6 +168,10 @@ int hs_ckpt_open(const hs_io_ops *io, const char *path, hs_ckpt *c, hs_error *er
 /* A section's bytes (valid until hs_ckpt_close) or NULL when absent. */
 const uint8_t *hs_ckpt_section(const hs_ckpt *c, uint32_t tag, size_t *len);
 void hs_ckpt_close(hs_ckpt *c);
+/* Reads one small section (up to cap bytes) after verifying the header and that section only:
+ * cheap enough to run for every collection at start-up. */
+int hs_ckpt_peek(const hs_io_ops *io, const char *path, uint32_t tag, void *buf, size_t cap,
+                 size_t *len, hs_error *err);
 /* Verifies a checkpoint held in memory (exposed for the fuzzer). */
 int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err);
 

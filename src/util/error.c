@@ -35,6 +35,7 @@ int hs_error_set(hs_error *err, int rc, const char *fmt, ...)
 {
     if (err) {
         err->rc = rc;
+        err->index = -1;
         if (fmt) {
             va_list ap;
             va_start(ap, fmt);

@@ -32,7 +32,9 @@ typedef struct shared {
     uint32_t deleted_upto;/* atomic: slots < this with slot % 50 == 0 are deleted */
     int stop;             /* atomic */
     int errors;           /* atomic */
+    int self_misses;      /* atomic */
     uint64_t searches;    /* atomic */
+    uint8_t done[N];      /* atomic: slot i's insert returned */
 } shared;
 
 static void *inserter(void *arg)
@@ -44,6 +46,7 @@ static void *inserter(void *arg)
             break;
         if (hs_hnsw_insert(s->h, i) != HS_OK)
             __atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->done[i], 1, __ATOMIC_RELEASE);
         __atomic_fetch_add(&s->inserted, 1, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -89,6 +92,14 @@ static void *searcher(void *arg)
         }
         if (bad)
             __atomic_fetch_add(&s->errors, bad, __ATOMIC_RELAXED);
+        /* a point whose insert has returned (and that is not deleted) finds itself: a search
+         * never stops on a half-connected node */
+        bool deleted = q % 50 == 0 && q < del;
+        if (__atomic_load_n(&s->done[q], __ATOMIC_ACQUIRE) && !deleted && q % 50 != 0) {
+            n = hs_hnsw_search(s->h, hs_chunks_at(&s->recs, q), 1, 100, NULL, out, NULL);
+            if (n != 1 || out[0].id != q)
+                __atomic_fetch_add(&s->self_misses, 1, __ATOMIC_RELAXED);
+        }
         __atomic_fetch_add(&s->searches, 1, __ATOMIC_RELAXED);
     }
     return NULL;
@@ -126,16 +137,17 @@ static void test_concurrent_insert_search_delete(void **state)
     for (int i = 0; i < 2; i++)
         pthread_join(srch[i], NULL);
     pthread_join(del, NULL);
-    print_message("searches during the build: %llu, errors: %d\n",
-                  (unsigned long long)s.searches, s.errors);
+    print_message("searches during the build: %llu, errors: %d, self misses: %d\n",
+                  (unsigned long long)s.searches, s.errors, s.self_misses);
     assert_int_equal(s.errors, 0);
     assert_true(s.searches > 0);
 
     hs_hnsw_stats st;
     hs_hnsw_stats_get(s.h, &st);
     assert_int_equal(st.nodes, N);
-    uint64_t left = 1;
+    uint64_t left = 1, before = hs_hnsw_count_unreachable(s.h);
     hs_hnsw_repair(s.h, 4, &left);
+    print_message("unreachable before repair: %llu\n", (unsigned long long)before);
     assert_int_equal(left, 0);
 
     /* recall of the concurrently built graph, deleted slots excluded on both sides */
@@ -167,10 +179,77 @@ static void test_concurrent_insert_search_delete(void **state)
     hs_chunks_destroy(&s.recs);
 }
 
+/*
+ * One thread inserts in order while another searches for points whose insert has returned:
+ * each must be found at rank 1.  (This failed while a node's upper layers were linked before
+ * its layer-0 list existed: a search could land on it and stop there.)
+ */
+static shared *g;
+
+static void *ordered_inserter(void *arg)
+{
+    (void)arg;
+    for (uint32_t i = 0; i < N; i++) {
+        hs_hnsw_insert(g->h, i);
+        __atomic_store_n(&g->inserted, i + 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *self_searcher(void *arg)
+{
+    (void)arg;
+    hs_rng r;
+    hs_rng_seed(&r, 17);
+    hs_pair out[1];
+    while (!__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE)) {
+        uint32_t done = __atomic_load_n(&g->inserted, __ATOMIC_ACQUIRE);
+        if (!done)
+            continue;
+        uint32_t q = (uint32_t)(hs_rng_next(&r) % done);
+        size_t n = hs_hnsw_search(g->h, hs_chunks_at(&g->recs, q), 1, 100, NULL, out, NULL);
+        if (n != 1 || out[0].id != q)
+            __atomic_fetch_add(&g->self_misses, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&g->searches, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void test_inserted_points_are_found(void **state)
+{
+    (void)state;
+    g = calloc(1, sizeof(*g));
+    assert_int_equal(hs_space_init(&g->sp, HS_METRIC_L2, HS_CODE_F32, 16), HS_OK);
+    assert_int_equal(hs_chunks_init(&g->recs, g->sp.rec_len, 10), HS_OK);
+    assert_int_equal(hs_chunks_reserve(&g->recs, N), HS_OK);
+    double *x = malloc((size_t)N * 16 * sizeof(double));
+    gaussian_mixture(x, N, 16, 200, 9);
+    for (uint32_t i = 0; i < N; i++)
+        hs_space_encode_f64(&g->sp, x + (size_t)i * 16, hs_chunks_at(&g->recs, i));
+    hs_hnsw_opts o;
+    hs_hnsw_opts_init(&o);
+    assert_int_equal(hs_hnsw_new(&o, &g->sp, &g->recs, &g->h), HS_OK);
+    pthread_t a, b;
+    pthread_create(&a, NULL, ordered_inserter, NULL);
+    pthread_create(&b, NULL, self_searcher, NULL);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    print_message("self searches during the build: %llu, misses: %d\n",
+                  (unsigned long long)g->searches, g->self_misses);
+    assert_true(g->searches > 0);
+    assert_int_equal(g->self_misses, 0);
+    hs_hnsw_free(g->h);
+    hs_chunks_destroy(&g->recs);
+    free(x);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_insert_search_delete),
+        cmocka_unit_test(test_inserted_points_are_found),
     };
     return cmocka_run_group_tests_name("hnsw concurrency", tests, NULL, NULL);
 }

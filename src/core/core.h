@@ -1,0 +1,215 @@
+/*
+ * core.h: the database engine behind include/hyperspace.h, shared by the src/core files.
+ *
+ *   db.c         opening, node state and clock, names, the catalog, create/drop/list/stats
+ *   life.c       handles, loading (wake), unloading, LRU limit, the sweeper thread
+ *   persist.c    collection.json, loading, checkpoints (capture and restore)
+ *   rebuild.c    compaction into a new vectors generation with a new graph
+ *   write.c      validation, log records, apply (also used by replay), upsert/delete/configure
+ *   read.c       search and get
+ *   indexer.c    the shared pool of graph-insertion threads
+ *
+ * Lock order (never acquire against it):
+ *   db->lock  ->  coll->ckpt_mu  ->  coll->wlock  ->  coll->rw  ->  coll->index_mu
+ * db->lock guards the catalog (entries, states, handle counts, LRU); it is never held across
+ * I/O except by create/drop's short directory operations.  coll->wlock serialises writers
+ * (log append + apply), checkpoints and rebuilds.  coll->rw is taken for writing only while
+ * in-memory state changes (apply, swaps) and for reading by searches and gets.
+ * coll->index_mu guards the indexer bookkeeping of one collection.
+ */
+#ifndef HS_CORE_H
+#define HS_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "hnsw/hnsw.h"
+#include "hyperspace.h"
+#include "storage/storage.h"
+#include "util/chunks.h"
+#include "util/idmap.h"
+#include "util/util.h"
+#include "vec/vec.h"
+
+#define HS_FORMAT_VERSION 1
+#define HS_MAX_DIM 16384
+#define HS_META_MAX_ENTRIES 1024
+#define HS_META_MAX_KEY 256
+#define HS_META_MAX_VALUE 65536
+
+/* WAL record types */
+enum {
+    HS_REC_CREATE = 1,
+    HS_REC_UPSERT = 2,
+    HS_REC_DELETE = 3,
+    HS_REC_CONFIGURE = 4,
+};
+
+/* checkpoint sections */
+enum {
+    HS_SEC_STATE = 1,
+    HS_SEC_IDS = 2,
+    HS_SEC_LIVE = 3,
+    HS_SEC_META = 4,
+    HS_SEC_GRAPH = 5,
+};
+
+typedef enum centry_state {
+    CE_COLD,
+    CE_LOADING,
+    CE_LOADED,
+    CE_UNLOADING,
+    CE_FAILED,
+    CE_DROPPED,
+} centry_state;
+
+typedef struct hs_coll hs_coll;
+
+/* Catalog entry: one per collection, loaded or not. */
+typedef struct centry {
+    char tenant[HS_NAME_MAX + 1];
+    char name[HS_NAME_MAX + 1];
+    char dir[HS_PATH_MAX];
+    hs_collection_config config; /* as created; ef values 0 when following the defaults */
+    uint64_t created_clock;
+    centry_state state;     /* guarded by db->lock */
+    hs_coll *coll;          /* guarded by db->lock; set while LOADED */
+    int refs;               /* open handles, guarded by db->lock */
+    uint64_t last_used_ns;  /* guarded by db->lock */
+    /* figures of a cold collection, from its newest checkpoint (db->lock) */
+    uint64_t cold_count, cold_deleted, cold_clock, cold_disk;
+    char error[256];        /* load failure (db->lock) */
+    struct centry *next;    /* catalog list, sorted by (tenant, name) */
+} centry;
+
+struct hs_db {
+    char root[HS_PATH_MAX];
+    hs_db_opts opts;
+    const hs_io_ops *io;
+    int lock_fd;
+    pthread_mutex_t lock; /* the catalog */
+    pthread_cond_t cond;  /* state changes of entries */
+    centry *entries;
+    size_t nloaded;
+    /* clock */
+    pthread_mutex_t clock_lock;
+    uint64_t clock;          /* guarded by clock_lock */
+    uint64_t clock_reserved; /* persisted upper bound, guarded by clock_lock */
+    char node_id[40];
+    /* background threads */
+    bool closing; /* db->lock */
+    pthread_t sweeper;
+    bool sweeper_started;
+    struct indexer *indexer;
+};
+
+struct hs_collection {
+    hs_db *db;
+    centry *e;
+};
+
+/* A loaded collection. */
+struct hs_coll {
+    hs_db *db;
+    centry *e;
+    hs_collection_config cfg; /* effective: ef values resolved */
+    bool ef_search_set, ef_construction_set;
+    hs_space full; /* stored records (float32 or float64 + alpha) */
+    hs_space trav; /* traversal records: == full unless quantized */
+    bool quantized;
+    bool f64; /* storage precision */
+    uint32_t gen; /* vectors-<gen> directory */
+    hs_segset *vecs;
+    hs_chunks codes; /* quantized traversal codes (when quantized) */
+    const hs_chunks *trav_recs;
+    hs_hnsw *graph;
+    hs_idmap ids;     /* id -> slot of the live point (rw) */
+    hs_chunks slot_ids; /* slot -> id (u64) */
+    hs_chunks meta;   /* slot -> malloc'd metadata blob or NULL */
+    double *scratch;  /* dimension doubles for apply (wlock / rw write) */
+    uint64_t *live;   /* bitset of live slots (rw; reallocated under the write lock) */
+    size_t live_words;
+    uint32_t nslots;  /* slots in use (atomic for readers) */
+    uint32_t nlive;   /* (rw) */
+    hs_wal *wal;
+    uint64_t clock;     /* collection clock (wlock) */
+    bool dirty;         /* changed since the last checkpoint (wlock) */
+    uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
+    bool read_only;     /* (wlock) */
+    char ro_msg[256];
+    uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
+    uint64_t last_ckpt_ns;
+    pthread_mutex_t ckpt_mu; /* one checkpoint or rebuild at a time; taken before wlock */
+    pthread_mutex_t wlock;
+    pthread_rwlock_t rw;
+    /* indexer bookkeeping (index_mu) */
+    pthread_mutex_t index_mu;
+    pthread_cond_t index_cv;
+    uint32_t index_next;      /* next slot to hand out */
+    uint32_t index_low;       /* every slot below is in the graph (atomic for readers) */
+    uint32_t inflight[64];    /* start slots of batches being inserted */
+    uint32_t ninflight;
+    bool index_paused;
+    bool index_queued;        /* in the pool's queue */
+    uint32_t index_users;     /* workers holding c (atomic): c is not freed before 0 */
+    uint64_t since_repair;    /* inserts since the last reachability repair */
+};
+
+/* ---- db.c ---- */
+int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err);
+void hs_db_observe_clock(hs_db *db, uint64_t clock);
+centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
+int hs_check_names(const char *tenant, const char *name, hs_error *err);
+uint32_t hs_coll_ef_search(const hs_coll *c);
+uint32_t hs_coll_ef_construction(const hs_coll *c);
+
+/* ---- life.c ---- */
+/* Returns the loaded collection of an open handle, loading it if needed (counts as use). */
+int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err);
+int hs_life_start(hs_db *db, hs_error *err);
+void hs_life_stop(hs_db *db);
+void hs_coll_free(hs_coll *c);
+/* Unloads every loaded collection (at close), checkpointing changed ones. */
+int hs_life_unload_all(hs_db *db, hs_error *err);
+
+/* ---- persist.c ---- */
+int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err);
+int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err);
+int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err);
+/* Checkpoints when dirty (force: always).  Takes wlock itself. */
+int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err);
+int hs_coll_rebuild(hs_coll *c, hs_error *err);
+/* Reads the figures of a cold collection from its newest checkpoint. */
+void hs_coll_cold_stats(hs_db *db, centry *e);
+int hs_coll_open_tables(hs_coll *c, hs_error *err);
+int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
+uint64_t hs_coll_memory(hs_coll *c);
+
+/* ---- write.c ---- */
+int hs_coll_replay(void *ctx, const hs_wal_record *r);
+int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
+/* Metadata blob: [u32 n]([u32 klen][key][u32 vlen][value])*. */
+bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
+                  const char **v, uint32_t *vl);
+
+/* ---- read.c ---- */
+static inline bool hs_live(const hs_coll *c, uint32_t slot)
+{
+    return slot < c->live_words * 64 &&
+           (__atomic_load_n(&c->live[slot >> 6], __ATOMIC_RELAXED) >> (slot & 63) & 1);
+}
+
+/* ---- indexer.c ---- */
+int hs_indexer_start(hs_db *db, hs_error *err);
+void hs_indexer_stop(hs_db *db);
+/* Tells the pool that slots up to c->nslots wait for insertion. */
+void hs_indexer_kick(hs_coll *c);
+/* Stops handing out work for c and waits for its batches in flight (for checkpoint/rebuild). */
+void hs_indexer_pause(hs_coll *c);
+void hs_indexer_resume(hs_coll *c);
+/* Waits until c has nothing left to index. */
+void hs_indexer_drain(hs_coll *c);
+/* Removes c from the pool's queue and waits for its batches (before c is freed). */
+void hs_indexer_forget(hs_coll *c);
+
+#endif /* HS_CORE_H */

@@ -1,0 +1,651 @@
+/*
+ * db.c: opening and closing a database directory, the node state (id and logical clock), name
+ * rules, and the catalog operations that do not need a loaded collection: create, drop, list,
+ * stats.
+ *
+ * Layout: <root>/LOCK (flock), <root>/node.json, <root>/<tenant>/<collection>/...
+ * Directories whose names start with '.' are never collections: `.new-*` (a create in
+ * progress) and `.trash-*` (a drop in progress) are removed at open.
+ *
+ * Clock: ticks are handed out below `clock_reserved`, which is persisted in node.json (atomic
+ * replace, fsync) before any tick crosses it, in blocks of 65536.  After a restart the clock
+ * starts at the persisted reservation, so it never repeats a value, whatever was lost.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#define CLOCK_BLOCK 65536u
+
+void hs_db_opts_init(hs_db_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->durability = HS_DURABILITY_BATCH;
+    o->batch_interval_ms = 10;
+    o->idle_timeout_sec = 3600;
+    o->max_loaded = 1000;
+    o->snapshot_interval_sec = 60;
+    o->wal_segment_bytes = 64u << 20;
+    o->default_m = 16;
+    o->default_ef_construction = 100;
+    o->default_ef_search = 100;
+    o->exact_threshold = 1024;
+}
+
+void hs_collection_config_init(hs_collection_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->dimension = 0;
+    c->metric = HS_METRIC_COSINE;
+    c->quantization = HS_QUANT_NONE;
+}
+
+void hs_search_opts_init(hs_search_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->k = 10;
+}
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+int hs_name_valid(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t n = strlen(name);
+    if (n < 1 || n > HS_NAME_MAX || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes name for a message: non-printable bytes as \xNN, cut after 64 characters with "...". */
+static void echo_name(const char *name, char *out, size_t len)
+{
+    size_t o = 0, shown = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && o + 8 < len; p++) {
+        if (shown == 64) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (*p >= 0x20 && *p < 0x7f)
+            out[o++] = (char)*p;
+        else
+            o += (size_t)snprintf(out + o, len - o, "\\x%02X", *p);
+        shown++;
+    }
+    out[o] = 0;
+}
+
+int hs_check_names(const char *tenant, const char *name, hs_error *err)
+{
+    char shown[300];
+    if (!tenant || !hs_name_valid(tenant)) {
+        echo_name(tenant ? tenant : "", shown, sizeof(shown));
+        return hs_error_set(err, HS_ENAME,
+                            "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 _ . - "
+                            "not starting with '.'", shown);
+    }
+    if (!name || !*name)
+        return hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
+    if (!hs_name_valid(name)) {
+        echo_name(name, shown, sizeof(shown));
+        return hs_error_set(err, HS_ENAME,
+                            "Invalid collection name '%s': use 1-64 characters from A-Z a-z 0-9 "
+                            "_ . - not starting with '.'", shown);
+    }
+    return HS_OK;
+}
+
+/* ---- node state and clock -------------------------------------------------------------- */
+
+static int node_write(hs_db *db, uint64_t reserved, hs_error *err)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf),
+                     "{\"format\": %d, \"node_id\": \"%s\", \"clock_reserved\": %" PRIu64 "}\n",
+                     HS_FORMAT_VERSION, db->node_id, reserved);
+    return hs_file_replace(db->io, db->root, "node.json", buf, (size_t)n, err);
+}
+
+static void new_node_id(char *out)
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
+        uint64_t x = hs_mix64(hs_now_ns()), y = hs_mix64(x ^ (uint64_t)getpid());
+        memcpy(b, &x, 8);
+        memcpy(b + 8, &y, 8);
+    }
+    if (fd >= 0)
+        close(fd);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* UUID version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    sprintf(out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+            b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+            b[14], b[15]);
+}
+
+static int node_load(hs_db *db, hs_error *err)
+{
+    char path[HS_PATH_MAX];
+    if (hs_path(path, sizeof(path), "%s/node.json", db->root) != HS_OK)
+        return hs_error_set(err, HS_ERANGE, "path too long");
+    char *data;
+    size_t len;
+    int rc = hs_file_read(db->io, path, &data, &len, 1 << 16, err);
+    if (rc == HS_ENOTFOUND) {
+        new_node_id(db->node_id);
+        db->clock = 0;
+    } else if (rc != HS_OK) {
+        return rc;
+    } else {
+        cJSON *j = cJSON_ParseWithLength(data, len);
+        free(data);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "node_id");
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "clock_reserved");
+        if (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(db->node_id) ||
+            !cJSON_IsNumber(res) || res->valuedouble < 0) {
+            cJSON_Delete(j);
+            return hs_error_set(err, HS_ECORRUPT, "%s: bad node state", path);
+        }
+        snprintf(db->node_id, sizeof(db->node_id), "%s", id->valuestring);
+        db->clock = (uint64_t)res->valuedouble;
+        cJSON_Delete(j);
+    }
+    db->clock_reserved = db->clock + CLOCK_BLOCK;
+    return node_write(db, db->clock_reserved, err);
+}
+
+int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err)
+{
+    pthread_mutex_lock(&db->clock_lock);
+    int rc = HS_OK;
+    if (db->clock + n >= db->clock_reserved) {
+        uint64_t want = db->clock + n + CLOCK_BLOCK;
+        rc = node_write(db, want, err);
+        if (rc == HS_OK)
+            db->clock_reserved = want;
+    }
+    if (rc == HS_OK) {
+        *first = db->clock + 1;
+        db->clock += n;
+    }
+    pthread_mutex_unlock(&db->clock_lock);
+    return rc;
+}
+
+void hs_db_observe_clock(hs_db *db, uint64_t clock)
+{
+    pthread_mutex_lock(&db->clock_lock);
+    if (clock > db->clock)
+        db->clock = clock; /* replayed records were below the reservation: no write needed */
+    pthread_mutex_unlock(&db->clock_lock);
+}
+
+uint64_t hs_db_clock(hs_db *db)
+{
+    pthread_mutex_lock(&db->clock_lock);
+    uint64_t c = db->clock;
+    pthread_mutex_unlock(&db->clock_lock);
+    return c;
+}
+
+uint32_t hs_coll_ef_search(const hs_coll *c)
+{
+    return c->ef_search_set ? c->cfg.ef_search : c->db->opts.default_ef_search;
+}
+
+uint32_t hs_coll_ef_construction(const hs_coll *c)
+{
+    return c->ef_construction_set ? c->cfg.ef_construction : c->db->opts.default_ef_construction;
+}
+
+/* ---- catalog ----------------------------------------------------------------------------- */
+
+centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name)
+{
+    for (centry *e = db->entries; e; e = e->next) {
+        int t = strcmp(e->tenant, tenant);
+        if (t > 0)
+            return NULL;
+        if (t == 0) {
+            int c = strcmp(e->name, name);
+            if (c == 0)
+                return e;
+            if (c > 0)
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+static void insert_sorted_locked(hs_db *db, centry *e)
+{
+    centry **p = &db->entries;
+    while (*p) {
+        int t = strcmp((*p)->tenant, e->tenant);
+        if (t > 0 || (t == 0 && strcmp((*p)->name, e->name) > 0))
+            break;
+        p = &(*p)->next;
+    }
+    e->next = *p;
+    *p = e;
+}
+
+static void unlink_locked(hs_db *db, centry *e)
+{
+    for (centry **p = &db->entries; *p; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            return;
+        }
+    }
+}
+
+typedef struct scan_ctx {
+    hs_db *db;
+    const char *tenant;
+    int rc;
+} scan_ctx;
+
+static int scan_collection(void *arg, const char *name)
+{
+    scan_ctx *s = arg;
+    hs_db *db = s->db;
+    char path[HS_PATH_MAX];
+    if (hs_path(path, sizeof(path), "%s/%s/%s", db->root, s->tenant, name) != HS_OK)
+        return 0;
+    if (name[0] == '.') {
+        if (!strncmp(name, ".new-", 5) || !strncmp(name, ".trash-", 7))
+            hs_remove_tree(db->io, path); /* an interrupted create or drop */
+        return 0;
+    }
+    if (!hs_name_valid(name))
+        return 0;
+    centry *e = calloc(1, sizeof(*e));
+    if (!e) {
+        s->rc = HS_ENOMEM;
+        return 1;
+    }
+    snprintf(e->tenant, sizeof(e->tenant), "%s", s->tenant);
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    snprintf(e->dir, sizeof(e->dir), "%s", path);
+    hs_error err;
+    if (hs_config_read(db, path, e, &err) != HS_OK) {
+        /* quarantined: listed, every operation but drop fails with the reason */
+        e->state = CE_FAILED;
+        snprintf(e->error, sizeof(e->error), "%s", err.message);
+        hs_log(HS_LOG_ERROR, "collection '%s' (tenant '%s') cannot be read: %s", name, s->tenant,
+               err.message);
+    } else {
+        hs_coll_cold_stats(db, e);
+    }
+    insert_sorted_locked(db, e);
+    return 0;
+}
+
+static int scan_tenant(void *arg, const char *name)
+{
+    hs_db *db = arg;
+    if (!hs_name_valid(name))
+        return 0;
+    char path[HS_PATH_MAX];
+    if (hs_path(path, sizeof(path), "%s/%s", db->root, name) != HS_OK)
+        return 0;
+    scan_ctx s = {db, name, HS_OK};
+    int rc = db->io->list(db->io->ctx, path, scan_collection, &s);
+    if (rc == -ENOTDIR)
+        return 0;
+    return s.rc != HS_OK ? 1 : 0;
+}
+
+static int lock_root(hs_db *db, hs_error *err)
+{
+    char path[HS_PATH_MAX];
+    if (hs_path(path, sizeof(path), "%s/LOCK", db->root) != HS_OK)
+        return hs_error_set(err, HS_ERANGE, "path too long");
+    db->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0)
+        return hs_error_set(err, HS_EIO, "%s: %s", path, strerror(errno));
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        return hs_error_set(err, e == EWOULDBLOCK ? HS_EBUSY : HS_EIO,
+                            "%s: the database is in use by another process", db->root);
+    }
+    return HS_OK;
+}
+
+static void free_entries(hs_db *db)
+{
+    while (db->entries) {
+        centry *n = db->entries->next;
+        free(db->entries);
+        db->entries = n;
+    }
+}
+
+int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *err)
+{
+    *out = NULL;
+    if (!path || strlen(path) + 200 >= HS_PATH_MAX)
+        return hs_error_set(err, HS_EINVAL, "bad database path");
+    hs_db *db = calloc(1, sizeof(*db));
+    if (!db)
+        return hs_error_set(err, HS_ENOMEM, "out of memory");
+    if (opts)
+        db->opts = *opts;
+    else
+        hs_db_opts_init(&db->opts);
+    db->io = db->opts.io ? db->opts.io : hs_io_posix();
+    db->lock_fd = -1;
+    snprintf(db->root, sizeof(db->root), "%s", path);
+    pthread_mutex_init(&db->lock, NULL);
+    pthread_cond_init(&db->cond, NULL);
+    pthread_mutex_init(&db->clock_lock, NULL);
+    int rc = HS_OK;
+    int mrc = db->io->mkdir(db->io->ctx, path, 0755);
+    if (mrc < 0 && mrc != -EEXIST)
+        rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", path, strerror(-mrc));
+    if (rc == HS_OK)
+        rc = lock_root(db, err);
+    if (rc == HS_OK)
+        rc = node_load(db, err);
+    if (rc == HS_OK) {
+        int lrc = db->io->list(db->io->ctx, path, scan_tenant, db);
+        if (lrc < 0)
+            rc = hs_error_set(err, HS_EIO, "%s: %s", path, strerror(-lrc));
+        else if (lrc > 0)
+            rc = hs_error_set(err, HS_ENOMEM, "out of memory");
+    }
+    if (rc == HS_OK)
+        rc = hs_indexer_start(db, err);
+    if (rc == HS_OK)
+        rc = hs_life_start(db, err);
+    if (rc != HS_OK) {
+        hs_indexer_stop(db);
+        free_entries(db);
+        if (db->lock_fd >= 0)
+            close(db->lock_fd);
+        free(db);
+        return rc;
+    }
+    *out = db;
+    return HS_OK;
+}
+
+int hs_db_close(hs_db *db, hs_error *err)
+{
+    if (!db)
+        return HS_OK;
+    hs_life_stop(db);
+    int rc = hs_life_unload_all(db, err);
+    hs_indexer_stop(db);
+    free_entries(db);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    pthread_mutex_destroy(&db->lock);
+    pthread_cond_destroy(&db->cond);
+    pthread_mutex_destroy(&db->clock_lock);
+    free(db);
+    return rc;
+}
+
+/* ---- create, drop, list, stats --------------------------------------------------------------- */
+
+static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
+{
+    if (c->dimension < 1 || c->dimension > HS_MAX_DIM)
+        return hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and 16384 (got %u)",
+                            c->dimension);
+    if (c->metric != HS_METRIC_L2 && c->metric != HS_METRIC_COSINE &&
+        c->metric != HS_METRIC_POINCARE)
+        return hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean "
+                            "or poincare", (int)c->metric);
+    if (c->quantization != HS_QUANT_NONE && c->quantization != HS_QUANT_SCALAR &&
+        c->quantization != HS_QUANT_BINARY)
+        return hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or "
+                            "binary", (int)c->quantization);
+    if (c->m == 0)
+        c->m = db->opts.default_m;
+    if (c->m < HS_HNSW_MIN_M || c->m > HS_HNSW_MAX_M)
+        return hs_error_set(err, HS_ERANGE, "m must be between 2 and 128 (got %u)", c->m);
+    if (c->ef_construction > 10000)
+        return hs_error_set(err, HS_ERANGE, "ef_construction must be between 1 and 10000 (got %u)",
+                            c->ef_construction);
+    if (c->ef_search > 10000)
+        return hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and 10000 (got %u)",
+                            c->ef_search);
+    return HS_OK;
+}
+
+/* Builds the collection directory under a temporary name, then renames it into place. */
+static int create_files(hs_db *db, centry *e, const char *tenant_dir, hs_error *err)
+{
+    char tmp[HS_PATH_MAX], wal[HS_PATH_MAX];
+    if (hs_path(tmp, sizeof(tmp), "%s/.new-%s-%016" PRIx64, tenant_dir, e->name,
+                hs_mix64(hs_now_ns())) != HS_OK ||
+        hs_path(wal, sizeof(wal), "%s/wal", tmp) != HS_OK)
+        return hs_error_set(err, HS_ERANGE, "path too long");
+    int rc = db->io->mkdir(db->io->ctx, tmp, 0755);
+    if (rc == 0)
+        rc = db->io->mkdir(db->io->ctx, wal, 0755);
+    if (rc < 0) {
+        hs_remove_tree(db->io, tmp);
+        return hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", tmp, strerror(-rc));
+    }
+    int hrc = hs_config_write(db, tmp, e, err);
+    if (hrc == HS_OK) {
+        /* the log starts with the create record (its clock is the collection's first) */
+        hs_wal_opts wo;
+        hs_wal_opts_init(&wo);
+        wo.io = db->io;
+        hs_wal *w;
+        hrc = hs_wal_open(wal, &wo, (hs_wal_pos){0, 0}, NULL, NULL, &w, err);
+        if (hrc == HS_OK) {
+            uint8_t buf[HS_WAL_HEADER + 32];
+            memset(buf, 0, sizeof(buf));
+            memcpy(buf + HS_WAL_HEADER, &e->config, HS_MIN(sizeof(e->config), 32u));
+            uint64_t t;
+            hrc = hs_wal_append(w, HS_REC_CREATE, e->created_clock, buf, 32, &t, err);
+            if (hrc == HS_OK)
+                hrc = hs_wal_wait(w, t, HS_DURABILITY_STRICT, err);
+            hs_wal_close(w);
+        }
+    }
+    if (hrc == HS_OK) {
+        rc = db->io->fsync_dir(db->io->ctx, tmp);
+        if (rc == 0)
+            rc = db->io->rename(db->io->ctx, tmp, e->dir);
+        if (rc == 0)
+            rc = db->io->fsync_dir(db->io->ctx, tenant_dir);
+        if (rc < 0)
+            hrc = hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", e->dir, strerror(-rc));
+    }
+    if (hrc != HS_OK)
+        hs_remove_tree(db->io, tmp);
+    return hrc;
+}
+
+int hs_collection_create(hs_db *db, const char *tenant, const char *name,
+                         const hs_collection_config *cfg, hs_error *err)
+{
+    int rc = hs_check_names(tenant, name, err);
+    if (rc != HS_OK)
+        return rc;
+    hs_collection_config c = *cfg;
+    if ((rc = check_config(db, &c, err)) != HS_OK)
+        return rc;
+    char tenant_dir[HS_PATH_MAX];
+    hs_path(tenant_dir, sizeof(tenant_dir), "%s/%s", db->root, tenant);
+    pthread_mutex_lock(&db->lock);
+    if (hs_db_find_locked(db, tenant, name)) {
+        pthread_mutex_unlock(&db->lock);
+        return hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
+    }
+    centry *e = calloc(1, sizeof(*e));
+    if (!e) {
+        pthread_mutex_unlock(&db->lock);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
+    snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    hs_path(e->dir, sizeof(e->dir), "%s/%s", tenant_dir, name);
+    e->config = c;
+    e->state = CE_COLD;
+    int mrc = db->io->mkdir(db->io->ctx, tenant_dir, 0755);
+    if (mrc == 0)
+        mrc = db->io->fsync_dir(db->io->ctx, db->root);
+    if (mrc < 0 && mrc != -EEXIST)
+        rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", tenant_dir, strerror(-mrc));
+    if (rc == HS_OK)
+        rc = hs_db_tick(db, 1, &e->created_clock, err);
+    if (rc == HS_OK)
+        rc = create_files(db, e, tenant_dir, err);
+    if (rc != HS_OK) {
+        pthread_mutex_unlock(&db->lock);
+        free(e);
+        return rc;
+    }
+    e->cold_clock = e->created_clock;
+    insert_sorted_locked(db, e);
+    pthread_mutex_unlock(&db->lock);
+    hs_log(HS_LOG_INFO, "Created collection '%s' (tenant '%s'): dimension %u", name, tenant,
+           c.dimension);
+    return HS_OK;
+}
+
+int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error *err)
+{
+    int rc = hs_check_names(tenant, name, err);
+    if (rc != HS_OK)
+        return rc;
+    pthread_mutex_lock(&db->lock);
+    centry *e = hs_db_find_locked(db, tenant, name);
+    if (!e) {
+        pthread_mutex_unlock(&db->lock);
+        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+    }
+    /* no new handle can find it; wait for loads, unloads and operations in flight */
+    unlink_locked(db, e);
+    while (e->refs > 0 || e->state == CE_LOADING || e->state == CE_UNLOADING)
+        pthread_cond_wait(&db->cond, &db->lock);
+    hs_coll *c = e->state == CE_LOADED ? e->coll : NULL;
+    if (c)
+        db->nloaded--;
+    e->state = CE_DROPPED;
+    e->coll = NULL;
+    uint64_t clock;
+    rc = hs_db_tick(db, 1, &clock, err);
+    pthread_mutex_unlock(&db->lock);
+    if (c) {
+        hs_indexer_forget(c);
+        hs_coll_free(c);
+    }
+    char trash[HS_PATH_MAX], parent[HS_PATH_MAX];
+    hs_path(parent, sizeof(parent), "%s/%s", db->root, tenant);
+    hs_path(trash, sizeof(trash), "%s/.trash-%s-%016" PRIx64, parent, name, hs_mix64(clock));
+    int mrc = db->io->rename(db->io->ctx, e->dir, trash);
+    if (mrc == 0)
+        mrc = db->io->fsync_dir(db->io->ctx, parent);
+    if (mrc == 0)
+        hs_remove_tree(db->io, trash);
+    if (mrc < 0 && rc == HS_OK)
+        rc = hs_error_set(err, HS_EIO, "%s: %s", e->dir, strerror(-mrc));
+    free(e);
+    hs_log(HS_LOG_INFO, "Deleted collection '%s' (tenant '%s')", name, tenant);
+    return rc;
+}
+
+int hs_collection_list(hs_db *db, const char *tenant,
+                       int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
+                       hs_error *err)
+{
+    /* copy the names first: fn may call back into the database */
+    pthread_mutex_lock(&db->lock);
+    size_t n = 0;
+    for (centry *e = db->entries; e; e = e->next)
+        n += !tenant || !strcmp(e->tenant, tenant);
+    char (*names)[2][HS_NAME_MAX + 1] = malloc((n ? n : 1) * sizeof(*names));
+    if (!names) {
+        pthread_mutex_unlock(&db->lock);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
+    size_t i = 0;
+    for (centry *e = db->entries; e; e = e->next) {
+        if (tenant && strcmp(e->tenant, tenant))
+            continue;
+        memcpy(names[i][0], e->tenant, sizeof(e->tenant));
+        memcpy(names[i][1], e->name, sizeof(e->name));
+        i++;
+    }
+    pthread_mutex_unlock(&db->lock);
+    int rc = 0;
+    for (i = 0; i < n && rc == 0; i++)
+        rc = fn(ctx, names[i][0], names[i][1]);
+    free(names);
+    return rc;
+}
+
+static void stats_cold(const hs_db *db, const centry *e, hs_collection_stats *st)
+{
+    st->config = e->config;
+    if (!st->config.ef_search)
+        st->config.ef_search = db->opts.default_ef_search;
+    if (!st->config.ef_construction)
+        st->config.ef_construction = db->opts.default_ef_construction;
+    st->count = e->cold_count;
+    st->deleted = e->cold_deleted;
+    st->clock = e->cold_clock;
+    st->disk_bytes = e->cold_disk;
+    snprintf(st->error, sizeof(st->error), "%s", e->error);
+}
+
+int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
+                            hs_collection_stats *st, hs_error *err)
+{
+    int rc = hs_check_names(tenant, name, err);
+    if (rc != HS_OK)
+        return rc;
+    hs_collection h;
+    pthread_mutex_lock(&db->lock);
+    centry *e = hs_db_find_locked(db, tenant, name);
+    if (!e) {
+        pthread_mutex_unlock(&db->lock);
+        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+    }
+    if (e->state != CE_LOADED) {
+        memset(st, 0, sizeof(*st));
+        stats_cold(db, e, st);
+        pthread_mutex_unlock(&db->lock);
+        return HS_OK;
+    }
+    e->refs++; /* stats of a loaded collection: hold it without counting as use */
+    pthread_mutex_unlock(&db->lock);
+    h.db = db;
+    h.e = e;
+    rc = hs_collection_stats_of(&h, st);
+    pthread_mutex_lock(&db->lock);
+    e->refs--;
+    pthread_cond_broadcast(&db->cond);
+    pthread_mutex_unlock(&db->lock);
+    return rc;
+}

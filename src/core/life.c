@@ -1,0 +1,310 @@
+/*
+ * life.c: handles, loading on first use, unloading idle collections, the loaded-collection
+ * limit (least recently used first) and the background sweeper (spec B7).
+ *
+ * An entry is COLD (files only), LOADING (one thread loads; others wait on db->cond), LOADED,
+ * UNLOADING (one thread checkpoints and frees it; others wait), FAILED (quarantined: only drop
+ * works) or DROPPED.  Open handles (refs) pin a loaded collection: only entries with no handle
+ * are unloaded.  Loading and unloading run without db->lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_collection **out,
+                       hs_error *err)
+{
+    *out = NULL;
+    int rc = hs_check_names(tenant, name, err);
+    if (rc != HS_OK)
+        return rc;
+    hs_collection *h = malloc(sizeof(*h));
+    if (!h)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    pthread_mutex_lock(&db->lock);
+    centry *e = hs_db_find_locked(db, tenant, name);
+    if (!e) {
+        pthread_mutex_unlock(&db->lock);
+        free(h);
+        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+    }
+    e->refs++;
+    pthread_mutex_unlock(&db->lock);
+    h->db = db;
+    h->e = e;
+    *out = h;
+    return HS_OK;
+}
+
+static void log_unload(const centry *e, const char *what)
+{
+    if (!strcmp(e->tenant, "default_admin"))
+        hs_log(HS_LOG_INFO, what[0] == 'I' ? "Idling collection '%s' unloaded from memory"
+                                           : "Evicting least recently used collection '%s'",
+               e->name);
+    else
+        hs_log(HS_LOG_INFO, what[0] == 'I'
+                                ? "Idling collection '%s' unloaded from memory (tenant '%s')"
+                                : "Evicting least recently used collection '%s' (tenant '%s')",
+               e->name, e->tenant);
+}
+
+/* Unloads e (state UNLOADING, no handles).  Called and returns with db->lock held. */
+static void unload_locked(hs_db *db, centry *e)
+{
+    hs_coll *c = e->coll;
+    pthread_mutex_unlock(&db->lock);
+    hs_error err;
+    if (hs_coll_checkpoint(c, false, &err) != HS_OK)
+        hs_log(HS_LOG_ERROR, "collection '%s': checkpoint before unloading failed: %s (the log "
+               "keeps the data)", e->name, err.message);
+    hs_indexer_forget(c);
+    hs_wal_sync(c->wal, NULL);
+    uint64_t count = c->nlive, deleted = c->nslots - c->nlive, clock = c->clock;
+    uint64_t disk = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
+    hs_coll_free(c);
+    pthread_mutex_lock(&db->lock);
+    e->cold_count = count;
+    e->cold_deleted = deleted;
+    e->cold_clock = clock;
+    e->cold_disk = disk;
+    e->coll = NULL;
+    e->state = CE_COLD;
+    db->nloaded--;
+    pthread_cond_broadcast(&db->cond);
+}
+
+/* Keeps at most max_loaded collections loaded, unloading the least recently used idle ones.
+ * Called with db->lock held. */
+static void enforce_limit_locked(hs_db *db, const centry *keep)
+{
+    while (db->opts.max_loaded && db->nloaded > db->opts.max_loaded) {
+        centry *lru = NULL;
+        for (centry *e = db->entries; e; e = e->next)
+            if (e != keep && e->state == CE_LOADED && e->refs == 0 &&
+                (!lru || e->last_used_ns < lru->last_used_ns))
+                lru = e;
+        if (!lru)
+            return; /* every loaded collection is in use: the limit is restored later */
+        lru->state = CE_UNLOADING;
+        log_unload(lru, "Evicting");
+        unload_locked(db, lru);
+    }
+}
+
+void hs_collection_close(hs_collection *h)
+{
+    if (!h)
+        return;
+    hs_db *db = h->db;
+    pthread_mutex_lock(&db->lock);
+    h->e->refs--;
+    h->e->last_used_ns = hs_now_ns();
+    pthread_cond_broadcast(&db->cond);
+    if (h->e->state != CE_DROPPED)
+        enforce_limit_locked(db, NULL);
+    pthread_mutex_unlock(&db->lock);
+    free(h);
+}
+
+static void log_wake(const centry *e)
+{
+    if (!strcmp(e->tenant, "default_admin"))
+        hs_log(HS_LOG_INFO, "Waking up cold collection: '%s'", e->name);
+    else
+        hs_log(HS_LOG_INFO, "Waking up cold collection: '%s' (tenant '%s')", e->name, e->tenant);
+}
+
+int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
+{
+    hs_db *db = h->db;
+    centry *e = h->e;
+    pthread_mutex_lock(&db->lock);
+    for (;;) {
+        switch (e->state) {
+        case CE_LOADED:
+            e->last_used_ns = hs_now_ns();
+            *out = e->coll;
+            pthread_mutex_unlock(&db->lock);
+            return HS_OK;
+        case CE_FAILED: {
+            int rc = hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name,
+                                  e->error);
+            pthread_mutex_unlock(&db->lock);
+            return rc;
+        }
+        case CE_DROPPED:
+            pthread_mutex_unlock(&db->lock);
+            return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", e->name);
+        case CE_LOADING:
+        case CE_UNLOADING:
+            pthread_cond_wait(&db->cond, &db->lock);
+            continue;
+        case CE_COLD:
+            break;
+        }
+        e->state = CE_LOADING;
+        pthread_mutex_unlock(&db->lock);
+        log_wake(e);
+        hs_coll *c = NULL;
+        hs_error lerr;
+        int rc = hs_coll_load(db, e, &c, &lerr);
+        pthread_mutex_lock(&db->lock);
+        if (rc != HS_OK) {
+            e->state = CE_FAILED;
+            snprintf(e->error, sizeof(e->error), "%s", lerr.message);
+            hs_log(HS_LOG_ERROR, "Collection '%s' failed to load: %s", e->name, lerr.message);
+        } else {
+            e->state = CE_LOADED;
+            e->coll = c;
+            db->nloaded++;
+            if (c->nslots > c->index_next)
+                hs_indexer_kick(c);
+        }
+        pthread_cond_broadcast(&db->cond);
+        if (rc == HS_OK)
+            enforce_limit_locked(db, e);
+    }
+}
+
+/* ---- the sweeper --------------------------------------------------------------------------- */
+
+static void sweep_once(hs_db *db)
+{
+    uint64_t now = hs_now_ns();
+    uint64_t idle = (uint64_t)db->opts.idle_timeout_sec * 1000000000ull;
+    uint64_t snap = (uint64_t)db->opts.snapshot_interval_sec * 1000000000ull;
+    pthread_mutex_lock(&db->lock);
+    bool again = true;
+    while (again && !db->closing) {
+        again = false;
+        for (centry *e = db->entries; e; e = e->next) {
+            if (e->state != CE_LOADED)
+                continue;
+            hs_coll *c = e->coll;
+            if (idle && e->refs == 0 && now - e->last_used_ns >= idle) {
+                e->state = CE_UNLOADING;
+                log_unload(e, "Idling");
+                unload_locked(db, e);
+                again = true; /* the list may have changed while unlocked */
+                break;
+            }
+            if (snap && c->dirty && now - c->last_ckpt_ns >= snap) {
+                e->refs++; /* pin it; the checkpoint does not count as use */
+                pthread_mutex_unlock(&db->lock);
+                hs_coll_checkpoint(c, false, NULL);
+                pthread_mutex_lock(&db->lock);
+                e->refs--;
+                pthread_cond_broadcast(&db->cond);
+                again = true;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&db->lock);
+}
+
+static void *sweeper(void *arg)
+{
+    hs_db *db = arg;
+    uint32_t period = 10;
+    if (db->opts.idle_timeout_sec && db->opts.idle_timeout_sec < period)
+        period = db->opts.idle_timeout_sec;
+    if (db->opts.snapshot_interval_sec && db->opts.snapshot_interval_sec < period)
+        period = db->opts.snapshot_interval_sec;
+    pthread_mutex_lock(&db->lock);
+    while (!db->closing) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += period;
+        pthread_cond_timedwait(&db->cond, &db->lock, &ts);
+        if (db->closing)
+            break;
+        pthread_mutex_unlock(&db->lock);
+        sweep_once(db);
+        pthread_mutex_lock(&db->lock);
+    }
+    pthread_mutex_unlock(&db->lock);
+    return NULL;
+}
+
+int hs_life_start(hs_db *db, hs_error *err)
+{
+    if (pthread_create(&db->sweeper, NULL, sweeper, db) != 0)
+        return hs_error_set(err, HS_EINTERNAL, "cannot start the sweeper thread");
+    db->sweeper_started = true;
+    return HS_OK;
+}
+
+void hs_life_stop(hs_db *db)
+{
+    pthread_mutex_lock(&db->lock);
+    db->closing = true;
+    pthread_cond_broadcast(&db->cond);
+    pthread_mutex_unlock(&db->lock);
+    if (db->sweeper_started)
+        pthread_join(db->sweeper, NULL);
+    db->sweeper_started = false;
+}
+
+int hs_life_unload_all(hs_db *db, hs_error *err)
+{
+    int first = HS_OK;
+    pthread_mutex_lock(&db->lock);
+    for (centry *e = db->entries; e; e = e->next) {
+        while (e->state == CE_LOADING || e->state == CE_UNLOADING)
+            pthread_cond_wait(&db->cond, &db->lock);
+        if (e->state != CE_LOADED)
+            continue;
+        e->state = CE_UNLOADING;
+        hs_coll *c = e->coll;
+        pthread_mutex_unlock(&db->lock);
+        hs_error cerr;
+        int rc = hs_coll_checkpoint(c, false, &cerr);
+        if (rc != HS_OK && first == HS_OK) {
+            first = rc;
+            if (err)
+                *err = cerr;
+        }
+        hs_indexer_forget(c);
+        hs_coll_free(c);
+        pthread_mutex_lock(&db->lock);
+        e->coll = NULL;
+        e->state = CE_COLD;
+        db->nloaded--;
+    }
+    pthread_mutex_unlock(&db->lock);
+    return first;
+}
+
+int hs_db_checkpoint(hs_db *db, hs_error *err)
+{
+    int first = HS_OK;
+    pthread_mutex_lock(&db->lock);
+    for (centry *e = db->entries; e; e = e->next) {
+        if (e->state != CE_LOADED)
+            continue;
+        e->refs++;
+        hs_coll *c = e->coll;
+        pthread_mutex_unlock(&db->lock);
+        hs_error cerr;
+        int rc = hs_coll_checkpoint(c, false, &cerr);
+        if (rc == HS_OK)
+            rc = hs_wal_sync(c->wal, &cerr);
+        if (rc != HS_OK && first == HS_OK) {
+            first = rc;
+            if (err)
+                *err = cerr;
+        }
+        pthread_mutex_lock(&db->lock);
+        e->refs--;
+        pthread_cond_broadcast(&db->cond);
+    }
+    pthread_mutex_unlock(&db->lock);
+    return first;
+}

@@ -1,0 +1,642 @@
+/*
+ * persist.c: a collection's files (docs/file-format.md):
+ *   collection.json                 parameters (atomic replace)
+ *   wal/                            the log (storage/wal.c)
+ *   vectors-<gen>/                  stored vectors (storage/segment.c); a rebuild writes gen+1
+ *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH
+ * Loading = newest checkpoint + replay of the log from the position it records.  Checkpoint =
+ * (writers paused) rotate the log, sync the vectors, capture the state; (writers running) write
+ * the file, then delete older checkpoints and the log segments it covers.
+ *
+ * Locking: ckpt_mu serialises checkpoints and rebuilds of one collection (taken before wlock).
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#define STATE_LEN 64u
+#define STATE_VERSION 1u
+
+typedef struct coll_state {
+    uint32_t gen;
+    uint64_t clock;
+    hs_wal_pos wal;
+    uint32_t nslots, nlive, index_low;
+    uint64_t disk_bytes;
+} coll_state;
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* ---- collection.json -------------------------------------------------------------------- */
+
+static const char *metric_name(hs_metric m)
+{
+    return m == HS_METRIC_L2 ? "l2" : m == HS_METRIC_POINCARE ? "poincare" : "cosine";
+}
+
+static const char *quant_name(hs_quantization q)
+{
+    return q == HS_QUANT_SCALAR ? "scalar" : q == HS_QUANT_BINARY ? "binary" : "none";
+}
+
+int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err)
+{
+    char buf[1024];
+    const hs_collection_config *c = &e->config;
+    int n = snprintf(buf, sizeof(buf),
+                     "{\n  \"format\": %d,\n  \"tenant\": \"%s\",\n  \"name\": \"%s\",\n"
+                     "  \"dimension\": %u,\n  \"metric\": \"%s\",\n  \"quantization\": \"%s\",\n"
+                     "  \"m\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n"
+                     "  \"created_clock\": %" PRIu64 "\n}\n",
+                     HS_FORMAT_VERSION, e->tenant, e->name, c->dimension, metric_name(c->metric),
+                     quant_name(c->quantization), c->m, c->ef_construction, c->ef_search,
+                     e->created_clock);
+    return hs_file_replace(db->io, dir, "collection.json", buf, (size_t)n, err);
+}
+
+static bool json_uint(const cJSON *j, const char *key, uint64_t max, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > (double)max ||
+        v->valuedouble != (double)(uint64_t)v->valuedouble)
+        return false;
+    *out = (uint64_t)v->valuedouble;
+    return true;
+}
+
+int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
+{
+    char path[HS_PATH_MAX];
+    if (hs_path(path, sizeof(path), "%s/collection.json", dir) != HS_OK)
+        return hs_error_set(err, HS_ERANGE, "path too long");
+    char *data;
+    size_t len;
+    int rc = hs_file_read(db->io, path, &data, &len, 1 << 16, err);
+    if (rc != HS_OK)
+        return rc;
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    free(data);
+    uint64_t fmt, dim, m, efc, efs, clock;
+    const cJSON *metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
+    const cJSON *quant = cJSON_GetObjectItemCaseSensitive(j, "quantization");
+    bool ok = j && json_uint(j, "format", 1000, &fmt) && json_uint(j, "dimension", HS_MAX_DIM, &dim) &&
+              dim >= 1 && json_uint(j, "m", HS_HNSW_MAX_M, &m) && m >= HS_HNSW_MIN_M &&
+              json_uint(j, "ef_construction", 10000, &efc) &&
+              json_uint(j, "ef_search", 10000, &efs) &&
+              json_uint(j, "created_clock", UINT64_MAX, &clock) && cJSON_IsString(metric) &&
+              cJSON_IsString(quant);
+    if (ok && fmt != HS_FORMAT_VERSION) {
+        cJSON_Delete(j);
+        return hs_error_set(err, HS_EVERSION, "%s: unsupported format %" PRIu64, path, fmt);
+    }
+    hs_collection_config c = {0};
+    if (ok) {
+        const char *ms = metric->valuestring, *qs = quant->valuestring;
+        c.metric = !strcmp(ms, "l2") ? HS_METRIC_L2
+                   : !strcmp(ms, "poincare") ? HS_METRIC_POINCARE
+                                             : HS_METRIC_COSINE;
+        ok = !strcmp(ms, "l2") || !strcmp(ms, "poincare") || !strcmp(ms, "cosine");
+        c.quantization = !strcmp(qs, "scalar") ? HS_QUANT_SCALAR
+                         : !strcmp(qs, "binary") ? HS_QUANT_BINARY
+                                                 : HS_QUANT_NONE;
+        ok = ok && (!strcmp(qs, "scalar") || !strcmp(qs, "binary") || !strcmp(qs, "none"));
+        c.dimension = (uint32_t)dim;
+        c.m = (uint32_t)m;
+        c.ef_construction = (uint32_t)efc;
+        c.ef_search = (uint32_t)efs;
+    }
+    cJSON_Delete(j);
+    if (!ok)
+        return hs_error_set(err, HS_ECORRUPT, "%s: invalid collection parameters", path);
+    e->config = c;
+    e->created_clock = clock;
+    return HS_OK;
+}
+
+/* ---- checkpoint files --------------------------------------------------------------------- */
+
+typedef struct ckpt_scan {
+    const hs_io_ops *io;
+    const char *dir;
+    uint64_t best;
+    bool found;
+} ckpt_scan;
+
+static int scan_ckpt(void *arg, const char *name)
+{
+    ckpt_scan *s = arg;
+    unsigned long long seq;
+    char tail[16];
+    if (sscanf(name, "checkpoint-%16llx%15s", &seq, tail) != 2)
+        return 0;
+    if (!strcmp(tail, ".ckpt")) {
+        if (!s->found || seq > s->best)
+            s->best = seq;
+        s->found = true;
+    } else if (!strcmp(tail, ".ckpt.tmp")) {
+        char path[HS_PATH_MAX];
+        if (hs_path(path, sizeof(path), "%s/%s", s->dir, name) == HS_OK)
+            s->io->unlink(s->io->ctx, path); /* an interrupted checkpoint */
+    }
+    return 0;
+}
+
+static bool newest_ckpt(const hs_io_ops *io, const char *dir, uint64_t *seq)
+{
+    ckpt_scan s = {io, dir, 0, false};
+    io->list(io->ctx, dir, scan_ckpt, &s);
+    *seq = s.best;
+    return s.found;
+}
+
+static void ckpt_path(const char *dir, uint64_t seq, char *buf, size_t len)
+{
+    hs_path(buf, len, "%s/checkpoint-%016" PRIx64 ".ckpt", dir, seq);
+}
+
+static bool state_decode(const uint8_t *b, size_t len, coll_state *st)
+{
+    if (len != STATE_LEN || get32(b) != STATE_VERSION)
+        return false;
+    st->gen = get32(b + 4);
+    st->clock = get64(b + 8);
+    st->wal.seg = get64(b + 16);
+    st->wal.off = get64(b + 24);
+    st->nslots = get32(b + 32);
+    st->nlive = get32(b + 36);
+    st->index_low = get32(b + 40);
+    st->disk_bytes = get64(b + 56);
+    return st->nlive <= st->nslots && st->index_low <= st->nslots;
+}
+
+static void state_encode(const coll_state *st, uint8_t *b)
+{
+    memset(b, 0, STATE_LEN);
+    put32(b, STATE_VERSION);
+    put32(b + 4, st->gen);
+    put64(b + 8, st->clock);
+    put64(b + 16, st->wal.seg);
+    put64(b + 24, st->wal.off);
+    put32(b + 32, st->nslots);
+    put32(b + 36, st->nlive);
+    put32(b + 40, st->index_low);
+    put64(b + 56, st->disk_bytes);
+}
+
+void hs_coll_cold_stats(hs_db *db, centry *e)
+{
+    e->cold_clock = e->created_clock;
+    uint64_t seq;
+    if (!newest_ckpt(db->io, e->dir, &seq))
+        return;
+    char path[HS_PATH_MAX];
+    ckpt_path(e->dir, seq, path, sizeof(path));
+    uint8_t buf[STATE_LEN];
+    size_t len = 0;
+    coll_state st;
+    if (hs_ckpt_peek(db->io, path, HS_SEC_STATE, buf, sizeof(buf), &len, NULL) == HS_OK &&
+        state_decode(buf, len, &st)) {
+        e->cold_count = st.nlive;
+        e->cold_deleted = st.nslots - st.nlive;
+        e->cold_clock = HS_MAX(st.clock, e->created_clock);
+        e->cold_disk = st.disk_bytes;
+    }
+}
+
+/* ---- tables ----------------------------------------------------------------------------- */
+
+int hs_coll_open_tables(hs_coll *c, hs_error *err)
+{
+    const hs_collection_config *cfg = &c->cfg;
+    c->f64 = cfg->metric == HS_METRIC_POINCARE;
+    int rc = hs_space_init(&c->full, cfg->metric, c->f64 ? HS_CODE_F64 : HS_CODE_F32,
+                           cfg->dimension);
+    c->quantized = cfg->quantization != HS_QUANT_NONE;
+    c->trav = c->full;
+    if (rc == HS_OK && c->quantized)
+        rc = hs_space_init(&c->trav, cfg->metric,
+                           cfg->quantization == HS_QUANT_SCALAR ? HS_CODE_SQ8 : HS_CODE_BIN,
+                           cfg->dimension);
+    if (rc == HS_OK)
+        rc = hs_chunks_init(&c->slot_ids, sizeof(uint64_t), 12);
+    if (rc == HS_OK)
+        rc = hs_chunks_init(&c->meta, sizeof(uint8_t *), 12);
+    if (rc == HS_OK && c->quantized)
+        rc = hs_chunks_init(&c->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len));
+    c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
+    if (rc == HS_OK && !c->scratch)
+        rc = HS_ENOMEM;
+    hs_idmap_init(&c->ids);
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->ckpt_mu, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&c->index_mu, NULL);
+    pthread_cond_init(&c->index_cv, NULL);
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "cannot set up the collection's tables");
+    return HS_OK;
+}
+
+int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
+{
+    int rc = hs_segset_reserve(c->vecs, n, err);
+    if (rc != HS_OK)
+        return rc;
+    rc = hs_chunks_reserve(&c->slot_ids, n);
+    if (rc == HS_OK)
+        rc = hs_chunks_reserve(&c->meta, n);
+    if (rc == HS_OK && c->quantized)
+        rc = hs_chunks_reserve(&c->codes, n);
+    size_t words = (size_t)((n + 63) / 64);
+    if (rc == HS_OK && words > c->live_words) {
+        size_t nw = HS_MAX(words, c->live_words * 2);
+        uint64_t *nl = calloc(nw, sizeof(*nl));
+        if (!nl) {
+            rc = HS_ENOMEM;
+        } else {
+            pthread_rwlock_wrlock(&c->rw);
+            if (c->live_words)
+                memcpy(nl, c->live, c->live_words * sizeof(*nl));
+            free(c->live);
+            c->live = nl;
+            c->live_words = nw;
+            pthread_rwlock_unlock(&c->rw);
+        }
+    }
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "Out of memory");
+    return HS_OK;
+}
+
+uint64_t hs_coll_memory(hs_coll *c)
+{
+    hs_hnsw_stats st;
+    hs_hnsw_stats_get(c->graph, &st);
+    uint64_t n = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
+    uint64_t mem = st.graph_bytes + n * (sizeof(uint64_t) + sizeof(uint8_t *)) +
+                   c->live_words * 8 + hs_idmap_bytes(&c->ids) +
+                   __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED);
+    mem += n * (c->quantized ? c->trav.rec_len : c->full.rec_len);
+    return mem;
+}
+
+void hs_coll_free(hs_coll *c)
+{
+    if (!c)
+        return;
+    hs_wal_close(c->wal);
+    for (uint64_t i = 0; i < hs_chunks_capacity(&c->meta); i++)
+        free(*(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)i));
+    hs_hnsw_free(c->graph);
+    hs_segset_close(c->vecs);
+    hs_chunks_destroy(&c->slot_ids);
+    hs_chunks_destroy(&c->meta);
+    if (c->quantized)
+        hs_chunks_destroy(&c->codes);
+    hs_idmap_destroy(&c->ids);
+    free(c->live);
+    free(c->scratch);
+    pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->ckpt_mu);
+    pthread_rwlock_destroy(&c->rw);
+    pthread_mutex_destroy(&c->index_mu);
+    pthread_cond_destroy(&c->index_cv);
+    free(c);
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+static int new_graph(hs_coll *c, hs_error *err)
+{
+    hs_hnsw_opts o;
+    hs_hnsw_opts_init(&o);
+    o.m = c->cfg.m;
+    o.ef_construction = hs_coll_ef_construction(c);
+    int rc = hs_hnsw_new(&o, &c->trav, c->trav_recs, &c->graph);
+    return rc == HS_OK ? HS_OK : hs_error_set(err, rc, "cannot create the graph");
+}
+
+static void encode_codes(hs_coll *c, uint32_t from, uint32_t to)
+{
+    const hs_chunks *full = hs_segset_chunks(c->vecs);
+    for (uint32_t s = from; s < to; s++) {
+        const void *rec = hs_chunks_at(full, s);
+        void *code = hs_chunks_at(&c->codes, s);
+        if (c->f64)
+            hs_space_encode_f64(&c->trav, rec, code);
+        else
+            hs_space_encode_f32(&c->trav, rec, code);
+    }
+}
+
+/* Restores ids, live bits, metadata and graph from a verified checkpoint. */
+static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error *err)
+{
+    size_t ilen, llen, mlen, glen;
+    const uint8_t *ids = hs_ckpt_section(k, HS_SEC_IDS, &ilen);
+    const uint8_t *live = hs_ckpt_section(k, HS_SEC_LIVE, &llen);
+    const uint8_t *meta = hs_ckpt_section(k, HS_SEC_META, &mlen);
+    const uint8_t *graph = hs_ckpt_section(k, HS_SEC_GRAPH, &glen);
+    uint64_t n = st->nslots, words = (n + 63) / 64;
+    if (!ids || !live || !meta || !graph || ilen != n * 8 || llen != words * 8 ||
+        mlen < (n + 1) * 8)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: missing or mis-sized sections");
+    int rc = hs_coll_reserve(c, n, err);
+    if (rc != HS_OK)
+        return rc;
+    memcpy(c->live, live, llen);
+    uint64_t blobs = (n + 1) * 8, count = 0;
+    for (uint64_t s = 0; s < n; s++) {
+        *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = get64(ids + 8 * s);
+        uint64_t a = get64(meta + 8 * s), b = get64(meta + 8 * (s + 1));
+        if (a > b || blobs + b > mlen)
+            return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad metadata offsets");
+        if (!hs_live(c, (uint32_t)s))
+            continue;
+        count++;
+        uint8_t *blob = malloc(4 + (size_t)(b - a));
+        if (!blob)
+            return hs_error_set(err, HS_ENOMEM, "Out of memory");
+        put32(blob, (uint32_t)(b - a));
+        memcpy(blob + 4, meta + blobs + a, (size_t)(b - a));
+        *(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)s) = blob;
+        c->meta_bytes += 4 + (b - a);
+        if (hs_idmap_put(&c->ids, get64(ids + 8 * s), (uint32_t)s) != HS_OK)
+            return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
+    if (count != st->nlive)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: live count mismatch");
+    c->nslots = (uint32_t)n;
+    c->nlive = st->nlive;
+    if (c->quantized)
+        encode_codes(c, 0, (uint32_t)n);
+    hs_hnsw_free(c->graph);
+    c->graph = NULL;
+    rc = hs_hnsw_deserialize(graph, glen, &c->trav, c->trav_recs, &c->graph, err);
+    if (rc == HS_OK)
+        hs_hnsw_set_ef_construction(c->graph, hs_coll_ef_construction(c));
+    return rc;
+}
+
+typedef struct gen_scan {
+    const hs_io_ops *io;
+    const char *dir;
+    uint32_t keep;
+} gen_scan;
+
+static int drop_other_gens(void *arg, const char *name)
+{
+    gen_scan *g = arg;
+    unsigned gen;
+    char tail[4];
+    if (sscanf(name, "vectors-%u%3s", &gen, tail) == 1 && gen != g->keep) {
+        char path[HS_PATH_MAX];
+        if (hs_path(path, sizeof(path), "%s/%s", g->dir, name) == HS_OK)
+            hs_remove_tree(g->io, path); /* left by an interrupted rebuild */
+    }
+    return 0;
+}
+
+static int open_vectors(hs_coll *c, uint32_t gen, hs_error *err)
+{
+    char dir[HS_PATH_MAX];
+    hs_path(dir, sizeof(dir), "%s/vectors-%u", c->e->dir, gen);
+    gen_scan g = {c->db->io, c->e->dir, gen};
+    c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
+    c->gen = gen;
+    int rc = hs_segset_open(c->db->io, dir, c->full.rec_len, hs_seg_shift_for(c->full.rec_len),
+                            &c->vecs, err);
+    if (rc == HS_OK)
+        c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
+    return rc;
+}
+
+int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
+{
+    *out = NULL;
+    hs_coll *c = calloc(1, sizeof(*c));
+    if (!c)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    c->db = db;
+    c->e = e;
+    c->cfg = e->config;
+    c->ef_search_set = e->config.ef_search != 0;
+    c->ef_construction_set = e->config.ef_construction != 0;
+    c->clock = e->created_clock;
+    int rc = hs_coll_open_tables(c, err);
+    coll_state st = {0};
+    hs_ckpt k = {0};
+    uint64_t seq = 0;
+    bool have = rc == HS_OK && newest_ckpt(db->io, e->dir, &seq);
+    if (have) {
+        char path[HS_PATH_MAX];
+        ckpt_path(e->dir, seq, path, sizeof(path));
+        rc = hs_ckpt_open(db->io, path, &k, err);
+        size_t len;
+        const uint8_t *s = rc == HS_OK ? hs_ckpt_section(&k, HS_SEC_STATE, &len) : NULL;
+        if (rc == HS_OK && (!s || !state_decode(s, len, &st)))
+            rc = hs_error_set(err, HS_ECORRUPT, "%s: bad STATE section", path);
+        c->ckpt_seq = seq;
+    }
+    if (rc == HS_OK)
+        rc = open_vectors(c, st.gen, err);
+    if (rc == HS_OK)
+        rc = new_graph(c, err);
+    if (rc == HS_OK && have)
+        rc = restore(c, &k, &st, err);
+    if (have)
+        hs_ckpt_close(&k);
+    if (rc == HS_OK) {
+        c->clock = HS_MAX(c->clock, st.clock);
+        c->index_next = c->index_low = st.index_low;
+        char wal[HS_PATH_MAX];
+        hs_path(wal, sizeof(wal), "%s/wal", e->dir);
+        hs_wal_opts wo;
+        hs_wal_opts_init(&wo);
+        wo.io = db->io;
+        wo.segment_bytes = db->opts.wal_segment_bytes;
+        wo.batch_interval_ms = db->opts.batch_interval_ms;
+        rc = hs_wal_open(wal, &wo, st.wal, hs_coll_replay, c, &c->wal, err);
+    }
+    if (rc != HS_OK) {
+        hs_coll_free(c);
+        return rc;
+    }
+    hs_db_observe_clock(db, c->clock);
+    c->last_ckpt_ns = hs_now_ns();
+    *out = c;
+    return HS_OK;
+}
+
+/* ---- checkpoint ------------------------------------------------------------------------ */
+
+typedef struct capture {
+    coll_state st;
+    uint8_t state[STATE_LEN];
+    uint8_t *ids, *live, *meta, *graph;
+    size_t ids_len, live_len, meta_len, graph_len;
+} capture;
+
+static void capture_free(capture *cp)
+{
+    free(cp->ids);
+    free(cp->live);
+    free(cp->meta);
+    free(cp->graph);
+}
+
+/* Copies the state into buffers.  Writers and the indexer are paused by the caller. */
+static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err)
+{
+    uint32_t n = c->nslots;
+    cp->st = (coll_state){c->gen, c->clock, from, n, c->nlive, c->index_next,
+                          hs_segset_disk_bytes(c->vecs)};
+    state_encode(&cp->st, cp->state);
+    cp->ids_len = (size_t)n * 8;
+    cp->live_len = (size_t)((n + 63) / 64) * 8;
+    uint64_t blob_bytes = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
+        blob_bytes += b ? get32(b) : 0;
+    }
+    cp->meta_len = ((size_t)n + 1) * 8 + blob_bytes;
+    cp->graph_len = hs_hnsw_serialized_size(c->graph);
+    cp->ids = malloc(cp->ids_len + 1);
+    cp->live = malloc(cp->live_len + 1);
+    cp->meta = malloc(cp->meta_len);
+    cp->graph = malloc(cp->graph_len);
+    if (!cp->ids || !cp->live || !cp->meta || !cp->graph)
+        return hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
+    memcpy(cp->live, c->live, cp->live_len);
+    uint64_t off = 0;
+    uint8_t *blobs = cp->meta + ((size_t)n + 1) * 8;
+    for (uint32_t s = 0; s < n; s++) {
+        put64(cp->ids + 8 * (size_t)s, *(uint64_t *)hs_chunks_at(&c->slot_ids, s));
+        put64(cp->meta + 8 * (size_t)s, off);
+        const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
+        if (b) {
+            memcpy(blobs + off, b + 4, get32(b));
+            off += get32(b);
+        }
+    }
+    put64(cp->meta + 8 * (size_t)n, off);
+    return hs_hnsw_serialize(c->graph, cp->graph, cp->graph_len) == HS_OK
+               ? HS_OK
+               : hs_error_set(err, HS_EINTERNAL, "checkpoint: graph serialisation failed");
+}
+
+static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "checkpoint-%016" PRIx64 ".ckpt", seq);
+    hs_ckpt_writer *w;
+    int rc = hs_ckpt_begin(c->db->io, c->e->dir, name, &w, err);
+    if (rc != HS_OK)
+        return rc;
+    rc = hs_ckpt_add(w, HS_SEC_STATE, cp->state, STATE_LEN, err);
+    if (rc == HS_OK)
+        rc = hs_ckpt_add(w, HS_SEC_IDS, cp->ids, cp->ids_len, err);
+    if (rc == HS_OK)
+        rc = hs_ckpt_add(w, HS_SEC_LIVE, cp->live, cp->live_len, err);
+    if (rc == HS_OK)
+        rc = hs_ckpt_add(w, HS_SEC_META, cp->meta, cp->meta_len, err);
+    if (rc == HS_OK)
+        rc = hs_ckpt_add(w, HS_SEC_GRAPH, cp->graph, cp->graph_len, err);
+    if (rc != HS_OK) {
+        hs_ckpt_abort(w);
+        return rc;
+    }
+    return hs_ckpt_commit(w, err);
+}
+
+/* After a new checkpoint is durable: older checkpoints and the log they needed go. */
+static void drop_covered(hs_coll *c, uint64_t seq, hs_wal_pos from)
+{
+    for (uint64_t s = c->ckpt_seq; s < seq && s + 64 > seq; s++) {
+        char path[HS_PATH_MAX];
+        ckpt_path(c->e->dir, s, path, sizeof(path));
+        c->db->io->unlink(c->db->io->ctx, path);
+    }
+    c->ckpt_seq = seq;
+    hs_wal_remove_before(c->wal, from, NULL);
+    gen_scan g = {c->db->io, c->e->dir, c->gen}; /* generations older than a rebuild */
+    c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
+}
+
+int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
+{
+    pthread_mutex_lock(&c->ckpt_mu);
+    pthread_mutex_lock(&c->wlock);
+    if ((!c->dirty && !force) || c->read_only) {
+        int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
+                                             c->e->name)
+                              : HS_OK;
+        pthread_mutex_unlock(&c->wlock);
+        pthread_mutex_unlock(&c->ckpt_mu);
+        return rc;
+    }
+    hs_indexer_pause(c);
+    capture cp = {0};
+    hs_wal_pos from;
+    int rc = hs_wal_rotate(c->wal, &from, err);
+    if (rc == HS_OK)
+        rc = hs_segset_sync(c->vecs, err);
+    if (rc == HS_OK)
+        rc = capture_state(c, from, &cp, err);
+    if (rc == HS_OK)
+        c->dirty = false;
+    hs_indexer_resume(c);
+    pthread_mutex_unlock(&c->wlock);
+    uint64_t seq = c->ckpt_seq + 1;
+    if (rc == HS_OK)
+        rc = write_file(c, seq, &cp, err);
+    if (rc == HS_OK) {
+        drop_covered(c, seq, from);
+        c->last_ckpt_ns = hs_now_ns();
+    } else {
+        pthread_mutex_lock(&c->wlock);
+        c->dirty = true;
+        pthread_mutex_unlock(&c->wlock);
+        hs_log(HS_LOG_ERROR, "collection '%s': checkpoint failed: %s", c->e->name,
+               err ? err->message : hs_rc_message(rc));
+    }
+    capture_free(&cp);
+    pthread_mutex_unlock(&c->ckpt_mu);
+    return rc;
+}
+
+int hs_collection_checkpoint(hs_collection *h, hs_error *err)
+{
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK)
+        return rc;
+    rc = hs_coll_checkpoint(c, false, err);
+    if (rc == HS_OK)
+        rc = hs_wal_sync(c->wal, err);
+    return rc;
+}

@@ -1,0 +1,201 @@
+/*
+ * rebuild.c: compaction (spec B8.3).  The live points are copied, in slot order, into a new
+ * vectors generation (slots 0..count-1), a new graph is built over them with the pool's thread
+ * count and repaired, a checkpoint of the new state is written, and only then is the new state
+ * swapped in and the old generation deleted.  A crash at any point leaves either the old
+ * checkpoint (and the new generation is removed at the next load) or the new one.
+ *
+ * Writers wait for the rebuild (wlock is held throughout); searches keep using the old state
+ * until the swap.  Memory returns to the OS afterwards through hs_db_release_memory.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+/* The parts that are replaced together. */
+typedef struct coll_parts {
+    uint32_t gen;
+    hs_segset *vecs;
+    hs_chunks codes, slot_ids, meta;
+    hs_hnsw *graph;
+    uint64_t *live;
+    size_t live_words;
+    hs_idmap ids;
+} coll_parts;
+
+static int copy_live(hs_coll *c, coll_parts *p, hs_error *err)
+{
+    const hs_chunks *from = hs_segset_chunks(c->vecs), *to = hs_segset_chunks(p->vecs);
+    uint32_t j = 0;
+    for (uint32_t s = 0; s < c->nslots; s++) {
+        if (!hs_live(c, s))
+            continue;
+        memcpy(hs_chunks_at(to, j), hs_chunks_at(from, s), c->full.rec_len);
+        if (c->quantized)
+            memcpy(hs_chunks_at(&p->codes, j), hs_chunks_at(&c->codes, s), c->trav.rec_len);
+        uint64_t id = *(uint64_t *)hs_chunks_at(&c->slot_ids, s);
+        *(uint64_t *)hs_chunks_at(&p->slot_ids, j) = id;
+        *(uint8_t **)hs_chunks_at(&p->meta, j) = *(uint8_t **)hs_chunks_at(&c->meta, s);
+        p->live[j >> 6] |= 1ULL << (j & 63);
+        if (hs_idmap_put(&p->ids, id, j) != HS_OK)
+            return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
+        j++;
+    }
+    return HS_OK;
+}
+
+static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
+{
+    uint32_t n = c->nlive;
+    char dir[HS_PATH_MAX];
+    p->gen = c->gen + 1;
+    hs_path(dir, sizeof(dir), "%s/vectors-%u", c->e->dir, p->gen);
+    hs_remove_tree(c->db->io, dir);
+    hs_idmap_init(&p->ids);
+    int rc = hs_segset_open(c->db->io, dir, c->full.rec_len, hs_seg_shift_for(c->full.rec_len),
+                            &p->vecs, err);
+    if (rc == HS_OK)
+        rc = hs_segset_reserve(p->vecs, n, err);
+    if (rc != HS_OK)
+        return rc;
+    p->live_words = HS_MAX((size_t)((n + 63) / 64), (size_t)1);
+    p->live = calloc(p->live_words, sizeof(uint64_t));
+    bool ok = p->live && hs_chunks_init(&p->slot_ids, 8, 12) == HS_OK &&
+              hs_chunks_reserve(&p->slot_ids, n) == HS_OK &&
+              hs_chunks_init(&p->meta, sizeof(uint8_t *), 12) == HS_OK &&
+              hs_chunks_reserve(&p->meta, n) == HS_OK &&
+              hs_idmap_reserve(&p->ids, n) == HS_OK;
+    if (ok && c->quantized)
+        ok = hs_chunks_init(&p->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len)) ==
+                 HS_OK &&
+             hs_chunks_reserve(&p->codes, n) == HS_OK;
+    if (!ok)
+        return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
+    if ((rc = copy_live(c, p, err)) != HS_OK)
+        return rc;
+    hs_hnsw_opts o;
+    hs_hnsw_opts_init(&o);
+    o.m = c->cfg.m;
+    o.ef_construction = hs_coll_ef_construction(c);
+    const hs_chunks *trav = c->quantized ? &p->codes : hs_segset_chunks(p->vecs);
+    rc = hs_hnsw_new(&o, &c->trav, trav, &p->graph);
+    uint32_t *slots = rc == HS_OK ? malloc((n ? n : 1) * sizeof(uint32_t)) : NULL;
+    if (!slots)
+        return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        slots[i] = i;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = c->db->opts.indexer_threads ? c->db->opts.indexer_threads
+                                                   : (unsigned)(cpus > 0 ? cpus : 1);
+    rc = hs_hnsw_insert_many(p->graph, slots, n, threads);
+    free(slots);
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "rebuild: graph construction failed");
+    hs_hnsw_repair(p->graph, 4, NULL);
+    return hs_segset_sync(p->vecs, err);
+}
+
+static void parts_free(hs_coll *c, coll_parts *p, bool remove_files)
+{
+    char dir[HS_PATH_MAX];
+    hs_path(dir, sizeof(dir), "%s/vectors-%u", c->e->dir, p->gen);
+    hs_hnsw_free(p->graph);
+    hs_segset_close(p->vecs);
+    if (remove_files)
+        hs_remove_tree(c->db->io, dir);
+    hs_chunks_destroy(&p->slot_ids);
+    hs_chunks_destroy(&p->meta); /* blobs are shared with the other side: never freed here */
+    if (c->quantized)
+        hs_chunks_destroy(&p->codes);
+    free(p->live);
+    hs_idmap_destroy(&p->ids);
+}
+
+/* Exchanges the collection's parts with p (under the write lock). */
+static void swap_parts(hs_coll *c, coll_parts *p)
+{
+    pthread_rwlock_wrlock(&c->rw);
+    coll_parts old = {c->gen, c->vecs, c->codes, c->slot_ids, c->meta, c->graph, c->live,
+                      c->live_words, c->ids};
+    c->gen = p->gen;
+    c->vecs = p->vecs;
+    if (c->quantized)
+        c->codes = p->codes;
+    c->slot_ids = p->slot_ids;
+    c->meta = p->meta;
+    c->graph = p->graph;
+    c->live = p->live;
+    c->live_words = p->live_words;
+    c->ids = p->ids;
+    c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
+    c->nslots = c->nlive;
+    c->index_next = c->nlive;
+    __atomic_store_n(&c->index_low, c->nlive, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&c->rw);
+    *p = old;
+}
+
+int hs_coll_rebuild(hs_coll *c, hs_error *err)
+{
+    pthread_mutex_lock(&c->ckpt_mu);
+    pthread_mutex_lock(&c->wlock);
+    int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
+                                         c->e->name)
+                          : HS_OK;
+    coll_parts p;
+    memset(&p, 0, sizeof(p));
+    p.gen = c->gen + 1;
+    if (rc == HS_OK) {
+        hs_indexer_pause(c);
+        rc = build_parts(c, &p, err);
+        if (rc == HS_OK) {
+            /* the parts become the collection's; a checkpoint makes them the durable state */
+            swap_parts(c, &p);
+            c->dirty = true;
+        }
+    }
+    pthread_mutex_unlock(&c->wlock);
+    pthread_mutex_unlock(&c->ckpt_mu);
+    if (rc == HS_OK)
+        rc = hs_coll_checkpoint(c, true, err);
+    pthread_mutex_lock(&c->wlock);
+    if (p.gen == c->gen) {
+        /* build_parts failed: p is the unfinished new generation */
+        parts_free(c, &p, true);
+    } else {
+        /* p is the old generation.  Its files stay until a checkpoint of the new state is
+         * durable: until then the newest checkpoint on disk still refers to them. */
+        parts_free(c, &p, rc == HS_OK);
+        if (rc != HS_OK)
+            hs_log(HS_LOG_ERROR, "collection '%s': the rebuilt state is not checkpointed yet "
+                   "(%s); the next checkpoint retries", c->e->name, err ? err->message : "");
+    }
+    pthread_mutex_unlock(&c->wlock);
+    hs_indexer_resume(c);
+    return rc;
+}
+
+int hs_collection_rebuild(hs_collection *h, hs_error *err)
+{
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc == HS_OK)
+        rc = hs_coll_rebuild(c, err);
+    return rc;
+}
+
+int hs_db_release_memory(hs_db *db, uint64_t *freed)
+{
+    (void)db;
+    struct mallinfo2 before = mallinfo2();
+    malloc_trim(0);
+    struct mallinfo2 after = mallinfo2();
+    if (freed)
+        *freed = before.fordblks > after.fordblks ? before.fordblks - after.fordblks : 0;
+    return HS_OK;
+}

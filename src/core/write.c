@@ -1,0 +1,584 @@
+/*
+ * write.c: the write path (spec B2): validate everything, log one record, apply, wait for the
+ * requested durability.  Replay after a restart applies the same records through the same
+ * apply functions, so slots are assigned identically.
+ *
+ * Record payloads (little-endian):
+ *   UPSERT: u32 n, then n x { u64 id, u32 meta_len, vector (dim x 4 or 8 bytes: the processed
+ *           vector at storage precision), meta blob (meta_len bytes) }; point i gets clock lsn+i.
+ *   DELETE: u32 n, then n ids (u64) of live points; id i gets clock lsn+i.
+ *   CONFIGURE: u32 ef_search, u32 ef_construction (0 = unchanged); lsn = the current clock.
+ *   CREATE: the collection's parameters (32 bytes); lsn = its creation clock.
+ * Meta blob: u32 count, then count x { u32 key_len, key, u32 value_len, value }; in memory
+ * each live slot holds a malloc'd copy prefixed with its u32 length.
+ *
+ * Anything that can fail (capacity, allocations) happens before the record is logged, so a
+ * logged record always applies.  Locking: writers hold c->wlock from validation of the state to
+ * the end of apply; apply takes c->rw for writing.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/numfmt.h"
+#include "util/utf8.h"
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* ---- validation -------------------------------------------------------------------------- */
+
+int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err)
+{
+    if (dim == 0 || !v)
+        return hs_error_set(err, HS_EEMPTY, query ? "Query vector must not be empty"
+                                                  : "Vector must not be empty");
+    if (dim != c->cfg.dimension)
+        return hs_error_set(err, HS_EDIM, "%s dimension mismatch. Expected %u, got %zu",
+                            query ? "Query" : "Vector", c->cfg.dimension, dim);
+    long bad = hs_vec_first_nonfinite(v, dim);
+    if (bad >= 0)
+        return hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld",
+                            bad);
+    if (c->cfg.metric == HS_METRIC_COSINE) {
+        bool zero = true;
+        for (size_t i = 0; i < dim && zero; i++)
+            zero = v[i] == 0.0;
+        if (zero)
+            return hs_error_set(err, HS_EZERO, "Zero vector is not allowed with the cosine metric");
+    }
+    if (c->cfg.metric == HS_METRIC_POINCARE) {
+        double s = hs_vec_sqnorm_strict(v, dim);
+        if (!(s < 1.0)) {
+            char num[40];
+            hs_fmt_double(s, num, sizeof(num));
+            return hs_error_set(err, HS_EBALL, "%s must be strictly inside the Poincaré ball "
+                                "(squared norm %s >= 1)", query ? "Query vector" : "Vector", num);
+        }
+    }
+    return HS_OK;
+}
+
+static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
+{
+    if (n > HS_META_MAX_ENTRIES)
+        return hs_error_set(err, HS_EMETADATA, "Invalid metadata: more than 1024 entries");
+    for (size_t i = 0; i < n; i++) {
+        if (kv[i].key_len == 0 || !kv[i].key)
+            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: empty key");
+        if (kv[i].key_len > HS_META_MAX_KEY)
+            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: key longer than 256 bytes");
+        if (!hs_utf8_valid(kv[i].key, kv[i].key_len) ||
+            (kv[i].value_len && !hs_utf8_valid(kv[i].value, kv[i].value_len)))
+            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: invalid UTF-8");
+        if (kv[i].value_len > HS_META_MAX_VALUE)
+            return hs_error_set(err, HS_EMETADATA,
+                                "Invalid metadata: value of key '%.*s' longer than 65536 bytes",
+                                (int)HS_MIN(kv[i].key_len, 64u), kv[i].key);
+    }
+    return HS_OK;
+}
+
+/* ---- metadata blobs -------------------------------------------------------------------- */
+
+bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
+                  const char **v, uint32_t *vl)
+{
+    const uint8_t *q = *p;
+    if (end - q < 4)
+        return false;
+    *kl = get32(q);
+    if ((size_t)(end - q - 4) < *kl)
+        return false;
+    *k = (const char *)q + 4;
+    q += 4 + *kl;
+    if (end - q < 4)
+        return false;
+    *vl = get32(q);
+    if ((size_t)(end - q - 4) < *vl)
+        return false;
+    *v = (const char *)q + 4;
+    *p = q + 4 + *vl;
+    return true;
+}
+
+/* Bytes of the blob of one point; entries with a repeated key keep the last value. */
+static size_t meta_size(const hs_point *pt)
+{
+    size_t n = 4;
+    for (size_t i = 0; i < pt->nmeta; i++)
+        n += 8 + pt->meta[i].key_len + pt->meta[i].value_len;
+    return n;
+}
+
+static size_t meta_encode(const hs_point *pt, uint8_t *out)
+{
+    uint8_t *o = out + 4;
+    uint32_t count = 0;
+    for (size_t i = 0; i < pt->nmeta; i++) {
+        const hs_kv *kv = &pt->meta[i];
+        bool later = false; /* a later entry with the same key wins (protobuf map rule) */
+        for (size_t j = i + 1; j < pt->nmeta && !later; j++)
+            later = pt->meta[j].key_len == kv->key_len &&
+                    !memcmp(pt->meta[j].key, kv->key, kv->key_len);
+        if (later)
+            continue;
+        put32(o, (uint32_t)kv->key_len);
+        memcpy(o + 4, kv->key, kv->key_len);
+        o += 4 + kv->key_len;
+        put32(o, (uint32_t)kv->value_len);
+        if (kv->value_len)
+            memcpy(o + 4, kv->value, kv->value_len);
+        o += 4 + kv->value_len;
+        count++;
+    }
+    put32(out, count);
+    return (size_t)(o - out);
+}
+
+/* Checks a blob read from the log or a checkpoint (untrusted bytes). */
+static bool meta_blob_ok(const uint8_t *b, size_t len)
+{
+    if (len < 4)
+        return false;
+    uint32_t n = get32(b);
+    const uint8_t *p = b + 4, *end = b + len;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k, *v;
+        uint32_t kl, vl;
+        if (!hs_meta_next(&p, end, &k, &kl, &v, &vl))
+            return false;
+    }
+    return p == end;
+}
+
+/* ---- apply ------------------------------------------------------------------------------- */
+
+static inline void live_set(hs_coll *c, uint32_t slot, bool on)
+{
+    uint64_t bit = 1ULL << (slot & 63);
+    if (on)
+        __atomic_fetch_or(&c->live[slot >> 6], bit, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_and(&c->live[slot >> 6], ~bit, __ATOMIC_RELAXED);
+}
+
+/* Removes the live point of `id` (if any) from every structure.  Caller holds rw for writing. */
+static bool unlink_point(hs_coll *c, uint64_t id)
+{
+    uint32_t old;
+    if (!hs_idmap_get(&c->ids, id, &old))
+        return false;
+    hs_idmap_del(&c->ids, id);
+    live_set(c, old, false);
+    uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
+    if (*mp)
+        __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)get32(*mp), __ATOMIC_RELAXED);
+    free(*mp);
+    *mp = NULL;
+    if (hs_hnsw_contains(c->graph, old))
+        hs_hnsw_mark_deleted(c->graph, old);
+    c->nlive--;
+    return true;
+}
+
+/* Applies one upsert.  Capacity (slots, id map) was reserved and blob allocated by the caller.
+ * Caller holds rw for writing. */
+static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *blob)
+{
+    uint32_t slot = c->nslots;
+    void *rec = hs_chunks_at(hs_segset_chunks(c->vecs), slot);
+    /* the payload is not aligned: copy the components out first */
+    memcpy(c->scratch, vec, (size_t)c->cfg.dimension * (c->f64 ? 8 : 4));
+    if (c->f64)
+        hs_space_encode_f64(&c->full, c->scratch, rec);
+    else
+        hs_space_encode_f32(&c->full, (const float *)(const void *)c->scratch, rec);
+    if (c->quantized) {
+        void *code = hs_chunks_at(&c->codes, slot);
+        if (c->f64)
+            hs_space_encode_f64(&c->trav, c->scratch, code);
+        else
+            hs_space_encode_f32(&c->trav, (const float *)(const void *)c->scratch, code);
+    }
+    *(uint64_t *)hs_chunks_at(&c->slot_ids, slot) = id;
+    *(uint8_t **)hs_chunks_at(&c->meta, slot) = blob;
+    __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)get32(blob), __ATOMIC_RELAXED);
+    unlink_point(c, id);
+    hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
+    live_set(c, slot, true);
+    c->nlive++;
+    __atomic_store_n(&c->nslots, slot + 1, __ATOMIC_RELEASE);
+}
+
+/* Prepares n upserts of a record payload: checks its structure, reserves capacity and copies
+ * the metadata blobs.  On success blobs[i] owns point i's blob. */
+static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint32_t *n_out,
+                           uint8_t ***blobs_out, const uint8_t ***vecs_out, uint64_t **ids_out,
+                           hs_error *err)
+{
+    if (len < 4)
+        return hs_error_set(err, HS_ECORRUPT, "upsert record too short");
+    uint32_t n = get32(payload);
+    size_t vbytes = (size_t)c->cfg.dimension * (c->f64 ? 8 : 4);
+    uint8_t **blobs = calloc(n ? n : 1, sizeof(*blobs));
+    const uint8_t **vecs = calloc(n ? n : 1, sizeof(*vecs));
+    uint64_t *ids = calloc(n ? n : 1, sizeof(*ids));
+    int rc = blobs && vecs && ids ? HS_OK : hs_error_set(err, HS_ENOMEM, "Out of memory");
+    const uint8_t *p = payload + 4, *end = payload + len;
+    for (uint32_t i = 0; i < n && rc == HS_OK; i++) {
+        if (end - p < 12 || (size_t)(end - p - 12) < vbytes ||
+            get32(p + 8) > (size_t)(end - p - 12) - vbytes) {
+            rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u truncated", i);
+            break;
+        }
+        ids[i] = get64(p);
+        uint32_t ml = get32(p + 8);
+        vecs[i] = p + 12;
+        const uint8_t *mb = p + 12 + vbytes;
+        if (!meta_blob_ok(mb, ml)) {
+            rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u has bad metadata", i);
+            break;
+        }
+        blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
+        if (!blobs[i]) {
+            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+            break;
+        }
+        put32(blobs[i], ml);
+        memcpy(blobs[i] + 4, mb, ml);
+        p = mb + ml;
+    }
+    if (rc == HS_OK && p != end)
+        rc = hs_error_set(err, HS_ECORRUPT, "upsert record: trailing bytes");
+    if (rc == HS_OK)
+        rc = hs_coll_reserve(c, (uint64_t)c->nslots + n, err);
+    if (rc == HS_OK && hs_idmap_reserve(&c->ids, (size_t)c->nlive + n) != HS_OK)
+        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    if (rc != HS_OK) {
+        for (uint32_t i = 0; blobs && i < n; i++)
+            free(blobs[i]);
+        free(blobs);
+        free(vecs);
+        free(ids);
+        return rc;
+    }
+    *n_out = n;
+    *blobs_out = blobs;
+    *vecs_out = vecs;
+    *ids_out = ids;
+    return HS_OK;
+}
+
+/* Applies a whole upsert record (live write or replay). */
+static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, uint64_t lsn,
+                               hs_error *err)
+{
+    uint32_t n;
+    uint8_t **blobs;
+    const uint8_t **vecs;
+    uint64_t *ids;
+    int rc = prepare_upserts(c, payload, len, &n, &blobs, &vecs, &ids, err);
+    if (rc != HS_OK)
+        return rc;
+    pthread_rwlock_wrlock(&c->rw);
+    for (uint32_t i = 0; i < n; i++)
+        apply_upsert(c, ids[i], vecs[i], blobs[i]);
+    pthread_rwlock_unlock(&c->rw);
+    if (n) {
+        c->clock = lsn + n - 1;
+        c->dirty = true;
+    }
+    free(blobs);
+    free(vecs);
+    free(ids);
+    return HS_OK;
+}
+
+static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, uint64_t lsn,
+                               hs_error *err)
+{
+    if (len < 4 || (len - 4) / 8 != get32(payload) || (len - 4) % 8)
+        return hs_error_set(err, HS_ECORRUPT, "delete record: bad length");
+    uint32_t n = get32(payload);
+    pthread_rwlock_wrlock(&c->rw);
+    for (uint32_t i = 0; i < n; i++)
+        unlink_point(c, get64(payload + 4 + 8 * (size_t)i));
+    pthread_rwlock_unlock(&c->rw);
+    if (n) {
+        c->clock = lsn + n - 1;
+        c->dirty = true;
+    }
+    return HS_OK;
+}
+
+int hs_coll_replay(void *ctx, const hs_wal_record *r)
+{
+    hs_coll *c = ctx;
+    hs_error err;
+    int rc = HS_OK;
+    switch (r->type) {
+    case HS_REC_UPSERT:
+        rc = apply_upsert_record(c, r->payload, r->len, r->lsn, &err);
+        break;
+    case HS_REC_DELETE:
+        rc = apply_delete_record(c, r->payload, r->len, r->lsn, &err);
+        break;
+    case HS_REC_CREATE:
+        if (r->lsn > c->clock)
+            c->clock = r->lsn;
+        break;
+    case HS_REC_CONFIGURE:
+        break; /* collection.json holds the values (written before the record) */
+    default:
+        hs_log(HS_LOG_ERROR, "collection '%s': unknown log record type %u", c->e->name, r->type);
+        return HS_ECORRUPT;
+    }
+    if (rc != HS_OK)
+        hs_log(HS_LOG_ERROR, "collection '%s': replay: %s", c->e->name, err.message);
+    else
+        hs_db_observe_clock(c->db, c->clock);
+    return rc;
+}
+
+/* ---- public write calls ----------------------------------------------------------------- */
+
+static hs_durability resolve(const hs_coll *c, hs_durability d)
+{
+    if (d >= HS_DURABILITY_ASYNC && d <= HS_DURABILITY_STRICT)
+        return d;
+    return c->db->opts.durability;
+}
+
+/* Marks the collection read-only after a failed fsync (never retried). */
+static void fsync_failed(hs_coll *c, const hs_error *err)
+{
+    pthread_mutex_lock(&c->wlock);
+    if (!c->read_only) {
+        c->read_only = true;
+        snprintf(c->ro_msg, sizeof(c->ro_msg), "%s", err->message);
+        hs_log(HS_LOG_ERROR, "collection '%s' is read-only after a WAL fsync failure: %s",
+               c->e->name, err->message);
+    }
+    pthread_mutex_unlock(&c->wlock);
+}
+
+static int read_only_error(const hs_coll *c, hs_error *err)
+{
+    return hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only after a WAL fsync "
+                        "failure (%s); restart the server", c->e->name, c->ro_msg);
+}
+
+/* Builds the UPSERT payload (after HS_WAL_HEADER bytes of room). */
+static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, size_t *len,
+                               hs_error *err)
+{
+    size_t dim = c->cfg.dimension, vbytes = dim * (c->f64 ? 8 : 4), total = 4;
+    for (size_t i = 0; i < n; i++)
+        total += 12 + vbytes + meta_size(&pts[i]);
+    uint8_t *buf = malloc(HS_WAL_HEADER + total);
+    double *tmp = malloc(dim * sizeof(double));
+    if (!buf || !tmp) {
+        free(buf);
+        free(tmp);
+        hs_error_set(err, HS_ENOMEM, "Out of memory");
+        return NULL;
+    }
+    uint8_t *p = buf + HS_WAL_HEADER;
+    put32(p, (uint32_t)n);
+    p += 4;
+    for (size_t i = 0; i < n; i++) {
+        put64(p, pts[i].id);
+        memcpy(tmp, pts[i].vector, dim * sizeof(double));
+        if (c->cfg.metric == HS_METRIC_COSINE)
+            hs_vec_normalize_f64(tmp, dim);
+        uint8_t *v = p + 12;
+        for (size_t j = 0; j < dim; j++) {
+            if (c->f64) {
+                memcpy(v + 8 * j, &tmp[j], 8);
+            } else {
+                float f = (float)tmp[j];
+                memcpy(v + 4 * j, &f, 4);
+            }
+        }
+        size_t ml = meta_encode(&pts[i], v + vbytes);
+        put32(p + 8, (uint32_t)ml);
+        p = v + vbytes + ml;
+    }
+    free(tmp);
+    *len = (size_t)(p - (buf + HS_WAL_HEADER));
+    return buf;
+}
+
+int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability durability,
+              hs_error *err)
+{
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK || n == 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = hs_validate_vector(c, pts[i].vector, pts[i].dim, false, err);
+        if (rc == HS_OK)
+            rc = validate_meta(pts[i].meta, pts[i].nmeta, err);
+        if (rc != HS_OK) {
+            if (err)
+                err->index = (long)i;
+            return rc;
+        }
+    }
+    size_t len;
+    uint8_t *buf = encode_upserts(c, pts, n, &len, err);
+    if (!buf)
+        return HS_ENOMEM;
+    uint32_t pn;
+    uint8_t **blobs;
+    const uint8_t **vecs;
+    uint64_t *ids;
+    uint64_t first = 0, ticket = 0;
+    pthread_mutex_lock(&c->wlock);
+    if (c->read_only)
+        rc = read_only_error(c, err);
+    if (rc == HS_OK)
+        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &pn, &blobs, &vecs, &ids, err);
+    if (rc == HS_OK) {
+        rc = hs_db_tick(c->db, n, &first, err);
+        if (rc == HS_OK)
+            rc = hs_wal_append(c->wal, HS_REC_UPSERT, first, buf, len, &ticket, err);
+        if (rc == HS_OK) {
+            pthread_rwlock_wrlock(&c->rw);
+            for (uint32_t i = 0; i < pn; i++)
+                apply_upsert(c, ids[i], vecs[i], blobs[i]);
+            pthread_rwlock_unlock(&c->rw);
+            c->clock = first + n - 1;
+            c->dirty = true;
+        } else {
+            for (uint32_t i = 0; i < pn; i++)
+                free(blobs[i]);
+        }
+        free(blobs);
+        free(vecs);
+        free(ids);
+    }
+    pthread_mutex_unlock(&c->wlock);
+    free(buf);
+    if (rc != HS_OK)
+        return rc;
+    hs_indexer_kick(c);
+    rc = hs_wal_wait(c->wal, ticket, resolve(c, durability), err);
+    if (rc != HS_OK)
+        fsync_failed(c, err);
+    return rc;
+}
+
+int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability durability,
+              size_t *deleted, hs_error *err)
+{
+    if (deleted)
+        *deleted = 0;
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK || n == 0)
+        return rc;
+    uint8_t *buf = malloc(HS_WAL_HEADER + 4 + 8 * n);
+    if (!buf)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    pthread_mutex_lock(&c->wlock);
+    uint32_t m = 0;
+    pthread_rwlock_rdlock(&c->rw);
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false; /* deleting one id twice in a request deletes it once */
+        for (uint32_t j = 0; j < m && !dup; j++)
+            dup = get64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
+        if (!dup && hs_idmap_get(&c->ids, ids[i], NULL))
+            put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
+    }
+    pthread_rwlock_unlock(&c->rw);
+    uint64_t first = 0, ticket = 0;
+    if (m > 0 && c->read_only)
+        rc = read_only_error(c, err);
+    if (m > 0 && rc == HS_OK) {
+        put32(buf + HS_WAL_HEADER, m);
+        size_t len = 4 + 8 * (size_t)m;
+        rc = hs_db_tick(c->db, m, &first, err);
+        if (rc == HS_OK)
+            rc = hs_wal_append(c->wal, HS_REC_DELETE, first, buf, len, &ticket, err);
+        if (rc == HS_OK)
+            rc = apply_delete_record(c, buf + HS_WAL_HEADER, len, first, err);
+    }
+    pthread_mutex_unlock(&c->wlock);
+    free(buf);
+    if (rc != HS_OK || m == 0)
+        return rc;
+    rc = hs_wal_wait(c->wal, ticket, resolve(c, durability), err);
+    if (rc != HS_OK) {
+        fsync_failed(c, err);
+        return rc;
+    }
+    if (deleted)
+        *deleted = m;
+    return HS_OK;
+}
+
+int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_construction,
+                            hs_error *err)
+{
+    if (ef_search > 10000)
+        return hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and 10000 (got %u)",
+                            ef_search);
+    if (ef_construction > 10000)
+        return hs_error_set(err, HS_ERANGE,
+                            "ef_construction must be between 1 and 10000 (got %u)",
+                            ef_construction);
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK)
+        return rc;
+    pthread_mutex_lock(&c->wlock);
+    centry updated = *c->e;
+    if (ef_search)
+        updated.config.ef_search = ef_search;
+    if (ef_construction)
+        updated.config.ef_construction = ef_construction;
+    rc = hs_config_write(c->db, c->e->dir, &updated, err);
+    if (rc == HS_OK) {
+        pthread_mutex_lock(&c->db->lock);
+        c->e->config = updated.config;
+        pthread_mutex_unlock(&c->db->lock);
+        if (ef_search) {
+            c->cfg.ef_search = ef_search;
+            c->ef_search_set = true;
+        }
+        if (ef_construction) {
+            c->cfg.ef_construction = ef_construction;
+            c->ef_construction_set = true;
+            hs_hnsw_set_ef_construction(c->graph, ef_construction);
+        }
+        uint8_t buf[HS_WAL_HEADER + 8];
+        put32(buf + HS_WAL_HEADER, ef_search);
+        put32(buf + HS_WAL_HEADER + 4, ef_construction);
+        uint64_t t;
+        hs_error ignored;
+        if (!c->read_only &&
+            hs_wal_append(c->wal, HS_REC_CONFIGURE, c->clock, buf, 8, &t, &ignored) == HS_OK)
+            c->dirty = true;
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return rc;
+}

@@ -1,0 +1,494 @@
+/*
+ * test_db.c: the embeddable API end to end on real files: collections, upsert/get/search/delete
+ * per metric, validation messages and "nothing changes on bad input", persistence across close
+ * and reopen (with and without checkpoints), configure, rebuild, lazy loading, the loaded limit,
+ * idle unloading, the directory lock and the logical clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hyperspace.h"
+#include "storage/storage.h"
+#include "util/util.h"
+
+static char root[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof(root), "/tmp/hs-test-db-XXXXXX");
+    assert_non_null(mkdtemp(root));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    hs_remove_tree(hs_io_posix(), root);
+    return 0;
+}
+
+static hs_db *open_db(hs_db_opts *o)
+{
+    hs_db_opts def;
+    if (!o) {
+        hs_db_opts_init(&def);
+        def.exact_threshold = 0; /* always exercise the graph path */
+        o = &def;
+    }
+    hs_db *db;
+    hs_error err;
+    int rc = hs_db_open(root, o, &db, &err);
+    if (rc != HS_OK)
+        fail_msg("open: %s", err.message);
+    return db;
+}
+
+static void create(hs_db *db, const char *name, uint32_t dim, hs_metric m, hs_quantization q)
+{
+    hs_collection_config c;
+    hs_collection_config_init(&c);
+    c.dimension = dim;
+    c.metric = m;
+    c.quantization = q;
+    hs_error err;
+    int rc = hs_collection_create(db, "default_admin", name, &c, &err);
+    if (rc != HS_OK)
+        fail_msg("create %s: %s", name, err.message);
+}
+
+static hs_collection *coll(hs_db *db, const char *name)
+{
+    hs_collection *h;
+    hs_error err;
+    int rc = hs_collection_open(db, "default_admin", name, &h, &err);
+    if (rc != HS_OK)
+        fail_msg("open %s: %s", name, err.message);
+    return h;
+}
+
+/* Points on a noisy spiral: distinct, deterministic. */
+static void point(uint64_t id, double *v, size_t dim, double scale)
+{
+    hs_rng r;
+    hs_rng_seed(&r, id * 7919 + 1);
+    for (size_t i = 0; i < dim; i++)
+        v[i] = scale * (sin((double)id * 0.37 + (double)i) + 0.3 * hs_rng_normal(&r));
+}
+
+static void upsert_range(hs_collection *h, uint64_t from, uint64_t to, size_t dim, double scale)
+{
+    size_t n = (size_t)(to - from);
+    double *vs = malloc(n * dim * sizeof(double));
+    hs_point *pts = calloc(n, sizeof(*pts));
+    char (*vals)[32] = malloc(n * sizeof(*vals));
+    hs_kv *kv = calloc(n, sizeof(*kv));
+    for (size_t i = 0; i < n; i++) {
+        point(from + i, vs + i * dim, dim, scale);
+        snprintf(vals[i], sizeof(vals[i]), "v%llu", (unsigned long long)(from + i));
+        kv[i] = (hs_kv){"tag", 3, vals[i], strlen(vals[i])};
+        pts[i] = (hs_point){from + i, vs + i * dim, dim, &kv[i], 1};
+    }
+    hs_error err;
+    int rc = hs_upsert(h, pts, n, HS_DURABILITY_DEFAULT, &err);
+    if (rc != HS_OK)
+        fail_msg("upsert: %s", err.message);
+    free(vs);
+    free(pts);
+    free(vals);
+    free(kv);
+}
+
+/* Every point is found at rank 1 by its own vector. */
+static void assert_self_found(hs_collection *h, uint64_t from, uint64_t to, size_t dim,
+                              double scale)
+{
+    double *v = malloc(dim * sizeof(double));
+    for (uint64_t id = from; id < to; id++) {
+        point(id, v, dim, scale);
+        hs_hit hit[3];
+        size_t n;
+        hs_search_opts o;
+        hs_search_opts_init(&o);
+        o.k = 3;
+        hs_error err;
+        assert_int_equal(hs_search(h, v, dim, &o, hit, &n, &err), HS_OK);
+        if (n == 0 || hit[0].id != id)
+            fail_msg("point %llu: rank-1 hit is %llu", (unsigned long long)id,
+                     n ? (unsigned long long)hit[0].id : 0ULL);
+        assert_true(hit[0].distance <= 1e-9);
+    }
+    free(v);
+}
+
+static int meta_capture(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    char *out = ctx;
+    snprintf(out, 64, "%.*s=%.*s", (int)kl, k, (int)vl, v);
+    return 0;
+}
+
+static void test_crud_all_metrics(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    const hs_metric ms[] = {HS_METRIC_L2, HS_METRIC_COSINE, HS_METRIC_POINCARE};
+    const char *names[] = {"l2", "cos", "ball"};
+    for (int m = 0; m < 3; m++) {
+        size_t dim = 16;
+        double scale = ms[m] == HS_METRIC_POINCARE ? 0.05 : 1.0;
+        create(db, names[m], (uint32_t)dim, ms[m], HS_QUANT_NONE);
+        hs_collection *h = coll(db, names[m]);
+        upsert_range(h, 0, 1500, dim, scale);
+        assert_self_found(h, 0, 1500, dim, scale); /* read-your-writes, backlog included */
+        hs_error err;
+        assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
+        assert_self_found(h, 0, 1500, dim, scale);
+        /* get returns the processed vector and the metadata */
+        double v[16], want[16];
+        char meta[64] = "";
+        assert_int_equal(hs_get(h, 42, v, meta_capture, meta, &err), HS_OK);
+        assert_string_equal(meta, "tag=v42");
+        point(42, want, dim, scale);
+        if (ms[m] != HS_METRIC_COSINE)
+            for (size_t i = 0; i < dim; i++)
+                assert_true(fabs(v[i] - want[i]) <= (ms[m] == HS_METRIC_L2 ? 1e-6 : 0.0));
+        /* delete: gone from get and search, count drops, missing ids are not errors */
+        uint64_t del[] = {5, 6, 7, 99999, 5};
+        size_t deleted;
+        assert_int_equal(hs_delete(h, del, 5, HS_DURABILITY_STRICT, &deleted, &err), HS_OK);
+        assert_int_equal(deleted, 3);
+        assert_int_equal(hs_get(h, 6, NULL, NULL, NULL, &err), HS_ENOTFOUND);
+        hs_collection_stats st;
+        hs_collection_stats_of(h, &st);
+        assert_int_equal(st.count, 1497);
+        double q[16];
+        point(6, q, dim, scale);
+        hs_hit hit[5];
+        size_t n;
+        hs_search_opts so;
+        hs_search_opts_init(&so);
+        so.k = 5;
+        assert_int_equal(hs_search(h, q, dim, &so, hit, &n, &err), HS_OK);
+        assert_int_equal(n, 5);
+        for (size_t i = 0; i < n; i++)
+            assert_true(hit[i].id < 5 || hit[i].id > 7);
+        hs_collection_close(h);
+    }
+    hs_db_close(db, NULL);
+}
+
+static void test_replace_and_order(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    create(db, "r", 3, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "r");
+    hs_error err;
+    double a[] = {1, 2, 3}, b[] = {4, 5, 6}, c[] = {1, 2, 4};
+    hs_kv ka = {"k", 1, "old", 3}, kb = {"k", 1, "new", 3};
+    hs_point p1[] = {{1, a, 3, &ka, 1}, {2, b, 3, NULL, 0}, {3, c, 3, NULL, 0}};
+    assert_int_equal(hs_upsert(h, p1, 3, HS_DURABILITY_ASYNC, &err), HS_OK);
+    /* replace id 1: vector and metadata both change; count unchanged */
+    hs_point p2 = {1, b, 3, &kb, 1};
+    assert_int_equal(hs_upsert(h, &p2, 1, HS_DURABILITY_BATCH, &err), HS_OK);
+    hs_collection_stats st;
+    hs_collection_stats_of(h, &st);
+    assert_int_equal(st.count, 3);
+    assert_int_equal(st.deleted, 1);
+    char meta[64] = "";
+    double v[3];
+    hs_get(h, 1, v, meta_capture, meta, &err);
+    assert_string_equal(meta, "k=new");
+    assert_true(v[0] == 4 && v[2] == 6);
+    /* ties broken by id; distance exact: [1,2,3] vs [4,5,6] is 27 */
+    hs_hit hit[10];
+    size_t n;
+    hs_search_opts o;
+    hs_search_opts_init(&o);
+    assert_int_equal(hs_search(h, a, 3, &o, hit, &n, &err), HS_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(hit[0].id, 3);
+    assert_true(hit[0].distance == 1.0);
+    assert_int_equal(hit[1].id, 1);
+    assert_int_equal(hit[2].id, 2);
+    assert_true(hit[1].distance == 27.0 && hit[2].distance == 27.0);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
+static void test_validation(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    create(db, "ball", 2, HS_METRIC_POINCARE, HS_QUANT_NONE);
+    create(db, "cos", 2, HS_METRIC_COSINE, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "ball"), *hc = coll(db, "cos");
+    hs_error err;
+    uint64_t clock = hs_db_clock(db);
+    double in[] = {0.1, 0.2}, out[] = {0.8, 0.8}, edge[] = {1.0, 0.0}, nan[] = {0.1, NAN};
+    hs_point pts[] = {{1, in, 2, NULL, 0}, {2, out, 2, NULL, 0}};
+    assert_int_equal(hs_upsert(h, pts, 2, 0, &err), HS_EBALL);
+    assert_int_equal(err.index, 1);
+    assert_string_equal(err.message, "Vector must be strictly inside the Poincaré ball (squared "
+                                     "norm 1.2800000000000002 >= 1)");
+    hs_point e1 = {3, edge, 2, NULL, 0};
+    assert_int_equal(hs_upsert(h, &e1, 1, 0, &err), HS_EBALL);
+    assert_non_null(strstr(err.message, "(squared norm 1 >= 1)"));
+    hs_point e2 = {3, nan, 2, NULL, 0};
+    assert_int_equal(hs_upsert(h, &e2, 1, 0, &err), HS_ENONFINITE);
+    assert_string_equal(err.message, "Vector contains a non-finite value at index 1");
+    hs_point e3 = {3, in, 1, NULL, 0};
+    assert_int_equal(hs_upsert(h, &e3, 1, 0, &err), HS_EDIM);
+    assert_string_equal(err.message, "Vector dimension mismatch. Expected 2, got 1");
+    hs_point e4 = {3, in, 0, NULL, 0};
+    assert_int_equal(hs_upsert(h, &e4, 1, 0, &err), HS_EEMPTY);
+    double zero[] = {0, -0.0};
+    hs_point e5 = {3, zero, 2, NULL, 0};
+    assert_int_equal(hs_upsert(hc, &e5, 1, 0, &err), HS_EZERO);
+    char bad_utf8[] = {'\xc3', '\x28'};
+    hs_kv kv = {"k", 1, bad_utf8, 2};
+    hs_point e6 = {3, in, 2, &kv, 1};
+    assert_int_equal(hs_upsert(h, &e6, 1, 0, &err), HS_EMETADATA);
+    assert_string_equal(err.message, "Invalid metadata: invalid UTF-8");
+    hs_kv empty = {"", 0, "x", 1};
+    hs_point e7 = {3, in, 2, &empty, 1};
+    assert_int_equal(hs_upsert(h, &e7, 1, 0, &err), HS_EMETADATA);
+    /* nothing was written and the clock did not move */
+    hs_collection_stats st;
+    hs_collection_stats_of(h, &st);
+    assert_int_equal(st.count, 0);
+    assert_int_equal(hs_db_clock(db), clock);
+    /* query checks use the query messages; nothing crashes */
+    hs_hit hit[10];
+    size_t n;
+    assert_int_equal(hs_search(h, out, 2, NULL, hit, &n, &err), HS_EBALL);
+    assert_non_null(strstr(err.message, "Query vector must be strictly inside"));
+    assert_int_equal(hs_search(h, in, 3, NULL, hit, &n, &err), HS_EDIM);
+    assert_string_equal(err.message, "Query dimension mismatch. Expected 2, got 3");
+    assert_int_equal(hs_search(h, in, 2, NULL, hit, &n, &err), HS_OK);
+    assert_int_equal(n, 0); /* empty collection: empty result */
+    /* an empty batch succeeds without a tick */
+    assert_int_equal(hs_upsert(h, pts, 0, 0, &err), HS_OK);
+    assert_int_equal(hs_db_clock(db), clock);
+    hs_collection_close(h);
+    hs_collection_close(hc);
+    hs_db_close(db, NULL);
+}
+
+static void test_names_and_catalog(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    hs_collection_config c;
+    hs_collection_config_init(&c);
+    c.dimension = 4;
+    hs_error err;
+    assert_int_equal(hs_collection_create(db, "default_admin", "../x", &c, &err), HS_ENAME);
+    assert_non_null(strstr(err.message, "Invalid collection name '../x'"));
+    assert_int_equal(hs_collection_create(db, "default_admin", "", &c, &err), HS_ENAME);
+    assert_string_equal(err.message, "Collection name cannot be empty");
+    assert_int_equal(hs_collection_create(db, "default_admin", ".hidden", &c, &err), HS_ENAME);
+    assert_int_equal(hs_collection_create(db, "bad/tenant", "x", &c, &err), HS_ENAME);
+    c.dimension = 0;
+    assert_int_equal(hs_collection_create(db, "default_admin", "x", &c, &err), HS_ERANGE);
+    assert_string_equal(err.message, "Dimension must be between 1 and 16384 (got 0)");
+    c.dimension = 16385;
+    assert_int_equal(hs_collection_create(db, "default_admin", "x", &c, &err), HS_ERANGE);
+    c.dimension = 4;
+    c.m = 1;
+    assert_int_equal(hs_collection_create(db, "default_admin", "x", &c, &err), HS_ERANGE);
+    c.m = 0;
+    assert_int_equal(hs_collection_create(db, "default_admin", "x", &c, &err), HS_OK);
+    assert_int_equal(hs_collection_create(db, "default_admin", "x", &c, &err), HS_EEXIST);
+    assert_int_equal(hs_collection_create(db, "other", "x", &c, &err), HS_OK); /* per tenant */
+    hs_collection_stats st;
+    assert_int_equal(hs_collection_stats_get(db, "default_admin", "x", &st, &err), HS_OK);
+    assert_int_equal(st.loaded, 0);
+    assert_int_equal(st.config.m, 16);
+    assert_int_equal(st.config.ef_search, 100);
+    assert_int_equal(hs_collection_drop(db, "default_admin", "x", &err), HS_OK);
+    assert_int_equal(hs_collection_drop(db, "default_admin", "x", &err), HS_ENOTFOUND);
+    assert_int_equal(hs_collection_stats_get(db, "default_admin", "x", &st, &err), HS_ENOTFOUND);
+    assert_int_equal(hs_collection_stats_get(db, "other", "x", &st, &err), HS_OK);
+    /* nothing of the dropped collection is left on disk */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/default_admin/x", root);
+    assert_int_equal(access(path, F_OK), -1);
+    /* a second process (here: a second open) is locked out */
+    hs_db *db2;
+    assert_int_equal(hs_db_open(root, NULL, &db2, &err), HS_EBUSY);
+    hs_db_close(db, NULL);
+}
+
+static void test_persistence(void **state)
+{
+    (void)state;
+    size_t dim = 8;
+    uint64_t clock;
+    {
+        hs_db *db = open_db(NULL);
+        create(db, "p", (uint32_t)dim, HS_METRIC_L2, HS_QUANT_SCALAR);
+        create(db, "q", (uint32_t)dim, HS_METRIC_POINCARE, HS_QUANT_NONE);
+        hs_collection *h = coll(db, "p"), *hq = coll(db, "q");
+        upsert_range(h, 0, 800, dim, 1.0);
+        upsert_range(hq, 0, 300, dim, 0.05);
+        hs_error err;
+        assert_int_equal(hs_collection_checkpoint(h, &err), HS_OK);
+        upsert_range(h, 800, 1200, dim, 1.0); /* only in the log */
+        uint64_t del[] = {10, 20};
+        hs_delete(h, del, 2, 0, NULL, &err);
+        assert_int_equal(hs_collection_configure(h, 77, 0, &err), HS_OK);
+        clock = hs_db_clock(db);
+        hs_collection_close(h);
+        hs_collection_close(hq);
+        hs_db_close(db, NULL);
+    }
+    hs_db *db = open_db(NULL);
+    assert_true(hs_db_clock(db) >= clock);
+    hs_collection_stats st;
+    hs_error err;
+    assert_int_equal(hs_collection_stats_get(db, "default_admin", "p", &st, &err), HS_OK);
+    assert_int_equal(st.loaded, 0);
+    assert_int_equal(st.count, 1198);
+    assert_int_equal(st.config.ef_search, 77);
+    hs_collection *h = coll(db, "p");
+    assert_self_found(h, 0, 10, dim, 1.0);
+    assert_self_found(h, 11, 20, dim, 1.0);
+    assert_self_found(h, 21, 1200, dim, 1.0);
+    assert_int_equal(hs_get(h, 20, NULL, NULL, NULL, &err), HS_ENOTFOUND);
+    hs_collection_stats_of(h, &st);
+    assert_int_equal(st.loaded, 1);
+    assert_int_equal(st.count, 1198);
+    hs_collection *hq = coll(db, "q");
+    assert_self_found(hq, 0, 300, dim, 0.05);
+    hs_collection_close(h);
+    hs_collection_close(hq);
+    hs_db_close(db, NULL);
+}
+
+static void test_rebuild(void **state)
+{
+    (void)state;
+    size_t dim = 12;
+    hs_db *db = open_db(NULL);
+    create(db, "rb", (uint32_t)dim, HS_METRIC_COSINE, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "rb");
+    upsert_range(h, 0, 2000, dim, 1.0);
+    uint64_t del[1000];
+    for (int i = 0; i < 1000; i++)
+        del[i] = (uint64_t)i * 2;
+    hs_error err;
+    size_t deleted;
+    assert_int_equal(hs_delete(h, del, 1000, 0, &deleted, &err), HS_OK);
+    upsert_range(h, 1, 100, dim, 1.0); /* 50 replacements (odd ids), 49 re-creations */
+    assert_int_equal(hs_collection_rebuild(h, &err), HS_OK);
+    hs_collection_stats st;
+    hs_collection_stats_of(h, &st);
+    assert_int_equal(st.count, 1000 + 49);
+    assert_int_equal(st.deleted, 0);
+    for (uint64_t id = 1; id < 2000; id += 2)
+        assert_self_found(h, id, id + 1, dim, 1.0);
+    assert_self_found(h, 2, 100, dim, 1.0);
+    assert_int_equal(hs_get(h, 200, NULL, NULL, NULL, &err), HS_ENOTFOUND);
+    char meta[64];
+    assert_int_equal(hs_get(h, 1001, NULL, meta_capture, meta, &err), HS_OK);
+    assert_string_equal(meta, "tag=v1001");
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    db = open_db(NULL);
+    h = coll(db, "rb");
+    hs_collection_stats_of(h, &st);
+    assert_int_equal(st.count, 1049);
+    assert_self_found(h, 1, 2, dim, 1.0);
+    assert_self_found(h, 1999, 2000, dim, 1.0);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
+static void test_lazy_and_eviction(void **state)
+{
+    (void)state;
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.max_loaded = 2;
+    hs_db *db = open_db(&o);
+    const char *names[] = {"A", "B", "C"};
+    for (int i = 0; i < 3; i++) {
+        create(db, names[i], 4, HS_METRIC_L2, HS_QUANT_NONE);
+        hs_collection *h = coll(db, names[i]);
+        upsert_range(h, 0, 50, 4, 1.0);
+        hs_collection_close(h);
+    }
+    const char *seq[] = {"A", "B", "C", "A"};
+    for (int i = 0; i < 4; i++) {
+        hs_collection *h = coll(db, seq[i]);
+        assert_self_found(h, 0, 50, 4, 1.0);
+        hs_collection_close(h);
+        int loaded = 0;
+        for (int j = 0; j < 3; j++) {
+            hs_collection_stats st;
+            hs_collection_stats_get(db, "default_admin", names[j], &st, NULL);
+            loaded += st.loaded;
+        }
+        assert_true(loaded <= 2);
+    }
+    /* C's load evicted A, then A's load evicted B (least recently used) */
+    hs_collection_stats st;
+    hs_collection_stats_get(db, "default_admin", "B", &st, NULL);
+    assert_int_equal(st.loaded, 0);
+    assert_int_equal(st.count, 50);
+    hs_collection_stats_get(db, "default_admin", "A", &st, NULL);
+    assert_int_equal(st.loaded, 1);
+    hs_db_close(db, NULL);
+}
+
+static void test_idle_unload(void **state)
+{
+    (void)state;
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.idle_timeout_sec = 1;
+    hs_db *db = open_db(&o);
+    create(db, "idle", 4, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "idle");
+    upsert_range(h, 0, 100, 4, 1.0);
+    hs_collection_close(h);
+    hs_collection_stats st;
+    hs_collection_stats_get(db, "default_admin", "idle", &st, NULL);
+    assert_int_equal(st.loaded, 1);
+    for (int i = 0; i < 40 && st.loaded; i++) {
+        usleep(100000);
+        hs_collection_stats_get(db, "default_admin", "idle", &st, NULL);
+    }
+    assert_int_equal(st.loaded, 0);
+    assert_int_equal(st.count, 100);
+    h = coll(db, "idle"); /* wakes on use */
+    assert_self_found(h, 0, 100, 4, 1.0);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_crud_all_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_and_catalog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_and_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_unload, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("db", tests, NULL, NULL);
+}
