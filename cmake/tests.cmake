@@ -34,3 +34,13 @@ set_tests_properties(test_neon_qemu PROPERTIES LABELS unit TIMEOUT 300 SKIP_RETU
 add_test(NAME test_hnsw_scalar_kernels COMMAND test_hnsw)
 set_tests_properties(test_hnsw_scalar_kernels PROPERTIES LABELS unit TIMEOUT 300
                      ENVIRONMENT HS_SIMD=scalar)
+
+# Crash tests: kill -9 cycles (label crash; a long variant under crash-long) and power loss.
+add_executable(test_crash_kill ${CMAKE_SOURCE_DIR}/tests/crash/test_crash_kill.c)
+target_link_libraries(test_crash_kill PRIVATE hs_testlib)
+add_test(NAME test_crash_kill COMMAND test_crash_kill)
+set_tests_properties(test_crash_kill PROPERTIES LABELS crash TIMEOUT 900
+                     ENVIRONMENT HS_CRASH_CYCLES=50)
+add_test(NAME test_crash_kill_long COMMAND test_crash_kill)
+set_tests_properties(test_crash_kill_long PROPERTIES LABELS crash-long TIMEOUT 3600
+                     ENVIRONMENT HS_CRASH_CYCLES=200)

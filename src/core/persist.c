@@ -600,6 +600,8 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
         return rc;
     }
     hs_indexer_pause(c);
+    /* the saved graph keeps every point reachable (the indexer repairs only now and then) */
+    hs_hnsw_repair(c->graph, 4, NULL);
     capture cp = {0};
     hs_wal_pos from;
     int rc = hs_wal_rotate(c->wal, &from, err);

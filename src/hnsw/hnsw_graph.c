@@ -18,6 +18,9 @@
 
 #include "hnsw/hnsw_int.h"
 
+/* Minimum level-0 out-degree of a new node (see fill_min). */
+#define HS_FILL_MIN(h) ((h)->m)
+
 /* Process-wide stripe of node locks: a per-node mutex would cost 40 bytes per vector. */
 #define NODE_LOCKS 1024
 static pthread_mutex_t node_locks[NODE_LOCKS];
@@ -316,6 +319,25 @@ static int claim_slot(hs_hnsw *h, uint32_t slot, int level)
 }
 
 /*
+ * Tops a new node's level-0 selection up to HS_FILL_MIN neighbours with the nearest candidates
+ * the heuristic passed over.  The heuristic alone can keep as few as three or four, and since
+ * each kept neighbour also links back, such a node ends up with few in-links from its own
+ * neighbourhood: reachable, but a search towards it may not find the way in.
+ */
+static size_t fill_min(const hs_hnsw *h, const hs_pair *cand, size_t n, hs_pair *sel, size_t kept)
+{
+    size_t want = HS_MIN((size_t)HS_FILL_MIN(h), (size_t)h->m0);
+    for (size_t i = 0; i < n && kept < want; i++) {
+        bool in = false;
+        for (size_t j = 0; j < kept && !in; j++)
+            in = sel[j].id == cand[i].id;
+        if (!in)
+            sel[kept++] = cand[i];
+    }
+    return kept;
+}
+
+/*
  * Connects slot on layers min(level, top)..0 starting from cur.  The neighbours of every layer
  * are chosen first, top-down (each layer's results seed the next); the links are then written
  * bottom-up, and on each layer the node's own list before any link to it.  So when a search can
@@ -345,7 +367,10 @@ static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level,
         for (long i = 0; i < n; i++)
             if (layer[i].id != slot)
                 layer[w++] = layer[i];
-        kept[l] = hnsw_select(h, layer, w, l ? h->m : h->m0, sel + (size_t)l * h->m0);
+        hs_pair *ls = sel + (size_t)l * h->m0;
+        kept[l] = hnsw_select(h, layer, w, l ? h->m : h->m0, ls);
+        if (l == 0)
+            kept[0] = fill_min(h, layer, w, ls, kept[0]);
         eps = layer;
         neps = w;
     }
@@ -497,7 +522,7 @@ void hs_hnsw_stats_get(const hs_hnsw *h, hs_hnsw_stats *st)
         edges += list_count(hnsw_list(h, (uint32_t)i, 0), h->m0);
     }
     st->level0_edges = edges;
-    /* per slot in use: level-0 list + info byte + upper pointer; plus the upper lists */
-    st->graph_bytes = hi * (h->links0.rec_len + 1 + sizeof(uint32_t *)) +
+    /* per slot in use: level-0 list, info byte, upper pointer, in-degree; plus upper lists */
+    st->graph_bytes = hi * (h->links0.rec_len + 1 + sizeof(uint32_t *) + sizeof(uint32_t)) +
                       __atomic_load_n(&h->upper_bytes, __ATOMIC_RELAXED);
 }
