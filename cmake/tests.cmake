@@ -44,3 +44,7 @@ set_tests_properties(test_crash_kill PROPERTIES LABELS crash TIMEOUT 900
 add_test(NAME test_crash_kill_long COMMAND test_crash_kill)
 set_tests_properties(test_crash_kill_long PROPERTIES LABELS crash-long TIMEOUT 3600
                      ENVIRONMENT HS_CRASH_CYCLES=200)
+add_executable(test_power_loss ${CMAKE_SOURCE_DIR}/tests/crash/test_power_loss.c)
+target_link_libraries(test_power_loss PRIVATE hs_testlib)
+add_test(NAME test_power_loss COMMAND test_power_loss)
+set_tests_properties(test_power_loss PROPERTIES LABELS crash TIMEOUT 900)

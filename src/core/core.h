@@ -150,6 +150,7 @@ struct hs_coll {
     uint32_t inflight[64];    /* start slots of batches being inserted */
     uint32_t ninflight;
     bool index_paused;
+    bool repairing;           /* a reachability repair runs (no insert meanwhile) */
     bool index_queued;        /* in the pool's queue */
     uint32_t index_users;     /* workers holding c (atomic): c is not freed before 0 */
     uint64_t since_repair;    /* inserts since the last reachability repair */

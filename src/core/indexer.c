@@ -78,7 +78,8 @@ static void update_low_locked(hs_coll *c)
 
 static bool has_work_locked(const hs_coll *c)
 {
-    return !c->index_paused && c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) &&
+    return !c->index_paused && !c->repairing &&
+           c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) &&
            c->ninflight < HS_ARRAY_LEN(c->inflight);
 }
 
@@ -117,8 +118,7 @@ static bool run_batch(hs_coll *c, uint32_t start, uint32_t end)
                   c->since_repair >= HS_MAX((uint64_t)REPAIR_MIN, st.nodes / 64);
     if (repair) {
         c->since_repair = 0;
-        c->ninflight++; /* the repair counts as work in flight: no claim, no pause returns */
-        c->inflight[c->ninflight - 1] = c->index_next;
+        c->repairing = true; /* no claim and no pause returns until it is done */
     }
     update_low_locked(c);
     pthread_mutex_unlock(&c->index_mu);
@@ -128,13 +128,8 @@ static bool run_batch(hs_coll *c, uint32_t start, uint32_t end)
 static void finish_repair(hs_coll *c)
 {
     pthread_mutex_lock(&c->index_mu);
-    for (uint32_t i = 0; i < c->ninflight; i++) {
-        if (c->inflight[i] == c->index_next) {
-            c->inflight[i] = c->inflight[--c->ninflight];
-            break;
-        }
-    }
-    update_low_locked(c);
+    c->repairing = false;
+    pthread_cond_broadcast(&c->index_cv);
     pthread_mutex_unlock(&c->index_mu);
 }
 
@@ -245,7 +240,7 @@ void hs_indexer_pause(hs_coll *c)
 {
     pthread_mutex_lock(&c->index_mu);
     c->index_paused = true;
-    while (c->ninflight > 0)
+    while (c->ninflight > 0 || c->repairing)
         pthread_cond_wait(&c->index_cv, &c->index_mu);
     pthread_mutex_unlock(&c->index_mu);
 }
@@ -262,12 +257,13 @@ void hs_indexer_drain(hs_coll *c)
 {
     hs_indexer_kick(c);
     pthread_mutex_lock(&c->index_mu);
-    while (!c->index_paused &&
-           (c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) || c->ninflight > 0)) {
+    while (!c->index_paused && (c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) ||
+                                c->ninflight > 0 || c->repairing)) {
         pthread_mutex_unlock(&c->index_mu);
         hs_indexer_kick(c);
         pthread_mutex_lock(&c->index_mu);
-        if (c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) || c->ninflight > 0)
+        if (c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) || c->ninflight > 0 ||
+            c->repairing)
             pthread_cond_wait(&c->index_cv, &c->index_mu);
     }
     pthread_mutex_unlock(&c->index_mu);
@@ -290,7 +286,8 @@ void hs_indexer_forget(hs_coll *c)
     /* a worker may have popped c just before: wait until no worker holds it */
     pthread_mutex_lock(&c->index_mu);
     c->index_queued = false; /* nothing will pop it any more */
-    while (__atomic_load_n(&c->index_users, __ATOMIC_RELAXED) > 0 || c->ninflight > 0)
+    while (__atomic_load_n(&c->index_users, __ATOMIC_RELAXED) > 0 || c->ninflight > 0 ||
+           c->repairing)
         pthread_cond_wait(&c->index_cv, &c->index_mu);
     pthread_mutex_unlock(&c->index_mu);
 }

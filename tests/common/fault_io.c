@@ -82,6 +82,8 @@ static int f_open(void *ctx, const char *path, int flags, unsigned mode)
 static long f_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t off)
 {
     fault_io *f = ctx;
+    if (__atomic_load_n(&f->dead, __ATOMIC_ACQUIRE))
+        return -EIO;
     __atomic_fetch_add(&f->pwrites, 1, __ATOMIC_RELAXED);
     if (take(&f->fail_pwrite_at))
         return -f->pwrite_errno;
@@ -98,13 +100,18 @@ static void snapshot(int fd)
         return;
     pthread_mutex_lock(&shadow_lock);
     shadow *s = find_shadow(fd_paths[fd], 1);
-    struct stat st;
-    if (fstat(fd, &st) == 0) {
-        unsigned char *d = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
-        size_t got = (size_t)pread(fd, d, (size_t)st.st_size, 0);
-        free(s->data);
-        s->data = d;
-        s->len = got;
+    /* read through a new descriptor: the synced one may be write-only */
+    FILE *fp = fopen(fd_paths[fd], "rb");
+    if (fp) {
+        struct stat st;
+        if (fstat(fileno(fp), &st) == 0) {
+            unsigned char *d = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+            size_t got = fread(d, 1, (size_t)st.st_size, fp);
+            free(s->data);
+            s->data = d;
+            s->len = got;
+        }
+        fclose(fp);
     }
     pthread_mutex_unlock(&shadow_lock);
 }
@@ -112,6 +119,8 @@ static void snapshot(int fd)
 static int f_fsync(void *ctx, int fd)
 {
     fault_io *f = ctx;
+    if (__atomic_load_n(&f->dead, __ATOMIC_ACQUIRE))
+        return -EIO;
     __atomic_fetch_add(&f->fsyncs, 1, __ATOMIC_RELAXED);
     if (take(&f->fail_fsync_at))
         return -f->fsync_errno;
@@ -136,6 +145,15 @@ static int f_rename(void *ctx, const char *from, const char *to)
     int rc = hs_io_posix()->rename(NULL, from, to);
     if (rc == 0 && f->track_power_loss) {
         pthread_mutex_lock(&shadow_lock);
+        /* a renamed directory carries its files along */
+        size_t fl = strlen(from);
+        for (shadow *x = shadows; x; x = x->next) {
+            if (!strncmp(x->path, from, fl) && x->path[fl] == '/') {
+                char moved[4096];
+                snprintf(moved, sizeof(moved), "%s%s", to, x->path + fl);
+                snprintf(x->path, sizeof(x->path), "%s", moved);
+            }
+        }
         shadow *a = find_shadow(from, 0);
         shadow *b = find_shadow(to, 1);
         /* the new name holds the old file's durable content, but the entry is new */
@@ -178,7 +196,21 @@ static long f_pread(void *c, int fd, void *b, size_t l, uint64_t o)
 }
 static int f_ftruncate(void *c, int fd, uint64_t l) { return hs_io_posix()->ftruncate(NULL, fd, l); }
 static int f_size(void *c, int fd, uint64_t *l) { return hs_io_posix()->size(NULL, fd, l); }
-static int f_unlink(void *c, const char *p) { return hs_io_posix()->unlink(NULL, p); }
+/* A removal is taken as durable at once (the model does not resurrect unlinked files). */
+static int f_unlink(void *c, const char *p)
+{
+    int rc = hs_io_posix()->unlink(NULL, p);
+    pthread_mutex_lock(&shadow_lock);
+    shadow *s = find_shadow(p, 0);
+    if (s) {
+        free(s->data);
+        s->data = NULL;
+        s->durable_entry = 0;
+        s->path[0] = 0; /* forgotten */
+    }
+    pthread_mutex_unlock(&shadow_lock);
+    return rc;
+}
 static int f_mkdir(void *c, const char *p, unsigned m) { return hs_io_posix()->mkdir(NULL, p, m); }
 static int f_rmdir(void *c, const char *p) { return hs_io_posix()->rmdir(NULL, p); }
 static int f_list(void *c, const char *d, int (*fn)(void *, const char *), void *a)
@@ -214,21 +246,73 @@ void fault_io_init(fault_io *f)
     };
 }
 
-void fault_io_power_loss(fault_io *f)
+/*
+ * The durable state is written to a dump file by the dying process and applied by another one
+ * (fault_io_apply_dump): rewriting files in the dying process itself races with its other
+ * threads, which may still touch the memory-mapped files (a shrinking file faults them).
+ */
+int fault_io_power_loss(fault_io *f, const char *dump)
 {
+    __atomic_store_n(&f->dead, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&shadow_lock);
-    for (shadow *s = shadows; s; s = s->next) {
-        if (!s->data || !s->durable_entry) {
-            unlink(s->path);
+    FILE *out = fopen(dump, "wb");
+    int rc = out ? 0 : -1;
+    for (shadow *s = shadows; s && out; s = s->next) {
+        if (!s->path[0])
             continue;
-        }
-        FILE *fp = fopen(s->path, "wb");
-        if (fp) {
-            fwrite(s->data, 1, s->len, fp);
-            fclose(fp);
-        }
+        unsigned char durable = s->data && s->durable_entry;
+        uint32_t plen = (uint32_t)strlen(s->path);
+        uint64_t len = durable ? s->len : 0;
+        fwrite(&plen, 4, 1, out);
+        fwrite(s->path, 1, plen, out);
+        fwrite(&durable, 1, 1, out);
+        fwrite(&len, 8, 1, out);
+        if (len)
+            fwrite(s->data, 1, (size_t)len, out);
     }
+    if (out && fclose(out) != 0)
+        rc = -1;
     pthread_mutex_unlock(&shadow_lock);
+    return rc;
+}
+
+int fault_io_apply_dump(const char *dump)
+{
+    FILE *in = fopen(dump, "rb");
+    if (!in)
+        return -1;
+    uint32_t plen;
+    int rc = 0;
+    while (fread(&plen, 4, 1, in) == 1) {
+        char path[4096];
+        unsigned char durable;
+        uint64_t len;
+        if (plen >= sizeof(path) || fread(path, 1, plen, in) != plen ||
+            fread(&durable, 1, 1, in) != 1 || fread(&len, 8, 1, in) != 1) {
+            rc = -1;
+            break;
+        }
+        path[plen] = 0;
+        unsigned char *data = malloc(len ? (size_t)len : 1);
+        if (!data || (len && fread(data, 1, (size_t)len, in) != len)) {
+            free(data);
+            rc = -1;
+            break;
+        }
+        if (!durable) {
+            unlink(path);
+        } else {
+            FILE *fp = fopen(path, "wb");
+            if (fp) {
+                fwrite(data, 1, (size_t)len, fp);
+                fclose(fp);
+            }
+        }
+        free(data);
+    }
+    fclose(in);
+    unlink(dump);
+    return rc;
 }
 
 void fault_io_reset(fault_io *f)
