@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-tsan bench run clean format
+.PHONY: all deps build test test-unit test-asan test-tsan test-crash-long bench run clean format
 
 all: build
 
@@ -19,7 +19,7 @@ build: deps $(BUILD)/build.ninja
 
 # Every test: the release suite, then the sanitizer builds.
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j2
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long'
 	$(MAKE) --no-print-directory test-asan test-tsan
 
 test-unit: build
@@ -29,13 +29,17 @@ test-unit: build
 test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHS_SANITIZE=address,undefined >/dev/null
 	ninja -C build-asan
-	ctest --test-dir build-asan --output-on-failure -j2 -LE 'slow|bench'
+	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long'
 
 # The concurrency tests under ThreadSanitizer.
 test-tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHS_SANITIZE=thread >/dev/null
 	ninja -C build-tsan
 	ctest --test-dir build-tsan --output-on-failure -L concurrency
+
+# The long crash run (200 kill -9 cycles).
+test-crash-long: build
+	ctest --test-dir $(BUILD) --output-on-failure -L crash-long
 
 # Benchmarks beside the peers (hnswlib, faiss) on Fashion-MNIST and the hyperbolic set.
 bench: build

@@ -264,6 +264,9 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
 int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
 {
     int rc = hs_segset_reserve(c->vecs, n, err);
+    if (rc == HS_ENOSPC)
+        return hs_error_set(err, rc, "No space left on device while writing collection '%s'",
+                            c->e->name);
     if (rc != HS_OK)
         return rc;
     rc = hs_chunks_reserve(&c->slot_ids, n);

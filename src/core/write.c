@@ -385,6 +385,19 @@ static int read_only_error(const hs_coll *c, hs_error *err)
                         "failure (%s); restart the server", c->e->name, c->ro_msg);
 }
 
+/* Appends a record; a full disk is reported with the collection's name (spec E_NO_SPACE). */
+static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
+                      uint64_t *ticket, hs_error *err)
+{
+    int rc = hs_wal_append(c->wal, type, lsn, buf, len, ticket, err);
+    if (rc == HS_ENOSPC)
+        hs_error_set(err, rc, "No space left on device while writing collection '%s'",
+                     c->e->name);
+    else if (rc == HS_EREADONLY)
+        read_only_error(c, err);
+    return rc;
+}
+
 /* Builds the UPSERT payload (after HS_WAL_HEADER bytes of room). */
 static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, size_t *len,
                                hs_error *err)
@@ -460,7 +473,7 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     if (rc == HS_OK) {
         rc = hs_db_tick(c->db, n, &first, err);
         if (rc == HS_OK)
-            rc = hs_wal_append(c->wal, HS_REC_UPSERT, first, buf, len, &ticket, err);
+            rc = log_record(c, HS_REC_UPSERT, first, buf, len, &ticket, err);
         if (rc == HS_OK) {
             pthread_rwlock_wrlock(&c->rw);
             for (uint32_t i = 0; i < pn; i++)
@@ -518,7 +531,7 @@ int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability dur
         size_t len = 4 + 8 * (size_t)m;
         rc = hs_db_tick(c->db, m, &first, err);
         if (rc == HS_OK)
-            rc = hs_wal_append(c->wal, HS_REC_DELETE, first, buf, len, &ticket, err);
+            rc = log_record(c, HS_REC_DELETE, first, buf, len, &ticket, err);
         if (rc == HS_OK)
             rc = apply_delete_record(c, buf + HS_WAL_HEADER, len, first, err);
     }
