@@ -4,7 +4,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-tsan test-crash-long bench run clean format
+.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long bench run clean format
+FUZZ_SECONDS ?= 600
 
 all: build
 
@@ -20,7 +21,7 @@ build: deps $(BUILD)/build.ninja
 # Every test: the release suite, then the sanitizer builds.
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long'
-	$(MAKE) --no-print-directory test-asan test-tsan
+	$(MAKE) --no-print-directory test-asan test-tsan test-fuzz
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j2 -L unit
@@ -37,6 +38,21 @@ test-tsan: deps
 	ninja -C build-tsan
 	ctest --test-dir build-tsan --output-on-failure -L concurrency
 
+# libFuzzer targets (clang), each briefly: label fuzz.  `make fuzz` runs each FUZZ_SECONDS.
+build-fuzz/build.ninja:
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_FLAGS=-O1 -DHS_FUZZ=ON -DHS_SANITIZE=address,undefined >/dev/null
+
+test-fuzz: deps build-fuzz/build.ninja
+	cmake build-fuzz -DHS_FUZZ_SECONDS=20 >/dev/null
+	ninja -C build-fuzz
+	ctest --test-dir build-fuzz --output-on-failure -L fuzz
+
+fuzz: deps build-fuzz/build.ninja
+	cmake build-fuzz -DHS_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	ninja -C build-fuzz
+	ctest --test-dir build-fuzz --output-on-failure -L fuzz
+
 # The long crash run (200 kill -9 cycles).
 test-crash-long: build
 	ctest --test-dir $(BUILD) --output-on-failure -L crash-long
@@ -51,4 +67,4 @@ run: build
 	@exit 1
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

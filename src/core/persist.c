@@ -534,7 +534,8 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     cp->graph = malloc(cp->graph_len);
     if (!cp->ids || !cp->live || !cp->meta || !cp->graph)
         return hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
-    memcpy(cp->live, c->live, cp->live_len);
+    if (cp->live_len)
+        memcpy(cp->live, c->live, cp->live_len);
     uint64_t off = 0;
     uint8_t *blobs = cp->meta + ((size_t)n + 1) * 8;
     for (uint32_t s = 0; s < n; s++) {

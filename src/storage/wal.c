@@ -332,7 +332,8 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
             rc = hs_error_set(err, HS_ENOMEM, "WAL: out of memory");
     }
     if (rc == HS_OK) {
-        qsort(w->segs, w->nsegs, sizeof(*w->segs), cmp_u64);
+        if (w->nsegs > 1)
+            qsort(w->segs, w->nsegs, sizeof(*w->segs), cmp_u64);
         replay_state st = {fn, ctx, from, 0};
         rc = replay_all(w, &st, err);
     }

@@ -120,7 +120,11 @@ double hs_vec_distance_f64(const hs_vec_kernels *k, hs_metric m, const double *u
 /* The quantizers accept float32 or float64 input; float64 input is rounded to float32 first, so
  * both entry points give identical codes for the same float32 values. */
 /* Encoding runs once per query: let the compiler vectorise these loops. */
+#if defined(__clang__)
+#define VEC_HOT /* clang vectorises at -O2 already and has no optimize attribute */
+#else
 #define VEC_HOT __attribute__((optimize("O3")))
+#endif
 
 /* Round half away from zero for |v| <= 127.5 without libm: truncate, then step away from zero
  * when the remainder is at least one half (v - trunc(v) is exact at this magnitude). */
