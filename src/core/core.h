@@ -123,9 +123,13 @@ struct hs_coll {
     hs_chunks codes; /* quantized traversal codes (when quantized) */
     const hs_chunks *trav_recs;
     hs_hnsw *graph;
-    hs_idmap ids;     /* id -> slot of the live point (rw) */
+    hs_idmap ids;     /* id -> slot of the live point (rw); built on first need after a load */
+    bool ids_ready;   /* atomic; set under wlock + rw */
     hs_chunks slot_ids; /* slot -> id (u64) */
-    hs_chunks meta;   /* slot -> malloc'd metadata blob or NULL */
+    hs_chunks meta;   /* slot -> metadata blob ([u32 len][blob]) or NULL when empty; blobs live
+                         in meta_arena (restored from a checkpoint) or are malloc'd one by one */
+    uint8_t *meta_arena;
+    size_t meta_arena_len;
     double *scratch;  /* dimension doubles for apply (wlock / rw write) */
     uint64_t *live;   /* bitset of live slots (rw; reallocated under the write lock) */
     size_t live_words;
@@ -186,12 +190,23 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err);
 int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
 uint64_t hs_coll_memory(hs_coll *c);
 
+/* Makes sure c->ids is built (a load leaves it for the first operation that needs it: searches
+ * never do).  hs_coll_ids_locked: the caller holds wlock. */
+int hs_coll_ids(hs_coll *c, hs_error *err);
+int hs_coll_ids_locked(hs_coll *c, hs_error *err);
+
 /* ---- write.c ---- */
 int hs_coll_replay(void *ctx, const hs_wal_record *r);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
 /* Metadata blob: [u32 n]([u32 klen][key][u32 vlen][value])*. */
 bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
                   const char **v, uint32_t *vl);
+/* Frees a slot's blob unless it lives in the arena. */
+static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
+{
+    if (blob && (blob < c->meta_arena || blob >= c->meta_arena + c->meta_arena_len))
+        free(blob);
+}
 
 /* ---- read.c ---- */
 static inline bool hs_live(const hs_coll *c, uint32_t slot)

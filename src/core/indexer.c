@@ -112,10 +112,8 @@ static bool run_batch(hs_coll *c, uint32_t start, uint32_t end)
     }
     c->since_repair += end - start;
     bool drained = c->ninflight == 0 && !has_work_locked(c);
-    hs_hnsw_stats st;
-    hs_hnsw_stats_get(c->graph, &st);
     bool repair = drained && !c->index_paused &&
-                  c->since_repair >= HS_MAX((uint64_t)REPAIR_MIN, st.nodes / 64);
+                  c->since_repair >= HS_MAX((uint64_t)REPAIR_MIN, hs_hnsw_nodes(c->graph) / 64);
     if (repair) {
         c->since_repair = 0;
         c->repairing = true; /* no claim and no pause returns until it is done */

@@ -313,7 +313,8 @@ void hs_coll_free(hs_coll *c)
         return;
     hs_wal_close(c->wal);
     for (uint64_t i = 0; i < hs_chunks_capacity(&c->meta); i++)
-        free(*(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)i));
+        hs_meta_free(c, *(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)i));
+    free(c->meta_arena);
     hs_hnsw_free(c->graph);
     hs_segset_close(c->vecs);
     hs_chunks_destroy(&c->slot_ids);
@@ -329,6 +330,41 @@ void hs_coll_free(hs_coll *c)
     pthread_mutex_destroy(&c->index_mu);
     pthread_cond_destroy(&c->index_cv);
     free(c);
+}
+
+/* ---- the id map -------------------------------------------------------------------------- */
+
+int hs_coll_ids_locked(hs_coll *c, hs_error *err)
+{
+    if (__atomic_load_n(&c->ids_ready, __ATOMIC_ACQUIRE))
+        return HS_OK;
+    pthread_rwlock_wrlock(&c->rw);
+    int rc = hs_idmap_reserve(&c->ids, c->nlive) == HS_OK ? HS_OK : HS_ENOMEM;
+    for (uint32_t s = 0; s < c->nslots && rc == HS_OK; s++)
+        if (hs_live(c, s) &&
+            hs_idmap_put(&c->ids, *(uint64_t *)hs_chunks_at(&c->slot_ids, s), s) != HS_OK)
+            rc = HS_ENOMEM;
+    if (rc == HS_OK && c->ids.count != c->nlive)
+        rc = HS_ECORRUPT; /* two live slots with one id */
+    if (rc == HS_OK)
+        __atomic_store_n(&c->ids_ready, true, __ATOMIC_RELEASE);
+    else
+        hs_idmap_destroy(&c->ids);
+    pthread_rwlock_unlock(&c->rw);
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, rc == HS_ENOMEM ? "Out of memory"
+                                                     : "Collection '%s': duplicate ids", c->e->name);
+    return HS_OK;
+}
+
+int hs_coll_ids(hs_coll *c, hs_error *err)
+{
+    if (__atomic_load_n(&c->ids_ready, __ATOMIC_ACQUIRE))
+        return HS_OK;
+    pthread_mutex_lock(&c->wlock);
+    int rc = hs_coll_ids_locked(c, err);
+    pthread_mutex_unlock(&c->wlock);
+    return rc;
 }
 
 /* ---- loading ---------------------------------------------------------------------------- */
@@ -371,25 +407,38 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
     int rc = hs_coll_reserve(c, n, err);
     if (rc != HS_OK)
         return rc;
-    memcpy(c->live, live, llen);
-    uint64_t blobs = (n + 1) * 8, count = 0;
+    if (llen)
+        memcpy(c->live, live, llen);
+    /* the blobs (each [u32 length][blob]) go into one arena; slots point into it */
+    uint64_t table = (n + 1) * 8, area = mlen - table, count = 0;
+    c->meta_arena_len = (size_t)area;
+    c->meta_arena = malloc(area ? (size_t)area : 1);
+    if (!c->meta_arena)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    memcpy(c->meta_arena, meta + table, (size_t)area);
     for (uint64_t s = 0; s < n; s++) {
         *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = get64(ids + 8 * s);
         uint64_t a = get64(meta + 8 * s), b = get64(meta + 8 * (s + 1));
-        if (a > b || blobs + b > mlen)
-            return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad metadata offsets");
+        if (a > b || b > area || (a < b && (b - a < 4 || get32(c->meta_arena + a) != b - a - 4)))
+            return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad metadata at slot %llu",
+                                (unsigned long long)s);
         if (!hs_live(c, (uint32_t)s))
             continue;
         count++;
-        uint8_t *blob = malloc(4 + (size_t)(b - a));
-        if (!blob)
-            return hs_error_set(err, HS_ENOMEM, "Out of memory");
-        put32(blob, (uint32_t)(b - a));
-        memcpy(blob + 4, meta + blobs + a, (size_t)(b - a));
-        *(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)s) = blob;
-        c->meta_bytes += 4 + (b - a);
-        if (hs_idmap_put(&c->ids, get64(ids + 8 * s), (uint32_t)s) != HS_OK)
-            return hs_error_set(err, HS_ENOMEM, "Out of memory");
+        if (a < b) {
+            uint8_t *blob = c->meta_arena + a;
+            const uint8_t *q = blob + 8, *end = blob + (b - a);
+            uint32_t entries = get32(blob + 4);
+            for (uint32_t e = 0; e < entries; e++) {
+                const char *kk, *vv;
+                uint32_t kl, vl;
+                if (!hs_meta_next(&q, end, &kk, &kl, &vv, &vl))
+                    return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad metadata at slot %llu",
+                                        (unsigned long long)s);
+            }
+            *(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)s) = blob;
+            c->meta_bytes += b - a;
+        }
     }
     if (count != st->nlive)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: live count mismatch");
@@ -471,6 +520,8 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         rc = new_graph(c, err);
     if (rc == HS_OK && have)
         rc = restore(c, &k, &st, err);
+    if (rc == HS_OK && !have)
+        c->ids_ready = true; /* nothing to index */
     if (have)
         hs_ckpt_close(&k);
     if (rc == HS_OK) {
@@ -524,7 +575,7 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     uint64_t blob_bytes = 0;
     for (uint32_t s = 0; s < n; s++) {
         const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
-        blob_bytes += b ? get32(b) : 0;
+        blob_bytes += b ? 4 + get32(b) : 0;
     }
     cp->meta_len = ((size_t)n + 1) * 8 + blob_bytes;
     cp->graph_len = hs_hnsw_serialized_size(c->graph);
@@ -543,8 +594,8 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
         put64(cp->meta + 8 * (size_t)s, off);
         const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
         if (b) {
-            memcpy(blobs + off, b + 4, get32(b));
-            off += get32(b);
+            memcpy(blobs + off, b, 4 + (size_t)get32(b));
+            off += 4 + get32(b);
         }
     }
     put64(cp->meta + 8 * (size_t)n, off);

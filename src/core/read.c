@@ -167,6 +167,8 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
 {
     hs_coll *c;
     int rc = hs_coll_acquire(h, &c, err);
+    if (rc == HS_OK)
+        rc = hs_coll_ids(c, err);
     if (rc != HS_OK)
         return rc;
     pthread_rwlock_rdlock(&c->rw);

@@ -150,6 +150,8 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     coll_parts p;
     memset(&p, 0, sizeof(p));
     p.gen = c->gen + 1;
+    if (rc == HS_OK)
+        rc = hs_coll_ids_locked(c, err);
     if (rc == HS_OK) {
         hs_indexer_pause(c);
         rc = build_parts(c, &p, err);

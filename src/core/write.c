@@ -190,7 +190,7 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
     if (*mp)
         __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)get32(*mp), __ATOMIC_RELAXED);
-    free(*mp);
+    hs_meta_free(c, *mp);
     *mp = NULL;
     if (hs_hnsw_contains(c->graph, old))
         hs_hnsw_mark_deleted(c->graph, old);
@@ -219,7 +219,8 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
     }
     *(uint64_t *)hs_chunks_at(&c->slot_ids, slot) = id;
     *(uint8_t **)hs_chunks_at(&c->meta, slot) = blob;
-    __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)get32(blob), __ATOMIC_RELAXED);
+    if (blob)
+        __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)get32(blob), __ATOMIC_RELAXED);
     unlink_point(c, id);
     hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
     live_set(c, slot, true);
@@ -256,13 +257,15 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
             rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u has bad metadata", i);
             break;
         }
-        blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
-        if (!blobs[i]) {
-            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
-            break;
+        if (get32(mb) != 0) { /* no entries: no blob at all */
+            blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
+            if (!blobs[i]) {
+                rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+                break;
+            }
+            put32(blobs[i], ml);
+            memcpy(blobs[i] + 4, mb, ml);
         }
-        put32(blobs[i], ml);
-        memcpy(blobs[i] + 4, mb, ml);
         p = mb + ml;
     }
     if (rc == HS_OK && p != end)
@@ -333,6 +336,11 @@ int hs_coll_replay(void *ctx, const hs_wal_record *r)
     hs_coll *c = ctx;
     hs_error err;
     int rc = HS_OK;
+    if ((r->type == HS_REC_UPSERT || r->type == HS_REC_DELETE) &&
+        (rc = hs_coll_ids_locked(c, &err)) != HS_OK) {
+        hs_log(HS_LOG_ERROR, "collection '%s': replay: %s", c->e->name, err.message);
+        return rc;
+    }
     switch (r->type) {
     case HS_REC_UPSERT:
         rc = apply_upsert_record(c, r->payload, r->len, r->lsn, &err);
@@ -469,6 +477,8 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     if (c->read_only)
         rc = read_only_error(c, err);
     if (rc == HS_OK)
+        rc = hs_coll_ids_locked(c, err);
+    if (rc == HS_OK)
         rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &pn, &blobs, &vecs, &ids, err);
     if (rc == HS_OK) {
         rc = hs_db_tick(c->db, n, &first, err);
@@ -513,6 +523,11 @@ int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability dur
     if (!buf)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     pthread_mutex_lock(&c->wlock);
+    if ((rc = hs_coll_ids_locked(c, err)) != HS_OK) {
+        pthread_mutex_unlock(&c->wlock);
+        free(buf);
+        return rc;
+    }
     uint32_t m = 0;
     pthread_rwlock_rdlock(&c->rw);
     for (size_t i = 0; i < n; i++) {

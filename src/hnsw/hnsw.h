@@ -110,7 +110,9 @@ typedef struct hs_hnsw_stats {
     uint64_t level0_edges; /* sum of level-0 out-degrees */
 } hs_hnsw_stats;
 
+/* Full statistics: walks every node (O(n)).  hs_hnsw_nodes is the O(1) node count. */
 void hs_hnsw_stats_get(const hs_hnsw *h, hs_hnsw_stats *st);
+uint64_t hs_hnsw_nodes(const hs_hnsw *h);
 
 /*
  * Reachability repair: finds the level-0 nodes that a search cannot reach from the entry point

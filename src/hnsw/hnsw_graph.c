@@ -505,6 +505,8 @@ bool hs_hnsw_contains(const hs_hnsw *h, uint32_t slot)
     return (uint64_t)slot < hs_chunks_capacity(&h->info) && (hnsw_info(h, slot) & HS_INFO_LINKED);
 }
 
+uint64_t hs_hnsw_nodes(const hs_hnsw *h) { return __atomic_load_n(&h->nodes, __ATOMIC_RELAXED); }
+
 void hs_hnsw_stats_get(const hs_hnsw *h, hs_hnsw_stats *st)
 {
     memset(st, 0, sizeof(*st));

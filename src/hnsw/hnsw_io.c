@@ -7,6 +7,7 @@
  *     32 u64 entry (packed: (max_level + 1) << 32 | slot; 0 = empty)
  *     40 u64 nodes             48 u64 deleted         56 u32 upper_words   60 u32 reserved (0)
  *   info bytes [nslots], zero-padded to a multiple of 4
+ *   level-0 in-degrees [nslots] u32 (a hint: wrong values only affect link repair choices)
  *   level-0 lists [nslots][1 + 2m] u32 (count, links)
  *   upper lists: for each slot with level > 0, in slot order, level x [1 + m] u32
  *     (upper_words = total u32 in this part)
@@ -44,10 +45,26 @@ static uint64_t upper_words(const hs_hnsw *h, uint64_t n)
     return words;
 }
 
+/* Offsets of the parts of a buffer of n slots. */
+typedef struct layout {
+    uint64_t info, indeg, l0, up, total;
+} layout;
+
+static layout layout_of(uint64_t n, uint64_t m, uint64_t uw)
+{
+    layout l;
+    l.info = HNSW_HEADER;
+    l.indeg = l.info + HS_ALIGN_UP(n, 4);
+    l.l0 = l.indeg + 4 * n;
+    l.up = l.l0 + n * 4 * (1 + 2 * m);
+    l.total = l.up + 4 * uw;
+    return l;
+}
+
 size_t hs_hnsw_serialized_size(const hs_hnsw *h)
 {
     uint64_t n = used_slots(h);
-    return HNSW_HEADER + HS_ALIGN_UP(n, 4) + n * 4 * (1 + (uint64_t)h->m0) + 4 * upper_words(h, n);
+    return layout_of(n, h->m, upper_words(h, n)).total;
 }
 
 static void put32(char *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -69,8 +86,8 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
 {
     uint64_t n = used_slots(h);
     uint64_t uw = upper_words(h, n);
-    if (len != HNSW_HEADER + HS_ALIGN_UP(n, 4) + n * 4 * (1 + (uint64_t)h->m0) + 4 * uw ||
-        uw > UINT32_MAX)
+    layout lo = layout_of(n, h->m, uw);
+    if (len != lo.total || uw > UINT32_MAX)
         return HS_EINVAL;
     char *p = buf;
     memset(p, 0, HNSW_HEADER);
@@ -82,7 +99,7 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
     put64(p + 24, h->seed);
     put64(p + 32, hnsw_ep(h));
     uint64_t nodes = 0, deleted = 0;
-    char *info = p + HNSW_HEADER;
+    char *info = p + lo.info;
     memset(info, 0, HS_ALIGN_UP(n, 4));
     for (uint64_t i = 0; i < n; i++) {
         uint8_t b = hnsw_info(h, (uint32_t)i);
@@ -95,11 +112,12 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
     put64(p + 40, nodes);
     put64(p + 48, deleted);
     put32(p + 56, (uint32_t)uw);
-    char *l0 = info + HS_ALIGN_UP(n, 4);
+    char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + (size_t)h->m0);
-    char *up = l0 + n * rec0;
+    char *up = p + lo.up;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t b = (uint8_t)info[i];
+        put32(p + lo.indeg + 4 * i, __atomic_load_n(hnsw_indeg(h, (uint32_t)i), __ATOMIC_RELAXED));
         const uint32_t *list = hnsw_list(h, (uint32_t)i, 0);
         uint32_t cnt = b ? list_count(list, h->m0) : 0;
         memset(l0 + i * rec0, 0, rec0);
@@ -144,45 +162,35 @@ static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_h
     if (hd->n > hs_chunks_capacity(recs))
         return hs_error_set(err, HS_ECORRUPT, "hnsw: %u slots but only %llu records", hd->n,
                             (unsigned long long)hs_chunks_capacity(recs));
-    uint64_t need = HNSW_HEADER + HS_ALIGN_UP((uint64_t)hd->n, 4) +
-                    (uint64_t)hd->n * 4 * (1 + 2 * (uint64_t)hd->m) + 4 * (uint64_t)hd->uw;
+    uint64_t need = layout_of(hd->n, hd->m, hd->uw).total;
     if (need != len)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: length %zu, expected %llu", len,
                             (unsigned long long)need);
     return HS_OK;
 }
 
-/* Checks one list: count within max, every link a linked slot. */
-static bool list_ok(const char *lp, uint32_t max, const char *info, uint32_t n)
+/* Checks one list: count within max, every link a slot below n.  (A link to a slot that is not
+ * in the graph is harmless on level 0: that node simply has no neighbours.) */
+static bool list_ok(const char *lp, uint32_t max, uint32_t n)
 {
     uint32_t cnt = get32(lp);
     if (cnt > max)
         return false;
-    for (uint32_t k = 0; k < cnt; k++) {
-        uint32_t v = get32(lp + 4 + 4 * k);
-        if (v >= n || !(info[v] & HS_INFO_LINKED))
-            return false;
-    }
-    return true;
+    uint32_t bad = 0;
+    for (uint32_t k = 0; k < max; k++) /* fixed trip count: the compiler vectorises it */
+        bad |= (k < cnt) & (get32(lp + 4 + 4 * k) >= n);
+    return !bad;
 }
 
-static void load_list(uint32_t *dst, const char *lp, uint32_t max)
-{
-    uint32_t cnt = get32(lp);
-    for (uint32_t k = 0; k < cnt; k++)
-        dst[1 + k] = get32(lp + 4 + 4 * k);
-    for (uint32_t k = cnt; k < max; k++)
-        dst[1 + k] = 0;
-    dst[0] = cnt;
-}
 
 /* Validates the whole body; returns HS_OK or HS_ECORRUPT with the first problem. */
 static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
 {
-    const char *info = p + HNSW_HEADER;
-    const char *l0 = info + HS_ALIGN_UP((uint64_t)hd->n, 4);
+    layout lo = layout_of(hd->n, hd->m, hd->uw);
+    const char *info = p + lo.info;
+    const char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + 2 * (size_t)hd->m);
-    const char *up = l0 + (size_t)hd->n * rec0;
+    const char *up = p + lo.up;
     uint64_t nodes = 0, deleted = 0, uw = 0;
     for (uint32_t i = 0; i < hd->n; i++) {
         uint8_t b = (uint8_t)info[i];
@@ -192,11 +200,11 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
             return hs_error_set(err, HS_ECORRUPT, "hnsw: bad info byte 0x%02x at slot %u", b, i);
         nodes += b != 0;
         deleted += (b & HS_INFO_DELETED) != 0;
-        if (!list_ok(l0 + (size_t)i * rec0, 2 * hd->m, info, hd->n) ||
+        if (!list_ok(l0 + (size_t)i * rec0, 2 * hd->m, hd->n) ||
             (!b && get32(l0 + (size_t)i * rec0) != 0))
             return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-0 list at slot %u", i);
         for (int l = 1; l <= level; l++) {
-            if (uw + 1 + hd->m > hd->uw || !list_ok(up + 4 * uw, hd->m, info, hd->n))
+            if (uw + 1 + hd->m > hd->uw || !list_ok(up + 4 * uw, hd->m, hd->n))
                 return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-%d list at slot %u", l, i);
             for (uint32_t k = 0; k < get32(up + 4 * uw); k++) {
                 uint32_t v = get32(up + 4 * uw + 4 + 4 * k);
@@ -219,13 +227,15 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
     return HS_OK;
 }
 
-/* Copies a validated body into a fresh index. */
+/* Copies a validated body into a fresh index.  The level-0 lists are stored exactly as the
+ * in-memory table holds them, so they are copied a chunk at a time. */
 static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
 {
-    const char *info = p + HNSW_HEADER;
-    const char *l0 = info + HS_ALIGN_UP((uint64_t)hd->n, 4);
+    layout lo = layout_of(hd->n, hd->m, hd->uw);
+    const char *info = p + lo.info;
+    const char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + (size_t)h->m0);
-    const char *up = l0 + (size_t)hd->n * rec0;
+    const char *up = p + lo.up;
     int rc = HS_OK;
     pthread_mutex_lock(&h->grow_lock);
     if (hd->n) {
@@ -233,35 +243,32 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
         if (rc == HS_OK)
             rc = hs_chunks_reserve(&h->upper, hd->n);
         if (rc == HS_OK)
+            rc = hs_chunks_reserve(&h->indeg, hd->n);
+        if (rc == HS_OK)
             rc = hs_chunks_reserve(&h->info, hd->n);
     }
     pthread_mutex_unlock(&h->grow_lock);
-    for (uint32_t i = 0; i < hd->n && rc == HS_OK; i++) {
-        uint8_t b = (uint8_t)info[i];
-        int level = b & HS_INFO_LEVEL_MASK;
-        load_list(hnsw_list(h, i, 0), l0 + (size_t)i * rec0, h->m0);
-        if (level > 0) {
-            size_t bytes = (size_t)level * (1 + h->m) * sizeof(uint32_t);
-            uint32_t *mem = malloc(bytes);
-            if (!mem) {
-                rc = HS_ENOMEM;
-                break;
-            }
-            *(uint32_t **)hs_chunks_at(&h->upper, i) = mem;
-            h->upper_bytes += bytes;
-            for (int l = 1; l <= level; l++) {
-                load_list(hnsw_list(h, i, l), up, h->m);
-                up += 4 * (1 + (size_t)h->m);
-            }
-        }
-        *(uint8_t *)hs_chunks_at(&h->info, i) = b;
+    uint32_t per = 1u << h->links0.shift;
+    for (uint32_t i = 0; i < hd->n && rc == HS_OK; i += per) {
+        uint32_t m = HS_MIN(per, hd->n - i);
+        memcpy(hs_chunks_at(&h->links0, i), l0 + (size_t)i * rec0, (size_t)m * rec0);
+        memcpy(hs_chunks_at(&h->info, i), info + i, m);
+        memcpy(hs_chunks_at(&h->indeg, i), p + lo.indeg + 4 * (size_t)i, 4 * (size_t)m);
     }
-    if (rc == HS_OK && hd->n)
-        rc = hs_chunks_reserve(&h->indeg, hd->n);
     for (uint32_t i = 0; i < hd->n && rc == HS_OK; i++) {
-        const uint32_t *list = hnsw_list(h, i, 0);
-        for (uint32_t k = 0; k < list[0]; k++)
-            (*hnsw_indeg(h, list[1 + k]))++;
+        int level = (uint8_t)info[i] & HS_INFO_LEVEL_MASK;
+        if (level == 0)
+            continue;
+        size_t bytes = (size_t)level * (1 + h->m) * sizeof(uint32_t);
+        uint32_t *mem = malloc(bytes);
+        if (!mem) {
+            rc = HS_ENOMEM;
+            break;
+        }
+        memcpy(mem, up, bytes);
+        *(uint32_t **)hs_chunks_at(&h->upper, i) = mem;
+        h->upper_bytes += bytes;
+        up += bytes;
     }
     h->nodes = hd->nodes;
     h->ndeleted = hd->deleted;

@@ -480,6 +480,7 @@ static void test_idle_unload(void **state)
 
 int main(void)
 {
+    hs_log_set_sink(NULL, NULL, HS_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_crud_all_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_and_order, setup, teardown),

@@ -1,0 +1,296 @@
+/*
+ * storage_bench.c: measurements of the embeddable database (build/bin/hs-storage-bench).
+ *
+ *   hs-storage-bench ingest  DIR --dim D --n N [--batch 1000] [--durability async|batch|strict]
+ *       acknowledged upserts per second through the C API, then the time until indexed
+ *   hs-storage-bench reopen  DIR --dim 64 --n 1000000 [--reps 3]
+ *       builds the collection once, then: open database + open collection + first search
+ *   hs-storage-bench wake    DIR --dim 64 --n 100000 [--wakes 100]
+ *       a collection evicted by the loaded limit is woken by a search: p50/p99 latency
+ *   hs-storage-bench many    DIR --count 10000 [--points 20] [--dim 32]
+ *       RSS of a process holding that many small collections (most of them cold)
+ *
+ * One line per figure, key=value, for the notes in bench/README.md.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperspace.h"
+#include "storage/storage.h"
+#include "util/util.h"
+
+typedef struct args {
+    const char *mode, *dir;
+    size_t dim, n, batch, reps, wakes, count, points;
+    hs_durability durability;
+} args;
+
+static void die(const char *what, const hs_error *err)
+{
+    fprintf(stderr, "hs-storage-bench: %s%s%s\n", what, err ? ": " : "", err ? err->message : "");
+    exit(1);
+}
+
+static void parse(args *a, int argc, char **argv)
+{
+    *a = (args){.dim = 64, .n = 100000, .batch = 1000, .reps = 3, .wakes = 100, .count = 10000,
+                .points = 20, .durability = HS_DURABILITY_BATCH};
+    if (argc < 3)
+        die("usage: hs-storage-bench ingest|reopen|wake|many DIR [flags]", NULL);
+    a->mode = argv[1];
+    a->dir = argv[2];
+    for (int i = 3; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--dim"))
+            a->dim = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--n"))
+            a->n = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--batch"))
+            a->batch = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--reps"))
+            a->reps = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--wakes"))
+            a->wakes = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--count"))
+            a->count = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--points"))
+            a->points = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--durability"))
+            a->durability = !strcmp(v, "async")    ? HS_DURABILITY_ASYNC
+                            : !strcmp(v, "strict") ? HS_DURABILITY_STRICT
+                                                   : HS_DURABILITY_BATCH;
+        else
+            die("unknown flag", NULL);
+    }
+}
+
+static hs_db *open_db(const char *dir, uint32_t max_loaded)
+{
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.max_loaded = max_loaded;
+    hs_db *db;
+    hs_error err;
+    if (hs_db_open(dir, &o, &db, &err) != HS_OK)
+        die("open", &err);
+    return db;
+}
+
+static hs_collection *collection(hs_db *db, const char *name, size_t dim, bool create)
+{
+    hs_error err;
+    if (create) {
+        hs_collection_config c;
+        hs_collection_config_init(&c);
+        c.dimension = (uint32_t)dim;
+        c.metric = HS_METRIC_L2;
+        if (hs_collection_create(db, "default_admin", name, &c, &err) != HS_OK)
+            die("create", &err);
+    }
+    hs_collection *h;
+    if (hs_collection_open(db, "default_admin", name, &h, &err) != HS_OK)
+        die("open collection", &err);
+    return h;
+}
+
+static void fill(hs_rng *r, double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = hs_rng_normal(r);
+}
+
+/* Upserts ids [from, from + n) in batches; returns the seconds taken. */
+static double load(hs_collection *h, uint64_t from, size_t n, size_t dim, size_t batch,
+                   hs_durability d)
+{
+    hs_rng r;
+    hs_rng_seed(&r, from + 1);
+    double *vs = malloc(batch * dim * sizeof(double));
+    hs_point *pts = malloc(batch * sizeof(hs_point));
+    hs_error err;
+    uint64_t t0 = hs_now_ns();
+    for (size_t done = 0; done < n; done += batch) {
+        size_t m = HS_MIN(batch, n - done);
+        fill(&r, vs, m * dim);
+        for (size_t i = 0; i < m; i++)
+            pts[i] = (hs_point){from + done + i, vs + i * dim, dim, NULL, 0};
+        if (hs_upsert(h, pts, m, d, &err) != HS_OK)
+            die("upsert", &err);
+    }
+    double secs = (double)(hs_now_ns() - t0) / 1e9;
+    free(vs);
+    free(pts);
+    return secs;
+}
+
+static double search_once(hs_collection *h, size_t dim)
+{
+    double q[4096];
+    hs_rng r;
+    hs_rng_seed(&r, 99);
+    fill(&r, q, dim);
+    hs_hit hit[10];
+    size_t n;
+    hs_error err;
+    uint64_t t0 = hs_now_ns();
+    if (hs_search(h, q, dim, NULL, hit, &n, &err) != HS_OK || n == 0)
+        die("search", &err);
+    return (double)(hs_now_ns() - t0) / 1e6;
+}
+
+static void run_ingest(const args *a)
+{
+    hs_db *db = open_db(a->dir, 1000);
+    hs_collection *h = collection(db, "ingest", a->dim, true);
+    double secs = load(h, 0, a->n, a->dim, a->batch, a->durability);
+    uint64_t t0 = hs_now_ns();
+    hs_error err;
+    hs_collection_wait_indexed(h, &err);
+    double idx = (double)(hs_now_ns() - t0) / 1e9;
+    printf("ingest dim=%zu n=%zu batch=%zu durability=%s vec_per_s=%.0f seconds=%.2f "
+           "indexed_after_extra_s=%.2f\n",
+           a->dim, a->n, a->batch,
+           a->durability == HS_DURABILITY_ASYNC    ? "async"
+           : a->durability == HS_DURABILITY_STRICT ? "strict"
+                                                   : "batch",
+           (double)a->n / secs, secs, idx);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
+static void run_reopen(const args *a)
+{
+    {
+        hs_db *db = open_db(a->dir, 1000);
+        hs_collection *h = collection(db, "big", a->dim, true);
+        double secs = load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC);
+        hs_error err;
+        hs_collection_wait_indexed(h, &err);
+        hs_collection_checkpoint(h, &err);
+        printf("reopen build n=%zu dim=%zu ingest_s=%.1f\n", a->n, a->dim, secs);
+        hs_collection_close(h);
+        hs_db_close(db, NULL);
+    }
+    for (size_t rep = 0; rep < a->reps; rep++) {
+        uint64_t t0 = hs_now_ns();
+        hs_db *db = open_db(a->dir, 1000);
+        double open_ms = (double)(hs_now_ns() - t0) / 1e6;
+        hs_collection *h = collection(db, "big", a->dim, false);
+        double q_ms = search_once(h, a->dim);
+        double total = (double)(hs_now_ns() - t0) / 1e6;
+        printf("reopen rep=%zu open_db_ms=%.1f first_query_ms=%.1f total_ms=%.1f\n", rep, open_ms,
+               q_ms, total);
+        hs_collection_close(h);
+        hs_db_close(db, NULL);
+    }
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void run_wake(const args *a)
+{
+    hs_db *db = open_db(a->dir, 1); /* one loaded collection: touching B evicts A */
+    hs_collection *h = collection(db, "a", a->dim, true);
+    load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC);
+    hs_error err;
+    hs_collection_wait_indexed(h, &err);
+    hs_collection_close(h);
+    h = collection(db, "b", a->dim, true);
+    load(h, 0, 10, a->dim, 10, HS_DURABILITY_ASYNC);
+    hs_collection_close(h);
+    double *ms = malloc(a->wakes * sizeof(double));
+    for (size_t i = 0; i < a->wakes; i++) {
+        hs_collection *b = collection(db, "b", a->dim, false);
+        search_once(b, a->dim); /* loads b, evicting a */
+        hs_collection_close(b);
+        hs_collection_stats st;
+        hs_collection_stats_get(db, "default_admin", "a", &st, &err);
+        if (st.loaded)
+            die("a is still loaded", NULL);
+        uint64_t t0 = hs_now_ns();
+        hs_collection *ha = collection(db, "a", a->dim, false);
+        search_once(ha, a->dim);
+        ms[i] = (double)(hs_now_ns() - t0) / 1e6;
+        hs_collection_close(ha);
+    }
+    qsort(ms, a->wakes, sizeof(double), cmp_double);
+    printf("wake n=%zu dim=%zu wakes=%zu p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", a->n, a->dim,
+           a->wakes, ms[a->wakes / 2], ms[(a->wakes * 99) / 100 - (a->wakes >= 100 ? 1 : 0)],
+           ms[a->wakes - 1]);
+    free(ms);
+    hs_db_close(db, NULL);
+}
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void run_many(const args *a)
+{
+    long before = rss_kb();
+    {
+        hs_db *db = open_db(a->dir, 1000);
+        for (size_t i = 0; i < a->count; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "c%06zu", i);
+            hs_collection *h = collection(db, name, a->dim, true);
+            load(h, 0, a->points, a->dim, a->points, HS_DURABILITY_ASYNC);
+            hs_collection_close(h);
+        }
+        printf("many created count=%zu rss_mb=%.1f (at most 1000 loaded)\n", a->count,
+               (double)(rss_kb() - before) / 1024);
+        hs_db_close(db, NULL);
+    }
+    hs_db_release_memory(NULL, NULL);
+    long base = rss_kb();
+    uint64_t t0 = hs_now_ns();
+    hs_db *db = open_db(a->dir, 1000);
+    double open_ms = (double)(hs_now_ns() - t0) / 1e6;
+    long opened = rss_kb();
+    /* use 1,000 of them (they stay loaded), the rest stay cold */
+    for (size_t i = 0; i < a->count && i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "c%06zu", i * (a->count / 1000 ? a->count / 1000 : 1));
+        hs_collection *h = collection(db, name, a->dim, false);
+        search_once(h, a->dim);
+        hs_collection_close(h);
+    }
+    printf("many reopen count=%zu open_ms=%.0f rss_after_open_mb=%.1f "
+           "rss_with_1000_loaded_mb=%.1f process_rss_mb=%.1f\n",
+           a->count, open_ms, (double)(opened - base) / 1024, (double)(rss_kb() - base) / 1024,
+           (double)rss_kb() / 1024);
+    hs_db_close(db, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    parse(&a, argc, argv);
+    hs_log_set_sink(NULL, NULL, HS_LOG_WARN);
+    if (!strcmp(a.mode, "ingest"))
+        run_ingest(&a);
+    else if (!strcmp(a.mode, "reopen"))
+        run_reopen(&a);
+    else if (!strcmp(a.mode, "wake"))
+        run_wake(&a);
+    else if (!strcmp(a.mode, "many"))
+        run_many(&a);
+    else
+        die("unknown mode", NULL);
+    return 0;
+}
