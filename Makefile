@@ -28,20 +28,22 @@ test-unit: build
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHS_SANITIZE=address,undefined >/dev/null
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" \
+	  -DHS_SANITIZE=address,undefined >/dev/null
 	ninja -C build-asan
 	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long'
 
 # The concurrency tests under ThreadSanitizer.
 test-tsan: deps
-	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHS_SANITIZE=thread >/dev/null
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" \
+	  -DHS_SANITIZE=thread >/dev/null
 	ninja -C build-tsan
 	ctest --test-dir build-tsan --output-on-failure -L concurrency
 
 # libFuzzer targets (clang), each briefly: label fuzz.  `make fuzz` runs each FUZZ_SECONDS.
 build-fuzz/build.ninja:
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-	  -DCMAKE_C_FLAGS=-O1 -DHS_FUZZ=ON -DHS_SANITIZE=address,undefined >/dev/null
+	  "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" -DHS_FUZZ=ON -DHS_SANITIZE=address,undefined >/dev/null
 
 test-fuzz: deps build-fuzz/build.ninja
 	cmake build-fuzz -DHS_FUZZ_SECONDS=20 >/dev/null

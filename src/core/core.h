@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include "hnsw/hnsw.h"
 #include "hyperspace.h"
