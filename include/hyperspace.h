@@ -308,6 +308,17 @@ typedef struct hs_hit {
 int hs_search(hs_collection *c, const double *query, size_t dim, const hs_search_opts *opts,
               hs_hit *out, size_t *n, hs_error *err);
 
+/* The digest of a collection's live set (spec grpc.md section 6): 256 buckets, bucket b the XOR
+ * of the SipHash-1-3 point hashes of the live points with id mod 256 == b. */
+typedef struct hs_digest {
+    uint64_t clock;      /* the collection clock */
+    uint64_t state_hash; /* XOR of the buckets */
+    uint64_t count;      /* live points */
+    uint64_t buckets[256];
+} hs_digest;
+
+int hs_collection_digest(hs_collection *c, hs_digest *out, hs_error *err);
+
 /* Sets ef_search and/or ef_construction (0 = unchanged); persisted before returning. */
 int hs_collection_configure(hs_collection *c, uint32_t ef_search, uint32_t ef_construction,
                             hs_error *err);

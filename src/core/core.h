@@ -53,6 +53,7 @@ enum {
     HS_SEC_LIVE = 3,
     HS_SEC_META = 4,
     HS_SEC_GRAPH = 5,
+    HS_SEC_DIGEST = 6,
 };
 
 typedef enum centry_state {
@@ -132,6 +133,8 @@ struct hs_coll {
     uint8_t *meta_arena;
     size_t meta_arena_len;
     double *scratch;  /* dimension doubles for apply (wlock / rw write) */
+    uint8_t *hashbuf; /* 8 + 8 x dimension bytes: a point's digest input (rw write) */
+    uint64_t digest[256]; /* XOR of the point hashes of each bucket (rw) */
     uint64_t *live;   /* bitset of live slots (rw; reallocated under the write lock) */
     size_t live_words;
     uint32_t nslots;  /* slots in use (atomic for readers) */
@@ -208,6 +211,11 @@ static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
     if (blob && (blob < c->meta_arena || blob >= c->meta_arena + c->meta_arena_len))
         free(blob);
 }
+
+/* Digest hash of the point stored in rec (spec grpc.md 6.1). Caller holds rw for writing. */
+uint64_t hs_point_hash(hs_coll *c, uint64_t id, const void *rec);
+/* Recomputes every bucket from the live points. */
+void hs_digest_recompute(hs_coll *c);
 
 /* ---- read.c ---- */
 static inline bool hs_live(const hs_coll *c, uint32_t slot)

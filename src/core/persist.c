@@ -244,7 +244,8 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_init(&c->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len));
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
-    if (rc == HS_OK && !c->scratch)
+    c->hashbuf = malloc(8 + 8 * (size_t)cfg->dimension);
+    if (rc == HS_OK && (!c->scratch || !c->hashbuf))
         rc = HS_ENOMEM;
     hs_idmap_init(&c->ids);
     pthread_mutex_init(&c->wlock, NULL);
@@ -324,6 +325,7 @@ void hs_coll_free(hs_coll *c)
     hs_idmap_destroy(&c->ids);
     free(c->live);
     free(c->scratch);
+    free(c->hashbuf);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->ckpt_mu);
     pthread_rwlock_destroy(&c->rw);
@@ -442,6 +444,12 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
     }
     if (count != st->nlive)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: live count mismatch");
+    size_t dlen;
+    const uint8_t *dig = hs_ckpt_section(k, HS_SEC_DIGEST, &dlen);
+    if (dig && dlen == sizeof(c->digest))
+        memcpy(c->digest, dig, sizeof(c->digest));
+    else
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: missing digest");
     c->nslots = (uint32_t)n;
     c->nlive = st->nlive;
     if (c->quantized)
@@ -551,6 +559,7 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
 typedef struct capture {
     coll_state st;
     uint8_t state[STATE_LEN];
+    uint64_t digest[256];
     uint8_t *ids, *live, *meta, *graph;
     size_t ids_len, live_len, meta_len, graph_len;
 } capture;
@@ -570,6 +579,7 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     cp->st = (coll_state){c->gen, c->clock, from, n, c->nlive, c->index_next,
                           hs_segset_disk_bytes(c->vecs)};
     state_encode(&cp->st, cp->state);
+    memcpy(cp->digest, c->digest, sizeof(cp->digest));
     cp->ids_len = (size_t)n * 8;
     cp->live_len = (size_t)((n + 63) / 64) * 8;
     uint64_t blob_bytes = 0;
@@ -621,6 +631,8 @@ static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err
         rc = hs_ckpt_add(w, HS_SEC_META, cp->meta, cp->meta_len, err);
     if (rc == HS_OK)
         rc = hs_ckpt_add(w, HS_SEC_GRAPH, cp->graph, cp->graph_len, err);
+    if (rc == HS_OK)
+        rc = hs_ckpt_add(w, HS_SEC_DIGEST, cp->digest, sizeof(cp->digest), err);
     if (rc != HS_OK) {
         hs_ckpt_abort(w);
         return rc;

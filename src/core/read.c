@@ -80,6 +80,9 @@ static int encode_query(const hs_coll *c, const double *query, void *qfull, void
 static size_t gather(const hs_coll *c, const void *qfull, const void *qtrav, size_t k, size_t ef,
                      const hs_filter *f, hs_pair *cand, size_t want, int *rc)
 {
+    /* the watermark is read before the graph search: every slot below it was complete in the
+     * graph before the search began, every slot from it on is scanned exactly */
+    uint32_t low = __atomic_load_n(&c->index_low, __ATOMIC_ACQUIRE);
     uint32_t nslots = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
     const hs_chunks *full = hs_segset_chunks(c->vecs);
     if (c->nlive <= c->db->opts.exact_threshold)
@@ -87,7 +90,6 @@ static size_t gather(const hs_coll *c, const void *qfull, const void *qtrav, siz
     size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
     if (c->quantized)
         hs_rerank(&c->full, full, qfull, cand, n);
-    uint32_t low = __atomic_load_n(&c->index_low, __ATOMIC_ACQUIRE);
     if (low < nslots) {
         size_t nb = hs_exact_search_range(&c->full, full, qfull, low, nslots - low, f, k,
                                           cand + n);
@@ -237,4 +239,23 @@ int hs_collection_wait_indexed(hs_collection *h, hs_error *err)
     if (rc == HS_OK)
         hs_indexer_drain(c);
     return rc;
+}
+
+int hs_collection_digest(hs_collection *h, hs_digest *out, hs_error *err)
+{
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK)
+        return rc;
+    pthread_mutex_lock(&c->wlock); /* the clock is guarded by wlock */
+    pthread_rwlock_rdlock(&c->rw);
+    memcpy(out->buckets, c->digest, sizeof(out->buckets));
+    out->count = c->nlive;
+    out->clock = c->clock;
+    pthread_rwlock_unlock(&c->rw);
+    pthread_mutex_unlock(&c->wlock);
+    out->state_hash = 0;
+    for (int b = 0; b < 256; b++)
+        out->state_hash ^= out->buckets[b];
+    return HS_OK;
 }

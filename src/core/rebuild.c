@@ -133,6 +133,7 @@ static void swap_parts(hs_coll *c, coll_parts *p)
     c->live_words = p->live_words;
     c->ids = p->ids;
     c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
+    hs_hnsw_set_records(c->graph, c->trav_recs); /* it was built over p's table */
     c->nslots = c->nlive;
     c->index_next = c->nlive;
     __atomic_store_n(&c->index_low, c->nlive, __ATOMIC_RELEASE);

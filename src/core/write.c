@@ -25,6 +25,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/numfmt.h"
+#include "util/siphash.h"
 #include "util/utf8.h"
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -179,6 +180,31 @@ static inline void live_set(hs_coll *c, uint32_t slot, bool on)
         __atomic_fetch_and(&c->live[slot >> 6], ~bit, __ATOMIC_RELAXED);
 }
 
+uint64_t hs_point_hash(hs_coll *c, uint64_t id, const void *rec)
+{
+    /* u32le(id) for the ids of the wire protocol; wider ids are hashed as u64le */
+    size_t idlen = id <= UINT32_MAX ? 4 : 8, dim = c->cfg.dimension;
+    memcpy(c->hashbuf, &id, idlen);
+    uint8_t *p = c->hashbuf + idlen;
+    for (size_t i = 0; i < dim; i++) {
+        double v = c->f64 ? ((const double *)rec)[i] : (double)((const float *)rec)[i];
+        memcpy(p + 8 * i, &v, 8);
+    }
+    return hs_siphash13(0, 0, c->hashbuf, idlen + 8 * dim);
+}
+
+void hs_digest_recompute(hs_coll *c)
+{
+    memset(c->digest, 0, sizeof(c->digest));
+    const hs_chunks *full = hs_segset_chunks(c->vecs);
+    for (uint32_t s = 0; s < c->nslots; s++) {
+        if (!hs_live(c, s))
+            continue;
+        uint64_t id = *(uint64_t *)hs_chunks_at(&c->slot_ids, s);
+        c->digest[id & 255] ^= hs_point_hash(c, id, hs_chunks_at(full, s));
+    }
+}
+
 /* Removes the live point of `id` (if any) from every structure.  Caller holds rw for writing. */
 static bool unlink_point(hs_coll *c, uint64_t id)
 {
@@ -186,6 +212,7 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     if (!hs_idmap_get(&c->ids, id, &old))
         return false;
     hs_idmap_del(&c->ids, id);
+    c->digest[id & 255] ^= hs_point_hash(c, id, hs_chunks_at(hs_segset_chunks(c->vecs), old));
     live_set(c, old, false);
     uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
     if (*mp)
@@ -222,6 +249,7 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
     if (blob)
         __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)get32(blob), __ATOMIC_RELAXED);
     unlink_point(c, id);
+    c->digest[id & 255] ^= hs_point_hash(c, id, rec);
     hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
     live_set(c, slot, true);
     c->nlive++;

@@ -70,6 +70,10 @@ int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks
                 hs_hnsw **out);
 void hs_hnsw_free(hs_hnsw *h);
 
+/* Points the index at another record table holding the same records (used when the owner
+ * moves its table).  Thread-safety: no search or insert may run. */
+void hs_hnsw_set_records(hs_hnsw *h, const hs_chunks *recs);
+
 /* Sets ef_construction for insertions that start afterwards (1..10000). */
 int hs_hnsw_set_ef_construction(hs_hnsw *h, uint32_t ef);
 

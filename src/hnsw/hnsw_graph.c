@@ -98,6 +98,8 @@ void hs_hnsw_free(hs_hnsw *h)
     free(h);
 }
 
+void hs_hnsw_set_records(hs_hnsw *h, const hs_chunks *recs) { h->recs = recs; }
+
 int hs_hnsw_set_ef_construction(hs_hnsw *h, uint32_t ef)
 {
     if (ef < 1 || ef > 10000)
@@ -159,6 +161,41 @@ static void write_list(uint32_t *list, const hs_pair *sel, size_t n)
     __atomic_store_n(&list[0], (uint32_t)n, __ATOMIC_RELEASE);
 }
 
+/*
+ * Replaces a list of cnt entries, seen by lock-free readers, with the set sel[0..n) so that no
+ * reader ever misses an entry that stays: entries that stay keep their positions, and only
+ * positions holding a dropped entry (or lying past the old count) are written; entries that must
+ * move down (the list shrinks) are copied before the count drops, so for a moment they are seen
+ * twice, never zero times.  Caller holds the node's lock.
+ */
+static void rewrite_list(uint32_t *list, uint32_t cnt, const hs_pair *sel, size_t n)
+{
+    uint32_t ids[2 * HS_HNSW_MAX_M];
+    bool placed[2 * HS_HNSW_MAX_M] = {false};
+    for (uint32_t i = 0; i < cnt; i++)
+        ids[i] = list_get(list, i);
+    /* movers: selected entries not already at a position below n */
+    uint32_t movers[2 * HS_HNSW_MAX_M + 1];
+    size_t nm = 0;
+    for (size_t j = 0; j < n; j++) {
+        bool stays = false;
+        for (uint32_t i = 0; i < cnt && i < n && !stays; i++) {
+            if (ids[i] == sel[j].id && !placed[i]) {
+                placed[i] = true;
+                stays = true;
+            }
+        }
+        if (!stays)
+            movers[nm++] = sel[j].id;
+    }
+    /* fill the positions below n that do not hold a staying entry, then publish the count */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(i < cnt && placed[i]))
+            __atomic_store_n(&list[1 + i], movers[m++], __ATOMIC_RELEASE);
+    __atomic_store_n(&list[0], (uint32_t)n, __ATOMIC_RELEASE);
+}
+
 static inline void indeg_add(const hs_hnsw *h, uint32_t slot, int level, int delta)
 {
     if (level == 0)
@@ -198,7 +235,7 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
     s->w[cnt] = (hs_pair){sp->dist(sp, re, hnsw_rec(h, q)), q};
     hs_pairs_sort(s->w, cnt + 1);
     size_t kept = hnsw_select(h, s->w, cnt + 1, max, s->sel);
-    write_list(list, s->sel, kept);
+    rewrite_list(list, cnt, s->sel, kept);
     if (level == 0) {
         for (uint32_t i = 0; i <= cnt; i++) {
             uint32_t id = s->w[i].id;

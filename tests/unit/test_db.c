@@ -18,6 +18,7 @@
 
 #include "hyperspace.h"
 #include "storage/storage.h"
+#include "util/siphash.h"
 #include "util/util.h"
 
 static char root[64];
@@ -478,6 +479,103 @@ static void test_idle_unload(void **state)
     hs_db_close(db, NULL);
 }
 
+static void test_digest_vectors(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    create(db, "d", 2, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "d");
+    hs_error err;
+    double a[] = {0.1, 0.2}, b[] = {0.3, 0.4}, c[] = {0.5, 0.5};
+    hs_point pts[] = {{1, a, 2, NULL, 0}, {257, b, 2, NULL, 0}, {2, c, 2, NULL, 0}};
+    assert_int_equal(hs_upsert(h, pts, 3, 0, &err), HS_OK);
+    hs_digest d;
+    assert_int_equal(hs_collection_digest(h, &d, &err), HS_OK);
+    /* spec grpc.md 6.3 */
+    assert_true(d.buckets[1] == 18343525301270058074ULL);
+    assert_true(d.buckets[2] == 2904191119292430209ULL);
+    assert_true(d.state_hash == 15482400790564529115ULL);
+    assert_int_equal(d.count, 3);
+    uint64_t del = 257;
+    assert_int_equal(hs_delete(h, &del, 1, 0, NULL, &err), HS_OK);
+    hs_collection_digest(h, &d, &err);
+    assert_true(d.buckets[1] == 9648031006592018859ULL);
+    assert_true(d.state_hash == 12513660011082931754ULL);
+    assert_int_equal(d.count, 2);
+    hs_collection_close(h);
+    create(db, "cos", 2, HS_METRIC_COSINE, HS_QUANT_NONE);
+    create(db, "ball", 2, HS_METRIC_POINCARE, HS_QUANT_NONE);
+    h = coll(db, "cos");
+    double v34[] = {3, 4};
+    hs_point p5 = {5, v34, 2, NULL, 0};
+    hs_upsert(h, &p5, 1, 0, &err);
+    hs_collection_digest(h, &d, &err);
+    assert_true(d.buckets[5] == 16993673376258263602ULL);
+    hs_collection_close(h);
+    h = coll(db, "ball");
+    hs_point p3 = {3, a, 2, NULL, 0};
+    hs_upsert(h, &p3, 1, 0, &err);
+    hs_collection_digest(h, &d, &err);
+    assert_true(d.buckets[3] == 1546571788776795943ULL);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
+/* Digest recomputed by the test from the points it can read back. */
+static void digest_of_reads(hs_collection *h, uint64_t max_id, size_t dim, uint64_t *buckets)
+{
+    memset(buckets, 0, 256 * sizeof(uint64_t));
+    double v[16];
+    unsigned char buf[4 + 8 * 16];
+    for (uint64_t id = 0; id < max_id; id++) {
+        if (hs_get(h, id, v, NULL, NULL, NULL) != HS_OK)
+            continue;
+        uint32_t id32 = (uint32_t)id;
+        memcpy(buf, &id32, 4);
+        memcpy(buf + 4, v, 8 * dim);
+        buckets[id & 255] ^= hs_siphash13(0, 0, buf, 4 + 8 * dim);
+    }
+}
+
+static void test_digest_invariant(void **state)
+{
+    (void)state;
+    size_t dim = 6;
+    hs_db *db = open_db(NULL);
+    create(db, "inv", (uint32_t)dim, HS_METRIC_COSINE, HS_QUANT_SCALAR);
+    hs_collection *h = coll(db, "inv");
+    hs_rng r;
+    hs_rng_seed(&r, 77);
+    hs_error err;
+    uint64_t want[256];
+    hs_digest d;
+    for (int round = 0; round < 6; round++) {
+        upsert_range(h, (uint64_t)round * 100, (uint64_t)round * 100 + 300, dim, 1.0);
+        uint64_t del[40];
+        for (int i = 0; i < 40; i++)
+            del[i] = hs_rng_next(&r) % 900;
+        hs_delete(h, del, 40, 0, NULL, &err);
+        switch (round % 3) {
+        case 0:
+            hs_collection_checkpoint(h, &err);
+            break;
+        case 1:
+            hs_collection_rebuild(h, &err);
+            break;
+        default:
+            hs_collection_close(h);
+            hs_db_close(db, NULL);
+            db = open_db(NULL);
+            h = coll(db, "inv");
+        }
+        digest_of_reads(h, 1000, dim, want);
+        assert_int_equal(hs_collection_digest(h, &d, &err), HS_OK);
+        assert_memory_equal(d.buckets, want, sizeof(want));
+    }
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
 int main(void)
 {
     hs_log_set_sink(NULL, NULL, HS_LOG_WARN);
@@ -490,6 +588,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_and_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_unload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_vectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_invariant, setup, teardown),
     };
     return cmocka_run_group_tests_name("db", tests, NULL, NULL);
 }
