@@ -285,12 +285,32 @@ typedef int (*hs_meta_fn)(void *ctx, const char *key, size_t key_len, const char
 int hs_get(hs_collection *c, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
            hs_error *err);
 
+/* A point as seen by a visitor: valid only during the call (the collection's read lock is
+ * held).  `vector` is NULL unless it was asked for; walk the metadata with hs_meta_each. */
+typedef struct hs_point_view {
+    uint64_t id;
+    const double *vector;
+    size_t dim;
+    const void *meta; /* opaque */
+} hs_point_view;
+
+/* Calls fn for each metadata entry of a viewed point (in stored order); returns what the last
+ * call of fn returned (non-zero stops).  Thread-safety: within the visitor only. */
+int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx);
+
+/* Receives a point; a non-zero return stops the walk and is returned by the walking call. */
+typedef int (*hs_point_fn)(void *ctx, const hs_point_view *p);
+
 typedef struct hs_search_opts {
     size_t k;         /* results wanted (0 = 10) */
     uint32_t ef;      /* search list size; 0 = the collection's ef_search (raised to k) */
     /* optional filter on user ids: a point is returned only when it returns non-zero */
     int (*accept)(void *ctx, uint64_t id);
     void *accept_ctx;
+    /* optional: called for result i (in result order) with the point's metadata, under the same
+     * read lock as the search, so metadata and distance describe the same version */
+    int (*on_result)(void *ctx, size_t i, const hs_point_view *p);
+    void *result_ctx;
 } hs_search_opts;
 
 void hs_search_opts_init(hs_search_opts *o);
@@ -318,6 +338,26 @@ typedef struct hs_digest {
 } hs_digest;
 
 int hs_collection_digest(hs_collection *c, hs_digest *out, hs_error *err);
+
+/* Visits the live point `id` (its vector too when with_vector).  Errors: HS_ENOTFOUND. */
+int hs_point_visit(hs_collection *c, uint64_t id, int with_vector, hs_point_fn fn, void *ctx,
+                   hs_error *err);
+
+/*
+ * Visits up to `limit` live points in ascending id order, starting after id `after` (or from the
+ * smallest when !has_after).  *more is set when further points exist; the caller continues
+ * after the last id it saw.  Points written or deleted meanwhile may or may not be seen; a point
+ * live throughout is seen exactly once across the pages.
+ */
+int hs_scroll(hs_collection *c, int has_after, uint64_t after, size_t limit, int with_vector,
+              hs_point_fn fn, void *ctx, int *more, hs_error *err);
+
+/*
+ * Visits up to `limit` live points, most recently written first, starting at position `cursor`
+ * (0 = the newest).  *next gets the cursor of the next older page and *more whether there is one.
+ */
+int hs_peek(hs_collection *c, uint64_t cursor, size_t limit, int with_vector, hs_point_fn fn,
+            void *ctx, uint64_t *next, int *more, hs_error *err);
 
 /* Sets ef_search and/or ef_construction (0 = unchanged); persisted before returning. */
 int hs_collection_configure(hs_collection *c, uint32_t ef_search, uint32_t ef_construction,

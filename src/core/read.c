@@ -45,6 +45,7 @@ static double reported(const hs_coll *c, const void *rec, const void *q)
 typedef struct ranked {
     double d;
     uint64_t id;
+    uint32_t slot;
 } ranked;
 
 static int cmp_ranked(const void *a, const void *b)
@@ -53,6 +54,37 @@ static int cmp_ranked(const void *a, const void *b)
     if (x->d != y->d)
         return x->d < y->d ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* A view of slot (its vector decoded into vbuf when vbuf is not NULL).  Caller holds rw. */
+static void view_of(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v)
+{
+    v->id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, slot);
+    v->dim = c->cfg.dimension;
+    v->meta = *(uint8_t *const *)hs_chunks_at(&c->meta, slot);
+    v->vector = vbuf;
+    if (vbuf) {
+        const void *rec = hs_chunks_at(hs_segset_chunks(c->vecs), slot);
+        for (size_t i = 0; i < v->dim; i++)
+            vbuf[i] = c->f64 ? ((const double *)rec)[i] : (double)((const float *)rec)[i];
+    }
+}
+
+int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx)
+{
+    const uint8_t *blob = p->meta;
+    if (!blob)
+        return 0;
+    uint32_t len, count;
+    memcpy(&len, blob, 4);
+    memcpy(&count, blob + 4, 4);
+    const uint8_t *q = blob + 8, *end = blob + 4 + len;
+    const char *k, *v;
+    uint32_t kl, vl;
+    int rc = 0;
+    for (uint32_t i = 0; i < count && rc == 0 && hs_meta_next(&q, end, &k, &kl, &v, &vl); i++)
+        rc = fn(ctx, k, kl, v, vl);
+    return rc;
 }
 
 /* Encodes the processed query for the full and traversal spaces. */
@@ -147,12 +179,20 @@ int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search
         for (size_t i = 0; i < n; i++) {
             rk[i].d = reported(c, hs_chunks_at(full, cand[i].id), qfull);
             rk[i].id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, cand[i].id);
+            rk[i].slot = cand[i].id;
+        }
+        if (n > 1)
+            qsort(rk, n, sizeof(*rk), cmp_ranked);
+        n = HS_MIN(n, k);
+        for (size_t i = 0; i < n; i++) {
+            out[i] = (hs_hit){rk[i].id, rk[i].d};
+            if (opts->on_result) {
+                hs_point_view v;
+                view_of(c, rk[i].slot, NULL, &v);
+                opts->on_result(opts->result_ctx, i, &v);
+            }
         }
         pthread_rwlock_unlock(&c->rw);
-        qsort(rk, n, sizeof(*rk), cmp_ranked);
-        n = HS_MIN(n, k);
-        for (size_t i = 0; i < n; i++)
-            out[i] = (hs_hit){rk[i].id, rk[i].d};
         *n_out = n;
         if (src != HS_OK)
             rc = hs_error_set(err, src, "Out of memory");
@@ -179,25 +219,159 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
         pthread_rwlock_unlock(&c->rw);
         return hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
     }
-    const void *rec = hs_chunks_at(hs_segset_chunks(c->vecs), slot);
-    if (vector) {
-        for (size_t i = 0; i < c->cfg.dimension; i++)
-            vector[i] = c->f64 ? ((const double *)rec)[i] : (double)((const float *)rec)[i];
-    }
-    const uint8_t *blob = *(uint8_t *const *)hs_chunks_at(&c->meta, slot);
-    if (fn && blob) {
-        uint32_t len, count;
-        memcpy(&len, blob, 4);
-        memcpy(&count, blob + 4, 4);
-        const uint8_t *p = blob + 8, *end = blob + 4 + len;
-        const char *k, *v;
-        uint32_t kl, vl;
-        for (uint32_t i = 0; i < count && hs_meta_next(&p, end, &k, &kl, &v, &vl); i++)
-            if (fn(ctx, k, kl, v, vl))
-                break;
-    }
+    hs_point_view v;
+    view_of(c, slot, vector, &v);
+    if (fn)
+        hs_meta_each(&v, fn, ctx);
     pthread_rwlock_unlock(&c->rw);
     return HS_OK;
+}
+
+int hs_point_visit(hs_collection *h, uint64_t id, int with_vector, hs_point_fn fn, void *ctx,
+                   hs_error *err)
+{
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc == HS_OK)
+        rc = hs_coll_ids(c, err);
+    if (rc != HS_OK)
+        return rc;
+    double *vbuf = with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
+    if (with_vector && !vbuf)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    pthread_rwlock_rdlock(&c->rw);
+    uint32_t slot;
+    if (!hs_idmap_get(&c->ids, id, &slot)) {
+        rc = hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
+    } else {
+        hs_point_view v;
+        view_of(c, slot, vbuf, &v);
+        rc = fn(ctx, &v);
+    }
+    pthread_rwlock_unlock(&c->rw);
+    free(vbuf);
+    return rc;
+}
+
+/* (id, slot) max-heap on id: the scroll keeps the `limit + 1` smallest ids after the cursor. */
+typedef struct idslot {
+    uint64_t id;
+    uint32_t slot;
+} idslot;
+
+static void idheap_push(idslot *h, size_t *n, idslot x)
+{
+    size_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2].id < x.id) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = x;
+}
+
+static void idheap_pop(idslot *h, size_t *n)
+{
+    idslot last = h[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1].id > h[c].id)
+            c++;
+        if (h[c].id <= last.id)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = last;
+}
+
+static int cmp_idslot(const void *a, const void *b)
+{
+    uint64_t x = ((const idslot *)a)->id, y = ((const idslot *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+int hs_scroll(hs_collection *h, int has_after, uint64_t after, size_t limit, int with_vector,
+              hs_point_fn fn, void *ctx, int *more, hs_error *err)
+{
+    *more = 0;
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK || limit == 0)
+        return rc;
+    idslot *heap = malloc((limit + 1) * sizeof(*heap));
+    double *vbuf = with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
+    if (!heap || (with_vector && !vbuf)) {
+        free(heap);
+        free(vbuf);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
+    size_t n = 0;
+    pthread_rwlock_rdlock(&c->rw);
+    for (uint32_t s = 0; s < c->nslots; s++) {
+        if (!hs_live(c, s))
+            continue;
+        uint64_t id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, s);
+        if (has_after && id <= after)
+            continue;
+        if (n < limit + 1) {
+            idheap_push(heap, &n, (idslot){id, s});
+        } else if (id < heap[0].id) {
+            idheap_pop(heap, &n);
+            idheap_push(heap, &n, (idslot){id, s});
+        }
+    }
+    if (n > 1)
+        qsort(heap, n, sizeof(*heap), cmp_idslot);
+    *more = n > limit;
+    for (size_t i = 0; i < HS_MIN(n, limit) && rc == 0; i++) {
+        hs_point_view v;
+        view_of(c, heap[i].slot, vbuf, &v);
+        rc = fn(ctx, &v);
+    }
+    pthread_rwlock_unlock(&c->rw);
+    free(heap);
+    free(vbuf);
+    return rc;
+}
+
+int hs_peek(hs_collection *h, uint64_t cursor, size_t limit, int with_vector, hs_point_fn fn,
+            void *ctx, uint64_t *next, int *more, hs_error *err)
+{
+    *more = 0;
+    *next = cursor;
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK || limit == 0)
+        return rc;
+    double *vbuf = with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
+    if (with_vector && !vbuf)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    pthread_rwlock_rdlock(&c->rw);
+    /* slots are assigned in write order (a rebuild keeps that order): walk them downwards;
+     * the cursor counts slots from the newest */
+    uint64_t pos = cursor;
+    size_t seen = 0;
+    for (; pos < c->nslots && rc == 0; pos++) {
+        uint32_t s = (uint32_t)(c->nslots - 1 - pos);
+        if (!hs_live(c, s))
+            continue;
+        if (seen == limit) {
+            *more = 1;
+            break;
+        }
+        hs_point_view v;
+        view_of(c, s, vbuf, &v);
+        rc = fn(ctx, &v);
+        seen++;
+    }
+    *next = pos;
+    pthread_rwlock_unlock(&c->rw);
+    free(vbuf);
+    return rc;
 }
 
 int hs_collection_stats_of(hs_collection *h, hs_collection_stats *st)

@@ -576,6 +576,103 @@ static void test_digest_invariant(void **state)
     hs_db_close(db, NULL);
 }
 
+typedef struct walk {
+    uint64_t ids[4096];
+    size_t n;
+    char meta[4096][24];
+} walk;
+
+static int meta_into(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    snprintf(ctx, 24, "%.*s=%.*s", (int)kl, k, (int)vl, v);
+    return 0;
+}
+
+static int collect_point(void *ctx, const hs_point_view *p)
+{
+    walk *w = ctx;
+    w->meta[w->n][0] = 0;
+    hs_meta_each(p, meta_into, w->meta[w->n]);
+    w->ids[w->n++] = p->id;
+    return 0;
+}
+
+static int collect_result(void *ctx, size_t i, const hs_point_view *p)
+{
+    walk *w = ctx;
+    w->meta[i][0] = 0;
+    hs_meta_each(p, meta_into, w->meta[i]);
+    w->ids[i] = p->id;
+    w->n = i + 1;
+    return 0;
+}
+
+static void test_scroll_peek_results(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    create(db, "s", 4, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "s");
+    hs_error err;
+    /* ids written in a scrambled order, some deleted */
+    for (uint64_t i = 0; i < 300; i++) {
+        uint64_t id = (i * 7919) % 300;
+        upsert_range(h, id, id + 1, 4, 1.0);
+    }
+    uint64_t del[] = {0, 5, 299, 150};
+    hs_delete(h, del, 4, 0, NULL, &err);
+    walk *w = calloc(1, sizeof(*w));
+    int more = 1, has_after = 0;
+    uint64_t after = 0;
+    size_t pages = 0;
+    while (more) {
+        size_t before = w->n;
+        assert_int_equal(hs_scroll(h, has_after, after, 7, 0, collect_point, w, &more, &err), HS_OK);
+        assert_true(w->n > before || !more);
+        after = w->ids[w->n - 1];
+        has_after = 1;
+        pages++;
+    }
+    assert_int_equal(w->n, 296);
+    for (size_t i = 1; i < w->n; i++)
+        assert_true(w->ids[i] > w->ids[i - 1]);
+    assert_int_equal(w->ids[0], 1);
+    assert_string_equal(w->meta[0], "tag=v1");
+    assert_int_equal(pages, (296 + 6) / 7);
+    /* peek: newest write first; the last write of the loop was id (299 * 7919) % 300 */
+    memset(w, 0, sizeof(*w));
+    uint64_t next;
+    assert_int_equal(hs_peek(h, 0, 5, 1, collect_point, w, &next, &more, &err), HS_OK);
+    assert_int_equal(w->n, 5);
+    assert_true(more);
+    assert_int_equal(w->ids[0], (299 * 7919) % 300);
+    size_t first_page = w->n;
+    assert_int_equal(hs_peek(h, next, 1000, 0, collect_point, w, &next, &more, &err), HS_OK);
+    assert_int_equal(w->n, 296);
+    assert_false(more);
+    (void)first_page;
+    /* search results carry the metadata of the same version */
+    memset(w, 0, sizeof(*w));
+    double q[4];
+    point(42, q, 4, 1.0);
+    hs_search_opts so;
+    hs_search_opts_init(&so);
+    so.k = 3;
+    so.on_result = collect_result;
+    so.result_ctx = w;
+    hs_hit hit[3];
+    size_t n;
+    assert_int_equal(hs_search(h, q, 4, &so, hit, &n, &err), HS_OK);
+    assert_int_equal(w->n, 3);
+    assert_int_equal(w->ids[0], 42);
+    assert_string_equal(w->meta[0], "tag=v42");
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(w->ids[i], hit[i].id);
+    free(w);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
 int main(void)
 {
     hs_log_set_sink(NULL, NULL, HS_LOG_WARN);
@@ -590,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_unload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_vectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_invariant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scroll_peek_results, setup, teardown),
     };
     return cmocka_run_group_tests_name("db", tests, NULL, NULL);
 }
