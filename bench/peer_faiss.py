@@ -3,7 +3,8 @@
 line and output lines as hs-bench.  Run with /usr/bin/python3 (Debian's faiss and numpy).
 
   peer_faiss.py --metric l2|cosine --base F --query F --truth F [--k 10] [--M 16]
-                [--ef-construction 200] [--threads 2] [--ef 10,20,40]
+                [--ef-construction 200] [--threads 2] [--ef 10,20,40,80]
+                [--base-f64 F --query-f64 F]   (accepted and ignored: faiss stores float32)
 
 1-thread rows: one index.search() call per query in a Python loop (so they include ~5 us of
 Python overhead per query).  T-thread rows: one batched call with T OpenMP threads (mode=batch).
@@ -73,6 +74,8 @@ def main():
     ap.add_argument("--query-f64")
     ap.add_argument("--quant")
     a = ap.parse_args()
+    if a.k <= 0 or a.threads <= 0:
+        ap.error("--k and --threads must be positive")
     if a.metric == "poincare":
         print("unsupported metric=poincare (faiss has no hyperbolic distance)", file=sys.stderr)
         sys.exit(3)
@@ -91,7 +94,9 @@ def main():
     faiss.omp_set_num_threads(a.threads)
     t0 = time.perf_counter()
     index.add(base)
-    print("build_seconds=%.2f threads=%d" % (time.perf_counter() - t0, a.threads), flush=True)
+    build_seconds = time.perf_counter() - t0
+    rss_growth = rss_bytes() - rss0
+    print("build_seconds=%.2f threads=%d" % (build_seconds, a.threads), flush=True)
     nq = query.shape[0]
     for ef in [int(x) for x in a.ef.split(",")]:
         index.hnsw.efSearch = ef
@@ -112,8 +117,11 @@ def main():
             qps = timed(lambda: index.search(query, a.k), nq)
             print("ef=%d recall=%.4f qps=%.0f threads=%d mode=batch" % (ef, r, qps, a.threads),
                   flush=True)
-    size = len(faiss.serialize_index(index))  # the stored index (vectors + graph)
-    print("index_bytes=%d rss_growth_bytes=%d" % (size, rss_bytes() - rss0), flush=True)
+    # index_bytes is an estimate: the size of the serialized index (vectors, graph links and
+    # levels), not a count of faiss's in-memory allocations; rss_growth_bytes (VmRSS after the
+    # build minus before it) is the measured counterpart.
+    size = len(faiss.serialize_index(index))
+    print("index_bytes=%d rss_growth_bytes=%d" % (size, rss_growth), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 // command line and output lines as hs-bench, so bench/compare.py can put them side by side.
 //
 //   peer-hnswlib --metric l2|cosine|poincare --base F --query F --truth F [--k 10] [--M 16]
-//                [--ef-construction 200] [--threads 2] [--ef 10,20,40]
+//                [--ef-construction 200] [--threads 2] [--ef 10,20,40,80]
+//                [--base-f64 F --query-f64 F]
 //
 // l2 uses hnswlib's L2Space, cosine its InnerProductSpace on normalised vectors, and poincare a
 // small custom space: each element is the float32 ball coordinates followed by
 // alpha = 1/(1-|x|^2) computed in float64, and the distance is |u-v|^2 * alpha_u * alpha_v from
 // direct differences: monotone in the geodesic distance, so graph and ranking are exact.
+// With --base-f64/--query-f64 (.dvecs, the same rows in float64) alpha comes from the float64
+// coordinates; otherwise from the float32 ones.  l2 and cosine ignore the float64 files.
 // Build: g++ -O3 -march=native -std=c++17 -pthread (bench/run.sh does it).
 
 #include <hnswlib/hnswlib.h>
@@ -29,24 +32,25 @@
 
 namespace {
 
-struct Matrix {
-    size_t n = 0, dim = 0;
-    std::vector<float> data;
-};
-
 [[noreturn]] void die(const std::string &msg)
 {
     std::fprintf(stderr, "peer-hnswlib: %s\n", msg.c_str());
     std::exit(2);
 }
 
-// TEXMEX .fvecs / .ivecs: per vector an int32 dimension then dim 4-byte values.
-Matrix read_vecs(const std::string &path)
+// TEXMEX files: per vector an int32 dimension then dim values of sizeof(T) bytes
+// (.fvecs: float, .ivecs: int32 read into the same 4-byte slots, .dvecs: double).
+template <typename T> struct Rows {
+    size_t n = 0, dim = 0;
+    std::vector<T> data;
+};
+
+template <typename T> Rows<T> read_vecs(const std::string &path)
 {
     std::ifstream f(path, std::ios::binary);
     if (!f)
         die("cannot open " + path);
-    Matrix m;
+    Rows<T> m;
     int32_t d;
     while (f.read(reinterpret_cast<char *>(&d), 4)) {
         if (d <= 0 || (m.dim && size_t(d) != m.dim))
@@ -54,18 +58,20 @@ Matrix read_vecs(const std::string &path)
         m.dim = size_t(d);
         size_t at = m.data.size();
         m.data.resize(at + m.dim);
-        if (!f.read(reinterpret_cast<char *>(&m.data[at]), std::streamsize(4 * m.dim)))
+        if (!f.read(reinterpret_cast<char *>(&m.data[at]), std::streamsize(sizeof(T) * m.dim)))
             die("short record in " + path);
         m.n++;
     }
     return m;
 }
 
-double alpha_of(const float *x, size_t dim)
+template <typename T> double alpha_of(const T *x, size_t dim)
 {
     double s = 0;
     for (size_t i = 0; i < dim; i++)
         s += double(x[i]) * double(x[i]);
+    if (!(s < 1.0))
+        die("a point lies outside the open unit ball (|x|^2 >= 1)");
     return 1.0 / (1.0 - s);
 }
 
@@ -112,7 +118,7 @@ struct PoincareSpace : public hnswlib::SpaceInterface<float> {
 };
 
 struct Options {
-    std::string metric = "l2", base, query, truth;
+    std::string metric = "l2", base, query, truth, base64, query64;
     size_t k = 10, m = 16, efc = 200, threads = 2;
     std::vector<size_t> efs = {10, 20, 40, 80};
 };
@@ -149,13 +155,19 @@ Options parse(int argc, char **argv)
                 o.efs.push_back(std::stoul(v.substr(pos, comma - pos)));
                 pos = comma == std::string::npos ? v.size() : comma + 1;
             }
-        } else if (a == "--base-f64" || a == "--query-f64" || a == "--quant") {
-            // accepted for a common command line; float32 files are used as given
+        } else if (a == "--base-f64")
+            o.base64 = v;
+        else if (a == "--query-f64")
+            o.query64 = v;
+        else if (a == "--quant") {
+            // hs-bench's storage choice: accepted so a shared command line works, no effect here
         } else
             die("unknown flag " + a);
     }
     if (o.base.empty() || o.query.empty() || o.truth.empty())
         die("--base, --query and --truth are required");
+    if (o.k == 0 || o.threads == 0 || o.efs.empty())
+        die("--k, --threads and --ef must be positive");
     return o;
 }
 
@@ -175,13 +187,14 @@ double now()
         .count();
 }
 
-// Element bytes for one vector of the space.
-std::vector<char> element(const Options &o, const float *x, size_t dim, size_t size)
+// Element bytes for one vector of the space; x64 (may be null) is the same row in float64.
+std::vector<char> element(const Options &o, const float *x, const double *x64, size_t dim,
+                          size_t size)
 {
     std::vector<char> e(size, 0);
     if (o.metric == "poincare") {
         std::memcpy(e.data(), x, dim * sizeof(float));
-        double a = alpha_of(x, dim);
+        double a = x64 ? alpha_of(x64, dim) : alpha_of(x, dim);
         std::memcpy(e.data() + size - 8, &a, 8);
     } else if (o.metric == "cosine") {
         double s = 0;
@@ -202,10 +215,19 @@ std::vector<char> element(const Options &o, const float *x, size_t dim, size_t s
 int main(int argc, char **argv)
 {
     Options o = parse(argc, argv);
-    Matrix base = read_vecs(o.base), query = read_vecs(o.query), truth = read_vecs(o.truth);
+    Rows<float> base = read_vecs<float>(o.base), query = read_vecs<float>(o.query);
+    Rows<int32_t> truth = read_vecs<int32_t>(o.truth);
     if (base.dim != query.dim || truth.n < query.n || truth.dim < o.k)
         die("inconsistent inputs");
     size_t dim = base.dim;
+    Rows<double> base64, query64;
+    if (o.metric == "poincare" && !o.base64.empty())
+        base64 = read_vecs<double>(o.base64);
+    if (o.metric == "poincare" && !o.query64.empty())
+        query64 = read_vecs<double>(o.query64);
+    if ((base64.n && (base64.n != base.n || base64.dim != dim)) ||
+        (query64.n && (query64.n != query.n || query64.dim != dim)))
+        die("the float64 files do not match the float32 ones");
     std::unique_ptr<hnswlib::SpaceInterface<float>> space;
     if (o.metric == "l2")
         space.reset(new hnswlib::L2Space(dim));
@@ -221,9 +243,13 @@ int main(int argc, char **argv)
 
     std::vector<std::vector<char>> elems(base.n), qelems(query.n);
     for (size_t i = 0; i < base.n; i++)
-        elems[i] = element(o, &base.data[i * dim], dim, esize);
+        elems[i] = element(o, &base.data[i * dim], base64.n ? &base64.data[i * dim] : nullptr,
+                           dim, esize);
     for (size_t i = 0; i < query.n; i++)
-        qelems[i] = element(o, &query.data[i * dim], dim, esize);
+        qelems[i] = element(o, &query.data[i * dim], query64.n ? &query64.data[i * dim] : nullptr,
+                            dim, esize);
+    base64 = {};
+    query64 = {};
 
     long rss0 = rss_bytes();
     double t0 = now();
@@ -240,7 +266,9 @@ int main(int argc, char **argv)
     build();
     for (auto &t : pool)
         t.join();
-    std::printf("build_seconds=%.2f threads=%zu\n", now() - t0, o.threads);
+    double build_seconds = now() - t0;
+    long rss_growth = rss_bytes() - rss0; // VmRSS after the build minus before it
+    std::printf("build_seconds=%.2f threads=%zu\n", build_seconds, o.threads);
     std::fflush(stdout);
 
     std::vector<uint32_t> results(query.n * o.k);
@@ -270,7 +298,7 @@ int main(int argc, char **argv)
             };
             pass(); /* warm-up, and the results the recall is computed from */
             // recall@k against the first k ids of the ground truth
-            const int32_t *gt = reinterpret_cast<const int32_t *>(truth.data.data());
+            const int32_t *gt = truth.data.data();
             size_t hits = 0;
             for (size_t i = 0; i < query.n; i++)
                 for (size_t j = 0; j < o.k; j++)
@@ -297,15 +325,19 @@ int main(int argc, char **argv)
                 break;
         }
     }
-    // hnswlib's memory: the level-0 block (vector + links + label per element), upper-level
-    // link lists, one std::mutex per element, the level per element, the pointer to the upper
-    // lists, and about 32 bytes per element for the label map (an unordered_map node).
+    // hnswlib's memory, computed from its structures (an estimate; RSS growth is printed too):
+    //   index_bytes = max_elements_ * size_data_per_element_   level 0: vector, links, label
+    //               + sum over elements with level > 0 of level * size_links_per_element_
+    //               + n * (sizeof(std::mutex)                   link_list_locks_
+    //                      + sizeof(int)                        element_levels_
+    //                      + 8                                  linkLists_ pointer
+    //                      + 32)                                label_lookup_ node (estimate)
     size_t upper = 0;
     for (size_t i = 0; i < base.n; i++)
         if (index.element_levels_[i] > 0)
             upper += size_t(index.element_levels_[i]) * index.size_links_per_element_;
     size_t bytes = index.max_elements_ * index.size_data_per_element_ + upper +
-                   base.n * (sizeof(std::mutex) + sizeof(int) + sizeof(char *) + 32);
-    std::printf("index_bytes=%zu rss_growth_bytes=%ld\n", bytes, rss_bytes() - rss0);
+                   base.n * (sizeof(std::mutex) + sizeof(int) + 8 + 32);
+    std::printf("index_bytes=%zu rss_growth_bytes=%ld\n", bytes, rss_growth);
     return 0;
 }

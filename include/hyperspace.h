@@ -168,9 +168,23 @@ int hs_db_close(hs_db *db, hs_error *err);
 /* The node's logical clock (the value of the latest tick). */
 uint64_t hs_db_clock(hs_db *db);
 
-/* Checkpoints every loaded collection that changed (and fsyncs every log), so that everything
- * acknowledged before the call survives power loss.  Thread-safety: safe. */
-int hs_db_checkpoint(hs_db *db, hs_error *err);
+/* Checkpoints every loaded collection that changed (and fsyncs every log of a loaded
+ * collection), so that everything acknowledged before the call survives power loss.
+ * *collections gets how many loaded collections were covered.  Thread-safety: safe. */
+int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err);
+
+/* Compacts every loaded collection holding deleted or replaced points (as
+ * hs_collection_rebuild) and returns free memory to the OS.  *collections and *reclaimed get the
+ * collections compacted and the entries reclaimed. */
+int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *err);
+
+/* Catalog totals without loading anything: collections, live points (cold ones from their
+ * newest checkpoint), loaded collections, quarantined collections. */
+void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *loaded,
+                  uint64_t *failed);
+
+/* The node's id (a UUID v4 created with the database, kept forever). */
+const char *hs_db_node_id(hs_db *db);
 
 /* Returns free allocator memory to the operating system; *freed gets the bytes released when
  * the allocator reports them (0 otherwise).  Thread-safety: safe.  Errors: none. */
@@ -304,8 +318,9 @@ typedef int (*hs_point_fn)(void *ctx, const hs_point_view *p);
 typedef struct hs_search_opts {
     size_t k;         /* results wanted (0 = 10) */
     uint32_t ef;      /* search list size; 0 = the collection's ef_search (raised to k) */
-    /* optional filter on user ids: a point is returned only when it returns non-zero */
-    int (*accept)(void *ctx, uint64_t id);
+    /* optional filter: a point is returned only when it returns non-zero (called under the
+     * collection's read lock with the point's id and metadata) */
+    int (*accept)(void *ctx, const hs_point_view *p);
     void *accept_ctx;
     /* optional: called for result i (in result order) with the point's metadata, under the same
      * read lock as the search, so metadata and distance describe the same version */

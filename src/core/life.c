@@ -282,9 +282,10 @@ int hs_life_unload_all(hs_db *db, hs_error *err)
     return first;
 }
 
-int hs_db_checkpoint(hs_db *db, hs_error *err)
+int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err)
 {
     int first = HS_OK;
+    size_t done = 0;
     pthread_mutex_lock(&db->lock);
     for (centry *e = db->entries; e; e = e->next) {
         if (e->state != CE_LOADED)
@@ -301,10 +302,76 @@ int hs_db_checkpoint(hs_db *db, hs_error *err)
             if (err)
                 *err = cerr;
         }
+        done += rc == HS_OK;
         pthread_mutex_lock(&db->lock);
         e->refs--;
         pthread_cond_broadcast(&db->cond);
     }
     pthread_mutex_unlock(&db->lock);
+    if (collections)
+        *collections = done;
     return first;
 }
+
+int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *err)
+{
+    int first = HS_OK;
+    size_t done = 0;
+    uint64_t entries = 0;
+    pthread_mutex_lock(&db->lock);
+    for (centry *e = db->entries; e; e = e->next) {
+        if (e->state != CE_LOADED)
+            continue;
+        e->refs++;
+        hs_coll *c = e->coll;
+        pthread_mutex_unlock(&db->lock);
+        pthread_mutex_lock(&c->wlock);
+        uint64_t dead = c->nslots - c->nlive;
+        pthread_mutex_unlock(&c->wlock);
+        hs_error cerr;
+        int rc = dead ? hs_coll_rebuild(c, &cerr) : HS_OK;
+        if (rc != HS_OK && first == HS_OK) {
+            first = rc;
+            if (err)
+                *err = cerr;
+        }
+        if (rc == HS_OK && dead) {
+            done++;
+            entries += dead;
+        }
+        pthread_mutex_lock(&db->lock);
+        e->refs--;
+        pthread_cond_broadcast(&db->cond);
+    }
+    pthread_mutex_unlock(&db->lock);
+    hs_db_release_memory(db, NULL);
+    *collections = done;
+    *reclaimed = entries;
+    return first;
+}
+
+void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *loaded,
+                  uint64_t *failed)
+{
+    uint64_t n = 0, p = 0, l = 0, f = 0;
+    pthread_mutex_lock(&db->lock);
+    for (centry *e = db->entries; e; e = e->next) {
+        n++;
+        if (e->state == CE_LOADED) {
+            l++;
+            pthread_rwlock_rdlock(&e->coll->rw);
+            p += e->coll->nlive;
+            pthread_rwlock_unlock(&e->coll->rw);
+        } else {
+            f += e->state == CE_FAILED;
+            p += e->cold_count;
+        }
+    }
+    pthread_mutex_unlock(&db->lock);
+    *collections = n;
+    *points = p;
+    *loaded = l;
+    *failed = f;
+}
+
+const char *hs_db_node_id(hs_db *db) { return db->node_id; }

@@ -21,11 +21,14 @@ typedef struct accept_ctx {
     const hs_search_opts *o;
 } accept_ctx;
 
+static void view_of(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v);
+
 static bool accept_slot(void *ctx, uint32_t slot)
 {
     accept_ctx *a = ctx;
-    uint64_t id = *(const uint64_t *)hs_chunks_at(&a->c->slot_ids, slot);
-    return a->o->accept(a->o->accept_ctx, id) != 0;
+    hs_point_view v;
+    view_of(a->c, slot, NULL, &v);
+    return a->o->accept(a->o->accept_ctx, &v) != 0;
 }
 
 /* Reported distance of a stored record to the processed query record (both full space). */
