@@ -48,3 +48,11 @@ add_executable(test_power_loss ${CMAKE_SOURCE_DIR}/tests/crash/test_power_loss.c
 target_link_libraries(test_power_loss PRIVATE hs_testlib)
 add_test(NAME test_power_loss COMMAND test_power_loss)
 set_tests_properties(test_power_loss PROPERTIES LABELS crash TIMEOUT 900)
+
+# Integration: the real server on random loopback ports, driven by pytest (Debian's python3).
+if(TARGET hyperspace-server)
+  add_test(NAME integration COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
+           ${CMAKE_SOURCE_DIR}/tests/integration)
+  set_tests_properties(integration PROPERTIES LABELS integration TIMEOUT 1200
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
+endif()

@@ -183,6 +183,14 @@ int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *
 void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *loaded,
                   uint64_t *failed);
 
+/* Event counters of the database since it was opened (WAL fsyncs: of the whole process). */
+typedef struct hs_db_counters {
+    uint64_t loads, evictions_idle, evictions_lru;
+    uint64_t wal_fsyncs, wal_fsync_failures;
+    uint64_t snapshots_ok, snapshots_failed;
+} hs_db_counters;
+void hs_db_counters_get(hs_db *db, hs_db_counters *out);
+
 /* The node's id (a UUID v4 created with the database, kept forever). */
 const char *hs_db_node_id(hs_db *db);
 
@@ -207,6 +215,10 @@ void hs_collection_config_init(hs_collection_config *c);
 
 /* True when name is a valid collection or tenant name. */
 int hs_name_valid(const char *name);
+
+/* Checks one collection name; on failure err says why with the name echoed safely (bytes outside
+ * printable ASCII as \xNN, cut after 64 characters).  Errors: HS_ENAME.  Thread-safety: safe. */
+int hs_check_collection_name(const char *name, hs_error *err);
 
 /*
  * Creates a collection of `tenant` (durable before returning; ticks the clock).
@@ -288,6 +300,13 @@ int hs_upsert(hs_collection *c, const hs_point *pts, size_t n, hs_durability dur
 int hs_delete(hs_collection *c, const uint64_t *ids, size_t n, hs_durability durability,
               size_t *deleted, hs_error *err);
 
+typedef struct hs_point_view hs_point_view;
+/* Deletes every live point accept returns non-zero for, chosen at one instant (no write runs
+ * between choosing and deleting) and logged as one record; *deleted gets how many.  The visitor
+ * sees no vector.  Errors: as hs_delete. */
+int hs_delete_where(hs_collection *c, int (*accept)(void *ctx, const hs_point_view *p), void *ctx,
+                    hs_durability durability, size_t *deleted, hs_error *err);
+
 /* Receives one metadata entry; a non-zero return stops the iteration. */
 typedef int (*hs_meta_fn)(void *ctx, const char *key, size_t key_len, const char *value,
                           size_t value_len);
@@ -366,6 +385,16 @@ int hs_point_visit(hs_collection *c, uint64_t id, int with_vector, hs_point_fn f
  */
 int hs_scroll(hs_collection *c, int has_after, uint64_t after, size_t limit, int with_vector,
               hs_point_fn fn, void *ctx, int *more, hs_error *err);
+
+/* hs_scroll over the live points that accept (when not NULL) returns non-zero for. */
+int hs_scroll_where(hs_collection *c, int has_after, uint64_t after, size_t limit,
+                    int with_vector, hs_point_fn accept, void *actx, hs_point_fn fn, void *ctx,
+                    int *more, hs_error *err);
+
+/* Counts the live points accept returns non-zero for (all live points when accept is NULL), at
+ * one instant.  The visitor sees no vector. */
+int hs_count_where(hs_collection *c, hs_point_fn accept, void *actx, uint64_t *count,
+                   hs_error *err);
 
 /*
  * Visits up to `limit` live points, most recently written first, starting at position `cursor`

@@ -4,8 +4,10 @@
 # Groups: build (default), test, bench, cross.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemalloc-dev libcjson-dev)
-test_pkgs=(clang libclang-rt-14-dev)
+build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemalloc-dev libcjson-dev
+            libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libssl-dev)
+test_pkgs=(clang libclang-rt-14-dev python3-grpcio python3-protobuf python3-pytest protobuf-compiler
+           protobuf-compiler-grpc curl)
 bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 

@@ -103,6 +103,7 @@ struct hs_db {
     pthread_t sweeper;
     bool sweeper_started;
     struct indexer *indexer;
+    hs_db_counters counters; /* relaxed atomics; wal_* come from the storage layer */
 };
 
 struct hs_collection {
@@ -198,6 +199,8 @@ uint64_t hs_coll_memory(hs_coll *c);
  * never do).  hs_coll_ids_locked: the caller holds wlock. */
 int hs_coll_ids(hs_coll *c, hs_error *err);
 int hs_coll_ids_locked(hs_coll *c, hs_error *err);
+/* Fills a view of slot (vector into vbuf when not NULL); the caller holds the read lock. */
+void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v);
 
 /* ---- write.c ---- */
 int hs_coll_replay(void *ctx, const hs_wal_record *r);

@@ -113,6 +113,11 @@ int hs_check_names(const char *tenant, const char *name, hs_error *err)
     return HS_OK;
 }
 
+int hs_check_collection_name(const char *name, hs_error *err)
+{
+    return hs_check_names("t", name, err);
+}
+
 /* ---- node state and clock -------------------------------------------------------------- */
 
 static int node_write(hs_db *db, uint64_t reserved, hs_error *err)

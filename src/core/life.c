@@ -93,6 +93,7 @@ static void enforce_limit_locked(hs_db *db, const centry *keep)
             return; /* every loaded collection is in use: the limit is restored later */
         lru->state = CE_UNLOADING;
         log_unload(lru, "Evicting");
+        __atomic_fetch_add(&db->counters.evictions_lru, 1, __ATOMIC_RELAXED);
         unload_locked(db, lru);
     }
 }
@@ -161,6 +162,7 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
             hs_log(HS_LOG_ERROR, "Collection '%s' failed to load: %s", e->name, lerr.message);
         } else {
             e->state = CE_LOADED;
+            __atomic_fetch_add(&db->counters.loads, 1, __ATOMIC_RELAXED);
             e->coll = c;
             db->nloaded++;
             if (c->nslots > c->index_next)
@@ -190,6 +192,7 @@ static void sweep_once(hs_db *db)
             if (idle && e->refs == 0 && now - e->last_used_ns >= idle) {
                 e->state = CE_UNLOADING;
                 log_unload(e, "Idling");
+                __atomic_fetch_add(&db->counters.evictions_idle, 1, __ATOMIC_RELAXED);
                 unload_locked(db, e);
                 again = true; /* the list may have changed while unlocked */
                 break;
@@ -344,7 +347,10 @@ int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *
         pthread_cond_broadcast(&db->cond);
     }
     pthread_mutex_unlock(&db->lock);
-    hs_db_release_memory(db, NULL);
+    uint64_t freed = 0;
+    hs_db_release_memory(db, &freed);
+    hs_log(HS_LOG_INFO, "Vacuum: %zu collections compacted, %llu entries reclaimed, %llu bytes "
+           "returned to the OS", done, (unsigned long long)entries, (unsigned long long)freed);
     *collections = done;
     *reclaimed = entries;
     return first;
@@ -375,3 +381,14 @@ void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *
 }
 
 const char *hs_db_node_id(hs_db *db) { return db->node_id; }
+
+void hs_db_counters_get(hs_db *db, hs_db_counters *out)
+{
+    out->loads = __atomic_load_n(&db->counters.loads, __ATOMIC_RELAXED);
+    out->evictions_idle = __atomic_load_n(&db->counters.evictions_idle, __ATOMIC_RELAXED);
+    out->evictions_lru = __atomic_load_n(&db->counters.evictions_lru, __ATOMIC_RELAXED);
+    out->snapshots_ok = __atomic_load_n(&db->counters.snapshots_ok, __ATOMIC_RELAXED);
+    out->snapshots_failed = __atomic_load_n(&db->counters.snapshots_failed, __ATOMIC_RELAXED);
+    out->wal_fsyncs = __atomic_load_n(&hs_wal_counters.fsyncs, __ATOMIC_RELAXED);
+    out->wal_fsync_failures = __atomic_load_n(&hs_wal_counters.fsync_failures, __ATOMIC_RELAXED);
+}

@@ -693,6 +693,8 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
         hs_log(HS_LOG_ERROR, "collection '%s': checkpoint failed: %s", c->e->name,
                err ? err->message : hs_rc_message(rc));
     }
+    __atomic_fetch_add(rc == HS_OK ? &c->db->counters.snapshots_ok
+                                   : &c->db->counters.snapshots_failed, 1, __ATOMIC_RELAXED);
     capture_free(&cp);
     pthread_mutex_unlock(&c->ckpt_mu);
     return rc;

@@ -21,7 +21,7 @@ typedef struct accept_ctx {
     const hs_search_opts *o;
 } accept_ctx;
 
-static void view_of(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v);
+#define view_of hs_coll_view
 
 static bool accept_slot(void *ctx, uint32_t slot)
 {
@@ -60,7 +60,7 @@ static int cmp_ranked(const void *a, const void *b)
 }
 
 /* A view of slot (its vector decoded into vbuf when vbuf is not NULL).  Caller holds rw. */
-static void view_of(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v)
+void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v)
 {
     v->id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, slot);
     v->dim = c->cfg.dimension;
@@ -123,6 +123,9 @@ static size_t gather(const hs_coll *c, const void *qfull, const void *qtrav, siz
     if (c->nlive <= c->db->opts.exact_threshold)
         return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
     size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
+    /* a selective filter can leave the walk short of k matches: answer exactly instead */
+    if (f->accept && n < k)
+        return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
     if (c->quantized)
         hs_rerank(&c->full, full, qfull, cand, n);
     if (low < nslots) {
@@ -297,8 +300,9 @@ static int cmp_idslot(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int hs_scroll(hs_collection *h, int has_after, uint64_t after, size_t limit, int with_vector,
-              hs_point_fn fn, void *ctx, int *more, hs_error *err)
+int hs_scroll_where(hs_collection *h, int has_after, uint64_t after, size_t limit, int with_vector,
+                    hs_point_fn accept, void *actx, hs_point_fn fn, void *ctx, int *more,
+                    hs_error *err)
 {
     *more = 0;
     hs_coll *c;
@@ -320,6 +324,14 @@ int hs_scroll(hs_collection *h, int has_after, uint64_t after, size_t limit, int
         uint64_t id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, s);
         if (has_after && id <= after)
             continue;
+        if (accept && n == limit + 1 && id >= heap[0].id)
+            continue;
+        if (accept) {
+            hs_point_view v;
+            view_of(c, s, NULL, &v);
+            if (!accept(actx, &v))
+                continue;
+        }
         if (n < limit + 1) {
             idheap_push(heap, &n, (idslot){id, s});
         } else if (id < heap[0].id) {
@@ -339,6 +351,38 @@ int hs_scroll(hs_collection *h, int has_after, uint64_t after, size_t limit, int
     free(heap);
     free(vbuf);
     return rc;
+}
+
+int hs_scroll(hs_collection *h, int has_after, uint64_t after, size_t limit, int with_vector,
+              hs_point_fn fn, void *ctx, int *more, hs_error *err)
+{
+    return hs_scroll_where(h, has_after, after, limit, with_vector, NULL, NULL, fn, ctx, more, err);
+}
+
+int hs_count_where(hs_collection *h, hs_point_fn accept, void *actx, uint64_t *count,
+                   hs_error *err)
+{
+    *count = 0;
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK)
+        return rc;
+    uint64_t n = 0;
+    pthread_rwlock_rdlock(&c->rw);
+    if (!accept) {
+        n = c->nlive;
+    } else {
+        for (uint32_t s = 0; s < c->nslots; s++) {
+            if (!hs_live(c, s))
+                continue;
+            hs_point_view v;
+            view_of(c, s, NULL, &v);
+            n += accept(actx, &v) != 0;
+        }
+    }
+    pthread_rwlock_unlock(&c->rw);
+    *count = n;
+    return HS_OK;
 }
 
 int hs_peek(hs_collection *h, uint64_t cursor, size_t limit, int with_vector, hs_point_fn fn,

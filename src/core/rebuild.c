@@ -192,13 +192,36 @@ int hs_collection_rebuild(hs_collection *h, hs_error *err)
     return rc;
 }
 
+/* jemalloc's control interface, present when the program links jemalloc (weak: NULL otherwise) */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+static uint64_t jemalloc_resident(void)
+{
+    uint64_t epoch = 1;
+    size_t len = sizeof(epoch);
+    mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    size_t v = 0;
+    len = sizeof(v);
+    return mallctl("stats.resident", &v, &len, NULL, 0) == 0 ? v : 0;
+}
+
 int hs_db_release_memory(hs_db *db, uint64_t *freed)
 {
     (void)db;
-    struct mallinfo2 before = mallinfo2();
-    malloc_trim(0);
-    struct mallinfo2 after = mallinfo2();
+    uint64_t released = 0;
+    if (mallctl) {
+        uint64_t before = jemalloc_resident();
+        mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* MALLCTL_ARENAS_ALL */
+        uint64_t after = jemalloc_resident();
+        released = before > after ? before - after : 0;
+    } else {
+        struct mallinfo2 before = mallinfo2();
+        malloc_trim(0);
+        struct mallinfo2 after = mallinfo2();
+        released = before.fordblks > after.fordblks ? before.fordblks - after.fordblks : 0;
+    }
     if (freed)
-        *freed = before.fordblks > after.fordblks ? before.fordblks - after.fordblks : 0;
+        *freed = released;
     return HS_OK;
 }

@@ -538,27 +538,43 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     return rc;
 }
 
-int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability durability,
-              size_t *deleted, hs_error *err)
+/* Deletes the live points among ids, or (when accept is set) every live point it accepts,
+ * chosen under the writer lock so that the set is taken at one instant. */
+static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
+                         int (*accept)(void *, const hs_point_view *), void *actx,
+                         hs_durability durability, size_t *deleted, hs_error *err)
 {
     if (deleted)
         *deleted = 0;
     hs_coll *c;
     int rc = hs_coll_acquire(h, &c, err);
-    if (rc != HS_OK || n == 0)
+    if (rc != HS_OK || (n == 0 && !accept))
         return rc;
-    uint8_t *buf = malloc(HS_WAL_HEADER + 4 + 8 * n);
-    if (!buf)
-        return hs_error_set(err, HS_ENOMEM, "Out of memory");
     pthread_mutex_lock(&c->wlock);
     if ((rc = hs_coll_ids_locked(c, err)) != HS_OK) {
         pthread_mutex_unlock(&c->wlock);
-        free(buf);
         return rc;
+    }
+    /* writers are excluded by wlock, so the live count bounds what a filter can select */
+    size_t cap = accept ? (size_t)c->nlive : n;
+    uint8_t *buf = malloc(HS_WAL_HEADER + 4 + 8 * (cap ? cap : 1));
+    if (!buf) {
+        pthread_mutex_unlock(&c->wlock);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
     }
     uint32_t m = 0;
     pthread_rwlock_rdlock(&c->rw);
-    for (size_t i = 0; i < n; i++) {
+    if (accept) {
+        for (uint32_t s = 0; s < c->nslots && m < cap; s++) {
+            if (!hs_live(c, s))
+                continue;
+            hs_point_view v;
+            hs_coll_view(c, s, NULL, &v);
+            if (accept(actx, &v))
+                put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, v.id);
+        }
+    }
+    for (size_t i = 0; !accept && i < n; i++) {
         bool dup = false; /* deleting one id twice in a request deletes it once */
         for (uint32_t j = 0; j < m && !dup; j++)
             dup = get64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
@@ -590,6 +606,18 @@ int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability dur
     if (deleted)
         *deleted = m;
     return HS_OK;
+}
+
+int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability durability,
+              size_t *deleted, hs_error *err)
+{
+    return delete_points(h, ids, n, NULL, NULL, durability, deleted, err);
+}
+
+int hs_delete_where(hs_collection *h, int (*accept)(void *ctx, const hs_point_view *p), void *ctx,
+                    hs_durability durability, size_t *deleted, hs_error *err)
+{
+    return delete_points(h, NULL, 0, accept, ctx, durability, deleted, err);
 }
 
 int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_construction,

@@ -175,4 +175,10 @@ int hs_ckpt_peek(const hs_io_ops *io, const char *path, uint32_t tag, void *buf,
 /* Verifies a checkpoint held in memory (exposed for the fuzzer). */
 int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err);
 
+/* Process-wide log counters (relaxed atomics): group and own fsyncs, failed fsyncs. */
+typedef struct hs_wal_counters_t {
+    uint64_t fsyncs, fsync_failures;
+} hs_wal_counters_t;
+extern hs_wal_counters_t hs_wal_counters;
+
 #endif /* HS_STORAGE_H */

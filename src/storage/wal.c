@@ -353,6 +353,8 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
 
 /* ---- appending and syncing ------------------------------------------------------------- */
 
+hs_wal_counters_t hs_wal_counters;
+
 static int rotate_locked(hs_wal *w, hs_error *err)
 {
     while (w->sync_running)
@@ -426,6 +428,8 @@ static int sync_locked(hs_wal *w)
     w->last_sync_ns = hs_now_ns();
     pthread_mutex_unlock(&w->lock);
     int rc = w->io->fsync(w->io->ctx, fd);
+    __atomic_fetch_add(rc < 0 ? &hs_wal_counters.fsync_failures : &hs_wal_counters.fsyncs, 1,
+                       __ATOMIC_RELAXED);
     pthread_mutex_lock(&w->lock);
     w->sync_running = false;
     if (rc < 0) {

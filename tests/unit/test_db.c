@@ -673,6 +673,100 @@ static void test_scroll_peek_results(void **state)
     hs_db_close(db, NULL);
 }
 
+/* accept points whose tag value "v<id>" has an id divisible by ctx's modulus */
+static int tag_mod(void *ctx, const hs_point_view *p)
+{
+    uint64_t mod = *(const uint64_t *)ctx;
+    char tag[64] = "";
+    hs_meta_each(p, meta_capture, tag);
+    unsigned long long id;
+    return sscanf(tag, "tag=v%llu", &id) == 1 && id % mod == 0;
+}
+
+static void test_filtered_operations(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(NULL);
+    create(db, "f", 8, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "f");
+    hs_error err;
+    upsert_range(h, 0, 3000, 8, 1.0);
+    assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
+    /* a selective filter (0.1 %): the search still returns min(k, matching) exact results */
+    uint64_t mod = 1000;
+    double q[8];
+    point(1, q, 8, 1.0);
+    hs_search_opts so;
+    hs_search_opts_init(&so);
+    so.k = 10;
+    so.accept = tag_mod;
+    so.accept_ctx = &mod;
+    hs_hit hit[10];
+    size_t n;
+    assert_int_equal(hs_search(h, q, 8, &so, hit, &n, &err), HS_OK);
+    assert_int_equal(n, 3); /* ids 0, 1000, 2000 */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(hit[i].id % 1000, 0);
+    for (size_t i = 1; i < n; i++)
+        assert_true(hit[i].distance >= hit[i - 1].distance);
+    /* every fourth point: k results, all matching */
+    mod = 4;
+    assert_int_equal(hs_search(h, q, 8, &so, hit, &n, &err), HS_OK);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(hit[i].id % 4, 0);
+    /* count and scroll with the same filter */
+    uint64_t count;
+    assert_int_equal(hs_count_where(h, tag_mod, &mod, &count, &err), HS_OK);
+    assert_int_equal(count, 750);
+    assert_int_equal(hs_count_where(h, NULL, NULL, &count, &err), HS_OK);
+    assert_int_equal(count, 3000);
+    walk *w = calloc(1, sizeof(*w));
+    int more = 1, has_after = 0;
+    uint64_t after = 0;
+    while (more) {
+        assert_int_equal(hs_scroll_where(h, has_after, after, 64, 0, tag_mod, &mod, collect_point,
+                                         w, &more, &err),
+                         HS_OK);
+        if (w->n == 0)
+            break;
+        after = w->ids[w->n - 1];
+        has_after = 1;
+    }
+    assert_int_equal(w->n, 750);
+    for (size_t i = 0; i < w->n; i++)
+        assert_int_equal(w->ids[i], 4 * i);
+    free(w);
+    /* delete by filter: exactly the matching live points, once */
+    size_t deleted = 0;
+    assert_int_equal(hs_delete_where(h, tag_mod, &mod, HS_DURABILITY_STRICT, &deleted, &err),
+                     HS_OK);
+    assert_int_equal(deleted, 750);
+    assert_int_equal(hs_delete_where(h, tag_mod, &mod, HS_DURABILITY_STRICT, &deleted, &err),
+                     HS_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(hs_count_where(h, NULL, NULL, &count, &err), HS_OK);
+    assert_int_equal(count, 2250);
+    assert_int_equal(hs_search(h, q, 8, &so, hit, &n, &err), HS_OK);
+    assert_int_equal(n, 0);
+    hs_collection_close(h);
+    /* the deletes are durable */
+    hs_db_close(db, NULL);
+    db = open_db(NULL);
+    h = coll(db, "f");
+    assert_int_equal(hs_count_where(h, tag_mod, &mod, &count, &err), HS_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(hs_count_where(h, NULL, NULL, &count, &err), HS_OK);
+    assert_int_equal(count, 2250);
+    /* collection names are checked on their own */
+    assert_int_equal(hs_check_collection_name("ok-name_1.x", &err), HS_OK);
+    assert_int_equal(hs_check_collection_name("../x", &err), HS_ENAME);
+    assert_non_null(strstr(err.message, "Invalid collection name '../x'"));
+    assert_int_equal(hs_check_collection_name("", &err), HS_ENAME);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
 int main(void)
 {
     hs_log_set_sink(NULL, NULL, HS_LOG_WARN);
@@ -688,6 +782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_vectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_invariant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scroll_peek_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filtered_operations, setup, teardown),
     };
     return cmocka_run_group_tests_name("db", tests, NULL, NULL);
 }

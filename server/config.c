@@ -1,0 +1,433 @@
+/*
+ * config.c: the server's settings (spec behaviour.md B10).  Each setting has a flag and/or an
+ * environment variable; the effective value comes from the first source that has it:
+ * command-line flag, process environment, settings file (--config FILE, else ./.env), default.
+ * Every value is validated; an invalid one stops the start with exit code 2 and a message
+ * naming the setting, the value and its source.  Empty values mean "unset", except for the key
+ * settings, where they are errors.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+#include "util/log.h"
+
+typedef enum kind { K_STRING, K_PORT, K_UINT, K_METRIC, K_QUANT, K_WAL, K_LEVEL, K_ROLE } kind;
+
+typedef struct setting {
+    const char *env, *alias, *flag, *short_flag;
+    kind kind;
+    const char *def;
+    uint64_t lo, hi;
+    bool secret;        /* redacted in logs */
+    bool empty_is_error;
+    /* resolved */
+    char value[1024];
+    const char *source; /* "flag", "environment", "file", "default" */
+    bool set;
+} setting;
+
+enum {
+    S_HOST, S_PORT, S_HTTP_PORT, S_DATA_DIR, S_ROLE, S_LEADER, S_DIMENSION, S_METRIC, S_QUANT,
+    S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
+    S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_COUNT
+};
+
+static setting table[S_COUNT] = {
+    [S_HOST] = {"HS_HOST", NULL, "--host", NULL, K_STRING, "127.0.0.1", 0, 0, false, false},
+    [S_PORT] = {"HS_PORT", NULL, "--port", "-p", K_PORT, "50051", 1, 65535, false, false},
+    [S_HTTP_PORT] = {"HS_HTTP_PORT", NULL, "--http-port", NULL, K_PORT, "50050", 1, 65535, false,
+                     false},
+    [S_DATA_DIR] = {"HS_DATA_DIR", NULL, "--data-dir", NULL, K_STRING, "./data", 0, 0, false,
+                    false},
+    [S_ROLE] = {"HS_ROLE", NULL, "--role", NULL, K_ROLE, "", 0, 0, false, false},
+    [S_LEADER] = {"HS_LEADER", NULL, "--leader", NULL, K_STRING, "", 0, 0, false, false},
+    [S_DIMENSION] = {"HS_DIMENSION", NULL, NULL, NULL, K_UINT, "1024", 1, 16384, false, false},
+    [S_METRIC] = {"HS_METRIC", "HS_DISTANCE_METRIC", NULL, NULL, K_METRIC, "cosine", 0, 0, false,
+                  false},
+    [S_QUANT] = {"HS_QUANTIZATION_LEVEL", NULL, NULL, NULL, K_QUANT, "none", 0, 0, false, false},
+    [S_M] = {"HS_HNSW_M", NULL, NULL, NULL, K_UINT, "16", 2, 128, false, false},
+    [S_EFC] = {"HS_HNSW_EF_CONSTRUCT", NULL, NULL, NULL, K_UINT, "100", 1, 10000, false, false},
+    [S_EFS] = {"HS_HNSW_EF_SEARCH", NULL, NULL, NULL, K_UINT, "100", 1, 10000, false, false},
+    [S_INDEXER] = {"HS_INDEXER_CONCURRENCY", NULL, NULL, NULL, K_UINT, "0", 0, 1024, false, false},
+    [S_IDLE] = {"HS_IDLE_TIMEOUT_SEC", NULL, NULL, NULL, K_UINT, "3600", 0, 2147483647, false,
+                false},
+    [S_MAX_LOADED] = {"HS_MAX_LOADED_COLLECTIONS", NULL, NULL, NULL, K_UINT, "1000", 0, 2147483647,
+                      false, false},
+    [S_API_KEY] = {"HYPERSPACE_API_KEY", "HS_API_KEY", NULL, NULL, K_STRING, "", 0, 0, true, true},
+    [S_KEYS_FILE] = {"HYPERSPACE_API_KEYS_FILE", NULL, NULL, NULL, K_STRING, "", 0, 0, false,
+                     true},
+    [S_WAL_MODE] = {"HYPERSPACE_WAL_SYNC_MODE", NULL, NULL, NULL, K_WAL, "batch", 0, 0, false,
+                    false},
+    [S_WAL_BATCH] = {"HYPERSPACE_WAL_BATCH_INTERVAL", NULL, NULL, NULL, K_UINT, "10", 1, 1000,
+                     false, false},
+    [S_SNAPSHOT] = {"HYPERSPACE_SNAPSHOT_INTERVAL_SEC", NULL, NULL, NULL, K_UINT, "60", 0, 86400,
+                    false, false},
+    [S_MAX_BODY] = {"HS_HTTP_MAX_BODY_MB", NULL, NULL, NULL, K_UINT, "32", 1, 1024, false, false},
+    [S_CORS] = {"HS_CORS_ORIGINS", NULL, NULL, NULL, K_STRING, "", 0, 0, false, false},
+    [S_LEADER_KEY] = {"HS_LEADER_API_KEY", NULL, NULL, NULL, K_STRING, "", 0, 0, true, false},
+    [S_LOG_LEVEL] = {"HS_LOG_LEVEL", NULL, NULL, NULL, K_LEVEL, "info", 0, 0, false, false},
+};
+
+/* Upstream variables that are accepted and ignored (with a warning). */
+static const char *ignored[] = {"HS_SEARCH_CONCURRENCY", "HS_OPTIMIZE_INTERVAL_HOURS",
+                                "HYPERSPACE_MODEL_PATH", "HYPERSPACE_TOKENIZER_PATH",
+                                "HYPERSPACE_API_BASE", "HYPERSPACE_API_KEY_EMBED", "RUST_LOG"};
+
+static int config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int config_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hyperspace-server: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 2;
+}
+
+static void usage(void)
+{
+    printf("usage: hyperspace-server [--host H] [-p|--port N] [--http-port N] [--data-dir DIR]\n"
+           "                         [--role leader|follower] [--leader ADDR] [--config FILE]\n"
+           "Settings may also come from the environment (HS_*, HYPERSPACE_*) or a settings\n"
+           "file (./.env by default); flags win over the environment, which wins over the file.\n");
+}
+
+static setting *by_flag(const char *flag)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        if ((table[i].flag && !strcmp(flag, table[i].flag)) ||
+            (table[i].short_flag && !strcmp(flag, table[i].short_flag)))
+            return &table[i];
+    return NULL;
+}
+
+static setting *by_env(const char *name)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        if ((table[i].env && !strcmp(name, table[i].env)) ||
+            (table[i].alias && !strcmp(name, table[i].alias)))
+            return &table[i];
+    return NULL;
+}
+
+static void put(setting *s, const char *value, const char *source)
+{
+    snprintf(s->value, sizeof(s->value), "%s", value);
+    s->source = source;
+    s->set = true;
+}
+
+/* Strips matching quotes of a settings-file value (with \" and \\ unescaped inside "..."). */
+static void unquote(char *v)
+{
+    size_t n = strlen(v);
+    if (n >= 2 && ((v[0] == '"' && v[n - 1] == '"') || (v[0] == '\'' && v[n - 1] == '\''))) {
+        char q = v[0];
+        size_t o = 0;
+        for (size_t i = 1; i + 1 < n; i++) {
+            if (q == '"' && v[i] == '\\' && i + 2 < n && (v[i + 1] == '"' || v[i + 1] == '\\'))
+                i++;
+            v[o++] = v[i];
+        }
+        v[o] = 0;
+    }
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
+/* Reads KEY=VALUE lines; later lines win; settings already set by flags or the environment are
+ * kept.  Returns 0 or 2. */
+static int read_file(const char *path, bool required)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (required)
+            return config_error("cannot read the settings file %s: %s", path, strerror(errno));
+        return 0;
+    }
+    char line[4096];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *p = trim(line);
+        if (!*p || *p == '#')
+            continue;
+        if (!strncmp(p, "export ", 7))
+            p = trim(p + 7);
+        char *eq = strchr(p, '=');
+        if (!eq || eq == p) {
+            fclose(f);
+            return config_error("%s:%d: expected KEY=VALUE", path, lineno);
+        }
+        *eq = 0;
+        char *key = trim(p), *val = trim(eq + 1);
+        unquote(val);
+        setting *s = by_env(key);
+        if (s && (!s->set || !strcmp(s->source, "file")))
+            put(s, val, "file");
+    }
+    fclose(f);
+    return 0;
+}
+
+static int parse_uint(const setting *s, const char *name, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s->value, &end, 10);
+    if (errno || end == s->value || *end || s->value[0] == '-' || v < s->lo || v > s->hi)
+        return config_error("invalid value '%s' for %s (from %s): expected an integer between %llu "
+                            "and %llu", s->value, name, s->source, (unsigned long long)s->lo,
+                            (unsigned long long)s->hi);
+    *out = v;
+    return 0;
+}
+
+static bool ieq(const char *a, const char *b) { return !strcasecmp(a, b); }
+
+/* Copies a setting into a fixed field; values longer than the field are refused at start. */
+static int copy_value(char *dst, size_t len, int which)
+{
+    const setting *s = &table[which];
+    size_t n = strlen(s->value);
+    if (n >= len)
+        return config_error("value of %s (from %s) is too long: %zu bytes, at most %zu",
+                            s->env ? s->env : s->flag, s->source, n, len - 1);
+    memcpy(dst, s->value, n + 1);
+    return 0;
+}
+
+/* Converts the resolved strings into the settings struct. */
+static int convert(hs_settings *o)
+{
+    memset(o, 0, sizeof(*o));
+    uint64_t v = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        setting *s = &table[i];
+        const char *name = s->env ? s->env : s->flag;
+        if (s->empty_is_error && s->set && strcmp(s->source, "default") && !s->value[0])
+            return config_error("%s is set but empty (from %s)", name, s->source);
+        if (s->kind == K_PORT || s->kind == K_UINT) {
+            if (parse_uint(s, s->flag && !s->env ? s->flag : name, &v))
+                return 2;
+        }
+        switch (i) {
+        case S_PORT:
+            o->grpc_port = (int)v;
+            break;
+        case S_HTTP_PORT:
+            o->http_port = (int)v;
+            break;
+        case S_DIMENSION:
+            o->dimension = (uint32_t)v;
+            break;
+        case S_M:
+            o->m = (uint32_t)v;
+            break;
+        case S_EFC:
+            o->ef_construction = (uint32_t)v;
+            break;
+        case S_EFS:
+            o->ef_search = (uint32_t)v;
+            break;
+        case S_INDEXER:
+            o->indexer_threads = (uint32_t)v;
+            break;
+        case S_IDLE:
+            o->idle_timeout_sec = (uint32_t)v;
+            break;
+        case S_MAX_LOADED:
+            o->max_loaded = (uint32_t)v;
+            break;
+        case S_WAL_BATCH:
+            o->wal_batch_ms = (uint32_t)v;
+            break;
+        case S_SNAPSHOT:
+            o->snapshot_interval_sec = (uint32_t)v;
+            break;
+        case S_MAX_BODY:
+            o->max_body_mb = (uint32_t)v;
+            break;
+        default:
+            break;
+        }
+    }
+    if (copy_value(o->host, sizeof(o->host), S_HOST))
+        return 2;
+    if (copy_value(o->data_dir, sizeof(o->data_dir), S_DATA_DIR))
+        return 2;
+    if (copy_value(o->leader, sizeof(o->leader), S_LEADER))
+        return 2;
+    const char *r = table[S_ROLE].value;
+    if (*r && !ieq(r, "leader") && !ieq(r, "follower"))
+        return config_error("invalid value '%s' for --role (from %s): expected leader or follower",
+                            r, table[S_ROLE].source);
+    if (copy_value(o->role, sizeof(o->role), S_ROLE))
+        return 2;
+    const char *m = table[S_METRIC].value;
+    if (ieq(m, "cosine"))
+        o->metric = HS_METRIC_COSINE;
+    else if (ieq(m, "l2") || ieq(m, "euclidean"))
+        o->metric = HS_METRIC_L2;
+    else if (ieq(m, "poincare"))
+        o->metric = HS_METRIC_POINCARE;
+    else
+        return config_error("invalid value '%s' for HS_METRIC (from %s): expected cosine, l2, "
+                            "euclidean or poincare", m, table[S_METRIC].source);
+    const char *q = table[S_QUANT].value;
+    if (ieq(q, "none"))
+        o->quantization = HS_QUANT_NONE;
+    else if (ieq(q, "scalar"))
+        o->quantization = HS_QUANT_SCALAR;
+    else if (ieq(q, "binary"))
+        o->quantization = HS_QUANT_BINARY;
+    else
+        return config_error("invalid value '%s' for HS_QUANTIZATION_LEVEL (from %s): expected "
+                            "none, scalar or binary", q, table[S_QUANT].source);
+    const char *w = table[S_WAL_MODE].value;
+    if (ieq(w, "async"))
+        o->wal_mode = HS_DURABILITY_ASYNC;
+    else if (ieq(w, "batch"))
+        o->wal_mode = HS_DURABILITY_BATCH;
+    else if (ieq(w, "strict") || ieq(w, "fsync"))
+        o->wal_mode = HS_DURABILITY_STRICT;
+    else
+        return config_error("invalid value '%s' for HYPERSPACE_WAL_SYNC_MODE (from %s): expected "
+                            "async, batch or strict", w, table[S_WAL_MODE].source);
+    const char *l = table[S_LOG_LEVEL].value;
+    o->log_level = ieq(l, "error") ? HS_LOG_ERROR
+                   : ieq(l, "warn") ? HS_LOG_WARN
+                   : ieq(l, "info") ? HS_LOG_INFO
+                   : ieq(l, "debug") ? HS_LOG_DEBUG
+                                     : (hs_log_level)-1;
+    if ((int)o->log_level < 0)
+        return config_error("invalid value '%s' for HS_LOG_LEVEL (from %s): expected error, warn, "
+                            "info or debug", l, table[S_LOG_LEVEL].source);
+    o->api_key_set = table[S_API_KEY].set && strcmp(table[S_API_KEY].source, "default");
+    if (copy_value(o->api_key, sizeof(o->api_key), S_API_KEY))
+        return 2;
+    if (copy_value(o->keys_file, sizeof(o->keys_file), S_KEYS_FILE))
+        return 2;
+    o->cors_set = table[S_CORS].value[0] != 0;
+    if (copy_value(o->cors_origins, sizeof(o->cors_origins), S_CORS))
+        return 2;
+    if (table[S_LEADER_KEY].value[0]) {
+        if (copy_value(o->leader_api_key, sizeof(o->leader_api_key), S_LEADER_KEY))
+            return 2;
+    } else {
+        memcpy(o->leader_api_key, o->api_key, sizeof(o->leader_api_key));
+    }
+    if (ieq(o->role, "follower") && !o->leader[0])
+        return config_error("--role follower needs --leader (or HS_LEADER)");
+    return 0;
+}
+
+static void warn_unknown(char **envp)
+{
+    char unknown[2048] = "";
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "HS_", 3) && strncmp(*e, "HYPERSPACE_", 11) && strncmp(*e, "RUST_LOG=", 9))
+            continue;
+        char name[256];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
+        bool known = by_env(name) != NULL, ign = !strncmp(name, "HYPERSPACE_EMBED", 16);
+        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+            ign = ign || !strcmp(name, ignored[i]);
+        if (ign)
+            hs_log(HS_LOG_WARN, "Ignoring %s: not used by this server", name);
+        else if (!known && strlen(unknown) + strlen(name) + 3 < sizeof(unknown))
+            strcat(strcat(unknown, unknown[0] ? ", " : ""), name);
+    }
+    if (unknown[0])
+        hs_log(HS_LOG_WARN, "Unknown settings in the environment (ignored): %s", unknown);
+}
+
+extern char **environ;
+
+int hs_settings_load(hs_settings *o, int argc, char **argv)
+{
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 1;
+        }
+        if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+            printf("hyperspace-server %d.%d.%d (API %s)\n", HS_VERSION_MAJOR, HS_VERSION_MINOR,
+                   HS_VERSION_PATCH, HS_API_VERSION);
+            return 1;
+        }
+        char flag[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        if (eq && a[0] == '-' && a[1] == '-') {
+            snprintf(flag, sizeof(flag), "%.*s", (int)(eq - a), a);
+            val = eq + 1;
+        } else {
+            snprintf(flag, sizeof(flag), "%s", a);
+        }
+        bool is_config = !strcmp(flag, "--config");
+        setting *s = is_config ? NULL : by_flag(flag);
+        if (!is_config && !s) {
+            usage();
+            return config_error("unknown argument '%s'", a);
+        }
+        if (!val) {
+            if (i + 1 >= argc)
+                return config_error("%s needs a value", flag);
+            val = argv[++i];
+        }
+        if (is_config)
+            config = val;
+        else
+            put(s, val, "flag");
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        setting *s = &table[i];
+        if (s->set)
+            continue;
+        const char *v = s->env ? getenv(s->env) : NULL;
+        if (!v && s->alias)
+            v = getenv(s->alias);
+        if (v && (*v || s->empty_is_error))
+            put(s, v, "environment");
+    }
+    int rc = read_file(config ? config : ".env", config != NULL);
+    if (rc)
+        return rc;
+    for (int i = 0; i < S_COUNT; i++)
+        if (!table[i].set || (!table[i].value[0] && !table[i].empty_is_error))
+            put(&table[i], table[i].def, "default");
+    rc = convert(o);
+    if (rc == 0)
+        warn_unknown(environ);
+    return rc;
+}
+
+void hs_settings_log(const hs_settings *o)
+{
+    (void)o;
+    for (int i = 0; i < S_COUNT; i++) {
+        const setting *s = &table[i];
+        const char *name = s->env ? s->env : s->flag;
+        bool redact = s->secret && s->value[0];
+        hs_log(HS_LOG_INFO, "setting %s = %s (%s)", name,
+               redact ? "<redacted>" : (s->value[0] ? s->value : "<unset>"), s->source);
+    }
+}

@@ -1,0 +1,939 @@
+/*
+ * grpc_api.c: the RPCs of hyperspace.Database (spec grpc.md section 4 and 5).  Each RPC unpacks
+ * its request with protobuf-c, validates in the spec's order, calls the engine through
+ * include/hyperspace.h and packs the reply; failures go through errors.c.
+ *
+ * Monitor streams are kept in a list served by one thread that sends SystemStats at t0 + n
+ * seconds to every stream whose previous message has gone out (at most one unsent message per
+ * stream); a stream ends when its client cancels or the server stops (UNAVAILABLE).
+ */
+#include <grpc/status.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperspace.pb-c.h"
+#include "server/filters.h"
+#include "util/numfmt.h"
+#include "server/grpc_int.h"
+#include "util/log.h"
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static void reply(hs_gcall *c, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    c->reply = malloc(n ? n : 1);
+    if (!c->reply) {
+        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+        return;
+    }
+    c->reply_len = protobuf_c_message_pack(m, c->reply);
+    hs_gcall_finish(c, GRPC_STATUS_OK, "");
+}
+
+static void status_reply(hs_gcall *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void status_reply(hs_gcall *c, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    Hyperspace__StatusResponse r = HYPERSPACE__STATUS_RESPONSE__INIT;
+    r.status = text;
+    reply(c, &r.base);
+}
+
+static void fail(hs_gcall *c, const hs_fail *f) { hs_gcall_fail(c, f); }
+
+static void bad_message(hs_gcall *c)
+{
+    hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "Malformed request message");
+}
+
+/* Validates a collection name from a request ("" = default unless `empty_is_error`). */
+static int check_name(const char *name, bool empty_is_error, hs_fail *f)
+{
+    if (!*name) {
+        if (empty_is_error)
+            return hs_fail_set(f, HS_ERR_NAME_EMPTY, "Collection name cannot be empty");
+        return 0;
+    }
+    hs_error err;
+    int rc = hs_check_collection_name(name, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}
+
+static hs_durability durability_of(int level)
+{
+    return level >= 1 && level <= 3 ? (hs_durability)level : HS_DURABILITY_DEFAULT;
+}
+
+#define MAP_TO_KV(n, entries, out)                                                     \
+    do {                                                                               \
+        out = (n) ? calloc((n), sizeof(hs_kv)) : NULL;                                 \
+        for (size_t i_ = 0; out && i_ < (n); i_++)                                     \
+            out[i_] = (hs_kv){(entries)[i_]->key, strlen((entries)[i_]->key),          \
+                              (entries)[i_]->value, strlen((entries)[i_]->value)};     \
+    } while (0)
+
+/* ---- collections ------------------------------------------------------------------------------ */
+
+static void rpc_create(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__CreateCollectionRequest *r =
+        hyperspace__create_collection_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    hs_collection_config cfg;
+    hs_collection_config_init(&cfg);
+    if (!check_name(r->name, true, &f)) {
+        if (r->dimension < 1 || r->dimension > 16384)
+            hs_fail_set(&f, HS_ERR_DIMENSION_RANGE, "Dimension must be between 1 and 16384 (got %u)",
+                        r->dimension);
+        else if (!hs_parse_metric(r->metric, &cfg.metric))
+            hs_fail_set(&f, HS_ERR_METRIC,
+                        "Unknown metric '%.64s': expected cosine, l2, euclidean or poincare",
+                        r->metric);
+        else if (*r->quantization && !hs_parse_quant(r->quantization, &cfg.quantization))
+            hs_fail_set(&f, HS_ERR_QUANTIZATION,
+                        "Unknown quantization '%.64s': expected none, scalar or binary",
+                        r->quantization);
+        else if (r->m == 1 || r->m > 128)
+            hs_fail_set(&f, HS_ERR_PARAM_RANGE, "m must be between 2 and 128 (got %u)", r->m);
+        else if (r->ef_construction > 10000)
+            hs_fail_set(&f, HS_ERR_PARAM_RANGE,
+                        "ef_construction must be between 1 and 10000 (got %u)", r->ef_construction);
+        else if (r->ef_search > 10000)
+            hs_fail_set(&f, HS_ERR_PARAM_RANGE, "ef_search must be between 1 and 10000 (got %u)",
+                        r->ef_search);
+    }
+    if (!f.id) {
+        if (!*r->quantization)
+            cfg.quantization = g_srv.cfg.quantization;
+        cfg.dimension = r->dimension;
+        cfg.m = r->m ? r->m : g_srv.cfg.m;
+        cfg.ef_construction = r->ef_construction;
+        cfg.ef_search = r->ef_search;
+        hs_error err;
+        int rc = hs_collection_create(g_srv.db, c->auth.tenant, r->name, &cfg, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+    }
+    if (f.id)
+        fail(c, &f);
+    else
+        status_reply(c, "Collection '%s' created.", r->name);
+    hyperspace__create_collection_request__free_unpacked(r, NULL);
+}
+
+static void rpc_delete_collection(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__DeleteCollectionRequest *r =
+        hyperspace__delete_collection_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    if (!check_name(r->name, true, &f)) {
+        hs_error err;
+        int rc = hs_collection_drop(g_srv.db, c->auth.tenant, r->name, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+        else
+            hs_metrics_forget(c->auth.tenant, r->name);
+    }
+    if (f.id)
+        fail(c, &f);
+    else
+        status_reply(c, "Collection '%s' deleted.", r->name);
+    hyperspace__delete_collection_request__free_unpacked(r, NULL);
+}
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names;
+
+static int add_name(void *ctx, const char *tenant, const char *name)
+{
+    (void)tenant;
+    names *ns = ctx;
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 16;
+        char **v = realloc(ns->v, cap * sizeof(char *));
+        if (!v)
+            return HS_ENOMEM;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    ns->v[ns->n] = strdup(name);
+    return ns->v[ns->n++] ? 0 : HS_ENOMEM;
+}
+
+static void rpc_list(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    names ns = {0};
+    hs_error err;
+    int rc = hs_collection_list(g_srv.db, c->auth.tenant, add_name, &ns, &err);
+    if (rc) {
+        hs_fail f;
+        hs_fail_from_engine(&f, rc, &err);
+        fail(c, &f);
+    } else {
+        Hyperspace__ListCollectionsResponse r = HYPERSPACE__LIST_COLLECTIONS_RESPONSE__INIT;
+        r.n_collections = ns.n;
+        r.collections = ns.v;
+        reply(c, &r.base);
+    }
+    for (size_t i = 0; i < ns.n; i++)
+        free(ns.v[i]);
+    free(ns.v);
+}
+
+static void rpc_stats(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__CollectionStatsRequest *r =
+        hyperspace__collection_stats_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    const char *name = *r->name ? r->name : "default";
+    hs_collection_stats st;
+    if (!check_name(r->name, false, &f)) {
+        hs_error err;
+        int rc = hs_collection_stats_get(g_srv.db, c->auth.tenant, name, &st, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+        else if (st.error[0])
+            hs_fail_set(&f, HS_ERR_LOAD_FAILED, "Collection '%s' failed to load: %s", name,
+                        st.error);
+    }
+    if (f.id) {
+        fail(c, &f);
+    } else {
+        Hyperspace__CollectionStatsResponse out = HYPERSPACE__COLLECTION_STATS_RESPONSE__INIT;
+        out.count = st.count;
+        out.dimension = st.config.dimension;
+        out.metric = (char *)hs_metric_name(st.config.metric);
+        out.indexing_queue = st.indexing_queue;
+        out.quantization = (char *)hs_quant_name(st.config.quantization);
+        out.deleted_count = st.deleted;
+        out.memory_bytes = st.memory_bytes;
+        out.loaded = st.loaded != 0;
+        out.m = st.config.m;
+        out.ef_construction = st.config.ef_construction;
+        out.ef_search = st.config.ef_search;
+        reply(c, &out.base);
+    }
+    hyperspace__collection_stats_request__free_unpacked(r, NULL);
+}
+
+/* ---- writes ---------------------------------------------------------------------------------- */
+
+static void upsert_points(hs_gcall *c, const char *collection, hs_point *pts, size_t n,
+                          hs_durability d, bool batch)
+{
+    hs_fail f = {0};
+    hs_collection *h = NULL;
+    if (!check_name(collection, false, &f))
+        hs_ops_open(c->auth.tenant, collection, n > 0 || !batch, &h, &f);
+    if (!f.id) {
+        hs_error err;
+        int rc = hs_upsert(h, pts, n, d, &err);
+        if (rc) {
+            hs_fail_from_engine(&f, rc, &err);
+            if (batch && err.index >= 0) {
+                char m[sizeof(f.message)];
+                snprintf(m, sizeof(m), "%s", f.message);
+                snprintf(f.message, sizeof(f.message), "vectors[%ld]: %.480s", err.index, m);
+            }
+        } else {
+            hs_metrics_upserts(c->auth.tenant, *collection ? collection : "default", n);
+        }
+    }
+    hs_collection_close(h);
+    if (f.id) {
+        fail(c, &f);
+        return;
+    }
+    Hyperspace__InsertResponse r = HYPERSPACE__INSERT_RESPONSE__INIT;
+    r.success = true;
+    reply(c, &r.base);
+}
+
+static void rpc_insert(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__InsertRequest *r = hyperspace__insert_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_kv *kv;
+    MAP_TO_KV(r->n_metadata, r->metadata, kv);
+    hs_point p = {r->id, r->vector, r->n_vector, kv, r->n_metadata};
+    upsert_points(c, r->collection, &p, 1, durability_of(r->durability), false);
+    free(kv);
+    hyperspace__insert_request__free_unpacked(r, NULL);
+}
+
+static void rpc_batch_insert(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__BatchInsertRequest *r = hyperspace__batch_insert_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_point *pts = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_point));
+    hs_kv **kvs = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_kv *));
+    if (!pts || !kvs) {
+        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    } else {
+        for (size_t i = 0; i < r->n_vectors; i++) {
+            Hyperspace__VectorData *v = r->vectors[i];
+            MAP_TO_KV(v->n_metadata, v->metadata, kvs[i]);
+            pts[i] = (hs_point){v->id, v->vector, v->n_vector, kvs[i], v->n_metadata};
+        }
+        upsert_points(c, r->collection, pts, r->n_vectors, durability_of(r->durability), true);
+    }
+    for (size_t i = 0; kvs && i < r->n_vectors; i++)
+        free(kvs[i]);
+    free(kvs);
+    free(pts);
+    hyperspace__batch_insert_request__free_unpacked(r, NULL);
+}
+
+static void rpc_insert_text(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    hs_gcall_finish(c, GRPC_STATUS_UNIMPLEMENTED, "Embedding feature not compiled");
+}
+
+static void rpc_delete(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__DeleteRequest *r = hyperspace__delete_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    hs_collection *h = NULL;
+    size_t deleted = 0;
+    if (!check_name(r->collection, false, &f) && !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
+        uint64_t id = r->id;
+        hs_error err;
+        int rc = hs_delete(h, &id, 1, HS_DURABILITY_DEFAULT, &deleted, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+        else if (deleted)
+            hs_metrics_deletes(c->auth.tenant, *r->collection ? r->collection : "default", 1);
+    }
+    hs_collection_close(h);
+    if (f.id) {
+        fail(c, &f);
+    } else {
+        Hyperspace__DeleteResponse out = HYPERSPACE__DELETE_RESPONSE__INIT;
+        out.success = deleted > 0;
+        reply(c, &out.base);
+    }
+    hyperspace__delete_request__free_unpacked(r, NULL);
+}
+
+/* ---- search ----------------------------------------------------------------------------------- */
+
+typedef struct result_meta {
+    Hyperspace__SearchResult *results;
+    Hyperspace__SearchResult **ptrs;
+    Hyperspace__SearchResult__MetadataEntry **entries; /* per result */
+    size_t *nentries;
+    bool oom;
+} result_meta;
+
+typedef struct meta_collect {
+    Hyperspace__SearchResult__MetadataEntry *e;
+    size_t n, cap;
+    bool oom;
+} meta_collect;
+
+static int collect_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    meta_collect *m = ctx;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        Hyperspace__SearchResult__MetadataEntry *ne = realloc(m->e, cap * sizeof(*ne));
+        if (!ne) {
+            m->oom = true;
+            return 1;
+        }
+        m->e = ne;
+        m->cap = cap;
+    }
+    Hyperspace__SearchResult__MetadataEntry init = HYPERSPACE__SEARCH_RESULT__METADATA_ENTRY__INIT;
+    init.key = strndup(k, kl);
+    init.value = strndup(v, vl);
+    if (!init.key || !init.value) {
+        free(init.key);
+        free(init.value);
+        m->oom = true;
+        return 1;
+    }
+    m->e[m->n++] = init;
+    return 0;
+}
+
+typedef struct search_out {
+    Hyperspace__SearchResult *res;
+    meta_collect *meta;
+    size_t n;
+} search_out;
+
+static int on_result(void *ctx, size_t i, const hs_point_view *p)
+{
+    search_out *o = ctx;
+    hs_meta_each(p, collect_kv, &o->meta[i]);
+    return 0;
+}
+
+static void search_out_free(search_out *o, size_t k)
+{
+    for (size_t i = 0; o->meta && i < k; i++) {
+        for (size_t j = 0; j < o->meta[i].n; j++) {
+            free(o->meta[i].e[j].key);
+            free(o->meta[i].e[j].value);
+        }
+        free(o->meta[i].e);
+    }
+    free(o->meta);
+    free(o->res);
+}
+
+/* Builds the conditions of a SearchRequest into fs (or only validates them when fs is NULL). */
+static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set *out, hs_fail *f)
+{
+    hs_filter_set tmp, *fs = out ? out : &tmp;
+    hs_filter_init(fs);
+    int rc = 0;
+    if (r->n_filter + r->n_filters > HS_FILTER_MAX_CONDITIONS)
+        rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
+    for (size_t i = 0; !rc && i < r->n_filter; i++) {
+        const Hyperspace__SearchRequest__FilterEntry *e = r->filter[i];
+        rc = hs_filter_add_match(fs, e->key, strlen(e->key), e->value, strlen(e->value), "filter",
+                                 f);
+    }
+    for (size_t i = 0; !rc && i < r->n_filters; i++) {
+        const Hyperspace__Filter *c = r->filters[i];
+        char where[32];
+        snprintf(where, sizeof(where), "filters[%zu]", i);
+        if (c->condition_case == HYPERSPACE__FILTER__CONDITION_MATCH && c->match) {
+            rc = hs_filter_add_match(fs, c->match->key, strlen(c->match->key), c->match->value,
+                                     strlen(c->match->value), where, f);
+        } else if (c->condition_case == HYPERSPACE__FILTER__CONDITION_RANGE && c->range) {
+            const Hyperspace__Range *g = c->range;
+            rc = hs_filter_add_range(fs, g->key, strlen(g->key),
+                                     g->_gte_case == HYPERSPACE__RANGE___GTE_GTE, g->gte,
+                                     g->_lte_case == HYPERSPACE__RANGE___LTE_LTE, g->lte, where, f);
+        } else {
+            rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
+        }
+    }
+    if (rc || !out)
+        hs_filter_free(fs);
+    return rc;
+}
+
+/* Steps 1-4 of Search validation (before the collection is looked up). */
+static int validate_search(const Hyperspace__SearchRequest *r, hs_fail *f)
+{
+    if (check_name(r->collection, false, f))
+        return f->id;
+    if (r->top_k > 10000)
+        return hs_fail_set(f, HS_ERR_TOPK, "top_k must be <= 10000 (got %u)", r->top_k);
+    if (r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY) {
+        if (r->_hybrid_alpha_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA_HYBRID_ALPHA) {
+            double a = (double)r->hybrid_alpha;
+            if (isnan(a) || a < 0.0 || a > 1.0) {
+                char num[40];
+                hs_fmt_double(a, num, sizeof(num));
+                return hs_fail_set(f, HS_ERR_ALPHA, "hybrid_alpha must be between 0 and 1 (got %s)",
+                                   num);
+            }
+        }
+        if (strlen(r->hybrid_query) > 65536)
+            return hs_fail_set(f, HS_ERR_PARAM_RANGE,
+                               "hybrid_query must be between 0 and 65536 bytes (got %zu)",
+                               strlen(r->hybrid_query));
+    }
+    return hs_filter_from_grpc(r, NULL, f);
+}
+
+/* Runs one validated search into o; returns a failure id or 0. */
+static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_out *o, hs_fail *f)
+{
+    size_t k = r->top_k ? r->top_k : 10;
+    hs_filter_set fs;
+    if (hs_filter_from_grpc(r, &fs, f))
+        return f->id;
+    hs_collection *h = NULL;
+    int rc = hs_ops_open(c->auth.tenant, r->collection, false, &h, f);
+    if (!rc && r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY)
+        rc = hs_fail_set(f, HS_ERR_UNIMPLEMENTED, "Hybrid search is not available in this build");
+    hs_hit *hits = NULL;
+    if (!rc) {
+        hits = malloc(k * sizeof(hs_hit));
+        o->meta = calloc(k, sizeof(meta_collect));
+        o->res = calloc(k, sizeof(Hyperspace__SearchResult));
+        if (!hits || !o->meta || !o->res)
+            rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+    }
+    if (!rc) {
+        hs_search_opts so;
+        hs_search_opts_init(&so);
+        so.k = k;
+        so.on_result = on_result;
+        so.result_ctx = o;
+        hs_filter_apply(&fs, &so);
+        hs_error err;
+        uint64_t t0 = hs_now_ns_srv();
+        int erc = fs.empty ? HS_OK : hs_search(h, r->vector, r->n_vector, &so, hits, &o->n, &err);
+        if (erc)
+            rc = hs_fail_from_engine(f, erc, &err);
+        else {
+            hs_ops_count_search();
+            hs_metrics_search(c->auth.tenant, *r->collection ? r->collection : "default",
+                              (double)(hs_now_ns_srv() - t0) / 1e9);
+        }
+    }
+    for (size_t i = 0; !rc && i < o->n; i++) {
+        Hyperspace__SearchResult init = HYPERSPACE__SEARCH_RESULT__INIT;
+        o->res[i] = init;
+        o->res[i].id = (uint32_t)hits[i].id;
+        o->res[i].distance = hits[i].distance;
+        if (o->meta[i].oom)
+            rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+    }
+    hs_filter_free(&fs);
+    free(hits);
+    hs_collection_close(h);
+    return rc;
+}
+
+/* Fills a SearchResponse from o (pointers into o; valid while o lives). */
+static void fill_response(Hyperspace__SearchResponse *resp, search_out *o,
+                          Hyperspace__SearchResult **ptrs,
+                          Hyperspace__SearchResult__MetadataEntry ***entry_ptrs)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        entry_ptrs[i] = malloc((o->meta[i].n ? o->meta[i].n : 1) * sizeof(void *));
+        for (size_t j = 0; entry_ptrs[i] && j < o->meta[i].n; j++)
+            entry_ptrs[i][j] = &o->meta[i].e[j];
+        o->res[i].n_metadata = entry_ptrs[i] ? o->meta[i].n : 0;
+        o->res[i].metadata = entry_ptrs[i];
+        ptrs[i] = &o->res[i];
+    }
+    resp->n_results = o->n;
+    resp->results = ptrs;
+}
+
+static void rpc_search(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__SearchRequest *r = hyperspace__search_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    search_out o = {0};
+    size_t k = r->top_k ? r->top_k : 10;
+    if (!validate_search(r, &f))
+        run_search(c, r, &o, &f);
+    if (f.id) {
+        fail(c, &f);
+    } else {
+        Hyperspace__SearchResponse resp = HYPERSPACE__SEARCH_RESPONSE__INIT;
+        Hyperspace__SearchResult **ptrs = malloc((o.n ? o.n : 1) * sizeof(void *));
+        Hyperspace__SearchResult__MetadataEntry ***eps = calloc(o.n ? o.n : 1, sizeof(void *));
+        fill_response(&resp, &o, ptrs, eps);
+        reply(c, &resp.base);
+        for (size_t i = 0; i < o.n; i++)
+            free(eps[i]);
+        free(eps);
+        free(ptrs);
+    }
+    search_out_free(&o, k);
+    hyperspace__search_request__free_unpacked(r, NULL);
+}
+
+static void rpc_search_batch(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__BatchSearchRequest *r = hyperspace__batch_search_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    size_t n = r->n_searches;
+    hs_fail f = {0};
+    long bad = -1;
+    for (size_t i = 0; i < n && bad < 0; i++)
+        if (validate_search(r->searches[i], &f))
+            bad = (long)i;
+    search_out *outs = calloc(n ? n : 1, sizeof(search_out));
+    for (size_t i = 0; bad < 0 && outs && i < n; i++)
+        if (run_search(c, r->searches[i], &outs[i], &f))
+            bad = (long)i;
+    if (bad >= 0) {
+        char m[sizeof(f.message)];
+        snprintf(m, sizeof(m), "%s", f.message);
+        snprintf(f.message, sizeof(f.message), "searches[%ld]: %.480s", bad, m);
+        fail(c, &f);
+    } else if (!outs) {
+        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    } else {
+        Hyperspace__BatchSearchResponse resp = HYPERSPACE__BATCH_SEARCH_RESPONSE__INIT;
+        Hyperspace__SearchResponse *rs = calloc(n ? n : 1, sizeof(*rs));
+        Hyperspace__SearchResponse **rps = calloc(n ? n : 1, sizeof(void *));
+        Hyperspace__SearchResult ***ptrs = calloc(n ? n : 1, sizeof(void *));
+        Hyperspace__SearchResult__MetadataEntry ****eps = calloc(n ? n : 1, sizeof(void *));
+        for (size_t i = 0; i < n; i++) {
+            Hyperspace__SearchResponse init = HYPERSPACE__SEARCH_RESPONSE__INIT;
+            rs[i] = init;
+            ptrs[i] = malloc((outs[i].n ? outs[i].n : 1) * sizeof(void *));
+            eps[i] = calloc(outs[i].n ? outs[i].n : 1, sizeof(void *));
+            fill_response(&rs[i], &outs[i], ptrs[i], eps[i]);
+            rps[i] = &rs[i];
+        }
+        resp.n_responses = n;
+        resp.responses = rps;
+        reply(c, &resp.base);
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < outs[i].n; j++)
+                free(eps[i][j]);
+            free(eps[i]);
+            free(ptrs[i]);
+        }
+        free(eps);
+        free(ptrs);
+        free(rps);
+        free(rs);
+    }
+    for (size_t i = 0; outs && i < n; i++)
+        search_out_free(&outs[i], r->searches[i]->top_k ? r->searches[i]->top_k : 10);
+    free(outs);
+    hyperspace__batch_search_request__free_unpacked(r, NULL);
+}
+
+/* ---- maintenance ----------------------------------------------------------------------------- */
+
+static void rpc_snapshot(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    size_t n = 0;
+    hs_error err;
+    int rc = hs_db_checkpoint(g_srv.db, &n, &err);
+    if (rc) {
+        hs_fail f;
+        hs_fail_from_engine(&f, rc, &err);
+        return fail(c, &f);
+    }
+    status_reply(c, "Snapshot completed for %zu collections", n);
+}
+
+static void rpc_vacuum(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    size_t n = 0;
+    uint64_t reclaimed = 0;
+    hs_error err;
+    int rc = hs_db_vacuum(g_srv.db, &n, &reclaimed, &err);
+    if (rc) {
+        hs_fail f;
+        hs_fail_from_engine(&f, rc, &err);
+        return fail(c, &f);
+    }
+    status_reply(c, "Vacuum completed: %zu collections compacted, %llu entries reclaimed", n,
+                 (unsigned long long)reclaimed);
+}
+
+static void rpc_configure(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__ConfigUpdate *r = hyperspace__config_update__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    bool has_es = r->_ef_search_case == HYPERSPACE__CONFIG_UPDATE___EF_SEARCH_EF_SEARCH;
+    bool has_ec = r->_ef_construction_case ==
+                  HYPERSPACE__CONFIG_UPDATE___EF_CONSTRUCTION_EF_CONSTRUCTION;
+    const char *name = *r->collection ? r->collection : "default";
+    if (!check_name(r->collection, false, &f)) {
+        if (has_es && (r->ef_search < 1 || r->ef_search > 10000))
+            hs_fail_set(&f, HS_ERR_PARAM_RANGE, "ef_search must be between 1 and 10000 (got %u)",
+                        r->ef_search);
+        else if (has_ec && (r->ef_construction < 1 || r->ef_construction > 10000))
+            hs_fail_set(&f, HS_ERR_PARAM_RANGE,
+                        "ef_construction must be between 1 and 10000 (got %u)", r->ef_construction);
+    }
+    hs_collection *h = NULL;
+    hs_collection_stats st;
+    if (!f.id && !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
+        hs_error err;
+        int rc = hs_collection_configure(h, has_es ? r->ef_search : 0,
+                                         has_ec ? r->ef_construction : 0, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+        else
+            hs_collection_stats_of(h, &st);
+    }
+    hs_collection_close(h);
+    if (f.id)
+        fail(c, &f);
+    else
+        status_reply(c, "Collection '%s' configured: ef_search=%u, ef_construction=%u", name,
+                     st.config.ef_search, st.config.ef_construction);
+    hyperspace__config_update__free_unpacked(r, NULL);
+}
+
+static void rpc_digest(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__DigestRequest *r = hyperspace__digest_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    hs_collection *h = NULL;
+    hs_digest d;
+    if (!check_name(r->collection, false, &f) &&
+        !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
+        hs_error err;
+        int rc = hs_collection_digest(h, &d, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+    }
+    hs_collection_close(h);
+    if (f.id) {
+        fail(c, &f);
+    } else {
+        Hyperspace__DigestResponse out = HYPERSPACE__DIGEST_RESPONSE__INIT;
+        out.logical_clock = d.clock;
+        out.state_hash = d.state_hash;
+        out.n_buckets = 256;
+        out.buckets = d.buckets;
+        out.count = d.count;
+        reply(c, &out.base);
+    }
+    hyperspace__digest_request__free_unpacked(r, NULL);
+}
+
+static void rpc_rebuild(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__RebuildIndexRequest *r = hyperspace__rebuild_index_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    hs_collection *h = NULL;
+    if (!check_name(r->name, false, &f) && !hs_ops_open(c->auth.tenant, r->name, false, &h, &f)) {
+        hs_error err;
+        int rc = hs_collection_rebuild(h, &err);
+        if (rc)
+            hs_fail_from_engine(&f, rc, &err);
+    }
+    hs_collection_close(h);
+    if (f.id)
+        fail(c, &f);
+    else
+        status_reply(c, "Index rebuilt and reloaded successfully");
+    hyperspace__rebuild_index_request__free_unpacked(r, NULL);
+}
+
+static void rpc_replicate(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    if (g_srv.follower) {
+        hs_gcall_finish(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "I am a follower, cannot replicate from me");
+        return;
+    }
+    hs_gcall_finish(c, GRPC_STATUS_UNIMPLEMENTED,
+                    "Replication is not available in this build yet (leader-follower "
+                    "replication is a later milestone)");
+}
+
+/* ---- Monitor streams ----------------------------------------------------------------------- */
+
+static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t streams_cond = PTHREAD_COND_INITIALIZER;
+static hs_gcall *streams;
+static bool streams_stop;
+static pthread_t streams_thread;
+static bool streams_running;
+
+/* Sends one SystemStats on c (caller holds c->mu; no send in flight). */
+static void send_stats(hs_gcall *c)
+{
+    uint64_t cols, pts, loaded, failed;
+    hs_db_totals(g_srv.db, &cols, &pts, &loaded, &failed);
+    Hyperspace__SystemStats st = HYPERSPACE__SYSTEM_STATS__INIT;
+    st.total_collections = cols;
+    st.total_vectors = pts;
+    st.total_memory_mb = (double)hs_process_rss() / 1048576.0;
+    st.qps = hs_ops_qps();
+    size_t n = protobuf_c_message_get_packed_size(&st.base);
+    uint8_t buf[128];
+    protobuf_c_message_pack(&st.base, buf);
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, n);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    c->send_in_flight = true;
+    if (grpc_call_start_batch(c->call, &op, 1, &c->tag_sent, NULL) != GRPC_CALL_OK)
+        c->send_in_flight = false;
+    grpc_byte_buffer_destroy(bb);
+}
+
+static void rpc_monitor(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    c->stream = true;
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->close_armed = true;
+    pthread_mutex_lock(&c->mu);
+    grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
+    c->next_due = (double)hs_now_ns_srv() / 1e9 + 1.0;
+    send_stats(c); /* the first message at once */
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&streams_lock);
+    c->next = streams;
+    streams = c;
+    pthread_cond_broadcast(&streams_cond);
+    pthread_mutex_unlock(&streams_lock);
+}
+
+/* Unlinks c from the stream list (caller holds streams_lock). */
+static void unlink_stream(hs_gcall *c)
+{
+    for (hs_gcall **p = &streams; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+}
+
+/* The stream is over (client gone or shutdown): send the final status once nothing is in
+ * flight; the DONE completion frees it. */
+static void maybe_end(hs_gcall *c, int status, const char *message)
+{
+    if (c->send_in_flight || c->done_sent)
+        return;
+    c->done_sent = true;
+    hs_gcall_finish(c, status, message);
+}
+
+void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
+{
+    pthread_mutex_lock(&c->mu);
+    if (kind == TAG_SENT)
+        c->send_in_flight = false;
+    if (kind == TAG_CLOSE || !ok)
+        c->closed = true;
+    bool end = c->closed || __atomic_load_n(&streams_stop, __ATOMIC_ACQUIRE);
+    if (end) {
+        pthread_mutex_lock(&streams_lock);
+        unlink_stream(c);
+        pthread_mutex_unlock(&streams_lock);
+        maybe_end(c, GRPC_STATUS_UNAVAILABLE, "Server is shutting down");
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void hs_grpc_stream_done(hs_gcall *c)
+{
+    /* the status batch finished; the close batch finished too (it is part of the call) */
+    hs_gcall_free(c);
+}
+
+static void *streams_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&streams_lock);
+    while (!streams_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&streams_cond, &streams_lock, &ts);
+        double now = (double)hs_now_ns_srv() / 1e9;
+        for (hs_gcall *c = streams; c; c = c->next) {
+            pthread_mutex_lock(&c->mu);
+            if (now >= c->next_due && !c->closed) {
+                while (c->next_due <= now)
+                    c->next_due += 1.0; /* t0 + n: no drift; skipped seconds are not queued */
+                if (!c->send_in_flight)
+                    send_stats(c);
+            }
+            pthread_mutex_unlock(&c->mu);
+        }
+    }
+    /* shutdown: end every stream with UNAVAILABLE */
+    for (hs_gcall *c = streams; c;) {
+        hs_gcall *next = c->next;
+        pthread_mutex_lock(&c->mu);
+        maybe_end(c, GRPC_STATUS_UNAVAILABLE, "Server is shutting down");
+        pthread_mutex_unlock(&c->mu);
+        c = next;
+    }
+    pthread_mutex_unlock(&streams_lock);
+    return NULL;
+}
+
+void hs_grpc_streams_start(void)
+{
+    streams_running = pthread_create(&streams_thread, NULL, streams_main, NULL) == 0;
+}
+
+void hs_grpc_streams_stop(void)
+{
+    pthread_mutex_lock(&streams_lock);
+    __atomic_store_n(&streams_stop, true, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&streams_cond);
+    pthread_mutex_unlock(&streams_lock);
+    if (streams_running)
+        pthread_join(streams_thread, NULL);
+    streams_running = false;
+}
+
+/* ---- the table --------------------------------------------------------------------------- */
+
+#define P "/hyperspace.Database/"
+static const hs_rpc rpcs[] = {
+    {P "CreateCollection", "CreateCollection", HS_ROLE_WRITER, false, true, rpc_create},
+    {P "DeleteCollection", "DeleteCollection", HS_ROLE_WRITER, false, true, rpc_delete_collection},
+    {P "ListCollections", "ListCollections", HS_ROLE_READER, false, false, rpc_list},
+    {P "GetCollectionStats", "GetCollectionStats", HS_ROLE_READER, false, false, rpc_stats},
+    {P "Insert", "Insert", HS_ROLE_WRITER, false, true, rpc_insert},
+    {P "BatchInsert", "BatchInsert", HS_ROLE_WRITER, false, true, rpc_batch_insert},
+    {P "InsertText", "InsertText", HS_ROLE_WRITER, false, true, rpc_insert_text},
+    {P "Delete", "Delete", HS_ROLE_WRITER, false, true, rpc_delete},
+    {P "Search", "Search", HS_ROLE_READER, false, false, rpc_search},
+    {P "SearchBatch", "SearchBatch", HS_ROLE_READER, false, false, rpc_search_batch},
+    {P "Monitor", "Monitor", HS_ROLE_ADMIN, true, false, rpc_monitor},
+    {P "TriggerSnapshot", "TriggerSnapshot", HS_ROLE_ADMIN, true, false, rpc_snapshot},
+    {P "TriggerVacuum", "TriggerVacuum", HS_ROLE_ADMIN, true, false, rpc_vacuum},
+    {P "Configure", "Configure", HS_ROLE_ADMIN, false, false, rpc_configure},
+    {P "Replicate", "Replicate", HS_ROLE_ADMIN, true, false, rpc_replicate},
+    {P "GetDigest", "GetDigest", HS_ROLE_READER, false, false, rpc_digest},
+    {P "RebuildIndex", "RebuildIndex", HS_ROLE_ADMIN, false, false, rpc_rebuild},
+};
+
+const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)
+{
+    for (size_t i = 0; i < sizeof(rpcs) / sizeof(rpcs[0]); i++)
+        if (strlen(rpcs[i].path) == len && !memcmp(rpcs[i].path, path, len))
+            return &rpcs[i];
+    return NULL;
+}

@@ -1,0 +1,64 @@
+/* grpc_int.h: what grpc_server.c and grpc_api.c share: the call structure and the RPC table. */
+#ifndef HS_GRPC_INT_H
+#define HS_GRPC_INT_H
+
+#include <grpc/grpc.h>
+#include <stdbool.h>
+
+#include "server/server.h"
+
+enum { TAG_NEW, TAG_READ, TAG_DONE, TAG_CLOSE, TAG_SENT };
+
+typedef struct hs_gcall hs_gcall;
+
+typedef struct hs_gtag {
+    hs_gcall *call;
+    int kind;
+} hs_gtag;
+
+typedef struct hs_rpc {
+    const char *path; /* "/hyperspace.Database/Search" */
+    const char *name; /* "Search" */
+    hs_role role;
+    bool global; /* needs an admin key not bound to a tenant */
+    bool write;  /* refused on followers */
+    void (*run)(hs_gcall *c, const uint8_t *msg, size_t len);
+} hs_rpc;
+
+struct hs_gcall {
+    struct hs_grpc *g;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    grpc_byte_buffer *recv;
+    hs_gtag tag_new, tag_read, tag_done, tag_close, tag_sent;
+    const hs_rpc *rpc;
+    char method_name[48];
+    hs_authn auth;
+    uint64_t start_ns;
+    bool sent_initial;
+    bool close_armed;
+    int cancelled; /* set by RECV_CLOSE_ON_SERVER */
+    int final_status;
+    uint8_t *reply; /* packed reply message, sent by hs_gcall_finish */
+    size_t reply_len;
+    /* server streams (grpc_api.c) */
+    pthread_mutex_t mu;
+    bool stream;
+    bool send_in_flight, closed, done_sent;
+    double next_due;
+    struct hs_gcall *next;
+};
+
+const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
+void hs_gcall_finish(hs_gcall *c, int status, const char *message);
+void hs_gcall_fail(hs_gcall *c, const hs_fail *f);
+void hs_gcall_free(hs_gcall *c);
+
+/* streams (grpc_api.c) */
+void hs_grpc_streams_start(void);
+void hs_grpc_streams_stop(void);
+void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok);
+void hs_grpc_stream_done(hs_gcall *c);
+
+#endif
