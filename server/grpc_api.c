@@ -937,3 +937,7 @@ const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)
             return &rpcs[i];
     return NULL;
 }
+
+size_t hs_grpc_rpc_count(void) { return sizeof(rpcs) / sizeof(rpcs[0]); }
+
+const hs_rpc *hs_grpc_rpc_at(size_t i) { return i < hs_grpc_rpc_count() ? &rpcs[i] : NULL; }

@@ -51,6 +51,9 @@ struct hs_gcall {
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
+/* The RPC table, entry by entry (tests and fuzzing). */
+size_t hs_grpc_rpc_count(void);
+const hs_rpc *hs_grpc_rpc_at(size_t i);
 void hs_gcall_finish(hs_gcall *c, int status, const char *message);
 void hs_gcall_fail(hs_gcall *c, const hs_fail *f);
 void hs_gcall_free(hs_gcall *c);

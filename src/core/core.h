@@ -211,7 +211,9 @@ bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_
 /* Frees a slot's blob unless it lives in the arena. */
 static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
 {
-    if (blob && (blob < c->meta_arena || blob >= c->meta_arena + c->meta_arena_len))
+    bool in_arena = c->meta_arena && blob >= c->meta_arena &&
+                    (size_t)(blob - c->meta_arena) < c->meta_arena_len;
+    if (blob && !in_arena)
         free(blob);
 }
 

@@ -1,0 +1,214 @@
+/*
+ * fuzz_grpc_messages.c: every protobuf request message of hyperspace.Database, decoded and
+ * executed by the real RPC handlers (server/grpc_api.c) against a real database.  The first
+ * input byte picks the RPC, the rest is the message.  Only the transport is replaced: the
+ * call's reply and status are kept in memory instead of being sent (hs_gcall_finish below), so
+ * each input runs decode -> validation -> engine -> reply packing.  Monitor (a stream) is left
+ * to the integration tests.  After each input the reply of a successful call must unpack.
+ */
+#include <grpc/status.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hyperspace.pb-c.h"
+#include "server/grpc_int.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* ---- the transport, in memory ------------------------------------------------------------ */
+
+static int last_status = -1;
+
+void hs_gcall_finish(hs_gcall *c, int status, const char *message)
+{
+    (void)message;
+    last_status = status;
+    c->final_status = status;
+}
+
+void hs_gcall_fail(hs_gcall *c, const hs_fail *f)
+{
+    hs_gcall_finish(c, hs_err_grpc_status(f->id), f->message);
+}
+
+void hs_gcall_free(hs_gcall *c) { (void)c; }
+
+/* ---- set-up -------------------------------------------------------------------------------- */
+
+static void create(const char *name, uint32_t dim, hs_metric m)
+{
+    hs_collection_config c;
+    hs_collection_config_init(&c);
+    c.dimension = dim;
+    c.metric = m;
+    hs_collection_create(g_srv.db, HS_DEFAULT_TENANT, name, &c, NULL);
+}
+
+static void seed(const char *dir, const char *name, int rpc, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n + 1);
+    buf[0] = (uint8_t)rpc;
+    protobuf_c_message_pack(m, buf + 1);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(buf, 1, n + 1, f);
+        fclose(f);
+    }
+    free(buf);
+}
+
+static int rpc_index(const char *name)
+{
+    for (size_t i = 0; i < hs_grpc_rpc_count(); i++)
+        if (!strcmp(hs_grpc_rpc_at(i)->name, name))
+            return (int)i;
+    abort();
+}
+
+static void write_seeds(const char *dir)
+{
+    double v3[3] = {0.1, 0.2, 0.3};
+    Hyperspace__InsertRequest ins = HYPERSPACE__INSERT_REQUEST__INIT;
+    ins.collection = "f3";
+    ins.id = 7;
+    ins.vector = v3;
+    ins.n_vector = 3;
+    Hyperspace__InsertRequest__MetadataEntry me = HYPERSPACE__INSERT_REQUEST__METADATA_ENTRY__INIT;
+    me.key = "price";
+    me.value = "100";
+    Hyperspace__InsertRequest__MetadataEntry *mep = &me;
+    ins.metadata = &mep;
+    ins.n_metadata = 1;
+    seed(dir, "insert", rpc_index("Insert"), &ins.base);
+    Hyperspace__SearchRequest sr = HYPERSPACE__SEARCH_REQUEST__INIT;
+    sr.collection = "p3";
+    sr.vector = v3;
+    sr.n_vector = 3;
+    sr.top_k = 5;
+    Hyperspace__Range rg = HYPERSPACE__RANGE__INIT;
+    rg.key = "price";
+    rg._gte_case = HYPERSPACE__RANGE___GTE_GTE;
+    rg.gte = 50;
+    Hyperspace__Filter fl = HYPERSPACE__FILTER__INIT;
+    fl.condition_case = HYPERSPACE__FILTER__CONDITION_RANGE;
+    fl.range = &rg;
+    Hyperspace__Filter *flp = &fl;
+    sr.filters = &flp;
+    sr.n_filters = 1;
+    seed(dir, "search", rpc_index("Search"), &sr.base);
+    Hyperspace__BatchSearchRequest bs = HYPERSPACE__BATCH_SEARCH_REQUEST__INIT;
+    Hyperspace__SearchRequest *srp = &sr;
+    bs.searches = &srp;
+    bs.n_searches = 1;
+    seed(dir, "search_batch", rpc_index("SearchBatch"), &bs.base);
+    Hyperspace__VectorData vd = HYPERSPACE__VECTOR_DATA__INIT;
+    vd.vector = v3;
+    vd.n_vector = 3;
+    vd.id = 9;
+    Hyperspace__VectorData *vdp = &vd;
+    Hyperspace__BatchInsertRequest bi = HYPERSPACE__BATCH_INSERT_REQUEST__INIT;
+    bi.collection = "c3";
+    bi.vectors = &vdp;
+    bi.n_vectors = 1;
+    seed(dir, "batch_insert", rpc_index("BatchInsert"), &bi.base);
+    Hyperspace__CreateCollectionRequest cc = HYPERSPACE__CREATE_COLLECTION_REQUEST__INIT;
+    cc.name = "x1";
+    cc.dimension = 4;
+    cc.metric = "poincare";
+    seed(dir, "create", rpc_index("CreateCollection"), &cc.base);
+    Hyperspace__DeleteRequest dr = HYPERSPACE__DELETE_REQUEST__INIT;
+    dr.collection = "f3";
+    dr.id = 7;
+    seed(dir, "delete", rpc_index("Delete"), &dr.base);
+    Hyperspace__ConfigUpdate cu = HYPERSPACE__CONFIG_UPDATE__INIT;
+    cu.collection = "f3";
+    cu._ef_search_case = HYPERSPACE__CONFIG_UPDATE___EF_SEARCH_EF_SEARCH;
+    cu.ef_search = 50;
+    seed(dir, "configure", rpc_index("Configure"), &cu.base);
+    Hyperspace__DigestRequest dg = HYPERSPACE__DIGEST_REQUEST__INIT;
+    dg.collection = "f3";
+    seed(dir, "digest", rpc_index("GetDigest"), &dg.base);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    hs_log_set_sink(NULL, NULL, HS_LOG_ERROR);
+    static char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/hs-fuzz-grpc-%d-XXXXXX", (int)getpid());
+    if (!mkdtemp(dir))
+        abort();
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.durability = HS_DURABILITY_ASYNC;
+    o.snapshot_interval_sec = 0;
+    o.indexer_threads = 1;
+    if (hs_db_open(dir, &o, &g_srv.db, NULL) != HS_OK)
+        abort();
+    g_srv.state = SRV_READY;
+    g_srv.cfg.dimension = 3;
+    g_srv.cfg.metric = HS_METRIC_COSINE;
+    g_srv.cfg.m = 16;
+    const char *seeds = getenv("HS_FUZZ_SEEDS");
+    if (seeds) {
+        write_seeds(seeds);
+        exit(0);
+    }
+    return 0;
+}
+
+/* Keeps the fixture collections and a bounded number of others. */
+static int drop_extra(void *ctx, const char *tenant, const char *name)
+{
+    (void)ctx;
+    if (strcmp(name, "f3") && strcmp(name, "p3") && strcmp(name, "c3") && strcmp(name, "default"))
+        hs_collection_drop(g_srv.db, tenant, name, NULL);
+    return 0;
+}
+
+static int count_coll(void *ctx, const char *tenant, const char *name)
+{
+    (void)tenant;
+    (void)name;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    create("f3", 3, HS_METRIC_L2); /* no-ops when present (a DeleteCollection may remove them) */
+    create("p3", 3, HS_METRIC_POINCARE);
+    create("c3", 3, HS_METRIC_COSINE);
+    const hs_rpc *rpc = hs_grpc_rpc_at(data[0] % hs_grpc_rpc_count());
+    if (!strcmp(rpc->name, "Monitor"))
+        return 0;
+    hs_gcall c;
+    memset(&c, 0, sizeof(c));
+    c.rpc = rpc;
+    c.auth.who.role = HS_ROLE_ADMIN;
+    c.auth.who.global = true;
+    snprintf(c.auth.tenant, sizeof(c.auth.tenant), "%s", HS_DEFAULT_TENANT);
+    last_status = -1;
+    rpc->run(&c, data + 1, size - 1);
+    if (last_status < 0) /* every RPC must answer */
+        abort();
+    if (last_status == GRPC_STATUS_OK && c.reply_len > 0 && !c.reply)
+        abort();
+    free(c.reply);
+    size_t n = 0;
+    hs_collection_list(g_srv.db, NULL, count_coll, &n, NULL);
+    if (n > 16)
+        hs_collection_list(g_srv.db, NULL, drop_extra, NULL, NULL);
+    return 0;
+}
