@@ -92,7 +92,7 @@ static int load_keys_file(const char *path, key_entry **out, size_t *count)
             if (!hs_name_valid(tenant))
                 problem = "invalid tenant name";
             else
-                snprintf(e.tenant, sizeof(e.tenant), "%s", tenant);
+                memcpy(e.tenant, tenant, strlen(tenant) + 1); /* valid names fit */
         }
         if (problem) {
             fprintf(stderr, "hyperspace-server: %s:%d: %s\n", path, lineno, problem);
