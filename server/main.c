@@ -106,7 +106,6 @@ int main(int argc, char **argv)
         return 1;
     }
     __atomic_store_n(&g_srv.state, SRV_READY, __ATOMIC_RELEASE);
-    hs_log(HS_LOG_INFO, "gRPC listening on %s:%d", g_srv.cfg.host, g_srv.cfg.grpc_port);
     hs_log(HS_LOG_INFO, "HTTP listening on %s:%d", g_srv.cfg.host, g_srv.cfg.http_port);
 
     int sig = 0;
