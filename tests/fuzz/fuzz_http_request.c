@@ -1,0 +1,138 @@
+/*
+ * fuzz_http_request.c: the HTTP request path: request line, headers (authentication, tenant,
+ * content type, length, CORS) and JSON body, through routing, the checks of B9.3, JSON parsing
+ * and every route, against a real database.  The input is an HTTP/1.1 request as text:
+ *
+ *   METHOD SP PATH[?QUERY] CRLF (NAME ":" SP VALUE CRLF)* CRLF BODY
+ */
+#include "fuzz_http.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void write_seeds(const char *dir)
+{
+    static const char *seeds[] = {
+        "POST /api/collections HTTP/1.1\r\nx-api-key: fuzz-key\r\nContent-Type: application/json"
+        "\r\n\r\n{\"name\":\"docs\",\"dimension\":3,\"metric\":\"l2\",\"m\":8}",
+        "POST /api/collections/f3/insert HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"id\":7,\"vector\":[0.1,0.2,0.3],\"metadata\":{\"price\":100,\"tag\":\"a\"},"
+        "\"durability\":\"strict\"}",
+        "POST /api/collections/f3/insert/batch HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"vectors\":[{\"id\":1,\"vector\":[1,2,3]},{\"id\":2,\"vector\":[1e400,0,0]}]}",
+        "POST /api/collections/p3/search HTTP/1.1\r\nAuthorization: Bearer fuzz-key\r\n\r\n"
+        "{\"vector\":[0.1,0.2,0.3],\"top_k\":5,\"filter\":{\"tag\":\"a\"},\"filters\":[{\"type\":"
+        "\"range\",\"key\":\"price\",\"gte\":80,\"lte\":150},{\"match\":{\"key\":\"k\",\"value\":"
+        "true}}]}",
+        "POST /api/collections/f3/search/batch HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"searches\":[{\"vector\":[0.1,0.2,0.3],\"top_k\":2},{\"vector\":[1,1,1]}]}",
+        "GET /api/collections/f3/points?ids=1,7,7,9&with_vector=false HTTP/1.1\r\n"
+        "x-api-key: fuzz-key\r\n\r\n",
+        "GET /api/collections/f3/points/7 HTTP/1.1\r\nx-api-key: fuzz-key\r\n"
+        "x-hyperspace-user-id: acme\r\n\r\n",
+        "DELETE /api/collections/f3/points/7?durability=batch HTTP/1.1\r\nx-api-key: fuzz-key\r\n"
+        "\r\n",
+        "POST /api/collections/f3/points/delete HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"filter\":{\"tag\":\"a\"}}",
+        "POST /api/collections/f3/scroll HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"limit\":2,\"cursor\":\"1\",\"with_vector\":true}",
+        "POST /api/collections/f3/count HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n{}",
+        "GET /api/collections/f3/peek?limit=2&cursor=1 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "PATCH /api/collections/f3/config HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"ef_search\":200}",
+        "GET /api/collections/f3 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /api/collections/a%2Fb/stats HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "OPTIONS /api/collections HTTP/1.1\r\nOrigin: http://x\r\n"
+        "Access-Control-Request-Method: POST\r\n\r\n",
+        "GET /api/admin/usage HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "POST /api/collections/f3/rebuild HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /api/logs?limit=5 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "seed%02zu", i);
+        fz_write_seed(dir, name, seeds[i], strlen(seeds[i]));
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fz_setup();
+    const char *seeds = getenv("HS_FUZZ_SEEDS");
+    if (seeds) {
+        write_seeds(seeds);
+        exit(0);
+    }
+    return 0;
+}
+
+/* The next CRLF-terminated line of [*p, end) as a NUL-terminated copy in buf. */
+static bool next_line(const char **p, const char *end, char *buf, size_t cap)
+{
+    const char *s = *p;
+    const char *e = s;
+    while (e + 1 < end && !(e[0] == '\r' && e[1] == '\n'))
+        e++;
+    if (e + 1 >= end)
+        return false;
+    size_t n = (size_t)(e - s);
+    if (n >= cap || memchr(s, 0, n))
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    *p = e + 2;
+    return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data, *end = p + size;
+    static char lines[48][2048];
+    int nl = 0;
+    while (nl < 48 && next_line(&p, end, lines[nl], sizeof(lines[0]))) {
+        if (!lines[nl][0])
+            break;
+        nl++;
+    }
+    if (nl == 0)
+        return 0;
+    /* request line */
+    char *method = lines[0];
+    char *sp = strchr(method, ' ');
+    if (!sp)
+        return 0;
+    *sp = 0;
+    char *path = sp + 1;
+    sp = strchr(path, ' ');
+    if (sp)
+        *sp = 0;
+    fz_req fr;
+    memset(&fr, 0, sizeof(fr));
+    char *q = strchr(path, '?');
+    if (q) {
+        *q++ = 0;
+        for (char *tok = strtok(q, "&"); tok && fr.nargs < 16; tok = strtok(NULL, "&")) {
+            char *eq = strchr(tok, '=');
+            fr.args[fr.nargs].name = tok;
+            fr.args[fr.nargs].value = eq ? (*eq = 0, eq + 1) : tok + strlen(tok);
+            fr.nargs++;
+        }
+    }
+    for (int i = 1; i < nl && fr.nheaders < 32; i++) {
+        char *colon = strchr(lines[i], ':');
+        if (!colon)
+            continue;
+        *colon = 0;
+        char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        fr.headers[fr.nheaders].name = lines[i];
+        fr.headers[fr.nheaders].value = v;
+        fr.nheaders++;
+    }
+    fz_run(method, path, &fr, p, (size_t)(end - p));
+    return 0;
+}
