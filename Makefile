@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long bench run clean format
+.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long bench bench-grpc run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -63,6 +63,10 @@ test-crash-long: build
 bench: build
 	@scripts/deps.sh bench
 	bench/run.sh $(BUILD)
+
+# End-to-end through a running server over gRPC (after make bench has prepared the data).
+bench-grpc: build
+	bench/grpc_bench.sh $(BUILD)
 
 # Builds and starts the server on ./data (gRPC :50051, HTTP :50050; see README.md).
 run: build

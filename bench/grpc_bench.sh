@@ -41,18 +41,31 @@ http POST /api/collections '{"name":"fm","dimension":784,"metric":"l2","quantiza
 "$BIN/hs-grpc-load" ingest --target "127.0.0.1:$gport" --collection fm --dim 784 --n 60000 \
   --base "$FM/base.fvecs" --batch 1000 --durability async
 wait_indexed fm
+cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime in clock ticks
+tick=$(getconf CLK_TCK)
+s0=$(cpu_of $pid)
+t0=$(date +%s.%N)
 grpc=$("$BIN/hs-grpc-load" search --target "127.0.0.1:$gport" --collection fm \
   --query "$FM/query1k.fvecs" --truth "$FM/gt1k_l2_top100.ivecs" --k 10 \
   --concurrency "$CONC" --seconds "$SECONDS_PER_RUN")
+t1=$(date +%s.%N)
+s1=$(cpu_of $pid)
 echo "grpc $grpc"
+server_cores=$(awk -v a="$s0" -v b="$s1" -v t="$tick" -v w0="$t0" -v w1="$t1" \
+  'BEGIN { printf "%.2f", (b - a) / t / (w1 - w0) }')
+echo "server CPU during the run: $server_cores cores of $(nproc) (the load generator has the rest)"
 inproc=$("$BIN/hs-bench" --metric l2 --base "$FM/base.fvecs" --query "$FM/query1k.fvecs" \
   --truth "$FM/gt1k_l2_top100.ivecs" --k 10 --M 16 --ef-construction 100 --ef 100 \
   --threads "$(nproc)" --quant none | grep '^ef=')
 echo "$inproc" | sed 's/^/in-process /'
 gq=$(echo "$grpc" | sed -n 's/.*qps=\([0-9.]*\).*/\1/p')
 best=$(echo "$inproc" | sed -n 's/.*qps=\([0-9.]*\).*/\1/p' | sort -g | tail -1)
-awk -v g="$gq" -v b="$best" 'BEGIN { printf "ratio grpc/in-process (best thread count) = %.2f\n", g / b }'
+one=$(echo "$inproc" | grep 'threads=1$' | sed -n 's/.*qps=\([0-9.]*\).*/\1/p')
+awk -v g="$gq" -v b="$best" -v o="$one" -v c="$server_cores" 'BEGIN {
+  printf "ratio grpc/in-process, best thread count: %.2f\n", g / b
+  printf "ratio grpc/in-process per server core (grpc qps / server cores vs 1-thread qps): %.2f\n", g / c / o }'
 
+[ "${SKIP_INGEST:-0}" = 1 ] && exit 0
 echo "== ingest: BatchInsert, batches of 1000"
 printf '%-6s %-8s %s\n' dim durability result
 for dim in 64 1024; do

@@ -301,7 +301,9 @@ int hs_grpc_start(const char *host, int port, hs_grpc **out)
     grpc_server_start(g->server);
     g_grpc = g;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    g->nthreads = cpus > 4 ? (int)cpus * 2 : 8;
+    /* two per CPU, at least 4 (handlers block on the engine; more threads than that only
+     * evict each other's search working sets) */
+    g->nthreads = cpus > 2 ? (int)cpus * 2 : 4;
     g->threads = calloc((size_t)g->nthreads, sizeof(pthread_t));
     for (int i = 0; i < OUTSTANDING; i++)
         arm_request(g);
