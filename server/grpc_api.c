@@ -744,7 +744,7 @@ static void rpc_replicate(hs_gcall *c, const uint8_t *msg, size_t len)
 {
     (void)msg;
     (void)len;
-    if (g_srv.follower) {
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
         hs_gcall_finish(c, GRPC_STATUS_FAILED_PRECONDITION,
                         "I am a follower, cannot replicate from me");
         return;

@@ -1941,7 +1941,10 @@ out:
     free(ns.t);
 }
 
-static const char *role_text(void) { return g_srv.follower ? "Follower" : "Leader"; }
+static const char *role_text(void)
+{
+    return __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) ? "Follower" : "Leader";
+}
 
 static void r_cluster(hctx *c)
 {
@@ -1951,20 +1954,36 @@ static void r_cluster(hctx *c)
     sb_puts(b, ",\"role\":");
     sb_cstr(b, role_text());
     sb_puts(b, ",\"upstream_peer\":");
-    if (g_srv.follower && g_srv.cfg.leader[0])
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) && g_srv.cfg.leader[0])
         sb_cstr(b, g_srv.cfg.leader);
     else
         sb_puts(b, "null");
-    sb_printf(b, ",\"downstream_peers\":[],\"logical_clock\":%llu,\"replication\":null}",
-              (unsigned long long)hs_db_clock(g_srv.db));
+    uint64_t clock = hs_db_clock(g_srv.db);
+    sb_printf(b, ",\"downstream_peers\":[],\"logical_clock\":%llu,\"replication\":",
+              (unsigned long long)clock);
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
+        sb_printf(b, "{\"connected\":false,\"leader_node_id\":null,\"watermark\":%llu,"
+                     "\"reconnects\":0,\"last_error\":\"Replication is not available in this "
+                     "build\"}}",
+                  (unsigned long long)clock);
+    else
+        sb_puts(b, "null}");
 }
 
 static void r_promote(hctx *c)
 {
     const char *prev = role_text();
-    /* a follower stops following; this build has no replication stream to stop (a later
-     * milestone), so a node is a follower only by configuration */
-    g_srv.follower = false;
+    /* a follower stops following (this build streams nothing from a leader yet) and records
+     * its new role before answering, so it stays a leader after a restart without --role */
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
+        if (hs_ops_role_persist(false)) {
+            fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
+                 g_srv.cfg.data_dir);
+            return;
+        }
+        __atomic_store_n(&g_srv.follower, false, __ATOMIC_RELEASE);
+        hs_log(HS_LOG_INFO, "promoted to leader");
+    }
     sb_puts(&c->out, "{\"role\":\"Leader\",\"previous_role\":");
     sb_cstr(&c->out, prev);
     sb_puts(&c->out, ",\"node_id\":");

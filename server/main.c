@@ -86,6 +86,7 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(g_srv.node_id, sizeof(g_srv.node_id), "%s", hs_db_node_id(g_srv.db));
+    hs_ops_role_init();
     hs_log(HS_LOG_INFO, "node %s, logical clock %llu", g_srv.node_id,
            (unsigned long long)hs_db_clock(g_srv.db));
 

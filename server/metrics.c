@@ -353,7 +353,9 @@ char *hs_metrics_text(size_t *len)
     family(o, "hyperspace_info", "gauge", "Build and node identity.");
     fprintf(o, "hyperspace_info{version=\"%s\",implementation=\"hyperspace-c\",role=\"%s\","
                "node_id=\"%s\"} 1\n",
-            HS_API_VERSION, g_srv.follower ? "follower" : "leader", g_srv.node_id);
+            HS_API_VERSION,
+            __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) ? "follower" : "leader",
+            g_srv.node_id);
     family(o, "hyperspace_uptime_seconds", "gauge", "Seconds since start.");
     fputs("hyperspace_uptime_seconds ", o);
     put_num(o, (double)(hs_now_ns_srv() - g_srv.start_ns) / 1e9);

@@ -3,10 +3,13 @@
  * a collection with the default-collection rules (B7.1), name tables, the query counter behind
  * qps, and the messages of failed authentication.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/server.h"
 #include "util/log.h"
@@ -57,7 +60,7 @@ int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, cons
         return hs_fail_set(f, HS_ERR_STARTING, "Server is starting");
     if (state == SRV_STOPPING)
         return hs_fail_set(f, HS_ERR_SHUTTING_DOWN, "Server is shutting down");
-    if (write && g_srv.follower)
+    if (write && __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
         return hs_fail_set(f, HS_ERR_FOLLOWER_WRITE, "Followers are read-only");
     return 0;
 }
@@ -165,4 +168,59 @@ double hs_ops_qps(void)
     double q = qps_last;
     pthread_mutex_unlock(&qps_lock);
     return q;
+}
+
+/* ---- the node's role ----------------------------------------------------------------------- */
+
+/* The role lives in <data dir>/.role ("leader" or "follower"; a name starting with '.' is never a
+ * tenant), so that a promoted follower stays a leader after a restart without --role. */
+static int role_path(char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/.role", g_srv.cfg.data_dir);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int hs_ops_role_persist(bool follower)
+{
+    char path[1100], tmp[1110];
+    if (role_path(path, sizeof(path)))
+        return -1;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    const char *text = follower ? "follower\n" : "leader\n";
+    size_t len = strlen(text);
+    int rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+    close(fd);
+    if (rc || rename(tmp, path) != 0)
+        return -1;
+    int dfd = open(g_srv.cfg.data_dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+void hs_ops_role_init(void)
+{
+    if (g_srv.cfg.role[0]) {
+        g_srv.follower = !strcasecmp(g_srv.cfg.role, "follower");
+        if (hs_ops_role_persist(g_srv.follower))
+            hs_log(HS_LOG_WARN, "cannot record the role in %s/.role", g_srv.cfg.data_dir);
+    } else {
+        char path[1100], text[16] = "";
+        FILE *f = role_path(path, sizeof(path)) ? NULL : fopen(path, "r");
+        if (f) {
+            if (!fgets(text, sizeof(text), f))
+                text[0] = 0;
+            fclose(f);
+        }
+        g_srv.follower = !strncmp(text, "follower", 8);
+    }
+    if (g_srv.follower)
+        hs_log(HS_LOG_WARN, "role follower of %s: writes are refused; streaming the leader's log "
+                            "is not available in this build, so this node serves its own data",
+               g_srv.cfg.leader[0] ? g_srv.cfg.leader : "(no leader configured)");
 }

@@ -194,6 +194,11 @@ int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, cons
 int hs_ops_open(const char *tenant, const char *name, bool create_default, hs_collection **h,
                 hs_fail *f);
 
+/* The node's role: from --role (recorded in the data directory) or as recorded (leader when
+ * never set); persist writes it durably (promotion). */
+void hs_ops_role_init(void);
+int hs_ops_role_persist(bool follower);
+
 /* Creates the default tenant's default collection when missing (start-up, leader only). */
 void hs_ops_ensure_default(void);
 
