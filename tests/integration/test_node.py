@@ -1,0 +1,154 @@
+"""The node as a whole: settings and their sources, secrets kept out of logs, the Monitor stream,
+roles of the node (follower, promotion that survives a restart), start-up and shutdown."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import grpc
+import pytest
+
+from conftest import BIN, http
+
+
+def test_settings_precedence_flag_env_file(server_factory, tmp_path):
+    data = str(tmp_path / "data")
+    os.makedirs(data)
+    # the settings file: read from --config; the environment wins over it, flags over both
+    cfg = tmp_path / "hs.env"
+    cfg.write_text("HS_DIMENSION=8\nHS_METRIC=l2\nHS_HNSW_EF_SEARCH=33\n# a comment\n\n")
+    s = server_factory(data_dir=data, env={"HS_METRIC": "poincare"},
+                       args=["--config", str(cfg)])
+    st, _, body = http(s, "GET", "/api/status")
+    assert st == 200
+    assert body["config"] == {"dimension": 8, "metric": "poincare", "quantization": "none"}
+    out = s.output()
+    assert "HS_DIMENSION = 8 (file)" in out
+    assert "HS_METRIC = poincare (environment)" in out
+    assert "HS_PORT = %d (flag)" % s.grpc_port in out
+
+
+def test_invalid_setting_stops_start_with_exit_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HS_", "HYPERSPACE_"))}
+    env["HS_DIMENSION"] = "0"
+    r = subprocess.run([BIN, "--data-dir", str(tmp_path), "--port", "1", "--http-port", "2"],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "HS_DIMENSION" in r.stdout + r.stderr
+    env["HS_DIMENSION"] = "16"
+    env["HYPERSPACE_API_KEY"] = ""
+    r = subprocess.run([BIN, "--data-dir", str(tmp_path)], env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2
+
+
+def test_keys_never_logged(server_factory):
+    s = server_factory(env={"HYPERSPACE_API_KEY": "sup3r-s3cret-key"})
+    st, _, _ = http(s, "GET", "/api/status", headers={"x-api-key": "wrong-key-123"})
+    assert st == 401
+    st, _, logs = http(s, "GET", "/api/logs?limit=1000",
+                       headers={"x-api-key": "sup3r-s3cret-key"})
+    assert st == 200 and isinstance(logs, list) and logs
+    assert all(isinstance(line, str) for line in logs)
+    text = s.output() + "\n".join(logs)
+    assert "sup3r-s3cret-key" not in text and "wrong-key-123" not in text
+    st, _, metrics = http(s, "GET", "/metrics", headers={"x-api-key": "sup3r-s3cret-key"})
+    assert st == 200 and "sup3r-s3cret-key" not in metrics
+    assert "hyperspace_auth_failures_total" in metrics
+
+
+def test_monitor_streams_real_stats_every_second(server, pb):
+    st, _, body = http(server, "POST", "/api/collections",
+                       {"name": "mon", "dimension": 2, "metric": "l2"})
+    assert st == 201
+    st, _, _ = http(server, "POST", "/api/collections/mon/insert/batch",
+                    {"vectors": [{"id": i, "vector": [i, 1]} for i in range(25)]})
+    assert st == 200
+    with grpc.insecure_channel(server.grpc_target) as ch:
+        stub = pb[1].DatabaseStub(ch)
+        stream = stub.Monitor(pb[0].MonitorRequest(), timeout=20)
+        t0 = time.monotonic()
+        got = []
+        for msg in stream:
+            got.append((time.monotonic() - t0, msg))
+            if len(got) == 3:
+                break
+        stream.cancel()
+    assert got[0][1].total_vectors == 25
+    assert got[0][1].total_collections == 2  # "default" and "mon"
+    assert got[0][1].total_memory_mb > 1  # the process RSS, not a placeholder
+    # one message at once, then one per second (generous bounds: shared CI machines)
+    assert got[2][0] >= 1.5
+
+
+def test_replicate_and_insert_text_say_what_is_missing(stub, pb):
+    with pytest.raises(grpc.RpcError) as ei:
+        for _ in stub.Replicate(pb[0].ReplicationRequest(), timeout=10):
+            pass
+    assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Replication is not available" in ei.value.details()
+    with pytest.raises(grpc.RpcError) as ei:
+        stub.InsertText(pb[0].InsertTextRequest(id=1, text="hello"))
+    assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert ei.value.details() == "Embedding feature not compiled"
+
+
+def test_follower_refuses_writes_and_promotion_survives_restart(server_factory, pb):
+    s = server_factory(args=["--role", "follower", "--leader", "http://10.9.9.9:50051"])
+    st, _, body = http(s, "GET", "/api/cluster/status")
+    assert body["role"] == "Follower" and body["upstream_peer"] == "http://10.9.9.9:50051"
+    assert body["replication"]["connected"] is False
+    st, _, body = http(s, "POST", "/api/collections", {"name": "a", "dimension": 2,
+                                                      "metric": "l2"})
+    assert st == 409 and body["error"] == {"code": "FOLLOWER_READ_ONLY",
+                                           "message": "Followers are read-only"}
+    with grpc.insecure_channel(s.grpc_target) as ch:
+        with pytest.raises(grpc.RpcError) as ei:
+            pb[1].DatabaseStub(ch).Insert(pb[0].InsertRequest(id=1, vector=[0.1] * 1024))
+        assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # reads still work
+    st, _, body = http(s, "GET", "/api/collections")
+    assert st == 200
+    st, _, body = http(s, "POST", "/api/cluster/promote")
+    assert st == 200 and body["role"] == "Leader" and body["previous_role"] == "Follower"
+    st, _, body = http(s, "POST", "/api/collections", {"name": "a", "dimension": 2,
+                                                      "metric": "l2"})
+    assert st == 201
+    # promoting a leader changes nothing
+    st, _, body = http(s, "POST", "/api/cluster/promote")
+    assert st == 200 and body["previous_role"] == "Leader"
+    assert s.stop() == 0
+    s2 = server_factory(data_dir=s.data_dir)  # no --role
+    st, _, body = http(s2, "GET", "/api/cluster/status")
+    assert body["role"] == "Leader" and body["replication"] is None
+    st, _, body = http(s2, "POST", "/api/collections/a/insert", {"id": 1, "vector": [1, 2]})
+    assert st == 200
+
+
+def test_sigterm_finishes_cleanly_and_keeps_acknowledged_writes(server_factory):
+    s = server_factory(env={"HYPERSPACE_WAL_SYNC_MODE": "async"})
+    st, _, _ = http(s, "POST", "/api/collections", {"name": "d", "dimension": 3,
+                                                   "metric": "cosine"})
+    assert st == 201
+    for i in range(20):
+        st, _, _ = http(s, "POST", "/api/collections/d/insert",
+                        {"id": i, "vector": [1, i, 2], "durability": "async"})
+        assert st == 200
+    assert s.stop(signal.SIGTERM) == 0
+    out = s.output()
+    assert "final snapshot" in out and "stopped" in out
+    s2 = server_factory(data_dir=s.data_dir)
+    st, _, body = http(s2, "POST", "/api/collections/d/count", {})
+    assert body == {"count": 20}
+
+
+def test_readyz_and_healthz_without_key(server_factory):
+    s = server_factory(env={"HYPERSPACE_API_KEY": "k"})
+    st, _, body = http(s, "GET", "/healthz")
+    assert (st, body) == (200, {"status": "ok"})
+    st, _, body = http(s, "GET", "/readyz")
+    assert st == 200 and body == {"status": "ready", "role": "Leader",
+                                  "quarantined_collections": 0}
+    st, _, _ = http(s, "GET", "/metrics")
+    assert st == 401
