@@ -152,3 +152,38 @@ def test_readyz_and_healthz_without_key(server_factory):
                                   "quarantined_collections": 0}
     st, _, _ = http(s, "GET", "/metrics")
     assert st == 401
+
+
+def test_keys_file_roles_and_sighup_reload(server_factory, tmp_path):
+    import hashlib
+
+    def line(role, key, tenant=""):
+        return "%s %s %s\n" % (role, hashlib.sha256(key.encode()).hexdigest(), tenant)
+
+    keys = tmp_path / "keys"
+    keys.write_text("# role digest [tenant]\n" + line("admin", "adm") + line("reader", "rd"))
+    s = server_factory(env={"HYPERSPACE_API_KEYS_FILE": str(keys)})
+    st, _, body = http(s, "POST", "/api/collections", {"name": "k", "dimension": 2,
+                                                      "metric": "l2"},
+                       headers={"x-api-key": "adm"})
+    assert st == 201
+    ins = {"id": 1, "vector": [1, 2]}
+    st, _, body = http(s, "POST", "/api/collections/k/insert", ins, headers={"x-api-key": "rd"})
+    assert st == 403 and body["error"]["message"] == \
+        "Role 'reader' is not allowed to call POST /api/collections/{name}/insert"
+    # the reader key becomes a writer key; an invalid file on reload keeps the old keys
+    keys.write_text(line("admin", "adm") + line("writer", "rd"))
+    s.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline and "reloaded" not in s.output():
+        time.sleep(0.05)
+    st, _, body = http(s, "POST", "/api/collections/k/insert", ins, headers={"x-api-key": "rd"})
+    assert st == 200, body
+    keys.write_text("superuser 1234\n")
+    s.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline and "rejected on reload" not in s.output():
+        time.sleep(0.05)
+    assert "rejected on reload" in s.output()
+    st, _, body = http(s, "POST", "/api/collections/k/insert", ins, headers={"x-api-key": "rd"})
+    assert st == 200, body
