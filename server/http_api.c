@@ -434,6 +434,17 @@ static int get_int(hctx *c, const cJSON *obj, const char *field, bool required, 
     return 0;
 }
 
+/* A required array member of the body (its items are checked one by one later). */
+static cJSON *get_object_array(hctx *c, const char *field)
+{
+    cJSON *arr = member(c->json, field);
+    if (!arr)
+        field_missing(c, field);
+    else if (!cJSON_IsArray(arr))
+        fail(c, HS_ERR_FIELD, "Field '%s' must be an array of objects", field);
+    return cJSON_IsArray(arr) ? arr : NULL;
+}
+
 static int get_string(hctx *c, const cJSON *obj, const char *field, bool required,
                       const char **out)
 {
@@ -1297,15 +1308,9 @@ static void r_insert_batch(hctx *c)
     }
     if (parse_body(c, false))
         return;
-    cJSON *arr = member(c->json, "vectors");
-    if (!arr) {
-        field_missing(c, "vectors");
+    cJSON *arr = get_object_array(c, "vectors");
+    if (!arr)
         return;
-    }
-    if (!cJSON_IsArray(arr)) {
-        fail(c, HS_ERR_FIELD, "Field 'vectors' must be an array of objects");
-        return;
-    }
     size_t n = (size_t)cJSON_GetArraySize(arr);
     hs_point *pts = calloc(n ? n : 1, sizeof(hs_point));
     double **vecs = calloc(n ? n : 1, sizeof(double *));
@@ -1558,15 +1563,9 @@ static void r_search(hctx *c)
 
 static void r_search_batch(hctx *c)
 {
-    cJSON *arr = member(c->json, "searches");
-    if (!arr) {
-        field_missing(c, "searches");
+    cJSON *arr = get_object_array(c, "searches");
+    if (!arr)
         return;
-    }
-    if (!cJSON_IsArray(arr)) {
-        fail(c, HS_ERR_FIELD, "Field 'searches' must be an array of objects");
-        return;
-    }
     size_t n = (size_t)cJSON_GetArraySize(arr);
     search_q *qs = calloc(n ? n : 1, sizeof(search_q));
     hs_collection *h = NULL;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_server.h"
 #include "hyperspace.pb-c.h"
 #include "server/grpc_int.h"
 
@@ -39,15 +40,6 @@ void hs_gcall_fail(hs_gcall *c, const hs_fail *f)
 void hs_gcall_free(hs_gcall *c) { (void)c; }
 
 /* ---- set-up -------------------------------------------------------------------------------- */
-
-static void create(const char *name, uint32_t dim, hs_metric m)
-{
-    hs_collection_config c;
-    hs_collection_config_init(&c);
-    c.dimension = dim;
-    c.metric = m;
-    hs_collection_create(g_srv.db, HS_DEFAULT_TENANT, name, &c, NULL);
-}
 
 static void seed(const char *dir, const char *name, int rpc, const ProtobufCMessage *m)
 {
@@ -142,22 +134,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    hs_log_set_sink(NULL, NULL, HS_LOG_ERROR);
-    static char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/hs-fuzz-grpc-%d-XXXXXX", (int)getpid());
-    if (!mkdtemp(dir))
-        abort();
-    hs_db_opts o;
-    hs_db_opts_init(&o);
-    o.durability = HS_DURABILITY_ASYNC;
-    o.snapshot_interval_sec = 0;
-    o.indexer_threads = 1;
-    if (hs_db_open(dir, &o, &g_srv.db, NULL) != HS_OK)
-        abort();
-    g_srv.state = SRV_READY;
-    g_srv.cfg.dimension = 3;
-    g_srv.cfg.metric = HS_METRIC_COSINE;
-    g_srv.cfg.m = 16;
+    fz_server_open("grpc");
     const char *seeds = getenv("HS_FUZZ_SEEDS");
     if (seeds) {
         write_seeds(seeds);
@@ -166,30 +143,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Keeps the fixture collections and a bounded number of others. */
-static int drop_extra(void *ctx, const char *tenant, const char *name)
-{
-    (void)ctx;
-    if (strcmp(name, "f3") && strcmp(name, "p3") && strcmp(name, "c3") && strcmp(name, "default"))
-        hs_collection_drop(g_srv.db, tenant, name, NULL);
-    return 0;
-}
-
-static int count_coll(void *ctx, const char *tenant, const char *name)
-{
-    (void)tenant;
-    (void)name;
-    (*(size_t *)ctx)++;
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    create("f3", 3, HS_METRIC_L2); /* no-ops when present (a DeleteCollection may remove them) */
-    create("p3", 3, HS_METRIC_POINCARE);
-    create("c3", 3, HS_METRIC_COSINE);
+    fz_fixtures(); /* a DeleteCollection may have removed them */
     const hs_rpc *rpc = hs_grpc_rpc_at(data[0] % hs_grpc_rpc_count());
     if (!strcmp(rpc->name, "Monitor"))
         return 0;
@@ -206,9 +164,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (last_status == GRPC_STATUS_OK && c.reply_len > 0 && !c.reply)
         abort();
     free(c.reply);
-    size_t n = 0;
-    hs_collection_list(g_srv.db, NULL, count_coll, &n, NULL);
-    if (n > 16)
-        hs_collection_list(g_srv.db, NULL, drop_extra, NULL, NULL);
+    fz_bound_collections();
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "fuzz_server.h"
 #include "server/http_int.h"
 
 #define FUZZ_KEY "fuzz-key"
@@ -47,33 +48,9 @@ static const char *fz_arg(void *ctx, const char *name)
     return NULL;
 }
 
-static void fz_create(const char *name, uint32_t dim, hs_metric m)
-{
-    hs_collection_config c;
-    hs_collection_config_init(&c);
-    c.dimension = dim;
-    c.metric = m;
-    hs_collection_create(g_srv.db, HS_DEFAULT_TENANT, name, &c, NULL);
-}
-
 static void fz_setup(void)
 {
-    hs_log_set_sink(NULL, NULL, HS_LOG_ERROR);
-    static char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/hs-fuzz-http-%d-XXXXXX", (int)getpid());
-    if (!mkdtemp(dir))
-        abort();
-    hs_db_opts o;
-    hs_db_opts_init(&o);
-    o.durability = HS_DURABILITY_ASYNC;
-    o.snapshot_interval_sec = 0;
-    o.indexer_threads = 1;
-    if (hs_db_open(dir, &o, &g_srv.db, NULL) != HS_OK)
-        abort();
-    g_srv.state = SRV_READY;
-    g_srv.cfg.dimension = 3;
-    g_srv.cfg.metric = HS_METRIC_COSINE;
-    g_srv.cfg.m = 16;
+    fz_server_open("http");
     g_srv.cfg.max_body_mb = 1;
     snprintf(g_srv.cfg.api_key, sizeof(g_srv.cfg.api_key), "%s", FUZZ_KEY);
     g_srv.cfg.api_key_set = true;
@@ -82,29 +59,11 @@ static void fz_setup(void)
         abort();
 }
 
-static int fz_drop_extra(void *ctx, const char *tenant, const char *name)
-{
-    (void)ctx;
-    if (strcmp(name, "f3") && strcmp(name, "p3") && strcmp(name, "c3") && strcmp(name, "default"))
-        hs_collection_drop(g_srv.db, tenant, name, NULL);
-    return 0;
-}
-
-static int fz_count(void *ctx, const char *tenant, const char *name)
-{
-    (void)tenant;
-    (void)name;
-    (*(size_t *)ctx)++;
-    return 0;
-}
-
 /* Runs one request through both stages and checks the answer. */
 static void fz_run(const char *method, const char *path, fz_req *fr, const char *body,
                    size_t body_len)
 {
-    fz_create("f3", 3, HS_METRIC_L2);
-    fz_create("p3", 3, HS_METRIC_POINCARE);
-    fz_create("c3", 3, HS_METRIC_COSINE);
+    fz_fixtures();
     hs_hreq req;
     memset(&req, 0, sizeof(req));
     req.method = method;
@@ -143,10 +102,7 @@ static void fz_run(const char *method, const char *path, fz_req *fr, const char 
         (!resp.body || !strstr(resp.body, "\"error\":{\"code\":")))
         abort(); /* errors use the envelope */
     hs_hresp_free(&resp);
-    size_t n = 0;
-    hs_collection_list(g_srv.db, NULL, fz_count, &n, NULL);
-    if (n > 16)
-        hs_collection_list(g_srv.db, NULL, fz_drop_extra, NULL, NULL);
+    fz_bound_collections();
 }
 
 static void fz_write_seed(const char *dir, const char *name, const void *data, size_t len)
