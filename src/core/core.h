@@ -80,6 +80,7 @@ typedef struct centry {
     uint64_t last_used_ns;  /* guarded by db->lock */
     /* figures of a cold collection, from its newest checkpoint (db->lock) */
     uint64_t cold_count, cold_deleted, cold_clock, cold_disk;
+    bool replay_pending;    /* at open: the log holds records no checkpoint covers (a crash) */
     char error[256];        /* load failure (db->lock) */
     struct centry *next;    /* catalog list, sorted by (tenant, name) */
 } centry;

@@ -203,12 +203,25 @@ static void state_encode(const coll_state *st, uint8_t *b)
     put64(b + 56, st->disk_bytes);
 }
 
+/* Sets e->replay_pending when the collection's log holds writes past `from`. */
+static void check_pending(hs_db *db, centry *e, hs_wal_pos from)
+{
+    char wal[HS_PATH_MAX];
+    hs_path(wal, sizeof(wal), "%s/wal", e->dir);
+    static const uint8_t changes[] = {HS_REC_UPSERT, HS_REC_DELETE};
+    bool pending = false;
+    if (hs_wal_pending(db->io, wal, from, changes, 2, &pending) == HS_OK)
+        e->replay_pending = pending;
+}
+
 void hs_coll_cold_stats(hs_db *db, centry *e)
 {
     e->cold_clock = e->created_clock;
     uint64_t seq;
-    if (!newest_ckpt(db->io, e->dir, &seq))
+    if (!newest_ckpt(db->io, e->dir, &seq)) {
+        check_pending(db, e, (hs_wal_pos){0, 0});
         return;
+    }
     char path[HS_PATH_MAX];
     ckpt_path(e->dir, seq, path, sizeof(path));
     uint8_t buf[STATE_LEN];
@@ -220,6 +233,7 @@ void hs_coll_cold_stats(hs_db *db, centry *e)
         e->cold_deleted = st.nslots - st.nlive;
         e->cold_clock = HS_MAX(st.clock, e->created_clock);
         e->cold_disk = st.disk_bytes;
+        check_pending(db, e, st.wal);
     }
 }
 

@@ -75,6 +75,12 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
                 int (*fn)(void *ctx, const hs_wal_record *r), void *ctx, hs_wal **out,
                 hs_error *err);
 
+/* Whether the log in dir holds a complete record of one of `types` at or after `from` (a
+ * checkpoint's position): such records were acknowledged but are in no checkpoint, so the
+ * owner's figures must come from a replay.  Reads record by record; changes nothing. */
+int hs_wal_pending(const hs_io_ops *io, const char *dir, hs_wal_pos from, const uint8_t *types,
+                   size_t ntypes, bool *pending);
+
 /*
  * Appends one record.  buf holds HS_WAL_HEADER bytes of room followed by len payload bytes (the
  * header is written in place, so the record goes out in one write).  *ticket identifies the

@@ -351,6 +351,67 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
     return HS_OK;
 }
 
+/* The complete record starting at off of the open segment fd (size bytes): its type, or -1. */
+static int record_type_at(const hs_io_ops *io, int fd, uint64_t off, uint64_t size,
+                          uint64_t *next)
+{
+    uint8_t h[HS_WAL_HEADER];
+    if (off + HS_WAL_HEADER > size || io->pread(io->ctx, fd, h, sizeof(h), off) != (long)sizeof(h))
+        return -1;
+    uint64_t len = get32(h);
+    if (len > size - off - HS_WAL_HEADER)
+        return -1;
+    uint8_t *rec = malloc(HS_WAL_HEADER + len);
+    bool ok = rec && io->pread(io->ctx, fd, rec, HS_WAL_HEADER + len, off) ==
+                         (long)(HS_WAL_HEADER + len);
+    hs_wal_record r;
+    ok = ok && hs_wal_decode(rec, HS_WAL_HEADER + len, &r) == HS_OK;
+    free(rec);
+    *next = off + HS_WAL_HEADER + len;
+    return ok ? r.type : -1;
+}
+
+int hs_wal_pending(const hs_io_ops *io, const char *dir, hs_wal_pos from, const uint8_t *types,
+                   size_t ntypes, bool *pending)
+{
+    *pending = false;
+    hs_wal w;
+    memset(&w, 0, sizeof(w));
+    w.io = io ? io : hs_io_posix();
+    if (strlen(dir) + 64 >= sizeof(w.dir))
+        return HS_ERANGE;
+    hs_path(w.dir, sizeof(w.dir), "%s", dir);
+    int lrc = w.io->list(w.io->ctx, dir, collect_seg, &w);
+    if (lrc != 0) {
+        free(w.segs);
+        return lrc == -ENOENT ? HS_OK : lrc < 0 ? hs_rc_from_errno(lrc) : HS_ENOMEM;
+    }
+    if (w.nsegs > 1)
+        qsort(w.segs, w.nsegs, sizeof(*w.segs), cmp_u64);
+    for (size_t i = 0; i < w.nsegs && !*pending; i++) {
+        if (w.segs[i] < from.seg)
+            continue;
+        char path[HS_PATH_MAX];
+        seg_path(&w, w.segs[i], path, sizeof(path));
+        int fd = w.io->open(w.io->ctx, path, O_RDONLY, 0);
+        if (fd < 0)
+            continue;
+        uint64_t size = 0, next;
+        uint64_t off = w.segs[i] == from.seg ? HS_MAX(from.off, HS_WAL_SEG_HEADER)
+                                             : HS_WAL_SEG_HEADER;
+        int type;
+        if (w.io->size(w.io->ctx, fd, &size) == 0)
+            while (!*pending && (type = record_type_at(w.io, fd, off, size, &next)) >= 0) {
+                for (size_t t = 0; t < ntypes; t++)
+                    *pending |= type == types[t];
+                off = next;
+            }
+        w.io->close(w.io->ctx, fd);
+    }
+    free(w.segs);
+    return HS_OK;
+}
+
 /* ---- appending and syncing ------------------------------------------------------------- */
 
 hs_wal_counters_t hs_wal_counters;
