@@ -336,10 +336,18 @@ static bool parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 
 /* ---- JSON input -------------------------------------------------------------------------------- */
 
-/* The depth of the deepest array/object, without recursion; stops counting past the limit. */
-static size_t json_depth(const char *s, size_t n)
+/* The nesting of a JSON text, without recursion: the depth of the deepest array/object (the
+ * scan stops once it passes the limit) and whether the text ends inside a string or an open
+ * array/object (truncated input). */
+typedef struct json_shape {
+    size_t max_depth;
+    bool unterminated;
+} json_shape;
+
+static json_shape json_scan(const char *s, size_t n)
 {
-    size_t depth = 0, max = 0;
+    size_t depth = 0;
+    json_shape r = {0, false};
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -351,16 +359,19 @@ static size_t json_depth(const char *s, size_t n)
         } else if (ch == '"') {
             in_str = true;
         } else if (ch == '[' || ch == '{') {
-            if (++depth > max)
-                max = depth;
-            if (max > JSON_MAX_DEPTH)
-                return max;
+            if (++depth > r.max_depth)
+                r.max_depth = depth;
+            if (r.max_depth > JSON_MAX_DEPTH)
+                return r;
         } else if ((ch == ']' || ch == '}') && depth) {
             depth--;
         }
     }
-    return max;
+    r.unterminated = in_str || depth > 0;
+    return r;
 }
+
+static size_t json_depth(const char *s, size_t n) { return json_scan(s, n).max_depth; }
 
 static int parse_body(hctx *c, bool optional)
 {
@@ -375,13 +386,14 @@ static int parse_body(hctx *c, bool optional)
     }
     if (!hs_utf8_valid(s, n))
         return fail(c, HS_ERR_JSON, "Malformed JSON: invalid UTF-8");
-    if (json_depth(s, n) > JSON_MAX_DEPTH)
+    json_shape shape = json_scan(s, n);
+    if (shape.max_depth > JSON_MAX_DEPTH)
         return fail(c, HS_ERR_JSON, "Malformed JSON: nesting deeper than 64 levels");
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!j) {
         size_t at = end && end >= s && end <= s + n ? (size_t)(end - s) : 0;
-        if (at >= n)
+        if (at >= n || shape.unterminated)
             return fail(c, HS_ERR_JSON, "Malformed JSON: unexpected end of input at byte %zu", n);
         return fail(c, HS_ERR_JSON, "Malformed JSON: unexpected input at byte %zu", at);
     }
