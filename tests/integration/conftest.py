@@ -139,11 +139,24 @@ def server_factory():
         return s.start() if start else s
 
     yield make
+    problems = []
+    codes = [s.stop() for s in made]  # all stopped before any directory is removed
+    for s, rc in zip(made, codes):
+        out = s.output()
+        # a server that crashed, exited with an error, or (sanitizer builds) reported memory
+        # errors, undefined behaviour or leaks fails the test
+        mine = []
+        if rc is not None and rc != 0:
+            mine.append("server exited with %d" % rc)
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "ThreadSanitizer"):
+            if mark in out:
+                mine.append("sanitizer report: " + mark)
+        if mine:
+            problems += mine + [out[-20000:]]
     for s in made:
-        rc = s.stop()
-        # a server that crashed (signal) during a test fails it
-        assert rc is None or rc >= 0, "server died with signal %d:\n%s" % (-rc, s.output())
         s.cleanup()
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
