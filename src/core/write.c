@@ -16,6 +16,7 @@
  * logged record always applies.  Locking: writers hold c->wlock from validation of the state to
  * the end of apply; apply takes c->rw for writing.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query
     if (bad >= 0)
         return hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld",
                             bad);
+    if (!c->f64) { /* stored and searched in float32: a larger value would become infinite */
+        for (size_t i = 0; i < dim; i++)
+            if (fabs(v[i]) > FLT_MAX)
+                return hs_error_set(err, HS_ENONFINITE,
+                                    "%s value at index %zu is outside the float32 range of the "
+                                    "%s metric (|x| > 3.4028234663852886e+38)",
+                                    query ? "Query vector" : "Vector", i,
+                                    c->cfg.metric == HS_METRIC_L2 ? "l2" : "cosine");
+    }
     if (c->cfg.metric == HS_METRIC_COSINE) {
         bool zero = true;
         for (size_t i = 0; i < dim && zero; i++)

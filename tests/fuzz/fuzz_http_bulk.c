@@ -93,7 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(&count, data + 9, 4); /* little-endian hosts only (x86-64, aarch64) */
     fz_run("POST", path, &fr, (const char *)data + 1, size - 1);
     uint64_t after = live(name);
-    if (after > before + count)
+    if (after > before + count) {
+        fprintf(stderr, "collection %s grew from %llu to %llu points by a batch of %u\n", name,
+                (unsigned long long)before, (unsigned long long)after, count);
         abort();
+    }
     return 0;
 }

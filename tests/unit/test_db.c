@@ -264,6 +264,17 @@ static void test_validation(void **state)
     hs_kv empty = {"", 0, "x", 1};
     hs_point e7 = {3, in, 2, &empty, 1};
     assert_int_equal(hs_upsert(h, &e7, 1, 0, &err), HS_EMETADATA);
+    /* float32 storage (l2, cosine): a finite double beyond the float32 range is refused, as a
+     * point and as a query, instead of becoming infinite */
+    double huge[] = {1.0, 1e300};
+    hs_point e8 = {3, huge, 2, NULL, 0};
+    assert_int_equal(hs_upsert(hc, &e8, 1, 0, &err), HS_ENONFINITE);
+    assert_string_equal(err.message, "Vector value at index 1 is outside the float32 range of "
+                                     "the cosine metric (|x| > 3.4028234663852886e+38)");
+    hs_hit qh[1];
+    size_t qn;
+    assert_int_equal(hs_search(hc, huge, 2, NULL, qh, &qn, &err), HS_ENONFINITE);
+    assert_non_null(strstr(err.message, "Query vector value at index 1"));
     /* nothing was written and the clock did not move */
     hs_collection_stats st;
     hs_collection_stats_of(h, &st);
@@ -281,6 +292,10 @@ static void test_validation(void **state)
     /* an empty batch succeeds without a tick */
     assert_int_equal(hs_upsert(h, pts, 0, 0, &err), HS_OK);
     assert_int_equal(hs_db_clock(db), clock);
+    /* the largest float32 values themselves are accepted */
+    double big_ok[] = {1.0, 3e38};
+    hs_point e9 = {9, big_ok, 2, NULL, 0};
+    assert_int_equal(hs_upsert(hc, &e9, 1, 0, &err), HS_OK);
     hs_collection_close(h);
     hs_collection_close(hc);
     hs_db_close(db, NULL);
