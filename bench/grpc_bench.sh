@@ -65,6 +65,25 @@ awk -v g="$gq" -v b="$best" -v o="$one" -v c="$server_cores" 'BEGIN {
   printf "ratio grpc/in-process, best thread count: %.2f\n", g / b
   printf "ratio grpc/in-process per server core (grpc qps / server cores vs 1-thread qps): %.2f\n", g / c / o }'
 
+# Same resources on both sides: the server pinned to the last CPU and the load generator to the
+# others, against hs-bench with one thread on that same CPU.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  last=$(( $(nproc) - 1 ))
+  taskset -a -p -c "$last" "$pid" >/dev/null
+  pg=$(taskset -c "0-$(( last - 1 ))" "$BIN/hs-grpc-load" search --target "127.0.0.1:$gport" \
+    --collection fm --query "$FM/query1k.fvecs" --truth "$FM/gt1k_l2_top100.ivecs" --k 10 \
+    --concurrency "$CONC" --seconds "$SECONDS_PER_RUN")
+  echo "grpc, server pinned to CPU $last: $pg"
+  pi=$(taskset -c "$last" "$BIN/hs-bench" --metric l2 --base "$FM/base.fvecs" \
+    --query "$FM/query1k.fvecs" --truth "$FM/gt1k_l2_top100.ivecs" --k 10 --M 16 \
+    --ef-construction 100 --ef 100 --threads 1 --quant none | grep '^ef=' | head -1)
+  echo "in-process, 1 thread on CPU $last: $pi"
+  awk -v g="$(echo "$pg" | sed -n 's/.*qps=\([0-9.]*\).*/\1/p')" \
+      -v o="$(echo "$pi" | sed -n 's/.*qps=\([0-9.]*\).*/\1/p')" \
+      'BEGIN { printf "ratio grpc/in-process on one dedicated CPU: %.2f\n", g / o }'
+  taskset -a -p -c "0-$last" "$pid" >/dev/null
+fi
+
 [ "${SKIP_INGEST:-0}" = 1 ] && exit 0
 echo "== ingest: BatchInsert, batches of 1000"
 printf '%-6s %-8s %s\n' dim durability result
