@@ -58,6 +58,10 @@ static void log_unload(const centry *e, const char *what)
 static void unload_locked(hs_db *db, centry *e)
 {
     hs_coll *c = e->coll;
+    /* no handle is open, so nothing writes: the figures served while it unloads are final */
+    e->cold_count = c->nlive;
+    e->cold_deleted = c->nslots - c->nlive;
+    e->cold_clock = c->clock;
     pthread_mutex_unlock(&db->lock);
     hs_error err;
     if (hs_coll_checkpoint(c, false, &err) != HS_OK)
@@ -178,18 +182,21 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
 
 static void sweep_once(hs_db *db)
 {
-    uint64_t now = hs_now_ns();
     uint64_t idle = (uint64_t)db->opts.idle_timeout_sec * 1000000000ull;
     uint64_t snap = (uint64_t)db->opts.snapshot_interval_sec * 1000000000ull;
     pthread_mutex_lock(&db->lock);
     bool again = true;
     while (again && !db->closing) {
         again = false;
+        /* read under the lock: a handle closed since an earlier reading would have a
+         * last_used_ns after `now`, and the unsigned difference would look like an eternity */
+        uint64_t now = hs_now_ns();
         for (centry *e = db->entries; e; e = e->next) {
             if (e->state != CE_LOADED)
                 continue;
             hs_coll *c = e->coll;
-            if (idle && e->refs == 0 && now - e->last_used_ns >= idle) {
+            if (idle && e->refs == 0 && now >= e->last_used_ns &&
+                now - e->last_used_ns >= idle) {
                 e->state = CE_UNLOADING;
                 log_unload(e, "Idling");
                 __atomic_fetch_add(&db->counters.evictions_idle, 1, __ATOMIC_RELAXED);
@@ -197,7 +204,7 @@ static void sweep_once(hs_db *db)
                 again = true; /* the list may have changed while unlocked */
                 break;
             }
-            if (snap && c->dirty && now - c->last_ckpt_ns >= snap) {
+            if (snap && c->dirty && now >= c->last_ckpt_ns && now - c->last_ckpt_ns >= snap) {
                 e->refs++; /* pin it; the checkpoint does not count as use */
                 pthread_mutex_unlock(&db->lock);
                 hs_coll_checkpoint(c, false, NULL);

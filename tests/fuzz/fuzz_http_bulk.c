@@ -63,8 +63,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static uint64_t live(const char *name)
 {
     hs_collection_stats st;
-    if (hs_collection_stats_get(g_srv.db, HS_DEFAULT_TENANT, name, &st, NULL) != HS_OK)
+    hs_error err;
+    int rc = hs_collection_stats_get(g_srv.db, HS_DEFAULT_TENANT, name, &st, &err);
+    if (rc != HS_OK) {
+        fprintf(stderr, "stats of %s: %s\n", name, err.message);
         return 0;
+    }
+    if (getenv("HS_FUZZ_DEBUG"))
+        fprintf(stderr, "stats of %s: count %llu loaded %d error '%s'\n", name,
+                (unsigned long long)st.count, st.loaded, st.error);
     return st.count;
 }
 
