@@ -58,14 +58,15 @@ int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query
     if (bad >= 0)
         return hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld",
                             bad);
-    if (!c->f64) { /* stored and searched in float32: a larger value would become infinite */
+    if (c->cfg.metric == HS_METRIC_L2) {
+        /* stored and searched in float32 as given (B3.1): a larger value would become infinite
+         * (cosine vectors are normalised first, so any finite value is fine there) */
         for (size_t i = 0; i < dim; i++)
             if (fabs(v[i]) > FLT_MAX)
                 return hs_error_set(err, HS_ENONFINITE,
                                     "%s value at index %zu is outside the float32 range of the "
-                                    "%s metric (|x| > 3.4028234663852886e+38)",
-                                    query ? "Query vector" : "Vector", i,
-                                    c->cfg.metric == HS_METRIC_L2 ? "l2" : "cosine");
+                                    "l2 metric (|x| > 3.4028234663852886e+38)",
+                                    query ? "Query vector" : "Vector", i);
     }
     if (c->cfg.metric == HS_METRIC_COSINE) {
         bool zero = true;

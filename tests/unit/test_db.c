@@ -233,7 +233,8 @@ static void test_validation(void **state)
     hs_db *db = open_db(NULL);
     create(db, "ball", 2, HS_METRIC_POINCARE, HS_QUANT_NONE);
     create(db, "cos", 2, HS_METRIC_COSINE, HS_QUANT_NONE);
-    hs_collection *h = coll(db, "ball"), *hc = coll(db, "cos");
+    create(db, "flat", 2, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "ball"), *hc = coll(db, "cos"), *hl = coll(db, "flat");
     hs_error err;
     uint64_t clock = hs_db_clock(db);
     double in[] = {0.1, 0.2}, out[] = {0.8, 0.8}, edge[] = {1.0, 0.0}, nan[] = {0.1, NAN};
@@ -264,16 +265,16 @@ static void test_validation(void **state)
     hs_kv empty = {"", 0, "x", 1};
     hs_point e7 = {3, in, 2, &empty, 1};
     assert_int_equal(hs_upsert(h, &e7, 1, 0, &err), HS_EMETADATA);
-    /* float32 storage (l2, cosine): a finite double beyond the float32 range is refused, as a
-     * point and as a query, instead of becoming infinite */
+    /* l2 keeps float32 values as given: a finite double beyond the float32 range is refused,
+     * as a point and as a query, instead of becoming infinite */
     double huge[] = {1.0, 1e300};
     hs_point e8 = {3, huge, 2, NULL, 0};
-    assert_int_equal(hs_upsert(hc, &e8, 1, 0, &err), HS_ENONFINITE);
+    assert_int_equal(hs_upsert(hl, &e8, 1, 0, &err), HS_ENONFINITE);
     assert_string_equal(err.message, "Vector value at index 1 is outside the float32 range of "
-                                     "the cosine metric (|x| > 3.4028234663852886e+38)");
+                                     "the l2 metric (|x| > 3.4028234663852886e+38)");
     hs_hit qh[1];
     size_t qn;
-    assert_int_equal(hs_search(hc, huge, 2, NULL, qh, &qn, &err), HS_ENONFINITE);
+    assert_int_equal(hs_search(hl, huge, 2, NULL, qh, &qn, &err), HS_ENONFINITE);
     assert_non_null(strstr(err.message, "Query vector value at index 1"));
     /* nothing was written and the clock did not move */
     hs_collection_stats st;
@@ -292,10 +293,16 @@ static void test_validation(void **state)
     /* an empty batch succeeds without a tick */
     assert_int_equal(hs_upsert(h, pts, 0, 0, &err), HS_OK);
     assert_int_equal(hs_db_clock(db), clock);
-    /* the largest float32 values themselves are accepted */
+    /* the largest float32 values are accepted on l2; cosine normalises any finite value */
     double big_ok[] = {1.0, 3e38};
     hs_point e9 = {9, big_ok, 2, NULL, 0};
-    assert_int_equal(hs_upsert(hc, &e9, 1, 0, &err), HS_OK);
+    assert_int_equal(hs_upsert(hl, &e9, 1, 0, &err), HS_OK);
+    hs_point e10 = {9, huge, 2, NULL, 0};
+    assert_int_equal(hs_upsert(hc, &e10, 1, 0, &err), HS_OK);
+    double got[2];
+    assert_int_equal(hs_get(hc, 9, got, NULL, NULL, &err), HS_OK);
+    assert_true(got[0] >= 0 && got[0] < 1e-200 && got[1] == 1.0);
+    hs_collection_close(hl);
     hs_collection_close(h);
     hs_collection_close(hc);
     hs_db_close(db, NULL);
