@@ -27,12 +27,7 @@
 #include <time.h>
 
 #include "hyperspace.pb-c.h"
-
-typedef struct matrix {
-    size_t n, dim;
-    float *f;     /* .fvecs */
-    int32_t *i;   /* .ivecs */
-} matrix;
+#include "texmex.h"
 
 typedef struct opts {
     const char *mode, *target, *collection, *query, *truth, *base, *api_key;
@@ -52,39 +47,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Reads a TEXMEX file of 4-byte components (.fvecs floats or .ivecs ints). */
-static matrix read_texmex(const char *path, bool ints)
-{
-    matrix m = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die(strerror(errno), path);
-    int32_t d;
-    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20)
-        die("bad header", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t rec = 4 + (size_t)d * 4;
-    if (size < 0 || (size_t)size % rec)
-        die("file size is not a multiple of the record size", path);
-    m.n = (size_t)size / rec;
-    m.dim = (size_t)d;
-    void *data = malloc(m.n * m.dim * 4);
-    if (!data)
-        die("out of memory", path);
-    for (size_t r = 0; r < m.n; r++)
-        if (fread(&d, 4, 1, f) != 1 || (size_t)d != m.dim ||
-            fread((char *)data + r * m.dim * 4, 4, m.dim, f) != m.dim)
-            die("short or inconsistent record", path);
-    fclose(f);
-    if (ints)
-        m.i = data;
-    else
-        m.f = data;
-    return m;
 }
 
 /* ---- one client connection ---------------------------------------------------------------- */
@@ -197,7 +159,7 @@ static uint8_t *unary(client *c, void *reg, const uint8_t *req, size_t req_len, 
 typedef struct worker {
     pthread_t t;
     const opts *o;
-    const matrix *q, *truth;
+    const texmex *q, *truth;
     size_t first;
     double stop_at;
     uint64_t done, hits;
@@ -253,10 +215,10 @@ static void *search_main(void *arg)
 
 static int run_search(const opts *o)
 {
-    matrix q = read_texmex(o->query, false);
-    matrix truth = {0};
+    texmex q = texmex_read(o->query, false);
+    texmex truth = {0};
     if (o->truth)
-        truth = read_texmex(o->truth, true);
+        truth = texmex_read(o->truth, true);
     worker *w = calloc(o->concurrency, sizeof(*w));
     /* warm up: one pass of 200 queries on one connection */
     worker warm = {.o = o, .q = &q, .stop_at = now_s() + 1.0};
@@ -290,7 +252,7 @@ static int run_search(const opts *o)
 typedef struct iworker {
     pthread_t t;
     const opts *o;
-    const matrix *base;
+    const texmex *base;
     size_t from, to; /* ids */
 } iworker;
 
@@ -352,9 +314,9 @@ static void *ingest_main(void *arg)
 
 static int run_ingest(const opts *o)
 {
-    matrix base = {0};
+    texmex base = {0};
     if (o->base) {
-        base = read_texmex(o->base, false);
+        base = texmex_read(o->base, false);
         if (base.dim != o->dim)
             die("--base dimension differs from --dim", o->base);
     }

@@ -9,10 +9,15 @@
  *       a collection evicted by the loaded limit is woken by a search: p50/p99 latency
  *   hs-storage-bench many    DIR --count 10000 [--points 20] [--dim 32]
  *       RSS of a process holding that many small collections (most of them cold)
+ *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--threads 1]
+ *                            [--seconds 10]
+ *       search QPS and recall@k through the C API on an existing database (for instance the
+ *       data directory a hyperspace-server wrote): the in-process side of bench/grpc_bench.sh
  *
  * One line per figure, key=value, for the notes in bench/README.md.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +26,12 @@
 #include "storage/storage.h"
 #include "util/util.h"
 
+#include "texmex.h"
+
 typedef struct args {
-    const char *mode, *dir;
-    size_t dim, n, batch, reps, wakes, count, points;
+    const char *mode, *dir, *collection, *query, *truth;
+    size_t dim, n, batch, reps, wakes, count, points, k, threads;
+    double seconds;
     hs_durability durability;
 } args;
 
@@ -36,9 +44,10 @@ static void die(const char *what, const hs_error *err)
 static void parse(args *a, int argc, char **argv)
 {
     *a = (args){.dim = 64, .n = 100000, .batch = 1000, .reps = 3, .wakes = 100, .count = 10000,
-                .points = 20, .durability = HS_DURABILITY_BATCH};
+                .points = 20, .durability = HS_DURABILITY_BATCH, .k = 10, .threads = 1,
+                .seconds = 10, .collection = "default"};
     if (argc < 3)
-        die("usage: hs-storage-bench ingest|reopen|wake|many DIR [flags]", NULL);
+        die("usage: hs-storage-bench ingest|reopen|wake|many|search DIR [flags]", NULL);
     a->mode = argv[1];
     a->dir = argv[2];
     for (int i = 3; i + 1 < argc; i += 2) {
@@ -57,6 +66,18 @@ static void parse(args *a, int argc, char **argv)
             a->count = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--points"))
             a->points = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--collection"))
+            a->collection = v;
+        else if (!strcmp(k, "--query"))
+            a->query = v;
+        else if (!strcmp(k, "--truth"))
+            a->truth = v;
+        else if (!strcmp(k, "--k"))
+            a->k = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--threads"))
+            a->threads = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--seconds"))
+            a->seconds = strtod(v, NULL);
         else if (!strcmp(k, "--durability"))
             a->durability = !strcmp(v, "async")    ? HS_DURABILITY_ASYNC
                             : !strcmp(v, "strict") ? HS_DURABILITY_STRICT
@@ -277,6 +298,88 @@ static void run_many(const args *a)
     hs_db_close(db, NULL);
 }
 
+/* ---- search ---------------------------------------------------------------------------------- */
+
+static double hs_now_s(void) { return (double)hs_now_ns() / 1e9; }
+
+typedef struct searcher {
+    hs_collection *h;
+    const texmex *q, *truth;
+    size_t k, first;
+    double until;
+    uint64_t done, hits;
+} searcher;
+
+static void *search_main(void *arg)
+{
+    searcher *w = arg;
+    double *qv = malloc(w->q->dim * sizeof(double));
+    hs_hit *hit = malloc(w->k * sizeof(hs_hit));
+    hs_search_opts so;
+    hs_search_opts_init(&so);
+    so.k = w->k;
+    for (size_t qi = w->first; hs_now_s() < w->until; qi = (qi + 1) % w->q->n) {
+        for (size_t d = 0; d < w->q->dim; d++)
+            qv[d] = w->q->f[qi * w->q->dim + d];
+        size_t n = 0;
+        hs_error err;
+        if (hs_search(w->h, qv, w->q->dim, &so, hit, &n, &err) != HS_OK)
+            die("search", &err);
+        w->done++;
+        for (size_t a = 0; w->truth && a < n; a++)
+            for (size_t b = 0; b < w->k && b < w->truth->dim; b++)
+                if ((int64_t)hit[a].id == w->truth->i[qi * w->truth->dim + b]) {
+                    w->hits++;
+                    break;
+                }
+    }
+    free(qv);
+    free(hit);
+    return NULL;
+}
+
+static void run_search(const args *a)
+{
+    if (!a->query || a->threads < 1 || a->k < 1)
+        die("search needs --query (and --threads, --k >= 1)", NULL);
+    texmex q = texmex_read(a->query, false), truth = {0};
+    if (a->truth)
+        truth = texmex_read(a->truth, true);
+    hs_db *db = open_db(a->dir, 1000);
+    hs_collection *h;
+    hs_error err;
+    if (hs_collection_open(db, "default_admin", a->collection, &h, &err) != HS_OK)
+        die("open collection", &err);
+    if (hs_collection_wait_indexed(h, &err) != HS_OK)
+        die("load", &err);
+    searcher *w = calloc(a->threads, sizeof(searcher));
+    pthread_t *t = calloc(a->threads, sizeof(pthread_t));
+    double t0 = hs_now_s();
+    for (size_t i = 0; i < a->threads; i++) {
+        w[i] = (searcher){h, &q, a->truth ? &truth : NULL, a->k, i * q.n / a->threads,
+                          t0 + a->seconds, 0, 0};
+        pthread_create(&t[i], NULL, search_main, &w[i]);
+    }
+    uint64_t done = 0, hits = 0;
+    for (size_t i = 0; i < a->threads; i++) {
+        pthread_join(t[i], NULL);
+        done += w[i].done;
+        hits += w[i].hits;
+    }
+    double secs = hs_now_s() - t0;
+    printf("mode=search threads=%zu k=%zu queries=%llu seconds=%.2f qps=%.0f", a->threads, a->k,
+           (unsigned long long)done, secs, (double)done / secs);
+    if (a->truth)
+        printf(" recall=%.4f", (double)hits / (double)(done * a->k));
+    printf("\n");
+    free(w);
+    free(t);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    free(q.f);
+    free(truth.i);
+}
+
 int main(int argc, char **argv)
 {
     args a;
@@ -290,6 +393,8 @@ int main(int argc, char **argv)
         run_wake(&a);
     else if (!strcmp(a.mode, "many"))
         run_many(&a);
+    else if (!strcmp(a.mode, "search"))
+        run_search(&a);
     else
         die("unknown mode", NULL);
     return 0;
