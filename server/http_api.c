@@ -859,6 +859,52 @@ static uint64_t coll_clock(hs_collection *h)
     return st.clock;
 }
 
+/* The per-collection maintenance routes: runs op on the route's collection (loading it), then
+ * fills st with its figures.  Returns the failure id or 0. */
+typedef int (*coll_op)(hs_collection *h, void *arg, hs_error *err);
+
+static int on_coll(hctx *c, coll_op op, void *arg, hs_collection_stats *st)
+{
+    hs_collection *h = NULL;
+    if (open_coll(c, false, &h))
+        return c->f.id;
+    hs_error err;
+    int rc = op(h, arg, &err);
+    if (rc)
+        fail_engine(c, rc, &err);
+    else
+        hs_collection_stats_of(h, st);
+    hs_collection_close(h);
+    return c->f.id;
+}
+
+static int op_digest(hs_collection *h, void *arg, hs_error *err)
+{
+    return hs_collection_digest(h, arg, err);
+}
+
+static int op_rebuild(hs_collection *h, void *arg, hs_error *err)
+{
+    (void)arg;
+    return hs_collection_rebuild(h, err);
+}
+
+static int op_checkpoint(hs_collection *h, void *arg, hs_error *err)
+{
+    (void)arg;
+    return hs_collection_checkpoint(h, err);
+}
+
+typedef struct ef_pair {
+    uint32_t search, construction;
+} ef_pair;
+
+static int op_configure(hs_collection *h, void *arg, hs_error *err)
+{
+    const ef_pair *e = arg;
+    return hs_collection_configure(h, e->search, e->construction, err);
+}
+
 static void write_reply(hctx *c, const char *what, uint64_t n, uint64_t clock)
 {
     sb_printf(&c->out, "{\"%s\":%llu,\"logical_clock\":%llu}", what, (unsigned long long)n,
@@ -1014,19 +1060,9 @@ static void r_create(hctx *c)
 
 static void r_info(hctx *c)
 {
-    hs_collection *h = NULL;
     hs_digest d;
     hs_collection_stats st;
-    if (open_coll(c, false, &h))
-        return;
-    hs_error err;
-    int rc = hs_collection_digest(h, &d, &err);
-    if (rc)
-        fail_engine(c, rc, &err);
-    else
-        hs_collection_stats_of(h, &st);
-    hs_collection_close(h);
-    if (rc)
+    if (on_coll(c, op_digest, &d, &st))
         return;
     sb_put(&c->out, "{", 1);
     digest_members(&c->out, c->st->name, &d);
@@ -1071,17 +1107,10 @@ static void r_stats(hctx *c)
 
 static void r_digest(hctx *c)
 {
-    hs_collection *h = NULL;
     hs_digest d;
-    if (open_coll(c, false, &h))
+    hs_collection_stats st;
+    if (on_coll(c, op_digest, &d, &st))
         return;
-    hs_error err;
-    int rc = hs_collection_digest(h, &d, &err);
-    hs_collection_close(h);
-    if (rc) {
-        fail_engine(c, rc, &err);
-        return;
-    }
     sb_put(&c->out, "{", 1);
     digest_members(&c->out, c->st->name, &d);
     sb_put(&c->out, "}", 1);
@@ -1104,18 +1133,9 @@ static void r_config(hctx *c)
              (long long)ec);
         return;
     }
-    hs_collection *h = NULL;
-    if (open_coll(c, false, &h))
-        return;
-    hs_error err;
+    ef_pair e = {has_es ? (uint32_t)es : 0, has_ec ? (uint32_t)ec : 0};
     hs_collection_stats st;
-    int rc = hs_collection_configure(h, has_es ? (uint32_t)es : 0, has_ec ? (uint32_t)ec : 0, &err);
-    if (rc)
-        fail_engine(c, rc, &err);
-    else
-        hs_collection_stats_of(h, &st);
-    hs_collection_close(h);
-    if (rc)
+    if (on_coll(c, op_configure, &e, &st))
         return;
     sb_puts(&c->out, "{\"name\":");
     sb_cstr(&c->out, c->st->name);
@@ -1832,18 +1852,8 @@ static void r_peek(hctx *c)
 
 static void r_rebuild(hctx *c)
 {
-    hs_collection *h = NULL;
-    if (open_coll(c, false, &h))
-        return;
-    hs_error err;
     hs_collection_stats st;
-    int rc = hs_collection_rebuild(h, &err);
-    if (rc)
-        fail_engine(c, rc, &err);
-    else
-        hs_collection_stats_of(h, &st);
-    hs_collection_close(h);
-    if (rc)
+    if (on_coll(c, op_rebuild, NULL, &st))
         return;
     sb_puts(&c->out, "{\"status\":\"Index rebuilt and reloaded successfully\",\"collection\":");
     sb_cstr(&c->out, c->st->name);
@@ -1852,20 +1862,12 @@ static void r_rebuild(hctx *c)
 
 static void r_coll_snapshot(hctx *c)
 {
-    hs_collection *h = NULL;
-    if (open_coll(c, false, &h))
+    hs_collection_stats st;
+    if (on_coll(c, op_checkpoint, NULL, &st))
         return;
-    hs_error err;
-    int rc = hs_collection_checkpoint(h, &err);
-    uint64_t clock = rc ? 0 : coll_clock(h);
-    hs_collection_close(h);
-    if (rc) {
-        fail_engine(c, rc, &err);
-        return;
-    }
     sb_puts(&c->out, "{\"status\":\"Snapshot completed\",\"collection\":");
     sb_cstr(&c->out, c->st->name);
-    sb_printf(&c->out, ",\"logical_clock\":%llu}", (unsigned long long)clock);
+    sb_printf(&c->out, ",\"logical_clock\":%llu}", (unsigned long long)st.clock);
 }
 
 static void r_snapshot(hctx *c)
