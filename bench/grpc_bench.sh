@@ -26,8 +26,8 @@ data=$(mktemp -d /tmp/hs-grpc-bench-XXXXXX)
 gport=$((20000 + RANDOM % 20000)); hport=$((gport + 1))
 log=$data.log
 pid=
-start_server() {
-  HS_LOG_LEVEL=warn "$BIN/hyperspace-server" --data-dir "$data" --port "$gport" \
+start_server() { # [taskset CPU list]
+  HS_LOG_LEVEL=warn ${1:+taskset -c "$1"} "$BIN/hyperspace-server" --data-dir "$data" --port "$gport" \
     --http-port "$hport" >>"$log" 2>&1 &
   pid=$!
   for _ in $(seq 300); do
@@ -68,11 +68,14 @@ awk -v a="$s0" -v b="$s1" -v t="$(getconf CLK_TCK)" -v w0="$t0" -v w1="$t1" \
   'BEGIN { printf "  server CPU during the run: %.2f of %d CPUs\n", (b - a) / t / (w1 - w0), '"$ncpu"' }'
 grpc_one=""
 if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-  taskset -a -p -c "$last" "$pid" >/dev/null
+  stop_server
+  start_server "$last" # as deployed on one CPU (it sizes its thread pool to the CPUs it may use)
+  http GET /api/collections/fm >/dev/null
   grpc_one=$(taskset -c "0-$((last - 1))" "$BIN/hs-grpc-load" search --target "127.0.0.1:$gport" \
     --collection fm "${Q[@]}" --concurrency "$CONC" --seconds "$SECS")
-  echo "grpc, server pinned to CPU $last: $grpc_one"
-  taskset -a -p -c "0-$last" "$pid" >/dev/null
+  echo "grpc, server on CPU $last only: $grpc_one"
+  stop_server
+  start_server
 fi
 
 if [ "${SKIP_INGEST:-0}" != 1 ]; then

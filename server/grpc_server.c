@@ -20,6 +20,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,10 +301,14 @@ int hs_grpc_start(const char *host, int port, hs_grpc **out)
     }
     grpc_server_start(g->server);
     g_grpc = g;
+    /* one per CPU the process may run on, plus two for handlers blocked on the disk (a strict
+     * write's fsync, a rebuild): more threads than that only take turns on the same CPUs and
+     * evict each other's search working sets */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    /* two per CPU, at least 4 (handlers block on the engine; more threads than that only
-     * evict each other's search working sets) */
-    g->nthreads = cpus > 2 ? (int)cpus * 2 : 4;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        cpus = CPU_COUNT(&set);
+    g->nthreads = (int)(cpus > 0 ? cpus : 1) + 2;
     g->threads = calloc((size_t)g->nthreads, sizeof(pthread_t));
     for (int i = 0; i < OUTSTANDING; i++)
         arm_request(g);
