@@ -47,4 +47,25 @@ typedef struct hs_bm25_hit {
 int hs_bm25_search(const hs_bm25 *ix, const char *query, size_t len, size_t limit,
                    hs_bm25_hit **out, size_t *n);
 
+/* ---- fusion (fuse.c, B5.4) ------------------------------------------------------------------ */
+
+/* The depth of each branch of a hybrid search: min(10000, max(100, 2 * top_k)). */
+size_t hs_fuse_depth(size_t top_k);
+
+typedef struct hs_fused {
+    uint64_t id;
+    double distance; /* the exact vector distance */
+    double score;    /* the fused score */
+} hs_fused;
+
+/* Weighted reciprocal rank fusion: score = (1 - alpha) / (60 + vector rank) + alpha / (60 + text
+ * rank), a term being 0 outside its branch.  vec[0..nv) is the vector branch in rank order (ids
+ * and distances), txt[0..nt) the text branch in rank order.  dist(ctx, id, &d) gives the exact
+ * distance of a point found only by the text branch (non-zero return = failure, returned).  Writes
+ * the best min(k, candidates) to out (room for k), ordered by score descending, then distance,
+ * then id; *n gets the count.  Returns 0, -1 (out of memory) or dist's failure. */
+int hs_fuse(const uint64_t *vec_ids, const double *vec_dist, size_t nv, const hs_bm25_hit *txt,
+            size_t nt, double alpha, size_t k, int (*dist)(void *ctx, uint64_t id, double *d),
+            void *ctx, hs_fused *out, size_t *n);
+
 #endif /* HS_TEXT_H */

@@ -162,6 +162,47 @@ static void test_bm25_growth(void **state)
     hs_bm25_free(ix);
 }
 
+static int no_dist(void *ctx, uint64_t id, double *d)
+{
+    (void)ctx;
+    *d = 100.0 + (double)id; /* text-only points: far away */
+    return 0;
+}
+
+static void test_fusion(void **state)
+{
+    (void)state;
+    /* the spec's check: vector ranks {2: 1, 0: 2, 1: 3}, text ranks {1: 1}, alpha 0.5 */
+    uint64_t vid[] = {2, 0, 1};
+    double vd[] = {0.1, 0.2, 0.3};
+    hs_bm25_hit txt[] = {{1, 1.02}};
+    hs_fused out[3];
+    size_t n;
+    assert_int_equal(hs_fuse(vid, vd, 3, txt, 1, 0.5, 3, no_dist, NULL, out, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[0].id, 1);
+    assert_int_equal(out[1].id, 2);
+    assert_int_equal(out[2].id, 0);
+    assert_true(out[0].score == 0.016133229247983348);
+    assert_true(out[1].score == 0.00819672131147541);
+    assert_true(out[2].score == 0.008064516129032258);
+    assert_true(out[0].distance == 0.3); /* the vector distance, also for fused points */
+    /* a point only the text branch found gets its distance from the callback; top_k cuts */
+    hs_bm25_hit txt2[] = {{9, 2.0}, {2, 1.0}};
+    assert_int_equal(hs_fuse(vid, vd, 3, txt2, 2, 1.0, 2, no_dist, NULL, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].id, 9);
+    assert_true(out[0].distance == 109.0);
+    assert_int_equal(out[1].id, 2);
+    /* alpha 0: the vector order; ties of score broken by distance then id */
+    assert_int_equal(hs_fuse(vid, vd, 3, NULL, 0, 0.0, 3, no_dist, NULL, out, &n), 0);
+    assert_int_equal(out[0].id, 2);
+    assert_true(out[0].score == 1.0 / 61.0);
+    assert_int_equal(hs_fuse_depth(10), 100);
+    assert_int_equal(hs_fuse_depth(80), 160);
+    assert_int_equal(hs_fuse_depth(9000), 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_bm25_spec_values),
         cmocka_unit_test(test_bm25_hand_computed),
         cmocka_unit_test(test_bm25_growth),
+        cmocka_unit_test(test_fusion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
