@@ -437,6 +437,13 @@ typedef void (*hs_log_fn)(void *ctx, hs_log_level level, const char *message);
  * Errors: none. */
 void hs_log_set_sink(hs_log_fn fn, void *ctx, hs_log_level level);
 
+/* Timings the engine reports (for metrics): the load of a cold collection, one WAL fsync. */
+typedef enum hs_timing { HS_TIMING_LOAD = 1, HS_TIMING_WAL_FSYNC = 2 } hs_timing;
+typedef void (*hs_timing_fn)(void *ctx, hs_timing what, double seconds);
+/* Installs the process-wide observer (NULL removes it); it is called from engine threads and must
+ * be thread-safe and quick. */
+void hs_set_timing_observer(hs_timing_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

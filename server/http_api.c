@@ -510,9 +510,12 @@ static int get_vector(hctx *c, const cJSON *obj, const char *field, double **out
     return 0;
 }
 
-/* The text of a metadata / filter value (http.md 4.3); false for null, arrays and objects. */
-static bool scalar_text(const cJSON *v, char *buf, size_t cap, const char **text, size_t *len)
+/* The text of a metadata / filter value (http.md 4.3); false for null, arrays, objects and
+ * numbers that overflowed (*overflow is then set: that is E_FIELD, not a type error). */
+static bool scalar_text(const cJSON *v, char *buf, size_t cap, const char **text, size_t *len,
+                        bool *overflow)
 {
+    *overflow = false;
     if (cJSON_IsString(v)) {
         *text = v->valuestring;
         *len = strlen(v->valuestring);
@@ -520,6 +523,10 @@ static bool scalar_text(const cJSON *v, char *buf, size_t cap, const char **text
         *text = cJSON_IsTrue(v) ? "true" : "false";
         *len = strlen(*text);
     } else if (cJSON_IsNumber(v)) {
+        if (!isfinite(v->valuedouble)) {
+            *overflow = true;
+            return false;
+        }
         *len = hs_fmt_double(v->valuedouble == 0.0 ? 0.0 : v->valuedouble, buf, cap);
         *text = buf;
     } else {
@@ -560,8 +567,12 @@ static int get_metadata_obj(hctx *c, const cJSON *m, kvbuf *out)
     for (cJSON *it = m->child; it; it = it->next, i++) {
         const char *text;
         size_t len;
-        if (!scalar_text(it, out->texts + i * 40, 40, &text, &len)) {
+        bool overflow;
+        if (!scalar_text(it, out->texts + i * 40, 40, &text, &len, &overflow)) {
             kvbuf_free(out);
+            if (overflow)
+                return fail(c, HS_ERR_FIELD, "Field 'metadata.%.256s' must be a finite number",
+                            it->string);
             return fail(c, HS_ERR_METADATA,
                         "Invalid metadata: value of key '%.256s' must be a string, number or "
                         "boolean", it->string);
@@ -666,7 +677,12 @@ static int get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
         char buf[40];
         const char *text;
         size_t len;
-        if (!scalar_text(it, buf, sizeof(buf), &text, &len))
+        bool overflow;
+        bool ok = scalar_text(it, buf, sizeof(buf), &text, &len, &overflow);
+        if (overflow)
+            return fail(c, HS_ERR_FIELD, "Field 'filter.%.256s' must be a finite number",
+                        it->string);
+        if (!ok)
             return fail(c, HS_ERR_FILTER,
                         "Invalid filter: value of key '%.256s' must be a string, number or boolean",
                         it->string);
@@ -705,7 +721,12 @@ static int get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
             char buf[40];
             const char *text;
             size_t len;
-            if (!val || !scalar_text(val, buf, sizeof(buf), &text, &len))
+            bool overflow = false;
+            bool ok = val && scalar_text(val, buf, sizeof(buf), &text, &len, &overflow);
+            if (overflow)
+                return fail(c, HS_ERR_FIELD, "Field 'filters[%zu].value' must be a finite number",
+                            i);
+            if (!ok)
                 return fail(c, HS_ERR_FILTER,
                             "Invalid filter: filters[%zu] value must be a string, number or "
                             "boolean", i);

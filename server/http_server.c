@@ -213,6 +213,9 @@ int hs_http_start(const char *host, int port, hs_http **out)
         freeaddrinfo(ai);
         return -1;
     }
+    if (g_srv.cfg.cors_set && strchr(g_srv.cfg.cors_origins, '*') && hs_auth_enabled())
+        hs_log(HS_LOG_WARN, "HS_CORS_ORIGINS allows every origin while API keys are configured: "
+                            "any web page can call the API with a key a browser holds");
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)

@@ -44,6 +44,7 @@ int main(int argc, char **argv)
     if (rc)
         return 2;
     hs_logring_init(g_srv.cfg.log_level);
+    hs_metrics_init();
     g_srv.start_ns = hs_now_ns_srv();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);

@@ -60,6 +60,7 @@ typedef struct dur_m {
 } dur_m;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static hist load_hist, fsync_hist; /* engine timings, under lock */
 static coll_m *colls;
 static req_m *reqs;
 static dur_m *durs;
@@ -324,6 +325,16 @@ static void coll_labels(char *buf, size_t len, const char *tenant, const char *n
     snprintf(buf, len, "tenant=\"%s\",collection=\"%s\",", tenant, name);
 }
 
+static void on_timing(void *ctx, hs_timing what, double seconds)
+{
+    (void)ctx;
+    pthread_mutex_lock(&lock);
+    hist_add(what == HS_TIMING_LOAD ? &load_hist : &fsync_hist, seconds);
+    pthread_mutex_unlock(&lock);
+}
+
+void hs_metrics_init(void) { hs_set_timing_observer(on_timing, NULL); }
+
 char *hs_metrics_text(size_t *len)
 {
     char *buf = NULL;
@@ -444,12 +455,16 @@ char *hs_metrics_text(size_t *len)
             (unsigned long long)auth_fail_grpc);
     fprintf(o, "hyperspace_auth_failures_total{transport=\"http\"} %llu\n",
             (unsigned long long)auth_fail_http);
+    hist load_copy = load_hist, fsync_copy = fsync_hist;
     pthread_mutex_unlock(&lock);
 
     hs_db_counters dc;
     hs_db_counters_get(g_srv.db, &dc);
     family(o, "hyperspace_collection_loads_total", "counter", "Cold collections loaded.");
     fprintf(o, "hyperspace_collection_loads_total %llu\n", (unsigned long long)dc.loads);
+    family(o, "hyperspace_collection_load_duration_seconds", "histogram",
+           "Time to load a cold collection.");
+    put_hist(o, "hyperspace_collection_load_duration_seconds", "", &load_copy);
     family(o, "hyperspace_collection_evictions_total", "counter", "Collections unloaded.");
     fprintf(o, "hyperspace_collection_evictions_total{reason=\"idle\"} %llu\n",
             (unsigned long long)dc.evictions_idle);
@@ -457,6 +472,8 @@ char *hs_metrics_text(size_t *len)
             (unsigned long long)dc.evictions_lru);
     family(o, "hyperspace_wal_fsyncs_total", "counter", "WAL fsyncs.");
     fprintf(o, "hyperspace_wal_fsyncs_total %llu\n", (unsigned long long)dc.wal_fsyncs);
+    family(o, "hyperspace_wal_fsync_duration_seconds", "histogram", "Duration of each WAL fsync.");
+    put_hist(o, "hyperspace_wal_fsync_duration_seconds", "", &fsync_copy);
     family(o, "hyperspace_wal_fsync_failures_total", "counter", "Failed WAL fsyncs.");
     fprintf(o, "hyperspace_wal_fsync_failures_total %llu\n",
             (unsigned long long)dc.wal_fsync_failures);
@@ -465,6 +482,24 @@ char *hs_metrics_text(size_t *len)
             (unsigned long long)dc.snapshots_ok);
     fprintf(o, "hyperspace_snapshots_total{result=\"error\"} %llu\n",
             (unsigned long long)dc.snapshots_failed);
+
+    /* replication is not in this build: a leader without followers, a node that follows nobody */
+    family(o, "hyperspace_replication_followers", "gauge", "Open Replicate streams (leader).");
+    fputs("hyperspace_replication_followers 0\n", o);
+    family(o, "hyperspace_replication_records_sent_total", "counter",
+           "Records sent to followers (leader).");
+    fputs("hyperspace_replication_records_sent_total 0\n", o);
+    family(o, "hyperspace_replication_connected", "gauge",
+           "1 while the follower's stream is open.");
+    fputs("hyperspace_replication_connected 0\n", o);
+    family(o, "hyperspace_replication_watermark", "gauge", "Follower watermark.");
+    fputs("hyperspace_replication_watermark 0\n", o);
+    family(o, "hyperspace_replication_records_applied_total", "counter",
+           "Records applied (follower).");
+    fputs("hyperspace_replication_records_applied_total 0\n", o);
+    family(o, "hyperspace_replication_errors_total", "counter",
+           "Skipped or failed records and stream errors (follower).");
+    fputs("hyperspace_replication_errors_total 0\n", o);
 
     family(o, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.");
     fprintf(o, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);

@@ -216,6 +216,8 @@ uint64_t hs_now_ns_srv(void);
 
 /* ---- metrics (metrics.c) ------------------------------------------------------------------- */
 
+/* Starts receiving the engine's timings (collection loads, WAL fsyncs). */
+void hs_metrics_init(void);
 void hs_metrics_request(const char *transport, const char *method, const char *status,
                         double seconds);
 void hs_metrics_auth_failure(const char *transport);

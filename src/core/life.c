@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/timing.h"
 
 int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_collection **out,
                        hs_error *err)
@@ -158,7 +159,10 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
         log_wake(e);
         hs_coll *c = NULL;
         hs_error lerr;
+        uint64_t t0 = hs_now_ns();
         int rc = hs_coll_load(db, e, &c, &lerr);
+        if (rc == HS_OK)
+            hs_timing_report(HS_TIMING_LOAD, (double)(hs_now_ns() - t0) / 1e9);
         pthread_mutex_lock(&db->lock);
         if (rc != HS_OK) {
             e->state = CE_FAILED;

@@ -27,6 +27,7 @@
 #include "util/crc32c.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/timing.h"
 #include "util/util.h"
 
 #define WAL_MAGIC "HSWAL001"
@@ -488,7 +489,9 @@ static int sync_locked(hs_wal *w)
     int fd = w->fd;
     w->last_sync_ns = hs_now_ns();
     pthread_mutex_unlock(&w->lock);
+    uint64_t t0 = hs_now_ns();
     int rc = w->io->fsync(w->io->ctx, fd);
+    hs_timing_report(HS_TIMING_WAL_FSYNC, (double)(hs_now_ns() - t0) / 1e9);
     __atomic_fetch_add(rc < 0 ? &hs_wal_counters.fsync_failures : &hs_wal_counters.fsyncs, 1,
                        __ATOMIC_RELAXED);
     pthread_mutex_lock(&w->lock);
