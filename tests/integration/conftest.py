@@ -159,6 +159,37 @@ def server_factory():
     assert not problems, "\n".join(problems)
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ThreadSanitizer")
+
+
+def finish(s):
+    """Stops a server started outside the factory (a module's shared server) and checks that it
+    ended cleanly: exit 0 and no sanitizer report."""
+    rc = s.stop()
+    out = s.output()
+    s.cleanup()
+    assert rc == 0, "server exited with %s:\n%s" % (rc, out[-5000:])
+    for mark in SANITIZER_MARKS:
+        assert mark not in out, out[-20000:]
+
+
+def ok(resp, status=200):
+    """The parsed body of an http() answer that must have this status."""
+    st, _, body = resp
+    assert st == status, body
+    return body
+
+
+def short_id(v):
+    """Short readable test ids for long or binary parameters."""
+    if isinstance(v, (bytes, str)):
+        t = v.decode("latin-1") if isinstance(v, bytes) else v
+        t = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_-.:/" else "_" for ch in t)
+        return t[:32] + ("~%d" % len(t) if len(t) > 32 else "")
+    return None
+
+
 @pytest.fixture
 def server(server_factory):
     return server_factory()

@@ -7,10 +7,8 @@ import tempfile
 
 import pytest
 
-from conftest import Server, http
+from conftest import Server, http, finish, ok, short_id
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ThreadSanitizer")
 ADMIN = "adm-env-key-7f3a9c"
 READER = "reader-key-1b2c"
 WRITER = "writer-key-2d3e"
@@ -23,32 +21,8 @@ ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "content-type, x-api-key, authorization, x-hyperspace-user-id"
 
 
-
-def short_id(v):
-    """Short readable test ids for long or binary parameters."""
-    if isinstance(v, (bytes, str)):
-        t = v.decode("latin-1") if isinstance(v, bytes) else v
-        t = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_-.:/" else "_" for ch in t)
-        return t[:32] + ("~%d" % len(t) if len(t) > 32 else "")
-    return None
-
 def sha(key):
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def finish(s):
-    rc = s.stop()
-    out = s.output()
-    s.cleanup()
-    assert rc == 0, "server exited with %s:\n%s" % (rc, out[-5000:])
-    for mark in SANITIZER_MARKS:
-        assert mark not in out, out[-20000:]
-
-
-def ok(resp, status=200):
-    st, _, body = resp
-    assert st == status, body
-    return body
 
 
 def key(k):

@@ -6,10 +6,8 @@ import struct
 
 import pytest
 
-from conftest import Server, http
+from conftest import Server, http, finish, ok
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ThreadSanitizer")
 F32 = {"Content-Type": "application/x-hyperspace-f32"}
 
 EXAMPLE_1 = bytes.fromhex(
@@ -20,21 +18,6 @@ EXAMPLE_2 = bytes.fromhex(
     "0a000000 0b000000"
     "0000003f 000080be 0000803f 00000040"
     "0b000000 7b22746167223a2261227d 00000000".replace(" ", ""))
-
-
-def finish(s):
-    rc = s.stop()
-    out = s.output()
-    s.cleanup()
-    assert rc == 0, "server exited with %s:\n%s" % (rc, out[-5000:])
-    for mark in SANITIZER_MARKS:
-        assert mark not in out, out[-20000:]
-
-
-def ok(resp, status=200):
-    st, _, body = resp
-    assert st == status, body
-    return body
 
 
 def f32(x):

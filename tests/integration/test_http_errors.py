@@ -9,36 +9,10 @@ import socket
 
 import pytest
 
-from conftest import Server, http
+from conftest import Server, http, finish, ok, short_id
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ThreadSanitizer")
 JSON = {"Content-Type": "application/json"}
 NAME_RULE = "use 1-64 characters from A-Z a-z 0-9 _ . - not starting with '.'"
-
-
-
-def short_id(v):
-    """Short readable test ids for long or binary parameters."""
-    if isinstance(v, (bytes, str)):
-        t = v.decode("latin-1") if isinstance(v, bytes) else v
-        t = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_-.:/" else "_" for ch in t)
-        return t[:32] + ("~%d" % len(t) if len(t) > 32 else "")
-    return None
-
-def finish(s):
-    rc = s.stop()
-    out = s.output()
-    s.cleanup()
-    assert rc == 0, "server exited with %s:\n%s" % (rc, out[-5000:])
-    for mark in SANITIZER_MARKS:
-        assert mark not in out, out[-20000:]
-
-
-def ok(resp, status=200):
-    st, _, body = resp
-    assert st == status, body
-    return body
 
 
 @pytest.fixture(scope="module")

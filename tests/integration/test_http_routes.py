@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Server, http
+from conftest import Server, http, finish, ok, short_id
 
 DIGEST_KEYS = ["collection_name", "logical_clock", "vector_count", "count", "state_hash",
                "state_hash_hex", "buckets"]
@@ -25,27 +25,6 @@ LIST_KEYS = ["name", "count", "dimension", "metric", "quantization", "indexing_q
              "deleted_count", "loaded"]
 CREATE_KEYS = ["name", "dimension", "metric", "quantization", "m", "ef_construction", "ef_search",
                "logical_clock"]
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ThreadSanitizer")
-
-
-
-def short_id(v):
-    """Short readable test ids for long or binary parameters."""
-    if isinstance(v, (bytes, str)):
-        t = v.decode("latin-1") if isinstance(v, bytes) else v
-        t = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_-.:/" else "_" for ch in t)
-        return t[:32] + ("~%d" % len(t) if len(t) > 32 else "")
-    return None
-
-def finish(s):
-    """Stops a server started outside the conftest factory and checks it ended cleanly."""
-    rc = s.stop()
-    out = s.output()
-    s.cleanup()
-    assert rc == 0, "server exited with %s:\n%s" % (rc, out[-5000:])
-    for mark in SANITIZER_MARKS:
-        assert mark not in out, out[-20000:]
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +44,6 @@ def still_alive(srv):
 def f32(x):
     """x rounded to float32 and widened back (the stored form of l2/cosine components, B3.1)."""
     return struct.unpack("<f", struct.pack("<f", x))[0]
-
-
-def ok(resp, status=200):
-    st, _, body = resp
-    assert st == status, body
-    return body
 
 
 def create(s, name, dim=2, metric="l2", headers=None, **extra):
