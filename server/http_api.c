@@ -752,15 +752,29 @@ static int get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
 
 /* ---- output pieces ------------------------------------------------------------------------- */
 
-static int meta_json(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+typedef struct meta_out {
+    sb *b;
+    size_t n; /* members written */
+} meta_out;
+
+static int meta_member(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
-    sb *b = ctx;
-    if (b->p && b->n && b->p[b->n - 1] != '{')
-        sb_put(b, ",", 1);
-    sb_str(b, k, kl);
-    sb_put(b, ":", 1);
-    sb_str(b, v, vl);
-    return b->oom;
+    meta_out *m = ctx;
+    if (m->n++)
+        sb_put(m->b, ",", 1);
+    sb_str(m->b, k, kl);
+    sb_put(m->b, ":", 1);
+    sb_str(m->b, v, vl);
+    return m->b->oom;
+}
+
+/* The point's metadata as a JSON object of strings. */
+static void meta_object(sb *b, const hs_point_view *p)
+{
+    meta_out m = {b, 0};
+    sb_put(b, "{", 1);
+    hs_meta_each(p, meta_member, &m);
+    sb_put(b, "}", 1);
 }
 
 static void vector_json(sb *b, const double *v, size_t n)
@@ -795,9 +809,8 @@ static int point_json(void *ctx, const hs_point_view *p)
         vector_json(b, p->vector, p->dim);
     }
     if (o->with_metadata) {
-        sb_puts(b, ",\"metadata\":{");
-        hs_meta_each(p, meta_json, b);
-        sb_put(b, "}", 1);
+        sb_puts(b, ",\"metadata\":");
+        meta_object(b, p);
     }
     sb_put(b, "}", 1);
     o->last_id = p->id;
@@ -814,9 +827,9 @@ static int peek_json(void *ctx, const hs_point_view *p)
     sb_u64(b, p->id);
     sb_put(b, ",", 1);
     vector_json(b, p->vector, p->vector ? p->dim : 0);
-    sb_puts(b, ",{");
-    hs_meta_each(p, meta_json, b);
-    sb_puts(b, "}]");
+    sb_put(b, ",", 1);
+    meta_object(b, p);
+    sb_put(b, "]", 1);
     return b->oom;
 }
 
@@ -1545,7 +1558,7 @@ typedef struct result_meta {
 static int on_result(void *ctx, size_t i, const hs_point_view *p)
 {
     result_meta *rm = ctx;
-    hs_meta_each(p, meta_json, &rm->meta[i]);
+    meta_object(&rm->meta[i], p);
     return 0;
 }
 
@@ -1562,8 +1575,6 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
         free(rm.meta);
         return fail(c, HS_ERR_NO_MEMORY, "Out of memory");
     }
-    for (size_t i = 0; i < q->k; i++)
-        sb_put(&rm.meta[i], "{", 1);
     hs_search_opts so;
     hs_search_opts_init(&so);
     so.k = q->k;
@@ -1588,11 +1599,12 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
             sb_puts(b, ",\"distance\":");
             sb_double(b, hits[i].distance);
             sb_puts(b, ",\"metadata\":");
-            sb_put(&rm.meta[i], "}", 1);
             if (rm.meta[i].oom)
                 b->oom = true;
-            else
+            else if (rm.meta[i].n)
                 sb_put(b, rm.meta[i].p, rm.meta[i].n);
+            else
+                sb_puts(b, "{}"); /* not reported by the engine: no metadata known */
             sb_put(b, "}", 1);
         }
         sb_put(b, "]", 1);
