@@ -221,7 +221,9 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: bad entry point");
     if (hd->ep) {
         uint8_t b = (uint8_t)info[(uint32_t)hd->ep];
-        if (!(b & HS_INFO_LINKED) || (int)(b & HS_INFO_LEVEL_MASK) != (int)(hd->ep >> 32) - 1)
+        /* the stored top level is level + 1; compared unsigned (an untrusted value) */
+        if (!(b & HS_INFO_LINKED) ||
+            (uint32_t)(b & HS_INFO_LEVEL_MASK) + 1 != (uint32_t)(hd->ep >> 32))
             return hs_error_set(err, HS_ECORRUPT, "hnsw: entry point level mismatch");
     }
     return HS_OK;
