@@ -334,6 +334,47 @@ int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx);
 /* Receives a point; a non-zero return stops the walk and is returned by the walking call. */
 typedef int (*hs_point_fn)(void *ctx, const hs_point_view *p);
 
+/* ---- filters (spec B4.3) ------------------------------------------------------------------ */
+
+typedef enum hs_cond_kind {
+    HS_COND_MATCH = 0, /* the value for key is byte-for-byte equal to value */
+    HS_COND_RANGE = 1, /* the value for key parses as an int64 n with gte <= n <= lte */
+} hs_cond_kind;
+
+/* One condition.  A missing key never matches.  The strings stay the caller's. */
+typedef struct hs_cond {
+    hs_cond_kind kind;
+    const char *key;
+    size_t key_len;
+    const char *value; /* MATCH */
+    size_t value_len;
+    int has_gte, has_lte; /* RANGE: an absent bound is unbounded */
+    int64_t gte, lte;
+} hs_cond;
+
+/* A filter: a point matches when it satisfies every condition of `must`, at least one of
+ * `should` (when there is any) and none of `must_not`.  No condition at all matches every
+ * point.  Evaluated with the collection's payload indexes (Roaring bitmaps per (key, value),
+ * sorted int64 values per key); the strings stay the caller's. */
+typedef struct hs_where {
+    const hs_cond *must;
+    size_t nmust;
+    const hs_cond *should;
+    size_t nshould;
+    const hs_cond *must_not;
+    size_t nmust_not;
+} hs_where;
+
+/* Parses an int64 as a Range does: the whole text matches ^[+-]?[0-9]+$ and fits. */
+int hs_parse_int64(const char *s, size_t len, int64_t *out);
+
+/* Whether a viewed point satisfies w (in a visitor only). */
+int hs_where_match(const hs_where *w, const hs_point_view *p);
+
+/* hs_point_fn-shaped form of hs_where_match: ctx is a const hs_where * (for hs_count_where,
+ * hs_scroll_where, hs_delete_where). */
+int hs_where_accept(void *ctx, const hs_point_view *p);
+
 typedef struct hs_search_opts {
     size_t k;         /* results wanted (0 = 10) */
     uint32_t ef;      /* search list size; 0 = the collection's ef_search (raised to k) */
@@ -345,6 +386,17 @@ typedef struct hs_search_opts {
      * read lock as the search, so metadata and distance describe the same version */
     int (*on_result)(void *ctx, size_t i, const hs_point_view *p);
     void *result_ctx;
+    /* optional conditions, planned on the payload indexes: a selective filter is answered by an
+     * exact scan of the matching points, a broad one by a graph walk that passes through
+     * non-matching points but returns only matching ones; either way min(k, matching) hits */
+    const hs_where *where;
+    /* hybrid search (spec B5) when `hybrid` is set: BM25 over the points' metadata values for
+     * text[0..text_len), fused with the vector ranking by weighted reciprocal rank fusion with
+     * weight `alpha` (0..1) on the text side; hits then carry the fused score */
+    int hybrid;
+    const char *text;
+    size_t text_len;
+    double alpha;
 } hs_search_opts;
 
 void hs_search_opts_init(hs_search_opts *o);
@@ -352,6 +404,7 @@ void hs_search_opts_init(hs_search_opts *o);
 typedef struct hs_hit {
     uint64_t id;
     double distance; /* exact, in float64 (spec B3.2) */
+    double score;    /* hybrid: the fused score; 0 otherwise */
 } hs_hit;
 
 /*

@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemalloc-dev libcjson-dev
             libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libssl-dev
-            libicu-dev)
+            libicu-dev libroaring-dev)
 test_pkgs=(clang libclang-rt-14-dev python3-grpcio python3-protobuf python3-pytest protobuf-compiler
            protobuf-compiler-grpc curl)
 bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist)

@@ -1,8 +1,9 @@
 /*
- * filters.h: the conditions of one request (B4.3), ANDed, evaluated against a point's metadata.
+ * filters.h: the conditions of one request (B4.3), evaluated by the engine (hs_where).
  *
- * A set is built from the gRPC SearchRequest (`filter` map + `filters` list) or condition by
- * condition (the HTTP JSON forms), then handed to the engine as an accept callback.
+ * A set is built from the gRPC SearchRequest (`filter` map + `filters` list, all ANDed) or from
+ * the HTTP JSON forms (the same, plus the `must` / `should` / `must_not` groups), then handed to
+ * the engine as an hs_where.  Keys and values are copied into the set.
  * Match: the value is byte-for-byte equal.  Range: the value parses as an int64 (whole value,
  * ^[+-]?[0-9]+$) within the inclusive bounds.  A missing key never matches.
  */
@@ -18,43 +19,36 @@
 
 #define HS_FILTER_MAX_CONDITIONS 256
 
-typedef struct hs_cond {
-    bool range;
-    char *key;
-    size_t key_len;
-    char *value; /* Match */
-    size_t value_len;
-    bool has_gte, has_lte; /* Range */
-    int64_t gte, lte;
-} hs_cond;
+typedef enum hs_group {
+    HS_GROUP_MUST = 0,     /* every condition */
+    HS_GROUP_SHOULD = 1,   /* at least one (when any) */
+    HS_GROUP_MUST_NOT = 2, /* none */
+} hs_group;
 
 typedef struct hs_filter_set {
-    hs_cond *c;
-    size_t n, cap;
-    bool empty; /* some condition can match nothing (a Range with gte > lte) */
+    hs_cond *c[3]; /* per group; keys and values are malloc'd copies */
+    size_t nc[3], cap[3];
+    size_t n;      /* conditions in all groups */
+    bool empty;    /* a `must` condition can match nothing (a Range with gte > lte) */
+    hs_where where; /* the groups as the engine takes them */
 } hs_filter_set;
 
 void hs_filter_init(hs_filter_set *fs);
 void hs_filter_free(hs_filter_set *fs);
 
-/* Adds a condition (key and value are copied).  Fails with E_FILTER when the key is empty or the
- * set already holds 256 conditions; `where` names the condition in the message
+/* Adds a condition to group g (key and value are copied).  Fails with E_FILTER when the key is
+ * empty or the set already holds 256 conditions; `where` names the condition in the message
  * ("filters[2]", "filter").  Returns 0 or the failure id. */
-int hs_filter_add_match(hs_filter_set *fs, const char *key, size_t key_len, const char *value,
-                        size_t value_len, const char *where, hs_fail *f);
-int hs_filter_add_range(hs_filter_set *fs, const char *key, size_t key_len, bool has_gte,
-                        int64_t gte, bool has_lte, int64_t lte, const char *where, hs_fail *f);
-
-/* Parses an int64 as a Range does (B4.3); false when the text is not one. */
-bool hs_parse_int64(const char *s, size_t len, int64_t *out);
-
-/* True when the point satisfies every condition. */
-bool hs_filter_match(const hs_filter_set *fs, const hs_point_view *p);
+int hs_filter_add_match(hs_filter_set *fs, hs_group g, const char *key, size_t key_len,
+                        const char *value, size_t value_len, const char *where, hs_fail *f);
+int hs_filter_add_range(hs_filter_set *fs, hs_group g, const char *key, size_t key_len,
+                        bool has_gte, int64_t gte, bool has_lte, int64_t lte, const char *where,
+                        hs_fail *f);
 
 /* The engine accept callback: ctx is a const hs_filter_set *. */
 int hs_filter_accept(void *ctx, const hs_point_view *p);
 
-/* Installs the set as opts' accept callback (nothing when it has no condition). */
+/* Installs the set as opts' conditions (nothing when it has none). */
 void hs_filter_apply(const hs_filter_set *fs, hs_search_opts *opts);
 
 #endif /* HS_FILTERS_H */

@@ -417,7 +417,7 @@ static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set
         rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
     for (size_t i = 0; !rc && i < r->n_filter; i++) {
         const Hyperspace__SearchRequest__FilterEntry *e = r->filter[i];
-        rc = hs_filter_add_match(fs, e->key, strlen(e->key), e->value, strlen(e->value), "filter",
+        rc = hs_filter_add_match(fs, HS_GROUP_MUST, e->key, strlen(e->key), e->value, strlen(e->value), "filter",
                                  f);
     }
     for (size_t i = 0; !rc && i < r->n_filters; i++) {
@@ -425,11 +425,11 @@ static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set
         char where[32];
         snprintf(where, sizeof(where), "filters[%zu]", i);
         if (c->condition_case == HYPERSPACE__FILTER__CONDITION_MATCH && c->match) {
-            rc = hs_filter_add_match(fs, c->match->key, strlen(c->match->key), c->match->value,
+            rc = hs_filter_add_match(fs, HS_GROUP_MUST, c->match->key, strlen(c->match->key), c->match->value,
                                      strlen(c->match->value), where, f);
         } else if (c->condition_case == HYPERSPACE__FILTER__CONDITION_RANGE && c->range) {
             const Hyperspace__Range *g = c->range;
-            rc = hs_filter_add_range(fs, g->key, strlen(g->key),
+            rc = hs_filter_add_range(fs, HS_GROUP_MUST, g->key, strlen(g->key),
                                      g->_gte_case == HYPERSPACE__RANGE___GTE_GTE, g->gte,
                                      g->_lte_case == HYPERSPACE__RANGE___LTE_LTE, g->lte, where, f);
         } else {
@@ -475,8 +475,6 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
         return f->id;
     hs_collection *h = NULL;
     int rc = hs_ops_open(c->auth.tenant, r->collection, false, &h, f);
-    if (!rc && r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY)
-        rc = hs_fail_set(f, HS_ERR_UNIMPLEMENTED, "Hybrid search is not available in this build");
     hs_hit *hits = NULL;
     if (!rc) {
         hits = malloc(k * sizeof(hs_hit));
@@ -492,6 +490,13 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
         so.on_result = on_result;
         so.result_ctx = o;
         hs_filter_apply(&fs, &so);
+        if (r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY) {
+            so.hybrid = 1;
+            so.text = r->hybrid_query;
+            so.text_len = strlen(r->hybrid_query);
+            if (r->_hybrid_alpha_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA_HYBRID_ALPHA)
+                so.alpha = (double)r->hybrid_alpha;
+        }
         hs_error err;
         uint64_t t0 = hs_now_ns_srv();
         int erc = fs.empty ? HS_OK : hs_search(h, r->vector, r->n_vector, &so, hits, &o->n, &err);
@@ -508,6 +513,7 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
         o->res[i] = init;
         o->res[i].id = (uint32_t)hits[i].id;
         o->res[i].distance = hits[i].distance;
+        o->res[i].score = hits[i].score;
         if (o->meta[i].oom)
             rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
     }

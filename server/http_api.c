@@ -639,9 +639,10 @@ static int get_durability(hctx *c, hs_durability *d)
     return 0;
 }
 
-/* The conditions of a search / count / scroll / delete body (http.md 6.10). */
-static int range_bound(hctx *c, const cJSON *v, size_t i, const char *which, bool *has,
-                       int64_t *out)
+/* The conditions of a search / count / scroll / delete body (http.md 6.10).  `name[i]` names
+ * the condition in messages. */
+static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, const char *which,
+                       bool *has, int64_t *out)
 {
     *has = false;
     if (!v || cJSON_IsNull(v))
@@ -658,19 +659,92 @@ static int range_bound(hctx *c, const cJSON *v, size_t i, const char *which, boo
         *has = true;
         return 0;
     }
-    return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] %s must be an integer", i, which);
+    return fail(c, HS_ERR_FILTER, "Invalid filter: %s[%zu] %s must be an integer", name, i, which);
 }
+
+/* One condition object: {"type":"match"|"range",...} or {"match":{...}} / {"range":{...}}. */
+static int parse_cond(hctx *c, const cJSON *it, const char *name, size_t i, hs_group g,
+                      hs_filter_set *fs)
+{
+    char where[48];
+    snprintf(where, sizeof(where), "%s[%zu]", name, i);
+    if (!cJSON_IsObject(it))
+        return fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+    const cJSON *body = it;
+    const char *kind = NULL;
+    cJSON *type = member(it, "type");
+    if (type) {
+        if (!cJSON_IsString(type))
+            return fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type", where);
+        kind = type->valuestring;
+    } else if (member(it, "match")) {
+        kind = "match";
+        body = member(it, "match");
+    } else if (member(it, "range")) {
+        kind = "range";
+        body = member(it, "range");
+    } else {
+        return fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+    }
+    if (!cJSON_IsObject(body))
+        return fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+    cJSON *key = member(body, "key");
+    if (!key || !cJSON_IsString(key))
+        return fail(c, HS_ERR_FILTER, "Invalid filter: %s key must be a string", where);
+    if (!strcasecmp(kind, "match")) {
+        cJSON *val = member(body, "value");
+        char buf[40];
+        const char *text;
+        size_t len;
+        bool overflow = false;
+        bool ok = val && scalar_text(val, buf, sizeof(buf), &text, &len, &overflow);
+        if (overflow)
+            return fail(c, HS_ERR_FIELD, "Field '%s.value' must be a finite number", where);
+        if (!ok)
+            return fail(c, HS_ERR_FILTER,
+                        "Invalid filter: %s value must be a string, number or boolean", where);
+        if (hs_filter_add_match(fs, g, key->valuestring, strlen(key->valuestring), text, len,
+                                where, &c->f))
+            return c->f.id;
+    } else if (!strcasecmp(kind, "range")) {
+        bool hg, hl;
+        int64_t gv = 0, lv = 0;
+        if (range_bound(c, member(body, "gte"), name, i, "gte", &hg, &gv) ||
+            range_bound(c, member(body, "lte"), name, i, "lte", &hl, &lv))
+            return c->f.id;
+        if (hs_filter_add_range(fs, g, key->valuestring, strlen(key->valuestring), hg, gv, hl, lv,
+                                where, &c->f))
+            return c->f.id;
+    } else {
+        return fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type '%.64s'", where, kind);
+    }
+    return 0;
+}
+
+/* The condition lists: `filters` and `must` (ANDed), `should` (at least one), `must_not`. */
+static const struct {
+    const char *name;
+    hs_group group;
+} cond_lists[] = {
+    {"filters", HS_GROUP_MUST},
+    {"must", HS_GROUP_MUST},
+    {"should", HS_GROUP_SHOULD},
+    {"must_not", HS_GROUP_MUST_NOT},
+};
 
 static int get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
 {
     hs_filter_init(fs);
     cJSON *map = member(obj, "filter");
-    cJSON *list = member(obj, "filters");
     if (map && !cJSON_IsObject(map))
         return fail(c, HS_ERR_FIELD, "Field 'filter' must be an object");
-    if (list && !cJSON_IsArray(list))
-        return fail(c, HS_ERR_FIELD, "Field 'filters' must be an array");
-    size_t total = (size_t)cJSON_GetArraySize(map) + (size_t)cJSON_GetArraySize(list);
+    size_t total = (size_t)cJSON_GetArraySize(map);
+    for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++) {
+        cJSON *list = member(obj, cond_lists[l].name);
+        if (list && !cJSON_IsArray(list))
+            return fail(c, HS_ERR_FIELD, "Field '%s' must be an array", cond_lists[l].name);
+        total += (size_t)cJSON_GetArraySize(list);
+    }
     if (total > HS_FILTER_MAX_CONDITIONS)
         return fail(c, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
     for (cJSON *it = map ? map->child : NULL; it; it = it->next) {
@@ -686,66 +760,16 @@ static int get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
             return fail(c, HS_ERR_FILTER,
                         "Invalid filter: value of key '%.256s' must be a string, number or boolean",
                         it->string);
-        if (hs_filter_add_match(fs, it->string, strlen(it->string), text, len, "filter", &c->f))
+        if (hs_filter_add_match(fs, HS_GROUP_MUST, it->string, strlen(it->string), text, len,
+                                "filter", &c->f))
             return c->f.id;
     }
-    size_t i = 0;
-    for (cJSON *it = list ? list->child : NULL; it; it = it->next, i++) {
-        char where[32];
-        snprintf(where, sizeof(where), "filters[%zu]", i);
-        if (!cJSON_IsObject(it))
-            return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
-        const cJSON *body = it;
-        const char *kind = NULL;
-        cJSON *type = member(it, "type");
-        if (type) {
-            if (!cJSON_IsString(type))
-                return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] has unknown type", i);
-            kind = type->valuestring;
-        } else if (member(it, "match")) {
-            kind = "match";
-            body = member(it, "match");
-        } else if (member(it, "range")) {
-            kind = "range";
-            body = member(it, "range");
-        } else {
-            return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
-        }
-        if (!cJSON_IsObject(body))
-            return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
-        cJSON *key = member(body, "key");
-        if (!key || !cJSON_IsString(key))
-            return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] key must be a string", i);
-        if (!strcasecmp(kind, "match")) {
-            cJSON *val = member(body, "value");
-            char buf[40];
-            const char *text;
-            size_t len;
-            bool overflow = false;
-            bool ok = val && scalar_text(val, buf, sizeof(buf), &text, &len, &overflow);
-            if (overflow)
-                return fail(c, HS_ERR_FIELD, "Field 'filters[%zu].value' must be a finite number",
-                            i);
-            if (!ok)
-                return fail(c, HS_ERR_FILTER,
-                            "Invalid filter: filters[%zu] value must be a string, number or "
-                            "boolean", i);
-            if (hs_filter_add_match(fs, key->valuestring, strlen(key->valuestring), text, len,
-                                    where, &c->f))
+    for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++) {
+        cJSON *list = member(obj, cond_lists[l].name);
+        size_t i = 0;
+        for (cJSON *it = list ? list->child : NULL; it; it = it->next, i++)
+            if (parse_cond(c, it, cond_lists[l].name, i, cond_lists[l].group, fs))
                 return c->f.id;
-        } else if (!strcasecmp(kind, "range")) {
-            bool hg, hl;
-            int64_t g = 0, l = 0;
-            if (range_bound(c, member(body, "gte"), i, "gte", &hg, &g) ||
-                range_bound(c, member(body, "lte"), i, "lte", &hl, &l))
-                return c->f.id;
-            if (hs_filter_add_range(fs, key->valuestring, strlen(key->valuestring), hg, g, hl, l,
-                                    where, &c->f))
-                return c->f.id;
-        } else {
-            return fail(c, HS_ERR_FILTER, "Invalid filter: filters[%zu] has unknown type '%.64s'",
-                        i, kind);
-        }
     }
     return 0;
 }
@@ -1509,6 +1533,8 @@ typedef struct search_q {
     size_t k;
     hs_filter_set fs;
     bool hybrid;
+    const char *text; /* in the request's JSON tree */
+    double alpha;
 } search_q;
 
 static void search_q_free(search_q *q)
@@ -1547,6 +1573,8 @@ static int search_parse(hctx *c, const cJSON *o, search_q *q)
             return fail(c, HS_ERR_PARAM_RANGE,
                         "hybrid_query must be between 0 and 65536 bytes (got %zu)", strlen(hq));
         q->hybrid = true;
+        q->text = hq;
+        q->alpha = a ? a->valuedouble : 0.5;
     }
     return get_filters(c, o, &q->fs);
 }
@@ -1565,8 +1593,6 @@ static int on_result(void *ctx, size_t i, const hs_point_view *p)
 /* Runs q against h and appends the JSON result array to c->out. */
 static int search_run(hctx *c, hs_collection *h, search_q *q)
 {
-    if (q->hybrid)
-        return fail(c, HS_ERR_UNIMPLEMENTED, "Hybrid search is not available in this build");
     hs_hit *hits = malloc(q->k * sizeof(hs_hit));
     result_meta rm = {calloc(q->k, sizeof(sb))};
     size_t n = 0;
@@ -1581,6 +1607,12 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
     so.on_result = on_result;
     so.result_ctx = &rm;
     hs_filter_apply(&q->fs, &so);
+    if (q->hybrid) {
+        so.hybrid = 1;
+        so.text = q->text;
+        so.text_len = strlen(q->text);
+        so.alpha = q->alpha;
+    }
     hs_error err;
     uint64_t t0 = hs_now_ns_srv();
     int rc = q->fs.empty ? HS_OK : hs_search(h, q->vec, q->dim, &so, hits, &n, &err);
@@ -1605,6 +1637,10 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
                 sb_put(b, rm.meta[i].p, rm.meta[i].n);
             else
                 sb_puts(b, "{}"); /* not reported by the engine: no metadata known */
+            if (q->hybrid) {
+                sb_puts(b, ",\"score\":");
+                sb_double(b, hits[i].score);
+            }
             sb_put(b, "}", 1);
         }
         sb_put(b, "]", 1);

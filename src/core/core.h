@@ -6,7 +6,8 @@
  *   persist.c    collection.json, loading, checkpoints (capture and restore)
  *   rebuild.c    compaction into a new vectors generation with a new graph
  *   write.c      validation, log records, apply (also used by replay), upsert/delete/configure
- *   read.c       search and get
+ *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
+ *   read.c       views, get, scroll, count, peek, statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
  *
  * Lock order (never acquire against it):
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "filter/filter.h"
 #include "hnsw/hnsw.h"
 #include "hyperspace.h"
 #include "storage/storage.h"
@@ -130,6 +132,8 @@ struct hs_coll {
     hs_idmap ids;     /* id -> slot of the live point (rw); built on first need after a load */
     bool ids_ready;   /* atomic; set under wlock + rw */
     hs_chunks slot_ids; /* slot -> id (u64) */
+    hs_pidx *pidx;      /* payload indexes (rw); built on first need after a load, dropped by a
+                           rebuild; NULL while not built */
     hs_chunks meta;   /* slot -> metadata blob ([u32 len][blob]) or NULL when empty; blobs live
                          in meta_arena (restored from a checkpoint) or are malloc'd one by one */
     uint8_t *meta_arena;
@@ -200,6 +204,12 @@ uint64_t hs_coll_memory(hs_coll *c);
  * never do).  hs_coll_ids_locked: the caller holds wlock. */
 int hs_coll_ids(hs_coll *c, hs_error *err);
 int hs_coll_ids_locked(hs_coll *c, hs_error *err);
+/* Makes sure c->pidx is built (hs_coll_pidx_locked: the caller holds wlock). */
+int hs_coll_pidx(hs_coll *c, hs_error *err);
+int hs_coll_pidx_locked(hs_coll *c, hs_error *err);
+/* Adds or removes slot's metadata (stored form) in c->pidx when it is built; on failure
+ * (memory) the index is dropped, to be rebuilt by the next query.  Caller holds rw for writing. */
+void hs_coll_pidx_update(hs_coll *c, uint32_t slot, const uint8_t *mem, bool add);
 /* Fills a view of slot (vector into vbuf when not NULL); the caller holds the read lock. */
 void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v);
 

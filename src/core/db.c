@@ -54,6 +54,7 @@ void hs_search_opts_init(hs_search_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->k = 10;
+    o->alpha = 0.5;
 }
 
 /* ---- names ---------------------------------------------------------------------------- */

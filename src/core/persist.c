@@ -319,6 +319,10 @@ uint64_t hs_coll_memory(hs_coll *c)
                    c->live_words * 8 + hs_idmap_bytes(&c->ids) +
                    __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED);
     mem += n * (c->quantized ? c->trav.rec_len : c->full.rec_len);
+    pthread_rwlock_rdlock(&c->rw);
+    if (c->pidx)
+        mem += hs_pidx_memory(c->pidx);
+    pthread_rwlock_unlock(&c->rw);
     return mem;
 }
 
@@ -327,6 +331,7 @@ void hs_coll_free(hs_coll *c)
     if (!c)
         return;
     hs_wal_close(c->wal);
+    hs_pidx_free(c->pidx);
     for (uint64_t i = 0; i < hs_chunks_capacity(&c->meta); i++)
         hs_meta_free(c, *(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)i));
     free(c->meta_arena);
@@ -379,6 +384,93 @@ int hs_coll_ids(hs_coll *c, hs_error *err)
         return HS_OK;
     pthread_mutex_lock(&c->wlock);
     int rc = hs_coll_ids_locked(c, err);
+    pthread_mutex_unlock(&c->wlock);
+    return rc;
+}
+
+/* ---- the payload indexes ---------------------------------------------------------------- */
+
+/* The entries of stored metadata as hs_kv (into buf when they fit, else malloc'd: *heap). */
+static hs_kv *meta_kvs(const uint8_t *mem, hs_kv *buf, size_t cap, size_t *n, bool *heap)
+{
+    *n = 0;
+    *heap = false;
+    if (!mem)
+        return buf;
+    uint32_t len, count;
+    memcpy(&len, mem, 4);
+    memcpy(&count, mem + 4, 4);
+    hs_kv *kv = buf;
+    if (count > cap) {
+        if (!(kv = malloc(count * sizeof(*kv))))
+            return NULL;
+        *heap = true;
+    }
+    const uint8_t *q = mem + 8, *end = mem + 4 + len;
+    const char *k, *v;
+    uint32_t kl, vl;
+    while (*n < count && hs_meta_next(&q, end, &k, &kl, &v, &vl))
+        kv[(*n)++] = (hs_kv){k, kl, v, vl};
+    return kv;
+}
+
+void hs_coll_pidx_update(hs_coll *c, uint32_t slot, const uint8_t *mem, bool add)
+{
+    if (!c->pidx || !mem)
+        return;
+    hs_kv buf[32];
+    size_t n;
+    bool heap;
+    hs_kv *kv = meta_kvs(mem, buf, 32, &n, &heap);
+    int rc = -1;
+    if (kv)
+        rc = add ? hs_pidx_add(c->pidx, slot, kv, n) : hs_pidx_remove(c->pidx, slot, kv, n);
+    if (heap)
+        free(kv);
+    if (rc != 0) {
+        hs_log(HS_LOG_WARN, "collection '%s': payload index dropped (out of memory); it is "
+               "rebuilt by the next filtered query", c->e->name);
+        hs_pidx_free(c->pidx);
+        c->pidx = NULL;
+    }
+}
+
+int hs_coll_pidx_locked(hs_coll *c, hs_error *err)
+{
+    if (c->pidx) /* only changes under wlock, which the caller holds */
+        return HS_OK;
+    hs_pidx *x = hs_pidx_new();
+    int rc = x ? HS_OK : HS_ENOMEM;
+    /* writers are excluded by wlock; readers do not change slots or metadata */
+    for (uint32_t s = 0; s < c->nslots && rc == HS_OK; s++) {
+        if (!hs_live(c, s))
+            continue;
+        const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&c->meta, s);
+        if (!mem)
+            continue;
+        hs_kv buf[32];
+        size_t n;
+        bool heap;
+        hs_kv *kv = meta_kvs(mem, buf, 32, &n, &heap);
+        if (!kv || hs_pidx_add(x, s, kv, n) != 0)
+            rc = HS_ENOMEM;
+        if (heap)
+            free(kv);
+    }
+    if (rc != HS_OK) {
+        hs_pidx_free(x);
+        return hs_error_set(err, rc, "Out of memory");
+    }
+    pthread_rwlock_wrlock(&c->rw);
+    c->pidx = x;
+    pthread_rwlock_unlock(&c->rw);
+    return HS_OK;
+}
+
+int hs_coll_pidx(hs_coll *c, hs_error *err)
+{
+    pthread_mutex_lock(&c->wlock);
+    int rc = hs_coll_pidx_locked(c, err);
     pthread_mutex_unlock(&c->wlock);
     return rc;
 }

@@ -1,13 +1,5 @@
 /*
- * read.c: search and get (spec B3, B4).
- *
- * Search: validate and process the query like a stored vector, then under the read lock:
- * small collections are scanned exactly; larger ones are searched through the graph (on the
- * scalar/binary codes when quantized, re-ranked on the stored vectors), and the slots not yet in
- * the graph (the indexing backlog) are scanned exactly, so every acknowledged write is visible.
- * Finally every candidate's reported distance is computed in float64 and the best k are
- * returned ordered by (distance, id).  Deleted and replaced points are excluded by the live
- * bitset, which the graph search honours while still walking through them.
+ * read.c: point views, get, scroll, count, peek, statistics and digests (search: search.c).
  */
 #include <float.h>
 #include <stdlib.h>
@@ -16,48 +8,7 @@
 #include "core/core.h"
 #include "util/error.h"
 
-typedef struct accept_ctx {
-    const hs_coll *c;
-    const hs_search_opts *o;
-} accept_ctx;
-
 #define view_of hs_coll_view
-
-static bool accept_slot(void *ctx, uint32_t slot)
-{
-    accept_ctx *a = ctx;
-    hs_point_view v;
-    view_of(a->c, slot, NULL, &v);
-    return a->o->accept(a->o->accept_ctx, &v) != 0;
-}
-
-/* Reported distance of a stored record to the processed query record (both full space). */
-static double reported(const hs_coll *c, const void *rec, const void *q)
-{
-    const hs_space *sp = &c->full;
-    double au = 0, aq = 0;
-    if (sp->metric == HS_METRIC_POINCARE) {
-        au = hs_space_alpha(sp, rec);
-        aq = hs_space_alpha(sp, q);
-    }
-    if (c->f64)
-        return hs_vec_distance_f64(sp->k, sp->metric, rec, q, sp->dim, au, aq);
-    return hs_vec_distance_f32(sp->k, sp->metric, rec, q, sp->dim, au, aq);
-}
-
-typedef struct ranked {
-    double d;
-    uint64_t id;
-    uint32_t slot;
-} ranked;
-
-static int cmp_ranked(const void *a, const void *b)
-{
-    const ranked *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
 
 /* A view of slot (its vector decoded into vbuf when vbuf is not NULL).  Caller holds rw. */
 void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *v)
@@ -87,126 +38,6 @@ int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx)
     int rc = 0;
     for (uint32_t i = 0; i < count && rc == 0 && hs_meta_next(&q, end, &k, &kl, &v, &vl); i++)
         rc = fn(ctx, k, kl, v, vl);
-    return rc;
-}
-
-/* Encodes the processed query for the full and traversal spaces. */
-static int encode_query(const hs_coll *c, const double *query, void *qfull, void *qtrav,
-                        hs_error *err)
-{
-    size_t dim = c->cfg.dimension;
-    double *tmp = malloc(dim * sizeof(double));
-    if (!tmp)
-        return hs_error_set(err, HS_ENOMEM, "Out of memory");
-    memcpy(tmp, query, dim * sizeof(double));
-    if (c->cfg.metric == HS_METRIC_COSINE)
-        hs_vec_normalize_f64(tmp, dim);
-    if (!c->f64) /* stored as float32: the processed query is rounded the same way */
-        for (size_t i = 0; i < dim; i++)
-            tmp[i] = (double)(float)tmp[i];
-    hs_space_encode_f64(&c->full, tmp, qfull);
-    if (c->quantized)
-        hs_space_encode_f64(&c->trav, tmp, qtrav);
-    free(tmp);
-    return HS_OK;
-}
-
-/* Graph search plus the exact backlog scan; candidates into cand (capacity want + k). */
-static size_t gather(const hs_coll *c, const void *qfull, const void *qtrav, size_t k, size_t ef,
-                     const hs_filter *f, hs_pair *cand, size_t want, int *rc)
-{
-    /* the watermark is read before the graph search: every slot below it was complete in the
-     * graph before the search began, every slot from it on is scanned exactly */
-    uint32_t low = __atomic_load_n(&c->index_low, __ATOMIC_ACQUIRE);
-    uint32_t nslots = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
-    const hs_chunks *full = hs_segset_chunks(c->vecs);
-    if (c->nlive <= c->db->opts.exact_threshold)
-        return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
-    size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
-    /* a selective filter can leave the walk short of k matches: answer exactly instead */
-    if (f->accept && n < k)
-        return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
-    if (c->quantized)
-        hs_rerank(&c->full, full, qfull, cand, n);
-    if (low < nslots) {
-        size_t nb = hs_exact_search_range(&c->full, full, qfull, low, nslots - low, f, k,
-                                          cand + n);
-        /* a slot may be in both lists when it was inserted while we searched */
-        size_t graph_n = n, end = n + nb;
-        for (size_t i = graph_n; i < end; i++) {
-            bool dup = false;
-            for (size_t j = 0; j < graph_n && !dup; j++)
-                dup = cand[j].id == cand[i].id;
-            if (!dup)
-                cand[n++] = cand[i];
-        }
-    }
-    return n;
-}
-
-int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search_opts *opts,
-              hs_hit *out, size_t *n_out, hs_error *err)
-{
-    *n_out = 0;
-    hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
-    if (rc != HS_OK)
-        return rc;
-    if ((rc = hs_validate_vector(c, query, dim, true, err)) != HS_OK)
-        return rc;
-    hs_search_opts def;
-    if (!opts) {
-        hs_search_opts_init(&def);
-        opts = &def;
-    }
-    size_t k = opts->k ? opts->k : 10;
-    size_t ef = HS_MAX(opts->ef ? opts->ef : hs_coll_ef_search(c), k);
-    /* scalar codes of points near the ball's boundary rank coarsely: widen the pool */
-    if (c->quantized && c->cfg.metric == HS_METRIC_POINCARE)
-        ef = HS_MIN(ef * 4, (size_t)40000);
-    size_t want = c->quantized ? ef : k;
-    void *qfull = calloc(1, c->full.rec_len), *qtrav = calloc(1, c->trav.rec_len);
-    hs_pair *cand = malloc((want + k) * sizeof(*cand));
-    ranked *rk = malloc((want + k) * sizeof(*rk));
-    if (!qfull || !qtrav || !cand || !rk)
-        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
-    if (rc == HS_OK)
-        rc = encode_query(c, query, qfull, qtrav, err);
-    if (rc == HS_OK) {
-        pthread_rwlock_rdlock(&c->rw);
-        accept_ctx ac = {c, opts};
-        hs_filter f = {.allow = c->live,
-                       .allow_n = (uint32_t)HS_MIN(c->live_words * 64, (size_t)UINT32_MAX),
-                       .accept = opts->accept ? accept_slot : NULL,
-                       .ctx = &ac};
-        int src = HS_OK;
-        size_t n = gather(c, qfull, qtrav, k, ef, &f, cand, want, &src);
-        const hs_chunks *full = hs_segset_chunks(c->vecs);
-        for (size_t i = 0; i < n; i++) {
-            rk[i].d = reported(c, hs_chunks_at(full, cand[i].id), qfull);
-            rk[i].id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, cand[i].id);
-            rk[i].slot = cand[i].id;
-        }
-        if (n > 1)
-            qsort(rk, n, sizeof(*rk), cmp_ranked);
-        n = HS_MIN(n, k);
-        for (size_t i = 0; i < n; i++) {
-            out[i] = (hs_hit){rk[i].id, rk[i].d};
-            if (opts->on_result) {
-                hs_point_view v;
-                view_of(c, rk[i].slot, NULL, &v);
-                opts->on_result(opts->result_ctx, i, &v);
-            }
-        }
-        pthread_rwlock_unlock(&c->rw);
-        *n_out = n;
-        if (src != HS_OK)
-            rc = hs_error_set(err, src, "Out of memory");
-    }
-    free(qfull);
-    free(qtrav);
-    free(cand);
-    free(rk);
     return rc;
 }
 

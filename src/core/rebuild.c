@@ -135,6 +135,8 @@ static void swap_parts(hs_coll *c, coll_parts *p)
     c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
     hs_hnsw_set_records(c->graph, c->trav_recs); /* it was built over p's table */
     c->nslots = c->nlive;
+    hs_pidx_free(c->pidx); /* keyed by the old slots: rebuilt by the next query */
+    c->pidx = NULL;
     c->index_next = c->nlive;
     __atomic_store_n(&c->index_low, c->nlive, __ATOMIC_RELEASE);
     pthread_rwlock_unlock(&c->rw);

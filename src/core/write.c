@@ -226,6 +226,7 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     c->digest[id & 255] ^= hs_point_hash(c, id, hs_chunks_at(hs_segset_chunks(c->vecs), old));
     live_set(c, old, false);
     uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
+    hs_coll_pidx_update(c, old, *mp, false);
     if (*mp)
         __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)get32(*mp), __ATOMIC_RELAXED);
     hs_meta_free(c, *mp);
@@ -264,6 +265,7 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
     hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
     live_set(c, slot, true);
     c->nlive++;
+    hs_coll_pidx_update(c, slot, blob, true);
     __atomic_store_n(&c->nslots, slot + 1, __ATOMIC_RELEASE);
 }
 

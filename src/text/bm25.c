@@ -353,8 +353,8 @@ static int by_score(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int hs_bm25_search(const hs_bm25 *ix, const char *query, size_t len, size_t limit,
-                   hs_bm25_hit **out, size_t *n)
+int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
+                   size_t limit, hs_bm25_hit **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -371,8 +371,9 @@ int hs_bm25_search(const hs_bm25 *ix, const char *query, size_t len, size_t limi
         free(q.t);
         return -1;
     }
-    double N = (double)ix->ndocs;
-    double avgdl = ix->ndocs ? (double)ix->tokens / N : 1.0;
+    /* documents without tokens count in N (spec B5.3: N = live points) */
+    double N = (double)(n_docs > ix->ndocs ? n_docs : ix->ndocs);
+    double avgdl = N > 0 ? (double)ix->tokens / N : 1.0;
     size_t m = 0;
     for (size_t k = 0; k < q.n; k++) {
         const term *t = &ix->terms[q.t[k]];

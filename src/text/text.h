@@ -42,10 +42,12 @@ typedef struct hs_bm25_hit {
 } hs_bm25_hit;
 
 /* The BM25 score of every document with a score > 0 for query, best first (ties by ascending
- * id), at most `limit` (0 = all).  *out is malloc'd (free it); *n gets the count.  Duplicate
- * query tokens count once.  Returns 0 or -1 (out of memory). */
-int hs_bm25_search(const hs_bm25 *ix, const char *query, size_t len, size_t limit,
-                   hs_bm25_hit **out, size_t *n);
+ * id), at most `limit` (0 = all).  n_docs is N of the statistics: the owner's document count,
+ * documents without tokens included (at least the indexed documents are counted).  *out is
+ * malloc'd (free it); *n gets the count.  Duplicate query tokens count once.  Returns 0 or -1
+ * (out of memory). */
+int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
+                   size_t limit, hs_bm25_hit **out, size_t *n);
 
 /* ---- fusion (fuse.c, B5.4) ------------------------------------------------------------------ */
 

@@ -497,12 +497,14 @@ def test_range_with_gte_above_lte_is_empty_not_an_error(srv):
         assert (st, body) == (200, [])
 
 
-def test_hybrid_query_is_an_explicit_error_in_this_build(srv):
+def test_hybrid_query_without_matching_tokens_keeps_the_vector_order(srv):
     st, h, body = http(srv, "POST", "/api/collections/e2/search",
                        {"vector": [1, 2], "hybrid_query": "apple", "hybrid_alpha": 0.3})
-    assert st >= 400, body
-    assert h["content-type"] == "application/json"
-    assert set(body) == {"error"} and body["error"]["code"] and body["error"]["message"]
+    assert st == 200, body
+    # no point's metadata holds "apple": the text branch is empty and the score is
+    # (1 - a) / (60 + vector rank) (B5.4)
+    assert [r["score"] for r in body] == [0.7 / 61, 0.7 / 62, 0.7 / 63][:len(body)]
+    assert [r["distance"] for r in body] == sorted(r["distance"] for r in body)
     # validation of the hybrid members still comes first (B9.3 step 5)
     err(http(srv, "POST", "/api/collections/e2/search",
              {"vector": [1, 2], "hybrid_query": "apple", "hybrid_alpha": 1.5}), 400,

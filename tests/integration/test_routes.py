@@ -148,8 +148,8 @@ def test_search_routes(docs):
     assert st == 400 and body["error"] == {
         "code": "INVALID_FILTER", "message": "Invalid filter: filters[0] has unknown type 'near'"}
     st, _, body = http(s, "POST", "/api/collections/docs/search",
-                       {"vector": [1, 1], "hybrid_query": "apple"})
-    assert st == 501 and "Hybrid search is not available" in body["error"]["message"]
+                       {"vector": [1, 1], "hybrid_query": "apple", "top_k": 1})
+    assert st == 200 and len(body) == 1 and "score" in body[0]
     st, _, body = http(s, "POST", "/api/collections/docs/search",
                        {"vector": [1, 1], "hybrid_query": "apple", "hybrid_alpha": 2})
     assert st == 400 and body["error"]["message"] == "hybrid_alpha must be between 0 and 1 (got 2)"

@@ -59,7 +59,7 @@ static void put1(hs_bm25 *ix, uint64_t id, const char *text)
 static double score_of(hs_bm25 *ix, const char *q, uint64_t id, size_t *n)
 {
     hs_bm25_hit *h;
-    assert_int_equal(hs_bm25_search(ix, q, strlen(q), 0, &h, n), 0);
+    assert_int_equal(hs_bm25_search(ix, 0, q, strlen(q), 0, &h, n), 0);
     double s = 0;
     for (size_t i = 0; i < *n; i++)
         if (h[i].id == id)
@@ -83,14 +83,14 @@ static void test_bm25_spec_values(void **state)
     assert_int_equal(n, 1);
     /* the order: best first, and a duplicate query token counts once */
     hs_bm25_hit *h;
-    assert_int_equal(hs_bm25_search(ix, "APPLE apple", 11, 0, &h, &n), 0);
+    assert_int_equal(hs_bm25_search(ix, 0, "APPLE apple", 11, 0, &h, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(h[0].id, 1);
     assert_int_equal(h[1].id, 0);
     assert_true(fabs(h[0].score - 0.4900511774126154) < 1e-12);
     free(h);
     /* unknown terms and token-free queries give nothing */
-    assert_int_equal(hs_bm25_search(ix, "nokia", 5, 0, &h, &n), 0);
+    assert_int_equal(hs_bm25_search(ix, 0, "nokia", 5, 0, &h, &n), 0);
     assert_int_equal(n, 0);
     free(h);
     hs_bm25_free(ix);
@@ -154,7 +154,7 @@ static void test_bm25_growth(void **state)
     score_of(ix, text, 10, &n);
     assert_int_equal(n, 0); /* removed */
     hs_bm25_hit *h;
-    assert_int_equal(hs_bm25_search(ix, "common", 6, 10, &h, &n), 0);
+    assert_int_equal(hs_bm25_search(ix, 0, "common", 6, 10, &h, &n), 0);
     assert_int_equal(n, 10);
     for (size_t i = 1; i < n; i++) /* equal scores: ascending ids */
         assert_true(h[i - 1].id < h[i].id);

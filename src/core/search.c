@@ -1,0 +1,539 @@
+/*
+ * search.c: vector, filtered and hybrid search (spec B3, B4, B5).
+ *
+ * The query is validated and processed like a stored vector; then, under the read lock:
+ *
+ *   plan     with conditions, the payload indexes give a superset of the matching slots
+ *            (Match bitmaps ANDed, small Ranges materialised, `should` Matches ORed) and an
+ *            upper bound of their number;
+ *   vector   a small matching set (or a small collection) is scanned exactly; otherwise the
+ *            graph is walked (on the codes when quantized, re-ranked on the stored vectors),
+ *            passing through non-matching points but collecting only matching ones, and the
+ *            slots not yet in the graph are scanned exactly, so every acknowledged write is
+ *            visible.  A walk that finds fewer than k matches (the matching set is small or
+ *            badly connected) is replaced by an exact scan of the matching set: the result
+ *            count is always min(k, matching);
+ *   text     (hybrid) BM25 over the matching points' metadata values, best first;
+ *   fuse     (hybrid) weighted reciprocal rank fusion of both rankings.
+ *
+ * Every candidate is verified against the conditions with its stored metadata, so hash
+ * collisions in the Match index can never leak a non-matching point; deleted and replaced
+ * points are excluded by the live bitset.  Reported distances are computed in float64 and
+ * results ordered by (distance, id), or by (score, distance, id) for hybrid searches.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/error.h"
+
+/* A matching set at most this large is scanned exactly (see plan_exact). */
+#define EXACT_MIN 2048
+
+typedef struct plan {
+    const hs_search_opts *o;
+    const hs_coll *c;
+    const hs_where *w;      /* NULL: no condition */
+    roaring_bitmap_t *cand; /* a superset of the matching slots; NULL = every slot */
+    uint64_t est;           /* an upper bound of the matching points */
+    bool empty;             /* nothing can match */
+} plan;
+
+/* ---- planning ----------------------------------------------------------------------------- */
+
+static bool narrow(plan *p, roaring_bitmap_t *bm)
+{
+    if (!bm)
+        return false;
+    if (!p->cand) {
+        p->cand = bm;
+    } else {
+        roaring_bitmap_and_inplace(p->cand, bm);
+        roaring_bitmap_free(bm);
+    }
+    return true;
+}
+
+static roaring_bitmap_t *range_bitmap(const hs_pidx *x, const hs_cond *cond)
+{
+    roaring_bitmap_t *bm = roaring_bitmap_create();
+    if (bm && hs_pidx_range_collect(x, cond, bm) != 0) {
+        roaring_bitmap_free(bm);
+        bm = NULL;
+    }
+    return bm;
+}
+
+/* Fills p from the conditions; the caller holds the read lock and c->pidx is built.
+ * Returns HS_OK or HS_ENOMEM. */
+static int plan_make(plan *p, const hs_coll *c, const hs_where *w, size_t exact_limit)
+{
+    p->est = c->nlive;
+    if (!w || hs_where_size(w) == 0)
+        return HS_OK;
+    p->w = w;
+    if (hs_where_empty(w)) {
+        p->empty = true;
+        p->est = 0;
+        return HS_OK;
+    }
+    const hs_pidx *x = c->pidx;
+    /* Match conditions: their bitmaps exist, intersecting them is cheap */
+    for (size_t i = 0; i < w->nmust; i++) {
+        const hs_cond *cd = &w->must[i];
+        if (cd->kind != HS_COND_MATCH)
+            continue;
+        const roaring_bitmap_t *bm = hs_pidx_match(x, cd->key, cd->key_len, cd->value,
+                                                   cd->value_len);
+        if (!bm) {
+            p->empty = true;
+            p->est = 0;
+            return HS_OK;
+        }
+        roaring_bitmap_t *cp = roaring_bitmap_copy(bm);
+        if (!cp)
+            return HS_ENOMEM;
+        narrow(p, cp);
+    }
+    /* Range conditions: counted by binary search; materialised only when that is worth it
+     * (small, or smaller than what the Matches left) */
+    for (size_t i = 0; i < w->nmust; i++) {
+        const hs_cond *cd = &w->must[i];
+        if (cd->kind != HS_COND_RANGE)
+            continue;
+        uint64_t n = hs_pidx_range_count(x, cd);
+        if (n == 0) {
+            p->empty = true;
+            p->est = 0;
+            return HS_OK;
+        }
+        uint64_t have = p->cand ? roaring_bitmap_get_cardinality(p->cand) : c->nlive;
+        if (n <= exact_limit * 4 || (p->cand && n < have * 4)) {
+            roaring_bitmap_t *bm = range_bitmap(x, cd);
+            if (!bm)
+                return HS_ENOMEM;
+            narrow(p, bm);
+        } else if (n < p->est) {
+            p->est = n;
+        }
+    }
+    /* should: narrows only when every alternative has a bitmap */
+    bool all_match = w->nshould > 0;
+    for (size_t i = 0; i < w->nshould; i++)
+        all_match = all_match && w->should[i].kind == HS_COND_MATCH;
+    if (all_match) {
+        roaring_bitmap_t *u = roaring_bitmap_create();
+        if (!u)
+            return HS_ENOMEM;
+        for (size_t i = 0; i < w->nshould; i++) {
+            const hs_cond *cd = &w->should[i];
+            const roaring_bitmap_t *bm = hs_pidx_match(x, cd->key, cd->key_len, cd->value,
+                                                       cd->value_len);
+            if (bm)
+                roaring_bitmap_or_inplace(u, bm);
+        }
+        narrow(p, u);
+    }
+    if (p->cand) {
+        uint64_t n = roaring_bitmap_get_cardinality(p->cand);
+        if (n < p->est)
+            p->est = n;
+        if (n == 0)
+            p->empty = true;
+    }
+    return HS_OK;
+}
+
+/* Whether slot satisfies the conditions (the live bit is checked by the filter's allow set). */
+static bool plan_accept(void *ctx, uint32_t slot)
+{
+    const plan *p = ctx;
+    if (p->cand && !roaring_bitmap_contains(p->cand, slot))
+        return false;
+    const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&p->c->meta, slot);
+    if (p->w && !hs_where_match_blob(p->w, mem))
+        return false;
+    if (p->o->accept) {
+        hs_point_view v;
+        hs_coll_view(p->c, slot, NULL, &v);
+        return p->o->accept(p->o->accept_ctx, &v) != 0;
+    }
+    return true;
+}
+
+/* ---- the vector branch -------------------------------------------------------------------- */
+
+/* Reported distance of a stored record to the processed query record (both full space). */
+static double reported(const hs_coll *c, const void *rec, const void *q)
+{
+    const hs_space *sp = &c->full;
+    double au = 0, aq = 0;
+    if (sp->metric == HS_METRIC_POINCARE) {
+        au = hs_space_alpha(sp, rec);
+        aq = hs_space_alpha(sp, q);
+    }
+    if (c->f64)
+        return hs_vec_distance_f64(sp->k, sp->metric, rec, q, sp->dim, au, aq);
+    return hs_vec_distance_f32(sp->k, sp->metric, rec, q, sp->dim, au, aq);
+}
+
+typedef struct ranked {
+    double d;
+    uint64_t id;
+    uint32_t slot;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Encodes the processed query for the full and traversal spaces. */
+static int encode_query(const hs_coll *c, const double *query, void *qfull, void *qtrav,
+                        hs_error *err)
+{
+    size_t dim = c->cfg.dimension;
+    double *tmp = malloc(dim * sizeof(double));
+    if (!tmp)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    memcpy(tmp, query, dim * sizeof(double));
+    if (c->cfg.metric == HS_METRIC_COSINE)
+        hs_vec_normalize_f64(tmp, dim);
+    if (!c->f64) /* stored as float32: the processed query is rounded the same way */
+        for (size_t i = 0; i < dim; i++)
+            tmp[i] = (double)(float)tmp[i];
+    hs_space_encode_f64(&c->full, tmp, qfull);
+    if (c->quantized)
+        hs_space_encode_f64(&c->trav, tmp, qtrav);
+    free(tmp);
+    return HS_OK;
+}
+
+/* Exact scan of the planned set (every slot when it has no bitmap). */
+static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, const hs_filter *f,
+                         size_t k, hs_pair *cand, int *rc)
+{
+    uint32_t nslots = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
+    const hs_chunks *full = hs_segset_chunks(c->vecs);
+    if (!p->cand)
+        return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
+    uint64_t n = roaring_bitmap_get_cardinality(p->cand);
+    uint32_t *slots = malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!slots) {
+        *rc = HS_ENOMEM;
+        return 0;
+    }
+    roaring_bitmap_to_uint32_array(p->cand, slots);
+    size_t m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
+    free(slots);
+    return m;
+}
+
+/* The best candidates (at most want + k, unsorted by reported distance) into cand. */
+static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const void *qtrav,
+                     size_t k, size_t ef, const hs_filter *f, hs_pair *cand, size_t want,
+                     size_t exact_limit, int *rc)
+{
+    if (p->empty)
+        return 0;
+    /* the watermark is read before the graph search: every slot below it was complete in the
+     * graph before the search began, every slot from it on is scanned exactly */
+    uint32_t low = __atomic_load_n(&c->index_low, __ATOMIC_ACQUIRE);
+    uint32_t nslots = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
+    const hs_chunks *full = hs_segset_chunks(c->vecs);
+    bool filtered = f->accept != NULL;
+    if (c->nlive <= c->db->opts.exact_threshold || (filtered && p->est <= exact_limit))
+        return scan_exact(c, p, qfull, f, k, cand, rc);
+    size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
+    /* the walk found fewer than k matches: answer exactly instead */
+    if (filtered && n < k)
+        return scan_exact(c, p, qfull, f, k, cand, rc);
+    if (c->quantized)
+        hs_rerank(&c->full, full, qfull, cand, n);
+    if (low < nslots) {
+        size_t nb = hs_exact_search_range(&c->full, full, qfull, low, nslots - low, f, k,
+                                          cand + n);
+        /* a slot may be in both lists when it was inserted while we searched */
+        size_t graph_n = n, end = n + nb;
+        for (size_t i = graph_n; i < end; i++) {
+            bool dup = false;
+            for (size_t j = 0; j < graph_n && !dup; j++)
+                dup = cand[j].id == cand[i].id;
+            if (!dup)
+                cand[n++] = cand[i];
+        }
+    }
+    return n;
+}
+
+/* The vector ranking: the best k matching points by (distance, id) into rk; returns the count. */
+static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, const void *qtrav,
+                            size_t k, size_t ef, size_t exact_limit, ranked *rk, int *rc)
+{
+    size_t want = c->quantized ? ef : k;
+    hs_pair *cand = malloc((want + k) * sizeof(*cand));
+    if (!cand) {
+        *rc = HS_ENOMEM;
+        return 0;
+    }
+    bool filtered = p->w || p->o->accept;
+    hs_filter f = {.allow = c->live,
+                   .allow_n = (uint32_t)HS_MIN(c->live_words * 64, (size_t)UINT32_MAX),
+                   .accept = filtered ? plan_accept : NULL,
+                   .ctx = (void *)p};
+    size_t n = gather(c, p, qfull, qtrav, k, ef, &f, cand, want, exact_limit, rc);
+    const hs_chunks *full = hs_segset_chunks(c->vecs);
+    for (size_t i = 0; i < n; i++) {
+        rk[i].d = reported(c, hs_chunks_at(full, cand[i].id), qfull);
+        rk[i].id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, cand[i].id);
+        rk[i].slot = cand[i].id;
+    }
+    free(cand);
+    if (n > 1)
+        qsort(rk, n, sizeof(*rk), cmp_ranked);
+    return HS_MIN(n, k);
+}
+
+/* ---- the text branch and fusion ------------------------------------------------------------ */
+
+typedef struct texthit {
+    uint64_t id;
+    uint32_t slot;
+    double score;
+} texthit;
+
+static int cmp_text(const void *a, const void *b)
+{
+    const texthit *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The L best matching points by BM25 (> 0) into *out (malloc'd); returns the count. */
+static size_t text_branch(const hs_coll *c, const plan *p, const char *q, size_t qlen, size_t L,
+                          texthit **out, int *rc)
+{
+    *out = NULL;
+    if (p->empty)
+        return 0;
+    hs_bm25_hit *h;
+    size_t n;
+    if (hs_bm25_search(hs_pidx_text(c->pidx), c->nlive, q, qlen, 0, &h, &n) != 0) {
+        *rc = HS_ENOMEM;
+        return 0;
+    }
+    texthit *t = malloc((n ? n : 1) * sizeof(*t));
+    if (!t) {
+        free(h);
+        *rc = HS_ENOMEM;
+        return 0;
+    }
+    size_t m = 0;
+    bool filtered = p->w || p->o->accept;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = (uint32_t)h[i].id;
+        if (!hs_live(c, slot) || (filtered && !plan_accept((void *)p, slot)))
+            continue;
+        t[m++] = (texthit){*(const uint64_t *)hs_chunks_at(&c->slot_ids, slot), slot,
+                           h[i].score};
+    }
+    free(h);
+    if (m > 1)
+        qsort(t, m, sizeof(*t), cmp_text); /* the ranking breaks ties by point id */
+    *out = t;
+    return HS_MIN(m, L);
+}
+
+typedef struct idslot {
+    uint64_t id;
+    uint32_t slot;
+} idslot;
+
+static int cmp_idslot(const void *a, const void *b)
+{
+    uint64_t x = ((const idslot *)a)->id, y = ((const idslot *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct fuse_ctx {
+    const hs_coll *c;
+    const void *qfull;
+    const idslot *map; /* every candidate's slot, sorted by id */
+    size_t nmap;
+} fuse_ctx;
+
+static const idslot *find_slot(const fuse_ctx *fc, uint64_t id)
+{
+    idslot key = {id, 0};
+    return bsearch(&key, fc->map, fc->nmap, sizeof(idslot), cmp_idslot);
+}
+
+static int text_distance(void *ctx, uint64_t id, double *d)
+{
+    const fuse_ctx *fc = ctx;
+    const idslot *e = find_slot(fc, id);
+    if (!e)
+        return HS_EINTERNAL;
+    *d = reported(fc->c, hs_chunks_at(hs_segset_chunks(fc->c->vecs), e->slot), fc->qfull);
+    return HS_OK;
+}
+
+/* Fuses the two rankings into out[0..k) and reports each result; returns the count. */
+static size_t fuse(const hs_coll *c, const hs_search_opts *o, const void *qfull, const ranked *rk,
+                   size_t nv, const texthit *t, size_t nt, size_t k, hs_hit *out, int *rc)
+{
+    uint64_t *vid = malloc((nv ? nv : 1) * sizeof(uint64_t));
+    double *vd = malloc((nv ? nv : 1) * sizeof(double));
+    hs_bm25_hit *th = malloc((nt ? nt : 1) * sizeof(*th));
+    idslot *map = malloc((nv + nt ? nv + nt : 1) * sizeof(*map));
+    hs_fused *fz = malloc(k * sizeof(*fz));
+    size_t n = 0;
+    if (!vid || !vd || !th || !map || !fz) {
+        *rc = HS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        vid[i] = rk[i].id;
+        vd[i] = rk[i].d;
+        map[i] = (idslot){rk[i].id, rk[i].slot};
+    }
+    for (size_t i = 0; i < nt; i++) {
+        th[i] = (hs_bm25_hit){t[i].id, t[i].score};
+        map[nv + i] = (idslot){t[i].id, t[i].slot};
+    }
+    qsort(map, nv + nt, sizeof(*map), cmp_idslot);
+    fuse_ctx fc = {c, qfull, map, nv + nt};
+    int frc = hs_fuse(vid, vd, nv, th, nt, o->alpha, k, text_distance, &fc, fz, &n);
+    if (frc != 0) {
+        *rc = frc == -1 ? HS_ENOMEM : frc;
+        n = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (hs_hit){fz[i].id, fz[i].distance, fz[i].score};
+        if (o->on_result) {
+            hs_point_view v;
+            hs_coll_view(c, find_slot(&fc, fz[i].id)->slot, NULL, &v);
+            o->on_result(o->result_ctx, i, &v);
+        }
+    }
+out:
+    free(vid);
+    free(vd);
+    free(th);
+    free(map);
+    free(fz);
+    return n;
+}
+
+/* ---- the call ------------------------------------------------------------------------------ */
+
+static int check_opts(const hs_search_opts *o, hs_error *err)
+{
+    if (o->where) {
+        int rc = hs_where_check(o->where, err);
+        if (rc != HS_OK)
+            return rc;
+    }
+    if (o->hybrid && !(o->alpha >= 0.0 && o->alpha <= 1.0))
+        return hs_error_set(err, HS_ERANGE, "hybrid_alpha must be between 0 and 1 (got %g)",
+                            o->alpha);
+    return HS_OK;
+}
+
+/* Runs the search under the read lock; *n_out gets the result count. */
+static int search_locked(hs_coll *c, const hs_search_opts *o, const void *qfull,
+                         const void *qtrav, size_t k, size_t ef, hs_hit *out, size_t *n_out)
+{
+    plan p = {.o = o, .c = c};
+    /* an exact scan costs a distance per matching point, a filtered walk roughly ef /
+     * selectivity visits of ~2m neighbours each: below about sqrt(ef * 2m * n) matches, and
+     * always below EXACT_MIN, scanning is cheaper */
+    size_t exact_limit = (size_t)sqrt((double)ef * 2.0 * c->cfg.m * (double)c->nlive);
+    exact_limit = HS_MAX(exact_limit, (size_t)EXACT_MIN);
+    int rc = plan_make(&p, c, o->where, exact_limit);
+    size_t depth = o->hybrid ? hs_fuse_depth(k) : k;
+    ranked *rk = malloc(((c->quantized ? HS_MAX(ef, depth) : depth) + depth) * sizeof(*rk));
+    if (!rk)
+        rc = HS_ENOMEM;
+    size_t nv = 0, nt = 0, n = 0;
+    texthit *t = NULL;
+    if (rc == HS_OK)
+        nv = vector_branch(c, &p, qfull, qtrav, depth, HS_MAX(ef, depth), exact_limit, rk, &rc);
+    if (rc == HS_OK && o->hybrid)
+        nt = text_branch(c, &p, o->text, o->text_len, depth, &t, &rc);
+    if (rc == HS_OK && o->hybrid) {
+        n = fuse(c, o, qfull, rk, nv, t, nt, k, out, &rc);
+    } else if (rc == HS_OK) {
+        n = HS_MIN(nv, k);
+        for (size_t i = 0; i < n; i++) {
+            out[i] = (hs_hit){rk[i].id, rk[i].d, 0.0};
+            if (o->on_result) {
+                hs_point_view v;
+                hs_coll_view(c, rk[i].slot, NULL, &v);
+                o->on_result(o->result_ctx, i, &v);
+            }
+        }
+    }
+    if (p.cand)
+        roaring_bitmap_free(p.cand);
+    free(rk);
+    free(t);
+    *n_out = n;
+    return rc;
+}
+
+int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search_opts *opts,
+              hs_hit *out, size_t *n_out, hs_error *err)
+{
+    *n_out = 0;
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc != HS_OK)
+        return rc;
+    if ((rc = hs_validate_vector(c, query, dim, true, err)) != HS_OK)
+        return rc;
+    hs_search_opts def;
+    if (!opts) {
+        hs_search_opts_init(&def);
+        opts = &def;
+    }
+    if ((rc = check_opts(opts, err)) != HS_OK)
+        return rc;
+    bool indexed = (opts->where && hs_where_size(opts->where)) || opts->hybrid;
+    if (indexed && !__atomic_load_n(&c->pidx, __ATOMIC_ACQUIRE) &&
+        (rc = hs_coll_pidx(c, err)) != HS_OK)
+        return rc;
+    size_t k = opts->k ? opts->k : 10;
+    size_t ef = HS_MAX(opts->ef ? opts->ef : hs_coll_ef_search(c), k);
+    /* scalar codes of points near the ball's boundary rank coarsely: widen the pool */
+    if (c->quantized && c->cfg.metric == HS_METRIC_POINCARE)
+        ef = HS_MIN(ef * 4, (size_t)40000);
+    void *qfull = calloc(1, c->full.rec_len), *qtrav = calloc(1, c->trav.rec_len);
+    if (!qfull || !qtrav)
+        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    if (rc == HS_OK)
+        rc = encode_query(c, query, qfull, qtrav, err);
+    while (rc == HS_OK) {
+        pthread_rwlock_rdlock(&c->rw);
+        bool ready = !indexed || c->pidx;
+        if (ready)
+            rc = search_locked(c, opts, qfull, qtrav, k, ef, out, n_out);
+        pthread_rwlock_unlock(&c->rw);
+        if (ready) {
+            if (rc != HS_OK)
+                hs_error_set(err, rc, rc == HS_ENOMEM ? "Out of memory" : "Search failed");
+            break;
+        }
+        /* a write dropped the index (out of memory) between building and searching */
+        rc = hs_coll_pidx(c, err);
+    }
+    free(qfull);
+    free(qtrav);
+    return rc;
+}

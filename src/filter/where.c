@@ -1,0 +1,120 @@
+/* where.c: int64 parsing and conditions evaluated against stored metadata (see filter.h). */
+#include <limits.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "filter/filter.h"
+#include "util/error.h"
+
+int hs_parse_int64(const char *s, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    if (i == len)
+        return 0;
+    /* accumulate as a negative number so that INT64_MIN fits */
+    int64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        int d = s[i] - '0';
+        if (v < (INT64_MIN + d) / 10)
+            return 0;
+        v = v * 10 - d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return 0;
+        v = -v;
+    }
+    *out = v;
+    return 1;
+}
+
+static bool value_matches(const hs_cond *c, const char *v, uint32_t vl)
+{
+    if (c->kind == HS_COND_MATCH)
+        return vl == c->value_len && (vl == 0 || !memcmp(v, c->value, vl));
+    int64_t n;
+    return hs_parse_int64(v, vl, &n) && (!c->has_gte || n >= c->gte) &&
+           (!c->has_lte || n <= c->lte);
+}
+
+/* mem: the stored form, [u32 len][u32 count] entries (NULL = no metadata) */
+bool hs_cond_match_blob(const hs_cond *c, const uint8_t *mem)
+{
+    if (!mem)
+        return false;
+    uint32_t len, count;
+    memcpy(&len, mem, 4);
+    memcpy(&count, mem + 4, 4);
+    const uint8_t *q = mem + 8, *end = mem + 4 + len;
+    const char *k, *v;
+    uint32_t kl, vl;
+    for (uint32_t i = 0; i < count && hs_meta_next(&q, end, &k, &kl, &v, &vl); i++)
+        if (kl == c->key_len && !memcmp(k, c->key, kl))
+            return value_matches(c, v, vl); /* keys are unique */
+    return false;
+}
+
+bool hs_where_empty(const hs_where *w)
+{
+    for (size_t i = 0; i < w->nmust; i++) {
+        const hs_cond *c = &w->must[i];
+        if (c->kind == HS_COND_RANGE && c->has_gte && c->has_lte && c->gte > c->lte)
+            return true;
+    }
+    return false;
+}
+
+bool hs_where_match_blob(const hs_where *w, const uint8_t *mem)
+{
+    for (size_t i = 0; i < w->nmust; i++)
+        if (!hs_cond_match_blob(&w->must[i], mem))
+            return false;
+    if (w->nshould) {
+        bool any = false;
+        for (size_t i = 0; i < w->nshould && !any; i++)
+            any = hs_cond_match_blob(&w->should[i], mem);
+        if (!any)
+            return false;
+    }
+    for (size_t i = 0; i < w->nmust_not; i++)
+        if (hs_cond_match_blob(&w->must_not[i], mem))
+            return false;
+    return true;
+}
+
+int hs_where_match(const hs_where *w, const hs_point_view *p)
+{
+    return hs_where_match_blob(w, p->meta);
+}
+
+int hs_where_accept(void *ctx, const hs_point_view *p) { return hs_where_match(ctx, p); }
+
+size_t hs_where_size(const hs_where *w) { return w->nmust + w->nshould + w->nmust_not; }
+
+static int check_list(const hs_cond *c, size_t n, const char *group, hs_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].kind != HS_COND_MATCH && c[i].kind != HS_COND_RANGE)
+            return hs_error_set(err, HS_EFILTER, "Invalid filter: %s[%zu] has an unknown kind",
+                                group, i);
+        if (c[i].key_len == 0)
+            return hs_error_set(err, HS_EFILTER, "Invalid filter: %s[%zu]: key must not be empty",
+                                group, i);
+    }
+    return HS_OK;
+}
+
+int hs_where_check(const hs_where *w, hs_error *err)
+{
+    int rc = check_list(w->must, w->nmust, "must", err);
+    if (rc == HS_OK)
+        rc = check_list(w->should, w->nshould, "should", err);
+    if (rc == HS_OK)
+        rc = check_list(w->must_not, w->nmust_not, "must_not", err);
+    return rc;
+}
