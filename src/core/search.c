@@ -35,60 +35,66 @@ typedef struct plan {
     const hs_search_opts *o;
     const hs_coll *c;
     const hs_where *w;      /* NULL: no condition */
-    roaring_bitmap_t *cand; /* a superset of the matching slots; NULL = every slot */
+    roaring_bitmap_t *cand; /* a superset of the matching slots (Match bitmaps); NULL = none */
+    const hs_cond *range;   /* a Range whose slots are a smaller superset than cand */
     uint64_t est;           /* an upper bound of the matching points */
     bool empty;             /* nothing can match */
+    /* what cand does not decide, verified per point on its metadata during a graph walk: the
+     * Ranges of `must`, `should` unless cand holds it, `must_not` */
+    hs_where rest;
+    hs_cond *rest_must;
+    bool full_check; /* verify every condition during the walk (after a Match hash collision) */
 } plan;
 
 /* ---- planning ----------------------------------------------------------------------------- */
 
-static bool narrow(plan *p, roaring_bitmap_t *bm)
+static void narrow(plan *p, roaring_bitmap_t *bm)
 {
-    if (!bm)
-        return false;
     if (!p->cand) {
         p->cand = bm;
     } else {
         roaring_bitmap_and_inplace(p->cand, bm);
         roaring_bitmap_free(bm);
     }
-    return true;
 }
 
-static roaring_bitmap_t *range_bitmap(const hs_pidx *x, const hs_cond *cond)
+static void plan_nothing(plan *p)
 {
-    roaring_bitmap_t *bm = roaring_bitmap_create();
-    if (bm && hs_pidx_range_collect(x, cond, bm) != 0) {
-        roaring_bitmap_free(bm);
-        bm = NULL;
-    }
-    return bm;
+    p->empty = true;
+    p->est = 0;
 }
 
 /* Fills p from the conditions; the caller holds the read lock and c->pidx is built.
+ * The Match bitmaps of `must` are intersected (and the `should` ones, when every alternative is
+ * a Match, united first); a Range is only counted (binary search), and becomes the source of an
+ * exact scan when it is the smallest superset.  Everything else is verified per point.
  * Returns HS_OK or HS_ENOMEM. */
-static int plan_make(plan *p, const hs_coll *c, const hs_where *w, size_t exact_limit)
+static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
 {
     p->est = c->nlive;
     if (!w || hs_where_size(w) == 0)
         return HS_OK;
     p->w = w;
     if (hs_where_empty(w)) {
-        p->empty = true;
-        p->est = 0;
+        plan_nothing(p);
         return HS_OK;
     }
     const hs_pidx *x = c->pidx;
-    /* Match conditions: their bitmaps exist, intersecting them is cheap */
+    uint64_t range_n = UINT64_MAX;
     for (size_t i = 0; i < w->nmust; i++) {
         const hs_cond *cd = &w->must[i];
-        if (cd->kind != HS_COND_MATCH)
+        if (cd->kind == HS_COND_RANGE) {
+            uint64_t n = hs_pidx_range_count(x, cd);
+            if (n < range_n) {
+                range_n = n;
+                p->range = cd;
+            }
             continue;
+        }
         const roaring_bitmap_t *bm = hs_pidx_match(x, cd->key, cd->key_len, cd->value,
                                                    cd->value_len);
         if (!bm) {
-            p->empty = true;
-            p->est = 0;
+            plan_nothing(p);
             return HS_OK;
         }
         roaring_bitmap_t *cp = roaring_bitmap_copy(bm);
@@ -96,29 +102,6 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w, size_t exact_
             return HS_ENOMEM;
         narrow(p, cp);
     }
-    /* Range conditions: counted by binary search; materialised only when that is worth it
-     * (small, or smaller than what the Matches left) */
-    for (size_t i = 0; i < w->nmust; i++) {
-        const hs_cond *cd = &w->must[i];
-        if (cd->kind != HS_COND_RANGE)
-            continue;
-        uint64_t n = hs_pidx_range_count(x, cd);
-        if (n == 0) {
-            p->empty = true;
-            p->est = 0;
-            return HS_OK;
-        }
-        uint64_t have = p->cand ? roaring_bitmap_get_cardinality(p->cand) : c->nlive;
-        if (n <= exact_limit * 4 || (p->cand && n < have * 4)) {
-            roaring_bitmap_t *bm = range_bitmap(x, cd);
-            if (!bm)
-                return HS_ENOMEM;
-            narrow(p, bm);
-        } else if (n < p->est) {
-            p->est = n;
-        }
-    }
-    /* should: narrows only when every alternative has a bitmap */
     bool all_match = w->nshould > 0;
     for (size_t i = 0; i < w->nshould; i++)
         all_match = all_match && w->should[i].kind == HS_COND_MATCH;
@@ -135,25 +118,61 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w, size_t exact_
         }
         narrow(p, u);
     }
-    if (p->cand) {
-        uint64_t n = roaring_bitmap_get_cardinality(p->cand);
-        if (n < p->est)
-            p->est = n;
-        if (n == 0)
-            p->empty = true;
+    /* the conditions cand does not decide */
+    p->rest = (hs_where){NULL, 0, all_match ? NULL : w->should, all_match ? 0 : w->nshould,
+                         w->must_not, w->nmust_not};
+    if (!(p->rest_must = malloc((w->nmust ? w->nmust : 1) * sizeof(hs_cond))))
+        return HS_ENOMEM;
+    for (size_t i = 0; i < w->nmust; i++)
+        if (w->must[i].kind != HS_COND_MATCH)
+            p->rest_must[p->rest.nmust++] = w->must[i];
+    p->rest.must = p->rest_must;
+    if (!p->cand)
+        p->full_check = true;
+    uint64_t cand_n = p->cand ? roaring_bitmap_get_cardinality(p->cand) : UINT64_MAX;
+    if (cand_n == 0 || range_n == 0) {
+        plan_nothing(p);
+        return HS_OK;
+    }
+    if (range_n < cand_n) {
+        p->est = HS_MIN(range_n, p->est);
+    } else {
+        p->range = NULL;
+        p->est = HS_MIN(cand_n, p->est);
     }
     return HS_OK;
 }
 
-/* Whether slot satisfies the conditions (the live bit is checked by the filter's allow set). */
+/* Whether slot satisfies the conditions (the live bit is checked by the filter's allow set),
+ * every one verified on the stored metadata (the Match index is a superset). */
 static bool plan_accept(void *ctx, uint32_t slot)
 {
     const plan *p = ctx;
-    if (p->cand && !roaring_bitmap_contains(p->cand, slot))
-        return false;
     const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&p->c->meta, slot);
     if (p->w && !hs_where_match_blob(p->w, mem))
         return false;
+    if (p->o->accept) {
+        hs_point_view v;
+        hs_coll_view(p->c, slot, NULL, &v);
+        return p->o->accept(p->o->accept_ctx, &v) != 0;
+    }
+    return true;
+}
+
+/* plan_accept for graph walks, which test many points: the Match conditions by their bitmaps,
+ * the rest on the metadata; the results are verified in full afterwards (plan_verify). */
+static bool plan_accept_walk(void *ctx, uint32_t slot)
+{
+    const plan *p = ctx;
+    if (p->full_check)
+        return plan_accept(ctx, slot);
+    if (!roaring_bitmap_contains(p->cand, slot))
+        return false;
+    if (hs_where_size(&p->rest)) {
+        const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&p->c->meta, slot);
+        if (!hs_where_match_blob(&p->rest, mem))
+            return false;
+    }
     if (p->o->accept) {
         hs_point_view v;
         hs_coll_view(p->c, slot, NULL, &v);
@@ -213,21 +232,25 @@ static int encode_query(const hs_coll *c, const double *query, void *qfull, void
     return HS_OK;
 }
 
-/* Exact scan of the planned set (every slot when it has no bitmap). */
+/* Exact scan of the planned set: the Range's slots, the bitmap's, or every slot. */
 static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, const hs_filter *f,
                          size_t k, hs_pair *cand, int *rc)
 {
     uint32_t nslots = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
     const hs_chunks *full = hs_segset_chunks(c->vecs);
-    if (!p->cand)
+    if (!p->cand && !p->range)
         return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
-    uint64_t n = roaring_bitmap_get_cardinality(p->cand);
+    uint64_t n = p->range ? hs_pidx_range_count(c->pidx, p->range)
+                          : roaring_bitmap_get_cardinality(p->cand);
     uint32_t *slots = malloc((n ? n : 1) * sizeof(uint32_t));
     if (!slots) {
         *rc = HS_ENOMEM;
         return 0;
     }
-    roaring_bitmap_to_uint32_array(p->cand, slots);
+    if (p->range) /* removed slots are dead: the filter's live set drops them */
+        n = hs_pidx_range_slots(c->pidx, p->range, slots, n);
+    else
+        roaring_bitmap_to_uint32_array(p->cand, slots);
     size_t m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
     free(slots);
     return m;
@@ -248,7 +271,16 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
     bool filtered = f->accept != NULL;
     if (c->nlive <= c->db->opts.exact_threshold || (filtered && p->est <= exact_limit))
         return scan_exact(c, p, qfull, f, k, cand, rc);
-    size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
+    hs_filter fw = *f;
+    if (filtered)
+        fw.accept = plan_accept_walk;
+    size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, &fw, cand, rc);
+    /* a Match hash collision let a non-matching point through: walk again, verifying all */
+    for (size_t i = 0; filtered && !p->full_check && i < n; i++)
+        if (!plan_accept((void *)p, cand[i].id)) {
+            ((plan *)p)->full_check = true;
+            n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
+        }
     /* the walk found fewer than k matches: answer exactly instead */
     if (filtered && n < k)
         return scan_exact(c, p, qfull, f, k, cand, rc);
@@ -456,7 +488,7 @@ static int search_locked(hs_coll *c, const hs_search_opts *o, const void *qfull,
      * always below EXACT_MIN, scanning is cheaper */
     size_t exact_limit = (size_t)sqrt((double)ef * 2.0 * c->cfg.m * (double)c->nlive);
     exact_limit = HS_MAX(exact_limit, (size_t)EXACT_MIN);
-    int rc = plan_make(&p, c, o->where, exact_limit);
+    int rc = plan_make(&p, c, o->where);
     size_t depth = o->hybrid ? hs_fuse_depth(k) : k;
     ranked *rk = malloc(((c->quantized ? HS_MAX(ef, depth) : depth) + depth) * sizeof(*rk));
     if (!rk)
@@ -482,6 +514,7 @@ static int search_locked(hs_coll *c, const hs_search_opts *o, const void *qfull,
     }
     if (p.cand)
         roaring_bitmap_free(p.cand);
+    free(p.rest_must);
     free(rk);
     free(t);
     *n_out = n;

@@ -48,6 +48,9 @@ const roaring_bitmap_t *hs_pidx_match(const hs_pidx *x, const char *key, size_t 
 /* An upper bound of the slots whose value for key is an int64 within the bounds (exact but for
  * removed slots not yet merged away). */
 uint64_t hs_pidx_range_count(const hs_pidx *x, const hs_cond *c);
+/* Writes up to cap of those slots to out (removed ones may be among them: check liveness);
+ * returns how many. */
+size_t hs_pidx_range_slots(const hs_pidx *x, const hs_cond *c, uint32_t *out, size_t cap);
 /* Adds those slots to out (removed ones excluded).  Returns 0 or -1 (out of memory). */
 int hs_pidx_range_collect(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t *out);
 

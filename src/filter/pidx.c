@@ -294,6 +294,23 @@ uint64_t hs_pidx_range_count(const hs_pidx *x, const hs_cond *c)
     return n;
 }
 
+size_t hs_pidx_range_slots(const hs_pidx *x, const hs_cond *c, uint32_t *out, size_t cap)
+{
+    if (c->has_gte && c->has_lte && c->gte > c->lte)
+        return 0;
+    const rcol *r = r_find(x, c->key, c->key_len);
+    if (!r)
+        return 0;
+    size_t lo, hi, n = 0;
+    run_bounds(r, c, &lo, &hi);
+    for (size_t i = lo; i < hi && n < cap; i++)
+        out[n++] = r->p[i].slot;
+    for (size_t i = r->sorted; i < r->n && n < cap; i++)
+        if (in_bounds(c, r->p[i].v))
+            out[n++] = r->p[i].slot;
+    return n;
+}
+
 int hs_pidx_range_collect(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t *out)
 {
     if (c->has_gte && c->has_lte && c->gte > c->lte)
