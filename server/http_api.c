@@ -373,6 +373,93 @@ static json_shape json_scan(const char *s, size_t n)
 
 static size_t json_depth(const char *s, size_t n) { return json_scan(s, n).max_depth; }
 
+/*
+ * Integer literals beyond 2^53 (http.md 4.3: "an integer literal within int64 becomes its
+ * decimal text"; Range bounds are int64): cJSON keeps only the double, so after a successful
+ * parse the number tokens of the text are matched, in document order, with the number items
+ * of the tree, and those holding such a literal get its exact text in valuestring (cJSON frees
+ * it with the item; cJSON_IsNumber still holds).  Runs only when the text has a run of 16 or
+ * more digits outside strings.
+ */
+typedef struct num_walk {
+    const char *s;
+    size_t n, at; /* the scan position in s */
+    bool oom;
+} num_walk;
+
+/* The next number token after w->at: [*start, *end). */
+static bool next_number(num_walk *w, size_t *start, size_t *end)
+{
+    bool in_str = false;
+    for (size_t i = w->at; i < w->n; i++) {
+        char ch = w->s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            size_t j = i + 1;
+            while (j < w->n && strchr("0123456789+-.eE", w->s[j]))
+                j++;
+            *start = i;
+            *end = j;
+            w->at = j;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void exact_numbers(cJSON *item, num_walk *w)
+{
+    for (; item && !w->oom; item = item->next) {
+        if (cJSON_IsNumber(item)) {
+            size_t a, b;
+            if (!next_number(w, &a, &b))
+                return;
+            int64_t v;
+            bool integer = b - a >= 16 && hs_parse_int64(w->s + a, b - a, &v);
+            if (integer && (v > (INT64_C(1) << 53) || v < -(INT64_C(1) << 53))) {
+                char *t = malloc(b - a + 1);
+                if (!t) {
+                    w->oom = true;
+                    return;
+                }
+                memcpy(t, w->s + a, b - a);
+                t[b - a] = 0;
+                item->valuestring = t;
+            }
+        }
+        if (item->child)
+            exact_numbers(item->child, w);
+    }
+}
+
+static bool has_long_digit_run(const char *s, size_t n)
+{
+    bool in_str = false;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"')
+            in_str = true;
+        run = ch >= '0' && ch <= '9' ? run + 1 : 0;
+        if (run >= 16)
+            return true;
+    }
+    return false;
+}
+
 static int parse_body(hctx *c, bool optional)
 {
     const char *s = c->req->body ? c->req->body : "";
@@ -409,6 +496,12 @@ static int parse_body(hctx *c, bool optional)
         return fail(c, HS_ERR_JSON, "Malformed JSON: request body must be a JSON object");
     }
     c->json = j;
+    if (has_long_digit_run(s, n)) {
+        num_walk w = {s, n, 0, false};
+        exact_numbers(j->child, &w);
+        if (w.oom)
+            return fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    }
     return 0;
 }
 
@@ -526,6 +619,11 @@ static bool scalar_text(const cJSON *v, char *buf, size_t cap, const char **text
         if (!isfinite(v->valuedouble)) {
             *overflow = true;
             return false;
+        }
+        if (v->valuestring) { /* an integer literal beyond 2^53, exact (parse_body) */
+            *text = v->valuestring;
+            *len = strlen(v->valuestring);
+            return true;
         }
         *len = hs_fmt_double(v->valuedouble == 0.0 ? 0.0 : v->valuedouble, buf, cap);
         *text = buf;
@@ -647,6 +745,11 @@ static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, cons
     *has = false;
     if (!v || cJSON_IsNull(v))
         return 0;
+    if (cJSON_IsNumber(v) && v->valuestring &&
+        hs_parse_int64(v->valuestring, strlen(v->valuestring), out)) {
+        *has = true; /* an integer literal beyond 2^53, exact */
+        return 0;
+    }
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
         if (isfinite(d) && d == floor(d) && d >= -9223372036854775808.0 &&
@@ -1352,6 +1455,11 @@ static void insert_binary(hctx *c)
             doc = cJSON_ParseWithLengthOpts(mj, ml, &end, 0);
         docs[i] = doc;
         bool ok = doc && cJSON_IsObject(doc) && end == mj + ml;
+        if (ok && has_long_digit_run(mj, ml)) {
+            num_walk w = {mj, ml, 0, false};
+            exact_numbers(doc->child, &w);
+            ok = !w.oom;
+        }
         hs_fail saved = c->f;
         if (ok && get_metadata_obj(c, doc, &metas[i])) {
             ok = false;
@@ -1480,7 +1588,9 @@ static int get_ids(hctx *c, const cJSON *arr, uint64_t **out, size_t *n)
 static void r_points_delete(hctx *c)
 {
     cJSON *ids_j = member(c->json, "ids");
-    bool has_filter = member(c->json, "filter") || member(c->json, "filters");
+    bool has_filter = member(c->json, "filter") != NULL;
+    for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++)
+        has_filter = has_filter || member(c->json, cond_lists[l].name);
     hs_filter_set fs;
     hs_filter_init(&fs);
     uint64_t *ids = NULL;

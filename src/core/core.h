@@ -56,6 +56,7 @@ enum {
     HS_SEC_META = 4,
     HS_SEC_GRAPH = 5,
     HS_SEC_DIGEST = 6,
+    HS_SEC_PIDX = 7, /* the payload indexes (optional; rebuilt from META when absent) */
 };
 
 typedef enum centry_state {

@@ -558,6 +558,16 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: missing digest");
     c->nslots = (uint32_t)n;
     c->nlive = st->nlive;
+    size_t plen;
+    const uint8_t *pidx = hs_ckpt_section(k, HS_SEC_PIDX, &plen);
+    if (pidx) {
+        int prc = hs_pidx_load(pidx, plen, (uint32_t)n, &c->pidx);
+        if (prc == -2)
+            return hs_error_set(err, HS_ENOMEM, "Out of memory");
+        if (prc != 0) /* derived data: rebuilt from the metadata by the first query */
+            hs_log(HS_LOG_WARN, "collection '%s': checkpoint: unreadable payload index section; "
+                   "it will be rebuilt", c->e->name);
+    }
     if (c->quantized)
         encode_codes(c, 0, (uint32_t)n);
     hs_hnsw_free(c->graph);
@@ -666,12 +676,13 @@ typedef struct capture {
     coll_state st;
     uint8_t state[STATE_LEN];
     uint64_t digest[256];
-    uint8_t *ids, *live, *meta, *graph;
-    size_t ids_len, live_len, meta_len, graph_len;
+    uint8_t *ids, *live, *meta, *graph, *pidx;
+    size_t ids_len, live_len, meta_len, graph_len, pidx_len;
 } capture;
 
 static void capture_free(capture *cp)
 {
+    free(cp->pidx);
     free(cp->ids);
     free(cp->live);
     free(cp->meta);
@@ -715,6 +726,11 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
         }
     }
     put64(cp->meta + 8 * (size_t)n, off);
+    /* the payload indexes travel with the metadata they index (built now if no query has) */
+    if (blob_bytes && hs_coll_pidx_locked(c, err) != HS_OK)
+        return err->rc;
+    if (c->pidx && hs_pidx_save(c->pidx, n, &cp->pidx, &cp->pidx_len) != 0)
+        return hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
     return hs_hnsw_serialize(c->graph, cp->graph, cp->graph_len) == HS_OK
                ? HS_OK
                : hs_error_set(err, HS_EINTERNAL, "checkpoint: graph serialisation failed");
@@ -739,6 +755,8 @@ static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err
         rc = hs_ckpt_add(w, HS_SEC_GRAPH, cp->graph, cp->graph_len, err);
     if (rc == HS_OK)
         rc = hs_ckpt_add(w, HS_SEC_DIGEST, cp->digest, sizeof(cp->digest), err);
+    if (rc == HS_OK && cp->pidx)
+        rc = hs_ckpt_add(w, HS_SEC_PIDX, cp->pidx, cp->pidx_len, err);
     if (rc != HS_OK) {
         hs_ckpt_abort(w);
         return rc;

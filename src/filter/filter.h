@@ -54,6 +54,13 @@ size_t hs_pidx_range_slots(const hs_pidx *x, const hs_cond *c, uint32_t *out, si
 /* Adds those slots to out (removed ones excluded).  Returns 0 or -1 (out of memory). */
 int hs_pidx_range_collect(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t *out);
 
+/* The indexes as bytes for a checkpoint taken with nslots slots (*out malloc'd).  Returns 0
+ * or -1 (out of memory). */
+int hs_pidx_save(const hs_pidx *x, uint32_t nslots, uint8_t **out, size_t *len);
+/* Indexes from saved bytes (untrusted: everything is checked, slots must be below nslots).
+ * Returns 0, -1 (malformed) or -2 (out of memory). */
+int hs_pidx_load(const uint8_t *buf, size_t len, uint32_t nslots, hs_pidx **out);
+
 /* The text index (documents keyed by slot). */
 hs_bm25 *hs_pidx_text(hs_pidx *x);
 

@@ -401,3 +401,250 @@ uint64_t hs_pidx_memory(const hs_pidx *x)
     b += hs_bm25_tokens(x->text) * 24 + hs_bm25_docs(x->text) * 48;
     return b;
 }
+
+/* ---- saving and loading (checkpoint section PIDX) --------------------------------------- */
+
+/*
+ * Saved form, little-endian:
+ *   u32 version (1), u32 nslots (the slots the checkpoint holds)
+ *   u64 Match entries; per entry: u64 pair hash, u32 n, n x u32 slot (ascending)
+ *   u64 Range keys; per key: u64 key hash, u64 n, n x (i64 value, u32 slot), ordered by
+ *       (value, slot), removed slots left out
+ *   u64 length, then the BM25 index (hs_bm25_save)
+ */
+#define PIDX_VERSION 1
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t n, cap;
+    bool oom;
+} wbuf;
+
+static void wput(wbuf *b, const void *v, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + n)
+            cap *= 2;
+        uint8_t *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, v, n);
+    b->n += n;
+}
+
+static void w32(wbuf *b, uint32_t v) { wput(b, &v, 4); }
+static void w64(wbuf *b, uint64_t v) { wput(b, &v, 8); }
+
+static bool save_range(wbuf *b, const rcol *r)
+{
+    /* the run and the sorted tail, merged; removed pairs are left out */
+    size_t tail = r->n - r->sorted;
+    rpair *t = malloc((tail ? tail : 1) * sizeof(rpair));
+    if (!t)
+        return false;
+    memcpy(t, r->p + r->sorted, tail * sizeof(rpair));
+    qsort(t, tail, sizeof(rpair), cmp_rpair);
+    uint64_t keep = 0;
+    for (size_t i = 0; i < r->n; i++)
+        keep += !r->nremoved || !roaring_bitmap_contains(r->removed, r->p[i].slot);
+    w64(b, r->kh);
+    w64(b, keep);
+    size_t i = 0, j = 0;
+    while (i < r->sorted || j < tail) {
+        rpair p;
+        if (j >= tail || (i < r->sorted && cmp_rpair(&r->p[i], &t[j]) <= 0))
+            p = r->p[i++];
+        else
+            p = t[j++];
+        if (r->nremoved && roaring_bitmap_contains(r->removed, p.slot))
+            continue;
+        wput(b, &p.v, 8);
+        w32(b, p.slot);
+    }
+    free(t);
+    return true;
+}
+
+int hs_pidx_save(const hs_pidx *x, uint32_t nslots, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+    w32(&b, PIDX_VERSION);
+    w32(&b, nslots);
+    uint64_t nm = 0;
+    for (size_t i = 0; i < x->mcap; i++)
+        nm += x->m[i].h && !roaring_bitmap_is_empty(x->m[i].bm);
+    w64(&b, nm);
+    uint32_t *slots = NULL;
+    size_t slots_cap = 0;
+    for (size_t i = 0; i < x->mcap && !b.oom; i++) {
+        const mentry *e = &x->m[i];
+        if (!e->h || roaring_bitmap_is_empty(e->bm))
+            continue;
+        uint64_t n = roaring_bitmap_get_cardinality(e->bm);
+        if (n > slots_cap) {
+            uint32_t *ns = realloc(slots, n * sizeof(uint32_t));
+            if (!ns) {
+                b.oom = true;
+                break;
+            }
+            slots = ns;
+            slots_cap = n;
+        }
+        roaring_bitmap_to_uint32_array(e->bm, slots);
+        w64(&b, e->h);
+        w32(&b, (uint32_t)n);
+        wput(&b, slots, n * 4);
+    }
+    free(slots);
+    w64(&b, x->rn);
+    for (size_t i = 0; i < x->rcap && !b.oom; i++)
+        if (x->r[i].kh && !save_range(&b, &x->r[i]))
+            b.oom = true;
+    size_t tl = hs_bm25_saved_size(x->text);
+    w64(&b, tl);
+    if (!b.oom) {
+        uint8_t *tmp = malloc(tl);
+        if (tmp) {
+            hs_bm25_save(x->text, tmp);
+            wput(&b, tmp, tl);
+            free(tmp);
+        } else {
+            b.oom = true;
+        }
+    }
+    if (b.oom) {
+        free(b.p);
+        return -1;
+    }
+    *out = b.p;
+    *len = b.n;
+    return 0;
+}
+
+typedef struct rbuf {
+    const uint8_t *p, *end;
+} rbuf;
+
+static bool rget(rbuf *r, void *v, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return false;
+    memcpy(v, r->p, n);
+    r->p += n;
+    return true;
+}
+
+/* Reads the Match entries; returns 0, -1 (malformed) or -2 (memory). */
+static int load_match(hs_pidx *x, rbuf *r, uint32_t nslots)
+{
+    uint64_t count;
+    if (!rget(r, &count, 8) || count > (size_t)(r->end - r->p) / 12)
+        return -1;
+    while ((x->mn + count) * 4 > x->mcap * 3)
+        if (m_grow(x))
+            return -2;
+    uint32_t *slots = NULL;
+    int rc = 0;
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
+        uint64_t h;
+        uint32_t n;
+        if (!rget(r, &h, 8) || !rget(r, &n, 4) || (h & 1) == 0 || n == 0 ||
+            n > (size_t)(r->end - r->p) / 4) {
+            rc = -1;
+            break;
+        }
+        uint32_t *ns = realloc(slots, (size_t)n * 4);
+        if (!ns) {
+            rc = -2;
+            break;
+        }
+        slots = ns;
+        rget(r, slots, (size_t)n * 4);
+        for (uint32_t k = 0; k < n && rc == 0; k++)
+            if (slots[k] >= nslots || (k && slots[k] <= slots[k - 1]))
+                rc = -1;
+        mentry *e = &x->m[m_slot(x, h)];
+        if (rc == 0 && e->h)
+            rc = -1; /* saved twice */
+        if (rc == 0 && !(e->bm = roaring_bitmap_of_ptr(n, slots)))
+            rc = -2;
+        if (rc == 0) {
+            e->h = h;
+            x->mn++;
+        }
+    }
+    free(slots);
+    return rc;
+}
+
+static int load_range(hs_pidx *x, rbuf *r, uint32_t nslots)
+{
+    uint64_t count;
+    if (!rget(r, &count, 8) || count > (size_t)(r->end - r->p) / 16)
+        return -1;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t kh, n;
+        if (!rget(r, &kh, 8) || !rget(r, &n, 8) || (kh & 1) == 0 ||
+            n > (size_t)(r->end - r->p) / 12)
+            return -1;
+        if ((x->rn + 1) * 4 > x->rcap * 3 && r_grow(x))
+            return -2;
+        rcol *c = &x->r[r_slot(x, kh)];
+        if (c->kh)
+            return -1;
+        c->kh = kh;
+        x->rn++;
+        c->removed = roaring_bitmap_create();
+        c->p = malloc((n ? n : 1) * sizeof(rpair));
+        if (!c->removed || !c->p)
+            return -2;
+        c->cap = n ? n : 1;
+        for (uint64_t k = 0; k < n; k++) {
+            rpair p = {0, 0};
+            rget(r, &p.v, 8);
+            rget(r, &p.slot, 4);
+            if (p.slot >= nslots || (k && cmp_rpair(&c->p[k - 1], &p) >= 0))
+                return -1;
+            c->p[k] = p;
+        }
+        c->n = c->sorted = n;
+    }
+    return 0;
+}
+
+int hs_pidx_load(const uint8_t *buf, size_t len, uint32_t nslots, hs_pidx **out)
+{
+    *out = NULL;
+    rbuf r = {buf, buf + len};
+    uint32_t version, saved_slots;
+    if (!rget(&r, &version, 4) || !rget(&r, &saved_slots, 4) || version != PIDX_VERSION ||
+        saved_slots != nslots)
+        return -1;
+    hs_pidx *x = hs_pidx_new();
+    if (!x)
+        return -2;
+    int rc = load_match(x, &r, nslots);
+    if (rc == 0)
+        rc = load_range(x, &r, nslots);
+    uint64_t tl;
+    if (rc == 0 && (!rget(&r, &tl, 8) || tl != (size_t)(r.end - r.p)))
+        rc = -1;
+    if (rc == 0 && nslots)
+        rc = hs_bm25_load(x->text, r.p, (size_t)tl, nslots - 1);
+    else if (rc == 0 && (tl != 8 || memcmp(r.p, "\0\0\0\0\0\0\0\0", 8)))
+        rc = -1; /* no slot: no document */
+    if (rc) {
+        hs_pidx_free(x);
+        return rc;
+    }
+    *out = x;
+    return 0;
+}

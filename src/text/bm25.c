@@ -7,6 +7,7 @@
  * removal walks (a removal scans each of its terms' postings: O(sum of their lengths)).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -406,4 +407,131 @@ int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t
     *out = h;
     *n = keep;
     return 0;
+}
+
+/* ---- saving and loading ------------------------------------------------------------------- */
+
+/*
+ * Saved form (little-endian): u64 number of terms with postings; per term: u32 length, the
+ * bytes, u64 number of postings, then (u64 document id, u32 term frequency) per posting.  The
+ * documents (their lengths and term lists) follow from the postings.
+ */
+size_t hs_bm25_saved_size(const hs_bm25 *ix)
+{
+    size_t n = 8;
+    for (size_t i = 0; i < ix->tcap; i++)
+        if (ix->terms[i].text && ix->terms[i].npost)
+            n += 4 + ix->terms[i].len + 8 + ix->terms[i].npost * 12;
+    return n;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+    return p + 4;
+}
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+    return p + 8;
+}
+
+void hs_bm25_save(const hs_bm25 *ix, uint8_t *out)
+{
+    uint64_t count = 0;
+    uint8_t *p = out + 8;
+    for (size_t i = 0; i < ix->tcap; i++) {
+        const term *t = &ix->terms[i];
+        if (!t->text || !t->npost)
+            continue;
+        count++;
+        p = put_u32(p, (uint32_t)t->len);
+        memcpy(p, t->text, t->len);
+        p = put_u64(p + t->len, t->npost);
+        for (size_t k = 0; k < t->npost; k++)
+            p = put_u32(put_u64(p, t->post[k].id), t->post[k].tf);
+    }
+    put_u64(out, count);
+}
+
+typedef struct reader {
+    const uint8_t *p, *end;
+} reader;
+
+static bool rd(reader *r, void *out, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return false;
+    memcpy(out, r->p, n);
+    r->p += n;
+    return true;
+}
+
+/* Adds (term t, tf) to document id's list. */
+static int load_posting(hs_bm25 *ix, uint32_t t, uint64_t id, uint32_t tf)
+{
+    if ((ix->ndocs + 1) * 4 > ix->dcap * 3 && doc_grow(ix))
+        return -2;
+    doc *d = &ix->docs[doc_slot(ix, id)];
+    if (!d->used) {
+        *d = (doc){id, 1, 0, NULL, 0};
+        ix->ndocs++;
+    }
+    if (d->nterms && d->terms[d->nterms - 1].term == t)
+        return -1; /* the same document twice in one term's postings */
+    if ((d->nterms & (d->nterms - 1)) == 0) { /* grow at powers of two */
+        doc_term *nt = realloc(d->terms, (d->nterms ? d->nterms * 2 : 1) * sizeof(doc_term));
+        if (!nt)
+            return -2;
+        d->terms = nt;
+    }
+    d->terms[d->nterms++] = (doc_term){t, tf};
+    if (d->len > UINT32_MAX - tf)
+        return -1;
+    d->len += tf;
+    ix->tokens += tf;
+    return 0;
+}
+
+int hs_bm25_load(hs_bm25 *ix, const uint8_t *buf, size_t len, uint64_t max_id)
+{
+    reader r = {buf, buf + len};
+    uint64_t count;
+    if (ix->ndocs || ix->nterms || !rd(&r, &count, 8))
+        return -1;
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t tl;
+        uint64_t np;
+        if (!rd(&r, &tl, 4) || (size_t)(r.end - r.p) < tl)
+            return -1;
+        const char *text = (const char *)r.p;
+        r.p += tl;
+        if (!rd(&r, &np, 8) || np == 0 || np > (size_t)(r.end - r.p) / 12)
+            return -1;
+        size_t before = ix->nterms;
+        long t = term_get(ix, text, tl);
+        if (t < 0)
+            return -2;
+        if (ix->nterms == before)
+            return -1; /* a term saved twice */
+        term *tm = &ix->terms[t];
+        if (!(tm->post = malloc(np * sizeof(posting))))
+            return -2;
+        tm->cap = np;
+        for (uint64_t k = 0; k < np; k++) {
+            uint64_t id = 0;
+            uint32_t tf = 0;
+            rd(&r, &id, 8);
+            rd(&r, &tf, 4);
+            if (id > max_id || tf == 0)
+                return -1;
+            /* term indexes move when the table grows: look the term up again after adding */
+            int rc = load_posting(ix, (uint32_t)t, id, tf);
+            if (rc)
+                return rc;
+            ix->terms[t].post[ix->terms[t].npost++] = (posting){id, tf};
+        }
+    }
+    return r.p == r.end ? 0 : -1;
 }

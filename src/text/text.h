@@ -49,6 +49,13 @@ typedef struct hs_bm25_hit {
 int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
                    size_t limit, hs_bm25_hit **out, size_t *n);
 
+/* Saving: hs_bm25_save writes hs_bm25_saved_size(ix) bytes to out.  hs_bm25_load fills an
+ * empty index from saved bytes (untrusted: everything is checked; document ids above max_id are
+ * refused).  Returns 0, -1 (malformed) or -2 (out of memory); on failure free the index. */
+size_t hs_bm25_saved_size(const hs_bm25 *ix);
+void hs_bm25_save(const hs_bm25 *ix, uint8_t *out);
+int hs_bm25_load(hs_bm25 *ix, const uint8_t *buf, size_t len, uint64_t max_id);
+
 /* ---- fusion (fuse.c, B5.4) ------------------------------------------------------------------ */
 
 /* The depth of each branch of a hybrid search: min(10000, max(100, 2 * top_k)). */

@@ -138,9 +138,15 @@ static void run(hs_quantization quant)
             matching += r[i] <= sels[s].rmax;
         hs_hit got[NQ][K];
         size_t ngot[NQ];
-        /* one warm-up pass (builds the payload indexes on first use), then the timed pass */
+        /* one warm-up pass, then the timed pass */
         for (int pass = 0; pass < 2; pass++) {
             double ts = now_s();
+            if (s == 1 && pass == 0) {
+                /* the first filtered query after the load builds the payload indexes */
+                assert_int_equal(hs_search(h, q, DIM, &so, got[0], &ngot[0], &err), HS_OK);
+                printf("first filtered query (builds the payload indexes): %.1f ms\n",
+                       (now_s() - ts) * 1e3);
+            }
             for (size_t qi = 0; qi < NQ; qi++)
                 assert_int_equal(hs_search(h, q + qi * DIM, DIM, &so, got[qi], &ngot[qi], &err),
                                  HS_OK);
