@@ -163,6 +163,67 @@ static void test_index_oracle(void **state)
     free(m);
 }
 
+/* The checkpoint form: a loaded index answers like the saved one; every truncation and a
+ * sample of bit flips are refused or load into something consistent, never a crash. */
+static void test_index_save_load(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    hs_pidx *x = hs_pidx_new();
+    slotmeta *m = calloc(N, sizeof(*m));
+    const char *titles[] = {"red apple", "green pear", "apple pie", "blue sky", ""};
+    for (uint32_t s = 0; s < N; s++) {
+        random_meta(&m[s]);
+        m[s].live = true;
+        hs_kv kv[3];
+        kvs_of(&m[s], kv);
+        kv[2] = (hs_kv){"t", 1, titles[s % 5], strlen(titles[s % 5])};
+        assert_int_equal(hs_pidx_add(x, s, kv, 3), 0);
+        if (s % 7 == 3) {
+            assert_int_equal(hs_pidx_remove(x, s, kv, 3), 0);
+            m[s].live = false;
+        }
+    }
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(hs_pidx_save(x, N, &buf, &len), 0);
+    hs_pidx *y;
+    assert_int_equal(hs_pidx_load(buf, len, N, &y), 0);
+    check_index(y, m, N);
+    hs_bm25_hit *a, *b;
+    size_t na, nb;
+    assert_int_equal(hs_bm25_search(hs_pidx_text(x), N, "apple sky", 9, 0, &a, &na), 0);
+    assert_int_equal(hs_bm25_search(hs_pidx_text(y), N, "apple sky", 9, 0, &b, &nb), 0);
+    assert_int_equal(na, nb);
+    assert_true(na > 0);
+    for (size_t i = 0; i < na; i++) {
+        assert_int_equal(a[i].id, b[i].id);
+        assert_true(a[i].score == b[i].score);
+    }
+    free(a);
+    free(b);
+    /* a slot count other than the checkpoint's is refused */
+    hs_pidx *z = NULL;
+    assert_int_equal(hs_pidx_load(buf, len, N + 1, &z), -1);
+    assert_null(z);
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 64) {
+        assert_int_equal(hs_pidx_load(buf, cut, N, &z), -1);
+        assert_null(z);
+    }
+    for (int t = 0; t < 2000; t++) {
+        size_t at = rnd() % len;
+        uint8_t old = buf[at];
+        buf[at] ^= (uint8_t)(1u << (rnd() % 8));
+        if (hs_pidx_load(buf, len, N, &z) == 0)
+            hs_pidx_free(z);
+        buf[at] = old;
+    }
+    free(buf);
+    hs_pidx_free(x);
+    hs_pidx_free(y);
+    free(m);
+}
+
 static void test_int64_parsing(void **state)
 {
     (void)state;
@@ -680,6 +741,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_oracle),
+        cmocka_unit_test(test_index_save_load),
         cmocka_unit_test(test_int64_parsing),
         cmocka_unit_test_setup_teardown(test_worked_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filtered_vs_exact, setup, teardown),
