@@ -384,7 +384,7 @@ static void test_worked_example(void **state)
 
 typedef struct fpoint {
     double v[FD];
-    char g[8], h[4], n[12], t[32];
+    char g[24], h[24], n[24];
 } fpoint;
 
 static fpoint *fill(hs_collection *h, size_t n)
