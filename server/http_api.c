@@ -342,15 +342,19 @@ static bool parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 typedef struct json_shape {
     size_t max_depth;
     bool unterminated;
+    bool long_digits; /* a run of 16 or more digits outside strings (see exact_numbers) */
 } json_shape;
 
 static json_shape json_scan(const char *s, size_t n)
 {
-    size_t depth = 0;
-    json_shape r = {0, false};
+    size_t depth = 0, run = 0;
+    json_shape r = {0, false, false};
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
+        run = !in_str && ch >= '0' && ch <= '9' ? run + 1 : 0;
+        if (run >= 16)
+            r.long_digits = true;
         if (in_str) {
             if (ch == '\\')
                 i++;
@@ -371,7 +375,6 @@ static json_shape json_scan(const char *s, size_t n)
     return r;
 }
 
-static size_t json_depth(const char *s, size_t n) { return json_scan(s, n).max_depth; }
 
 /*
  * Integer literals beyond 2^53 (http.md 4.3: "an integer literal within int64 becomes its
@@ -438,28 +441,6 @@ static void exact_numbers(cJSON *item, num_walk *w)
     }
 }
 
-static bool has_long_digit_run(const char *s, size_t n)
-{
-    bool in_str = false;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (in_str) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
-                in_str = false;
-            continue;
-        }
-        if (ch == '"')
-            in_str = true;
-        run = ch >= '0' && ch <= '9' ? run + 1 : 0;
-        if (run >= 16)
-            return true;
-    }
-    return false;
-}
-
 static int parse_body(hctx *c, bool optional)
 {
     const char *s = c->req->body ? c->req->body : "";
@@ -496,7 +477,7 @@ static int parse_body(hctx *c, bool optional)
         return fail(c, HS_ERR_JSON, "Malformed JSON: request body must be a JSON object");
     }
     c->json = j;
-    if (has_long_digit_run(s, n)) {
+    if (shape.long_digits) {
         num_walk w = {s, n, 0, false};
         exact_numbers(j->child, &w);
         if (w.oom)
@@ -1451,11 +1432,12 @@ static void insert_binary(hctx *c)
             continue;
         const char *end = NULL;
         cJSON *doc = NULL;
-        if (hs_utf8_valid(mj, ml) && json_depth(mj, ml) <= JSON_MAX_DEPTH)
+        json_shape shape = json_scan(mj, ml);
+        if (hs_utf8_valid(mj, ml) && shape.max_depth <= JSON_MAX_DEPTH)
             doc = cJSON_ParseWithLengthOpts(mj, ml, &end, 0);
         docs[i] = doc;
         bool ok = doc && cJSON_IsObject(doc) && end == mj + ml;
-        if (ok && has_long_digit_run(mj, ml)) {
+        if (ok && shape.long_digits) {
             num_walk w = {mj, ml, 0, false};
             exact_numbers(doc->child, &w);
             ok = !w.oom;
