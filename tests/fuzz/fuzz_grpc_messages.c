@@ -96,6 +96,14 @@ static void write_seeds(const char *dir)
     sr.filters = &flp;
     sr.n_filters = 1;
     seed(dir, "search", rpc_index("Search"), &sr.base);
+    sr.collection = "f3";
+    sr._hybrid_query_case = HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY;
+    sr.hybrid_query = "Red apple 15";
+    sr._hybrid_alpha_case = HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA_HYBRID_ALPHA;
+    sr.hybrid_alpha = 0.25f;
+    seed(dir, "search_hybrid", rpc_index("Search"), &sr.base);
+    sr._hybrid_query_case = HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY__NOT_SET;
+    sr._hybrid_alpha_case = HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA__NOT_SET;
     Hyperspace__BatchSearchRequest bs = HYPERSPACE__BATCH_SEARCH_REQUEST__INIT;
     Hyperspace__SearchRequest *srp = &sr;
     bs.searches = &srp;

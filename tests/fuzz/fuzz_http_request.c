@@ -48,6 +48,19 @@ static void write_seeds(const char *dir)
         "POST /api/collections/f3/rebuild HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
         "GET /metrics HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
         "GET /api/logs?limit=5 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "POST /api/collections/f3/search HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"vector\":[0.1,0.2,0.3],\"top_k\":3,\"hybrid_query\":\"Red apple, 15\","
+        "\"hybrid_alpha\":0.3,\"must\":[{\"type\":\"range\",\"key\":\"price\",\"lte\":"
+        "9007199254740993}],\"should\":[{\"type\":\"match\",\"key\":\"tag\",\"value\":\"a\"}],"
+        "\"must_not\":[{\"match\":{\"key\":\"tag\",\"value\":\"b\"}}]}",
+        "POST /api/collections/f3/insert HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"id\":8,\"vector\":[0.3,0.2,0.1],\"metadata\":{\"price\":-9223372036854775808,"
+        "\"title\":\"na\u00efve caf\u00e9 apple\"}}",
+        "POST /api/collections/f3/count HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"should\":[{\"type\":\"range\",\"key\":\"price\",\"gte\":\"50\"}],"
+        "\"must_not\":[{\"type\":\"match\",\"key\":\"tag\",\"value\":1}]}",
+        "POST /api/collections/f3/points/delete HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"must\":[{\"type\":\"match\",\"key\":\"title\",\"value\":\"x\"}]}",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char name[32];
