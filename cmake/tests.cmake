@@ -56,3 +56,8 @@ if(TARGET hyperspace-server)
   set_tests_properties(integration PROPERTIES LABELS integration TIMEOUT 1200
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
 endif()
+
+# Sanitizer builds run the filtered-search oracle on 20,000 points (the release suite runs 100,000).
+if(HS_SANITIZE)
+  set_tests_properties(test_filter_recall PROPERTIES ENVIRONMENT HS_FILTER_N=20000)
+endif()
