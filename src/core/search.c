@@ -164,7 +164,7 @@ static bool plan_accept(void *ctx, uint32_t slot)
 static bool plan_accept_walk(void *ctx, uint32_t slot)
 {
     const plan *p = ctx;
-    if (p->full_check)
+    if (p->full_check || !p->cand)
         return plan_accept(ctx, slot);
     if (!roaring_bitmap_contains(p->cand, slot))
         return false;

@@ -518,6 +518,21 @@ static void run_filtered(hs_quantization quant)
                 fail_msg("filter %zu: exact path missed %zu of %zu", wi, nw - hit, nw);
         }
     }
+    /* the same conditions as a callback instead of a hs_where (a graph walk at 50 %) */
+    hs_search_opts o;
+    hs_search_opts_init(&o);
+    o.k = 10;
+    o.ef = 16;
+    o.accept = hs_where_accept;
+    o.accept_ctx = &ws[2];
+    double q0[FD] = {0};
+    hs_hit got[10];
+    size_t ng;
+    hs_error err;
+    assert_int_equal(hs_search(h, q0, FD, &o, got, &ng, &err), HS_OK);
+    assert_int_equal(ng, 10);
+    for (size_t i = 0; i < ng; i++)
+        assert_true(p_matches(&p[got[i].id], &ws[2]));
     double recall = recall_sum / recall_n;
     printf("filtered recall (quantization %d): %.4f over %d queries\n", (int)quant, recall,
            recall_n);
