@@ -251,7 +251,17 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
         n = hs_pidx_range_slots(c->pidx, p->range, slots, n);
     else
         roaring_bitmap_to_uint32_array(p->cand, slots);
-    size_t m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
+    /* scanning the Match bitmap: its conditions hold but for a hash collision, so only the
+     * rest is tested per point and the results are verified in full afterwards */
+    hs_filter fs = *f;
+    if (!p->range && !p->full_check && fs.accept)
+        fs.accept = plan_accept_walk;
+    size_t m = hs_exact_search(&c->full, full, qfull, slots, n, &fs, k, cand);
+    for (size_t i = 0; fs.accept != f->accept && i < m; i++)
+        if (!plan_accept((void *)p, cand[i].id)) {
+            ((plan *)p)->full_check = true;
+            m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
+        }
     free(slots);
     return m;
 }
