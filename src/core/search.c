@@ -39,10 +39,12 @@ typedef struct plan {
     const hs_cond *range;   /* a Range whose slots are a smaller superset than cand */
     uint64_t est;           /* an upper bound of the matching points */
     bool empty;             /* nothing can match */
-    /* what cand does not decide, verified per point on its metadata during a graph walk: the
-     * Ranges of `must`, `should` unless cand holds it, `must_not` */
+    /* what cand does not decide, checked per point by plan_accept_fast: the Ranges of `must`
+     * on their value columns, `should` (unless cand holds it) and `must_not` on the metadata */
+    const hs_rcol **rcols; /* the column of each Range of `must` */
+    const hs_cond **rconds;
+    size_t nranges;
     hs_where rest;
-    hs_cond *rest_must;
     bool full_check; /* verify every condition during the walk (after a Match hash collision) */
 } plan;
 
@@ -121,14 +123,21 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
     /* the conditions cand does not decide */
     p->rest = (hs_where){NULL, 0, all_match ? NULL : w->should, all_match ? 0 : w->nshould,
                          w->must_not, w->nmust_not};
-    if (!(p->rest_must = malloc((w->nmust ? w->nmust : 1) * sizeof(hs_cond))))
+    p->rcols = malloc((w->nmust ? w->nmust : 1) * sizeof(*p->rcols));
+    p->rconds = malloc((w->nmust ? w->nmust : 1) * sizeof(*p->rconds));
+    if (!p->rcols || !p->rconds)
         return HS_ENOMEM;
-    for (size_t i = 0; i < w->nmust; i++)
-        if (w->must[i].kind != HS_COND_MATCH)
-            p->rest_must[p->rest.nmust++] = w->must[i];
-    p->rest.must = p->rest_must;
-    if (!p->cand)
-        p->full_check = true;
+    for (size_t i = 0; i < w->nmust; i++) {
+        if (w->must[i].kind != HS_COND_RANGE)
+            continue;
+        const hs_rcol *col = hs_pidx_rcol(x, w->must[i].key, w->must[i].key_len);
+        if (!col) { /* no value of the key is an int64 */
+            plan_nothing(p);
+            return HS_OK;
+        }
+        p->rconds[p->nranges] = &w->must[i];
+        p->rcols[p->nranges++] = col;
+    }
     uint64_t cand_n = p->cand ? roaring_bitmap_get_cardinality(p->cand) : UINT64_MAX;
     if (cand_n == 0 || range_n == 0) {
         plan_nothing(p);
@@ -159,15 +168,24 @@ static bool plan_accept(void *ctx, uint32_t slot)
     return true;
 }
 
-/* plan_accept for graph walks, which test many points: the Match conditions by their bitmaps,
- * the rest on the metadata; the results are verified in full afterwards (plan_verify). */
-static bool plan_accept_walk(void *ctx, uint32_t slot)
+/* plan_accept for scans and walks, which test many points: Match conditions by the bitmap,
+ * Ranges by their value columns, the rest on the metadata.  The bitmap is a superset (hash
+ * collisions), so the results of a search using this are verified with plan_accept
+ * afterwards (verify_results). */
+static bool plan_accept_fast(void *ctx, uint32_t slot)
 {
     const plan *p = ctx;
-    if (p->full_check || !p->cand)
+    if (p->full_check)
         return plan_accept(ctx, slot);
-    if (!roaring_bitmap_contains(p->cand, slot))
+    if (p->cand && !roaring_bitmap_contains(p->cand, slot))
         return false;
+    for (size_t i = 0; i < p->nranges; i++) {
+        int64_t v;
+        const hs_cond *c = p->rconds[i];
+        if (!hs_rcol_value(p->rcols[i], slot, &v) || (c->has_gte && v < c->gte) ||
+            (c->has_lte && v > c->lte))
+            return false;
+    }
     if (hs_where_size(&p->rest)) {
         const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&p->c->meta, slot);
         if (!hs_where_match_blob(&p->rest, mem))
@@ -178,6 +196,20 @@ static bool plan_accept_walk(void *ctx, uint32_t slot)
         hs_coll_view(p->c, slot, NULL, &v);
         return p->o->accept(p->o->accept_ctx, &v) != 0;
     }
+    return true;
+}
+
+/* Whether every candidate found with plan_accept_fast passes the full check; when one does not
+ * (a Match hash collision), full checking is switched on and the caller searches again. */
+static bool verify_results(const plan *p, const hs_pair *cand, size_t n)
+{
+    if (p->full_check)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (!plan_accept((void *)p, cand[i].id)) {
+            ((plan *)p)->full_check = true;
+            return false;
+        }
     return true;
 }
 
@@ -238,30 +270,26 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
 {
     uint32_t nslots = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
     const hs_chunks *full = hs_segset_chunks(c->vecs);
-    if (!p->cand && !p->range)
-        return hs_exact_search(&c->full, full, qfull, NULL, nslots, f, k, cand);
-    uint64_t n = p->range ? hs_pidx_range_count(c->pidx, p->range)
-                          : roaring_bitmap_get_cardinality(p->cand);
-    uint32_t *slots = malloc((n ? n : 1) * sizeof(uint32_t));
-    if (!slots) {
-        *rc = HS_ENOMEM;
-        return 0;
-    }
-    if (p->range) /* removed slots are dead: the filter's live set drops them */
-        n = hs_pidx_range_slots(c->pidx, p->range, slots, n);
-    else
-        roaring_bitmap_to_uint32_array(p->cand, slots);
-    /* scanning the Match bitmap: its conditions hold but for a hash collision, so only the
-     * rest is tested per point and the results are verified in full afterwards */
-    hs_filter fs = *f;
-    if (!p->range && !p->full_check && fs.accept)
-        fs.accept = plan_accept_walk;
-    size_t m = hs_exact_search(&c->full, full, qfull, slots, n, &fs, k, cand);
-    for (size_t i = 0; fs.accept != f->accept && i < m; i++)
-        if (!plan_accept((void *)p, cand[i].id)) {
-            ((plan *)p)->full_check = true;
-            m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
+    uint32_t *slots = NULL;
+    uint64_t n = nslots;
+    if (p->cand || p->range) {
+        n = p->range ? hs_pidx_range_count(c->pidx, p->range)
+                     : roaring_bitmap_get_cardinality(p->cand);
+        if (!(slots = malloc((n ? n : 1) * sizeof(uint32_t)))) {
+            *rc = HS_ENOMEM;
+            return 0;
         }
+        if (p->range) /* removed slots are dead: the filter's live set drops them */
+            n = hs_pidx_range_slots(c->pidx, p->range, slots, n);
+        else
+            roaring_bitmap_to_uint32_array(p->cand, slots);
+    }
+    hs_filter fs = *f;
+    if (fs.accept)
+        fs.accept = plan_accept_fast;
+    size_t m = hs_exact_search(&c->full, full, qfull, slots, n, &fs, k, cand);
+    if (fs.accept && !verify_results(p, cand, m))
+        m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
     free(slots);
     return m;
 }
@@ -283,14 +311,11 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
         return scan_exact(c, p, qfull, f, k, cand, rc);
     hs_filter fw = *f;
     if (filtered)
-        fw.accept = plan_accept_walk;
+        fw.accept = plan_accept_fast;
     size_t n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, &fw, cand, rc);
     /* a Match hash collision let a non-matching point through: walk again, verifying all */
-    for (size_t i = 0; filtered && !p->full_check && i < n; i++)
-        if (!plan_accept((void *)p, cand[i].id)) {
-            ((plan *)p)->full_check = true;
-            n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
-        }
+    if (filtered && !verify_results(p, cand, n))
+        n = hs_hnsw_search(c->graph, c->quantized ? qtrav : qfull, want, ef, f, cand, rc);
     /* the walk found fewer than k matches: answer exactly instead */
     if (filtered && n < k)
         return scan_exact(c, p, qfull, f, k, cand, rc);
@@ -524,7 +549,8 @@ static int search_locked(hs_coll *c, const hs_search_opts *o, const void *qfull,
     }
     if (p.cand)
         roaring_bitmap_free(p.cand);
-    free(p.rest_must);
+    free(p.rcols);
+    free(p.rconds);
     free(rk);
     free(t);
     *n_out = n;

@@ -9,7 +9,8 @@
  *                (two pairs could share a hash): callers verify each slot against its metadata;
  *              - Range: per key, the (int64 value, slot) pairs of the values that parse as int64,
  *                a sorted run plus a short unsorted tail merged when it grows; removed slots are
- *                remembered in a bitmap and dropped at the next merge;
+ *                remembered in a bitmap and dropped at the next merge; and the same values as a
+ *                column by slot (checking one point without parsing its metadata);
  *              - Text: the BM25 index (src/text) with the slot as document id.
  *   where.c  int64 parsing and the evaluation of an hs_where against a point's metadata.
  *
@@ -60,6 +61,12 @@ int hs_pidx_save(const hs_pidx *x, uint32_t nslots, uint8_t **out, size_t *len);
 /* Indexes from saved bytes (untrusted: everything is checked, slots must be below nslots).
  * Returns 0, -1 (malformed) or -2 (out of memory). */
 int hs_pidx_load(const uint8_t *buf, size_t len, uint32_t nslots, hs_pidx **out);
+
+/* The int64 values of one key by slot (NULL when no value of key parses as int64), valid
+ * while the index is not changed; hs_rcol_value gives slot's value (false when it has none). */
+typedef struct hs_rcol hs_rcol;
+const hs_rcol *hs_pidx_rcol(const hs_pidx *x, const char *key, size_t key_len);
+bool hs_rcol_value(const hs_rcol *r, uint32_t slot, int64_t *v);
 
 /* The text index (documents keyed by slot). */
 hs_bm25 *hs_pidx_text(hs_pidx *x);

@@ -17,12 +17,17 @@ typedef struct rpair {
     uint32_t slot;
 } rpair;
 
-typedef struct rcol {
+typedef struct hs_rcol {
     uint64_t kh; /* 0 = free */
     rpair *p;    /* [0, sorted) ordered by (v, slot), then the unsorted tail up to n */
     size_t n, sorted, cap;
     roaring_bitmap_t *removed; /* slots removed since the last merge */
     size_t nremoved;
+    /* the same values by slot, for checking one point in O(1): val[slot] is meaningful when
+     * bit slot of has is set (a removed slot keeps its bit: it is dead anyway) */
+    int64_t *val;
+    uint64_t *has;
+    size_t ncol; /* slots val and has can hold (a multiple of 64) */
 } rcol;
 
 struct hs_pidx {
@@ -69,6 +74,8 @@ void hs_pidx_free(hs_pidx *x)
             roaring_bitmap_free(x->m[i].bm);
     for (size_t i = 0; x->r && i < x->rcap; i++) {
         free(x->r[i].p);
+        free(x->r[i].val);
+        free(x->r[i].has);
         if (x->r[i].removed)
             roaring_bitmap_free(x->r[i].removed);
     }
@@ -200,6 +207,43 @@ static int r_merge(rcol *r)
     return 0;
 }
 
+/* Records v as slot's value in the column. */
+static int col_set(rcol *r, uint32_t slot, int64_t v)
+{
+    if (slot >= r->ncol) {
+        size_t n = r->ncol ? r->ncol : 1024;
+        while (n <= slot)
+            n *= 2;
+        int64_t *nv = realloc(r->val, n * sizeof(int64_t));
+        if (!nv)
+            return -1;
+        r->val = nv;
+        uint64_t *nh = realloc(r->has, n / 64 * sizeof(uint64_t));
+        if (!nh)
+            return -1;
+        memset(nh + r->ncol / 64, 0, (n - r->ncol) / 64 * sizeof(uint64_t));
+        r->has = nh;
+        r->ncol = n;
+    }
+    r->val[slot] = v;
+    r->has[slot >> 6] |= 1ULL << (slot & 63);
+    return 0;
+}
+
+const hs_rcol *hs_pidx_rcol(const hs_pidx *x, const char *key, size_t key_len)
+{
+    const rcol *r = &x->r[r_slot(x, key_hash(key, key_len))];
+    return r->kh ? r : NULL;
+}
+
+bool hs_rcol_value(const hs_rcol *r, uint32_t slot, int64_t *v)
+{
+    if (slot >= r->ncol || !(r->has[slot >> 6] >> (slot & 63) & 1))
+        return false;
+    *v = r->val[slot];
+    return true;
+}
+
 static int r_add(hs_pidx *x, const char *key, size_t kl, int64_t v, uint32_t slot)
 {
     if ((x->rn + 1) * 4 > x->rcap * 3 && r_grow(x))
@@ -221,6 +265,8 @@ static int r_add(hs_pidx *x, const char *key, size_t kl, int64_t v, uint32_t slo
         r->cap = cap;
     }
     r->p[r->n++] = (rpair){v, slot};
+    if (col_set(r, slot, v))
+        return -1;
     if (r->n - r->sorted > TAIL_MIN + r->sorted / 16)
         return r_merge(r);
     return 0;
@@ -396,7 +442,8 @@ uint64_t hs_pidx_memory(const hs_pidx *x)
             b += roaring_bitmap_size_in_bytes(x->m[i].bm) + 64;
     for (size_t i = 0; i < x->rcap; i++)
         if (x->r[i].kh)
-            b += x->r[i].cap * sizeof(rpair) + roaring_bitmap_size_in_bytes(x->r[i].removed);
+            b += x->r[i].cap * sizeof(rpair) + roaring_bitmap_size_in_bytes(x->r[i].removed) +
+                 x->r[i].ncol * sizeof(int64_t) + x->r[i].ncol / 8;
     /* postings (id, tf) and per-document term lists, 16 + 8 bytes per token at most */
     b += hs_bm25_tokens(x->text) * 24 + hs_bm25_docs(x->text) * 48;
     return b;
@@ -614,6 +661,8 @@ static int load_range(hs_pidx *x, rbuf *r, uint32_t nslots)
             if (p.slot >= nslots || (k && cmp_rpair(&c->p[k - 1], &p) >= 0))
                 return -1;
             c->p[k] = p;
+            if (col_set(c, p.slot, p.v))
+                return -2;
         }
         c->n = c->sorted = n;
     }

@@ -53,9 +53,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hs_cond c = {HS_COND_RANGE, "n", 1, NULL, 0, 1, 1, -50, 200};
     uint32_t slots[NSLOTS * 4];
     size_t n = hs_pidx_range_slots(x, &c, slots, sizeof(slots) / sizeof(slots[0]));
-    for (size_t i = 0; i < n; i++)
-        if (slots[i] >= NSLOTS)
+    const hs_rcol *col = hs_pidx_rcol(x, "n", 1);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v;
+        /* every slot of the run has its value in the column */
+        if (slots[i] >= NSLOTS || !col || !hs_rcol_value(col, slots[i], &v))
             abort();
+    }
     hs_bm25_hit *h;
     size_t nh;
     if (hs_bm25_search(hs_pidx_text(x), NSLOTS, "apple pear", 10, 0, &h, &nh) == 0)

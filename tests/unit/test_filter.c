@@ -99,6 +99,18 @@ static void check_index(const hs_pidx *x, const slotmeta *m, uint32_t n)
         else
             assert_int_equal(want, 0);
     }
+    /* the value column agrees with the metadata for every live slot */
+    const hs_rcol *col = hs_pidx_rcol(x, "n", 1);
+    for (uint32_t s = 0; s < n; s++) {
+        int64_t want, got;
+        if (!m[s].live)
+            continue;
+        bool num = hs_parse_int64(m[s].n, strlen(m[s].n), &want);
+        bool has = col && hs_rcol_value(col, s, &got);
+        assert_int_equal(has, num);
+        if (num)
+            assert_true(got == want);
+    }
     /* Range */
     for (int t = 0; t < 40; t++) {
         hs_cond c = {.kind = HS_COND_RANGE, .key = "n", .key_len = 1};
