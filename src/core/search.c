@@ -575,9 +575,6 @@ int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search
     if ((rc = check_opts(opts, err)) != HS_OK)
         return rc;
     bool indexed = (opts->where && hs_where_size(opts->where)) || opts->hybrid;
-    if (indexed && !__atomic_load_n(&c->pidx, __ATOMIC_ACQUIRE) &&
-        (rc = hs_coll_pidx(c, err)) != HS_OK)
-        return rc;
     size_t k = opts->k ? opts->k : 10;
     size_t ef = HS_MAX(opts->ef ? opts->ef : hs_coll_ef_search(c), k);
     /* scalar codes of points near the ball's boundary rank coarsely: widen the pool */
@@ -599,7 +596,7 @@ int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search
                 hs_error_set(err, rc, rc == HS_ENOMEM ? "Out of memory" : "Search failed");
             break;
         }
-        /* a write dropped the index (out of memory) between building and searching */
+        /* not built since the load, or dropped by a write that ran out of memory */
         rc = hs_coll_pidx(c, err);
     }
     free(qfull);
