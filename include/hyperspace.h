@@ -368,6 +368,9 @@ typedef struct hs_where {
 /* Parses an int64 as a Range does: the whole text matches ^[+-]?[0-9]+$ and fits. */
 int hs_parse_int64(const char *s, size_t len, int64_t *out);
 
+/* Whether w can match nothing (a `must` Range with gte > lte). */
+int hs_where_empty(const hs_where *w);
+
 /* Whether a viewed point satisfies w (in a visitor only). */
 int hs_where_match(const hs_where *w, const hs_point_view *p);
 

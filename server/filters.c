@@ -86,15 +86,15 @@ int hs_filter_add_range(hs_filter_set *fs, hs_group g, const char *key, size_t k
     c->gte = gte;
     c->has_lte = has_lte;
     c->lte = lte;
-    if (g == HS_GROUP_MUST && has_gte && has_lte && gte > lte)
-        fs->empty = true;
     return 0;
 }
+
+bool hs_filter_empty(const hs_filter_set *fs) { return hs_where_empty(&fs->where); }
 
 int hs_filter_accept(void *ctx, const hs_point_view *p)
 {
     const hs_filter_set *fs = ctx;
-    return !fs->empty && hs_where_match(&fs->where, p);
+    return hs_where_match(&fs->where, p);
 }
 
 void hs_filter_apply(const hs_filter_set *fs, hs_search_opts *opts)

@@ -29,7 +29,6 @@ typedef struct hs_filter_set {
     hs_cond *c[3]; /* per group; keys and values are malloc'd copies */
     size_t nc[3], cap[3];
     size_t n;      /* conditions in all groups */
-    bool empty;    /* a `must` condition can match nothing (a Range with gte > lte) */
     hs_where where; /* the groups as the engine takes them */
 } hs_filter_set;
 
@@ -44,6 +43,10 @@ int hs_filter_add_match(hs_filter_set *fs, hs_group g, const char *key, size_t k
 int hs_filter_add_range(hs_filter_set *fs, hs_group g, const char *key, size_t key_len,
                         bool has_gte, int64_t gte, bool has_lte, int64_t lte, const char *where,
                         hs_fail *f);
+
+/* True when a `must` condition can match nothing (a Range with gte > lte): the answer is empty
+ * without a search. */
+bool hs_filter_empty(const hs_filter_set *fs);
 
 /* The engine accept callback: ctx is a const hs_filter_set *. */
 int hs_filter_accept(void *ctx, const hs_point_view *p);

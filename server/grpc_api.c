@@ -499,7 +499,7 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
         }
         hs_error err;
         uint64_t t0 = hs_now_ns_srv();
-        int erc = fs.empty ? HS_OK : hs_search(h, r->vector, r->n_vector, &so, hits, &o->n, &err);
+        int erc = hs_filter_empty(&fs) ? HS_OK : hs_search(h, r->vector, r->n_vector, &so, hits, &o->n, &err);
         if (erc)
             rc = hs_fail_from_engine(f, erc, &err);
         else {

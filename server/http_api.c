@@ -1600,7 +1600,7 @@ static void r_points_delete(hctx *c)
     int rc;
     if (ids_j)
         rc = hs_delete(h, ids, nids, d, &deleted, &err);
-    else if (fs.empty)
+    else if (hs_filter_empty(&fs))
         rc = HS_OK;
     else
         rc = hs_delete_where(h, hs_filter_accept, &fs, d, &deleted, &err);
@@ -1707,7 +1707,7 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
     }
     hs_error err;
     uint64_t t0 = hs_now_ns_srv();
-    int rc = q->fs.empty ? HS_OK : hs_search(h, q->vec, q->dim, &so, hits, &n, &err);
+    int rc = hs_filter_empty(&q->fs) ? HS_OK : hs_search(h, q->vec, q->dim, &so, hits, &n, &err);
     if (rc) {
         fail_engine(c, rc, &err);
     } else {
@@ -1935,7 +1935,7 @@ static void r_scroll(hctx *c)
     int more = 0;
     hs_error err;
     sb_puts(&c->out, "{\"points\":[");
-    int rc = fs.empty ? HS_OK
+    int rc = hs_filter_empty(&fs) ? HS_OK
                       : hs_scroll_where(h, cursor != NULL, after, (size_t)limit, wv,
                                         fs.n ? hs_filter_accept : NULL, &fs, point_json, &o,
                                         &more, &err);
@@ -1962,7 +1962,7 @@ static void r_count(hctx *c)
         goto out;
     uint64_t n = 0;
     hs_error err;
-    int rc = fs.empty ? HS_OK
+    int rc = hs_filter_empty(&fs) ? HS_OK
                       : hs_count_where(h, fs.n ? hs_filter_accept : NULL, &fs, &n, &err);
     if (rc)
         fail_engine(c, rc, &err);

@@ -390,6 +390,20 @@ int hs_coll_ids(hs_coll *c, hs_error *err)
 
 /* ---- the payload indexes ---------------------------------------------------------------- */
 
+typedef struct kv_fill {
+    hs_kv *kv;
+    size_t n, cap;
+} kv_fill;
+
+static int fill_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    kv_fill *f = ctx;
+    if (f->n == f->cap)
+        return 1;
+    f->kv[f->n++] = (hs_kv){k, kl, v, vl};
+    return 0;
+}
+
 /* The entries of stored metadata as hs_kv (into buf when they fit, else malloc'd: *heap). */
 static hs_kv *meta_kvs(const uint8_t *mem, hs_kv *buf, size_t cap, size_t *n, bool *heap)
 {
@@ -397,21 +411,19 @@ static hs_kv *meta_kvs(const uint8_t *mem, hs_kv *buf, size_t cap, size_t *n, bo
     *heap = false;
     if (!mem)
         return buf;
-    uint32_t len, count;
-    memcpy(&len, mem, 4);
+    uint32_t count;
     memcpy(&count, mem + 4, 4);
-    hs_kv *kv = buf;
+    kv_fill f = {buf, 0, cap};
     if (count > cap) {
-        if (!(kv = malloc(count * sizeof(*kv))))
+        if (!(f.kv = malloc(count * sizeof(hs_kv))))
             return NULL;
+        f.cap = count;
         *heap = true;
     }
-    const uint8_t *q = mem + 8, *end = mem + 4 + len;
-    const char *k, *v;
-    uint32_t kl, vl;
-    while (*n < count && hs_meta_next(&q, end, &k, &kl, &v, &vl))
-        kv[(*n)++] = (hs_kv){k, kl, v, vl};
-    return kv;
+    hs_point_view v = {.meta = mem};
+    hs_meta_each(&v, fill_kv, &f);
+    *n = f.n;
+    return f.kv;
 }
 
 void hs_coll_pidx_update(hs_coll *c, uint32_t slot, const uint8_t *mem, bool add)

@@ -37,6 +37,7 @@ typedef struct plan {
     const hs_where *w;      /* NULL: no condition */
     roaring_bitmap_t *cand; /* a superset of the matching slots (Match bitmaps); NULL = none */
     const hs_cond *range;   /* a Range whose slots are a smaller superset than cand */
+    uint64_t range_n;       /* its pairs (hs_pidx_range_count) */
     uint64_t est;           /* an upper bound of the matching points */
     bool empty;             /* nothing can match */
     /* what cand does not decide, checked per point by plan_accept_fast: the Ranges of `must`
@@ -144,6 +145,7 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
         return HS_OK;
     }
     if (range_n < cand_n) {
+        p->range_n = range_n;
         p->est = HS_MIN(range_n, p->est);
     } else {
         p->range = NULL;
@@ -273,8 +275,7 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
     uint32_t *slots = NULL;
     uint64_t n = nslots;
     if (p->cand || p->range) {
-        n = p->range ? hs_pidx_range_count(c->pidx, p->range)
-                     : roaring_bitmap_get_cardinality(p->cand);
+        n = p->range ? p->range_n : roaring_bitmap_get_cardinality(p->cand);
         if (!(slots = malloc((n ? n : 1) * sizeof(uint32_t)))) {
             *rc = HS_ENOMEM;
             return 0;
@@ -390,7 +391,8 @@ static size_t text_branch(const hs_coll *c, const plan *p, const char *q, size_t
         return 0;
     hs_bm25_hit *h;
     size_t n;
-    if (hs_bm25_search(hs_pidx_text(c->pidx), c->nlive, q, qlen, 0, &h, &n) != 0) {
+    /* unranked: the ranking below breaks ties by point id, not by slot */
+    if (hs_bm25_scores(hs_pidx_text(c->pidx), c->nlive, q, qlen, &h, &n) != 0) {
         *rc = HS_ENOMEM;
         return 0;
     }
@@ -411,7 +413,7 @@ static size_t text_branch(const hs_coll *c, const plan *p, const char *q, size_t
     }
     free(h);
     if (m > 1)
-        qsort(t, m, sizeof(*t), cmp_text); /* the ranking breaks ties by point id */
+        qsort(t, m, sizeof(*t), cmp_text);
     *out = t;
     return HS_MIN(m, L);
 }
@@ -593,7 +595,8 @@ int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search
         pthread_rwlock_unlock(&c->rw);
         if (ready) {
             if (rc != HS_OK)
-                hs_error_set(err, rc, rc == HS_ENOMEM ? "Out of memory" : "Search failed");
+                hs_error_set(err, rc, "Search of collection '%s' failed: %s", c->e->name,
+                             hs_rc_message(rc));
             break;
         }
         /* not built since the load, or dropped by a write that ran out of memory */

@@ -52,8 +52,6 @@ uint64_t hs_pidx_range_count(const hs_pidx *x, const hs_cond *c);
 /* Writes up to cap of those slots to out (removed ones may be among them: check liveness);
  * returns how many. */
 size_t hs_pidx_range_slots(const hs_pidx *x, const hs_cond *c, uint32_t *out, size_t cap);
-/* Adds those slots to out (removed ones excluded).  Returns 0 or -1 (out of memory). */
-int hs_pidx_range_collect(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t *out);
 
 /* The indexes as bytes for a checkpoint taken with nslots slots (*out malloc'd).  Returns 0
  * or -1 (out of memory). */
@@ -81,7 +79,5 @@ bool hs_where_match_blob(const hs_where *w, const uint8_t *mem);
 size_t hs_where_size(const hs_where *w);
 /* Checks the conditions (non-empty keys, known kinds); HS_EFILTER with a message otherwise. */
 int hs_where_check(const hs_where *w, hs_error *err);
-/* True when w can match nothing (a must Range with gte > lte). */
-bool hs_where_empty(const hs_where *w);
 
 #endif /* HS_FILTER_H */

@@ -175,27 +175,45 @@ static int cmp_rpair(const void *a, const void *b)
     return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+/* The pairs of r in (value, slot) order, removed ones left out: the run merged with a sorted
+ * copy of the tail (r is not changed).  *out is malloc'd; returns the count, or -1. */
+static long r_merged(const rcol *r, rpair **out)
+{
+    size_t tail = r->n - r->sorted;
+    rpair *t = malloc((tail ? tail : 1) * sizeof(rpair));
+    rpair *m = malloc((r->n ? r->n : 1) * sizeof(rpair));
+    if (!t || !m) {
+        free(t);
+        free(m);
+        return -1;
+    }
+    memcpy(t, r->p + r->sorted, tail * sizeof(rpair));
+    qsort(t, tail, sizeof(rpair), cmp_rpair);
+    size_t i = 0, j = 0, w = 0;
+    while (i < r->sorted || j < tail) {
+        rpair p;
+        if (j >= tail || (i < r->sorted && cmp_rpair(&r->p[i], &t[j]) <= 0))
+            p = r->p[i++];
+        else
+            p = t[j++];
+        if (!r->nremoved || !roaring_bitmap_contains(r->removed, p.slot))
+            m[w++] = p;
+    }
+    free(t);
+    *out = m;
+    return (long)w;
+}
+
 /* Sorts the tail into the run and drops the removed pairs. */
 static int r_merge(rcol *r)
 {
-    size_t tail = r->n - r->sorted;
-    qsort(r->p + r->sorted, tail, sizeof(rpair), cmp_rpair);
-    rpair *out = malloc((r->n ? r->n : 1) * sizeof(rpair));
-    if (!out)
+    rpair *m;
+    long w = r_merged(r, &m);
+    if (w < 0)
         return -1;
-    size_t i = 0, j = r->sorted, w = 0;
-    while (i < r->sorted || j < r->n) {
-        rpair p;
-        if (j >= r->n || (i < r->sorted && cmp_rpair(&r->p[i], &r->p[j]) <= 0))
-            p = r->p[i++];
-        else
-            p = r->p[j++];
-        if (!r->nremoved || !roaring_bitmap_contains(r->removed, p.slot))
-            out[w++] = p;
-    }
     free(r->p);
-    r->p = out;
-    r->n = r->sorted = w;
+    r->p = m;
+    r->n = r->sorted = (size_t)w;
     r->cap = r->n ? r->n : 1;
     if (r->nremoved) {
         roaring_bitmap_free(r->removed);
@@ -357,40 +375,6 @@ size_t hs_pidx_range_slots(const hs_pidx *x, const hs_cond *c, uint32_t *out, si
     return n;
 }
 
-int hs_pidx_range_collect(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t *out)
-{
-    if (c->has_gte && c->has_lte && c->gte > c->lte)
-        return 0;
-    const rcol *r = r_find(x, c->key, c->key_len);
-    if (!r)
-        return 0;
-    size_t lo, hi;
-    run_bounds(r, c, &lo, &hi);
-    uint32_t buf[256];
-    size_t nb = 0;
-    for (size_t i = lo; i < hi; i++) {
-        buf[nb++] = r->p[i].slot;
-        if (nb == 256) {
-            roaring_bitmap_add_many(out, nb, buf);
-            nb = 0;
-        }
-    }
-    for (size_t i = r->sorted; i < r->n; i++) {
-        if (!in_bounds(c, r->p[i].v))
-            continue;
-        buf[nb++] = r->p[i].slot;
-        if (nb == 256) {
-            roaring_bitmap_add_many(out, nb, buf);
-            nb = 0;
-        }
-    }
-    if (nb)
-        roaring_bitmap_add_many(out, nb, buf);
-    if (r->nremoved)
-        roaring_bitmap_andnot_inplace(out, r->removed);
-    return 0;
-}
-
 /* ---- maintenance ------------------------------------------------------------------------ */
 
 int hs_pidx_add(hs_pidx *x, uint32_t slot, const hs_kv *kv, size_t n)
@@ -492,31 +476,17 @@ static void w64(wbuf *b, uint64_t v) { wput(b, &v, 8); }
 
 static bool save_range(wbuf *b, const rcol *r)
 {
-    /* the run and the sorted tail, merged; removed pairs are left out */
-    size_t tail = r->n - r->sorted;
-    rpair *t = malloc((tail ? tail : 1) * sizeof(rpair));
-    if (!t)
+    rpair *m;
+    long n = r_merged(r, &m);
+    if (n < 0)
         return false;
-    memcpy(t, r->p + r->sorted, tail * sizeof(rpair));
-    qsort(t, tail, sizeof(rpair), cmp_rpair);
-    uint64_t keep = 0;
-    for (size_t i = 0; i < r->n; i++)
-        keep += !r->nremoved || !roaring_bitmap_contains(r->removed, r->p[i].slot);
     w64(b, r->kh);
-    w64(b, keep);
-    size_t i = 0, j = 0;
-    while (i < r->sorted || j < tail) {
-        rpair p;
-        if (j >= tail || (i < r->sorted && cmp_rpair(&r->p[i], &t[j]) <= 0))
-            p = r->p[i++];
-        else
-            p = t[j++];
-        if (r->nremoved && roaring_bitmap_contains(r->removed, p.slot))
-            continue;
-        wput(b, &p.v, 8);
-        w32(b, p.slot);
+    w64(b, (uint64_t)n);
+    for (long i = 0; i < n; i++) {
+        wput(b, &m[i].v, 8);
+        w32(b, m[i].slot);
     }
-    free(t);
+    free(m);
     return true;
 }
 

@@ -42,31 +42,37 @@ static bool value_matches(const hs_cond *c, const char *v, uint32_t vl)
            (!c->has_lte || n <= c->lte);
 }
 
+typedef struct key_probe {
+    const hs_cond *c;
+    int state; /* 0: key absent, 1: its value matches, 2: it does not */
+} key_probe;
+
+static int probe_entry(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    key_probe *kp = ctx;
+    if (kl != kp->c->key_len || memcmp(k, kp->c->key, kl))
+        return 0;
+    kp->state = value_matches(kp->c, v, (uint32_t)vl) ? 1 : 2;
+    return 1; /* keys are unique */
+}
+
 /* mem: the stored form, [u32 len][u32 count] entries (NULL = no metadata) */
 bool hs_cond_match_blob(const hs_cond *c, const uint8_t *mem)
 {
-    if (!mem)
-        return false;
-    uint32_t len, count;
-    memcpy(&len, mem, 4);
-    memcpy(&count, mem + 4, 4);
-    const uint8_t *q = mem + 8, *end = mem + 4 + len;
-    const char *k, *v;
-    uint32_t kl, vl;
-    for (uint32_t i = 0; i < count && hs_meta_next(&q, end, &k, &kl, &v, &vl); i++)
-        if (kl == c->key_len && !memcmp(k, c->key, kl))
-            return value_matches(c, v, vl); /* keys are unique */
-    return false;
+    hs_point_view v = {.meta = mem};
+    key_probe kp = {c, 0};
+    hs_meta_each(&v, probe_entry, &kp);
+    return kp.state == 1;
 }
 
-bool hs_where_empty(const hs_where *w)
+int hs_where_empty(const hs_where *w)
 {
     for (size_t i = 0; i < w->nmust; i++) {
         const hs_cond *c = &w->must[i];
         if (c->kind == HS_COND_RANGE && c->has_gte && c->has_lte && c->gte > c->lte)
-            return true;
+            return 1;
     }
-    return false;
+    return 0;
 }
 
 bool hs_where_match_blob(const hs_where *w, const uint8_t *mem)

@@ -354,8 +354,8 @@ static int by_score(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
-                   size_t limit, hs_bm25_hit **out, size_t *n)
+int hs_bm25_scores(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
+                   hs_bm25_hit **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -401,11 +401,19 @@ int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t
     for (size_t r = 0; r < w; r++)
         if (h[r].score > 0)
             h[keep++] = h[r];
-    qsort(h, keep, sizeof(*h), by_score);
-    if (limit && keep > limit)
-        keep = limit;
     *out = h;
     *n = keep;
+    return 0;
+}
+
+int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
+                   size_t limit, hs_bm25_hit **out, size_t *n)
+{
+    if (hs_bm25_scores(ix, n_docs, query, len, out, n) != 0)
+        return -1;
+    qsort(*out, *n, sizeof(**out), by_score);
+    if (limit && *n > limit)
+        *n = limit;
     return 0;
 }
 

@@ -48,6 +48,9 @@ typedef struct hs_bm25_hit {
  * (out of memory). */
 int hs_bm25_search(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
                    size_t limit, hs_bm25_hit **out, size_t *n);
+/* The same scores in document id order, not ranked (for callers that rank by another key). */
+int hs_bm25_scores(const hs_bm25 *ix, uint64_t n_docs, const char *query, size_t len,
+                   hs_bm25_hit **out, size_t *n);
 
 /* Saving: hs_bm25_save writes hs_bm25_saved_size(ix) bytes to out.  hs_bm25_load fills an
  * empty index from saved bytes (untrusted: everything is checked; document ids above max_id are
