@@ -2,7 +2,11 @@
  * storage_bench.c: measurements of the embeddable database (build/bin/hs-storage-bench).
  *
  *   hs-storage-bench ingest  DIR --dim D --n N [--batch 1000] [--durability async|batch|strict]
- *       acknowledged upserts per second through the C API, then the time until indexed
+ *                            [--meta] [--indexed]
+ *       acknowledged upserts per second through the C API, then the time until indexed;
+ *       --meta gives every point 4 metadata entries (g = id % 100, n = id, a 3-word title,
+ *       h = id % 2); --indexed runs a filtered search first, so the payload indexes (Match,
+ *       Range, BM25) are maintained by every write of the load
  *   hs-storage-bench reopen  DIR --dim 64 --n 1000000 [--reps 3]
  *       builds the collection once, then: open database + open collection + first search
  *   hs-storage-bench wake    DIR --dim 64 --n 100000 [--wakes 100]
@@ -33,6 +37,7 @@ typedef struct args {
     size_t dim, n, batch, reps, wakes, count, points, k, threads;
     double seconds;
     hs_durability durability;
+    bool meta, indexed;
 } args;
 
 static void die(const char *what, const hs_error *err)
@@ -50,8 +55,15 @@ static void parse(args *a, int argc, char **argv)
         die("usage: hs-storage-bench ingest|reopen|wake|many|search DIR [flags]", NULL);
     a->mode = argv[1];
     a->dir = argv[2];
-    for (int i = 3; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
+    for (int i = 3; i < argc; i++) {
+        const char *k = argv[i];
+        if (!strcmp(k, "--meta") || !strcmp(k, "--indexed")) { /* flags without a value */
+            *(k[2] == 'm' ? &a->meta : &a->indexed) = true;
+            continue;
+        }
+        if (i + 1 >= argc)
+            die("a flag without its value", NULL);
+        const char *v = argv[++i];
         if (!strcmp(k, "--dim"))
             a->dim = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--n"))
@@ -122,27 +134,55 @@ static void fill(hs_rng *r, double *v, size_t n)
         v[i] = hs_rng_normal(r);
 }
 
-/* Upserts ids [from, from + n) in batches; returns the seconds taken. */
+/* The 4 metadata entries of point id (--meta); text holds the values. */
+typedef struct meta4 {
+    char g[8], n[24], title[48];
+    hs_kv kv[4];
+} meta4;
+
+static void meta_of(hs_rng *r, uint64_t id, meta4 *m)
+{
+    static const char *words[] = {"red", "apple", "green", "pear", "blue", "sky", "stone", "river"};
+    snprintf(m->g, sizeof(m->g), "%u", (unsigned)(id % 100));
+    snprintf(m->n, sizeof(m->n), "%llu", (unsigned long long)id);
+    snprintf(m->title, sizeof(m->title), "%s %s %s", words[hs_rng_next(r) % 8],
+             words[hs_rng_next(r) % 8], words[hs_rng_next(r) % 8]);
+    m->kv[0] = (hs_kv){"g", 1, m->g, strlen(m->g)};
+    m->kv[1] = (hs_kv){"n", 1, m->n, strlen(m->n)};
+    m->kv[2] = (hs_kv){"title", 5, m->title, strlen(m->title)};
+    m->kv[3] = (hs_kv){"h", 1, id % 2 ? "a" : "b", 1};
+}
+
+/* Upserts ids [from, from + n) in batches (with meta4 metadata when meta); returns the seconds
+ * taken. */
 static double load(hs_collection *h, uint64_t from, size_t n, size_t dim, size_t batch,
-                   hs_durability d)
+                   hs_durability d, bool meta)
 {
     hs_rng r;
     hs_rng_seed(&r, from + 1);
     double *vs = malloc(batch * dim * sizeof(double));
     hs_point *pts = malloc(batch * sizeof(hs_point));
+    meta4 *ms = meta ? malloc(batch * sizeof(meta4)) : NULL;
     hs_error err;
     uint64_t t0 = hs_now_ns();
     for (size_t done = 0; done < n; done += batch) {
         size_t m = HS_MIN(batch, n - done);
         fill(&r, vs, m * dim);
-        for (size_t i = 0; i < m; i++)
+        for (size_t i = 0; i < m; i++) {
             pts[i] = (hs_point){from + done + i, vs + i * dim, dim, NULL, 0};
+            if (meta) {
+                meta_of(&r, from + done + i, &ms[i]);
+                pts[i].meta = ms[i].kv;
+                pts[i].nmeta = 4;
+            }
+        }
         if (hs_upsert(h, pts, m, d, &err) != HS_OK)
             die("upsert", &err);
     }
     double secs = (double)(hs_now_ns() - t0) / 1e9;
     free(vs);
     free(pts);
+    free(ms);
     return secs;
 }
 
@@ -165,14 +205,26 @@ static void run_ingest(const args *a)
 {
     hs_db *db = open_db(a->dir, 1000);
     hs_collection *h = collection(db, "ingest", a->dim, true);
-    double secs = load(h, 0, a->n, a->dim, a->batch, a->durability);
-    uint64_t t0 = hs_now_ns();
     hs_error err;
+    if (a->indexed) { /* a filtered search builds the payload indexes (empty so far) */
+        double q[4096] = {1};
+        hs_cond c = {HS_COND_MATCH, "g", 1, "1", 1, 0, 0, 0, 0};
+        hs_where w = {&c, 1, NULL, 0, NULL, 0};
+        hs_search_opts o;
+        hs_search_opts_init(&o);
+        o.where = &w;
+        hs_hit hit[10];
+        size_t n;
+        if (a->dim > 4096 || hs_search(h, q, a->dim, &o, hit, &n, &err) != HS_OK)
+            die("filtered search", &err);
+    }
+    double secs = load(h, 0, a->n, a->dim, a->batch, a->durability, a->meta);
+    uint64_t t0 = hs_now_ns();
     hs_collection_wait_indexed(h, &err);
     double idx = (double)(hs_now_ns() - t0) / 1e9;
-    printf("ingest dim=%zu n=%zu batch=%zu durability=%s vec_per_s=%.0f seconds=%.2f "
-           "indexed_after_extra_s=%.2f\n",
-           a->dim, a->n, a->batch,
+    printf("ingest dim=%zu n=%zu batch=%zu meta=%d payload_index=%d durability=%s "
+           "vec_per_s=%.0f seconds=%.2f indexed_after_extra_s=%.2f\n",
+           a->dim, a->n, a->batch, a->meta, a->indexed,
            a->durability == HS_DURABILITY_ASYNC    ? "async"
            : a->durability == HS_DURABILITY_STRICT ? "strict"
                                                    : "batch",
@@ -186,7 +238,7 @@ static void run_reopen(const args *a)
     {
         hs_db *db = open_db(a->dir, 1000);
         hs_collection *h = collection(db, "big", a->dim, true);
-        double secs = load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC);
+        double secs = load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC, false);
         hs_error err;
         hs_collection_wait_indexed(h, &err);
         hs_collection_checkpoint(h, &err);
@@ -218,12 +270,12 @@ static void run_wake(const args *a)
 {
     hs_db *db = open_db(a->dir, 1); /* one loaded collection: touching B evicts A */
     hs_collection *h = collection(db, "a", a->dim, true);
-    load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC);
+    load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC, false);
     hs_error err;
     hs_collection_wait_indexed(h, &err);
     hs_collection_close(h);
     h = collection(db, "b", a->dim, true);
-    load(h, 0, 10, a->dim, 10, HS_DURABILITY_ASYNC);
+    load(h, 0, 10, a->dim, 10, HS_DURABILITY_ASYNC, false);
     hs_collection_close(h);
     double *ms = malloc(a->wakes * sizeof(double));
     for (size_t i = 0; i < a->wakes; i++) {
@@ -270,7 +322,7 @@ static void run_many(const args *a)
             char name[32];
             snprintf(name, sizeof(name), "c%06zu", i);
             hs_collection *h = collection(db, name, a->dim, true);
-            load(h, 0, a->points, a->dim, a->points, HS_DURABILITY_ASYNC);
+            load(h, 0, a->points, a->dim, a->points, HS_DURABILITY_ASYNC, false);
             hs_collection_close(h);
         }
         printf("many created count=%zu rss_mb=%.1f (at most 1000 loaded)\n", a->count,
