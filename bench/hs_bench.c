@@ -38,6 +38,8 @@ typedef struct bench_opts {
     size_t k, m, efc, threads;
     size_t efs[64], nefs;
     bool repair, exact;
+    float alpha; /* 0: the metric default */
+    uint32_t hub; /* 0: the metric default */
     uint64_t seed;
 } bench_opts;
 
@@ -163,6 +165,10 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->seed = strtoull(v, NULL, 10);
         } else if (!strcmp(a, "--ef") && v) {
             parse_efs(o, argv[i + 1]);
+        } else if (!strcmp(a, "--alpha") && v) {
+            o->alpha = (float)atof(v);
+        } else if (!strcmp(a, "--hub") && v) {
+            o->hub = (uint32_t)strtoul(v, NULL, 10);
         } else if (!strcmp(a, "--no-repair")) {
             o->repair = takes = false;
         } else if (!strcmp(a, "--exact")) {
@@ -242,6 +248,8 @@ static void build_index(bench *b)
     ho.m = (uint32_t)o->m;
     ho.ef_construction = (uint32_t)o->efc;
     ho.seed = o->seed;
+    ho.alpha = o->alpha;
+    ho.hub = o->hub;
     if (hs_hnsw_new(&ho, &b->trav, b->trav_recs, &b->index) != HS_OK)
         die("cannot create the index (check --M and --ef-construction)", NULL);
     uint32_t *slots = malloc(b->base.n * sizeof(uint32_t));
@@ -334,6 +342,50 @@ static double recall(const bench *b)
     return (double)hits / (double)(b->query.n * k);
 }
 
+/* Hyperbolic radius of query qi: its distance from the centre, 2 atanh(|x|). */
+static double query_radius(const bench *b, size_t qi)
+{
+    double s = 0;
+    for (size_t j = 0; j < b->query.dim; j++) {
+        double x = b->query.f64 ? ((const double *)b->query.data)[qi * b->query.dim + j]
+                                : ((const float *)b->query.data)[qi * b->query.dim + j];
+        s += x * x;
+    }
+    return 2.0 * atanh(sqrt(s));
+}
+
+/* Recall per band of the query's distance from the centre (the boundary is the hard case),
+ * and how many queries found none of their true neighbours. */
+static void print_bands(const bench *b)
+{
+    static const double edges[] = {0, 2, 4, 6, 7, 8, 1e300};
+    enum { NB = HS_ARRAY_LEN(edges) - 1 };
+    size_t k = b->o.k, n[NB] = {0}, hits[NB] = {0}, zero = 0;
+    const int32_t *gt = b->truth.data;
+    for (size_t q = 0; q < b->query.n; q++) {
+        double r = query_radius(b, q);
+        size_t band = 0;
+        while (band + 1 < NB && r >= edges[band + 1])
+            band++;
+        size_t h = 0;
+        for (size_t i = 0; i < k; i++)
+            for (size_t j = 0; j < k; j++)
+                if (b->results[q * k + i] == (uint32_t)gt[q * b->truth.dim + j]) {
+                    h++;
+                    break;
+                }
+        n[band]++;
+        hits[band] += h;
+        zero += h == 0;
+    }
+    printf("  bands:");
+    for (size_t i = 0; i < NB; i++)
+        if (n[i])
+            printf(" r[%g,%g) n=%zu recall=%.4f;", edges[i], edges[i + 1] > 1e299 ? INFINITY : edges[i + 1], n[i],
+                   (double)hits[i] / (double)(n[i] * k));
+    printf(" zero_hit_queries=%zu\n", zero);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -401,6 +453,8 @@ int main(int argc, char **argv)
             double r = recall(&b);
             double qps = measure_qps(&b, tcounts[t], false);
             printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", b.ef, r, qps, tcounts[t]);
+            if (t == 0 && b.o.metric == HS_METRIC_POINCARE)
+                print_bands(&b);
             fflush(stdout);
         }
     }
@@ -413,10 +467,11 @@ int main(int argc, char **argv)
     uint64_t vec_bytes = (uint64_t)b.base.n * b.full.rec_len;
     uint64_t code_bytes = b.o.quant != HS_QUANT_NONE ? (uint64_t)b.base.n * b.trav.rec_len : 0;
     printf("index_bytes=%llu graph_bytes=%llu vector_bytes=%llu code_bytes=%llu "
-           "rss_growth_bytes=%ld\n",
+           "rss_growth_bytes=%ld avg_degree0=%.1f hubs=%llu\n",
            (unsigned long long)(st.graph_bytes + vec_bytes + code_bytes),
            (unsigned long long)st.graph_bytes, (unsigned long long)vec_bytes,
-           (unsigned long long)code_bytes, rss_bytes() - rss0);
+           (unsigned long long)code_bytes, rss_bytes() - rss0, (double)st.level0_edges / (double)(st.nodes ? st.nodes : 1),
+           (unsigned long long)st.hubs);
     hs_hnsw_free(b.index);
     hs_chunks_destroy(&b.full_recs);
     if (b.o.quant != HS_QUANT_NONE)

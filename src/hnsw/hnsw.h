@@ -34,9 +34,23 @@ typedef struct hs_hnsw_opts {
     uint32_t ef_construction; /* candidate list size while inserting */
     uint64_t seed;            /* levels are a pure function of (seed, slot) */
     uint32_t chunk_shift;     /* log2 of nodes per allocation chunk of the graph tables */
+    /* Pruning slack alpha (1..2): a candidate c is dropped from a list only when an already
+     * kept neighbour s is closer to it by the factor alpha, alpha * d(s, c) < d(node, c), in
+     * geodesic (not squared) distance.  0 = the metric's default. */
+    float alpha;
+    /* Hub budget (1..4): a level-0 list may grow to hub x 2m links through back-links before
+     * it is pruned; only the nodes that need it pay (an overflow block).  0 = the metric's
+     * default. */
+    uint32_t hub;
 } hs_hnsw_opts;
 
-/* Defaults: m 16, ef_construction 100, seed 42, chunk_shift 12. */
+/* Construction defaults per metric, chosen from measurements (bench/README.md, "Hierarchies"):
+ * the Poincare ball keeps alpha 1.3 and hub 4 (trained hierarchies are tree-like: a node's
+ * parent prunes all its siblings under alpha 1, and a hub's children need more than 2m
+ * in-links); l2 and cosine keep alpha 1 and hub 1, the published algorithm. */
+void hs_hnsw_defaults_for(hs_metric metric, float *alpha, uint32_t *hub);
+
+/* Defaults: m 16, ef_construction 100, seed 42, chunk_shift 12, alpha and hub 0 (by metric). */
 void hs_hnsw_opts_init(hs_hnsw_opts *o);
 
 /*
@@ -112,6 +126,7 @@ typedef struct hs_hnsw_stats {
     uint32_t entry;        /* entry point slot */
     uint64_t graph_bytes;  /* heap bytes of the graph structures for the slots in use */
     uint64_t level0_edges; /* sum of level-0 out-degrees */
+    uint64_t hubs;         /* nodes with more than 2m level-0 links (an overflow block) */
 } hs_hnsw_stats;
 
 /* Full statistics: walks every node (O(n)).  hs_hnsw_nodes is the O(1) node count. */

@@ -2,7 +2,9 @@
  * hnsw_int.h: the index structure shared by the hnsw_*.c files.
  *
  * Layout per node (slot):
- *   links0 table: [u32 count][u32 link x m0]           level-0 neighbours
+ *   links0 table: [u32 count][u32 link x m0]           level-0 neighbours (the first m0)
+ *   over table:   uint32_t *  -> [u32 link x (cap0 - m0)] level-0 links beyond m0, allocated on
+ *                 first need and kept until the index is freed (hubs: see hnsw_graph.c)
  *   upper table:  uint32_t *  -> level x [u32 count][u32 link x m] for levels 1..level
  *   info table:   u8: bits 0-4 level, LINKED (in the graph), DELETED
  *   indeg table:  u32: how many level-0 lists link to the node (kept exact under the node
@@ -28,8 +30,14 @@
 #define HS_INFO_LINKED 0x20u
 #define HS_INFO_DELETED 0x40u
 
+/* Longest list of any node: level 0 of a hub with the largest m (see hs_hnsw_opts.hub). */
+#define HNSW_MAX_HUB 8u
+#define HNSW_MAX_LIST (2u * HS_HNSW_MAX_M * HNSW_MAX_HUB)
+
 struct hs_hnsw {
-    uint32_t m, m0;           /* immutable */
+    uint32_t m, m0;           /* immutable: links per upper list, inline level-0 links */
+    uint32_t cap0;            /* immutable: most level-0 links of a hub (>= m0) */
+    float alpha;              /* immutable: pruning slack (1 = Algorithm 4 as published) */
     uint32_t ef_construction; /* atomic */
     double level_mult;        /* 1 / ln(m), immutable */
     uint64_t seed;            /* immutable */
@@ -37,6 +45,7 @@ struct hs_hnsw {
     const hs_chunks *recs;    /* borrowed */
     hs_chunks links0;         /* guarded by grow_lock for growth */
     hs_chunks upper;
+    hs_chunks over;  /* uint32_t * per node: level-0 overflow block or NULL (atomic) */
     hs_chunks info;
     hs_chunks indeg; /* u32 per node: level-0 in-links (atomic) */
     pthread_mutex_t grow_lock;
@@ -45,6 +54,7 @@ struct hs_hnsw {
     uint64_t nodes;       /* atomic */
     uint64_t ndeleted;    /* atomic */
     uint64_t upper_bytes; /* atomic */
+    uint64_t over_bytes;  /* atomic */
 };
 
 static inline uint32_t *hnsw_list(const hs_hnsw *h, uint32_t slot, int level)
@@ -81,6 +91,39 @@ static inline uint32_t list_get(const uint32_t *list, uint32_t i)
     return __atomic_load_n(&list[1 + i], __ATOMIC_ACQUIRE);
 }
 
+/*
+ * One neighbour list as readers and writers see it: `nin` links inline after the count, the rest
+ * (level 0 of a hub only) in an overflow block.  The block is published before the count covers
+ * any of its entries, so a reader that loaded the count (acquire) and then the block pointer
+ * (acquire) sees both.
+ */
+typedef struct hnsw_view {
+    uint32_t *list; /* [count][nin links] */
+    uint32_t nin;   /* inline capacity */
+    uint32_t max;   /* total capacity */
+    uint32_t **ovp; /* where the overflow block pointer lives (NULL: none possible) */
+} hnsw_view;
+
+static inline hnsw_view hnsw_view_of(const hs_hnsw *h, uint32_t slot, int level)
+{
+    hnsw_view v = {hnsw_list(h, slot, level), level ? h->m : h->m0, level ? h->m : h->cap0,
+                   NULL};
+    if (level == 0 && h->cap0 > h->m0)
+        v.ovp = (uint32_t **)hs_chunks_at(&h->over, slot);
+    return v;
+}
+
+static inline uint32_t view_count(const hnsw_view *v) { return list_count(v->list, v->max); }
+
+/* Entry i < count (acquire): inline or from the overflow block. */
+static inline uint32_t view_get(const hnsw_view *v, uint32_t i)
+{
+    if (i < v->nin)
+        return list_get(v->list, i);
+    const uint32_t *ov = __atomic_load_n(v->ovp, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&ov[i - v->nin], __ATOMIC_ACQUIRE);
+}
+
 static inline uint64_t ep_pack(int level, uint32_t slot)
 {
     return (uint64_t)(uint32_t)(level + 1) << 32 | slot;
@@ -97,14 +140,14 @@ typedef struct hnsw_scratch {
     size_t cand_cap;
     hs_pair *res; /* result max-heap */
     size_t res_cap;
-    uint32_t *ids; /* neighbours to evaluate (HS_HNSW_MAX_M * 2 entries) */
+    uint32_t *ids; /* neighbours to evaluate (HNSW_MAX_LIST entries) */
     const void **rp; /* their records */
     float *dd;       /* their distances */
     hs_pair *w; /* insert: layer results */
     size_t w_cap;
     hs_pair *sel; /* insert/prune: selected neighbours */
     size_t sel_cap;
-    uint32_t orphans[2 * HS_HNSW_MAX_M + 1]; /* nodes left without an in-link by a prune */
+    uint32_t orphans[HNSW_MAX_LIST + 1]; /* nodes left without an in-link by a prune */
     size_t norphans;
 } hnsw_scratch;
 

@@ -1,16 +1,20 @@
 /*
  * hnsw_io.c: the graph to and from a byte buffer (format in docs/file-format.md, "HNSW graph").
  *
- *   header (64 bytes, little-endian):
- *     0  magic "HSHNSW01"      8  u32 version (1)     12 u32 m
+ *   header (72 bytes in version 2, 64 in version 1; little-endian):
+ *     0  magic "HSHNSW01"      8  u32 version (2)     12 u32 m
  *     16 u32 ef_construction   20 u32 nslots          24 u64 seed
  *     32 u64 entry (packed: (max_level + 1) << 32 | slot; 0 = empty)
- *     40 u64 nodes             48 u64 deleted         56 u32 upper_words   60 u32 reserved (0)
+ *     40 u64 nodes             48 u64 deleted         56 u32 upper_words
+ *     60 u32 over_words (version 1: reserved, 0)
+ *     64 u32 hub               68 f32 alpha           (version 2 only)
  *   info bytes [nslots], zero-padded to a multiple of 4
  *   level-0 in-degrees [nslots] u32 (a hint: wrong values only affect link repair choices)
- *   level-0 lists [nslots][1 + 2m] u32 (count, links)
+ *   level-0 lists [nslots][1 + 2m] u32 (count <= hub x 2m, the first min(count, 2m) links)
  *   upper lists: for each slot with level > 0, in slot order, level x [1 + m] u32
  *     (upper_words = total u32 in this part)
+ *   overflow: for each slot whose count exceeds 2m, in slot order, its links beyond the first
+ *     2m (over_words = total u32 in this part; version 2 only)
  *
  * Deserialisation treats the buffer as untrusted: every size, count, level and link is checked,
  * and the totals must agree, before anything is returned.
@@ -22,8 +26,9 @@
 #include "util/error.h"
 
 #define HNSW_MAGIC "HSHNSW01"
-#define HNSW_VERSION 1u
-#define HNSW_HEADER 64u
+#define HNSW_VERSION 2u
+#define HNSW_HEADER_V1 64u
+#define HNSW_HEADER 72u
 
 static uint64_t used_slots(const hs_hnsw *h)
 {
@@ -45,26 +50,41 @@ static uint64_t upper_words(const hs_hnsw *h, uint64_t n)
     return words;
 }
 
+/* u32 words of level-0 links beyond the inline 2m, over the first n slots. */
+static uint64_t over_words(const hs_hnsw *h, uint64_t n)
+{
+    uint64_t words = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!(hnsw_info(h, (uint32_t)i) & HS_INFO_LINKED))
+            continue;
+        hnsw_view v = hnsw_view_of(h, (uint32_t)i, 0);
+        uint32_t cnt = view_count(&v);
+        words += cnt > h->m0 ? cnt - h->m0 : 0;
+    }
+    return words;
+}
+
 /* Offsets of the parts of a buffer of n slots. */
 typedef struct layout {
-    uint64_t info, indeg, l0, up, total;
+    uint64_t info, indeg, l0, up, ov, total;
 } layout;
 
-static layout layout_of(uint64_t n, uint64_t m, uint64_t uw)
+static layout layout_of(uint32_t version, uint64_t n, uint64_t m, uint64_t uw, uint64_t ow)
 {
     layout l;
-    l.info = HNSW_HEADER;
+    l.info = version == 1 ? HNSW_HEADER_V1 : HNSW_HEADER;
     l.indeg = l.info + HS_ALIGN_UP(n, 4);
     l.l0 = l.indeg + 4 * n;
     l.up = l.l0 + n * 4 * (1 + 2 * m);
-    l.total = l.up + 4 * uw;
+    l.ov = l.up + 4 * uw;
+    l.total = l.ov + 4 * ow;
     return l;
 }
 
 size_t hs_hnsw_serialized_size(const hs_hnsw *h)
 {
     uint64_t n = used_slots(h);
-    return layout_of(n, h->m, upper_words(h, n)).total;
+    return layout_of(HNSW_VERSION, n, h->m, upper_words(h, n), over_words(h, n)).total;
 }
 
 static void put32(char *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -85,9 +105,9 @@ static uint64_t get64(const char *p)
 int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
 {
     uint64_t n = used_slots(h);
-    uint64_t uw = upper_words(h, n);
-    layout lo = layout_of(n, h->m, uw);
-    if (len != lo.total || uw > UINT32_MAX)
+    uint64_t uw = upper_words(h, n), ow = over_words(h, n);
+    layout lo = layout_of(HNSW_VERSION, n, h->m, uw, ow);
+    if (len != lo.total || uw > UINT32_MAX || ow > UINT32_MAX)
         return HS_EINVAL;
     char *p = buf;
     memset(p, 0, HNSW_HEADER);
@@ -112,18 +132,28 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
     put64(p + 40, nodes);
     put64(p + 48, deleted);
     put32(p + 56, (uint32_t)uw);
+    put32(p + 60, (uint32_t)ow);
+    put32(p + 64, h->cap0 / h->m0);
+    memcpy(p + 68, &h->alpha, 4);
     char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + (size_t)h->m0);
     char *up = p + lo.up;
+    char *ov = p + lo.ov;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t b = (uint8_t)info[i];
         put32(p + lo.indeg + 4 * i, __atomic_load_n(hnsw_indeg(h, (uint32_t)i), __ATOMIC_RELAXED));
-        const uint32_t *list = hnsw_list(h, (uint32_t)i, 0);
-        uint32_t cnt = b ? list_count(list, h->m0) : 0;
+        hnsw_view v = hnsw_view_of(h, (uint32_t)i, 0);
+        uint32_t cnt = b ? view_count(&v) : 0;
         memset(l0 + i * rec0, 0, rec0);
         put32(l0 + i * rec0, cnt);
-        for (uint32_t k = 0; k < cnt; k++)
-            put32(l0 + i * rec0 + 4 + 4 * k, list_get(list, k));
+        for (uint32_t k = 0; k < cnt; k++) {
+            if (k < h->m0) {
+                put32(l0 + i * rec0 + 4 + 4 * k, view_get(&v, k));
+            } else {
+                put32(ov, view_get(&v, k));
+                ov += 4;
+            }
+        }
         for (int l = 1; l <= (int)(b & HS_INFO_LEVEL_MASK); l++) {
             const uint32_t *ul = hnsw_list(h, (uint32_t)i, l);
             uint32_t uc = list_count(ul, h->m);
@@ -138,17 +168,35 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
 }
 
 typedef struct hnsw_hdr {
-    uint32_t m, efc, n, uw;
+    uint32_t version, m, efc, n, uw, ow, hub;
+    float alpha; /* 0 in version 1: the metric's default */
     uint64_t seed, ep, nodes, deleted;
 } hnsw_hdr;
 
 static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_hdr *hd,
                         hs_error *err)
 {
-    if (len < HNSW_HEADER || memcmp(p, HNSW_MAGIC, 8) != 0)
+    if (len < HNSW_HEADER_V1 || memcmp(p, HNSW_MAGIC, 8) != 0)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: bad magic or short buffer (%zu bytes)", len);
-    if (get32(p + 8) != HNSW_VERSION)
-        return hs_error_set(err, HS_EVERSION, "hnsw: unsupported version %u", get32(p + 8));
+    hd->version = get32(p + 8);
+    if (hd->version != 1 && hd->version != HNSW_VERSION)
+        return hs_error_set(err, HS_EVERSION, "hnsw: unsupported version %u", hd->version);
+    if (hd->version == 1) {
+        if (get32(p + 60) != 0)
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: reserved header field is not zero");
+        hd->ow = 0;
+        hd->hub = 1;
+        hd->alpha = 0;
+    } else {
+        if (len < HNSW_HEADER)
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: short buffer (%zu bytes)", len);
+        hd->ow = get32(p + 60);
+        hd->hub = get32(p + 64);
+        memcpy(&hd->alpha, p + 68, 4);
+        if (hd->hub < 1 || hd->hub > HNSW_MAX_HUB || !(hd->alpha >= 1.0f && hd->alpha <= 2.0f))
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: bad parameters hub=%u alpha=%g", hd->hub,
+                                (double)hd->alpha);
+    }
     hd->m = get32(p + 12);
     hd->efc = get32(p + 16);
     hd->n = get32(p + 20);
@@ -162,19 +210,20 @@ static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_h
     if (hd->n > hs_chunks_capacity(recs))
         return hs_error_set(err, HS_ECORRUPT, "hnsw: %u slots but only %llu records", hd->n,
                             (unsigned long long)hs_chunks_capacity(recs));
-    uint64_t need = layout_of(hd->n, hd->m, hd->uw).total;
+    uint64_t need = layout_of(hd->version, hd->n, hd->m, hd->uw, hd->ow).total;
     if (need != len)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: length %zu, expected %llu", len,
                             (unsigned long long)need);
     return HS_OK;
 }
 
-/* Checks one list: count within max, every link a slot below n.  (A link to a slot that is not
- * in the graph is harmless on level 0: that node simply has no neighbours.) */
-static bool list_ok(const char *lp, uint32_t max, uint32_t n)
+/* Checks one list of `max` stored entries (the count may be up to `limit`; entries past max are
+ * checked with the overflow part): every stored link a slot below n.  (A link to a slot that is
+ * not in the graph is harmless on level 0: that node simply has no neighbours.) */
+static bool list_ok(const char *lp, uint32_t max, uint32_t limit, uint32_t n)
 {
     uint32_t cnt = get32(lp);
-    if (cnt > max)
+    if (cnt > limit)
         return false;
     uint32_t bad = 0;
     for (uint32_t k = 0; k < max; k++) /* fixed trip count: the compiler vectorises it */
@@ -182,11 +231,30 @@ static bool list_ok(const char *lp, uint32_t max, uint32_t n)
     return !bad;
 }
 
+/* Checks the overflow part: each hub's extra links are slots below n and the words add up. */
+static int overflow_ok(const char *p, const hnsw_hdr *hd, const layout *lo, hs_error *err)
+{
+    size_t rec0 = 4 * (1 + 2 * (size_t)hd->m);
+    uint64_t ow = 0;
+    for (uint32_t i = 0; i < hd->n; i++) {
+        uint32_t cnt = get32(p + lo->l0 + (size_t)i * rec0);
+        if (cnt <= 2 * hd->m)
+            continue;
+        for (uint32_t k = 0; k < cnt - 2 * hd->m; k++, ow++) {
+            if (ow >= hd->ow || get32(p + lo->ov + 4 * ow) >= hd->n)
+                return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-0 overflow at slot %u", i);
+        }
+    }
+    if (ow != hd->ow)
+        return hs_error_set(err, HS_ECORRUPT, "hnsw: overflow words disagree with the header");
+    return HS_OK;
+}
+
 
 /* Validates the whole body; returns HS_OK or HS_ECORRUPT with the first problem. */
 static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
 {
-    layout lo = layout_of(hd->n, hd->m, hd->uw);
+    layout lo = layout_of(hd->version, hd->n, hd->m, hd->uw, hd->ow);
     const char *info = p + lo.info;
     const char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + 2 * (size_t)hd->m);
@@ -200,11 +268,11 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
             return hs_error_set(err, HS_ECORRUPT, "hnsw: bad info byte 0x%02x at slot %u", b, i);
         nodes += b != 0;
         deleted += (b & HS_INFO_DELETED) != 0;
-        if (!list_ok(l0 + (size_t)i * rec0, 2 * hd->m, hd->n) ||
+        if (!list_ok(l0 + (size_t)i * rec0, 2 * hd->m, 2 * hd->m * hd->hub, hd->n) ||
             (!b && get32(l0 + (size_t)i * rec0) != 0))
             return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-0 list at slot %u", i);
         for (int l = 1; l <= level; l++) {
-            if (uw + 1 + hd->m > hd->uw || !list_ok(up + 4 * uw, hd->m, hd->n))
+            if (uw + 1 + hd->m > hd->uw || !list_ok(up + 4 * uw, hd->m, hd->m, hd->n))
                 return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-%d list at slot %u", l, i);
             for (uint32_t k = 0; k < get32(up + 4 * uw); k++) {
                 uint32_t v = get32(up + 4 * uw + 4 + 4 * k);
@@ -217,6 +285,9 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
     }
     if (uw != hd->uw || nodes != hd->nodes || deleted != hd->deleted)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: totals disagree with the header");
+    int rc = overflow_ok(p, hd, &lo, err);
+    if (rc != HS_OK)
+        return rc;
     if (hd->ep == 0 ? nodes != 0 : (uint32_t)hd->ep >= hd->n)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: bad entry point");
     if (hd->ep) {
@@ -233,11 +304,12 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
  * in-memory table holds them, so they are copied a chunk at a time. */
 static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
 {
-    layout lo = layout_of(hd->n, hd->m, hd->uw);
+    layout lo = layout_of(hd->version, hd->n, hd->m, hd->uw, hd->ow);
     const char *info = p + lo.info;
     const char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + (size_t)h->m0);
     const char *up = p + lo.up;
+    const char *ov = p + lo.ov;
     int rc = HS_OK;
     pthread_mutex_lock(&h->grow_lock);
     if (hd->n) {
@@ -246,6 +318,8 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
             rc = hs_chunks_reserve(&h->upper, hd->n);
         if (rc == HS_OK)
             rc = hs_chunks_reserve(&h->indeg, hd->n);
+        if (rc == HS_OK)
+            rc = hs_chunks_reserve(&h->over, hd->n);
         if (rc == HS_OK)
             rc = hs_chunks_reserve(&h->info, hd->n);
     }
@@ -272,6 +346,21 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
         h->upper_bytes += bytes;
         up += bytes;
     }
+    for (uint32_t i = 0; i < hd->n && rc == HS_OK && hd->ow; i++) {
+        uint32_t cnt = get32(l0 + (size_t)i * rec0);
+        if (cnt <= h->m0)
+            continue;
+        size_t bytes = (size_t)(h->cap0 - h->m0) * sizeof(uint32_t);
+        uint32_t *mem = calloc(1, bytes);
+        if (!mem) {
+            rc = HS_ENOMEM;
+            break;
+        }
+        memcpy(mem, ov, (size_t)(cnt - h->m0) * sizeof(uint32_t));
+        *(uint32_t **)hs_chunks_at(&h->over, i) = mem;
+        h->over_bytes += bytes;
+        ov += (size_t)(cnt - h->m0) * sizeof(uint32_t);
+    }
     h->nodes = hd->nodes;
     h->ndeleted = hd->deleted;
     __atomic_store_n(&h->ep, hd->ep, __ATOMIC_RELEASE);
@@ -293,6 +382,8 @@ int hs_hnsw_deserialize(const void *buf, size_t len, const hs_space *space, cons
     o.m = hd.m;
     o.ef_construction = hd.efc;
     o.seed = hd.seed;
+    o.alpha = hd.alpha;
+    o.hub = hd.hub == 1 && hd.version == 1 ? 0 : hd.hub;
     hs_hnsw *h;
     rc = hs_hnsw_new(&o, space, recs, &h);
     if (rc != HS_OK)

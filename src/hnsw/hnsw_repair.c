@@ -44,10 +44,10 @@ static void bfs_from(repair_ctx *c, uint32_t start)
     c->queue[tail++] = start;
     while (head < tail) {
         uint32_t u = c->queue[head++];
-        const uint32_t *list = hnsw_list(c->h, u, 0);
-        uint32_t cnt = list_count(list, c->h->m0);
+        hnsw_view lv = hnsw_view_of(c->h, u, 0);
+        uint32_t cnt = view_count(&lv);
         for (uint32_t i = 0; i < cnt; i++) {
-            uint32_t v = list_get(list, i);
+            uint32_t v = view_get(&lv, i);
             if (v < c->n && !bit_get(c->reach, v)) {
                 bit_set(c->reach, v);
                 c->queue[tail++] = v;

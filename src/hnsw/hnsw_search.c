@@ -80,9 +80,9 @@ hnsw_scratch *hnsw_scratch_get(const hs_hnsw *h)
         s = calloc(1, sizeof(*s));
         if (!s)
             return NULL;
-        s->ids = malloc(2 * HS_HNSW_MAX_M * sizeof(*s->ids));
-        s->rp = malloc(2 * HS_HNSW_MAX_M * sizeof(*s->rp));
-        s->dd = malloc(2 * HS_HNSW_MAX_M * sizeof(*s->dd));
+        s->ids = malloc(HNSW_MAX_LIST * sizeof(*s->ids));
+        s->rp = malloc(HNSW_MAX_LIST * sizeof(*s->rp));
+        s->dd = malloc(HNSW_MAX_LIST * sizeof(*s->dd));
         if (!s->ids || !s->rp || !s->dd) {
             scratch_free(s);
             return NULL;
@@ -122,12 +122,12 @@ static inline size_t prefetch_len(const hs_hnsw *h)
 static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, uint32_t node, int level,
                               uint16_t epoch)
 {
-    const uint32_t *list = hnsw_list(h, node, level);
-    uint32_t cnt = list_count(list, level ? h->m : h->m0);
+    hnsw_view v = hnsw_view_of(h, node, level);
+    uint32_t cnt = view_count(&v);
     size_t plen = prefetch_len(h);
     long m = 0;
     for (uint32_t i = 0; i < cnt; i++) {
-        uint32_t id = list_get(list, i);
+        uint32_t id = view_get(&v, i);
         if (HS_UNLIKELY(id >= s->visit_cap) &&
             visit_reserve(s, hs_chunks_capacity(&h->links0)) != HS_OK)
             return -1;
@@ -150,7 +150,7 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
     uint16_t epoch = next_epoch(s);
     size_t nc = 0, nr = 0;
     if (hnsw_scratch_reserve(&s->res, &s->res_cap, ef + 1) != HS_OK ||
-        hnsw_scratch_reserve(&s->cand, &s->cand_cap, neps + 2 * (size_t)h->m0 + 64) != HS_OK)
+        hnsw_scratch_reserve(&s->cand, &s->cand_cap, neps + (size_t)h->cap0 + 64) != HS_OK)
         return -1;
     for (size_t i = 0; i < neps; i++) {
         uint32_t id = eps[i].id;
