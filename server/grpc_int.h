@@ -38,6 +38,7 @@ struct hs_gcall {
     uint64_t start_ns;
     bool sent_initial;
     bool close_armed;
+    bool counted; /* counted in the server's calls in flight (grpc_server.c) */
     int cancelled; /* set by RECV_CLOSE_ON_SERVER */
     int final_status;
     uint8_t *reply; /* packed reply message, sent by hs_gcall_finish */
