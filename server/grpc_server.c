@@ -222,7 +222,7 @@ static void on_read(hs_gcall *c, bool ok)
     }
     grpc_slice s = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
-    c->rpc->run(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+    hs_grpc_run(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
     grpc_slice_unref(s);
 }
 

@@ -33,6 +33,7 @@ typedef struct hconn {
     bool too_large; /* the body grew past the limit */
     char *body;
     size_t len, cap;
+    char nul_name[64]; /* the header that held a NUL (find_nul) */
 } hconn;
 
 typedef struct lookup {
@@ -62,6 +63,97 @@ static size_t identity_unescape(void *cls, struct MHD_Connection *c, char *s)
     (void)cls;
     (void)c;
     return strlen(s);
+}
+
+/*
+ * Embedded NULs in the request line or a header.  libmicrohttpd 0.9.75 hands strings over as C
+ * strings, so "x-api-key: key\0junk" arrives as "key" with nothing to tell.  It parses the
+ * header block in place, though: the method, the target, the version, the query arguments and
+ * every header name and value point into one buffer of MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE
+ * bytes starting at the method, with the separators it consumed (spaces, ':', '?', '&', '=',
+ * CR, LF) overwritten by 0 bytes.  So every byte of that block is either inside a string we are
+ * given or a 0 / space / tab between two of them; anything else is what a NUL cut off.  When the
+ * strings are not laid out that way (another libmicrohttpd), the check finds nothing and
+ * changes nothing.
+ */
+typedef struct span {
+    const char *p;
+    size_t len;
+    const char *line; /* the header name, or NULL for the request line */
+} span;
+
+typedef struct spans {
+    span *v;
+    size_t n, cap;
+} spans;
+
+static void span_add(spans *s, const char *p, size_t len, const char *line)
+{
+    if (p && s->n < s->cap)
+        s->v[s->n++] = (span){p, len, line};
+}
+
+static enum MHD_Result collect_span(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_len, const char *value, size_t value_len)
+{
+    spans *s = cls;
+    const char *line = kind == MHD_HEADER_KIND ? key : NULL;
+    span_add(s, key, key_len, line);
+    span_add(s, value, value_len, line);
+    return MHD_YES;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const char *x = ((const span *)a)->p, *y = ((const span *)b)->p;
+    return x < y ? -1 : x > y;
+}
+
+/* The header whose line holds a NUL ("" for the request line), or NULL when none does. */
+static const char *find_nul(struct MHD_Connection *conn, const char *url, const char *method,
+                            const char *version, char *name, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (!ci || !ci->header_size || !method || !url || !version)
+        return NULL;
+    const char *lo = method, *hi = method + ci->header_size;
+    if (url < lo || url >= hi || version < lo || version >= hi)
+        return NULL; /* not parsed in place */
+    enum MHD_ValueKind kinds = MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND;
+    int count = MHD_get_connection_values_n(conn, kinds, NULL, NULL);
+    spans s = {calloc((size_t)(count > 0 ? count : 0) * 2 + 3, sizeof(span)), 0,
+               (size_t)(count > 0 ? count : 0) * 2 + 3};
+    if (!s.v)
+        return NULL;
+    span_add(&s, method, strlen(method), NULL);
+    span_add(&s, url, strlen(url), NULL);
+    span_add(&s, version, strlen(version), NULL);
+    MHD_get_connection_values_n(conn, kinds, collect_span, &s);
+    size_t k = 0;
+    for (size_t i = 0; i < s.n; i++) /* cookies are parsed from a copy: not in the block */
+        if (s.v[i].p >= lo && s.v[i].p + s.v[i].len <= hi)
+            s.v[k++] = s.v[i];
+    qsort(s.v, k, sizeof(span), span_cmp);
+    const char *at = lo, *found = NULL;
+    const span *prev = NULL;
+    for (size_t i = 0; i <= k && !found; i++) {
+        const char *next = i < k ? s.v[i].p : hi;
+        for (const char *q = at; q < next && !found; q++)
+            if (*q != 0 && *q != ' ' && *q != '\t')
+                found = prev && prev->line ? prev->line : "";
+        if (i < k) {
+            if (s.v[i].p + s.v[i].len > at)
+                at = s.v[i].p + s.v[i].len;
+            prev = &s.v[i];
+        }
+    }
+    if (found) {
+        snprintf(name, cap, "%s", found);
+        found = name;
+    }
+    free(s.v);
+    return found;
 }
 
 static void fill_req(struct MHD_Connection *conn, const char *url, const char *method,
@@ -111,7 +203,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                size_t *upload_size, void **con_cls)
 {
     (void)cls;
-    (void)version;
     hconn *hc = *con_cls;
     lookup lk;
     hs_hreq req;
@@ -121,6 +212,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             return MHD_NO;
         *con_cls = hc;
         fill_req(conn, url, method, &lk, &req);
+        req.nul_header = find_nul(conn, url, method, version, hc->nul_name,
+                                  sizeof(hc->nul_name));
         if (hs_http_prepare(&req, &hc->st, &hc->resp)) {
             hc->answered = true;
             return send_resp(conn, &req, hc);
