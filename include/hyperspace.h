@@ -216,6 +216,10 @@ void hs_collection_config_init(hs_collection_config *c);
 /* True when name is a valid collection or tenant name. */
 int hs_name_valid(const char *name);
 
+/* True when name is a valid tenant name: a valid name that is not one of the data directory's
+ * own files (LOCK, node.json, compared ignoring case).  Thread-safety: safe. */
+int hs_tenant_name_valid(const char *name);
+
 /* Checks one collection name; on failure err says why with the name echoed safely (bytes outside
  * printable ASCII as \xNN, cut after 64 characters).  Errors: HS_ENAME.  Thread-safety: safe. */
 int hs_check_collection_name(const char *name, hs_error *err);

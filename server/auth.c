@@ -89,8 +89,8 @@ static int load_keys_file(const char *path, key_entry **out, size_t *count)
                 e.digest[i] = (unsigned char)(hi << 4 | lo);
         }
         if (!problem && fields == 3) {
-            if (!hs_name_valid(tenant))
-                problem = "invalid tenant name";
+            if (!hs_tenant_name_valid(tenant))
+                problem = "invalid or reserved tenant name";
             else
                 memcpy(e.tenant, tenant, strlen(tenant) + 1); /* valid names fit */
         }
@@ -177,6 +177,21 @@ static bool match_key(const char *key, size_t len, hs_principal *who)
     return found;
 }
 
+/* The presented tenant for a message: bytes outside printable ASCII (a NUL among them) as \xNN,
+ * cut to what fits. */
+static void echo_tenant(const char *t, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch >= 0x20 && ch < 0x7f)
+            out[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", ch);
+    }
+    out[o] = 0;
+}
+
 void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
                      size_t tenant_len, hs_authn *out)
 {
@@ -193,15 +208,14 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     bool header = tenant_header && tenant_len > 0;
     char t[HS_NAME_MAX + 1] = "";
     if (header) {
-        snprintf(out->bad_tenant, sizeof(out->bad_tenant), "%.*s",
-                 (int)(tenant_len < 70 ? tenant_len : 70), tenant_header);
+        echo_tenant(tenant_header, tenant_len, out->bad_tenant, sizeof(out->bad_tenant));
         if (tenant_len > HS_NAME_MAX || memchr(tenant_header, 0, tenant_len)) {
             out->err = HS_ERR_TENANT_INVALID;
             return;
         }
         memcpy(t, tenant_header, tenant_len);
         t[tenant_len] = 0;
-        if (!hs_name_valid(t)) {
+        if (!hs_tenant_name_valid(t)) {
             out->err = HS_ERR_TENANT_INVALID;
             return;
         }

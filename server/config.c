@@ -34,7 +34,8 @@ typedef struct setting {
 enum {
     S_HOST, S_PORT, S_HTTP_PORT, S_DATA_DIR, S_ROLE, S_LEADER, S_DIMENSION, S_METRIC, S_QUANT,
     S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
-    S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_COUNT
+    S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_HEADER_TIMEOUT, S_MAX_CONN,
+    S_MAX_CONN_IP, S_COUNT
 };
 
 static setting table[S_COUNT] = {
@@ -71,6 +72,14 @@ static setting table[S_COUNT] = {
     [S_CORS] = {"HS_CORS_ORIGINS", NULL, NULL, NULL, K_STRING, "", 0, 0, false, false},
     [S_LEADER_KEY] = {"HS_LEADER_API_KEY", NULL, NULL, NULL, K_STRING, "", 0, 0, true, false},
     [S_LOG_LEVEL] = {"HS_LOG_LEVEL", NULL, NULL, NULL, K_LEVEL, "info", 0, 0, false, false},
+    /* HTTP connection limits (http.md "Connections"): the time from accept to complete request
+     * headers; connections in all (one thread each) and per client address (0 = no limit) */
+    [S_HEADER_TIMEOUT] = {"HS_HTTP_HEADER_TIMEOUT_SEC", NULL, NULL, NULL, K_UINT, "10", 1, 3600,
+                          false, false},
+    [S_MAX_CONN] = {"HS_HTTP_MAX_CONNECTIONS", NULL, NULL, NULL, K_UINT, "1024", 16, 16384, false,
+                    false},
+    [S_MAX_CONN_IP] = {"HS_HTTP_MAX_CONNECTIONS_PER_IP", NULL, NULL, NULL, K_UINT, "128", 0, 16384,
+                       false, false},
 };
 
 /* Upstream variables that are accepted and ignored (with a warning). */
@@ -95,7 +104,16 @@ static void usage(void)
     printf("usage: hyperspace-server [--host H] [-p|--port N] [--http-port N] [--data-dir DIR]\n"
            "                         [--role leader|follower] [--leader ADDR] [--config FILE]\n"
            "Settings may also come from the environment (HS_*, HYPERSPACE_*) or a settings\n"
-           "file (./.env by default); flags win over the environment, which wins over the file.\n");
+           "file (./.env by default); flags win over the environment, which wins over the file.\n"
+           "HTTP connection limits (docs/api/http.md, \"Connections\"):\n"
+           "  HS_HTTP_HEADER_TIMEOUT_SEC=10       seconds from accept (or from the end of the\n"
+           "                                      previous unauthenticated request) to complete\n"
+           "                                      request headers; slower connections are closed\n"
+           "  HS_HTTP_MAX_CONNECTIONS=1024        connections in all; 1/8 of them are kept for\n"
+           "                                      connections past their headers (authenticated\n"
+           "                                      clients, /healthz): when the rest are all waiting\n"
+           "                                      for headers, the oldest such one is closed\n"
+           "  HS_HTTP_MAX_CONNECTIONS_PER_IP=128  connections per client address (0 = no limit)\n");
 }
 
 static setting *by_flag(const char *flag)
@@ -262,6 +280,15 @@ static int convert(hs_settings *o)
             break;
         case S_MAX_BODY:
             o->max_body_mb = (uint32_t)v;
+            break;
+        case S_HEADER_TIMEOUT:
+            o->http_header_timeout_sec = (uint32_t)v;
+            break;
+        case S_MAX_CONN:
+            o->http_max_conn = (uint32_t)v;
+            break;
+        case S_MAX_CONN_IP:
+            o->http_max_conn_per_ip = (uint32_t)v;
             break;
         default:
             break;

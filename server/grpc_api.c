@@ -917,23 +917,40 @@ void hs_grpc_streams_stop(void)
 
 #define P "/hyperspace.Database/"
 static const hs_rpc rpcs[] = {
-    {P "CreateCollection", "CreateCollection", HS_ROLE_WRITER, false, true, rpc_create},
-    {P "DeleteCollection", "DeleteCollection", HS_ROLE_WRITER, false, true, rpc_delete_collection},
-    {P "ListCollections", "ListCollections", HS_ROLE_READER, false, false, rpc_list},
-    {P "GetCollectionStats", "GetCollectionStats", HS_ROLE_READER, false, false, rpc_stats},
-    {P "Insert", "Insert", HS_ROLE_WRITER, false, true, rpc_insert},
-    {P "BatchInsert", "BatchInsert", HS_ROLE_WRITER, false, true, rpc_batch_insert},
-    {P "InsertText", "InsertText", HS_ROLE_WRITER, false, true, rpc_insert_text},
-    {P "Delete", "Delete", HS_ROLE_WRITER, false, true, rpc_delete},
-    {P "Search", "Search", HS_ROLE_READER, false, false, rpc_search},
-    {P "SearchBatch", "SearchBatch", HS_ROLE_READER, false, false, rpc_search_batch},
-    {P "Monitor", "Monitor", HS_ROLE_ADMIN, true, false, rpc_monitor},
-    {P "TriggerSnapshot", "TriggerSnapshot", HS_ROLE_ADMIN, true, false, rpc_snapshot},
-    {P "TriggerVacuum", "TriggerVacuum", HS_ROLE_ADMIN, true, false, rpc_vacuum},
-    {P "Configure", "Configure", HS_ROLE_ADMIN, false, false, rpc_configure},
-    {P "Replicate", "Replicate", HS_ROLE_ADMIN, true, false, rpc_replicate},
-    {P "GetDigest", "GetDigest", HS_ROLE_READER, false, false, rpc_digest},
-    {P "RebuildIndex", "RebuildIndex", HS_ROLE_ADMIN, false, false, rpc_rebuild},
+    {P "CreateCollection", "CreateCollection", HS_ROLE_WRITER, false, true, rpc_create,
+     &hyperspace__create_collection_request__descriptor},
+    {P "DeleteCollection", "DeleteCollection", HS_ROLE_WRITER, false, true, rpc_delete_collection,
+     &hyperspace__delete_collection_request__descriptor},
+    {P "ListCollections", "ListCollections", HS_ROLE_READER, false, false, rpc_list,
+     &hyperspace__empty__descriptor},
+    {P "GetCollectionStats", "GetCollectionStats", HS_ROLE_READER, false, false, rpc_stats,
+     &hyperspace__collection_stats_request__descriptor},
+    {P "Insert", "Insert", HS_ROLE_WRITER, false, true, rpc_insert,
+     &hyperspace__insert_request__descriptor},
+    {P "BatchInsert", "BatchInsert", HS_ROLE_WRITER, false, true, rpc_batch_insert,
+     &hyperspace__batch_insert_request__descriptor},
+    {P "InsertText", "InsertText", HS_ROLE_WRITER, false, true, rpc_insert_text,
+     &hyperspace__insert_text_request__descriptor},
+    {P "Delete", "Delete", HS_ROLE_WRITER, false, true, rpc_delete,
+     &hyperspace__delete_request__descriptor},
+    {P "Search", "Search", HS_ROLE_READER, false, false, rpc_search,
+     &hyperspace__search_request__descriptor},
+    {P "SearchBatch", "SearchBatch", HS_ROLE_READER, false, false, rpc_search_batch,
+     &hyperspace__batch_search_request__descriptor},
+    {P "Monitor", "Monitor", HS_ROLE_ADMIN, true, false, rpc_monitor,
+     &hyperspace__monitor_request__descriptor},
+    {P "TriggerSnapshot", "TriggerSnapshot", HS_ROLE_ADMIN, true, false, rpc_snapshot,
+     &hyperspace__empty__descriptor},
+    {P "TriggerVacuum", "TriggerVacuum", HS_ROLE_ADMIN, true, false, rpc_vacuum,
+     &hyperspace__empty__descriptor},
+    {P "Configure", "Configure", HS_ROLE_ADMIN, false, false, rpc_configure,
+     &hyperspace__config_update__descriptor},
+    {P "Replicate", "Replicate", HS_ROLE_ADMIN, true, false, rpc_replicate,
+     &hyperspace__replication_request__descriptor},
+    {P "GetDigest", "GetDigest", HS_ROLE_READER, false, false, rpc_digest,
+     &hyperspace__digest_request__descriptor},
+    {P "RebuildIndex", "RebuildIndex", HS_ROLE_ADMIN, false, false, rpc_rebuild,
+     &hyperspace__rebuild_index_request__descriptor},
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)
@@ -942,6 +959,19 @@ const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)
         if (strlen(rpcs[i].path) == len && !memcmp(rpcs[i].path, path, len))
             return &rpcs[i];
     return NULL;
+}
+
+void hs_grpc_run(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    char path[160];
+    if (hs_pb_find_nul(c->rpc->request, msg, len, path, sizeof(path))) {
+        char text[256];
+        snprintf(text, sizeof(text), "Field '%s' contains a NUL character, which strings cannot "
+                 "hold", path);
+        hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, text);
+        return;
+    }
+    c->rpc->run(c, msg, len);
 }
 
 size_t hs_grpc_rpc_count(void) { return sizeof(rpcs) / sizeof(rpcs[0]); }

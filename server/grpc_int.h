@@ -3,6 +3,7 @@
 #define HS_GRPC_INT_H
 
 #include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
 #include "server/server.h"
@@ -23,6 +24,7 @@ typedef struct hs_rpc {
     bool global; /* needs an admin key not bound to a tenant */
     bool write;  /* refused on followers */
     void (*run)(hs_gcall *c, const uint8_t *msg, size_t len);
+    const ProtobufCMessageDescriptor *request; /* the request message type */
 } hs_rpc;
 
 struct hs_gcall {
@@ -38,6 +40,7 @@ struct hs_gcall {
     uint64_t start_ns;
     bool sent_initial;
     bool close_armed;
+    bool counted; /* counted in the server's calls in flight (grpc_server.c) */
     int cancelled; /* set by RECV_CLOSE_ON_SERVER */
     int final_status;
     uint8_t *reply; /* packed reply message, sent by hs_gcall_finish */
@@ -51,6 +54,14 @@ struct hs_gcall {
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
+/* Runs the call's RPC on its request message: refused with INVALID_ARGUMENT naming the field
+ * when a string field holds a NUL byte, otherwise handed to rpc->run. */
+void hs_grpc_run(hs_gcall *c, const uint8_t *msg, size_t len);
+/* True when a string field of the message (sub-messages and map entries included) holds a NUL
+ * byte; path names it ("metadata[0].key").  Reads only; never fails on malformed bytes (false:
+ * the unpack refuses them).  Thread-safety: safe. */
+bool hs_pb_find_nul(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                    char *path, size_t cap);
 /* The RPC table, entry by entry (tests and fuzzing). */
 size_t hs_grpc_rpc_count(void);
 const hs_rpc *hs_grpc_rpc_at(size_t i);

@@ -38,6 +38,7 @@ struct hs_grpc {
     pthread_t *threads;
     int nthreads;
     int stopping; /* atomic */
+    int active;   /* atomic: calls accepted and not yet freed */
 };
 
 static hs_grpc *g_grpc;
@@ -68,6 +69,8 @@ static hs_gcall *call_new(hs_grpc *g)
 
 void hs_gcall_free(hs_gcall *c)
 {
+    if (c->counted)
+        __atomic_sub_fetch(&c->g->active, 1, __ATOMIC_ACQ_REL);
     if (c->call)
         grpc_call_unref(c->call);
     grpc_call_details_destroy(&c->details);
@@ -173,6 +176,8 @@ static void on_new(hs_gcall *c, bool ok)
         hs_gcall_free(c);
         return;
     }
+    c->counted = true;
+    __atomic_add_fetch(&g->active, 1, __ATOMIC_ACQ_REL);
     if (!__atomic_load_n(&g->stopping, __ATOMIC_ACQUIRE))
         arm_request(g);
     c->start_ns = hs_now_ns_srv();
@@ -217,7 +222,7 @@ static void on_read(hs_gcall *c, bool ok)
     }
     grpc_slice s = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
-    c->rpc->run(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+    hs_grpc_run(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
     grpc_slice_unref(s);
 }
 
@@ -320,6 +325,14 @@ int hs_grpc_start(const char *host, int port, hs_grpc **out)
     return 0;
 }
 
+/*
+ * Shutdown: grpc_server_shutdown_and_notify stops accepting and completes only when every call
+ * has ended *and* every client connection has gone, and an idle channel a client keeps open
+ * does not go by itself.  So the wait is for the calls in flight (g->active, polled every
+ * 50 ms, at most grace_ms); once none is left (or the grace is over),
+ * grpc_server_cancel_all_calls ends what remains and disconnects every channel, and the
+ * shutdown completes at once.
+ */
 void hs_grpc_stop(hs_grpc *g, int grace_ms)
 {
     if (!g)
@@ -330,8 +343,24 @@ void hs_grpc_stop(hs_grpc *g, int grace_ms)
     grpc_server_shutdown_and_notify(g->server, g->shutdown_cq, &tag);
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
-    grpc_event ev = grpc_completion_queue_pluck(g->shutdown_cq, &tag, deadline, NULL);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    bool done = false;
+    while (!done) {
+        gpr_timespec step = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(50, GPR_TIMESPAN));
+        if (gpr_time_cmp(step, deadline) > 0)
+            step = deadline;
+        grpc_event ev = grpc_completion_queue_pluck(g->shutdown_cq, &tag, step, NULL);
+        if (ev.type == GRPC_OP_COMPLETE)
+            done = true;
+        else if (!__atomic_load_n(&g->active, __ATOMIC_ACQUIRE) ||
+                 gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0)
+            break;
+    }
+    if (!done) {
+        int left = __atomic_load_n(&g->active, __ATOMIC_ACQUIRE);
+        if (left)
+            hs_log(HS_LOG_WARN, "gRPC: cancelling %d calls still running after %d ms", left,
+                   grace_ms);
         grpc_server_cancel_all_calls(g->server);
         grpc_completion_queue_pluck(g->shutdown_cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     }

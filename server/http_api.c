@@ -377,6 +377,90 @@ static json_shape json_scan(const char *s, size_t n)
 
 
 /*
+ * Embedded NULs: cJSON turns "\u0000" (or a raw 0 byte) inside a string into a C string that
+ * ends there, so "a\u0000b" would silently become "a".  Every string of a body is checked here
+ * before parsing, by one pass that follows the members and array positions (at most
+ * JSON_MAX_DEPTH levels, checked before) so that the refusal names the field:
+ * "metadata.b", "points[2].metadata" (a member name).  Only runs when the text holds a 0 byte
+ * or the six characters \u0000 somewhere.
+ */
+typedef struct json_level {
+    bool object;
+    const char *key; /* the current member name (raw, unescaped), or NULL */
+    size_t key_len;
+    long index;      /* the current array position */
+} json_level;
+
+/* Writes the path of the value at levels [0, depth) into out. */
+static void json_path(const json_level *lv, size_t depth, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < depth && o + 1 < cap; i++) {
+        int w;
+        if (lv[i].object)
+            w = snprintf(out + o, cap - o, "%s%.*s", o ? "." : "",
+                         (int)(lv[i].key_len > 64 ? 64 : lv[i].key_len), lv[i].key ? lv[i].key : "");
+        else
+            w = snprintf(out + o, cap - o, "[%ld]", lv[i].index);
+        if (w < 0)
+            break;
+        o += (size_t)w < cap - o ? (size_t)w : cap - o - 1;
+    }
+}
+
+/* True when a string of the text holds a NUL; *member tells whether it is a member name. */
+static bool json_find_nul(const char *s, size_t n, char *path, size_t cap, bool *member)
+{
+    if (!memchr(s, 0, n) && !memmem(s, n, "\\u0000", 6))
+        return false;
+    json_level lv[JSON_MAX_DEPTH + 1];
+    size_t depth = 0;
+    bool expect_key = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '"') {
+            size_t start = ++i;
+            bool nul = false;
+            for (; i < n && s[i] != '"'; i++) {
+                if (s[i] == 0)
+                    nul = true;
+                else if (s[i] == '\\') {
+                    if (i + 5 < n && !memcmp(s + i + 1, "u0000", 5))
+                        nul = true;
+                    i++;
+                }
+            }
+            bool is_key = depth && lv[depth - 1].object && expect_key;
+            if (nul) { /* a member name: the path of its object; a value: its own path */
+                *member = is_key;
+                json_path(lv, is_key ? depth - 1 : depth, path, cap);
+                return true;
+            }
+            if (is_key) {
+                lv[depth - 1].key = s + start;
+                lv[depth - 1].key_len = i - start;
+                expect_key = false;
+            }
+        } else if (ch == '{' || ch == '[') {
+            if (depth > JSON_MAX_DEPTH)
+                return false;
+            lv[depth++] = (json_level){ch == '{', NULL, 0, 0};
+            expect_key = ch == '{';
+        } else if ((ch == '}' || ch == ']') && depth) {
+            depth--;
+            expect_key = false;
+        } else if (ch == ',' && depth) {
+            if (lv[depth - 1].object)
+                expect_key = true;
+            else
+                lv[depth - 1].index++;
+        }
+    }
+    return false;
+}
+
+/*
  * Integer literals beyond 2^53 (http.md 4.3: "an integer literal within int64 becomes its
  * decimal text"; Range bounds are int64): cJSON keeps only the double, so after a successful
  * parse the number tokens of the text are matched, in document order, with the number items
@@ -441,6 +525,26 @@ static void exact_numbers(cJSON *item, num_walk *w)
     }
 }
 
+/* Refuses a JSON text with a NUL in a string (json_find_nul); `what` prefixes the field path
+ * ("vectors[3].metadata" for the binary format's metadata).  Returns the error id or 0. */
+static int nul_fail(hctx *c, const char *s, size_t n, const char *what)
+{
+    char path[200];
+    bool member;
+    if (!json_find_nul(s, n, path, sizeof(path), &member))
+        return 0;
+    char field[300];
+    snprintf(field, sizeof(field), "%s%s%s", what, *what && *path ? "." : "", path);
+    if (!*field)
+        return fail(c, HS_ERR_FIELD, "The request body has a %s containing a NUL character "
+                    "(\\u0000), which strings cannot hold", member ? "member name" : "string");
+    if (member)
+        return fail(c, HS_ERR_FIELD, "Field '%s' has a member name containing a NUL character "
+                    "(\\u0000), which names cannot hold", field);
+    return fail(c, HS_ERR_FIELD, "Field '%s' contains a NUL character (\\u0000), which strings "
+                "cannot hold", field);
+}
+
 static int parse_body(hctx *c, bool optional)
 {
     const char *s = c->req->body ? c->req->body : "";
@@ -457,6 +561,8 @@ static int parse_body(hctx *c, bool optional)
     json_shape shape = json_scan(s, n);
     if (shape.max_depth > JSON_MAX_DEPTH)
         return fail(c, HS_ERR_JSON, "Malformed JSON: nesting deeper than 64 levels");
+    if (nul_fail(c, s, n, ""))
+        return c->f.id;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!j) {
@@ -1378,7 +1484,14 @@ static void insert_binary(hctx *c)
                      len, (unsigned long long)(at + 4));
                 return;
             }
-            at += 4ull + rd32(b + at);
+            uint32_t ml = rd32(b + at);
+            if (at + 4 + ml <= len) { /* refused before anything is opened or created */
+                char what[48];
+                snprintf(what, sizeof(what), "vectors[%u].metadata", i);
+                if (nul_fail(c, (const char *)b + at + 4, ml, what))
+                    return;
+            }
+            at += 4ull + ml;
         }
         if (at != len) {
             fail(c, HS_ERR_BINARY, "Invalid binary body: length is %zu bytes, expected %llu", len,
@@ -2444,6 +2557,15 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
 
     if (req->header_bytes > HS_HTTP_MAX_HEADER_BYTES) {
         hs_fail_set(&f, HS_ERR_HEADERS, "Request headers too large");
+        answer_fail(resp, &f);
+        return true;
+    }
+    if (req->nul_header) {
+        if (*req->nul_header)
+            hs_fail_set(&f, HS_ERR_FIELD, "Header '%.64s' contains a NUL character, which header "
+                        "values cannot hold", req->nul_header);
+        else
+            hs_fail_set(&f, HS_ERR_FIELD, "The request line contains a NUL character");
         answer_fail(resp, &f);
         return true;
     }

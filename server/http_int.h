@@ -30,6 +30,9 @@ typedef struct hs_hreq {
     const char *(*arg)(void *ctx, const char *name);
     void *ctx;
     size_t header_bytes;       /* total size of the request headers */
+    /* the header whose line held a NUL byte, "" for the request line, NULL when none: such a
+     * request is refused (libmicrohttpd hands strings over cut at the NUL) */
+    const char *nul_header;
     bool has_length;           /* Content-Length given */
     uint64_t content_length;
     const char *body;          /* stage 2 */

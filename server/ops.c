@@ -36,6 +36,10 @@ int hs_auth_fail(const hs_authn *a, hs_fail *f)
     case HS_ERR_AUTH_INVALID:
         return hs_fail_set(f, HS_ERR_AUTH_INVALID, "Invalid API Key");
     case HS_ERR_TENANT_INVALID:
+        if (hs_name_valid(a->bad_tenant))
+            return hs_fail_set(f, HS_ERR_TENANT_INVALID,
+                               "Invalid tenant '%s': the name is reserved for a file of the data "
+                               "directory (LOCK and node.json, in any case)", a->bad_tenant);
         return hs_fail_set(f, HS_ERR_TENANT_INVALID,
                            "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 _ . - not "
                            "starting with '.'", a->bad_tenant);

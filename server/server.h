@@ -48,6 +48,7 @@ typedef struct hs_settings {
     uint32_t wal_batch_ms;
     uint32_t snapshot_interval_sec;
     uint32_t max_body_mb;
+    uint32_t http_header_timeout_sec, http_max_conn, http_max_conn_per_ip;
     char cors_origins[1024];
     bool cors_set;
     char leader_api_key[512];

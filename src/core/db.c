@@ -75,6 +75,21 @@ int hs_name_valid(const char *name)
     return 1;
 }
 
+/* The data directory's own files beside the tenant directories (file-format.md): a tenant of
+ * that name would collide with them, so these names are refused (compared ignoring case, for
+ * file systems that do).  Every other file the database keeps in the root starts with '.'. */
+static const char *const reserved_tenants[] = {"LOCK", "node.json"};
+
+int hs_tenant_name_valid(const char *name)
+{
+    if (!hs_name_valid(name))
+        return 0;
+    for (size_t i = 0; i < sizeof(reserved_tenants) / sizeof(reserved_tenants[0]); i++)
+        if (!strcasecmp(name, reserved_tenants[i]))
+            return 0;
+    return 1;
+}
+
 /* Writes name for a message: non-printable bytes as \xNN, cut after 64 characters with "...". */
 static void echo_name(const char *name, char *out, size_t len)
 {
@@ -103,6 +118,10 @@ int hs_check_names(const char *tenant, const char *name, hs_error *err)
                             "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 _ . - "
                             "not starting with '.'", shown);
     }
+    if (!hs_tenant_name_valid(tenant))
+        return hs_error_set(err, HS_ENAME,
+                            "Invalid tenant '%s': the name is reserved for a file of the data "
+                            "directory (LOCK and node.json, in any case)", tenant);
     if (!name || !*name)
         return hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
     if (!hs_name_valid(name)) {

@@ -166,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.auth.who.global = true;
     snprintf(c.auth.tenant, sizeof(c.auth.tenant), "%s", HS_DEFAULT_TENANT);
     last_status = -1;
-    rpc->run(&c, data + 1, size - 1);
+    hs_grpc_run(&c, data + 1, size - 1);
     if (last_status < 0) /* every RPC must answer */
         abort();
     if (last_status == GRPC_STATUS_OK && c.reply_len > 0 && !c.reply)

@@ -61,6 +61,13 @@ static void write_seeds(const char *dir)
         "\"must_not\":[{\"type\":\"match\",\"key\":\"tag\",\"value\":1}]}",
         "POST /api/collections/f3/points/delete HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"must\":[{\"type\":\"match\",\"key\":\"title\",\"value\":\"x\"}]}",
+        /* NUL escapes in a member name and in values (refused naming the field) */
+        "POST /api/collections/f3/insert/batch HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"vectors\":[{\"id\":1,\"vector\":[1,2,3],\"metadata\":{\"a\\u0000b\":\"1\","
+        "\"c\":\"\\\\u0000\"}},{\"id\":2,\"vector\":[1,2,3],\"metadata\":{\"k\":\"x\\u0000\"}}]}",
+        "POST /api/collections/f3/search HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"vector\":[0.1,0.2,0.3],\"hybrid_query\":\"a\\u0000\",\"filters\":[{\"match\":"
+        "{\"key\":\"k\\u0000\",\"value\":\"v\"}}]}",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char name[32];
