@@ -26,6 +26,10 @@ foreach(src ${HS_ORACLE_TESTS})
   endif()
 endforeach()
 
+# The trained-hierarchy oracle reads the shared data set beside the project.
+set_tests_properties(test_hierarchy_recall PROPERTIES ENVIRONMENT
+                     "HS_HIERARCHY_DIR=${CMAKE_SOURCE_DIR}/../shared/bench/hierarchy/data")
+
 # The NEON kernels, cross-compiled for aarch64 and run under qemu-user (skipped without them).
 add_test(NAME test_neon_qemu COMMAND ${CMAKE_SOURCE_DIR}/tests/cross/run_neon.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(test_neon_qemu PROPERTIES LABELS unit TIMEOUT 300 SKIP_RETURN_CODE 77)
