@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: prepares the data sets (once) and runs hyperspace beside hnswlib and faiss on the
 # same files, printing one Markdown table per data set.  Results also go to $BUILD/bench-results.md.
-# Usage: bench/run.sh [build-dir]   (env: BENCH_THREADS=2, BENCH_SETS="fashion hyperbolic")
+# Usage: bench/run.sh [build-dir]   (env: BENCH_THREADS=2, BENCH_SETS="fashion hyperbolic hierarchy")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -9,7 +9,7 @@ data=$build/bench-data
 shared=$root/../shared/bench
 py=/usr/bin/python3
 threads=${BENCH_THREADS:-2}
-sets=${BENCH_SETS:-fashion hyperbolic}
+sets=${BENCH_SETS:-fashion hyperbolic hierarchy}
 out=$build/bench-results.md
 mkdir -p "$data" "$build/bin"
 
@@ -48,6 +48,52 @@ for set in $sets; do
         --metric poincare --base "$hy/base.fvecs" --query "$hy/query.fvecs" --truth "$hy/gt.ivecs" \
         --k 10 --M 16 --ef-construction 200 --threads "$threads" --ef 10,12,16,20,40,80,160,320 \
         | tee -a "$out"
+      ;;
+    hierarchy)
+      # trained Poincare embeddings of the WordNet verb hierarchy: verbs10 as shared, verbs5
+      # trained here with the shared trainer (same graph, 5-d; ~40 s + ~10 s on 2 cores)
+      hd=$data/hierarchy
+      mkdir -p "$hd"
+      if [ ! -f "$hd/verbs5.gt.ivecs" ]; then
+        (cd "$hd" && OPENBLAS_NUM_THREADS=1 "$py" "$shared/hierarchy/train_poincare.py" \
+           --dataset verbs --dim 5 --epochs 300 --burnin 10 --burnin-mult 0.1 --lr 0.3 --warmup 5 \
+           --lr-final-frac 0.1 --negs 10 --batch 256 --seed 20170522 --eval-every 100 --outdir . \
+         && "$py" "$shared/hierarchy/make_bench.py" verbs5 --dir .) >&2
+      fi
+      for name in verbs10 verbs5; do
+        src=$shared/hierarchy/data
+        [ "$name" = verbs10 ] || src=$hd
+        # hnswlib reads float32 rows (alpha from the float64 ones); hs-bench stores the float64
+        "$py" -c 'import struct,sys
+src, dst = sys.argv[1:]
+with open(src, "rb") as f, open(dst, "wb") as g:
+    while (h := f.read(4)):
+        d = struct.unpack("<i", h)[0]
+        g.write(h + struct.pack("<%df" % d, *struct.unpack("<%dd" % d, f.read(8 * d))))' \
+          "$src/$name.base.dvecs" "$hd/$name.base.fvecs"
+        "$py" -c 'import struct,sys
+src, dst = sys.argv[1:]
+with open(src, "rb") as f, open(dst, "wb") as g:
+    while (h := f.read(4)):
+        d = struct.unpack("<i", h)[0]
+        g.write(h + struct.pack("<%df" % d, *struct.unpack("<%dd" % d, f.read(8 * d))))' \
+          "$src/$name.query.dvecs" "$hd/$name.query.fvecs"
+        echo "## Trained hierarchy $name (WordNet verbs, Poincare ball), M=16, ef_construction=200, 1,000 base-point queries" | tee -a "$out"
+        "$py" "$root/bench/compare.py" --dataset "$name" \
+          --hs "$build/bin/hs-bench" --hnswlib "$build/bin/peer-hnswlib" \
+          --hs-variant "hyperspace=--base $src/$name.base.dvecs --query $src/$name.query.dvecs" -- \
+          --metric poincare --base "$hd/$name.base.fvecs" --query "$hd/$name.query.fvecs" \
+          --base-f64 "$src/$name.base.dvecs" --query-f64 "$src/$name.query.dvecs" \
+          --truth "$src/$name.gt.ivecs" --k 10 --M 16 --ef-construction 200 --threads "$threads" \
+          --ef 10,12,14,16,20,40,80,160 | tee -a "$out"
+        echo | tee -a "$out"
+        echo "Per radius band and the exact scan (hs-bench, 1 thread):" | tee -a "$out"
+        "$build/bin/hs-bench" --metric poincare --base "$src/$name.base.dvecs" \
+          --query "$src/$name.query.dvecs" --truth "$src/$name.gt.ivecs" --k 10 --M 16 \
+          --ef-construction 200 --threads 1 --ef 10,14,20,40 --exact \
+          | grep -E '^(unreachable|ef=|  bands|exact|index_bytes)' | sed 's/^/    /' | tee -a "$out"
+        echo | tee -a "$out"
+      done
       ;;
     *) echo "unknown set $set" >&2; exit 2 ;;
   esac
