@@ -109,11 +109,11 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
     const char *line = strstr(data, CONFIG_CRC_KEY);
     bool sum_ok = false;
     if (line) {
-        unsigned long v;
-        int used = 0;
-        sum_ok = sscanf(line + strlen(CONFIG_CRC_KEY), "%lu\n}\n%n", &v, &used) == 1 &&
-                 used > 0 && line + strlen(CONFIG_CRC_KEY) + used == data + len &&
-                 v == hs_crc32c(0, data, (size_t)(line - data));
+        const char *num = line + strlen(CONFIG_CRC_KEY);
+        char *rest;
+        unsigned long v = strtoul(num, &rest, 10);
+        sum_ok = rest > num && *num >= '0' && *num <= '9' && !strcmp(rest, "\n}\n") &&
+                 rest + 3 == data + len && v == hs_crc32c(0, data, (size_t)(line - data));
     }
     cJSON *j = cJSON_ParseWithLength(data, len);
     free(data);
