@@ -3,10 +3,12 @@
  *   collection.json                 parameters (atomic replace)
  *   wal/                            the log (storage/wal.c)
  *   vectors-<gen>/                  stored vectors (storage/segment.c); a rebuild writes gen+1
- *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH
+ *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH, DIGEST, PIDX, VECS
+ *   manifest                        the newest checkpoint and the log segments (storage/manifest.c)
  * Loading = newest checkpoint + replay of the log from the position it records.  Checkpoint =
  * (writers paused) rotate the log, sync the vectors, capture the state; (writers running) write
- * the file, then delete older checkpoints and the log segments it covers.
+ * the file, record it in the manifest, then delete older checkpoints and the log segments it
+ * covers.  A load verifies every file against the manifest and the checkpoint before use.
  *
  * Locking: ckpt_mu serialises checkpoints and rebuilds of one collection (taken before wlock).
  */

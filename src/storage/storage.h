@@ -3,6 +3,7 @@
  *   - the write-ahead log (segmented, checksummed records, group commit);
  *   - vector segments (fixed-stride records in memory-mapped files);
  *   - checkpoint files (named, checksummed sections written atomically);
+ *   - the collection manifest (the checkpoint and log segments a collection needs);
  *   - small helpers (atomic file replace, recursive removal, path joining).
  * All file I/O goes through an hs_io_ops table.  Formats: docs/file-format.md.
  */
