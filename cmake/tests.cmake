@@ -65,3 +65,6 @@ endif()
 if(HS_SANITIZE)
   set_tests_properties(test_filter_recall PROPERTIES ENVIRONMENT HS_FILTER_N=20000)
 endif()
+
+# Every file of a collection damaged in turn (about a hundred loads of 69,000 points).
+set_tests_properties(test_corruption PROPERTIES TIMEOUT 900)

@@ -57,6 +57,7 @@ enum {
     HS_SEC_GRAPH = 5,
     HS_SEC_DIGEST = 6,
     HS_SEC_PIDX = 7, /* the payload indexes (optional; rebuilt from META when absent) */
+    HS_SEC_VECS = 8, /* checksums of the vector records the checkpoint covers */
 };
 
 typedef enum centry_state {
@@ -77,6 +78,8 @@ typedef struct centry {
     char dir[HS_PATH_MAX];
     hs_collection_config config; /* as created; ef values 0 when following the defaults */
     uint64_t created_clock;
+    uint32_t format;        /* of collection.json: 2 and up have a manifest (immutable once read,
+                               raised by the load that writes the first manifest, under LOADING) */
     centry_state state;     /* guarded by db->lock */
     hs_coll *coll;          /* guarded by db->lock; set while LOADED */
     int refs;               /* open handles, guarded by db->lock */
@@ -154,6 +157,8 @@ struct hs_coll {
     char ro_msg[256];
     uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
     uint64_t last_ckpt_ns;
+    hs_manifest man;         /* the files the collection needs (man_mu) */
+    pthread_mutex_t man_mu;  /* taken inside the log's lock (segment hook); nothing inside it */
     pthread_mutex_t ckpt_mu; /* one checkpoint or rebuild at a time; taken before wlock */
     pthread_mutex_t wlock;
     pthread_rwlock_t rw;

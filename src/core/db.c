@@ -533,6 +533,12 @@ static int create_files(hs_db *db, centry *e, const char *tenant_dir, hs_error *
         }
     }
     if (hrc == HS_OK) {
+        /* the manifest: no checkpoint yet, log segment 1 */
+        hs_manifest m = {0, 1, NULL, 0};
+        hrc = hs_manifest_write(db->io, tmp, &m, err);
+        e->format = 2;
+    }
+    if (hrc == HS_OK) {
         rc = db->io->fsync_dir(db->io->ctx, tmp);
         if (rc == 0)
             rc = db->io->rename(db->io->ctx, tmp, e->dir);

@@ -3,10 +3,12 @@
  *   collection.json                 parameters (atomic replace)
  *   wal/                            the log (storage/wal.c)
  *   vectors-<gen>/                  stored vectors (storage/segment.c); a rebuild writes gen+1
- *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH
+ *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH, DIGEST, PIDX, VECS
+ *   manifest                        the newest checkpoint and the log segments (storage/manifest.c)
  * Loading = newest checkpoint + replay of the log from the position it records.  Checkpoint =
  * (writers paused) rotate the log, sync the vectors, capture the state; (writers running) write
- * the file, then delete older checkpoints and the log segments it covers.
+ * the file, record it in the manifest, then delete older checkpoints and the log segments it
+ * covers.  A load verifies every file against the manifest and the checkpoint before use.
  *
  * Locking: ckpt_mu serialises checkpoints and rebuilds of one collection (taken before wlock).
  */
@@ -18,11 +20,19 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "util/crc32c.h"
 #include "util/error.h"
 #include "util/log.h"
 
 #define STATE_LEN 64u
 #define STATE_VERSION 1u
+#define VECS_VERSION 1u
+#define VECS_FIXED 16u /* version, count, record length, shift */
+#define VECS_ENTRY 16u
+/* collection.json: format 1 (no checksum, no manifest) is read and upgraded by the first load;
+ * format 2 ends with its CRC-32C and comes with a manifest */
+#define CONFIG_FORMAT 2
+#define CONFIG_CRC_KEY "\n  \"crc32c\": "
 
 typedef struct coll_state {
     uint32_t gen;
@@ -67,10 +77,13 @@ int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err)
                      "{\n  \"format\": %d,\n  \"tenant\": \"%s\",\n  \"name\": \"%s\",\n"
                      "  \"dimension\": %u,\n  \"metric\": \"%s\",\n  \"quantization\": \"%s\",\n"
                      "  \"m\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n"
-                     "  \"created_clock\": %" PRIu64 "\n}\n",
-                     HS_FORMAT_VERSION, e->tenant, e->name, c->dimension, metric_name(c->metric),
+                     "  \"created_clock\": %" PRIu64 ",",
+                     CONFIG_FORMAT, e->tenant, e->name, c->dimension, metric_name(c->metric),
                      quant_name(c->quantization), c->m, c->ef_construction, c->ef_search,
                      e->created_clock);
+    /* the checksum covers every byte before its own line */
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n, CONFIG_CRC_KEY "%u\n}\n",
+                  hs_crc32c(0, buf, (size_t)n));
     return hs_file_replace(db->io, dir, "collection.json", buf, (size_t)n, err);
 }
 
@@ -94,6 +107,16 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
     int rc = hs_file_read(db->io, path, &data, &len, 1 << 16, err);
     if (rc != HS_OK)
         return rc;
+    /* the checksum line, when there is one, must hold the CRC-32C of everything before it */
+    const char *line = strstr(data, CONFIG_CRC_KEY);
+    bool sum_ok = false;
+    if (line) {
+        const char *num = line + strlen(CONFIG_CRC_KEY);
+        char *rest;
+        unsigned long v = strtoul(num, &rest, 10);
+        sum_ok = rest > num && *num >= '0' && *num <= '9' && !strcmp(rest, "\n}\n") &&
+                 rest + 3 == data + len && v == hs_crc32c(0, data, (size_t)(line - data));
+    }
     cJSON *j = cJSON_ParseWithLength(data, len);
     free(data);
     uint64_t fmt, dim, m, efc, efs, clock;
@@ -105,7 +128,11 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
               json_uint(j, "ef_search", 10000, &efs) &&
               json_uint(j, "created_clock", UINT64_MAX, &clock) && cJSON_IsString(metric) &&
               cJSON_IsString(quant);
-    if (ok && fmt != HS_FORMAT_VERSION) {
+    if ((line || (ok && fmt >= 2)) && !sum_ok) {
+        cJSON_Delete(j);
+        return hs_error_set(err, HS_ECORRUPT, "%s: checksum mismatch or missing", path);
+    }
+    if (ok && fmt != 1 && fmt != CONFIG_FORMAT) {
         cJSON_Delete(j);
         return hs_error_set(err, HS_EVERSION, "%s: unsupported format %" PRIu64, path, fmt);
     }
@@ -130,6 +157,7 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
         return hs_error_set(err, HS_ECORRUPT, "%s: invalid collection parameters", path);
     e->config = c;
     e->created_clock = clock;
+    e->format = (uint32_t)fmt;
     return HS_OK;
 }
 
@@ -263,6 +291,7 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
         rc = HS_ENOMEM;
     hs_idmap_init(&c->ids);
     pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->man_mu, NULL);
     pthread_mutex_init(&c->ckpt_mu, NULL);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -342,9 +371,11 @@ void hs_coll_free(hs_coll *c)
     if (c->quantized)
         hs_chunks_destroy(&c->codes);
     hs_idmap_destroy(&c->ids);
+    hs_manifest_destroy(&c->man);
     free(c->live);
     free(c->scratch);
     free(c->hashbuf);
+    pthread_mutex_destroy(&c->man_mu);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->ckpt_mu);
     pthread_rwlock_destroy(&c->rw);
@@ -623,6 +654,118 @@ static int open_vectors(hs_coll *c, uint32_t gen, hs_error *err)
     return rc;
 }
 
+/* Checks the vector records a checkpoint covers against its VECS section (absent in
+ * checkpoints written before it existed: nothing to check). */
+static int verify_vectors(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error *err)
+{
+    size_t len;
+    const uint8_t *v = hs_ckpt_section(k, HS_SEC_VECS, &len);
+    if (!v)
+        return HS_OK;
+    uint32_t n = len >= VECS_FIXED ? get32(v + 4) : 0;
+    uint32_t shift = hs_seg_shift_for(c->full.rec_len);
+    if (len < VECS_FIXED || get32(v) != VECS_VERSION || len != VECS_FIXED + (size_t)n * VECS_ENTRY ||
+        get32(v + 8) != c->full.rec_len || get32(v + 12) != shift)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint-%016" PRIx64 ".ckpt: bad VECS section",
+                            c->ckpt_seq);
+    hs_seg_sum *sums = malloc((n ? n : 1) * sizeof(*sums));
+    if (!sums)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = v + VECS_FIXED + (size_t)i * VECS_ENTRY;
+        sums[i] = (hs_seg_sum){get32(e), get32(e + 4), get64(e + 8)};
+        bytes += sums[i].len;
+    }
+    int rc = HS_OK;
+    for (uint32_t i = 0; i < n && rc == HS_OK; i++)
+        if (sums[i].index != i)
+            rc = HS_ECORRUPT;
+    if (rc != HS_OK || bytes != (uint64_t)st->nslots * c->full.rec_len)
+        rc = hs_error_set(err, HS_ECORRUPT, "checkpoint-%016" PRIx64 ".ckpt: the VECS section "
+                          "does not cover the %u slots", c->ckpt_seq, st->nslots);
+    else
+        rc = hs_segset_verify(c->vecs, sums, n, err);
+    free(sums);
+    return rc;
+}
+
+/* Under the log's lock, once a new log segment is durable: the manifest names it. */
+static int on_segment(void *ctx, const hs_wal_seginfo *closed, uint64_t seq, hs_error *err)
+{
+    hs_coll *c = ctx;
+    pthread_mutex_lock(&c->man_mu);
+    int rc = closed ? hs_manifest_add_closed(&c->man, *closed) : HS_OK;
+    if (rc != HS_OK)
+        rc = hs_error_set(err, rc, "Out of memory");
+    uint64_t old = c->man.wal_last;
+    c->man.wal_last = HS_MAX(old, seq);
+    if (rc == HS_OK)
+        rc = hs_manifest_write(c->db->io, c->e->dir, &c->man, err);
+    if (rc != HS_OK)
+        c->man.wal_last = old;
+    pthread_mutex_unlock(&c->man_mu);
+    return rc;
+}
+
+/* The manifest a load ends with: what it found, as opened (a log segment created or a torn
+ * tail cut by the open); written only when it changed.  A first load of a collection from
+ * before manifests writes one and upgrades collection.json.  A failure keeps the previous
+ * manifest, which stays true (it names fewer files), and is logged. */
+static void manifest_after_load(hs_coll *c, bool legacy, uint64_t first)
+{
+    hs_wal_seginfo *segs;
+    size_t n;
+    if (hs_wal_segments(c->wal, &segs, &n) != HS_OK)
+        return;
+    hs_manifest m = {c->ckpt_seq, n ? segs[n - 1].seq : c->man.wal_last, NULL, 0};
+    int rc = HS_OK;
+    for (size_t i = 0; i + 1 < n && rc == HS_OK; i++)
+        if (segs[i].seq >= first)
+            rc = hs_manifest_add_closed(&m, segs[i]);
+    free(segs);
+    bool same = m.ckpt_seq == c->man.ckpt_seq && m.wal_last == c->man.wal_last &&
+                m.nclosed == c->man.nclosed &&
+                (!m.nclosed || !memcmp(m.closed, c->man.closed, m.nclosed * sizeof(*m.closed)));
+    hs_error err;
+    memset(&err, 0, sizeof(err));
+    pthread_mutex_lock(&c->man_mu);
+    if (rc == HS_OK && !same)
+        rc = hs_manifest_write(c->db->io, c->e->dir, &m, &err);
+    if (rc == HS_OK) {
+        hs_manifest_destroy(&c->man);
+        c->man = m;
+    } else {
+        hs_manifest_destroy(&m);
+    }
+    pthread_mutex_unlock(&c->man_mu);
+    if (rc == HS_OK && legacy && hs_config_write(c->db, c->e->dir, c->e, &err) == HS_OK)
+        c->e->format = CONFIG_FORMAT;
+    else if (rc != HS_OK || legacy)
+        hs_log(HS_LOG_WARN, "collection '%s': cannot record its files: %s", c->e->name,
+               err.message);
+}
+
+/* Reads the manifest and checks the newest checkpoint against it.  *legacy: a collection from
+ * before manifests (collection.json format 1 and no manifest). */
+static int manifest_load(hs_coll *c, bool have, uint64_t seq, bool *legacy, hs_error *err)
+{
+    *legacy = false;
+    int rc = hs_manifest_read(c->db->io, c->e->dir, &c->man, err);
+    if (rc == HS_ENOTFOUND && c->e->format < CONFIG_FORMAT) {
+        *legacy = true;
+        return HS_OK;
+    }
+    if (rc == HS_ENOTFOUND)
+        return hs_error_set(err, HS_ECORRUPT, "%s/" HS_MANIFEST_NAME ": missing", c->e->dir);
+    if (rc != HS_OK)
+        return rc;
+    if (c->man.ckpt_seq && (!have || seq < c->man.ckpt_seq))
+        return hs_error_set(err, HS_ECORRUPT, "%s/checkpoint-%016" PRIx64 ".ckpt: missing (the "
+                            "manifest records it)", c->e->dir, c->man.ckpt_seq);
+    return HS_OK;
+}
+
 int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
 {
     *out = NULL;
@@ -640,7 +783,10 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
     hs_ckpt k = {0};
     uint64_t seq = 0;
     bool have = rc == HS_OK && newest_ckpt(db->io, e->dir, &seq);
-    if (have) {
+    bool legacy = false;
+    if (rc == HS_OK)
+        rc = manifest_load(c, have, seq, &legacy, err);
+    if (rc == HS_OK && have) {
         char path[HS_PATH_MAX];
         ckpt_path(e->dir, seq, path, sizeof(path));
         rc = hs_ckpt_open(db->io, path, &k, err);
@@ -652,13 +798,15 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
     }
     if (rc == HS_OK)
         rc = open_vectors(c, st.gen, err);
+    if (rc == HS_OK && have)
+        rc = verify_vectors(c, &k, &st, err);
     if (rc == HS_OK)
         rc = new_graph(c, err);
     if (rc == HS_OK && have)
         rc = restore(c, &k, &st, err);
     if (rc == HS_OK && !have)
         c->ids_ready = true; /* nothing to index */
-    if (have)
+    if (k.map)
         hs_ckpt_close(&k);
     if (rc == HS_OK) {
         c->clock = HS_MAX(c->clock, st.clock);
@@ -670,7 +818,16 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         wo.io = db->io;
         wo.segment_bytes = db->opts.wal_segment_bytes;
         wo.batch_interval_ms = db->opts.batch_interval_ms;
+        /* a log without a checkpoint starts at segment 1; one with starts where it says */
+        wo.first_seg = have ? HS_MAX(st.wal.seg, 1) : 1;
+        wo.last_seg = c->man.wal_last;
+        wo.closed = c->man.closed;
+        wo.nclosed = c->man.nclosed;
+        wo.on_segment = on_segment;
+        wo.hook_ctx = c;
         rc = hs_wal_open(wal, &wo, st.wal, hs_coll_replay, c, &c->wal, err);
+        if (rc == HS_OK)
+            manifest_after_load(c, legacy, wo.first_seg);
     }
     if (rc != HS_OK) {
         hs_coll_free(c);
@@ -688,17 +845,44 @@ typedef struct capture {
     coll_state st;
     uint8_t state[STATE_LEN];
     uint64_t digest[256];
-    uint8_t *ids, *live, *meta, *graph, *pidx;
-    size_t ids_len, live_len, meta_len, graph_len, pidx_len;
+    uint8_t *ids, *live, *meta, *graph, *pidx, *vecs;
+    size_t ids_len, live_len, meta_len, graph_len, pidx_len, vecs_len;
 } capture;
 
 static void capture_free(capture *cp)
 {
     free(cp->pidx);
+    free(cp->vecs);
     free(cp->ids);
     free(cp->live);
     free(cp->meta);
     free(cp->graph);
+}
+
+/* Section VECS: the checksums of the records [0, nslots) per vector file. */
+static int capture_vecs(hs_coll *c, uint32_t n, capture *cp, hs_error *err)
+{
+    hs_seg_sum *sums;
+    size_t count;
+    int rc = hs_segset_sums(c->vecs, n, &sums, &count, err);
+    if (rc != HS_OK)
+        return rc;
+    cp->vecs_len = VECS_FIXED + count * VECS_ENTRY;
+    cp->vecs = calloc(1, cp->vecs_len);
+    if (cp->vecs) {
+        put32(cp->vecs, VECS_VERSION);
+        put32(cp->vecs + 4, (uint32_t)count);
+        put32(cp->vecs + 8, c->full.rec_len);
+        put32(cp->vecs + 12, hs_seg_shift_for(c->full.rec_len));
+        for (size_t i = 0; i < count; i++) {
+            uint8_t *e = cp->vecs + VECS_FIXED + i * VECS_ENTRY;
+            put32(e, sums[i].index);
+            put32(e + 4, sums[i].crc);
+            put64(e + 8, sums[i].len);
+        }
+    }
+    free(sums);
+    return cp->vecs ? HS_OK : hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
 }
 
 /* Copies the state into buffers.  Writers and the indexer are paused by the caller. */
@@ -743,6 +927,9 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
         return err->rc;
     if (c->pidx && hs_pidx_save(c->pidx, n, &cp->pidx, &cp->pidx_len) != 0)
         return hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
+    int rc = capture_vecs(c, n, cp, err);
+    if (rc != HS_OK)
+        return rc;
     return hs_hnsw_serialize(c->graph, cp->graph, cp->graph_len) == HS_OK
                ? HS_OK
                : hs_error_set(err, HS_EINTERNAL, "checkpoint: graph serialisation failed");
@@ -769,6 +956,8 @@ static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err
         rc = hs_ckpt_add(w, HS_SEC_DIGEST, cp->digest, sizeof(cp->digest), err);
     if (rc == HS_OK && cp->pidx)
         rc = hs_ckpt_add(w, HS_SEC_PIDX, cp->pidx, cp->pidx_len, err);
+    if (rc == HS_OK)
+        rc = hs_ckpt_add(w, HS_SEC_VECS, cp->vecs, cp->vecs_len, err);
     if (rc != HS_OK) {
         hs_ckpt_abort(w);
         return rc;
@@ -819,6 +1008,18 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
     uint64_t seq = c->ckpt_seq + 1;
     if (rc == HS_OK)
         rc = write_file(c, seq, &cp, err);
+    if (rc == HS_OK) {
+        /* the manifest names the new checkpoint before anything it replaces is deleted */
+        pthread_mutex_lock(&c->man_mu);
+        uint64_t old = c->man.ckpt_seq;
+        c->man.ckpt_seq = seq;
+        rc = hs_manifest_write(c->db->io, c->e->dir, &c->man, err);
+        if (rc == HS_OK)
+            hs_manifest_prune(&c->man, from.seg);
+        else
+            c->man.ckpt_seq = old;
+        pthread_mutex_unlock(&c->man_mu);
+    }
     if (rc == HS_OK) {
         drop_covered(c, seq, from);
         c->last_ckpt_ns = hs_now_ns();

@@ -158,11 +158,17 @@ int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err)
     uint32_t n = get32(buf + 12);
     if (n > HS_CKPT_MAX_SECTIONS)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: %u sections", n);
+    uint64_t end = CKPT_HEADER; /* sections follow each other; the padding between is zeros */
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = buf + CKPT_TABLE + i * CKPT_ENTRY;
         uint64_t off = get64(e + 8), l = get64(e + 16);
-        if (off < CKPT_HEADER || off > len || l > len - off)
+        if (off < end || off > len || l > len - off)
             return hs_error_set(err, HS_ECORRUPT, "checkpoint: section %u out of bounds", i);
+        for (uint64_t p = end; p < off; p++)
+            if (buf[p])
+                return hs_error_set(err, HS_ECORRUPT, "checkpoint: non-zero padding at offset %"
+                                    PRIu64, p);
+        end = off + l;
         if (hs_crc32c(0, buf + off, l) != get32(e + 4))
             return hs_error_set(err, HS_ECORRUPT,
                                 "checkpoint: section %u (tag %u) checksum mismatch at offset %"
@@ -171,6 +177,9 @@ int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err)
         c->sec[i].off = off;
         c->sec[i].len = l;
     }
+    if (end != len)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: %zu bytes, the sections end at %" PRIu64,
+                            len, end);
     c->nsections = n;
     c->map = (uint8_t *)buf;
     c->len = len;

@@ -30,7 +30,9 @@ typedef struct seg {
     int fd;
     uint8_t *map;
     size_t maplen;
-    uint64_t alloc; /* bytes of the file that are allocated */
+    uint64_t alloc;   /* bytes of the file that are allocated */
+    uint64_t sum_len; /* record bytes covered by sum_crc (the last checkpoint's or verified) */
+    uint32_t sum_crc;
 } seg;
 
 struct hs_segset {
@@ -110,7 +112,7 @@ static int add_segment(hs_segset *s, int fd, uint64_t alloc, hs_error *err)
         s->io->munmap(s->io->ctx, map, len);
         return hs_error_set(err, rc, "segments: out of memory");
     }
-    s->segs[s->nsegs++] = (seg){fd, map, len, alloc};
+    s->segs[s->nsegs++] = (seg){fd, map, len, alloc, 0, 0};
     return HS_OK;
 }
 
@@ -247,6 +249,53 @@ int hs_segset_sync(hs_segset *s, hs_error *err)
             seg_path(s, i, path, sizeof(path));
             return hs_error_set(err, HS_EIO, "%s: sync failed: %s", path, strerror(-rc));
         }
+    }
+    return HS_OK;
+}
+
+int hs_segset_sums(hs_segset *s, uint64_t n, hs_seg_sum **out, size_t *count, hs_error *err)
+{
+    uint64_t per = (uint64_t)1 << s->shift;
+    size_t k = 0;
+    *out = malloc((s->nsegs ? s->nsegs : 1) * sizeof(**out));
+    if (!*out)
+        return hs_error_set(err, HS_ENOMEM, "segments: out of memory");
+    for (size_t i = 0; i < s->nsegs && (uint64_t)i * per < n; i++) {
+        seg *g = &s->segs[i];
+        uint64_t len = HS_MIN(per, n - (uint64_t)i * per) * s->rec_len;
+        if (len < g->sum_len) /* never happens: records are only added */
+            g->sum_len = g->sum_crc = 0;
+        g->sum_crc = hs_crc32c(g->sum_crc, g->map + HS_SEG_HEADER + g->sum_len, len - g->sum_len);
+        g->sum_len = len;
+        (*out)[k++] = (hs_seg_sum){(uint32_t)i, g->sum_crc, len};
+    }
+    *count = k;
+    return HS_OK;
+}
+
+int hs_segset_verify(hs_segset *s, const hs_seg_sum *sums, size_t count, hs_error *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        const hs_seg_sum *m = &sums[i];
+        char path[HS_PATH_MAX];
+        seg_path(s, m->index, path, sizeof(path));
+        if (m->index >= s->nsegs)
+            return hs_error_set(err, HS_ECORRUPT, "%s: missing (the checkpoint covers %" PRIu64
+                                " bytes of it)", path, m->len);
+        seg *g = &s->segs[m->index];
+        if (m->len > ((uint64_t)s->rec_len << s->shift) || m->len % s->rec_len)
+            return hs_error_set(err, HS_ECORRUPT, "%s: the checkpoint records an impossible "
+                                "length %" PRIu64, path, m->len);
+        if (g->alloc < HS_SEG_HEADER + m->len)
+            return hs_error_set(err, HS_ECORRUPT, "%s: %" PRIu64 " bytes, shorter than the %"
+                                PRIu64 " the checkpoint covers", path, g->alloc,
+                                HS_SEG_HEADER + m->len);
+        uint32_t crc = hs_crc32c(0, g->map + HS_SEG_HEADER, m->len);
+        if (crc != m->crc)
+            return hs_error_set(err, HS_ECORRUPT, "%s: checksum mismatch in records 0..%" PRIu64
+                                " (damaged since the checkpoint)", path, m->len / s->rec_len);
+        g->sum_len = m->len;
+        g->sum_crc = crc;
     }
     return HS_OK;
 }

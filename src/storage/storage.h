@@ -3,6 +3,7 @@
  *   - the write-ahead log (segmented, checksummed records, group commit);
  *   - vector segments (fixed-stride records in memory-mapped files);
  *   - checkpoint files (named, checksummed sections written atomically);
+ *   - the collection manifest (the checkpoint and log segments a collection needs);
  *   - small helpers (atomic file replace, recursive removal, path joining).
  * All file I/O goes through an hs_io_ops table.  Formats: docs/file-format.md.
  */
@@ -41,10 +42,26 @@ int hs_rc_from_errno(int neg_errno);
 
 typedef struct hs_wal hs_wal;
 
+/* A segment and its length in bytes. */
+typedef struct hs_wal_seginfo {
+    uint64_t seq, len;
+} hs_wal_seginfo;
+
 typedef struct hs_wal_opts {
     const hs_io_ops *io;
     uint64_t segment_bytes;     /* start a new segment past this size (default 64 MiB) */
     uint32_t batch_interval_ms; /* group-commit interval for BATCH durability (default 10) */
+    /* What the owner's manifest says must be there (checked by hs_wal_open; 0 / NULL: no
+     * check): every segment from first_seg on, without a gap, up to at least last_seg; the
+     * closed segments listed with exactly their recorded length. */
+    uint64_t first_seg, last_seg;
+    const hs_wal_seginfo *closed;
+    size_t nclosed;
+    /* Called (under the log's lock) once a new segment is durable, before any record goes into
+     * it, with the segment it closes (NULL at open).  An error fails the rotation (the new file
+     * is removed and the log keeps appending to the old one). */
+    int (*on_segment)(void *ctx, const hs_wal_seginfo *closed, uint64_t seq, hs_error *err);
+    void *hook_ctx;
 } hs_wal_opts;
 
 void hs_wal_opts_init(hs_wal_opts *o);
@@ -105,6 +122,9 @@ int hs_wal_rotate(hs_wal *w, hs_wal_pos *start, hs_error *err);
 int hs_wal_remove_before(hs_wal *w, hs_wal_pos pos, hs_error *err);
 
 hs_wal_pos hs_wal_end(hs_wal *w);
+/* The live segments, ascending, with their lengths (the current one's as appended so far).
+ * Ownership: *out is malloc'd, the caller frees it. */
+int hs_wal_segments(hs_wal *w, hs_wal_seginfo **out, size_t *n);
 uint64_t hs_wal_disk_bytes(hs_wal *w);
 bool hs_wal_failed(hs_wal *w);
 /* Syncs (best effort) and frees. */
@@ -137,6 +157,19 @@ const hs_chunks *hs_segset_chunks(const hs_segset *s);
 int hs_segset_sync(hs_segset *s, hs_error *err);
 uint64_t hs_segset_disk_bytes(const hs_segset *s);
 void hs_segset_close(hs_segset *s);
+/* The checksum of the first len record bytes of segment file `index` (section VECS of a
+ * checkpoint, docs/file-format.md). */
+typedef struct hs_seg_sum {
+    uint32_t index, crc;
+    uint64_t len;
+} hs_seg_sum;
+/* Checksums of records [0, n) of every file, extending the running checksums of the previous
+ * call (records written before it must not have changed: records are written once).
+ * Ownership: *out is malloc'd.  Serialise with writers. */
+int hs_segset_sums(hs_segset *s, uint64_t n, hs_seg_sum **out, size_t *count, hs_error *err);
+/* Reads every byte the sums cover and compares; on success they become the running checksums.
+ * Errors: HS_ECORRUPT naming the file (missing, shorter than covered, checksum mismatch). */
+int hs_segset_verify(hs_segset *s, const hs_seg_sum *sums, size_t count, hs_error *err);
 /* Checks a segment header (exposed for the fuzzer): HS_OK or HS_ECORRUPT / HS_EVERSION. */
 int hs_seg_header_check(const uint8_t *buf, size_t len, uint32_t rec_len, uint32_t shift,
                         uint32_t index);
@@ -180,6 +213,34 @@ int hs_ckpt_peek(const hs_io_ops *io, const char *path, uint32_t tag, void *buf,
                  size_t *len, hs_error *err);
 /* Verifies a checkpoint held in memory (exposed for the fuzzer). */
 int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err);
+
+/* ---- the collection manifest ------------------------------------------------------------ */
+
+/* What a collection's directory must hold beyond its checkpoint (file `manifest`, replaced
+ * atomically; format in docs/file-format.md): the newest durable checkpoint, the newest log
+ * segment created and the final length of each closed segment a replay may still need. */
+typedef struct hs_manifest {
+    uint64_t ckpt_seq; /* 0: no checkpoint yet */
+    uint64_t wal_last;
+    hs_wal_seginfo *closed; /* ascending by seq */
+    size_t nclosed;
+} hs_manifest;
+
+#define HS_MANIFEST_NAME "manifest"
+#define HS_MANIFEST_MAX_CLOSED 65536u
+
+/* Reads and verifies `<dir>/manifest`.  Errors: HS_ENOTFOUND (no file), HS_ECORRUPT (naming
+ * the file), HS_EIO, HS_ENOMEM.  Ownership: free m->closed with hs_manifest_destroy. */
+int hs_manifest_read(const hs_io_ops *io, const char *dir, hs_manifest *m, hs_error *err);
+/* Encodes m and replaces `<dir>/manifest` atomically (tmp, fsync, rename, directory fsync). */
+int hs_manifest_write(const hs_io_ops *io, const char *dir, const hs_manifest *m, hs_error *err);
+/* Records a closed segment (replacing an entry with the same seq). */
+int hs_manifest_add_closed(hs_manifest *m, hs_wal_seginfo s);
+/* Forgets the closed segments below seq (a checkpoint covers them). */
+void hs_manifest_prune(hs_manifest *m, uint64_t seq);
+void hs_manifest_destroy(hs_manifest *m);
+/* Decodes a manifest held in memory (exposed for tests): HS_OK or HS_ECORRUPT / HS_EVERSION. */
+int hs_manifest_parse(const uint8_t *buf, size_t len, hs_manifest *m);
 
 /* Process-wide log counters (relaxed atomics): group and own fsyncs, failed fsyncs. */
 typedef struct hs_wal_counters_t {

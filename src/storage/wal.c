@@ -54,10 +54,14 @@ struct hs_wal {
     uint64_t last_sync_ns;
     bool failed;
     char fail_msg[160];
+    uint64_t need_last; /* the owner's manifest names segments up to here (0: unknown) */
+    int (*on_segment)(void *ctx, const hs_wal_seginfo *closed, uint64_t seq, hs_error *err);
+    void *hook_ctx;
 };
 
 void hs_wal_opts_init(hs_wal_opts *o)
 {
+    memset(o, 0, sizeof(*o));
     o->io = hs_io_posix();
     o->segment_bytes = 64u << 20;
     o->batch_interval_ms = 10;
@@ -195,7 +199,7 @@ static int replay_segment(hs_wal *w, uint64_t seq, bool last, replay_state *st, 
     seg_header(want, seq);
     if (size < HS_WAL_SEG_HEADER || memcmp(data, want, HS_WAL_SEG_HEADER) != 0) {
         /* a segment created but never filled is legal only at the tail (crash during rotate) */
-        if (last && (size < HS_WAL_SEG_HEADER || all_zero(data, size))) {
+        if (last && seq > w->need_last && (size < HS_WAL_SEG_HEADER || all_zero(data, size))) {
             *end = 0;
             return HS_OK;
         }
@@ -256,6 +260,14 @@ static int create_segment(hs_wal *w, uint64_t seq, hs_error *err)
         w->io->unlink(w->io->ctx, path);
         return hs_error_set(err, hs_rc_from_errno(rc), "WAL %s: create: %s", path, strerror(-rc));
     }
+    hs_wal_seginfo prev = {w->seg, w->off};
+    int hrc = w->on_segment ? w->on_segment(w->hook_ctx, w->fd >= 0 ? &prev : NULL, seq, err)
+                            : HS_OK;
+    if (hrc != HS_OK) {
+        w->io->close(w->io->ctx, fd);
+        w->io->unlink(w->io->ctx, path);
+        return hrc;
+    }
     uint64_t *segs = realloc(w->segs, (w->nsegs + 1) * sizeof(*segs));
     if (!segs) {
         w->io->close(w->io->ctx, fd);
@@ -270,9 +282,51 @@ static int create_segment(hs_wal *w, uint64_t seq, hs_error *err)
     return HS_OK;
 }
 
-static int replay_all(hs_wal *w, replay_state *st, hs_error *err)
+/* The owner's manifest: segments first_seg.. must all be there (no gap), up to last_seg at
+ * least, and closed ones must have their recorded length. */
+static int check_segments(const hs_wal *w, const hs_wal_opts *o, hs_error *err)
 {
-    int rc = HS_OK;
+    if (!o->first_seg)
+        return HS_OK;
+    uint64_t want = o->first_seg;
+    for (size_t i = 0; i < w->nsegs; i++) {
+        if (w->segs[i] < o->first_seg)
+            continue;
+        if (w->segs[i] != want)
+            break;
+        want++;
+    }
+    bool gap = want <= o->last_seg || want == o->first_seg;
+    for (size_t i = 0; i < w->nsegs && !gap; i++)
+        gap = w->segs[i] > want; /* a later segment after a missing one */
+    if (gap) {
+        char path[HS_PATH_MAX];
+        seg_path(w, want, path, sizeof(path));
+        return hs_error_set(err, HS_ECORRUPT, "WAL %s: missing (the log needs segments %" PRIu64
+                            " to %" PRIu64 ")", path, o->first_seg,
+                            HS_MAX(o->last_seg, o->first_seg));
+    }
+    return HS_OK;
+}
+
+static int check_length(const hs_wal *w, const hs_wal_opts *o, uint64_t seq, uint64_t size,
+                        hs_error *err)
+{
+    for (size_t i = 0; i < o->nclosed; i++) {
+        if (o->closed[i].seq != seq || o->closed[i].len == size)
+            continue;
+        char path[HS_PATH_MAX];
+        seg_path(w, seq, path, sizeof(path));
+        return hs_error_set(err, HS_ECORRUPT, "WAL %s: %" PRIu64 " bytes, but the segment was "
+                            "closed at %" PRIu64 " bytes (truncated or overwritten)", path, size,
+                            o->closed[i].len);
+    }
+    return HS_OK;
+}
+
+static int replay_all(hs_wal *w, const hs_wal_opts *o, replay_state *st, hs_error *err)
+{
+    int rc = check_segments(w, o, err);
     for (size_t i = 0; i < w->nsegs && rc == HS_OK; i++) {
         bool last = i + 1 == w->nsegs;
         int fd = -1;
@@ -280,6 +334,8 @@ static int replay_all(hs_wal *w, replay_state *st, hs_error *err)
         uint64_t size = 0, end = 0;
         bool covered = w->segs[i] < st->from.seg; /* older than the checkpoint: not replayed */
         rc = read_segment(w, w->segs[i], &fd, &data, &size, err);
+        if (rc == HS_OK && !covered)
+            rc = check_length(w, o, w->segs[i], size, err);
         if (rc == HS_OK && !covered)
             rc = replay_segment(w, w->segs[i], last, st, fd, data, size, &end, err);
         else if (rc == HS_OK)
@@ -321,6 +377,7 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : 64u << 20;
     w->interval_ms = o->batch_interval_ms ? o->batch_interval_ms : 10;
     w->fd = -1;
+    w->need_last = o->last_seg;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = strlen(dir) + 64 < sizeof(w->dir) ? hs_path(w->dir, sizeof(w->dir), "%s", dir)
@@ -336,7 +393,7 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
         if (w->nsegs > 1)
             qsort(w->segs, w->nsegs, sizeof(*w->segs), cmp_u64);
         replay_state st = {fn, ctx, from, 0};
-        rc = replay_all(w, &st, err);
+        rc = replay_all(w, o, &st, err);
     }
     if (rc == HS_OK && w->fd < 0) {
         uint64_t next = HS_MAX(from.seg, 1);
@@ -344,6 +401,9 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
             next = HS_MAX(next, w->segs[w->nsegs - 1] + 1);
         rc = create_segment(w, next, err);
     }
+    /* from now on the owner hears of every new segment (at open it reads hs_wal_segments) */
+    w->on_segment = o->on_segment;
+    w->hook_ctx = o->hook_ctx;
     if (rc != HS_OK) {
         hs_wal_close(w);
         return rc;
@@ -623,6 +683,30 @@ int hs_wal_remove_before(hs_wal *w, hs_wal_pos pos, hs_error *err)
         w->io->fsync_dir(w->io->ctx, w->dir);
     pthread_mutex_unlock(&w->lock);
     return rc;
+}
+
+int hs_wal_segments(hs_wal *w, hs_wal_seginfo **out, size_t *n)
+{
+    pthread_mutex_lock(&w->lock);
+    *n = w->nsegs;
+    *out = malloc((w->nsegs ? w->nsegs : 1) * sizeof(**out));
+    for (size_t i = 0; *out && i < w->nsegs; i++) {
+        uint64_t sz = 0;
+        if (w->segs[i] == w->seg) {
+            sz = w->off;
+        } else {
+            char path[HS_PATH_MAX];
+            seg_path(w, w->segs[i], path, sizeof(path));
+            int fd = w->io->open(w->io->ctx, path, O_RDONLY, 0);
+            if (fd >= 0) {
+                w->io->size(w->io->ctx, fd, &sz);
+                w->io->close(w->io->ctx, fd);
+            }
+        }
+        (*out)[i] = (hs_wal_seginfo){w->segs[i], sz};
+    }
+    pthread_mutex_unlock(&w->lock);
+    return *out ? HS_OK : HS_ENOMEM;
 }
 
 hs_wal_pos hs_wal_end(hs_wal *w)
