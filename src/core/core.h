@@ -148,12 +148,12 @@ struct hs_coll {
     uint32_t nlive;   /* (rw) */
     hs_wal *wal;
     uint64_t clock;     /* collection clock (wlock) */
-    bool dirty;         /* changed since the last checkpoint (wlock) */
+    bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
     bool read_only;     /* (wlock) */
     char ro_msg[256];
     uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
-    uint64_t last_ckpt_ns;
+    uint64_t last_ckpt_ns; /* atomic (the sweeper reads it under db->lock only) */
     pthread_mutex_t ckpt_mu; /* one checkpoint or rebuild at a time; taken before wlock */
     pthread_mutex_t wlock;
     pthread_rwlock_t rw;
@@ -178,6 +178,8 @@ centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
 int hs_check_names(const char *tenant, const char *name, hs_error *err);
 uint32_t hs_coll_ef_search(const hs_coll *c);
 uint32_t hs_coll_ef_construction(const hs_coll *c);
+/* Fills st from the catalog (a collection not loaded).  Caller holds db->lock. */
+void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st);
 
 /* ---- life.c ---- */
 /* Returns the loaded collection of an open handle, loading it if needed (counts as use). */

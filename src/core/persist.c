@@ -677,7 +677,7 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         return rc;
     }
     hs_db_observe_clock(db, c->clock);
-    c->last_ckpt_ns = hs_now_ns();
+    __atomic_store_n(&c->last_ckpt_ns, hs_now_ns(), __ATOMIC_RELAXED);
     *out = c;
     return HS_OK;
 }
@@ -813,7 +813,7 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
     if (rc == HS_OK)
         rc = capture_state(c, from, &cp, err);
     if (rc == HS_OK)
-        c->dirty = false;
+        __atomic_store_n(&c->dirty, false, __ATOMIC_RELAXED);
     hs_indexer_resume(c);
     pthread_mutex_unlock(&c->wlock);
     uint64_t seq = c->ckpt_seq + 1;
@@ -821,10 +821,10 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
         rc = write_file(c, seq, &cp, err);
     if (rc == HS_OK) {
         drop_covered(c, seq, from);
-        c->last_ckpt_ns = hs_now_ns();
+        __atomic_store_n(&c->last_ckpt_ns, hs_now_ns(), __ATOMIC_RELAXED);
     } else {
         pthread_mutex_lock(&c->wlock);
-        c->dirty = true;
+        __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&c->wlock);
         hs_log(HS_LOG_ERROR, "collection '%s': checkpoint failed: %s", c->e->name,
                err ? err->message : hs_rc_message(rc));

@@ -161,7 +161,7 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
         if (rc == HS_OK) {
             /* the parts become the collection's; a checkpoint makes them the durable state */
             swap_parts(c, &p);
-            c->dirty = true;
+            __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         }
     }
     pthread_mutex_unlock(&c->wlock);

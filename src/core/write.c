@@ -347,7 +347,7 @@ static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, u
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
-        c->dirty = true;
+        __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     free(blobs);
     free(vecs);
@@ -367,7 +367,7 @@ static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, u
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
-        c->dirty = true;
+        __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     return HS_OK;
 }
@@ -531,7 +531,7 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
                 apply_upsert(c, ids[i], vecs[i], blobs[i]);
             pthread_rwlock_unlock(&c->rw);
             c->clock = first + n - 1;
-            c->dirty = true;
+            __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         } else {
             for (uint32_t i = 0; i < pn; i++)
                 free(blobs[i]);
@@ -674,7 +674,7 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
         hs_error ignored;
         if (!c->read_only &&
             hs_wal_append(c->wal, HS_REC_CONFIGURE, c->clock, buf, 8, &t, &ignored) == HS_OK)
-            c->dirty = true;
+            __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&c->wlock);
     return rc;
