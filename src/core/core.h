@@ -164,7 +164,7 @@ struct hs_coll {
     uint32_t index_low;       /* every slot below is in the graph (atomic for readers) */
     uint32_t inflight[64];    /* start slots of batches being inserted */
     uint32_t ninflight;
-    bool index_paused;
+    uint32_t index_paused;    /* pauses in force (they nest); no batch is claimed while > 0 */
     bool repairing;           /* a reachability repair runs (no insert meanwhile) */
     bool index_queued;        /* in the pool's queue */
     uint32_t index_users;     /* workers holding c (atomic): c is not freed before 0 */
@@ -248,7 +248,8 @@ int hs_indexer_start(hs_db *db, hs_error *err);
 void hs_indexer_stop(hs_db *db);
 /* Tells the pool that slots up to c->nslots wait for insertion. */
 void hs_indexer_kick(hs_coll *c);
-/* Stops handing out work for c and waits for its batches in flight (for checkpoint/rebuild). */
+/* Stops handing out work for c and waits for its batches in flight (for checkpoint/rebuild).
+ * Pauses nest: indexing restarts when every pause has been matched by a resume. */
 void hs_indexer_pause(hs_coll *c);
 void hs_indexer_resume(hs_coll *c);
 /* Waits until c has nothing left to index. */

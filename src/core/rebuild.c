@@ -153,10 +153,15 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     coll_parts p;
     memset(&p, 0, sizeof(p));
     p.gen = c->gen + 1;
+    bool paused = false, built = false;
     if (rc == HS_OK)
         rc = hs_coll_ids_locked(c, err);
     if (rc == HS_OK) {
+        /* the pause lasts until the checkpoint below has serialised the new graph; a
+         * checkpoint or another rebuild pausing meanwhile nests inside it */
         hs_indexer_pause(c);
+        paused = true;
+        built = true; /* p holds (part of) a new generation from here on */
         rc = build_parts(c, &p, err);
         if (rc == HS_OK) {
             /* the parts become the collection's; a checkpoint makes them the durable state */
@@ -164,15 +169,16 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
             __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         }
     }
+    bool swapped = built && rc == HS_OK;
     pthread_mutex_unlock(&c->wlock);
     pthread_mutex_unlock(&c->ckpt_mu);
-    if (rc == HS_OK)
+    if (swapped)
         rc = hs_coll_checkpoint(c, true, err);
     pthread_mutex_lock(&c->wlock);
-    if (p.gen == c->gen) {
+    if (built && !swapped) {
         /* build_parts failed: p is the unfinished new generation */
         parts_free(c, &p, true);
-    } else {
+    } else if (swapped) {
         /* p is the old generation.  Its files stay until a checkpoint of the new state is
          * durable: until then the newest checkpoint on disk still refers to them. */
         parts_free(c, &p, rc == HS_OK);
@@ -181,7 +187,8 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
                    "(%s); the next checkpoint retries", c->e->name, err ? err->message : "");
     }
     pthread_mutex_unlock(&c->wlock);
-    hs_indexer_resume(c);
+    if (paused)
+        hs_indexer_resume(c);
     return rc;
 }
 
