@@ -70,6 +70,24 @@ typedef enum centry_state {
 
 typedef struct hs_coll hs_coll;
 
+/* A write that is logged but not applied yet (write.c): BATCH and STRICT writes become visible
+ * only once their record is durable, in log order; when the log fails first they are refused
+ * and never applied.  Owned by the writer's stack; queued on its collection (wlock). */
+typedef struct hs_pending {
+    struct hs_pending *next;
+    uint64_t ticket; /* the record's ticket in the log */
+    uint64_t lsn;
+    uint8_t type;    /* HS_REC_UPSERT or HS_REC_DELETE */
+    bool async;      /* applies when it reaches the head, without waiting for an fsync */
+    int state;       /* 0 waiting, 1 applied, -1 refused */
+    uint32_t n;      /* points (upsert) or ids (delete) */
+    uint8_t **blobs; /* upsert: prepared as by prepare_upserts */
+    const uint8_t **vecs;
+    uint64_t *ids;
+    const uint8_t *payload; /* delete: the record's payload */
+    size_t len;
+} hs_pending;
+
 /* Catalog entry: one per collection, loaded or not. */
 typedef struct centry {
     char tenant[HS_NAME_MAX + 1];
@@ -150,6 +168,8 @@ struct hs_coll {
     uint64_t clock;     /* collection clock (wlock) */
     bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
+    hs_pending *pend_head, *pend_tail; /* logged, not yet applied, in log order (wlock) */
+    uint64_t pend_points; /* points of the queued upserts: capacity reserved for them (wlock) */
     bool read_only;     /* (wlock) */
     char ro_msg[256];
     uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
@@ -218,6 +238,14 @@ void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *
 
 /* ---- write.c ---- */
 int hs_coll_replay(void *ctx, const hs_wal_record *r);
+/* Applies the queued writes whose records are durable and, when the log has failed, refuses the
+ * rest and makes the collection read-only (logged once per collection).  Caller holds wlock. */
+void hs_coll_settle_locked(hs_coll *c);
+/* Waits until every queued write is durable (or refused) and settles them: afterwards the queue
+ * is empty.  Caller holds wlock (it is kept across the fsync). */
+void hs_coll_drain_locked(hs_coll *c);
+/* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
+int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
 /* Metadata blob: [u32 n]([u32 klen][key][u32 vlen][value])*. */
 bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,

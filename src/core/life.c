@@ -69,7 +69,7 @@ static void unload_locked(hs_db *db, centry *e)
         hs_log(HS_LOG_ERROR, "collection '%s': checkpoint before unloading failed: %s (the log "
                "keeps the data)", e->name, err.message);
     hs_indexer_forget(c);
-    hs_wal_sync(c->wal, NULL);
+    hs_coll_wal_sync(c, NULL);
     uint64_t count = c->nlive, deleted = c->nslots - c->nlive, clock = c->clock;
     uint64_t disk = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
     hs_coll_free(c);
@@ -365,7 +365,7 @@ static void checkpoint_one(hs_coll *c, void *ctx)
     hs_error cerr;
     int rc = hs_coll_checkpoint(c, false, &cerr);
     if (rc == HS_OK)
-        rc = hs_wal_sync(c->wal, &cerr);
+        rc = hs_coll_wal_sync(c, &cerr);
     note_result(r, rc, &cerr);
     r->done += rc == HS_OK;
 }

@@ -794,6 +794,9 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
 {
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->wlock);
+    /* writes logged but waiting for their fsync: the checkpoint covers the log up to its
+     * rotation, so they are applied (or refused) first */
+    hs_coll_drain_locked(c);
     if ((!c->dirty && !force) || c->read_only) {
         int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
                                              c->e->name)
@@ -808,6 +811,8 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
     capture cp = {0};
     hs_wal_pos from;
     int rc = hs_wal_rotate(c->wal, &from, err);
+    if (rc != HS_OK)
+        hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_OK)
         rc = hs_segset_sync(c->vecs, err);
     if (rc == HS_OK)
@@ -844,6 +849,6 @@ int hs_collection_checkpoint(hs_collection *h, hs_error *err)
         return rc;
     rc = hs_coll_checkpoint(c, false, err);
     if (rc == HS_OK)
-        rc = hs_wal_sync(c->wal, err);
+        rc = hs_coll_wal_sync(c, err);
     return rc;
 }
