@@ -318,9 +318,14 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
     /* queued upserts apply first: their points take the slots in between */
     if (rc == HS_OK)
         rc = hs_coll_reserve(c, (uint64_t)c->nslots + c->pend_points + n, err);
-    if (rc == HS_OK &&
-        hs_idmap_reserve(&c->ids, (size_t)(c->nlive + c->pend_points + n)) != HS_OK)
-        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    size_t want = (size_t)(c->nlive + c->pend_points + n);
+    if (rc == HS_OK && 2 * want > c->ids.cap) {
+        /* growing replaces the table that gets and deletes read under the read lock */
+        pthread_rwlock_wrlock(&c->rw);
+        if (hs_idmap_reserve(&c->ids, want) != HS_OK)
+            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+        pthread_rwlock_unlock(&c->rw);
+    }
     if (rc != HS_OK) {
         for (uint32_t i = 0; blobs && i < n; i++)
             free(blobs[i]);
