@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long bench bench-grpc run clean format
+.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long bench bench-grpc run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -20,7 +20,7 @@ build: deps $(BUILD)/build.ninja
 
 # Every test: the release suite, then the sanitizer builds.
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long'
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long'
 	$(MAKE) --no-print-directory test-asan test-tsan test-fuzz
 
 test-unit: build
@@ -31,7 +31,7 @@ test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" \
 	  -DHS_SANITIZE=address,undefined >/dev/null
 	ninja -C build-asan
-	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long'
+	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long'
 
 # The concurrency tests under ThreadSanitizer.
 test-tsan: deps
@@ -58,6 +58,12 @@ fuzz: deps build-fuzz/build.ninja
 # The long crash run (200 kill -9 cycles).
 test-crash-long: build
 	ctest --test-dir $(BUILD) --output-on-failure -L crash-long
+
+# The long eviction stress run (2 minutes of searches, inserts and statistics with one loaded
+# collection at a time); STRESS_BUILD=build-asan or build-tsan runs it under a sanitizer.
+STRESS_BUILD ?= $(BUILD)
+test-stress-long: build
+	ctest --test-dir $(STRESS_BUILD) --output-on-failure -L stress-long
 
 # Benchmarks beside the peers (hnswlib, faiss) on Fashion-MNIST and the hyperbolic set.
 bench: build

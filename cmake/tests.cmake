@@ -30,6 +30,11 @@ endforeach()
 set_tests_properties(test_hierarchy_recall PROPERTIES ENVIRONMENT
                      "HS_HIERARCHY_DIR=${CMAKE_SOURCE_DIR}/../shared/bench/hierarchy/data")
 
+# The eviction stress test, longer (label stress-long: not in `make test`; `make test-stress-long`).
+add_test(NAME test_eviction_concurrency_long COMMAND test_eviction_concurrency)
+set_tests_properties(test_eviction_concurrency_long PROPERTIES LABELS stress-long TIMEOUT 3600
+                     ENVIRONMENT HS_STRESS_SECONDS=120)
+
 # The NEON kernels, cross-compiled for aarch64 and run under qemu-user (skipped without them).
 add_test(NAME test_neon_qemu COMMAND ${CMAKE_SOURCE_DIR}/tests/cross/run_neon.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(test_neon_qemu PROPERTIES LABELS unit TIMEOUT 300 SKIP_RETURN_CODE 77)

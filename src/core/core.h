@@ -71,6 +71,24 @@ typedef enum centry_state {
 
 typedef struct hs_coll hs_coll;
 
+/* A write that is logged but not applied yet (write.c): BATCH and STRICT writes become visible
+ * only once their record is durable, in log order; when the log fails first they are refused
+ * and never applied.  Owned by the writer's stack; queued on its collection (wlock). */
+typedef struct hs_pending {
+    struct hs_pending *next;
+    uint64_t ticket; /* the record's ticket in the log */
+    uint64_t lsn;
+    uint8_t type;    /* HS_REC_UPSERT or HS_REC_DELETE */
+    bool async;      /* applies when it reaches the head, without waiting for an fsync */
+    int state;       /* 0 waiting, 1 applied, -1 refused */
+    uint32_t n;      /* points (upsert) or ids (delete) */
+    uint8_t **blobs; /* upsert: prepared as by prepare_upserts */
+    const uint8_t **vecs;
+    uint64_t *ids;
+    const uint8_t *payload; /* delete: the record's payload */
+    size_t len;
+} hs_pending;
+
 /* Catalog entry: one per collection, loaded or not. */
 typedef struct centry {
     char tenant[HS_NAME_MAX + 1];
@@ -151,12 +169,14 @@ struct hs_coll {
     uint32_t nlive;   /* (rw) */
     hs_wal *wal;
     uint64_t clock;     /* collection clock (wlock) */
-    bool dirty;         /* changed since the last checkpoint (wlock) */
+    bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
+    hs_pending *pend_head, *pend_tail; /* logged, not yet applied, in log order (wlock) */
+    uint64_t pend_points; /* points of the queued upserts: capacity reserved for them (wlock) */
     bool read_only;     /* (wlock) */
     char ro_msg[256];
     uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
-    uint64_t last_ckpt_ns;
+    uint64_t last_ckpt_ns; /* atomic (the sweeper reads it under db->lock only) */
     hs_manifest man;         /* the files the collection needs (man_mu) */
     pthread_mutex_t man_mu;  /* taken inside the log's lock (segment hook); nothing inside it */
     pthread_mutex_t ckpt_mu; /* one checkpoint or rebuild at a time; taken before wlock */
@@ -169,7 +189,7 @@ struct hs_coll {
     uint32_t index_low;       /* every slot below is in the graph (atomic for readers) */
     uint32_t inflight[64];    /* start slots of batches being inserted */
     uint32_t ninflight;
-    bool index_paused;
+    uint32_t index_paused;    /* pauses in force (they nest); no batch is claimed while > 0 */
     bool repairing;           /* a reachability repair runs (no insert meanwhile) */
     bool index_queued;        /* in the pool's queue */
     uint32_t index_users;     /* workers holding c (atomic): c is not freed before 0 */
@@ -183,6 +203,8 @@ centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
 int hs_check_names(const char *tenant, const char *name, hs_error *err);
 uint32_t hs_coll_ef_search(const hs_coll *c);
 uint32_t hs_coll_ef_construction(const hs_coll *c);
+/* Fills st from the catalog (a collection not loaded).  Caller holds db->lock. */
+void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st);
 
 /* ---- life.c ---- */
 /* Returns the loaded collection of an open handle, loading it if needed (counts as use). */
@@ -221,6 +243,14 @@ void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *
 
 /* ---- write.c ---- */
 int hs_coll_replay(void *ctx, const hs_wal_record *r);
+/* Applies the queued writes whose records are durable and, when the log has failed, refuses the
+ * rest and makes the collection read-only (logged once per collection).  Caller holds wlock. */
+void hs_coll_settle_locked(hs_coll *c);
+/* Waits until every queued write is durable (or refused) and settles them: afterwards the queue
+ * is empty.  Caller holds wlock (it is kept across the fsync). */
+void hs_coll_drain_locked(hs_coll *c);
+/* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
+int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
 /* Metadata blob: [u32 n]([u32 klen][key][u32 vlen][value])*. */
 bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
@@ -251,7 +281,8 @@ int hs_indexer_start(hs_db *db, hs_error *err);
 void hs_indexer_stop(hs_db *db);
 /* Tells the pool that slots up to c->nslots wait for insertion. */
 void hs_indexer_kick(hs_coll *c);
-/* Stops handing out work for c and waits for its batches in flight (for checkpoint/rebuild). */
+/* Stops handing out work for c and waits for its batches in flight (for checkpoint/rebuild).
+ * Pauses nest: indexing restarts when every pause has been matched by a resume. */
 void hs_indexer_pause(hs_coll *c);
 void hs_indexer_resume(hs_coll *c);
 /* Waits until c has nothing left to index. */

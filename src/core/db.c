@@ -672,7 +672,7 @@ int hs_collection_list(hs_db *db, const char *tenant,
     return rc;
 }
 
-static void stats_cold(const hs_db *db, const centry *e, hs_collection_stats *st)
+void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st)
 {
     st->config = e->config;
     if (!st->config.ef_search)
@@ -692,23 +692,15 @@ int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
     int rc = hs_check_names(tenant, name, err);
     if (rc != HS_OK)
         return rc;
-    hs_collection h;
     pthread_mutex_lock(&db->lock);
     centry *e = hs_db_find_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
     }
-    if (e->state != CE_LOADED) {
-        memset(st, 0, sizeof(*st));
-        stats_cold(db, e, st);
-        pthread_mutex_unlock(&db->lock);
-        return HS_OK;
-    }
-    e->refs++; /* stats of a loaded collection: hold it without counting as use */
+    e->refs++; /* a handle's reference, without counting as use (nothing is loaded) */
     pthread_mutex_unlock(&db->lock);
-    h.db = db;
-    h.e = e;
+    hs_collection h = {db, e};
     rc = hs_collection_stats_of(&h, st);
     pthread_mutex_lock(&db->lock);
     e->refs--;

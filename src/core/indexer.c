@@ -10,6 +10,10 @@
  * collection's backlog drains after enough inserts, the same worker runs a reachability repair
  * (no insert of that collection runs meanwhile).
  *
+ * Pauses nest: a checkpoint and a rebuild (or two of them, through two vacuums) may each pause
+ * the same collection, and its graph must stay still until the last of them resumes, so the
+ * pause is a count.
+ *
  * Locking: pool->mu guards the queue; c->index_mu the collection's bookkeeping.  A worker never
  * holds both.  A collection is removed from the pool (hs_indexer_forget) before it is freed.
  */
@@ -237,7 +241,7 @@ void hs_indexer_stop(hs_db *db)
 void hs_indexer_pause(hs_coll *c)
 {
     pthread_mutex_lock(&c->index_mu);
-    c->index_paused = true;
+    c->index_paused++;
     while (c->ninflight > 0 || c->repairing)
         pthread_cond_wait(&c->index_cv, &c->index_mu);
     pthread_mutex_unlock(&c->index_mu);
@@ -246,9 +250,12 @@ void hs_indexer_pause(hs_coll *c)
 void hs_indexer_resume(hs_coll *c)
 {
     pthread_mutex_lock(&c->index_mu);
-    c->index_paused = false;
+    if (c->index_paused > 0)
+        c->index_paused--;
+    bool go = c->index_paused == 0;
     pthread_mutex_unlock(&c->index_mu);
-    hs_indexer_kick(c);
+    if (go)
+        hs_indexer_kick(c);
 }
 
 void hs_indexer_drain(hs_coll *c)

@@ -69,7 +69,7 @@ static void unload_locked(hs_db *db, centry *e)
         hs_log(HS_LOG_ERROR, "collection '%s': checkpoint before unloading failed: %s (the log "
                "keeps the data)", e->name, err.message);
     hs_indexer_forget(c);
-    hs_wal_sync(c->wal, NULL);
+    hs_coll_wal_sync(c, NULL);
     uint64_t count = c->nlive, deleted = c->nslots - c->nlive, clock = c->clock;
     uint64_t disk = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
     hs_coll_free(c);
@@ -208,8 +208,15 @@ static void sweep_once(hs_db *db)
                 again = true; /* the list may have changed while unlocked */
                 break;
             }
-            if (snap && c->dirty && now >= c->last_ckpt_ns && now - c->last_ckpt_ns >= snap) {
+            /* dirty and last_ckpt_ns are atomics: their locks (wlock, ckpt_mu) are not taken
+             * under db->lock here */
+            uint64_t last = __atomic_load_n(&c->last_ckpt_ns, __ATOMIC_RELAXED);
+            if (snap && __atomic_load_n(&c->dirty, __ATOMIC_RELAXED) && now >= last &&
+                now - last >= snap) {
                 e->refs++; /* pin it; the checkpoint does not count as use */
+                /* the next attempt is one interval away even when this one fails (a read-only
+                 * collection stays dirty: it would be picked again at once, for ever) */
+                __atomic_store_n(&c->last_ckpt_ns, now, __ATOMIC_RELAXED);
                 pthread_mutex_unlock(&db->lock);
                 hs_coll_checkpoint(c, false, NULL);
                 pthread_mutex_lock(&db->lock);
@@ -296,75 +303,112 @@ int hs_life_unload_all(hs_db *db, hs_error *err)
     return first;
 }
 
-int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err)
+/* Calls fn(c, ctx) on every loaded collection, each pinned by a reference while fn runs (so it
+ * is neither unloaded nor dropped meanwhile).  The names are copied first and each entry is
+ * looked up again: while one is pinned and unlocked it may be unlinked by a drop, and its
+ * `next` must not be followed afterwards.  Returns HS_ENOMEM when the names cannot be copied. */
+static int each_loaded(hs_db *db, void (*fn)(hs_coll *c, void *ctx), void *ctx)
 {
-    int first = HS_OK;
-    size_t done = 0;
     pthread_mutex_lock(&db->lock);
+    size_t n = 0;
+    for (centry *e = db->entries; e; e = e->next)
+        n += e->state == CE_LOADED;
+    char (*names)[2][HS_NAME_MAX + 1] = malloc((n ? n : 1) * sizeof(*names));
+    if (!names) {
+        pthread_mutex_unlock(&db->lock);
+        return HS_ENOMEM;
+    }
+    size_t i = 0;
     for (centry *e = db->entries; e; e = e->next) {
         if (e->state != CE_LOADED)
+            continue;
+        memcpy(names[i][0], e->tenant, sizeof(e->tenant));
+        memcpy(names[i][1], e->name, sizeof(e->name));
+        i++;
+    }
+    for (i = 0; i < n; i++) {
+        centry *e = hs_db_find_locked(db, names[i][0], names[i][1]);
+        if (!e || e->state != CE_LOADED)
             continue;
         e->refs++;
         hs_coll *c = e->coll;
         pthread_mutex_unlock(&db->lock);
-        hs_error cerr;
-        int rc = hs_coll_checkpoint(c, false, &cerr);
-        if (rc == HS_OK)
-            rc = hs_wal_sync(c->wal, &cerr);
-        if (rc != HS_OK && first == HS_OK) {
-            first = rc;
-            if (err)
-                *err = cerr;
-        }
-        done += rc == HS_OK;
+        fn(c, ctx);
         pthread_mutex_lock(&db->lock);
         e->refs--;
         pthread_cond_broadcast(&db->cond);
     }
     pthread_mutex_unlock(&db->lock);
+    free(names);
+    return HS_OK;
+}
+
+typedef struct sweep_result {
+    int first;
+    hs_error *err;
+    size_t done;
+    uint64_t entries;
+} sweep_result;
+
+static void note_result(sweep_result *r, int rc, const hs_error *cerr)
+{
+    if (rc != HS_OK && r->first == HS_OK) {
+        r->first = rc;
+        if (r->err)
+            *r->err = *cerr;
+    }
+}
+
+static void checkpoint_one(hs_coll *c, void *ctx)
+{
+    sweep_result *r = ctx;
+    hs_error cerr;
+    int rc = hs_coll_checkpoint(c, false, &cerr);
+    if (rc == HS_OK)
+        rc = hs_coll_wal_sync(c, &cerr);
+    note_result(r, rc, &cerr);
+    r->done += rc == HS_OK;
+}
+
+int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err)
+{
+    sweep_result r = {HS_OK, err, 0, 0};
+    int rc = each_loaded(db, checkpoint_one, &r);
     if (collections)
-        *collections = done;
-    return first;
+        *collections = r.done;
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "Out of memory");
+    return r.first;
+}
+
+static void vacuum_one(hs_coll *c, void *ctx)
+{
+    sweep_result *r = ctx;
+    pthread_mutex_lock(&c->wlock);
+    uint64_t dead = c->nslots - c->nlive;
+    pthread_mutex_unlock(&c->wlock);
+    hs_error cerr;
+    int rc = dead ? hs_coll_rebuild(c, &cerr) : HS_OK;
+    note_result(r, rc, &cerr);
+    if (rc == HS_OK && dead) {
+        r->done++;
+        r->entries += dead;
+    }
 }
 
 int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *err)
 {
-    int first = HS_OK;
-    size_t done = 0;
-    uint64_t entries = 0;
-    pthread_mutex_lock(&db->lock);
-    for (centry *e = db->entries; e; e = e->next) {
-        if (e->state != CE_LOADED)
-            continue;
-        e->refs++;
-        hs_coll *c = e->coll;
-        pthread_mutex_unlock(&db->lock);
-        pthread_mutex_lock(&c->wlock);
-        uint64_t dead = c->nslots - c->nlive;
-        pthread_mutex_unlock(&c->wlock);
-        hs_error cerr;
-        int rc = dead ? hs_coll_rebuild(c, &cerr) : HS_OK;
-        if (rc != HS_OK && first == HS_OK) {
-            first = rc;
-            if (err)
-                *err = cerr;
-        }
-        if (rc == HS_OK && dead) {
-            done++;
-            entries += dead;
-        }
-        pthread_mutex_lock(&db->lock);
-        e->refs--;
-        pthread_cond_broadcast(&db->cond);
-    }
-    pthread_mutex_unlock(&db->lock);
+    sweep_result r = {HS_OK, err, 0, 0};
+    int rc = each_loaded(db, vacuum_one, &r);
     uint64_t freed = 0;
     hs_db_release_memory(db, &freed);
     hs_log(HS_LOG_INFO, "Vacuum: %zu collections compacted, %llu entries reclaimed, %llu bytes "
-           "returned to the OS", done, (unsigned long long)entries, (unsigned long long)freed);
-    *collections = done;
-    *reclaimed = entries;
-    return first;
+           "returned to the OS", r.done, (unsigned long long)r.entries, (unsigned long long)freed);
+    *collections = r.done;
+    *reclaimed = r.entries;
+    if (rc != HS_OK)
+        return hs_error_set(err, rc, "Out of memory");
+    return r.first;
 }
 
 void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *loaded,

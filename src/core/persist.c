@@ -834,7 +834,7 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         return rc;
     }
     hs_db_observe_clock(db, c->clock);
-    c->last_ckpt_ns = hs_now_ns();
+    __atomic_store_n(&c->last_ckpt_ns, hs_now_ns(), __ATOMIC_RELAXED);
     *out = c;
     return HS_OK;
 }
@@ -983,6 +983,9 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
 {
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->wlock);
+    /* writes logged but waiting for their fsync: the checkpoint covers the log up to its
+     * rotation, so they are applied (or refused) first */
+    hs_coll_drain_locked(c);
     if ((!c->dirty && !force) || c->read_only) {
         int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
                                              c->e->name)
@@ -997,12 +1000,14 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
     capture cp = {0};
     hs_wal_pos from;
     int rc = hs_wal_rotate(c->wal, &from, err);
+    if (rc != HS_OK)
+        hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_OK)
         rc = hs_segset_sync(c->vecs, err);
     if (rc == HS_OK)
         rc = capture_state(c, from, &cp, err);
     if (rc == HS_OK)
-        c->dirty = false;
+        __atomic_store_n(&c->dirty, false, __ATOMIC_RELAXED);
     hs_indexer_resume(c);
     pthread_mutex_unlock(&c->wlock);
     uint64_t seq = c->ckpt_seq + 1;
@@ -1022,10 +1027,10 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
     }
     if (rc == HS_OK) {
         drop_covered(c, seq, from);
-        c->last_ckpt_ns = hs_now_ns();
+        __atomic_store_n(&c->last_ckpt_ns, hs_now_ns(), __ATOMIC_RELAXED);
     } else {
         pthread_mutex_lock(&c->wlock);
-        c->dirty = true;
+        __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&c->wlock);
         hs_log(HS_LOG_ERROR, "collection '%s': checkpoint failed: %s", c->e->name,
                err ? err->message : hs_rc_message(rc));
@@ -1045,6 +1050,6 @@ int hs_collection_checkpoint(hs_collection *h, hs_error *err)
         return rc;
     rc = hs_coll_checkpoint(c, false, err);
     if (rc == HS_OK)
-        rc = hs_wal_sync(c->wal, err);
+        rc = hs_coll_wal_sync(c, err);
     return rc;
 }

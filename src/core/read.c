@@ -255,16 +255,17 @@ int hs_peek(hs_collection *h, uint64_t cursor, size_t limit, int with_vector, hs
 int hs_collection_stats_of(hs_collection *h, hs_collection_stats *st)
 {
     memset(st, 0, sizeof(*st));
-    hs_coll *c = h->e->coll;
-    if (!c) {
-        pthread_mutex_lock(&h->db->lock);
-        st->config = h->e->config;
-        st->count = h->e->cold_count;
-        st->deleted = h->e->cold_deleted;
-        st->clock = h->e->cold_clock;
-        pthread_mutex_unlock(&h->db->lock);
+    /* The handle's reference keeps a LOADED collection loaded, but the handle may have been
+     * opened while the collection was loading or unloading: e->coll is read, and the state
+     * checked, under db->lock.  Anything not LOADED answers from the catalog (an unloading
+     * collection's figures there are final, a loading one's are those it is loaded from). */
+    pthread_mutex_lock(&h->db->lock);
+    hs_coll *c = h->e->state == CE_LOADED ? h->e->coll : NULL;
+    if (!c)
+        hs_stats_cold_locked(h->db, h->e, st);
+    pthread_mutex_unlock(&h->db->lock);
+    if (!c)
         return HS_OK;
-    }
     pthread_mutex_lock(&c->wlock);
     pthread_rwlock_rdlock(&c->rw);
     st->config = c->cfg;

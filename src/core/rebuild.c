@@ -147,32 +147,39 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
 {
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->wlock);
+    hs_coll_drain_locked(c); /* queued writes would need slots of the old generation */
     int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
                                          c->e->name)
                           : HS_OK;
     coll_parts p;
     memset(&p, 0, sizeof(p));
     p.gen = c->gen + 1;
+    bool paused = false, built = false;
     if (rc == HS_OK)
         rc = hs_coll_ids_locked(c, err);
     if (rc == HS_OK) {
+        /* the pause lasts until the checkpoint below has serialised the new graph; a
+         * checkpoint or another rebuild pausing meanwhile nests inside it */
         hs_indexer_pause(c);
+        paused = true;
+        built = true; /* p holds (part of) a new generation from here on */
         rc = build_parts(c, &p, err);
         if (rc == HS_OK) {
             /* the parts become the collection's; a checkpoint makes them the durable state */
             swap_parts(c, &p);
-            c->dirty = true;
+            __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         }
     }
+    bool swapped = built && rc == HS_OK;
     pthread_mutex_unlock(&c->wlock);
     pthread_mutex_unlock(&c->ckpt_mu);
-    if (rc == HS_OK)
+    if (swapped)
         rc = hs_coll_checkpoint(c, true, err);
     pthread_mutex_lock(&c->wlock);
-    if (p.gen == c->gen) {
+    if (built && !swapped) {
         /* build_parts failed: p is the unfinished new generation */
         parts_free(c, &p, true);
-    } else {
+    } else if (swapped) {
         /* p is the old generation.  Its files stay until a checkpoint of the new state is
          * durable: until then the newest checkpoint on disk still refers to them. */
         parts_free(c, &p, rc == HS_OK);
@@ -181,7 +188,8 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
                    "(%s); the next checkpoint retries", c->e->name, err ? err->message : "");
     }
     pthread_mutex_unlock(&c->wlock);
-    hs_indexer_resume(c);
+    if (paused)
+        hs_indexer_resume(c);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
- * write.c: the write path (spec B2): validate everything, log one record, apply, wait for the
- * requested durability.  Replay after a restart applies the same records through the same
- * apply functions, so slots are assigned identically.
+ * write.c: the write path (spec B2): validate everything, log one record, wait for the requested
+ * durability, apply (docs/internals/storage.md, "Write path").  Replay after a restart applies
+ * the same records through the same apply functions, so slots are assigned identically.
  *
  * Record payloads (little-endian):
  *   UPSERT: u32 n, then n x { u64 id, u32 meta_len, vector (dim x 4 or 8 bytes: the processed
@@ -13,8 +13,12 @@
  * each live slot holds a malloc'd copy prefixed with its u32 length.
  *
  * Anything that can fail (capacity, allocations) happens before the record is logged, so a
- * logged record always applies.  Locking: writers hold c->wlock from validation of the state to
- * the end of apply; apply takes c->rw for writing.
+ * logged record always applies.  A logged BATCH or STRICT write waits in the collection's queue
+ * (hs_pending, log order) until its record is durable and is applied then, so that no reader
+ * sees a write the log may still refuse; when the log fails first, the queued writes are
+ * refused, never applied, and the collection turns read-only.  Locking: writers hold c->wlock
+ * from validation of the state to the append and again to apply (the queue is guarded by it);
+ * apply takes c->rw for writing.
  */
 #include <float.h>
 #include <math.h>
@@ -311,10 +315,17 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
     }
     if (rc == HS_OK && p != end)
         rc = hs_error_set(err, HS_ECORRUPT, "upsert record: trailing bytes");
+    /* queued upserts apply first: their points take the slots in between */
     if (rc == HS_OK)
-        rc = hs_coll_reserve(c, (uint64_t)c->nslots + n, err);
-    if (rc == HS_OK && hs_idmap_reserve(&c->ids, (size_t)c->nlive + n) != HS_OK)
-        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+        rc = hs_coll_reserve(c, (uint64_t)c->nslots + c->pend_points + n, err);
+    size_t want = (size_t)(c->nlive + c->pend_points + n);
+    if (rc == HS_OK && 2 * want > c->ids.cap) {
+        /* growing replaces the table that gets and deletes read under the read lock */
+        pthread_rwlock_wrlock(&c->rw);
+        if (hs_idmap_reserve(&c->ids, want) != HS_OK)
+            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+        pthread_rwlock_unlock(&c->rw);
+    }
     if (rc != HS_OK) {
         for (uint32_t i = 0; blobs && i < n; i++)
             free(blobs[i]);
@@ -347,7 +358,7 @@ static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, u
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
-        c->dirty = true;
+        __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     free(blobs);
     free(vecs);
@@ -367,7 +378,7 @@ static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, u
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
-        c->dirty = true;
+        __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     return HS_OK;
 }
@@ -415,17 +426,15 @@ static hs_durability resolve(const hs_coll *c, hs_durability d)
     return c->db->opts.durability;
 }
 
-/* Marks the collection read-only after a failed fsync (never retried). */
-static void fsync_failed(hs_coll *c, const hs_error *err)
+/* Marks the collection read-only after its log failed (never retried), logging it once. */
+static void read_only_locked(hs_coll *c, const char *why)
 {
-    pthread_mutex_lock(&c->wlock);
-    if (!c->read_only) {
-        c->read_only = true;
-        snprintf(c->ro_msg, sizeof(c->ro_msg), "%s", err->message);
-        hs_log(HS_LOG_ERROR, "collection '%s' is read-only after a WAL fsync failure: %s",
-               c->e->name, err->message);
-    }
-    pthread_mutex_unlock(&c->wlock);
+    if (c->read_only)
+        return;
+    c->read_only = true;
+    snprintf(c->ro_msg, sizeof(c->ro_msg), "%s", why);
+    hs_log(HS_LOG_ERROR, "collection '%s' (tenant '%s') is read-only after a WAL failure: %s; "
+           "restart the server", c->e->name, c->e->tenant, why);
 }
 
 static int read_only_error(const hs_coll *c, hs_error *err)
@@ -434,11 +443,115 @@ static int read_only_error(const hs_coll *c, hs_error *err)
                         "failure (%s); restart the server", c->e->name, c->ro_msg);
 }
 
+/* ---- writes waiting for their fsync ------------------------------------------------------ */
+
+static void apply_pending(hs_coll *c, hs_pending *p)
+{
+    if (p->type == HS_REC_UPSERT) {
+        pthread_rwlock_wrlock(&c->rw);
+        for (uint32_t i = 0; i < p->n; i++)
+            apply_upsert(c, p->ids[i], p->vecs[i], p->blobs[i]);
+        pthread_rwlock_unlock(&c->rw);
+        if (p->n) {
+            c->clock = p->lsn + p->n - 1;
+            __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
+        }
+    } else {
+        apply_delete_record(c, p->payload, p->len, p->lsn, NULL);
+    }
+}
+
+void hs_coll_settle_locked(hs_coll *c)
+{
+    bool failed;
+    char why[160];
+    uint64_t durable = hs_wal_durable(c->wal, &failed, why, sizeof(why));
+    hs_pending *p;
+    while ((p = c->pend_head) && (p->ticket <= durable || (p->async && !failed))) {
+        if (p->type == HS_REC_UPSERT)
+            c->pend_points -= p->n;
+        apply_pending(c, p);
+        p->state = 1;
+        c->pend_head = p->next;
+    }
+    if (failed) {
+        /* the log cut every record past `durable`: they never happened */
+        for (p = c->pend_head; p; p = p->next) {
+            p->state = -1;
+            if (p->type == HS_REC_UPSERT)
+                c->pend_points -= p->n;
+        }
+        c->pend_head = NULL;
+        read_only_locked(c, why);
+    }
+    if (!c->pend_head)
+        c->pend_tail = NULL;
+}
+
+void hs_coll_drain_locked(hs_coll *c)
+{
+    if (c->pend_tail)
+        hs_wal_wait(c->wal, c->pend_tail->ticket, HS_DURABILITY_STRICT, NULL);
+    hs_coll_settle_locked(c);
+}
+
+int hs_coll_wal_sync(hs_coll *c, hs_error *err)
+{
+    int rc = hs_wal_sync(c->wal, err);
+    if (rc != HS_OK) {
+        pthread_mutex_lock(&c->wlock);
+        hs_coll_settle_locked(c);
+        pthread_mutex_unlock(&c->wlock);
+    }
+    return rc;
+}
+
+/* Queues p (its record is logged) or, for an ASYNC write with nothing queued before it, applies
+ * it at once.  Caller holds wlock. */
+static void submit_locked(hs_coll *c, hs_pending *p)
+{
+    if (p->async && !c->pend_head) {
+        apply_pending(c, p);
+        p->state = 1;
+        return;
+    }
+    if (p->type == HS_REC_UPSERT)
+        c->pend_points += p->n;
+    if (c->pend_tail)
+        c->pend_tail->next = p;
+    else
+        c->pend_head = p;
+    c->pend_tail = p;
+}
+
+/* Waits for p's record (ASYNC ones: for the records queued before it) and settles the queue.
+ * Returns the outcome: HS_OK when p was applied, the log's error when it was refused. */
+static int finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
+{
+    if (p->state == 1) { /* an ASYNC write applied at once */
+        hs_indexer_kick(c);
+        return HS_OK;
+    }
+    int rc = hs_wal_wait(c->wal, p->ticket, p->async ? HS_DURABILITY_BATCH : mode, err);
+    pthread_mutex_lock(&c->wlock);
+    hs_coll_settle_locked(c);
+    int state = p->state;
+    pthread_mutex_unlock(&c->wlock);
+    hs_indexer_kick(c); /* slots applied by this thread or another */
+    if (state == 1)
+        return HS_OK;
+    if (rc == HS_OK)
+        rc = hs_error_set(err, HS_EIO, "WAL Error: the write was refused after a failed fsync");
+    return rc;
+}
+
 /* Appends a record; a full disk is reported with the collection's name (spec E_NO_SPACE). */
 static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
                       uint64_t *ticket, hs_error *err)
 {
     int rc = hs_wal_append(c->wal, type, lsn, buf, len, ticket, err);
+    if (rc != HS_OK)
+        hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_ENOSPC)
         hs_error_set(err, rc, "No space left on device while writing collection '%s'",
                      c->e->name);
@@ -509,45 +622,37 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     uint8_t *buf = encode_upserts(c, pts, n, &len, err);
     if (!buf)
         return HS_ENOMEM;
-    uint32_t pn;
-    uint8_t **blobs;
-    const uint8_t **vecs;
-    uint64_t *ids;
-    uint64_t first = 0, ticket = 0;
+    hs_durability mode = resolve(c, durability);
+    hs_pending p = {.type = HS_REC_UPSERT, .async = mode == HS_DURABILITY_ASYNC};
+    uint64_t first = 0;
     pthread_mutex_lock(&c->wlock);
     if (c->read_only)
         rc = read_only_error(c, err);
     if (rc == HS_OK)
         rc = hs_coll_ids_locked(c, err);
     if (rc == HS_OK)
-        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &pn, &blobs, &vecs, &ids, err);
-    if (rc == HS_OK) {
+        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &p.n, &p.blobs, &p.vecs, &p.ids, err);
+    bool prepared = rc == HS_OK;
+    if (rc == HS_OK)
         rc = hs_db_tick(c->db, n, &first, err);
-        if (rc == HS_OK)
-            rc = log_record(c, HS_REC_UPSERT, first, buf, len, &ticket, err);
-        if (rc == HS_OK) {
-            pthread_rwlock_wrlock(&c->rw);
-            for (uint32_t i = 0; i < pn; i++)
-                apply_upsert(c, ids[i], vecs[i], blobs[i]);
-            pthread_rwlock_unlock(&c->rw);
-            c->clock = first + n - 1;
-            c->dirty = true;
-        } else {
-            for (uint32_t i = 0; i < pn; i++)
-                free(blobs[i]);
-        }
-        free(blobs);
-        free(vecs);
-        free(ids);
+    if (rc == HS_OK)
+        rc = log_record(c, HS_REC_UPSERT, first, buf, len, &p.ticket, err);
+    if (rc == HS_OK) {
+        p.lsn = first;
+        submit_locked(c, &p);
     }
     pthread_mutex_unlock(&c->wlock);
+    if (rc == HS_OK)
+        rc = finish(c, &p, mode, err);
+    if (prepared && p.state != 1)
+        for (uint32_t i = 0; i < p.n; i++)
+            free(p.blobs[i]); /* never applied: the slots did not take them */
+    if (prepared) {
+        free(p.blobs);
+        free(p.vecs);
+        free(p.ids);
+    }
     free(buf);
-    if (rc != HS_OK)
-        return rc;
-    hs_indexer_kick(c);
-    rc = hs_wal_wait(c->wal, ticket, resolve(c, durability), err);
-    if (rc != HS_OK)
-        fsync_failed(c, err);
     return rc;
 }
 
@@ -564,6 +669,7 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
     if (rc != HS_OK || (n == 0 && !accept))
         return rc;
     pthread_mutex_lock(&c->wlock);
+    hs_coll_drain_locked(c); /* the ids are chosen from every write logged before */
     if ((rc = hs_coll_ids_locked(c, err)) != HS_OK) {
         pthread_mutex_unlock(&c->wlock);
         return rc;
@@ -595,30 +701,30 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
             put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
     }
     pthread_rwlock_unlock(&c->rw);
-    uint64_t first = 0, ticket = 0;
+    hs_durability mode = resolve(c, durability);
+    hs_pending p = {.type = HS_REC_DELETE, .async = mode == HS_DURABILITY_ASYNC, .n = m};
+    uint64_t first = 0;
     if (m > 0 && c->read_only)
         rc = read_only_error(c, err);
     if (m > 0 && rc == HS_OK) {
         put32(buf + HS_WAL_HEADER, m);
-        size_t len = 4 + 8 * (size_t)m;
+        p.payload = buf + HS_WAL_HEADER;
+        p.len = 4 + 8 * (size_t)m;
         rc = hs_db_tick(c->db, m, &first, err);
         if (rc == HS_OK)
-            rc = log_record(c, HS_REC_DELETE, first, buf, len, &ticket, err);
-        if (rc == HS_OK)
-            rc = apply_delete_record(c, buf + HS_WAL_HEADER, len, first, err);
+            rc = log_record(c, HS_REC_DELETE, first, buf, p.len, &p.ticket, err);
+        if (rc == HS_OK) {
+            p.lsn = first;
+            submit_locked(c, &p);
+        }
     }
     pthread_mutex_unlock(&c->wlock);
+    if (rc == HS_OK && m > 0)
+        rc = finish(c, &p, mode, err);
     free(buf);
-    if (rc != HS_OK || m == 0)
-        return rc;
-    rc = hs_wal_wait(c->wal, ticket, resolve(c, durability), err);
-    if (rc != HS_OK) {
-        fsync_failed(c, err);
-        return rc;
-    }
-    if (deleted)
+    if (rc == HS_OK && deleted)
         *deleted = m;
-    return HS_OK;
+    return rc;
 }
 
 int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability durability,
@@ -648,6 +754,7 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
     if (rc != HS_OK)
         return rc;
     pthread_mutex_lock(&c->wlock);
+    hs_coll_drain_locked(c); /* its record carries c->clock: nothing may be queued before it */
     centry updated = *c->e;
     if (ef_search)
         updated.config.ef_search = ef_search;
@@ -674,7 +781,7 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
         hs_error ignored;
         if (!c->read_only &&
             hs_wal_append(c->wal, HS_REC_CONFIGURE, c->clock, buf, 8, &t, &ignored) == HS_OK)
-            c->dirty = true;
+            __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&c->wlock);
     return rc;

@@ -109,7 +109,8 @@ int hs_wal_append(hs_wal *w, uint8_t type, uint64_t lsn, uint8_t *buf, size_t le
 
 /* Waits until the record is durable as `mode` requires (ASYNC: returns at once; BATCH: the next
  * group fsync, at most one per interval; STRICT: an fsync started after the record was written).
- * Errors: HS_EIO (the fsync failed: the log is read-only from now on). */
+ * Errors: HS_EIO (the fsync failed: the log is read-only from now on, and every record not
+ * durable by then is refused and removed from the file, ASYNC ones included). */
 int hs_wal_wait(hs_wal *w, uint64_t ticket, hs_durability mode, hs_error *err);
 
 /* fsyncs everything appended so far. */
@@ -127,6 +128,8 @@ hs_wal_pos hs_wal_end(hs_wal *w);
 int hs_wal_segments(hs_wal *w, hs_wal_seginfo **out, size_t *n);
 uint64_t hs_wal_disk_bytes(hs_wal *w);
 bool hs_wal_failed(hs_wal *w);
+/* Tickets up to the returned value are durable; *failed: the log failed (msg gets why). */
+uint64_t hs_wal_durable(hs_wal *w, bool *failed, char *msg, size_t len);
 /* Syncs (best effort) and frees. */
 void hs_wal_close(hs_wal *w);
 

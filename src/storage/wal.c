@@ -9,7 +9,8 @@
  * waiters run (or join) an fsync that starts after their write; BATCH waiters elect a leader
  * that sleeps until one interval after the previous fsync started, then fsyncs for everyone.
  * A failed fsync marks the log failed: that waiter gets HS_EIO and every later append
- * HS_EREADONLY (no retry, no pretending).
+ * HS_EREADONLY (no retry, no pretending); the records written since the last good fsync (all
+ * refused: their waiters get HS_EIO) are truncated away so that no restart replays them.
  *
  * Locking: one mutex `lock` guards every field; fsync runs without it (sync_running keeps the
  * descriptor from being swapped by a rotation meanwhile).  Appends hold it for the write.
@@ -477,15 +478,44 @@ int hs_wal_pending(const hs_io_ops *io, const char *dir, hs_wal_pos from, const 
 
 hs_wal_counters_t hs_wal_counters;
 
+/* A failed fsync: the log is failed for good, and the records it did not make durable are
+ * refused (their writers get an error), so they are cut from the current segment: a restart
+ * must not replay a write that was refused.  Every byte not durable is in the current segment
+ * (a rotation fsyncs the old one first).  Best effort: when the truncation fails too, the log
+ * line says those records may come back.  Called with the lock held. */
+static void fail_locked(hs_wal *w, int rc)
+{
+    if (!w->failed) {
+        w->failed = true;
+        snprintf(w->fail_msg, sizeof(w->fail_msg), "fsync failed: %s", strerror(-rc));
+        uint64_t cut = w->appended - w->durable;
+        if (cut && cut <= w->off - HS_WAL_SEG_HEADER) {
+            char path[HS_PATH_MAX];
+            seg_path(w, w->seg, path, sizeof(path));
+            int trc = w->io->ftruncate(w->io->ctx, w->fd, w->off - cut);
+            if (trc == 0) {
+                w->off -= cut;
+                w->disk_bytes -= cut;
+                hs_log(HS_LOG_ERROR, "WAL %s: %s; the %" PRIu64 " bytes of records written "
+                       "since the last good fsync were refused and removed", path,
+                       w->fail_msg, cut);
+            } else {
+                hs_log(HS_LOG_ERROR, "WAL %s: %s; the %" PRIu64 " bytes of refused records "
+                       "written since the last good fsync cannot be removed (%s): a restart "
+                       "may replay them", path, w->fail_msg, cut, strerror(-trc));
+            }
+        }
+    }
+    pthread_cond_broadcast(&w->cond);
+}
+
 static int rotate_locked(hs_wal *w, hs_error *err)
 {
     while (w->sync_running)
         pthread_cond_wait(&w->cond, &w->lock);
     int rc = w->io->fsync(w->io->ctx, w->fd);
     if (rc < 0) {
-        w->failed = true;
-        snprintf(w->fail_msg, sizeof(w->fail_msg), "fsync failed: %s", strerror(-rc));
-        pthread_cond_broadcast(&w->cond);
+        fail_locked(w, rc);
         return hs_error_set(err, HS_EIO, "WAL Error: %s", w->fail_msg);
     }
     w->durable = w->appended;
@@ -557,10 +587,7 @@ static int sync_locked(hs_wal *w)
     pthread_mutex_lock(&w->lock);
     w->sync_running = false;
     if (rc < 0) {
-        if (!w->failed) {
-            w->failed = true;
-            snprintf(w->fail_msg, sizeof(w->fail_msg), "fsync failed: %s", strerror(-rc));
-        }
+        fail_locked(w, rc);
     } else if (target > w->durable) {
         w->durable = target;
     }
@@ -723,6 +750,17 @@ uint64_t hs_wal_disk_bytes(hs_wal *w)
     uint64_t b = w->disk_bytes;
     pthread_mutex_unlock(&w->lock);
     return b;
+}
+
+uint64_t hs_wal_durable(hs_wal *w, bool *failed, char *msg, size_t len)
+{
+    pthread_mutex_lock(&w->lock);
+    uint64_t d = w->durable;
+    *failed = w->failed;
+    if (w->failed && msg)
+        snprintf(msg, len, "%s", w->fail_msg);
+    pthread_mutex_unlock(&w->lock);
+    return d;
 }
 
 bool hs_wal_failed(hs_wal *w)

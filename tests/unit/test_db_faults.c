@@ -1,7 +1,9 @@
 /*
  * test_db_faults.c: I/O faults at the database level, through the fault-injecting file layer:
  * a full disk while logging or while growing the vector files, a failed fsync (the collection
- * turns read-only, reads keep working, a restart recovers every acknowledged write), a failed
+ * turns read-only, reads keep working, a restart recovers every acknowledged write), a refused
+ * write or delete that no reader ever sees (not while it waits for its fsync, not after the
+ * failure, not after a restart), a log line for every collection that turns read-only, a failed
  * checkpoint, and corrupt files on disk (the collection is quarantined with a message naming
  * the file; the others keep working; drop still works).
  */
@@ -12,6 +14,8 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +174,157 @@ static void test_fsync_failure_is_final(void **state)
     hs_db_close(db, NULL);
 }
 
+/* ---- refused writes ---------------------------------------------------------------------- */
+
+#define BASE 10     /* durable points 1..BASE */
+#define REFUSED 100 /* the refused batch: ids 100..199 */
+
+typedef struct watch {
+    hs_collection *h;
+    int done;       /* atomic: the main thread is finished */
+    int after;      /* atomic: the failure happened; iterations since are counted */
+    int iterations; /* atomic */
+    int seen;       /* atomic: times a reader saw the refused batch (or lost a point) */
+} watch;
+
+/* Every way of reading the collection: the refused batch is never there, the durable points
+ * always are. */
+static int sees_refused(hs_collection *h)
+{
+    hs_error err;
+    uint64_t n = 0;
+    int bad = hs_count_where(h, NULL, NULL, &n, &err) != HS_OK || n != BASE;
+    hs_collection_stats st;
+    bad |= hs_collection_stats_of(h, &st) != HS_OK || st.count != BASE;
+    bad |= hs_get(h, 150, NULL, NULL, NULL, &err) != HS_ENOTFOUND;
+    bad |= hs_get(h, 5, NULL, NULL, NULL, &err) != HS_OK;
+    double q[4] = {150, 1, 2, 3};
+    hs_search_opts o;
+    hs_search_opts_init(&o);
+    o.k = 20;
+    hs_hit out[20];
+    size_t k = 0;
+    bad |= hs_search(h, q, 4, &o, out, &k, &err) != HS_OK || k != BASE;
+    for (size_t i = 0; i < k; i++)
+        bad |= out[i].id >= REFUSED;
+    return bad;
+}
+
+static void *reader(void *arg)
+{
+    watch *w = arg;
+    while (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) {
+        if (sees_refused(w->h))
+            __atomic_fetch_add(&w->seen, 1, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&w->after, __ATOMIC_ACQUIRE))
+            __atomic_fetch_add(&w->iterations, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void test_refused_write_never_visible(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(&fio.ops);
+    hs_collection *h = make(db, "r"), *d = make(db, "d");
+    hs_error err;
+    for (uint64_t id = 1; id <= BASE; id++) {
+        assert_int_equal(put(h, id, HS_DURABILITY_STRICT, &err), HS_OK);
+        assert_int_equal(put(d, id, HS_DURABILITY_STRICT, &err), HS_OK);
+    }
+    watch w = {h, 0, 0, 0, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reader, &w), 0);
+    /* the batch's fsync fails: it is refused, and readers never saw it meanwhile */
+    hs_point pts[REFUSED];
+    double v[REFUSED][4];
+    for (int i = 0; i < REFUSED; i++) {
+        uint64_t id = REFUSED + (uint64_t)i;
+        v[i][0] = (double)id, v[i][1] = 1, v[i][2] = 2, v[i][3] = 3;
+        pts[i] = (hs_point){id, v[i], 4, NULL, 0};
+    }
+    fio.fail_fsync_at = 1;
+    fio.fsync_errno = EIO;
+    assert_int_equal(hs_upsert(h, pts, REFUSED, HS_DURABILITY_STRICT, &err), HS_EIO);
+    __atomic_store_n(&w.after, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&w.iterations, __ATOMIC_ACQUIRE) < 50)
+        sched_yield(); /* the reader keeps looking after the failure too */
+    __atomic_store_n(&w.done, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    assert_int_equal(w.seen, 0);
+    assert_false(sees_refused(h));
+    hs_collection_stats st;
+    hs_collection_stats_of(h, &st);
+    assert_int_equal(st.read_only, 1);
+    /* a refused delete: the point stays */
+    uint64_t del = 5;
+    fio.fail_fsync_at = 1;
+    assert_int_equal(hs_delete(d, &del, 1, HS_DURABILITY_STRICT, NULL, &err), HS_EIO);
+    assert_int_equal(hs_get(d, 5, NULL, NULL, NULL, &err), HS_OK);
+    assert_int_equal(count(d), BASE);
+    hs_collection_close(h);
+    hs_collection_close(d);
+    hs_db_close(db, NULL);
+    /* after a restart: the same (the refused records were cut from the log) */
+    db = open_db(NULL);
+    h = make(db, "r");
+    d = make(db, "d");
+    assert_false(sees_refused(h));
+    assert_int_equal(hs_get(d, 5, NULL, NULL, NULL, &err), HS_OK);
+    assert_int_equal(count(d), BASE);
+    assert_int_equal(put(h, 500, HS_DURABILITY_STRICT, &err), HS_OK); /* writable again */
+    hs_collection_close(h);
+    hs_collection_close(d);
+    hs_db_close(db, NULL);
+}
+
+/* ---- every collection that turns read-only says so -------------------------------------- */
+
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lines[8192];
+
+static void keep_line(void *ctx, hs_log_level level, const char *message)
+{
+    (void)ctx;
+    (void)level;
+    pthread_mutex_lock(&lines_lock);
+    size_t n = strlen(lines);
+    snprintf(lines + n, sizeof(lines) - n, "%s\n", message);
+    pthread_mutex_unlock(&lines_lock);
+}
+
+static void test_every_read_only_collection_logs(void **state)
+{
+    (void)state;
+    lines[0] = 0;
+    hs_log_set_sink(keep_line, NULL, HS_LOG_ERROR);
+    hs_db *db = open_db(&fio.ops);
+    hs_collection *f = make(db, "f"), *g = make(db, "g");
+    hs_error err;
+    assert_int_equal(put(f, 1, HS_DURABILITY_STRICT, &err), HS_OK);
+    assert_int_equal(put(g, 1, HS_DURABILITY_STRICT, &err), HS_OK);
+    assert_int_equal(put(g, 2, HS_DURABILITY_ASYNC, &err), HS_OK);
+    /* f: a write's fsync fails; g: its checkpoint's log rotation fsync fails */
+    fio.fail_fsync_at = 1;
+    fio.fsync_errno = EIO;
+    assert_int_equal(put(f, 2, HS_DURABILITY_STRICT, &err), HS_EIO);
+    fio.fail_fsync_at = 1;
+    assert_int_not_equal(hs_collection_checkpoint(g, &err), HS_OK);
+    hs_collection_stats st;
+    hs_collection_stats_of(f, &st);
+    assert_int_equal(st.read_only, 1);
+    hs_collection_stats_of(g, &st);
+    assert_int_equal(st.read_only, 1);
+    assert_int_equal(put(g, 3, HS_DURABILITY_ASYNC, &err), HS_EREADONLY);
+    assert_non_null(strstr(err.message, "fsync failed"));
+    hs_log_set_sink(NULL, NULL, HS_LOG_ERROR);
+    assert_non_null(strstr(lines, "collection 'f' (tenant 'default_admin') is read-only"));
+    assert_non_null(strstr(lines, "collection 'g' (tenant 'default_admin') is read-only"));
+    hs_collection_close(f);
+    hs_collection_close(g);
+    hs_db_close(db, NULL);
+}
+
 static void test_checkpoint_failure(void **state)
 {
     (void)state;
@@ -280,6 +435,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disk_full_on_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_on_vectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_is_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_write_never_visible, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_read_only_collection_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption_quarantines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_corruption_in_the_middle, setup, teardown),

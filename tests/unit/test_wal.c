@@ -316,6 +316,7 @@ static void test_write_errors(void **state)
     f.short_writes = 0;
     /* still writable, and nothing of the failed attempts remains */
     assert_int_equal(append_lsn(w, 2, &err), HS_OK);
+    assert_int_equal(hs_wal_sync(w, &err), HS_OK); /* records 1 and 2 are durable */
     uint64_t t;
     uint8_t buf[HS_WAL_HEADER + 8];
     memset(buf + HS_WAL_HEADER, (uint8_t)(3 * 7), 4);
@@ -326,9 +327,10 @@ static void test_write_errors(void **state)
     assert_true(hs_wal_failed(w));
     assert_int_equal(append_lsn(w, 4, &err), HS_EREADONLY);
     hs_wal_close(w);
+    /* the refused record 3 was cut from the file: a restart does not replay it */
     w = open_wal(dir, NULL, &s, &err, &rc);
     assert_int_equal(rc, HS_OK);
-    assert_int_equal(s.n, 3);
+    assert_int_equal(s.n, 2);
     hs_wal_close(w);
     hs_remove_tree(hs_io_posix(), dir);
 }
