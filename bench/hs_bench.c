@@ -260,6 +260,39 @@ static void build_index(bench *b)
     free(slots);
 }
 
+/* Distance evaluations of the traversal space, counted during the recall pass only (the
+ * machine-independent cost of a search: the QPS of a shared machine is noisy). */
+static hs_dist_fn counted_dist_fn;
+static hs_dist_many_fn counted_many_fn;
+static uint64_t dist_count; /* atomic */
+
+static float counting_dist(const hs_space *s, const void *a, const void *b)
+{
+    __atomic_fetch_add(&dist_count, 1, __ATOMIC_RELAXED);
+    return counted_dist_fn(s, a, b);
+}
+
+static void counting_many(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                          float *out)
+{
+    __atomic_fetch_add(&dist_count, n, __ATOMIC_RELAXED);
+    counted_many_fn(s, q, recs, n, out);
+}
+
+static void count_distances(bench *b, bool on)
+{
+    if (on) {
+        counted_dist_fn = b->trav.dist;
+        counted_many_fn = b->trav.dist_many;
+        b->trav.dist = counting_dist;
+        b->trav.dist_many = counting_many;
+        dist_count = 0;
+    } else {
+        b->trav.dist = counted_dist_fn;
+        b->trav.dist_many = counted_many_fn;
+    }
+}
+
 /* One query: encode, search, re-rank when the traversal is approximate.  ids gets k results. */
 static void run_query(bench *b, size_t qi, void *qrec, void *qfull, hs_pair *cand, uint32_t *ids)
 {
@@ -449,10 +482,16 @@ int main(int argc, char **argv)
         b.ef = b.o.efs[e];
         size_t tcounts[2] = {1, b.o.threads};
         for (size_t t = 0; t < (b.o.threads > 1 ? 2u : 1u); t++) {
+            count_distances(&b, t == 0);
             query_pass(&b, tcounts[t], false); /* warm-up and the recall pass */
+            count_distances(&b, false);
             double r = recall(&b);
             double qps = measure_qps(&b, tcounts[t], false);
-            printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", b.ef, r, qps, tcounts[t]);
+            if (t == 0)
+                printf("ef=%zu recall=%.4f qps=%.0f threads=%zu dists_per_query=%.0f\n", b.ef, r,
+                       qps, tcounts[t], (double)dist_count / (double)b.query.n);
+            else
+                printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", b.ef, r, qps, tcounts[t]);
             if (t == 0 && b.o.metric == HS_METRIC_POINCARE)
                 print_bands(&b);
             fflush(stdout);

@@ -274,6 +274,25 @@ static inline void indeg_add(const hs_hnsw *h, uint32_t slot, int level, int del
         __atomic_fetch_add(hnsw_indeg(h, slot), (uint32_t)delta, __ATOMIC_RELAXED);
 }
 
+/* Index in e's list of its farthest neighbour that is marked deleted, or -1. */
+static long farthest_deleted(const hs_hnsw *h, uint32_t e, const hnsw_view *v, uint32_t cnt)
+{
+    const hs_space *sp = h->space;
+    long best = -1;
+    float worst = -1.0f;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t id = view_get(v, i);
+        if (!(hnsw_info(h, id) & HS_INFO_DELETED))
+            continue;
+        float d = sp->dist(sp, hnsw_rec(h, e), hnsw_rec(h, id));
+        if (d > worst) {
+            worst = d;
+            best = i;
+        }
+    }
+    return best;
+}
+
 /*
  * Adds a link e -> q on `level`, pruning e's list with the heuristic when it is full.  A level-0
  * neighbour pruned away that is left with no in-link at all is noted in s->orphans; the caller
@@ -295,6 +314,20 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
         view_set(&v, cnt, q);
         __atomic_store_n(&v.list[0], cnt + 1, __ATOMIC_RELEASE);
         indeg_add(h, q, level, 1);
+        pthread_mutex_unlock(lk);
+        return HS_OK;
+    }
+    long dead = farthest_deleted(h, e, &v, cnt);
+    if (dead >= 0) {
+        /* a full list that holds deleted nodes gives one of them up rather than prune away live
+         * ones: after many upserts (a delete and an insert each) every list fills with deleted
+         * copies, and new points would find no way in */
+        uint32_t old = view_get(&v, (uint32_t)dead);
+        view_set(&v, (uint32_t)dead, q);
+        indeg_add(h, q, level, 1);
+        if (level == 0 && __atomic_sub_fetch(hnsw_indeg(h, old), 1, __ATOMIC_RELAXED) == 0 &&
+            s->norphans < HS_ARRAY_LEN(s->orphans))
+            s->orphans[s->norphans++] = old;
         pthread_mutex_unlock(lk);
         return HS_OK;
     }

@@ -154,6 +154,10 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
         return -1;
     for (size_t i = 0; i < neps; i++) {
         uint32_t id = eps[i].id;
+        /* an entry point may be newer than the visited set (the graph grows under searches) */
+        if (HS_UNLIKELY(id >= s->visit_cap) &&
+            visit_reserve(s, HS_MAX(hs_chunks_capacity(&h->links0), (uint64_t)id + 1)) != HS_OK)
+            return -1;
         if (s->visit[id] == epoch)
             continue;
         s->visit[id] = epoch;
