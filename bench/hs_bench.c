@@ -6,7 +6,7 @@
  *   ef=<n> recall=<r> qps=<q> threads=<t>          (1 thread, then --threads)
  *   index_bytes=<b> graph_bytes=<b> vector_bytes=<b> code_bytes=<b> rss_growth_bytes=<b>
  *
- * Flags: --metric l2|cosine|poincare --base F --query F --truth F [--k 10] [--M 16]
+ * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
  *        [--no-repair] [--exact] [--seed N]
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
@@ -139,6 +139,7 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->metric = !strcmp(v, "l2")       ? HS_METRIC_L2
                         : !strcmp(v, "cosine") ? HS_METRIC_COSINE
                         : !strcmp(v, "poincare") ? HS_METRIC_POINCARE
+                        : !strcmp(v, "lorentz")  ? HS_METRIC_LORENTZ
                                                : (die("unknown metric", v), HS_METRIC_L2);
         } else if (!strcmp(a, "--quant")) {
             if (!v)
@@ -276,7 +277,10 @@ static void counting_many(const hs_space *s, const void *q, const void *const *r
                           float *out)
 {
     __atomic_fetch_add(&dist_count, n, __ATOMIC_RELAXED);
-    counted_many_fn(s, q, recs, n, out);
+    hs_space inner = *s; /* a generic many-function calls dist: do not count twice */
+    inner.dist = counted_dist_fn;
+    inner.dist_many = counted_many_fn;
+    counted_many_fn(&inner, q, recs, n, out);
 }
 
 static void count_distances(bench *b, bool on)
@@ -375,9 +379,15 @@ static double recall(const bench *b)
     return (double)hits / (double)(b->query.n * k);
 }
 
-/* Hyperbolic radius of query qi: its distance from the centre, 2 atanh(|x|). */
+/* Hyperbolic radius of query qi: its distance from the centre, 2 atanh(|x|) in the ball,
+ * acosh(x0) on the hyperboloid. */
 static double query_radius(const bench *b, size_t qi)
 {
+    if (b->o.metric == HS_METRIC_LORENTZ) {
+        size_t at = qi * b->query.dim;
+        return acosh(b->query.f64 ? ((const double *)b->query.data)[at]
+                                  : ((const float *)b->query.data)[at]);
+    }
     double s = 0;
     for (size_t j = 0; j < b->query.dim; j++) {
         double x = b->query.f64 ? ((const double *)b->query.data)[qi * b->query.dim + j]
@@ -492,7 +502,7 @@ int main(int argc, char **argv)
                        qps, tcounts[t], (double)dist_count / (double)b.query.n);
             else
                 printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", b.ef, r, qps, tcounts[t]);
-            if (t == 0 && b.o.metric == HS_METRIC_POINCARE)
+            if (t == 0 && (b.o.metric == HS_METRIC_POINCARE || b.o.metric == HS_METRIC_LORENTZ))
                 print_bands(&b);
             fflush(stdout);
         }

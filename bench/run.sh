@@ -94,6 +94,29 @@ with open(src, "rb") as f, open(dst, "wb") as g:
           | grep -E '^(unreachable|ef=|  bands|exact|index_bytes)' | sed 's/^/    /' | tee -a "$out"
         echo | tee -a "$out"
       done
+      # the same verbs10 points on the hyperboloid (x0 = (1+|p|^2)/(1-|p|^2), x = 2p/(1-|p|^2))
+      for part in base query; do
+        "$py" -c 'import struct,sys
+src, dst = sys.argv[1:]
+with open(src, "rb") as f, open(dst, "wb") as g:
+    while (h := f.read(4)):
+        d = struct.unpack("<i", h)[0]
+        p = struct.unpack("<%dd" % d, f.read(8 * d))
+        s = sum(x * x for x in p)
+        x = [(1.0 + s) / (1.0 - s)] + [2.0 * v / (1.0 - s) for v in p]
+        g.write(struct.pack("<i", d + 1) + struct.pack("<%dd" % (d + 1), *x))' \
+          "$shared/hierarchy/data/verbs10.$part.dvecs" "$hd/verbs10-lorentz.$part.dvecs"
+      done
+      echo "## verbs10 on the hyperboloid (lorentz) beside the same points in the ball (hs-bench, 1 thread)" | tee -a "$out"
+      for m in lorentz poincare; do
+        b=$hd/verbs10-lorentz; [ "$m" = lorentz ] || b=$shared/hierarchy/data/verbs10
+        echo "    $m:" | tee -a "$out"
+        "$build/bin/hs-bench" --metric "$m" --base "$b.base.dvecs" --query "$b.query.dvecs" \
+          --truth "$shared/hierarchy/data/verbs10.gt.ivecs" --k 10 --M 16 --ef-construction 200 \
+          --threads 1 --ef 10,20,40 --exact | grep -E '^(unreachable|ef=|exact)' | sed 's/^/    /' \
+          | tee -a "$out"
+      done
+      echo | tee -a "$out"
       ;;
     *) echo "unknown set $set" >&2; exit 2 ;;
   esac

@@ -51,7 +51,8 @@ extern "C" {
     X(EINTERNAL, -20, "internal error")                                               \
     X(EEMPTY, -21, "vector must not be empty")                                        \
     X(ENAME, -22, "invalid name")                                                     \
-    X(ELOAD, -23, "collection failed to load")
+    X(ELOAD, -23, "collection failed to load")                                        \
+    X(EHYPERBOLOID, -24, "vector is not on the upper sheet of the hyperboloid")
 
 typedef enum hs_rc {
 #define HS_RC_ENUM_(name, value, msg) HS_##name = value,
@@ -76,6 +77,10 @@ typedef enum hs_metric {
     HS_METRIC_L2 = 0,       /* squared Euclidean distance */
     HS_METRIC_COSINE = 1,   /* 1 - cosine similarity; vectors normalised at insert */
     HS_METRIC_POINCARE = 2, /* geodesic distance in the Poincare ball */
+    /* geodesic distance on the hyperboloid (Lorentz model): vectors (x0, x1..xn) with
+     * -x0^2 + x1^2 + ... + xn^2 = -1 (relative tolerance 1e-5 of x0^2) and x0 > 0; the
+     * dimension counts x0.  The point maps to the Poincare ball as (x1..xn) / (1 + x0). */
+    HS_METRIC_LORENTZ = 3,
 } hs_metric;
 
 /* Quantization of the in-RAM traversal codes (results are always re-ranked exactly). */

@@ -313,9 +313,11 @@ static int convert(hs_settings *o)
         o->metric = HS_METRIC_L2;
     else if (ieq(m, "poincare"))
         o->metric = HS_METRIC_POINCARE;
+    else if (ieq(m, "lorentz"))
+        o->metric = HS_METRIC_LORENTZ;
     else
         return config_error("invalid value '%s' for HS_METRIC (from %s): expected cosine, l2, "
-                            "euclidean or poincare", m, table[S_METRIC].source);
+                            "euclidean, poincare or lorentz", m, table[S_METRIC].source);
     const char *q = table[S_QUANT].value;
     if (ieq(q, "none"))
         o->quantization = HS_QUANT_NONE;

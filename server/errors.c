@@ -95,6 +95,9 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
     case HS_EBALL:
         id = HS_ERR_OUT_OF_BALL;
         break;
+    case HS_EHYPERBOLOID:
+        id = HS_ERR_NOT_ON_HYPERBOLOID;
+        break;
     case HS_EMETADATA:
         id = HS_ERR_METADATA;
         break;

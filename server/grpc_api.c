@@ -97,7 +97,7 @@ static void rpc_create(hs_gcall *c, const uint8_t *msg, size_t len)
                         r->dimension);
         else if (!hs_parse_metric(r->metric, &cfg.metric))
             hs_fail_set(&f, HS_ERR_METRIC,
-                        "Unknown metric '%.64s': expected cosine, l2, euclidean or poincare",
+                        "Unknown metric '%.64s': expected cosine, l2, euclidean, poincare or lorentz",
                         r->metric);
         else if (*r->quantization && !hs_parse_quant(r->quantization, &cfg.quantization))
             hs_fail_set(&f, HS_ERR_QUANTIZATION,

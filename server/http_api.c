@@ -1259,8 +1259,8 @@ static void r_create(hctx *c)
         fail(c, HS_ERR_DIMENSION_RANGE, "Dimension must be between 1 and 16384 (got %lld)",
              (long long)dim);
     else if (!hs_parse_metric(metric, &cfg.metric))
-        fail(c, HS_ERR_METRIC, "Unknown metric '%.64s': expected cosine, l2, euclidean or poincare",
-             metric);
+        fail(c, HS_ERR_METRIC,
+             "Unknown metric '%.64s': expected cosine, l2, euclidean, poincare or lorentz", metric);
     else if (quant && *quant && !hs_parse_quant(quant, &cfg.quantization))
         fail(c, HS_ERR_QUANTIZATION, "Unknown quantization '%.64s': expected none, scalar or binary",
              quant);

@@ -120,6 +120,8 @@ bool hs_parse_metric(const char *s, hs_metric *m)
         *m = HS_METRIC_L2;
     else if (!strcasecmp(s, "poincare"))
         *m = HS_METRIC_POINCARE;
+    else if (!strcasecmp(s, "lorentz"))
+        *m = HS_METRIC_LORENTZ;
     else
         return false;
     return true;
@@ -140,7 +142,10 @@ bool hs_parse_quant(const char *s, hs_quantization *q)
 
 const char *hs_metric_name(hs_metric m)
 {
-    return m == HS_METRIC_L2 ? "l2" : m == HS_METRIC_POINCARE ? "poincare" : "cosine";
+    return m == HS_METRIC_L2         ? "l2"
+           : m == HS_METRIC_POINCARE ? "poincare"
+           : m == HS_METRIC_LORENTZ  ? "lorentz"
+                                     : "cosine";
 }
 
 const char *hs_quant_name(hs_quantization q)

@@ -125,6 +125,7 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(NONFINITE, INVALID_ARGUMENT, 400, "INVALID_VECTOR")                             \
     X(ZERO_COSINE, INVALID_ARGUMENT, 400, "INVALID_VECTOR")                           \
     X(OUT_OF_BALL, INVALID_ARGUMENT, 400, "OUT_OF_BALL")                              \
+    X(NOT_ON_HYPERBOLOID, INVALID_ARGUMENT, 400, "INVALID_VECTOR")                    \
     X(METADATA, INVALID_ARGUMENT, 400, "INVALID_METADATA")                            \
     X(UNIMPLEMENTED, UNIMPLEMENTED, 501, "UNIMPLEMENTED")                             \
     X(WAL_IO, INTERNAL, 500, "STORAGE_ERROR")                                         \

@@ -478,13 +478,20 @@ static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
         return hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and 16384 (got %u)",
                             c->dimension);
     if (c->metric != HS_METRIC_L2 && c->metric != HS_METRIC_COSINE &&
-        c->metric != HS_METRIC_POINCARE)
-        return hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean "
-                            "or poincare", (int)c->metric);
+        c->metric != HS_METRIC_POINCARE && c->metric != HS_METRIC_LORENTZ)
+        return hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean, "
+                            "poincare or lorentz", (int)c->metric);
     if (c->quantization != HS_QUANT_NONE && c->quantization != HS_QUANT_SCALAR &&
         c->quantization != HS_QUANT_BINARY)
         return hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or "
                             "binary", (int)c->quantization);
+    if (c->metric == HS_METRIC_LORENTZ && c->quantization != HS_QUANT_NONE)
+        return hs_error_set(err, HS_EINVAL, "Quantization '%s' is not available for the lorentz "
+                            "metric: use none", c->quantization == HS_QUANT_SCALAR ? "scalar"
+                                                                                 : "binary");
+    if (c->metric == HS_METRIC_LORENTZ && c->dimension < 2)
+        return hs_error_set(err, HS_ERANGE, "Dimension must be between 2 and 16384 for the "
+                            "lorentz metric (got %u)", c->dimension);
     if (c->m == 0)
         c->m = db->opts.default_m;
     if (c->m < HS_HNSW_MIN_M || c->m > HS_HNSW_MAX_M)

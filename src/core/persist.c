@@ -61,7 +61,10 @@ static uint64_t get64(const uint8_t *p)
 
 static const char *metric_name(hs_metric m)
 {
-    return m == HS_METRIC_L2 ? "l2" : m == HS_METRIC_POINCARE ? "poincare" : "cosine";
+    return m == HS_METRIC_L2         ? "l2"
+           : m == HS_METRIC_POINCARE ? "poincare"
+           : m == HS_METRIC_LORENTZ  ? "lorentz"
+                                     : "cosine";
 }
 
 static const char *quant_name(hs_quantization q)
@@ -139,10 +142,12 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
     hs_collection_config c = {0};
     if (ok) {
         const char *ms = metric->valuestring, *qs = quant->valuestring;
-        c.metric = !strcmp(ms, "l2") ? HS_METRIC_L2
+        c.metric = !strcmp(ms, "l2")         ? HS_METRIC_L2
                    : !strcmp(ms, "poincare") ? HS_METRIC_POINCARE
+                   : !strcmp(ms, "lorentz")  ? HS_METRIC_LORENTZ
                                              : HS_METRIC_COSINE;
-        ok = !strcmp(ms, "l2") || !strcmp(ms, "poincare") || !strcmp(ms, "cosine");
+        ok = !strcmp(ms, "l2") || !strcmp(ms, "poincare") || !strcmp(ms, "lorentz") ||
+             !strcmp(ms, "cosine");
         c.quantization = !strcmp(qs, "scalar") ? HS_QUANT_SCALAR
                          : !strcmp(qs, "binary") ? HS_QUANT_BINARY
                                                  : HS_QUANT_NONE;
@@ -270,7 +275,7 @@ void hs_coll_cold_stats(hs_db *db, centry *e)
 int hs_coll_open_tables(hs_coll *c, hs_error *err)
 {
     const hs_collection_config *cfg = &c->cfg;
-    c->f64 = cfg->metric == HS_METRIC_POINCARE;
+    c->f64 = cfg->metric == HS_METRIC_POINCARE || cfg->metric == HS_METRIC_LORENTZ;
     int rc = hs_space_init(&c->full, cfg->metric, c->f64 ? HS_CODE_F64 : HS_CODE_F32,
                            cfg->dimension);
     c->quantized = cfg->quantization != HS_QUANT_NONE;

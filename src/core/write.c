@@ -50,6 +50,25 @@ static uint64_t get64(const uint8_t *p)
 
 /* ---- validation -------------------------------------------------------------------------- */
 
+/* A Lorentz vector lies on the upper sheet: x0 > 0 and -x0^2 + |x|^2 = -1 within
+ * HS_LORENTZ_TOL x x0^2 (float32 model outputs carry a relative error of ~1e-7 per component). */
+static int check_hyperboloid(const double *v, size_t dim, bool query, hs_error *err)
+{
+    const char *what = query ? "Query vector" : "Vector";
+    if (!(v[0] > 0.0))
+        return hs_error_set(err, HS_EHYPERBOLOID, "%s is not on the upper sheet of the "
+                            "hyperboloid: x0 must be positive (got %g)", what, v[0]);
+    double s = hs_lorentz_sqnorm(v, dim);
+    if (!(fabs(s + 1.0) <= HS_LORENTZ_TOL * v[0] * v[0])) {
+        char num[40];
+        hs_fmt_double(s, num, sizeof(num));
+        return hs_error_set(err, HS_EHYPERBOLOID, "%s is not on the hyperboloid: -x0^2 + "
+                            "sum(xi^2) = %s, expected -1 (relative tolerance %g of x0^2)", what,
+                            num, HS_LORENTZ_TOL);
+    }
+    return HS_OK;
+}
+
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err)
 {
     if (dim == 0 || !v)
@@ -88,6 +107,8 @@ int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query
                                 "(squared norm %s >= 1)", query ? "Query vector" : "Vector", num);
         }
     }
+    if (c->cfg.metric == HS_METRIC_LORENTZ)
+        return check_hyperboloid(v, dim, query, err);
     return HS_OK;
 }
 

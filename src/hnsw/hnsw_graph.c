@@ -50,7 +50,7 @@ void hs_hnsw_opts_init(hs_hnsw_opts *o)
 
 void hs_hnsw_defaults_for(hs_metric metric, float *alpha, uint32_t *hub)
 {
-    bool hyperbolic = metric == HS_METRIC_POINCARE;
+    bool hyperbolic = metric == HS_METRIC_POINCARE || metric == HS_METRIC_LORENTZ;
     *alpha = hyperbolic ? 1.3f : 1.0f;
     *hub = hyperbolic ? HNSW_MAX_HUB : 1;
 }
@@ -177,6 +177,10 @@ static float prune_bound(const hs_hnsw *h, float key)
     if (h->space->metric == HS_METRIC_POINCARE) {
         double t = sinh(asinh(sqrt((double)key)) / a);
         return (float)(t * t);
+    }
+    if (h->space->metric == HS_METRIC_LORENTZ) { /* key u = 2 delta */
+        double t = sinh(asinh(sqrt((double)key * 0.5)) / a);
+        return (float)(2.0 * t * t);
     }
     return (float)((double)key / (a * a));
 }

@@ -66,6 +66,23 @@ static inline double hs_poincare_alpha(double sqnorm) { return 1.0 / (1.0 - sqno
 /* Geodesic distance from the ranking key delta: 2 asinh(sqrt(delta)) (exact near 0). */
 double hs_poincare_dist_from_delta(double delta);
 
+/*
+ * Lorentz model.  The ranking key of two points a, b on the hyperboloid is
+ * u = -<a, b>_L - 1 = cosh(d) - 1 (twice the Poincare delta of their images), computed without
+ * the cancellation of x0 y0 - x.y: with s = spatial part, u = (|s_a - s_b|^2 - D^2) / 2 where
+ * D = a0 - b0 = (s_a - s_b).(s_a + s_b) / (a0 + b0).  Distance 2 asinh(sqrt(u / 2)).
+ */
+double hs_lorentz_key_f64(const double *a, const double *b, size_t dim);
+double hs_lorentz_key_f32(const float *a, const float *b, size_t dim);
+static inline double hs_lorentz_dist_from_key(double u)
+{
+    return hs_poincare_dist_from_delta(u * 0.5);
+}
+/* Relative tolerance of the hyperboloid check: |-x0^2 + |s|^2 + 1| <= HS_LORENTZ_TOL * x0^2. */
+#define HS_LORENTZ_TOL 1e-5
+/* -x0^2 + |s|^2 in float64 (the Minkowski square norm; -1 on the hyperboloid). */
+double hs_lorentz_sqnorm(const double *x, size_t dim);
+
 /* Normalises a cosine vector in float64 as the spec describes (kept bit for bit when its norm is
  * already 1 within 1e-9; rescaled first when the squared norm under- or overflows).  Returns
  * false for an all-zero vector. */

@@ -48,6 +48,57 @@ double hs_poincare_dist_from_delta(double delta)
     return isfinite(d) ? d : DBL_MAX;
 }
 
+/*
+ * The Lorentz key u = cosh(d) - 1 from the spatial parts s_a, s_b (x0 only in a0 + b0), never
+ * negative.  First u = (|D|^2 - t0^2) / 2 with D = s_a - s_b, t0 = D.(s_a + s_b) / (a0 + b0)
+ * (= a0 - b0 on the sheet).  When that difference cancels (close points far from the origin:
+ * |D| grows like x0 d), D is split along e = (s_a + s_b) / |s_a + s_b|: with P = |D - (D.e) e|^2,
+ * q = (D.e)^2 / (a0 + b0)^2 and -<a + b, a + b>_L = 4 + 2u, the identity
+ * 2u = P + q (4 + 2u) gives u = (P + 4q) / (2 (1 - q)), where every term is a sum of squares.
+ */
+#define LORENTZ_KEY_BODY(T)                                                                    \
+    double dd = 0.0, ds = 0.0, ss = 0.0;                                                       \
+    for (size_t i = 1; i < dim; i++) {                                                         \
+        double x = (double)a[i], y = (double)b[i];                                             \
+        double d = x - y, sum = x + y;                                                         \
+        dd += d * d;                                                                           \
+        ds += d * sum;                                                                         \
+        ss += sum * sum;                                                                       \
+    }                                                                                          \
+    double den = (double)a[0] + (double)b[0];                                                  \
+    if (!(den > 0.0))                                                                          \
+        return 0.0;                                                                            \
+    double t0 = ds / den;                                                                      \
+    double u = 0.5 * (dd - t0 * t0);                                                           \
+    if (u > 1e-3 * dd || !(ss > 0.0))                                                          \
+        return u > 0.0 ? u : 0.0;                                                              \
+    double inv = 1.0 / sqrt(ss), t = ds * inv, p = 0.0;                                        \
+    for (size_t i = 1; i < dim; i++) {                                                         \
+        double x = (double)a[i], y = (double)b[i];                                             \
+        double perp = (x - y) - t * (x + y) * inv;                                             \
+        p += perp * perp;                                                                      \
+    }                                                                                          \
+    double q = (t / den) * (t / den);                                                          \
+    return q < 1.0 ? (p + 4.0 * q) / (2.0 * (1.0 - q)) : (u > 0.0 ? u : 0.0);
+
+double hs_lorentz_key_f64(const double *a, const double *b, size_t dim)
+{
+    LORENTZ_KEY_BODY(double)
+}
+
+double hs_lorentz_key_f32(const float *a, const float *b, size_t dim)
+{
+    LORENTZ_KEY_BODY(float)
+}
+
+double hs_lorentz_sqnorm(const double *x, size_t dim)
+{
+    double s = 0.0;
+    for (size_t i = 1; i < dim; i++)
+        s += x[i] * x[i];
+    return s - x[0] * x[0];
+}
+
 bool hs_vec_normalize_f64(double *x, size_t dim)
 {
     double s = hs_vec_sqnorm_strict(x, dim);
@@ -99,6 +150,8 @@ double hs_vec_distance_f32(const hs_vec_kernels *k, hs_metric m, const float *u,
                            k->dot_f32_wide(q, q, dim));
     case HS_METRIC_POINCARE:
         return hs_poincare_dist_from_delta(k->l2sq_f32_wide(u, q, dim) * alpha_u * alpha_q);
+    case HS_METRIC_LORENTZ:
+        return hs_lorentz_dist_from_key(hs_lorentz_key_f32(u, q, dim));
     }
     return DBL_MAX;
 }
@@ -113,6 +166,8 @@ double hs_vec_distance_f64(const hs_vec_kernels *k, hs_metric m, const double *u
         return cosine_from(k->dot_f64(u, q, dim), k->dot_f64(u, u, dim), k->dot_f64(q, q, dim));
     case HS_METRIC_POINCARE:
         return hs_poincare_dist_from_delta(k->l2sq_f64(u, q, dim) * alpha_u * alpha_q);
+    case HS_METRIC_LORENTZ:
+        return hs_lorentz_dist_from_key(hs_lorentz_key_f64(u, q, dim));
     }
     return DBL_MAX;
 }

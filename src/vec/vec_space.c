@@ -49,6 +49,16 @@ static float dist_f64_poincare(const hs_space *s, const void *a, const void *b)
     return (float)(d * rec_alpha(s, a) * rec_alpha(s, b));
 }
 
+static float dist_f32_lorentz(const hs_space *s, const void *a, const void *b)
+{
+    return (float)hs_lorentz_key_f32((const float *)a, (const float *)b, s->dim);
+}
+
+static float dist_f64_lorentz(const hs_space *s, const void *a, const void *b)
+{
+    return (float)hs_lorentz_key_f64((const double *)a, (const double *)b, s->dim);
+}
+
 static inline float sq8_l2(const hs_space *s, const void *a, const void *b)
 {
     int32_t dot = s->k->dot_i8((const int8_t *)a, (const int8_t *)b, s->kdim);
@@ -151,9 +161,13 @@ static void many_generic(const hs_space *s, const void *q, const void *const *re
 int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
 {
     if (dim == 0 || (metric != HS_METRIC_L2 && metric != HS_METRIC_COSINE &&
-                     metric != HS_METRIC_POINCARE))
+                     metric != HS_METRIC_POINCARE && metric != HS_METRIC_LORENTZ))
         return HS_EINVAL;
     bool poincare = metric == HS_METRIC_POINCARE;
+    bool lorentz = metric == HS_METRIC_LORENTZ;
+    /* Lorentz records hold the coordinates as given (x0 first); only full-precision codes */
+    if (lorentz && (dim < 2 || (code != HS_CODE_F32 && code != HS_CODE_F64)))
+        return HS_EINVAL;
     size_t comp;
     /* pad to whole SIMD registers once the padding is cheap relative to the vector */
     uint32_t kdim = dim;
@@ -167,13 +181,13 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
     switch (code) {
     case HS_CODE_F32:
         comp = (size_t)kdim * 4;
-        s->dist = poincare ? dist_f32_poincare : dist_f32;
-        s->dist_many = many_f32;
+        s->dist = poincare ? dist_f32_poincare : lorentz ? dist_f32_lorentz : dist_f32;
+        s->dist_many = lorentz ? many_generic : many_f32;
         break;
     case HS_CODE_F64:
         comp = (size_t)kdim * 8;
-        s->dist = poincare ? dist_f64_poincare : dist_f64;
-        s->dist_many = many_f64;
+        s->dist = poincare ? dist_f64_poincare : lorentz ? dist_f64_lorentz : dist_f64;
+        s->dist_many = lorentz ? many_generic : many_f64;
         break;
     case HS_CODE_SQ8:
         comp = kdim;

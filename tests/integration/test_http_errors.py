@@ -246,7 +246,7 @@ def test_create_field_errors(srv, body, message, prefix):
     ({"name": "x2", "dimension": 16385, "metric": "l2"}, 400, "INVALID_DIMENSION",
      "Dimension must be between 1 and 16384 (got 16385)"),
     ({"name": "x2", "dimension": 2, "metric": "dot"}, 400, "INVALID_METRIC",
-     "Unknown metric 'dot': expected cosine, l2, euclidean or poincare"),
+     "Unknown metric 'dot': expected cosine, l2, euclidean, poincare or lorentz"),
     ({"name": "x2", "dimension": 2, "metric": "l2", "quantization": "pq"}, 400,
      "INVALID_QUANTIZATION", "Unknown quantization 'pq': expected none, scalar or binary"),
     ({"name": "x2", "dimension": 2, "metric": "l2", "m": 1}, 400, "INVALID_PARAMETER",

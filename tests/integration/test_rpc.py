@@ -44,7 +44,7 @@ def test_collections_lifecycle(stub, pb):
         (INV, "Dimension must be between 1 and 16384 (got 0)")
     assert err(stub.CreateCollection, P.CreateCollectionRequest(name="z", dimension=2,
                                                                 metric="hamming")) == \
-        (INV, "Unknown metric 'hamming': expected cosine, l2, euclidean or poincare")
+        (INV, "Unknown metric 'hamming': expected cosine, l2, euclidean, poincare or lorentz")
     assert err(stub.CreateCollection, P.CreateCollectionRequest(
         name="z", dimension=2, metric="l2", quantization="pq")) == \
         (INV, "Unknown quantization 'pq': expected none, scalar or binary")

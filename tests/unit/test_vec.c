@@ -346,6 +346,120 @@ static void test_quantizers(void **state)
 }
 
 /* Traversal distances of each code rank like the exact distance on easy data. */
+
+/* Poincare point p (dim n) to the hyperboloid (n + 1 coordinates), in long double. */
+static void to_lorentz(const long double *p, size_t n, double *x)
+{
+    long double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += p[i] * p[i];
+    long double den = 1.0L - s;
+    x[0] = (double)((1.0L + s) / den);
+    for (size_t i = 0; i < n; i++)
+        x[1 + i] = (double)(2.0L * p[i] / den);
+}
+
+/* Reference geodesic distance of two Poincare points in long double. */
+static long double poincare_ref(const long double *p, const long double *q, size_t n)
+{
+    long double sp = 0, sq = 0, dd = 0;
+    for (size_t i = 0; i < n; i++) {
+        sp += p[i] * p[i];
+        sq += q[i] * q[i];
+        dd += (p[i] - q[i]) * (p[i] - q[i]);
+    }
+    long double delta = dd / ((1.0L - sp) * (1.0L - sq));
+    return 2.0L * asinhl(sqrtl(delta));
+}
+
+/*
+ * The Lorentz key against a long-double reference: pairs far apart and pairs 1e-3 .. 1e-7 apart,
+ * from the centre to hyperbolic radius ~16 (x0 ~ 4e6), where x0 y0 - x.y cancels.  The stable
+ * key keeps the distance to a relative error of 1e-6 (measured: < 1e-8) of the ball's distance
+ * between the images of the stored float64 coordinates;
+ * the naive formula is shown to lose it, so the test can tell them apart.
+ */
+static void test_lorentz_kernel(void **state)
+{
+    (void)state;
+    enum { N = 9 };
+    hs_rng r;
+    hs_rng_seed(&r, 11);
+    double worst_stable = 0, worst_naive = 0, far_stable = 0, far_naive = 0;
+    for (int t = 0; t < 4000; t++) {
+        long double p[N], q[N], np = 0;
+        for (size_t i = 0; i < N; i++) {
+            p[i] = (long double)hs_rng_normal(&r);
+            np += p[i] * p[i];
+        }
+        /* radius from 0 to ~16: |p| = tanh(r / 2) */
+        long double rad = (long double)(t % 17), scale = tanhl(rad / 2) / sqrtl(np);
+        long double step = (t / 17) % 3 == 0 ? 0.5L : powl(10.0L, -(long double)(3 + t % 5));
+        long double nq = 0;
+        for (size_t i = 0; i < N; i++) {
+            p[i] *= scale;
+            q[i] = p[i] * (1.0L - step * (long double)hs_rng_uniform(&r)) +
+                   step * 1e-3L * (long double)hs_rng_normal(&r) * (1.0L - tanhl(rad / 2));
+            nq += q[i] * q[i];
+        }
+        if (nq >= 1.0L)
+            continue;
+        double a[N + 1], b[N + 1];
+        to_lorentz(p, N, a);
+        to_lorentz(q, N, b);
+        /* the reference distance of the points actually stored (rounded to float64) */
+        long double pa[N], pb[N];
+        for (size_t i = 0; i < N; i++) {
+            pa[i] = (long double)a[1 + i] / (1.0L + (long double)a[0]);
+            pb[i] = (long double)b[1 + i] / (1.0L + (long double)b[0]);
+        }
+        long double ref = poincare_ref(pa, pb, N);
+        if (ref < 1e-12L)
+            continue;
+        double got = hs_lorentz_dist_from_key(hs_lorentz_key_f64(a, b, N + 1));
+        float gotf = (float)hs_lorentz_key_f64(a, b, N + 1);
+        assert_true(gotf >= 0.0f);
+        double naive_in = a[0] * b[0];
+        for (size_t i = 1; i <= N; i++)
+            naive_in -= a[i] * b[i];
+        double naive = acosh(naive_in < 1.0 ? 1.0 : naive_in);
+        double es = fabs(got - (double)ref) / (double)ref;
+        double en = fabs(naive - (double)ref) / (double)ref;
+        worst_stable = fmax(worst_stable, es);
+        worst_naive = fmax(worst_naive, en);
+        if (rad > 10) {
+            far_stable = fmax(far_stable, es);
+            far_naive = fmax(far_naive, en);
+        }
+        assert_true(es < 1e-6);
+    }
+    print_message("lorentz: worst relative error up to radius 10: stable %.3g, naive %.3g; "
+                  "radius 11-16: stable %.3g, naive %.3g\n", worst_stable, worst_naive,
+                  far_stable, far_naive);
+    assert_true(worst_naive > 1e-3); /* the cancellation this kernel avoids */
+
+    /* the f32 entry point and the reported distance agree with the f64 one */
+    double a[3] = {0, 0.3, -0.4}, b[3] = {0, -0.2, 0.1};
+    a[0] = sqrt(1 + 0.09 + 0.16);
+    b[0] = sqrt(1 + 0.04 + 0.01);
+    float af[3] = {(float)a[0], (float)a[1], (float)a[2]}, bf[3] = {(float)b[0], (float)b[1], (float)b[2]};
+    double d64 = hs_vec_distance_f64(hs_vec_kernels_get(), HS_METRIC_LORENTZ, a, b, 3, 0, 0);
+    double d32 = hs_vec_distance_f32(hs_vec_kernels_get(), HS_METRIC_LORENTZ, af, bf, 3, 0, 0);
+    double naive = acosh(a[0] * b[0] - a[1] * b[1] - a[2] * b[2]);
+    assert_true(fabs(d64 - naive) < 1e-12);
+    assert_true(fabs(d32 - naive) < 1e-6);
+    assert_true(hs_vec_distance_f64(hs_vec_kernels_get(), HS_METRIC_LORENTZ, a, a, 3, 0, 0) == 0.0);
+    /* the space ranks by the key and refuses quantized codes */
+    hs_space sp;
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_LORENTZ, HS_CODE_SQ8, 3), HS_EINVAL);
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_LORENTZ, HS_CODE_F64, 1), HS_EINVAL);
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_LORENTZ, HS_CODE_F64, 3), HS_OK);
+    double ra[8], rb[8];
+    hs_space_encode_f64(&sp, a, ra);
+    hs_space_encode_f64(&sp, b, rb);
+    assert_true(fabs(hs_space_dist(&sp, ra, rb) - (cosh(naive) - 1.0)) < 1e-6);
+}
+
 static void test_spaces(void **state)
 {
     (void)state;
@@ -399,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_x4_kernels),
         cmocka_unit_test(test_poincare_ranking), cmocka_unit_test(test_spec_examples),
         cmocka_unit_test(test_quantizers),      cmocka_unit_test(test_spaces),
+        cmocka_unit_test(test_lorentz_kernel),
     };
     return cmocka_run_group_tests_name("vec", tests, setup_tables, NULL);
 }
