@@ -486,7 +486,7 @@ static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
         return hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or "
                             "binary", (int)c->quantization);
     if (c->metric == HS_METRIC_LORENTZ && c->quantization != HS_QUANT_NONE)
-        return hs_error_set(err, HS_EINVAL, "Quantization '%s' is not available for the lorentz "
+        return hs_error_set(err, HS_ERANGE, "Quantization '%s' is not available for the lorentz "
                             "metric: use none", c->quantization == HS_QUANT_SCALAR ? "scalar"
                                                                                  : "binary");
     if (c->metric == HS_METRIC_LORENTZ && c->dimension < 2)
