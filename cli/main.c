@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "\n"
             "Commands (add --json for the server's JSON):\n"
             "  status                       node role, version, uptime, clock\n"
+            "  health                       exit 0 when /healthz answers 200 (no key needed)\n"
             "  collections list             every collection with its figures\n"
             "  collections stats NAME       one collection's statistics and configuration\n"
             "  collections create NAME DIM METRIC\n"
@@ -199,7 +200,15 @@ int main(int argc, char **argv)
     char path[512], esc[300];
     int rc;
     const char *w0 = words[0];
-    if (strcmp(w0, "status") == 0 && nw == 1) {
+    if (strcmp(w0, "health") == 0 && nw == 1) {
+        if ((rc = call(&c, "GET", "/healthz", NULL, &r)))
+            return rc;
+        if (!json)
+            printf("ok\n");
+        else
+            fwrite(r.body, 1, r.len, stdout);
+        rc = 0;
+    } else if (strcmp(w0, "status") == 0 && nw == 1) {
         if ((rc = call(&c, "GET", "/api/status", NULL, &r)))
             return rc;
         rc = print_json_or(&r, json, plain_object);

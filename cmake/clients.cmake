@@ -16,3 +16,15 @@ if(TARGET hyperspace-server)
   set_tests_properties(cli_tmux PROPERTIES LABELS "sdk;cli" TIMEOUT 600
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;HS_CLI_BIN=$<TARGET_FILE:hyperspace-cli>;PYTHONDONTWRITEBYTECODE=1")
 endif()
+
+include(cmake/install.cmake)
+
+# make install into a DESTDIR and a scratch prefix, checked; systemd-analyze verify on the unit
+# (release builds only: the test links a program against the installed library).
+if(TARGET hyperspace-server AND NOT HS_SANITIZE AND NOT HS_FUZZ)
+  add_test(NAME packaging_install COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
+           ${CMAKE_SOURCE_DIR}/packaging/tests)
+  set_tests_properties(packaging_install PROPERTIES LABELS "sdk;packaging" TIMEOUT 900
+                       RUN_SERIAL TRUE
+                       ENVIRONMENT "HS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+endif()

@@ -159,6 +159,8 @@ def test_commands_for_scripts(server_factory):
     # errors: exit codes and messages
     rc, _, err = cli(s, "collections", "list")
     assert rc == 4 and "this node needs an API key" in err
+    rc, out, _ = cli(s, "health")  # /healthz needs no key (the container's health check)
+    assert rc == 0 and out == "ok\n"
     rc, _, err = cli(s, "collections", "list", key="bad")
     assert rc == 4 and "the API key was refused" in err
     rc, _, err = cli(s, "collections", "stats", "nope", key="k")
@@ -174,3 +176,4 @@ def test_commands_for_scripts(server_factory):
     s.stop()
     rc, _, err = cli(s, "status", key="k")
     assert rc == 3 and "Cannot reach HyperspaceDB" in err
+    assert cli(s, "health")[0] == 3
