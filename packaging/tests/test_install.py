@@ -23,6 +23,13 @@ def make_install(**vars):
     return r.stdout
 
 
+@pytest.fixture(scope="module", autouse=True)
+def restore_prefix():
+    """make install records its PREFIX in the build's cache; put back the default afterwards."""
+    yield
+    subprocess.run(["cmake", BUILD, "-DCMAKE_INSTALL_PREFIX=/usr/local"], capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def staged():
     dest = tempfile.mkdtemp(prefix="hs-destdir-")
