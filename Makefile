@@ -4,13 +4,17 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long bench bench-grpc run clean format
+.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long bench bench-grpc run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
 
 deps:
 	@scripts/deps.sh build test cross
+
+# Only what building and running the server needs (no test, sanitizer or cross toolchains).
+deps-run:
+	@scripts/deps.sh build
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -75,8 +79,17 @@ bench-grpc: build
 	bench/grpc_bench.sh $(BUILD)
 
 # Builds and starts the server on ./data (gRPC :50051, HTTP :50050; see README.md).
-run: build
+run: deps-run $(BUILD)/build.ninja
+	ninja -C $(BUILD) hyperspace-server
 	$(BUILD)/bin/hyperspace-server --data-dir ./data $(ARGS)
+
+# Installs the binaries, header, static + shared library, pkg-config file, systemd unit and
+# default settings under PREFIX (default /usr/local), staged under DESTDIR when given.
+PREFIX ?= /usr/local
+install: deps-run $(BUILD)/build.ninja
+	cmake $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	ninja -C $(BUILD) hyperspace-server hyperspace-cli hyperspace hyperspace_shared
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

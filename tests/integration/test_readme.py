@@ -1,8 +1,10 @@
 """The README's examples, run as written against a real server.
 
 Every fenced block that follows a `<!-- readme-test -->` line is run in order in one scratch
-directory (with a copy of proto/): `sh` blocks by bash with -e and pipefail, `python` blocks by
-/usr/bin/python3.  Only the addresses are changed, to the test server's ports.  The comments that
+directory (with a copy of proto/ and sdks/python/): `sh` blocks by bash with -e and pipefail,
+`python` blocks by /usr/bin/python3, with the build's bin/ on PATH (hyperspace-cli), the copied
+Python SDK on PYTHONPATH and HYPERSPACE_PORT / HYPERSPACE_HTTP_PORT set.  Only the addresses
+are changed, to the test server's ports.  The comments that
 show results (`# [1, 3]`, `# -> {...}`) are checked against what the block printed.
 """
 import os
@@ -11,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
-from conftest import ROOT
+from conftest import BIN, ROOT
 
 MARK = "<!-- readme-test -->"
 
@@ -50,6 +52,11 @@ def test_readme_examples_run_as_written(server):
     assert len(blocks) >= 4, "README lost its tested examples"
     work = tempfile.mkdtemp(prefix="hs-readme-")
     shutil.copytree(os.path.join(ROOT, "proto"), os.path.join(work, "proto"))
+    shutil.copytree(os.path.join(ROOT, "sdks", "python"), os.path.join(work, "sdks", "python"),
+                    ignore=shutil.ignore_patterns("_generated", "__pycache__", "tests"))
+    env = dict(os.environ, PATH=os.path.dirname(BIN) + os.pathsep + os.environ["PATH"],
+               PYTHONPATH=os.path.join(work, "sdks", "python"),
+               HYPERSPACE_PORT=str(server.grpc_port), HYPERSPACE_HTTP_PORT=str(server.http_port))
     try:
         for i, (lang, code) in enumerate(blocks):
             code = code.replace("127.0.0.1:50050", "127.0.0.1:%d" % server.http_port)
@@ -60,7 +67,7 @@ def test_readme_examples_run_as_written(server):
                 cmd = ["/usr/bin/python3", "-c", code]
             else:
                 raise AssertionError("unexpected block language %r" % lang)
-            r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=60)
+            r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=60, env=env)
             assert r.returncode == 0, "README block %d (%s) failed:\n%s\n%s" % (
                 i, lang, r.stdout, r.stderr)
             for exp in expected_outputs(lang, code):
