@@ -249,6 +249,10 @@ typedef struct hs_collection_stats {
     uint64_t memory_bytes;       /* heap + mapped bytes of a loaded collection, 0 when cold */
     uint64_t disk_bytes;
     uint64_t clock;              /* clock of the latest logged operation on it */
+    /* graph points that no search can reach from the entry point (level 0), as counted by the
+     * latest reachability check (after each indexing round, checkpoint and rebuild); -1 when
+     * cold or not checked since the collection was loaded */
+    int64_t unreachable;
     int loaded;
     int read_only;               /* a log fsync failed: writes are refused until restart */
     char error[256];             /* why it failed to load, when it did */

@@ -386,16 +386,21 @@ char *hs_metrics_text(size_t *len)
         {"hyperspace_collection_indexing_queue", "Points not yet in the graph.", 2},
         {"hyperspace_collection_loaded", "1 when loaded, 0 when cold.", 3},
         {"hyperspace_collection_memory_bytes", "Memory of a loaded collection.", 4},
+        {"hyperspace_collection_unreachable_points",
+         "Graph points no search can reach, at the latest check (loaded and checked only).", 5},
     };
     for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
         family(o, gauges[g].name, "gauge", gauges[g].help);
         for (size_t i = 0; i < rows.n; i++) {
             const hs_collection_stats *st = &rows.r[i].st;
+            if (gauges[g].field == 5 && st->unreachable < 0)
+                continue;
             uint64_t v = gauges[g].field == 0   ? st->count
                          : gauges[g].field == 1 ? st->deleted
                          : gauges[g].field == 2 ? st->indexing_queue
                          : gauges[g].field == 3 ? (uint64_t)(st->loaded != 0)
-                                                : st->memory_bytes;
+                         : gauges[g].field == 4 ? st->memory_bytes
+                                                : (uint64_t)st->unreachable;
             coll_labels(lab, sizeof(lab), rows.r[i].tenant, rows.r[i].name);
             lab[strlen(lab) - 1] = 0;
             fprintf(o, "%s{%s} %llu\n", gauges[g].name, lab, (unsigned long long)v);

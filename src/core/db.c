@@ -688,6 +688,7 @@ void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats 
         st->config.ef_construction = db->opts.default_ef_construction;
     st->count = e->cold_count;
     st->deleted = e->cold_deleted;
+    st->unreachable = -1;
     st->clock = e->cold_clock;
     st->disk_bytes = e->cold_disk;
     snprintf(st->error, sizeof(st->error), "%s", e->error);

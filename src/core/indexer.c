@@ -184,6 +184,7 @@ static void work_on(hs_coll *c)
     if (run_batch(c, start, end)) {
         uint64_t left = 0;
         size_t added = hs_hnsw_repair(c->graph, 4, &left);
+        __atomic_store_n(&c->unreachable, (int64_t)left, __ATOMIC_RELAXED);
         if (added)
             hs_log(HS_LOG_DEBUG, "collection '%s': reachability repair added %zu links (%llu "
                    "left)", c->e->name, added, (unsigned long long)left);

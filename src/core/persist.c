@@ -777,6 +777,7 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
     hs_coll *c = calloc(1, sizeof(*c));
     if (!c)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    c->unreachable = -1;
     c->db = db;
     c->e = e;
     c->cfg = e->config;
@@ -1001,7 +1002,9 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
     }
     hs_indexer_pause(c);
     /* the saved graph keeps every point reachable (the indexer repairs only now and then) */
-    hs_hnsw_repair(c->graph, 4, NULL);
+    uint64_t left = 0;
+    hs_hnsw_repair(c->graph, 4, &left);
+    __atomic_store_n(&c->unreachable, (int64_t)left, __ATOMIC_RELAXED);
     capture cp = {0};
     hs_wal_pos from;
     int rc = hs_wal_rotate(c->wal, &from, err);

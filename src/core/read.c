@@ -277,6 +277,7 @@ int hs_collection_stats_of(hs_collection *h, hs_collection_stats *st)
     st->indexing_queue = c->nslots > low ? c->nslots - low : 0;
     st->clock = c->clock;
     st->loaded = 1;
+    st->unreachable = __atomic_load_n(&c->unreachable, __ATOMIC_RELAXED);
     st->read_only = c->read_only;
     pthread_rwlock_unlock(&c->rw);
     st->memory_bytes = hs_coll_memory(c);

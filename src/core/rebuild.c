@@ -96,7 +96,9 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
     free(slots);
     if (rc != HS_OK)
         return hs_error_set(err, rc, "rebuild: graph construction failed");
-    hs_hnsw_repair(p->graph, 4, NULL);
+    uint64_t left = 0;
+    hs_hnsw_repair(p->graph, 4, &left);
+    __atomic_store_n(&c->unreachable, (int64_t)left, __ATOMIC_RELAXED);
     return hs_segset_sync(p->vecs, err);
 }
 

@@ -38,16 +38,17 @@ typedef struct hs_hnsw_opts {
      * kept neighbour s is closer to it by the factor alpha, alpha * d(s, c) < d(node, c), in
      * geodesic (not squared) distance.  0 = the metric's default. */
     float alpha;
-    /* Hub budget (1..4): a level-0 list may grow to hub x 2m links through back-links before
-     * it is pruned; only the nodes that need it pay (an overflow block).  0 = the metric's
-     * default. */
+    /* Hub budget (1..16): a level-0 list may grow to hub x 2m links through back-links before
+     * it is pruned; only the nodes that need it pay (an overflow block sized to its links).
+     * 0 = the metric's default. */
     uint32_t hub;
 } hs_hnsw_opts;
 
-/* Construction defaults per metric, chosen from measurements (bench/README.md, "Hierarchies"):
- * the Poincare ball keeps alpha 1.3 and hub 4 (trained hierarchies are tree-like: a node's
- * parent prunes all its siblings under alpha 1, and a hub's children need more than 2m
- * in-links); l2 and cosine keep alpha 1 and hub 1, the published algorithm. */
+/* Construction defaults per metric, chosen from measurements (bench/README.md, "Trained
+ * hierarchies"): the Poincare ball and the hyperboloid keep alpha 1.3 and hub 16 (trained
+ * hierarchies are tree-like: a node's parent prunes all its siblings under alpha 1, and a hub's
+ * children need more than 2m in-links); l2 and cosine keep alpha 1 and hub 1, the published
+ * algorithm. */
 void hs_hnsw_defaults_for(hs_metric metric, float *alpha, uint32_t *hub);
 
 /* Defaults: m 16, ef_construction 100, seed 42, chunk_shift 12, alpha and hub 0 (by metric). */

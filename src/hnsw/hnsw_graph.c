@@ -90,7 +90,7 @@ int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks
     if (rc == HS_OK)
         rc = hs_chunks_init(&h->upper, sizeof(uint32_t *), opts->chunk_shift);
     if (rc == HS_OK)
-        rc = hs_chunks_init(&h->over, sizeof(uint32_t *), opts->chunk_shift);
+        rc = hs_chunks_init(&h->over, sizeof(hnsw_ovb *), opts->chunk_shift);
     if (rc == HS_OK)
         rc = hs_chunks_init(&h->info, 1, opts->chunk_shift);
     if (rc == HS_OK)
@@ -113,8 +113,14 @@ void hs_hnsw_free(hs_hnsw *h)
     for (uint64_t i = 0; i < cap; i++)
         free(*(uint32_t **)hs_chunks_at(&h->upper, (uint32_t)i));
     cap = hs_chunks_capacity(&h->over);
-    for (uint64_t i = 0; i < cap; i++)
-        free(*(uint32_t **)hs_chunks_at(&h->over, (uint32_t)i));
+    for (uint64_t i = 0; i < cap; i++) {
+        hnsw_ovb *b = *(hnsw_ovb **)hs_chunks_at(&h->over, (uint32_t)i);
+        while (b) {
+            hnsw_ovb *prev = b->prev;
+            free(b);
+            b = prev;
+        }
+    }
     hs_chunks_destroy(&h->links0);
     hs_chunks_destroy(&h->upper);
     hs_chunks_destroy(&h->over);
@@ -211,20 +217,31 @@ static void view_set(const hnsw_view *v, uint32_t i, uint32_t id)
     if (i < v->nin)
         __atomic_store_n(&v->list[1 + i], id, __ATOMIC_RELEASE);
     else
-        __atomic_store_n(&(*v->ovp)[i - v->nin], id, __ATOMIC_RELEASE);
+        __atomic_store_n(&(*v->ovp)->links[i - v->nin], id, __ATOMIC_RELEASE);
 }
 
-/* Makes room for v->max entries: allocates the node's overflow block when it has none and more
- * than v->nin entries are wanted.  Caller holds the node's lock. */
+/* Makes room for `want` entries: the node's overflow block is created or replaced by one twice
+ * as large (at least 8 links, at most v->max - v->nin) holding the same links; the old block
+ * stays readable for searches that loaded it, chained from the new one.  The new block is
+ * published before the count covers its new entries.  Caller holds the node's lock. */
 static int view_reserve(hs_hnsw *h, const hnsw_view *v, size_t want)
 {
-    if (want <= v->nin || __atomic_load_n(v->ovp, __ATOMIC_ACQUIRE))
+    if (want <= v->nin)
         return HS_OK;
-    size_t bytes = (size_t)(v->max - v->nin) * sizeof(uint32_t);
-    uint32_t *ov = calloc(1, bytes);
-    if (!ov)
+    hnsw_ovb *old = __atomic_load_n(v->ovp, __ATOMIC_ACQUIRE);
+    size_t need = want - v->nin, have = old ? old->cap : 0;
+    if (need <= have)
+        return HS_OK;
+    size_t cap = HS_MIN(HS_MAX(HS_MAX(need, 2 * have), (size_t)8), (size_t)(v->max - v->nin));
+    size_t bytes = sizeof(hnsw_ovb) + cap * sizeof(uint32_t);
+    hnsw_ovb *b = calloc(1, bytes);
+    if (!b)
         return HS_ENOMEM;
-    __atomic_store_n(v->ovp, ov, __ATOMIC_RELEASE);
+    b->prev = old;
+    b->cap = (uint32_t)cap;
+    if (old)
+        memcpy(b->links, old->links, have * sizeof(uint32_t));
+    __atomic_store_n(v->ovp, b, __ATOMIC_RELEASE);
     __atomic_fetch_add(&h->over_bytes, bytes, __ATOMIC_RELAXED);
     return HS_OK;
 }

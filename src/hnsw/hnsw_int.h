@@ -3,8 +3,9 @@
  *
  * Layout per node (slot):
  *   links0 table: [u32 count][u32 link x m0]           level-0 neighbours (the first m0)
- *   over table:   uint32_t *  -> [u32 link x (cap0 - m0)] level-0 links beyond m0, allocated on
- *                 first need and kept until the index is freed (hubs: see hnsw_graph.c)
+ *   over table:   hnsw_ovb *  -> level-0 links beyond m0 (hubs: see hnsw_graph.c), a block that
+ *                 grows by replacement (doubling up to cap0 - m0); a replaced block stays
+ *                 readable, chained from its successor, until the index is freed
  *   upper table:  uint32_t *  -> level x [u32 count][u32 link x m] for levels 1..level
  *   info table:   u8: bits 0-4 level, LINKED (in the graph), DELETED
  *   indeg table:  u32: how many level-0 lists link to the node (kept exact under the node
@@ -31,7 +32,7 @@
 #define HS_INFO_DELETED 0x40u
 
 /* Longest list of any node: level 0 of a hub with the largest m (see hs_hnsw_opts.hub). */
-#define HNSW_MAX_HUB 8u
+#define HNSW_MAX_HUB 16u
 #define HNSW_MAX_LIST (2u * HS_HNSW_MAX_M * HNSW_MAX_HUB)
 
 struct hs_hnsw {
@@ -45,7 +46,7 @@ struct hs_hnsw {
     const hs_chunks *recs;    /* borrowed */
     hs_chunks links0;         /* guarded by grow_lock for growth */
     hs_chunks upper;
-    hs_chunks over;  /* uint32_t * per node: level-0 overflow block or NULL (atomic) */
+    hs_chunks over;  /* hnsw_ovb * per node: level-0 overflow block or NULL (atomic) */
     hs_chunks info;
     hs_chunks indeg; /* u32 per node: level-0 in-links (atomic) */
     pthread_mutex_t grow_lock;
@@ -91,6 +92,13 @@ static inline uint32_t list_get(const uint32_t *list, uint32_t i)
     return __atomic_load_n(&list[1 + i], __ATOMIC_ACQUIRE);
 }
 
+/* A level-0 overflow block: links beyond the inline m0 of a hub. */
+typedef struct hnsw_ovb {
+    struct hnsw_ovb *prev; /* the block this one replaced (freed with the index) */
+    uint32_t cap;          /* links it holds */
+    uint32_t links[];
+} hnsw_ovb;
+
 /*
  * One neighbour list as readers and writers see it: `nin` links inline after the count, the rest
  * (level 0 of a hub only) in an overflow block.  The block is published before the count covers
@@ -101,7 +109,7 @@ typedef struct hnsw_view {
     uint32_t *list; /* [count][nin links] */
     uint32_t nin;   /* inline capacity */
     uint32_t max;   /* total capacity */
-    uint32_t **ovp; /* where the overflow block pointer lives (NULL: none possible) */
+    hnsw_ovb **ovp; /* where the overflow block pointer lives (NULL: none possible) */
 } hnsw_view;
 
 static inline hnsw_view hnsw_view_of(const hs_hnsw *h, uint32_t slot, int level)
@@ -109,7 +117,7 @@ static inline hnsw_view hnsw_view_of(const hs_hnsw *h, uint32_t slot, int level)
     hnsw_view v = {hnsw_list(h, slot, level), level ? h->m : h->m0, level ? h->m : h->cap0,
                    NULL};
     if (level == 0 && h->cap0 > h->m0)
-        v.ovp = (uint32_t **)hs_chunks_at(&h->over, slot);
+        v.ovp = (hnsw_ovb **)hs_chunks_at(&h->over, slot);
     return v;
 }
 
@@ -120,8 +128,8 @@ static inline uint32_t view_get(const hnsw_view *v, uint32_t i)
 {
     if (i < v->nin)
         return list_get(v->list, i);
-    const uint32_t *ov = __atomic_load_n(v->ovp, __ATOMIC_ACQUIRE);
-    return __atomic_load_n(&ov[i - v->nin], __ATOMIC_ACQUIRE);
+    const hnsw_ovb *ov = __atomic_load_n(v->ovp, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&ov->links[i - v->nin], __ATOMIC_ACQUIRE);
 }
 
 static inline uint64_t ep_pack(int level, uint32_t slot)

@@ -350,14 +350,15 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
         uint32_t cnt = get32(l0 + (size_t)i * rec0);
         if (cnt <= h->m0)
             continue;
-        size_t bytes = (size_t)(h->cap0 - h->m0) * sizeof(uint32_t);
-        uint32_t *mem = calloc(1, bytes);
+        size_t bytes = sizeof(hnsw_ovb) + (size_t)(cnt - h->m0) * sizeof(uint32_t);
+        hnsw_ovb *mem = calloc(1, bytes);
         if (!mem) {
             rc = HS_ENOMEM;
             break;
         }
-        memcpy(mem, ov, (size_t)(cnt - h->m0) * sizeof(uint32_t));
-        *(uint32_t **)hs_chunks_at(&h->over, i) = mem;
+        mem->cap = cnt - h->m0;
+        memcpy(mem->links, ov, (size_t)(cnt - h->m0) * sizeof(uint32_t));
+        *(hnsw_ovb **)hs_chunks_at(&h->over, i) = mem;
         h->over_bytes += bytes;
         ov += (size_t)(cnt - h->m0) * sizeof(uint32_t);
     }

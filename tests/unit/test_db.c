@@ -172,6 +172,11 @@ static void test_crud_all_metrics(void **state)
         hs_collection_stats st;
         hs_collection_stats_of(h, &st);
         assert_int_equal(st.count, 1497);
+        /* a checkpoint runs the reachability check: every graph point reachable */
+        assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
+        assert_int_equal(hs_collection_checkpoint(h, &err), HS_OK);
+        hs_collection_stats_of(h, &st);
+        assert_int_equal(st.unreachable, 0);
         double q[16];
         point(6, q, dim, scale);
         hs_hit hit[5];
