@@ -73,7 +73,7 @@ if(TARGET hyperspace-server)
   set(HS_CHAOS_ENV "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
   add_test(NAME chaos_kill COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/chaos/chaos_kill.py)
   set_tests_properties(chaos_kill PROPERTIES LABELS chaos TIMEOUT 600
-                       ENVIRONMENT "${HS_CHAOS_ENV};HS_CHAOS_CYCLES=6;HS_CHAOS_SECONDS=45")
+                       ENVIRONMENT "${HS_CHAOS_ENV};HS_CHAOS_CYCLES=8;HS_CHAOS_SECONDS=45")
   add_test(NAME chaos_kill_long COMMAND /usr/bin/python3
            ${CMAKE_SOURCE_DIR}/tests/chaos/chaos_kill.py)
   set_tests_properties(chaos_kill_long PROPERTIES LABELS chaos-long TIMEOUT 3600

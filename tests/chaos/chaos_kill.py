@@ -16,8 +16,10 @@ once:
   - an admin thread creating and dropping collections (a dropped name comes back later as a new
     generation with another dimension) and a maintenance thread running rebuilds, per-collection
     and node-wide snapshots, vacuums and configuration changes.
-It then kills the server with SIGKILL, at a random moment or just after a drop, rebuild,
-snapshot or vacuum was sent, and restarts it.  The restarted server is checked against the model:
+It then kills the server with SIGKILL, at a random moment, just after a drop, rebuild, snapshot
+or vacuum was sent, or just after the log shows an unload or a load beginning (in about one
+cycle in seven it sends SIGTERM instead: the clean stop under load must exit 0), and restarts
+it (now and then killing the restart during start-up first).  The restarted server is checked against the model:
   - every acknowledged write is there with its exact vector and metadata (all levels survive
     kill -9, spec B2.6; an acknowledged batch is atomic);
   - nothing refused or never sent is there (phantoms), no older value comes back (resurrected);
@@ -222,6 +224,13 @@ class Chaos:
                "HYPERSPACE_SNAPSHOT_INTERVAL_SEC": str(self.rng.choice([1, 2])),
                "HYPERSPACE_WAL_SYNC_MODE": self.node_mode, "HS_DIMENSION": "8",
                "HS_METRIC": "l2", "HYPERSPACE_WAL_BATCH_INTERVAL": str(self.rng.choice([2, 10]))}
+        if not fresh and self.rng.random() < 0.15:
+            # kill -9 during start-up: the log replay of collections a kill left unfinished
+            self.server = it.Server(data_dir=self.data_dir, env=env)
+            self.server.start(wait=False)
+            time.sleep(self.rng.uniform(0, 0.3))
+            self.finish_server(signal.SIGKILL)
+            self.stats.add("kills during start-up")
         self.server = it.Server(data_dir=self.data_dir, env=env)
         self.server.start(wait=False)
         self.server.wait_ready(timeout=120)
@@ -752,14 +761,22 @@ class Chaos:
         self.stop, self.killed = threading.Event(), threading.Event()
         self.kill_event = threading.Event()
         self.rng_seed = self.rng.randrange(1 << 30)
-        self.kill_on = self.rng.choice(["time", "time", "drop", "rebuild", "snapshot", "vacuum"])
+        self.kill_on = self.rng.choice(["time", "time", "drop", "rebuild", "snapshot", "vacuum",
+                                        "unload"])
         threads = [threading.Thread(target=self.writer, args=(i,)) for i in range(WRITERS)]
         threads += [threading.Thread(target=self.reader, args=(i,)) for i in range(READERS)]
         threads += [threading.Thread(target=self.admin), threading.Thread(target=self.maintainer)]
         for t in threads:
             t.start()
         if self.kill_on == "time":
-            time.sleep(self.rng.uniform(1.0, 5.0))
+            time.sleep(self.rng.uniform(1.0, 6.0))
+        elif self.kill_on == "unload":
+            time.sleep(self.rng.uniform(0.5, 3.0))
+            if self.wait_log(("Evicting least recently used", "Idling collection",
+                              "Waking up cold collection"), 6.0):
+                time.sleep(self.rng.uniform(0, 0.01))
+            else:
+                self.kill_on += " (not seen)"
         else:
             time.sleep(self.rng.uniform(0.5, 1.5))  # some data first
             self.kill_event.clear()
@@ -767,12 +784,29 @@ class Chaos:
                 time.sleep(self.rng.uniform(0, 0.05))
             else:
                 self.kill_on += " (not seen)"
+        # now and then SIGTERM instead: a clean stop under load must exit 0 and lose nothing
+        self.stop_sig = signal.SIGTERM if self.rng.random() < 0.15 else signal.SIGKILL
         self.killed.set()
-        self.finish_server(signal.SIGKILL)
+        self.finish_server(self.stop_sig)
         self.stop.set()
         for t in threads:
             t.join()
-        self.stats.add("kills at " + self.kill_on)
+        self.stats.add("%s at %s" % ("SIGTERMs" if self.stop_sig == signal.SIGTERM else "kills",
+                                     self.kill_on))
+
+    def wait_log(self, marks, timeout):
+        """Waits for a new log line holding one of marks (an unload has begun: the line is
+        logged before the checkpoint and the release)."""
+        deadline = time.time() + timeout
+        with open(self.server.log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            tail = b""
+            while time.time() < deadline:
+                tail = tail[-200:] + f.read()
+                if any(m.encode() in tail for m in marks):
+                    return True
+                time.sleep(0.002)
+        return False
 
     # -- verification of a restarted server
 
@@ -895,8 +929,9 @@ def main():
             done += 1
             with ch.stats.lock:
                 figures = dict(ch.stats.c)
-            print("cycle %2d: %s limit %d, mode %s, kill at %s; %d failures; acked points %d"
-                  % (cycle, "fresh," if fresh else "", ch.limit, ch.node_mode, ch.kill_on,
+            print("cycle %2d: %s limit %d, mode %s, %s at %s; %d failures; acked points %d"
+                  % (cycle, "fresh," if fresh else "", ch.limit, ch.node_mode,
+                     ch.stop_sig.name, ch.kill_on,
                      len(ch.failures), sum(v for k, v in figures.items()
                                            if k.startswith("acked points"))), flush=True)
             if ch.failures:
