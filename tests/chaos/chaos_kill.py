@@ -13,9 +13,10 @@ once:
   - readers: plain, filtered (match, range, must/should/must_not), hybrid and batch searches,
     count, scroll, peek, stats, list, digest; every hit's metadata must belong to its id and its
     distance must be the one of the vector that metadata names;
-  - an admin thread creating and dropping collections (a dropped name comes back later as a new
-    generation with another dimension) and a maintenance thread running rebuilds, per-collection
-    and node-wide snapshots, vacuums and configuration changes.
+  - an admin thread creating and dropping collections in two tenants (a dropped name comes back
+    later as a new generation with another dimension) and a maintenance thread running rebuilds,
+    per-collection and node-wide snapshots, vacuums and configuration changes;
+  - writes to the `default` collection of a third tenant, which its first write creates.
 It then kills the server with SIGKILL, at a random moment, just after a drop, rebuild, snapshot
 or vacuum was sent, or just after the log shows an unload or a load beginning (in about one
 cycle in seven it sends SIGTERM instead: the clean stop under load must exit 0), and restarts
@@ -59,6 +60,8 @@ import grpc  # noqa: E402  (after the conftest, which checks the environment the
 
 LEVELS = ["default", "async", "batch", "strict"]  # index = wire value
 NAMES = ["c0", "c1", "c2", "c3", "c4"]
+TENANTS = ["default_admin", "acme"]  # the admin creates and drops collections in both
+AUTO = "auto"  # a tenant whose `default` collection only the first write creates (spec B7.1)
 WRITERS = 4
 READERS = 2
 IDS_PER_WRITER = 150  # ids a writer owns in each collection (bounds the verification)
@@ -120,12 +123,16 @@ class Coll:
     """One generation of a collection name.  state: creating (create sent, unanswered), live,
     dropping (drop sent, unanswered), dropped, absent (a create that turned out not to be)."""
 
-    def __init__(self, name, gen, quant):
-        self.name, self.gen, self.quant = name, gen, quant
-        self.dim = 8 if gen % 2 == 0 else 6
-        self.state = "creating"
+    def __init__(self, tenant, name, gen, quant, implicit=False):
+        self.tenant, self.name, self.gen, self.quant = tenant, name, gen, quant
+        self.dim = 8 if gen % 2 == 0 else 6  # HS_DIMENSION is 8: the implicit one has gen 0
+        self.implicit = implicit  # created by its first write, never dropped
+        self.state = "absent" if implicit else "creating"
         self.keys = {}
         self.inflight = 0  # client operations on this generation not answered yet
+
+    def __str__(self):
+        return "%s/%s#%d" % (self.tenant, self.name, self.gen)
 
 
 class Stats:
@@ -143,7 +150,8 @@ class Chaos:
         self.rng = random.Random(seed)
         self.pb, self.rpc = pb
         self.lock = threading.Lock()  # guards the model (colls, keys, seq)
-        self.colls = {}  # name -> newest Coll
+        self.colls = {}  # (tenant, name) -> newest Coll
+        self.tl = threading.local()  # .tenant: the tenant of this thread's requests
         self.seq = 0
         self.stats = Stats()
         self.failures = []
@@ -169,10 +177,12 @@ class Chaos:
     def enter(self, c):
         with self.lock:
             c.inflight += 1
+        self.tl.tenant = c.tenant
 
     def leave(self, c):
         with self.lock:
             c.inflight -= 1
+        self.tl.tenant = None
 
     # -- transports: every call ends in a value, Refused, Ambiguous or Failure
 
@@ -184,7 +194,9 @@ class Chaos:
         raise Failure("%s: server error while it was alive: %s" % (what, text))
 
     def http(self, method, path, body=None, raw=None, ctype=None):
-        hdrs = {"Content-Type": ctype} if ctype else None
+        hdrs = {"Content-Type": ctype} if ctype else {}
+        if getattr(self.tl, "tenant", None):
+            hdrs["x-hyperspace-user-id"] = self.tl.tenant
         try:
             st, _, parsed = it.http(self.server, method, path, body=body, raw=raw, headers=hdrs,
                                     timeout=RPC_TIMEOUT)
@@ -199,7 +211,9 @@ class Chaos:
 
     def grpc_call(self, stub, method, req):
         try:
-            return getattr(stub, method)(req, timeout=RPC_TIMEOUT)
+            tenant = getattr(self.tl, "tenant", None)
+            return getattr(stub, method)(req, timeout=RPC_TIMEOUT, metadata=[
+                ("x-hyperspace-user-id", tenant)] if tenant else None)
         except grpc.RpcError as e:
             if e.code() in REFUSAL_CODES:  # the server's own answer, even just before the kill
                 raise Refused(e.code().name, e.details())
@@ -217,7 +231,7 @@ class Chaos:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = tempfile.mkdtemp(prefix="hs-chaos-")
             with self.lock:
-                self.colls = {}
+                self.colls = {(AUTO, "default"): Coll(AUTO, "default", 0, "none", True)}
         self.limit = self.rng.choice([1, 1, 2])
         self.node_mode = self.rng.choice(["async", "batch", "strict"])
         env = {"HS_MAX_LOADED_COLLECTIONS": str(self.limit), "HS_IDLE_TIMEOUT_SEC": "1",
@@ -276,6 +290,12 @@ class Chaos:
     def settle(self, c, outcome, changes, level=None):
         """Applies a write's outcome to the model: changes = [(id, value or None)]."""
         with self.lock:
+            if c.implicit and changes and changes[0][1] is not None:  # an upsert creates it
+                if outcome == "acked" and c.state != "live":
+                    c.state = "live"
+                    self.stats.add("implicit creates acked")
+                elif outcome == "ambiguous" and c.state == "absent":
+                    c.state = "creating"
             for pid, val in changes:
                 k = self.key(c, pid)
                 if outcome == "acked":
@@ -317,14 +337,15 @@ class Chaos:
         if invalid:  # one entry of the wrong dimension: the whole batch must be refused
             vecs[r.randrange(n)] = vecs[0] + [0.5]
         way = r.choice(["grpc", "json", "binary"] if n > 1 or invalid else ["grpc", "json"])
+        name = "" if c.implicit and r.random() < 0.5 else c.name  # "" is `default` on gRPC
         if way == "grpc" and n == 1:
             p = pts[0]
             self.grpc_call(stub, "Insert", self.pb.InsertRequest(
-                collection=c.name, id=p[0], vector=vecs[0], metadata=p[3],
+                collection=name, id=p[0], vector=vecs[0], metadata=p[3],
                 durability=LEVELS.index(lvl)))
         elif way == "grpc":
             self.grpc_call(stub, "BatchInsert", self.pb.BatchInsertRequest(
-                collection=c.name, durability=LEVELS.index(lvl),
+                collection=name, durability=LEVELS.index(lvl),
                 vectors=[self.pb.VectorData(id=p[0], vector=v, metadata=p[3])
                          for p, v in zip(pts, vecs)]))
         elif way == "json" and n == 1:
@@ -402,7 +423,7 @@ class Chaos:
         if got != want:
             self.stats.add("stale reads")
             self.fail("read-your-writes: %s id %d holds %s, the last acknowledged write was %s"
-                      % (c.name, pid, got, want))
+                      % (c, pid, got, want))
         self.stats.add("read-backs")
 
     def writer(self, owner):
@@ -411,6 +432,7 @@ class Chaos:
         try:
             while not self.stop.is_set():
                 colls = self.live_colls(("live", "dropping"))
+                colls += [c for c in self.live_colls(("absent", "creating")) if c.implicit]
                 if not colls:
                     time.sleep(0.02)
                     continue
@@ -448,7 +470,7 @@ class Chaos:
                 lvl = self.w_upsert(r, c, owner, stub, changes, invalid=kind == "invalid")
                 if kind == "invalid":
                     self.fail("%s: a batch with a vector of the wrong dimension was accepted"
-                              % c.name)
+                              % c)
                     return
         except Refused as e:
             if kind == "invalid" and e.code in ("DIMENSION_MISMATCH", "INVALID_BINARY_BODY",
@@ -464,7 +486,7 @@ class Chaos:
         self.settle(c, "acked", changes, lvl)
         if kind == "delete" and got != want:
             self.fail("%s: a delete removed %s points, the model had %s of them live"
-                      % (c.name, got, want))
+                      % (c, got, want))
 
     def refused_ok(self, c, e, what):
         """A refusal is expected only when the collection is being or was dropped."""
@@ -472,7 +494,9 @@ class Chaos:
             state = c.state
         if e.code in ("COLLECTION_NOT_FOUND", "NOT_FOUND") and state in ("dropping", "dropped"):
             return
-        self.fail("%s on %s (%s): unexpected refusal %s" % (what, c.name, state, e))
+        if e.code in ("COLLECTION_NOT_FOUND", "NOT_FOUND") and c.implicit and state != "live":
+            return  # not created yet: only an upsert creates it
+        self.fail("%s on %s (%s): unexpected refusal %s" % (what, c, state, e))
 
     # -- readers
 
@@ -481,25 +505,25 @@ class Chaos:
         for pid, dist, md in hits:
             if md.get("id") != str(pid):
                 self.stats.add("inconsistent reads")
-                self.fail("%s on %s: hit %d carries the metadata of id %s" % (what, c.name, pid,
+                self.fail("%s on %s: hit %d carries the metadata of id %s" % (what, c, pid,
                                                                              md.get("id")))
                 continue
             seq = int(md["v"])
             if md != metadata_of(seq, pid, pid // 100000):
                 self.stats.add("inconsistent reads")
-                self.fail("%s on %s: hit %d metadata %s is not the one written" % (what, c.name,
+                self.fail("%s on %s: hit %d metadata %s is not the one written" % (what, c,
                                                                                   pid, md))
                 continue
             want = sqdist(query, vector_of(seq, pid, c.dim))
             if abs(dist - want) > 1e-6 * max(1.0, want):
                 self.stats.add("inconsistent reads")
                 self.fail("%s on %s: hit %d at distance %r, its version %d is at %r" % (
-                    what, c.name, pid, dist, seq, want))
+                    what, c, pid, dist, seq, want))
             if want_owner is not None and md["owner"] != want_owner:
-                self.fail("%s on %s: hit %d fails the filter owner=%s" % (what, c.name, pid,
+                self.fail("%s on %s: hit %d fails the filter owner=%s" % (what, c, pid,
                                                                           want_owner))
             if num_range and not num_range[0] <= int(md["num"]) <= num_range[1]:
-                self.fail("%s on %s: hit %d fails the range %s" % (what, c.name, pid, num_range))
+                self.fail("%s on %s: hit %d fails the range %s" % (what, c, pid, num_range))
 
     def read_once(self, r, c, stub):
         q = vector_of(r.randrange(10 ** 6), r.randrange(1000), c.dim)
@@ -554,7 +578,7 @@ class Chaos:
                     if h["metadata"]["bucket"] not in ("b1", "b2") or \
                             h["metadata"]["owner"] == "t0":
                         self.fail("HTTP search on %s: hit %d fails should/must_not" % (
-                            c.name, h["id"]))
+                            c, h["id"]))
         elif kind == 4:
             res = self.http("POST", "/api/collections/%s/search/batch" % c.name, {"searches": [
                 {"vector": q, "top_k": k}, {"vector": q, "top_k": k, "hybrid_query": words}]})
@@ -573,7 +597,7 @@ class Chaos:
                         p["metadata"] != metadata_of(seq, p["id"], p["id"] // 100000):
                     self.stats.add("inconsistent reads")
                     self.fail("scroll on %s: point %d is not a version written: %s"
-                              % (c.name, p["id"], p))
+                              % (c, p["id"], p))
         elif kind == 7:
             self.http("GET", "/api/collections/%s/peek?limit=%d" % (c.name, r.randint(1, 100)))
         elif kind == 8:
@@ -596,6 +620,7 @@ class Chaos:
             while not self.stop.is_set():
                 colls = self.live_colls(("live", "dropping"))
                 if not colls or r.random() < 0.05:
+                    self.tl.tenant = r.choice(TENANTS + [AUTO, None])
                     try:
                         if r.random() < 0.5:
                             self.grpc_call(stub, "ListCollections", self.pb.Empty())
@@ -630,13 +655,14 @@ class Chaos:
         if kind == self.kill_on:
             self.kill_event.set()
 
-    def create(self, r, stub, name):
+    def create(self, r, stub, tenant, name):
         with self.lock:
-            old = self.colls.get(name)
+            old = self.colls.get((tenant, name))
             if old and (old.state not in ("dropped", "absent") or old.inflight):
                 return
-            c = Coll(name, old.gen + 1 if old else 0, r.choice(["none", "none", "scalar"]))
-            self.colls[name] = c
+            c = Coll(tenant, name, old.gen + 1 if old else 0, r.choice(["none", "none", "scalar"]))
+            self.colls[(tenant, name)] = c
+        self.tl.tenant = tenant
         try:
             if r.random() < 0.5:
                 self.grpc_call(stub, "CreateCollection", self.pb.CreateCollectionRequest(
@@ -656,6 +682,7 @@ class Chaos:
     def drop(self, r, stub, c):
         with self.lock:
             c.state = "dropping"
+        self.tl.tenant = c.tenant
         self.trigger("drop")
         try:
             if r.random() < 0.5:
@@ -664,7 +691,7 @@ class Chaos:
             else:
                 self.http("DELETE", "/api/collections/%s" % c.name)
         except Refused as e:
-            self.fail("drop %s: refused: %s" % (c.name, e))
+            self.fail("drop %s: refused: %s" % (c, e))
             return
         with self.lock:
             c.state = "dropped"
@@ -675,10 +702,10 @@ class Chaos:
         ch, stub = self.stub()
         try:
             while not self.stop.is_set():
-                live = self.live_colls()
+                live = [c for c in self.live_colls() if not c.implicit]
                 try:
-                    if len(live) < 2 or (len(live) < 4 and r.random() < 0.5):
-                        self.create(r, stub, r.choice(NAMES))
+                    if len(live) < 2 or (len(live) < 5 and r.random() < 0.5):
+                        self.create(r, stub, r.choice(TENANTS), r.choice(NAMES))
                     elif r.random() < 0.6:
                         self.drop(r, stub, r.choice(live))
                 except Ambiguous:
@@ -691,6 +718,7 @@ class Chaos:
             ch.close()
 
     def maintain_once(self, r, stub):
+        self.tl.tenant = None  # node-wide calls need the global admin
         kind = r.randrange(6)
         if kind == 0:
             self.trigger("snapshot")
@@ -810,19 +838,27 @@ class Chaos:
 
     # -- verification of a restarted server
 
+    def vhttp(self, c, method, path, body=None):
+        return it.ok(it.http(self.server, method, path, body=body,
+                             headers={"x-hyperspace-user-id": c.tenant}))
+
     def verify(self):
-        listed = {e["name"]: e for e in it.ok(it.http(self.server, "GET", "/api/collections"))}
+        listed = {}
+        for tenant in TENANTS + [AUTO]:
+            for e in it.ok(it.http(self.server, "GET", "/api/collections",
+                                   headers={"x-hyperspace-user-id": tenant})):
+                listed[(tenant, e["name"])] = e
         with self.lock:
             colls = dict(self.colls)
-        for name in sorted(set(listed) | set(colls)):
-            if name == "default":
-                continue
-            c = colls.get(name)
+        for key in sorted(set(listed) | set(colls)):
+            if key == ("default_admin", "default"):
+                continue  # the server's own
+            c, name = colls.get(key), "%s/%s" % key
             if c is None:
                 self.stats.add("phantoms")
                 self.fail("collection %s exists but was never created" % name)
                 continue
-            if name not in listed:
+            if key not in listed:
                 if c.state == "live":
                     self.stats.add("lost")
                     self.fail("collection %s (acknowledged create) is missing" % name)
@@ -831,18 +867,23 @@ class Chaos:
                 elif c.state == "dropping":
                     c.state = "dropped"
                 continue
+            if c.implicit and c.state == "absent":
+                self.stats.add("phantoms")
+                self.fail("collection %s exists although no write to it was sent" % name)
+                continue
             if c.state in ("dropped", "absent"):
                 self.stats.add("resurrected")
                 self.fail("collection %s is back although its drop was acknowledged (%s)"
                           % (name, c.state))
                 continue
             c.state = "live"
-            if listed[name]["dimension"] != c.dim:
+            if listed[key]["dimension"] != c.dim:
                 self.stats.add("resurrected")
                 self.fail("collection %s has dimension %s, generation %d was created with %d"
-                          % (name, listed[name]["dimension"], c.gen, c.dim))
+                          % (name, listed[key]["dimension"], c.gen, c.dim))
                 continue
-            self.verify_points(c, listed[name]["count"])
+            self.verify_points(c, listed[key]["count"])
+            self.stats.add("collections verified")
         ready = it.ok(it.http(self.server, "GET", "/readyz"))
         if ready["quarantined_collections"]:
             self.stats.add("quarantines", ready["quarantined_collections"])
@@ -855,7 +896,7 @@ class Chaos:
             body = {"limit": 1000, "with_vector": True}
             if cursor:
                 body["cursor"] = cursor
-            res = it.ok(it.http(self.server, "POST", "/api/collections/%s/scroll" % c.name, body))
+            res = self.vhttp(c, "POST", "/api/collections/%s/scroll" % c.name, body)
             for p in res["points"]:
                 pts[p["id"]] = p
             cursor = res["next_cursor"]
@@ -866,10 +907,10 @@ class Chaos:
         pts = self.scroll_all(c)
         if listed_count != len(pts):
             self.fail("%s: the listing counts %d points before loading, %d are there"
-                      % (c.name, listed_count, len(pts)))
+                      % (c, listed_count, len(pts)))
         for pid in sorted(set(pts) - set(c.keys)):
             self.stats.add("phantoms")
-            self.fail("%s: point %d was never written: %s" % (c.name, pid, pts[pid]))
+            self.fail("%s: point %d was never written: %s" % (c, pid, pts[pid]))
         present = []
         for pid, k in c.keys.items():
             p = pts.get(pid)
@@ -879,7 +920,7 @@ class Chaos:
                 if p["vector"] != vector_of(got, pid, c.dim) or \
                         p["metadata"] != metadata_of(got, pid, pid // 100000):
                     self.stats.add("corrupt")
-                    self.fail("%s: point %d is not the version it names: %s" % (c.name, pid, p))
+                    self.fail("%s: point %d is not the version it names: %s" % (c, pid, p))
                 present.append(p)
             allowed = {k.acked} | set(k.pending)
             if got in allowed:
@@ -887,24 +928,24 @@ class Chaos:
                     self.stats.add("ambiguous settled")
             elif got is None:
                 self.stats.add("lost")
-                self.fail("%s: LOST point %d (acknowledged version %s)" % (c.name, pid, k.acked))
+                self.fail("%s: LOST point %d (acknowledged version %s)" % (c, pid, k.acked))
             elif got in k.seen:
                 self.stats.add("resurrected")
                 self.fail("%s: RESURRECTED point %d: version %d, acknowledged since: %s"
-                          % (c.name, pid, got, k.acked))
+                          % (c, pid, got, k.acked))
             else:
                 self.stats.add("phantoms")
                 self.fail("%s: PHANTOM point %d: version %d was never acknowledged (allowed %s)"
-                          % (c.name, pid, got, sorted(allowed, key=str)))
+                          % (c, pid, got, sorted(allowed, key=str)))
             k.acked, k.pending = got, []
             if got is not None:
                 k.seen.add(got)
         for p in self.rng.sample(present, min(len(present), 10)):
-            res = it.ok(it.http(self.server, "POST", "/api/collections/%s/search" % c.name,
-                                {"vector": p["vector"], "top_k": 1}))
+            res = self.vhttp(c, "POST", "/api/collections/%s/search" % c.name,
+                             {"vector": p["vector"], "top_k": 1})
             if not res or res[0]["distance"] != 0:
                 self.fail("%s: point %d not found at distance 0 by its own vector: %s"
-                          % (c.name, p["id"], res))
+                          % (c, p["id"], res))
         self.stats.add("points verified", len(present))
 
 
