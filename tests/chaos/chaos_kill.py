@@ -785,15 +785,24 @@ class Chaos:
 
     # -- one cycle
 
+    def thread(self, fn, *args):
+        """A client thread; anything it did not expect (an answer of the wrong shape) fails."""
+        def body():
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001: reported, with its type
+                self.fail("%s: %s: %s" % (fn.__name__, type(e).__name__, e))
+        return threading.Thread(target=body)
+
     def run_cycle(self):
         self.stop, self.killed = threading.Event(), threading.Event()
         self.kill_event = threading.Event()
         self.rng_seed = self.rng.randrange(1 << 30)
         self.kill_on = self.rng.choice(["time", "time", "drop", "rebuild", "snapshot", "vacuum",
                                         "unload"])
-        threads = [threading.Thread(target=self.writer, args=(i,)) for i in range(WRITERS)]
-        threads += [threading.Thread(target=self.reader, args=(i,)) for i in range(READERS)]
-        threads += [threading.Thread(target=self.admin), threading.Thread(target=self.maintainer)]
+        threads = [self.thread(self.writer, i) for i in range(WRITERS)]
+        threads += [self.thread(self.reader, i) for i in range(READERS)]
+        threads += [self.thread(self.admin), self.thread(self.maintainer)]
         for t in threads:
             t.start()
         if self.kill_on == "time":
