@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long bench bench-grpc run clean format
+.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long bench bench-grpc run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -24,7 +24,7 @@ build: deps $(BUILD)/build.ninja
 
 # Every test: the release suite, then the sanitizer builds.
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long'
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long|chaos-long'
 	$(MAKE) --no-print-directory test-asan test-tsan test-fuzz
 
 test-unit: build
@@ -35,7 +35,7 @@ test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" \
 	  -DHS_SANITIZE=address,undefined >/dev/null
 	ninja -C build-asan
-	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long'
+	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long|chaos-long'
 
 # The concurrency tests under ThreadSanitizer.
 test-tsan: deps
@@ -68,6 +68,13 @@ test-crash-long: build
 STRESS_BUILD ?= $(BUILD)
 test-stress-long: build
 	ctest --test-dir $(STRESS_BUILD) --output-on-failure -L stress-long
+
+# The long chaos run: 30 kill -9 cycles of the real server under load over gRPC and HTTP
+# (tests/chaos/chaos_kill.py; HS_CHAOS_CYCLES, HS_CHAOS_SEED); CHAOS_BUILD=build-asan runs it
+# against the sanitizer build's server.
+CHAOS_BUILD ?= $(BUILD)
+test-chaos-long: build
+	ctest --test-dir $(CHAOS_BUILD) --output-on-failure -V -L chaos-long
 
 # Benchmarks beside the peers (hnswlib, faiss) on Fashion-MNIST and the hyperbolic set.
 bench: build

@@ -66,6 +66,20 @@ if(TARGET hyperspace-server)
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
 endif()
 
+# Chaos: kill -9 of the real server under load over both transports, checked against a client
+# model (tests/chaos/chaos_kill.py).  8 cycles in `make test` (label chaos, ~20 s, ~35 s with ASan);
+# 30 cycles under label chaos-long (`make test-chaos-long`, not in `make test`).
+if(TARGET hyperspace-server)
+  set(HS_CHAOS_ENV "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
+  add_test(NAME chaos_kill COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/chaos/chaos_kill.py)
+  set_tests_properties(chaos_kill PROPERTIES LABELS chaos TIMEOUT 600
+                       ENVIRONMENT "${HS_CHAOS_ENV};HS_CHAOS_CYCLES=8;HS_CHAOS_SECONDS=45")
+  add_test(NAME chaos_kill_long COMMAND /usr/bin/python3
+           ${CMAKE_SOURCE_DIR}/tests/chaos/chaos_kill.py)
+  set_tests_properties(chaos_kill_long PROPERTIES LABELS chaos-long TIMEOUT 3600
+                       ENVIRONMENT "${HS_CHAOS_ENV};HS_CHAOS_CYCLES=30")
+endif()
+
 # Sanitizer builds run the filtered-search oracle on 20,000 points (the release suite runs 100,000).
 if(HS_SANITIZE)
   set_tests_properties(test_filter_recall PROPERTIES ENVIRONMENT HS_FILTER_N=20000)

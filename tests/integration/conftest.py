@@ -35,6 +35,12 @@ def upstream_proto_text():
 @pytest.fixture(scope="session")
 def pb():
     """(hyperspace_pb2, hyperspace_pb2_grpc) generated from the upstream field layout."""
+    return generate_stubs()
+
+
+def generate_stubs():
+    """Generates the client stubs into a temporary directory and imports them (also used by
+    tests/chaos, which runs outside pytest)."""
     out = tempfile.mkdtemp(prefix="hs-stubs-")
     with open(os.path.join(out, "hyperspace.proto"), "w") as f:
         f.write(upstream_proto_text())
