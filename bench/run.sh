@@ -67,20 +67,8 @@ for set in $sets; do
         src=$shared/hierarchy/data
         [ "$name" = verbs10 ] || src=$hd
         # hnswlib reads float32 rows (alpha from the float64 ones); hs-bench stores the float64
-        "$py" -c 'import struct,sys
-src, dst = sys.argv[1:]
-with open(src, "rb") as f, open(dst, "wb") as g:
-    while (h := f.read(4)):
-        d = struct.unpack("<i", h)[0]
-        g.write(h + struct.pack("<%df" % d, *struct.unpack("<%dd" % d, f.read(8 * d))))' \
-          "$src/$name.base.dvecs" "$hd/$name.base.fvecs"
-        "$py" -c 'import struct,sys
-src, dst = sys.argv[1:]
-with open(src, "rb") as f, open(dst, "wb") as g:
-    while (h := f.read(4)):
-        d = struct.unpack("<i", h)[0]
-        g.write(h + struct.pack("<%df" % d, *struct.unpack("<%dd" % d, f.read(8 * d))))' \
-          "$src/$name.query.dvecs" "$hd/$name.query.fvecs"
+        "$py" "$root/bench/convert_vecs.py" f32 "$src/$name.base.dvecs" "$hd/$name.base.fvecs"
+        "$py" "$root/bench/convert_vecs.py" f32 "$src/$name.query.dvecs" "$hd/$name.query.fvecs"
         echo "## Trained hierarchy $name (WordNet verbs, Poincare ball), M=16, ef_construction=200, 1,000 base-point queries" | tee -a "$out"
         "$py" "$root/bench/compare.py" --dataset "$name" \
           --hs "$build/bin/hs-bench" --hnswlib "$build/bin/peer-hnswlib" \
@@ -99,16 +87,8 @@ with open(src, "rb") as f, open(dst, "wb") as g:
       done
       # the same verbs10 points on the hyperboloid (x0 = (1+|p|^2)/(1-|p|^2), x = 2p/(1-|p|^2))
       for part in base query; do
-        "$py" -c 'import struct,sys
-src, dst = sys.argv[1:]
-with open(src, "rb") as f, open(dst, "wb") as g:
-    while (h := f.read(4)):
-        d = struct.unpack("<i", h)[0]
-        p = struct.unpack("<%dd" % d, f.read(8 * d))
-        s = sum(x * x for x in p)
-        x = [(1.0 + s) / (1.0 - s)] + [2.0 * v / (1.0 - s) for v in p]
-        g.write(struct.pack("<i", d + 1) + struct.pack("<%dd" % (d + 1), *x))' \
-          "$shared/hierarchy/data/verbs10.$part.dvecs" "$hd/verbs10-lorentz.$part.dvecs"
+        "$py" "$root/bench/convert_vecs.py" lorentz "$shared/hierarchy/data/verbs10.$part.dvecs" \
+          "$hd/verbs10-lorentz.$part.dvecs"
       done
       echo "## verbs10 on the hyperboloid (lorentz) beside the same points in the ball (hs-bench, 1 thread)" | tee -a "$out"
       for m in lorentz poincare; do
