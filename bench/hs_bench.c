@@ -53,6 +53,7 @@ typedef struct bench {
     hs_hnsw *index;
     size_t ef; /* current ef of the query loop */
     uint32_t *results; /* nq * k */
+    uint64_t *lat_ns;  /* per query, when a latency pass runs (else NULL) */
 } bench;
 
 static void die(const char *msg, const char *arg)
@@ -339,7 +340,10 @@ static void *query_worker(void *arg)
             for (size_t i = 0; i < b->o.k; i++)
                 ids[i] = i < n ? cand[i].id : UINT32_MAX;
         } else {
+            uint64_t t0 = b->lat_ns ? hs_now_ns() : 0;
             run_query(b, qi, qrec, qfull, cand, ids);
+            if (b->lat_ns)
+                b->lat_ns[qi] = hs_now_ns() - t0;
         }
     }
     free(cand);
@@ -429,6 +433,24 @@ static void print_bands(const bench *b)
     printf(" zero_hit_queries=%zu\n", zero);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One single-thread pass timing every query; writes the p50 and p99 latency in microseconds. */
+static void latency_pass(bench *b, double *p50, double *p99)
+{
+    b->lat_ns = malloc(b->query.n * sizeof(uint64_t));
+    query_pass(b, 1, false);
+    qsort(b->lat_ns, b->query.n, sizeof(uint64_t), cmp_u64);
+    *p50 = (double)b->lat_ns[b->query.n / 2] / 1e3;
+    *p99 = (double)b->lat_ns[(b->query.n * 99) / 100] / 1e3;
+    free(b->lat_ns);
+    b->lat_ns = NULL;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -497,9 +519,13 @@ int main(int argc, char **argv)
             count_distances(&b, false);
             double r = recall(&b);
             double qps = measure_qps(&b, tcounts[t], false);
-            if (t == 0)
-                printf("ef=%zu recall=%.4f qps=%.0f threads=%zu dists_per_query=%.0f\n", b.ef, r,
-                       qps, tcounts[t], (double)dist_count / (double)b.query.n);
+            if (t == 0) {
+                double p50, p99;
+                latency_pass(&b, &p50, &p99);
+                printf("ef=%zu recall=%.4f qps=%.0f threads=%zu dists_per_query=%.0f "
+                       "p50_us=%.1f p99_us=%.1f\n",
+                       b.ef, r, qps, tcounts[t], (double)dist_count / (double)b.query.n, p50, p99);
+            }
             else
                 printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", b.ef, r, qps, tcounts[t]);
             if (t == 0 && (b.o.metric == HS_METRIC_POINCARE || b.o.metric == HS_METRIC_LORENTZ))
