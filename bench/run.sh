@@ -85,6 +85,17 @@ for set in $sets; do
           | grep -E '^(unreachable|ef=|  bands|exact|index_bytes)' | sed 's/^/    /' | tee -a "$out"
         echo | tee -a "$out"
       done
+      # queries that are not base points: verbs10 queries moved by a geodesic step of 0.5 and 2
+      for step in 0.5 2.0; do
+        "$py" "$root/bench/perturb_queries.py" "$shared/hierarchy/data/verbs10.base.dvecs" \
+          "$shared/hierarchy/data/verbs10.query.dvecs" "$hd/verbs10-moved$step" --step $step
+        echo "## verbs10, queries moved $step from their base point (hs-bench, 1 thread)" | tee -a "$out"
+        "$build/bin/hs-bench" --metric poincare --base "$shared/hierarchy/data/verbs10.base.dvecs" \
+          --query "$hd/verbs10-moved$step.query.dvecs" --truth "$hd/verbs10-moved$step.gt.ivecs" \
+          --k 10 --M 16 --ef-construction 200 --threads 1 --ef 10,20,40 --exact \
+          | grep -E '^(unreachable|ef=|  bands|exact)' | sed 's/^/    /' | tee -a "$out"
+        echo | tee -a "$out"
+      done
       # the same verbs10 points on the hyperboloid (x0 = (1+|p|^2)/(1-|p|^2), x = 2p/(1-|p|^2))
       for part in base query; do
         "$py" "$root/bench/convert_vecs.py" lorentz "$shared/hierarchy/data/verbs10.$part.dvecs" \
