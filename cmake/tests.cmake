@@ -26,6 +26,11 @@ foreach(src ${HS_ORACLE_TESTS})
   endif()
 endforeach()
 
+# The typed error details again with every engine message reworded (HS_ERROR_REWORD).
+add_test(NAME test_errors_reworded COMMAND test_errors)
+set_tests_properties(test_errors_reworded PROPERTIES LABELS unit TIMEOUT 120
+                     ENVIRONMENT HS_ERROR_REWORD=1)
+
 # The trained-hierarchy oracle reads the shared data set beside the project.
 set_tests_properties(test_hierarchy_recall PROPERTIES ENVIRONMENT
                      "HS_HIERARCHY_DIR=${CMAKE_SOURCE_DIR}/../shared/bench/hierarchy/data")
@@ -64,6 +69,12 @@ if(TARGET hyperspace-server)
            ${CMAKE_SOURCE_DIR}/tests/integration)
   set_tests_properties(integration PROPERTIES LABELS integration TIMEOUT 1200
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
+  # The same suite with every engine message reworded (HS_ERROR_REWORD prefixes them): the
+  # server maps engine failures from their codes and typed details, never from the wording.
+  add_test(NAME integration_reworded COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
+           ${CMAKE_SOURCE_DIR}/tests/integration)
+  set_tests_properties(integration_reworded PROPERTIES LABELS integration TIMEOUT 1200
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_ERROR_REWORD=1")
 endif()
 
 # Sanitizer builds run the filtered-search oracle on 20,000 points (the release suite runs 100,000).

@@ -64,11 +64,67 @@ typedef enum hs_rc {
 const char *hs_rc_name(int rc);
 const char *hs_rc_message(int rc);
 
-/* Human-readable detail of a failed call. */
+/* The input a failure is about (hs_error.field). */
+typedef enum hs_field {
+    HS_FIELD_NONE = 0,            /* not about one input */
+    HS_FIELD_TENANT = 1,          /* the tenant name */
+    HS_FIELD_COLLECTION = 2,      /* the collection (its name, or the collection itself) */
+    HS_FIELD_DIMENSION = 3,       /* hs_collection_config.dimension */
+    HS_FIELD_METRIC = 4,
+    HS_FIELD_QUANTIZATION = 5,
+    HS_FIELD_M = 6,
+    HS_FIELD_EF_CONSTRUCTION = 7,
+    HS_FIELD_EF_SEARCH = 8,
+    HS_FIELD_VECTOR = 9,          /* a point's vector */
+    HS_FIELD_QUERY = 10,          /* a search's query vector */
+    HS_FIELD_METADATA = 11,       /* a point's metadata as a whole */
+    HS_FIELD_METADATA_KEY = 12,   /* one metadata key */
+    HS_FIELD_METADATA_VALUE = 13, /* the value of metadata key `key` */
+    HS_FIELD_FILTER = 14,         /* condition `item` of filter group `key` (must, should, must_not) */
+    HS_FIELD_HYBRID_ALPHA = 15,
+    HS_FIELD_POINT = 16,          /* the point `id` */
+} hs_field;
+
+/* Why the input named by hs_error.field was refused (hs_error.reason). */
+typedef enum hs_reason {
+    HS_REASON_NONE = 0,
+    HS_REASON_EMPTY = 1,     /* empty or missing */
+    HS_REASON_SYNTAX = 2,    /* breaks the name rule (HS_NAME_MAX) */
+    HS_REASON_RESERVED = 3,  /* a reserved name */
+    HS_REASON_RANGE = 4,     /* outside [min, max]: the value given is `actual` (integers) or `value` */
+    HS_REASON_UNKNOWN = 5,   /* not one of the known values (`actual`) */
+    HS_REASON_TOO_MANY = 6,  /* more entries than allowed (`max`) */
+    HS_REASON_TOO_LONG = 7,  /* longer than `max` bytes */
+    HS_REASON_ENCODING = 8,  /* not valid UTF-8 */
+    HS_REASON_NONFINITE = 9, /* component `item` is NaN or infinite */
+    HS_REASON_FLOAT32 = 10,  /* component `item` is beyond the float32 range the metric stores */
+    HS_REASON_FSYNC = 11,    /* read-only after a failed log fsync */
+} hs_reason;
+
+/*
+ * What a failed call reports: its code, then typed details that a program can act on (a server
+ * maps them to its statuses), then a human message.  The message is for people: its wording may
+ * change between versions; the code, field, reason and details are the contract.  A detail not
+ * named for a failure keeps its neutral value (0, -1, "").
+ */
 typedef struct hs_error {
     int rc;
-    long index;        /* the failing entry of a batch, -1 when not about one entry */
-    char message[256]; /* what was wrong, naming the offending value */
+    long index;         /* the failing entry of a batch, -1 when not about one entry */
+    hs_field field;     /* the input at fault, HS_FIELD_NONE when none */
+    hs_reason reason;   /* why, HS_REASON_NONE when the code says it all */
+    long item;          /* component of a vector, condition of a filter group; -1 */
+    uint64_t expected;  /* HS_EDIM: the collection's dimension */
+    uint64_t actual;    /* HS_EDIM: the dimension given; RANGE / UNKNOWN: the integer given */
+    double min, max;    /* RANGE: the allowed bounds; TOO_MANY / TOO_LONG: the limit in max */
+    double value;       /* HS_EBALL: the squared norm; RANGE on a real field: the value given */
+    uint64_t id;        /* HS_FIELD_POINT: the point id */
+    /* the tenant or collection name concerned (HS_FIELD_TENANT / HS_FIELD_COLLECTION), echoed
+     * safely: bytes outside printable ASCII as \xNN, cut after 64 characters with "..." */
+    char name[300];
+    char key[72];       /* metadata key (first 64 bytes) or filter group name */
+    char cause[256];    /* HS_ELOAD: why the collection failed to load (as hs_collection_stats
+                           .error; for people) */
+    char message[256];  /* what was wrong, for people */
 } hs_error;
 
 /* Distance metric of a collection. */

@@ -201,6 +201,12 @@ int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err);
 void hs_db_observe_clock(hs_db *db, uint64_t clock);
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
 int hs_check_names(const char *tenant, const char *name, hs_error *err);
+/* HS_ERANGE (field EF_CONSTRUCTION / EF_SEARCH) when a value is over HS_EF_MAX (0 = unchanged or
+ * the database default). */
+#define HS_EF_MAX 10000
+int hs_check_ef(uint32_t ef_search, uint32_t ef_construction, hs_error *err);
+/* HS_ENOTFOUND about the collection `name`. */
+int hs_not_found(hs_error *err, const char *name);
 uint32_t hs_coll_ef_search(const hs_coll *c);
 uint32_t hs_coll_ef_construction(const hs_coll *c);
 /* Fills st from the catalog (a collection not loaded).  Caller holds db->lock. */
@@ -226,6 +232,9 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err);
 void hs_coll_cold_stats(hs_db *db, centry *e);
 int hs_coll_open_tables(hs_coll *c, hs_error *err);
 int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
+/* HS_EREADONLY / HS_ENOSPC about collection c (name and field filled). */
+int hs_coll_read_only(const hs_coll *c, hs_error *err);
+int hs_coll_no_space(const hs_coll *c, hs_error *err);
 uint64_t hs_coll_memory(hs_coll *c);
 
 /* Makes sure c->ids is built (a load leaves it for the first operation that needs it: searches

@@ -90,45 +90,32 @@ int hs_tenant_name_valid(const char *name)
     return 1;
 }
 
-/* Writes name for a message: non-printable bytes as \xNN, cut after 64 characters with "...". */
-static void echo_name(const char *name, char *out, size_t len)
-{
-    size_t o = 0, shown = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p && o + 8 < len; p++) {
-        if (shown == 64) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (*p >= 0x20 && *p < 0x7f)
-            out[o++] = (char)*p;
-        else
-            o += (size_t)snprintf(out + o, len - o, "\\x%02X", *p);
-        shown++;
-    }
-    out[o] = 0;
-}
-
 int hs_check_names(const char *tenant, const char *name, hs_error *err)
 {
     char shown[300];
     if (!tenant || !hs_name_valid(tenant)) {
-        echo_name(tenant ? tenant : "", shown, sizeof(shown));
-        return hs_error_set(err, HS_ENAME,
-                            "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 _ . - "
-                            "not starting with '.'", shown);
+        hs_error_echo(tenant ? tenant : "", shown, sizeof(shown));
+        hs_error_set(err, HS_ENAME, "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 "
+                     "_ . - not starting with '.'", shown);
+        hs_error_name(err, tenant);
+        return hs_error_about(err, HS_ENAME, HS_FIELD_TENANT, HS_REASON_SYNTAX);
     }
-    if (!hs_tenant_name_valid(tenant))
-        return hs_error_set(err, HS_ENAME,
-                            "Invalid tenant '%s': the name is reserved for a file of the data "
-                            "directory (LOCK and node.json, in any case)", tenant);
-    if (!name || !*name)
-        return hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
+    if (!hs_tenant_name_valid(tenant)) {
+        hs_error_set(err, HS_ENAME, "Invalid tenant '%s': the name is reserved for a file of the "
+                     "data directory (LOCK and node.json, in any case)", tenant);
+        hs_error_name(err, tenant);
+        return hs_error_about(err, HS_ENAME, HS_FIELD_TENANT, HS_REASON_RESERVED);
+    }
+    if (!name || !*name) {
+        hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
+        return hs_error_about(err, HS_ENAME, HS_FIELD_COLLECTION, HS_REASON_EMPTY);
+    }
     if (!hs_name_valid(name)) {
-        echo_name(name, shown, sizeof(shown));
-        return hs_error_set(err, HS_ENAME,
-                            "Invalid collection name '%s': use 1-64 characters from A-Z a-z 0-9 "
-                            "_ . - not starting with '.'", shown);
+        hs_error_echo(name, shown, sizeof(shown));
+        hs_error_set(err, HS_ENAME, "Invalid collection name '%s': use 1-64 characters from A-Z "
+                     "a-z 0-9 _ . - not starting with '.'", shown);
+        hs_error_name(err, name);
+        return hs_error_about(err, HS_ENAME, HS_FIELD_COLLECTION, HS_REASON_SYNTAX);
     }
     return HS_OK;
 }
@@ -136,6 +123,30 @@ int hs_check_names(const char *tenant, const char *name, hs_error *err)
 int hs_check_collection_name(const char *name, hs_error *err)
 {
     return hs_check_names("t", name, err);
+}
+
+int hs_not_found(hs_error *err, const char *name)
+{
+    hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+    hs_error_name(err, name);
+    return hs_error_about(err, HS_ENOTFOUND, HS_FIELD_COLLECTION, HS_REASON_NONE);
+}
+
+int hs_check_ef(uint32_t ef_search, uint32_t ef_construction, hs_error *err)
+{
+    if (ef_construction > HS_EF_MAX) {
+        hs_error_set(err, HS_ERANGE, "ef_construction must be between 1 and %d (got %u)",
+                     HS_EF_MAX, ef_construction);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_EF_CONSTRUCTION, ef_construction,
+                              ef_construction, 1, HS_EF_MAX);
+    }
+    if (ef_search > HS_EF_MAX) {
+        hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and %d (got %u)", HS_EF_MAX,
+                     ef_search);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_EF_SEARCH, ef_search, ef_search, 1,
+                              HS_EF_MAX);
+    }
+    return HS_OK;
 }
 
 /* ---- node state and clock -------------------------------------------------------------- */
@@ -474,28 +485,37 @@ int hs_db_close(hs_db *db, hs_error *err)
 
 static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
 {
-    if (c->dimension < 1 || c->dimension > HS_MAX_DIM)
-        return hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and 16384 (got %u)",
-                            c->dimension);
+    if (c->dimension < 1 || c->dimension > HS_MAX_DIM) {
+        hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and %d (got %u)", HS_MAX_DIM,
+                     c->dimension);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_DIMENSION, c->dimension, c->dimension, 1,
+                              HS_MAX_DIM);
+    }
     if (c->metric != HS_METRIC_L2 && c->metric != HS_METRIC_COSINE &&
-        c->metric != HS_METRIC_POINCARE)
-        return hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean "
-                            "or poincare", (int)c->metric);
+        c->metric != HS_METRIC_POINCARE) {
+        hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean or "
+                     "poincare", (int)c->metric);
+        if (err)
+            err->actual = (uint64_t)c->metric;
+        return hs_error_about(err, HS_EINVAL, HS_FIELD_METRIC, HS_REASON_UNKNOWN);
+    }
     if (c->quantization != HS_QUANT_NONE && c->quantization != HS_QUANT_SCALAR &&
-        c->quantization != HS_QUANT_BINARY)
-        return hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or "
-                            "binary", (int)c->quantization);
+        c->quantization != HS_QUANT_BINARY) {
+        hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or binary",
+                     (int)c->quantization);
+        if (err)
+            err->actual = (uint64_t)c->quantization;
+        return hs_error_about(err, HS_EINVAL, HS_FIELD_QUANTIZATION, HS_REASON_UNKNOWN);
+    }
     if (c->m == 0)
         c->m = db->opts.default_m;
-    if (c->m < HS_HNSW_MIN_M || c->m > HS_HNSW_MAX_M)
-        return hs_error_set(err, HS_ERANGE, "m must be between 2 and 128 (got %u)", c->m);
-    if (c->ef_construction > 10000)
-        return hs_error_set(err, HS_ERANGE, "ef_construction must be between 1 and 10000 (got %u)",
-                            c->ef_construction);
-    if (c->ef_search > 10000)
-        return hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and 10000 (got %u)",
-                            c->ef_search);
-    return HS_OK;
+    if (c->m < HS_HNSW_MIN_M || c->m > HS_HNSW_MAX_M) {
+        hs_error_set(err, HS_ERANGE, "m must be between %d and %d (got %u)", HS_HNSW_MIN_M,
+                     HS_HNSW_MAX_M, c->m);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_M, c->m, c->m, HS_HNSW_MIN_M,
+                              HS_HNSW_MAX_M);
+    }
+    return hs_check_ef(c->ef_search, c->ef_construction, err);
 }
 
 /* Builds the collection directory under a temporary name, then renames it into place. */
@@ -566,7 +586,9 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     pthread_mutex_lock(&db->lock);
     if (hs_db_find_locked(db, tenant, name)) {
         pthread_mutex_unlock(&db->lock);
-        return hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
+        hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
+        hs_error_name(err, name);
+        return hs_error_about(err, HS_EEXIST, HS_FIELD_COLLECTION, HS_REASON_NONE);
     }
     centry *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -609,7 +631,7 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
     centry *e = hs_db_find_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
-        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+        return hs_not_found(err, name);
     }
     /* no new handle can find it; wait for loads, unloads and operations in flight */
     unlink_locked(db, e);
@@ -696,7 +718,7 @@ int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
     centry *e = hs_db_find_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
-        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+        return hs_not_found(err, name);
     }
     e->refs++; /* a handle's reference, without counting as use (nothing is loaded) */
     pthread_mutex_unlock(&db->lock);

@@ -32,7 +32,7 @@ int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_colle
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         free(h);
-        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+        return hs_not_found(err, name);
     }
     e->refs++;
     pthread_mutex_unlock(&db->lock);
@@ -139,14 +139,17 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
             pthread_mutex_unlock(&db->lock);
             return HS_OK;
         case CE_FAILED: {
-            int rc = hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name,
-                                  e->error);
+            hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name, e->error);
+            hs_error_name(err, e->name);
+            if (err)
+                snprintf(err->cause, sizeof(err->cause), "%s", e->error);
+            int rc = hs_error_about(err, HS_ELOAD, HS_FIELD_COLLECTION, HS_REASON_NONE);
             pthread_mutex_unlock(&db->lock);
             return rc;
         }
         case CE_DROPPED:
             pthread_mutex_unlock(&db->lock);
-            return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", e->name);
+            return hs_not_found(err, e->name);
         case CE_LOADING:
         case CE_UNLOADING:
             pthread_cond_wait(&db->cond, &db->lock);

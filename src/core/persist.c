@@ -309,8 +309,7 @@ int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
 {
     int rc = hs_segset_reserve(c->vecs, n, err);
     if (rc == HS_ENOSPC)
-        return hs_error_set(err, rc, "No space left on device while writing collection '%s'",
-                            c->e->name);
+        return hs_coll_no_space(c, err);
     if (rc != HS_OK)
         return rc;
     rc = hs_chunks_reserve(&c->slot_ids, n);
@@ -987,9 +986,7 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
      * rotation, so they are applied (or refused) first */
     hs_coll_drain_locked(c);
     if ((!c->dirty && !force) || c->read_only) {
-        int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
-                                             c->e->name)
-                              : HS_OK;
+        int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
         pthread_mutex_unlock(&c->wlock);
         pthread_mutex_unlock(&c->ckpt_mu);
         return rc;

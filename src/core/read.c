@@ -8,6 +8,14 @@
 #include "core/core.h"
 #include "util/error.h"
 
+static int point_not_found(hs_error *err, uint64_t id)
+{
+    hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
+    if (err)
+        err->id = id;
+    return hs_error_about(err, HS_ENOTFOUND, HS_FIELD_POINT, HS_REASON_NONE);
+}
+
 #define view_of hs_coll_view
 
 /* A view of slot (its vector decoded into vbuf when vbuf is not NULL).  Caller holds rw. */
@@ -54,7 +62,7 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
     uint32_t slot;
     if (!hs_idmap_get(&c->ids, id, &slot)) {
         pthread_rwlock_unlock(&c->rw);
-        return hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
+        return point_not_found(err, id);
     }
     hs_point_view v;
     view_of(c, slot, vector, &v);
@@ -79,7 +87,7 @@ int hs_point_visit(hs_collection *h, uint64_t id, int with_vector, hs_point_fn f
     pthread_rwlock_rdlock(&c->rw);
     uint32_t slot;
     if (!hs_idmap_get(&c->ids, id, &slot)) {
-        rc = hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
+        rc = point_not_found(err, id);
     } else {
         hs_point_view v;
         view_of(c, slot, vbuf, &v);

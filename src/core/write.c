@@ -22,6 +22,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,61 +53,110 @@ static uint64_t get64(const uint8_t *p)
 
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err)
 {
-    if (dim == 0 || !v)
-        return hs_error_set(err, HS_EEMPTY, query ? "Query vector must not be empty"
-                                                  : "Vector must not be empty");
-    if (dim != c->cfg.dimension)
-        return hs_error_set(err, HS_EDIM, "%s dimension mismatch. Expected %u, got %zu",
-                            query ? "Query" : "Vector", c->cfg.dimension, dim);
+    hs_field field = query ? HS_FIELD_QUERY : HS_FIELD_VECTOR;
+    if (dim == 0 || !v) {
+        hs_error_set(err, HS_EEMPTY, query ? "Query vector must not be empty"
+                                           : "Vector must not be empty");
+        return hs_error_about(err, HS_EEMPTY, field, HS_REASON_EMPTY);
+    }
+    if (dim != c->cfg.dimension) {
+        hs_error_set(err, HS_EDIM, "%s dimension mismatch. Expected %u, got %zu",
+                     query ? "Query" : "Vector", c->cfg.dimension, dim);
+        if (err) {
+            err->expected = c->cfg.dimension;
+            err->actual = dim;
+        }
+        return hs_error_about(err, HS_EDIM, field, HS_REASON_NONE);
+    }
     long bad = hs_vec_first_nonfinite(v, dim);
-    if (bad >= 0)
-        return hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld",
-                            bad);
+    if (bad >= 0) {
+        hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld", bad);
+        if (err)
+            err->item = bad;
+        return hs_error_about(err, HS_ENONFINITE, field, HS_REASON_NONFINITE);
+    }
     if (c->cfg.metric == HS_METRIC_L2) {
         /* stored and searched in float32 as given (B3.1): a larger value would become infinite
          * (cosine vectors are normalised first, so any finite value is fine there) */
         for (size_t i = 0; i < dim; i++)
-            if (fabs(v[i]) > FLT_MAX)
-                return hs_error_set(err, HS_ENONFINITE,
-                                    "%s value at index %zu is outside the float32 range of the "
-                                    "l2 metric (|x| > 3.4028234663852886e+38)",
-                                    query ? "Query vector" : "Vector", i);
+            if (fabs(v[i]) > FLT_MAX) {
+                hs_error_set(err, HS_ENONFINITE, "%s value at index %zu is outside the float32 "
+                             "range of the l2 metric (|x| > 3.4028234663852886e+38)",
+                             query ? "Query vector" : "Vector", i);
+                if (err)
+                    err->item = (long)i;
+                return hs_error_about(err, HS_ENONFINITE, field, HS_REASON_FLOAT32);
+            }
     }
     if (c->cfg.metric == HS_METRIC_COSINE) {
         bool zero = true;
         for (size_t i = 0; i < dim && zero; i++)
             zero = v[i] == 0.0;
-        if (zero)
-            return hs_error_set(err, HS_EZERO, "Zero vector is not allowed with the cosine metric");
+        if (zero) {
+            hs_error_set(err, HS_EZERO, "Zero vector is not allowed with the cosine metric");
+            return hs_error_about(err, HS_EZERO, field, HS_REASON_NONE);
+        }
     }
     if (c->cfg.metric == HS_METRIC_POINCARE) {
         double s = hs_vec_sqnorm_strict(v, dim);
         if (!(s < 1.0)) {
             char num[40];
             hs_fmt_double(s, num, sizeof(num));
-            return hs_error_set(err, HS_EBALL, "%s must be strictly inside the Poincaré ball "
-                                "(squared norm %s >= 1)", query ? "Query vector" : "Vector", num);
+            hs_error_set(err, HS_EBALL, "%s must be strictly inside the Poincaré ball (squared "
+                         "norm %s >= 1)", query ? "Query vector" : "Vector", num);
+            if (err)
+                err->value = s;
+            return hs_error_about(err, HS_EBALL, field, HS_REASON_NONE);
         }
     }
     return HS_OK;
 }
 
+/* An HS_EMETADATA failure: message, field, reason, the limit, the key concerned (or NULL). */
+static int meta_error(hs_error *err, hs_field field, hs_reason reason, double limit,
+                      const hs_kv *kv, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int meta_error(hs_error *err, hs_field field, hs_reason reason, double limit,
+                      const hs_kv *kv, const char *fmt, ...)
+{
+    if (!err)
+        return HS_EMETADATA;
+    char text[sizeof(err->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    hs_error_set(err, HS_EMETADATA, "%s", text);
+    err->max = limit;
+    if (kv)
+        hs_error_key(err, kv->key, kv->key_len);
+    return hs_error_about(err, HS_EMETADATA, field, reason);
+}
+
 static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
 {
     if (n > HS_META_MAX_ENTRIES)
-        return hs_error_set(err, HS_EMETADATA, "Invalid metadata: more than 1024 entries");
+        return meta_error(err, HS_FIELD_METADATA, HS_REASON_TOO_MANY, HS_META_MAX_ENTRIES, NULL,
+                          "Invalid metadata: more than %d entries", HS_META_MAX_ENTRIES);
     for (size_t i = 0; i < n; i++) {
-        if (kv[i].key_len == 0 || !kv[i].key)
-            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: empty key");
-        if (kv[i].key_len > HS_META_MAX_KEY)
-            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: key longer than 256 bytes");
-        if (!hs_utf8_valid(kv[i].key, kv[i].key_len) ||
-            (kv[i].value_len && !hs_utf8_valid(kv[i].value, kv[i].value_len)))
-            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: invalid UTF-8");
-        if (kv[i].value_len > HS_META_MAX_VALUE)
-            return hs_error_set(err, HS_EMETADATA,
-                                "Invalid metadata: value of key '%.*s' longer than 65536 bytes",
-                                (int)HS_MIN(kv[i].key_len, 64u), kv[i].key);
+        const hs_kv *e = &kv[i];
+        if (e->key_len == 0 || !e->key)
+            return meta_error(err, HS_FIELD_METADATA_KEY, HS_REASON_EMPTY, 0, NULL,
+                              "Invalid metadata: empty key");
+        if (e->key_len > HS_META_MAX_KEY)
+            return meta_error(err, HS_FIELD_METADATA_KEY, HS_REASON_TOO_LONG, HS_META_MAX_KEY,
+                              NULL, "Invalid metadata: key longer than %d bytes",
+                              HS_META_MAX_KEY);
+        if (!hs_utf8_valid(e->key, e->key_len) ||
+            (e->value_len && !hs_utf8_valid(e->value, e->value_len)))
+            return meta_error(err, HS_FIELD_METADATA, HS_REASON_ENCODING, 0, NULL,
+                              "Invalid metadata: invalid UTF-8");
+        if (e->value_len > HS_META_MAX_VALUE) {
+            int rc = meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_TOO_LONG,
+                                HS_META_MAX_VALUE, e, "Invalid metadata: value of key '%.*s' "
+                                "longer than %d bytes", (int)HS_MIN(e->key_len, 64u), e->key,
+                                HS_META_MAX_VALUE);
+            return rc;
+        }
     }
     return HS_OK;
 }
@@ -439,8 +489,25 @@ static void read_only_locked(hs_coll *c, const char *why)
 
 static int read_only_error(const hs_coll *c, hs_error *err)
 {
-    return hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only after a WAL fsync "
-                        "failure (%s); restart the server", c->e->name, c->ro_msg);
+    hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only after a WAL fsync failure "
+                 "(%s); restart the server", c->e->name, c->ro_msg);
+    hs_error_name(err, c->e->name);
+    return hs_error_about(err, HS_EREADONLY, HS_FIELD_COLLECTION, HS_REASON_FSYNC);
+}
+
+int hs_coll_read_only(const hs_coll *c, hs_error *err)
+{
+    hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only", c->e->name);
+    hs_error_name(err, c->e->name);
+    return hs_error_about(err, HS_EREADONLY, HS_FIELD_COLLECTION, HS_REASON_NONE);
+}
+
+int hs_coll_no_space(const hs_coll *c, hs_error *err)
+{
+    hs_error_set(err, HS_ENOSPC, "No space left on device while writing collection '%s'",
+                 c->e->name);
+    hs_error_name(err, c->e->name);
+    return hs_error_about(err, HS_ENOSPC, HS_FIELD_COLLECTION, HS_REASON_NONE);
 }
 
 /* ---- writes waiting for their fsync ------------------------------------------------------ */
@@ -541,7 +608,7 @@ static int finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
     if (state == 1)
         return HS_OK;
     if (rc == HS_OK)
-        rc = hs_error_set(err, HS_EIO, "WAL Error: the write was refused after a failed fsync");
+        rc = hs_error_set(err, HS_EIO, "the write was refused after a failed fsync");
     return rc;
 }
 
@@ -553,8 +620,7 @@ static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size
     if (rc != HS_OK)
         hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_ENOSPC)
-        hs_error_set(err, rc, "No space left on device while writing collection '%s'",
-                     c->e->name);
+        hs_coll_no_space(c, err);
     else if (rc == HS_EREADONLY)
         read_only_error(c, err);
     return rc;
@@ -742,15 +808,11 @@ int hs_delete_where(hs_collection *h, int (*accept)(void *ctx, const hs_point_vi
 int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_construction,
                             hs_error *err)
 {
-    if (ef_search > 10000)
-        return hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and 10000 (got %u)",
-                            ef_search);
-    if (ef_construction > 10000)
-        return hs_error_set(err, HS_ERANGE,
-                            "ef_construction must be between 1 and 10000 (got %u)",
-                            ef_construction);
+    int rc = hs_check_ef(ef_search, ef_construction, err);
+    if (rc != HS_OK)
+        return rc;
     hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
+    rc = hs_coll_acquire(h, &c, err);
     if (rc != HS_OK)
         return rc;
     pthread_mutex_lock(&c->wlock);

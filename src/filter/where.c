@@ -105,12 +105,19 @@ size_t hs_where_size(const hs_where *w) { return w->nmust + w->nshould + w->nmus
 static int check_list(const hs_cond *c, size_t n, const char *group, hs_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        if (c[i].kind != HS_COND_MATCH && c[i].kind != HS_COND_RANGE)
-            return hs_error_set(err, HS_EFILTER, "Invalid filter: %s[%zu] has an unknown kind",
-                                group, i);
-        if (c[i].key_len == 0)
-            return hs_error_set(err, HS_EFILTER, "Invalid filter: %s[%zu]: key must not be empty",
-                                group, i);
+        hs_reason why = c[i].kind != HS_COND_MATCH && c[i].kind != HS_COND_RANGE ? HS_REASON_UNKNOWN
+                        : c[i].key_len == 0                                     ? HS_REASON_EMPTY
+                                                                                : HS_REASON_NONE;
+        if (why == HS_REASON_NONE)
+            continue;
+        hs_error_set(err, HS_EFILTER, why == HS_REASON_UNKNOWN
+                                          ? "Invalid filter: %s[%zu] has an unknown kind"
+                                          : "Invalid filter: %s[%zu]: key must not be empty",
+                     group, i);
+        hs_error_key(err, group, strlen(group));
+        if (err)
+            err->item = (long)i;
+        return hs_error_about(err, HS_EFILTER, HS_FIELD_FILTER, why);
     }
     return HS_OK;
 }
