@@ -58,6 +58,7 @@ int hs_fail_set(hs_fail *f, int id, const char *fmt, ...)
 {
     f->id = id;
     f->details[0] = 0;
+    f->entry1 = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->message, sizeof(f->message), fmt, ap);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "server/filters.h"
+#include "server/ops.h"
 #include "server/http_int.h"
 #include "util/log.h"
 #include "util/numfmt.h"
@@ -238,6 +239,7 @@ static int fail(hctx *c, int id, const char *fmt, ...)
 {
     c->f.id = id;
     c->f.details[0] = 0;
+    c->f.entry1 = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->f.message, sizeof(c->f.message), fmt, ap);
@@ -257,7 +259,7 @@ static void fail_prefix(hctx *c, const char *what, long index)
     snprintf(m, sizeof(m), "%s", c->f.message);
     snprintf(c->f.message, sizeof(c->f.message), "%s[%ld]: %.470s", what, index, m);
     if (!strcmp(what, "vectors"))
-        snprintf(c->extra, sizeof(c->extra), "\"index\":%ld", index);
+        c->f.entry1 = index + 1;
 }
 
 static const char *tenant(hctx *c) { return c->st->auth.tenant; }
@@ -1100,57 +1102,11 @@ static int open_coll(hctx *c, bool create_default, hs_collection **h)
     return hs_ops_open(tenant(c), c->st->name, create_default, h, &c->f);
 }
 
-static uint64_t coll_clock(hs_collection *h)
+/* The per-collection maintenance routes: runs the operation on the route's collection (loading
+ * it), then fills st with its figures.  Returns the failure id or 0. */
+static int on_coll(hctx *c, hs_op_kind kind, void *arg, hs_collection_stats *st)
 {
-    hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
-    return st.clock;
-}
-
-/* The per-collection maintenance routes: runs op on the route's collection (loading it), then
- * fills st with its figures.  Returns the failure id or 0. */
-typedef int (*coll_op)(hs_collection *h, void *arg, hs_error *err);
-
-static int on_coll(hctx *c, coll_op op, void *arg, hs_collection_stats *st)
-{
-    hs_collection *h = NULL;
-    if (open_coll(c, false, &h))
-        return c->f.id;
-    hs_error err;
-    int rc = op(h, arg, &err);
-    if (rc)
-        fail_engine(c, rc, &err);
-    else
-        hs_collection_stats_of(h, st);
-    hs_collection_close(h);
-    return c->f.id;
-}
-
-static int op_digest(hs_collection *h, void *arg, hs_error *err)
-{
-    return hs_collection_digest(h, arg, err);
-}
-
-static int op_rebuild(hs_collection *h, void *arg, hs_error *err)
-{
-    (void)arg;
-    return hs_collection_rebuild(h, err);
-}
-
-static int op_checkpoint(hs_collection *h, void *arg, hs_error *err)
-{
-    (void)arg;
-    return hs_collection_checkpoint(h, err);
-}
-
-typedef struct ef_pair {
-    uint32_t search, construction;
-} ef_pair;
-
-static int op_configure(hs_collection *h, void *arg, hs_error *err)
-{
-    const ef_pair *e = arg;
-    return hs_collection_configure(h, e->search, e->construction, err);
+    return hs_op_collection(tenant(c), c->st->name, kind, arg, st, &c->f);
 }
 
 static void write_reply(hctx *c, const char *what, uint64_t n, uint64_t clock)
@@ -1238,58 +1194,18 @@ static void r_create(hctx *c)
 {
     const char *name, *metric, *quant;
     int64_t dim = 0, m = 0, efc = 0, efs = 0;
-    bool has_m, has_efc, has_efs;
     if (get_string(c, c->json, "name", true, &name) ||
         get_int(c, c->json, "dimension", true, 0, 4294967295LL, &dim, NULL) ||
         get_string(c, c->json, "metric", true, &metric) ||
         get_string(c, c->json, "quantization", false, &quant) ||
-        get_int(c, c->json, "m", false, 0, 4294967295LL, &m, &has_m) ||
-        get_int(c, c->json, "ef_construction", false, 0, 4294967295LL, &efc, &has_efc) ||
-        get_int(c, c->json, "ef_search", false, 0, 4294967295LL, &efs, &has_efs))
+        get_int(c, c->json, "m", false, 0, 4294967295LL, &m, NULL) ||
+        get_int(c, c->json, "ef_construction", false, 0, 4294967295LL, &efc, NULL) ||
+        get_int(c, c->json, "ef_search", false, 0, 4294967295LL, &efs, NULL))
         return;
-    hs_collection_config cfg;
-    hs_collection_config_init(&cfg);
-    hs_error err;
-    int rc;
-    if (!*name)
-        fail(c, HS_ERR_NAME_EMPTY, "Collection name cannot be empty");
-    else if ((rc = hs_check_collection_name(name, &err)) != HS_OK)
-        fail_engine(c, rc, &err);
-    else if (dim < 1 || dim > 16384)
-        fail(c, HS_ERR_DIMENSION_RANGE, "Dimension must be between 1 and 16384 (got %lld)",
-             (long long)dim);
-    else if (!hs_parse_metric(metric, &cfg.metric))
-        fail(c, HS_ERR_METRIC, "Unknown metric '%.64s': expected cosine, l2, euclidean or poincare",
-             metric);
-    else if (quant && *quant && !hs_parse_quant(quant, &cfg.quantization))
-        fail(c, HS_ERR_QUANTIZATION, "Unknown quantization '%.64s': expected none, scalar or binary",
-             quant);
-    else if (has_m && (m == 1 || m > 128))
-        fail(c, HS_ERR_PARAM_RANGE, "m must be between 2 and 128 (got %lld)", (long long)m);
-    else if (has_efc && efc > 10000)
-        fail(c, HS_ERR_PARAM_RANGE, "ef_construction must be between 1 and 10000 (got %lld)",
-             (long long)efc);
-    else if (has_efs && efs > 10000)
-        fail(c, HS_ERR_PARAM_RANGE, "ef_search must be between 1 and 10000 (got %lld)",
-             (long long)efs);
-    if (c->f.id)
-        return;
-    if (!quant || !*quant)
-        cfg.quantization = g_srv.cfg.quantization;
-    cfg.dimension = (uint32_t)dim;
-    cfg.m = m ? (uint32_t)m : g_srv.cfg.m;
-    cfg.ef_construction = (uint32_t)efc;
-    cfg.ef_search = (uint32_t)efs;
-    rc = hs_collection_create(g_srv.db, tenant(c), name, &cfg, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
-        return;
-    }
+    hs_op_create_req q = {name, dim, metric, quant, m, efc, efs};
     hs_collection_stats st;
-    if (hs_collection_stats_get(g_srv.db, tenant(c), name, &st, &err) != HS_OK) {
-        fail_engine(c, err.rc ? err.rc : HS_EINTERNAL, &err);
+    if (hs_op_create(tenant(c), &q, &st, &c->f))
         return;
-    }
     sb *b = &c->out;
     sb_puts(b, "{\"name\":");
     sb_cstr(b, name);
@@ -1310,7 +1226,7 @@ static void r_info(hctx *c)
 {
     hs_digest d;
     hs_collection_stats st;
-    if (on_coll(c, op_digest, &d, &st))
+    if (on_coll(c, HS_OP_DIGEST, &d, &st))
         return;
     sb_put(&c->out, "{", 1);
     digest_members(&c->out, c->st->name, &d);
@@ -1323,29 +1239,16 @@ static void r_info(hctx *c)
 
 static void r_drop(hctx *c)
 {
-    hs_error err;
-    int rc = hs_collection_drop(g_srv.db, tenant(c), c->st->name, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
+    if (hs_op_drop(tenant(c), c->st->name, &c->f))
         return;
-    }
-    hs_metrics_forget(tenant(c), c->st->name);
     c->resp->status = 204;
 }
 
 static void r_stats(hctx *c)
 {
     hs_collection_stats st;
-    hs_error err;
-    int rc = hs_collection_stats_get(g_srv.db, tenant(c), c->st->name, &st, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
+    if (hs_op_stats(tenant(c), c->st->name, &st, &c->f))
         return;
-    }
-    if (st.error[0]) {
-        fail(c, HS_ERR_LOAD_FAILED, "Collection '%s' failed to load: %s", c->st->name, st.error);
-        return;
-    }
     sb_puts(&c->out, "{\"count\":");
     sb_u64(&c->out, st.count);
     sb_put(&c->out, ",", 1);
@@ -1357,7 +1260,7 @@ static void r_digest(hctx *c)
 {
     hs_digest d;
     hs_collection_stats st;
-    if (on_coll(c, op_digest, &d, &st))
+    if (on_coll(c, HS_OP_DIGEST, &d, &st))
         return;
     sb_put(&c->out, "{", 1);
     digest_members(&c->out, c->st->name, &d);
@@ -1371,19 +1274,9 @@ static void r_config(hctx *c)
     if (get_int(c, c->json, "ef_search", false, INT64_MIN / 2, INT64_MAX / 2, &es, &has_es) ||
         get_int(c, c->json, "ef_construction", false, INT64_MIN / 2, INT64_MAX / 2, &ec, &has_ec))
         return;
-    if (has_es && (es < 1 || es > 10000)) {
-        fail(c, HS_ERR_PARAM_RANGE, "ef_search must be between 1 and 10000 (got %lld)",
-             (long long)es);
-        return;
-    }
-    if (has_ec && (ec < 1 || ec > 10000)) {
-        fail(c, HS_ERR_PARAM_RANGE, "ef_construction must be between 1 and 10000 (got %lld)",
-             (long long)ec);
-        return;
-    }
-    ef_pair e = {has_es ? (uint32_t)es : 0, has_ec ? (uint32_t)ec : 0};
+    hs_op_configure_req q = {has_es, has_ec, es, ec};
     hs_collection_stats st;
-    if (on_coll(c, op_configure, &e, &st))
+    if (on_coll(c, HS_OP_CONFIGURE, &q, &st))
         return;
     sb_puts(&c->out, "{\"name\":");
     sb_cstr(&c->out, c->st->name);
@@ -1396,21 +1289,9 @@ static void r_config(hctx *c)
 /* Upserts pts into the route's collection and writes the reply. */
 static void upsert(hctx *c, const hs_point *pts, size_t n, hs_durability d, bool batch)
 {
-    hs_collection *h = NULL;
-    if (open_coll(c, n > 0 || !batch, &h))
-        return;
-    hs_error err;
-    int rc = n ? hs_upsert(h, pts, n, d, &err) : HS_OK;
-    if (rc) {
-        fail_engine(c, rc, &err);
-        if (batch && err.index >= 0)
-            fail_prefix(c, "vectors", err.index);
-    } else {
-        if (n)
-            hs_metrics_upserts(tenant(c), c->st->name, n);
-        write_reply(c, "upserted", n, coll_clock(h));
-    }
-    hs_collection_close(h);
+    hs_op_write w;
+    if (!hs_op_upsert(tenant(c), c->st->name, pts, n, d, batch, true, &w, &c->f))
+        write_reply(c, "upserted", w.n, w.clock);
 }
 
 /* One point object of insert / insert batch; vec and meta are the caller's to free. */
@@ -1568,19 +1449,9 @@ static void insert_binary(hctx *c)
         pts[i].meta = metas[i].kv;
         pts[i].nmeta = metas[i].n;
     }
-    {
-        hs_error err;
-        int rc = count ? hs_upsert(h, pts, count, d, &err) : HS_OK;
-        if (rc) {
-            fail_engine(c, rc, &err);
-            if (err.index >= 0)
-                fail_prefix(c, "vectors", err.index);
-        } else {
-            if (count)
-                hs_metrics_upserts(tenant(c), c->st->name, count);
-            write_reply(c, "upserted", count, coll_clock(h));
-        }
-    }
+    hs_op_write w;
+    if (!hs_op_upsert(tenant(c), c->st->name, pts, count, d, true, true, &w, &c->f))
+        write_reply(c, "upserted", w.n, w.clock);
 out:
     for (uint32_t i = 0; docs && metas && i < count; i++) {
         cJSON_Delete(docs[i]);
@@ -1635,21 +1506,10 @@ static void r_delete_point(hctx *c)
     hs_durability d;
     if (get_durability(c, &d))
         return;
-    hs_collection *h = NULL;
-    if (open_coll(c, false, &h))
-        return;
-    hs_error err;
-    size_t deleted = 0;
     uint64_t id = c->st->id;
-    int rc = hs_delete(h, &id, 1, d, &deleted, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
-    } else {
-        if (deleted)
-            hs_metrics_deletes(tenant(c), c->st->name, deleted);
-        write_reply(c, "deleted", deleted, coll_clock(h));
-    }
-    hs_collection_close(h);
+    hs_op_write w;
+    if (!hs_op_delete(tenant(c), c->st->name, &id, 1, NULL, d, true, &w, &c->f))
+        write_reply(c, "deleted", w.n, w.clock);
 }
 
 /* A list of ids from a JSON array (1..10000 of them). */
@@ -1691,7 +1551,6 @@ static void r_points_delete(hctx *c)
     uint64_t *ids = NULL;
     size_t nids = 0;
     hs_durability d;
-    hs_collection *h = NULL;
     if (ids_j && has_filter) {
         fail(c, HS_ERR_SELECTOR, "Provide exactly one of 'ids' or a filter");
         goto out;
@@ -1706,26 +1565,12 @@ static void r_points_delete(hctx *c)
         fail(c, HS_ERR_SELECTOR, "Delete by filter needs at least one condition");
         goto out;
     }
-    if (get_durability(c, &d) || open_coll(c, false, &h))
+    if (get_durability(c, &d))
         goto out;
-    hs_error err;
-    size_t deleted = 0;
-    int rc;
-    if (ids_j)
-        rc = hs_delete(h, ids, nids, d, &deleted, &err);
-    else if (hs_filter_empty(&fs))
-        rc = HS_OK;
-    else
-        rc = hs_delete_where(h, hs_filter_accept, &fs, d, &deleted, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
-    } else {
-        if (deleted)
-            hs_metrics_deletes(tenant(c), c->st->name, deleted);
-        write_reply(c, "deleted", deleted, coll_clock(h));
-    }
+    hs_op_write w;
+    if (!hs_op_delete(tenant(c), c->st->name, ids_j ? ids : NULL, nids, &fs, d, true, &w, &c->f))
+        write_reply(c, "deleted", w.n, w.clock);
 out:
-    hs_collection_close(h);
     hs_filter_free(&fs);
     free(ids);
 }
@@ -1734,12 +1579,8 @@ out:
 
 typedef struct search_q {
     double *vec;
-    size_t dim;
-    size_t k;
     hs_filter_set fs;
-    bool hybrid;
-    const char *text; /* in the request's JSON tree */
-    double alpha;
+    hs_op_search_req r; /* vector, text and filter point into this struct and the JSON tree */
 } search_q;
 
 static void search_q_free(search_q *q)
@@ -1748,7 +1589,8 @@ static void search_q_free(search_q *q)
     hs_filter_free(&q->fs);
 }
 
-/* Validates one search body (steps 5 of B9.3) into q. */
+/* Decodes one search body (step 5 of B9.3) into q, with the operations layer's checks where
+ * the spec orders them (top_k after the vector, alpha and the query length after hybrid_query). */
 static int search_parse(hctx *c, const cJSON *o, search_q *q)
 {
     memset(q, 0, sizeof(*q));
@@ -1757,30 +1599,27 @@ static int search_parse(hctx *c, const cJSON *o, search_q *q)
         return fail(c, HS_ERR_FIELD, "Field 'searches' must be an array of objects");
     int64_t k = 0;
     const char *hq = NULL;
-    if (get_vector(c, o, "vector", &q->vec, &q->dim) ||
-        get_int(c, o, "top_k", false, 0, INT64_MAX / 2, &k, NULL))
+    if (get_vector(c, o, "vector", &q->vec, &q->r.dim) ||
+        get_int(c, o, "top_k", false, 0, INT64_MAX / 2, &k, NULL) ||
+        hs_op_check_top_k((uint64_t)k, &c->f))
         return c->f.id;
-    if (k > 10000)
-        return fail(c, HS_ERR_TOPK, "top_k must be <= 10000 (got %lld)", (long long)k);
-    q->k = k ? (size_t)k : 10;
+    q->r.vector = q->vec;
+    q->r.top_k = (uint64_t)k;
     if (get_string(c, o, "hybrid_query", false, &hq))
         return c->f.id;
     if (hq) {
         cJSON *a = member(o, "hybrid_alpha");
         if (a && !cJSON_IsNumber(a))
             return fail(c, HS_ERR_FIELD, "Field 'hybrid_alpha' must be a number");
-        if (a && (!(a->valuedouble >= 0.0) || a->valuedouble > 1.0)) {
-            char num[40];
-            hs_fmt_double(a->valuedouble, num, sizeof(num));
-            return fail(c, HS_ERR_ALPHA, "hybrid_alpha must be between 0 and 1 (got %s)", num);
-        }
-        if (strlen(hq) > 65536)
-            return fail(c, HS_ERR_PARAM_RANGE,
-                        "hybrid_query must be between 0 and 65536 bytes (got %zu)", strlen(hq));
-        q->hybrid = true;
-        q->text = hq;
-        q->alpha = a ? a->valuedouble : 0.5;
+        q->r.hybrid = true;
+        q->r.text = hq;
+        q->r.text_len = strlen(hq);
+        q->r.has_alpha = a != NULL;
+        q->r.alpha = a ? a->valuedouble : 0.5;
+        if (hs_op_check_hybrid(q->r.has_alpha, q->r.alpha, q->r.text_len, &c->f))
+            return c->f.id;
     }
+    q->r.filter = &q->fs;
     return get_filters(c, o, &q->fs);
 }
 
@@ -1798,34 +1637,19 @@ static int on_result(void *ctx, size_t i, const hs_point_view *p)
 /* Runs q against h and appends the JSON result array to c->out. */
 static int search_run(hctx *c, hs_collection *h, search_q *q)
 {
-    hs_hit *hits = malloc(q->k * sizeof(hs_hit));
-    result_meta rm = {calloc(q->k, sizeof(sb))};
+    size_t k = hs_op_search_k(&q->r);
+    hs_hit *hits = malloc(k * sizeof(hs_hit));
+    result_meta rm = {calloc(k, sizeof(sb))};
     size_t n = 0;
     if (!hits || !rm.meta) {
         free(hits);
         free(rm.meta);
         return fail(c, HS_ERR_NO_MEMORY, "Out of memory");
     }
-    hs_search_opts so;
-    hs_search_opts_init(&so);
-    so.k = q->k;
-    so.on_result = on_result;
-    so.result_ctx = &rm;
-    hs_filter_apply(&q->fs, &so);
-    if (q->hybrid) {
-        so.hybrid = 1;
-        so.text = q->text;
-        so.text_len = strlen(q->text);
-        so.alpha = q->alpha;
-    }
-    hs_error err;
-    uint64_t t0 = hs_now_ns_srv();
-    int rc = hs_filter_empty(&q->fs) ? HS_OK : hs_search(h, q->vec, q->dim, &so, hits, &n, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
-    } else {
-        hs_ops_count_search();
-        hs_metrics_search(tenant(c), c->st->name, (double)(hs_now_ns_srv() - t0) / 1e9);
+    q->r.filter = &q->fs;
+    q->r.on_result = on_result;
+    q->r.result_ctx = &rm;
+    if (!hs_op_search(tenant(c), c->st->name, h, &q->r, hits, &n, &c->f)) {
         sb *b = &c->out;
         sb_put(b, "[", 1);
         for (size_t i = 0; i < n; i++) {
@@ -1842,7 +1666,7 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
                 sb_put(b, rm.meta[i].p, rm.meta[i].n);
             else
                 sb_puts(b, "{}"); /* not reported by the engine: no metadata known */
-            if (q->hybrid) {
+            if (q->r.hybrid) {
                 sb_puts(b, ",\"score\":");
                 sb_double(b, hits[i].score);
             }
@@ -1850,7 +1674,7 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
         }
         sb_put(b, "]", 1);
     }
-    for (size_t i = 0; i < q->k; i++)
+    for (size_t i = 0; i < k; i++)
         free(rm.meta[i].p);
     free(rm.meta);
     free(hits);
@@ -2127,7 +1951,7 @@ static void r_peek(hctx *c)
 static void r_rebuild(hctx *c)
 {
     hs_collection_stats st;
-    if (on_coll(c, op_rebuild, NULL, &st))
+    if (on_coll(c, HS_OP_REBUILD, NULL, &st))
         return;
     sb_puts(&c->out, "{\"status\":\"Index rebuilt and reloaded successfully\",\"collection\":");
     sb_cstr(&c->out, c->st->name);
@@ -2137,7 +1961,7 @@ static void r_rebuild(hctx *c)
 static void r_coll_snapshot(hctx *c)
 {
     hs_collection_stats st;
-    if (on_coll(c, op_checkpoint, NULL, &st))
+    if (on_coll(c, HS_OP_CHECKPOINT, NULL, &st))
         return;
     sb_puts(&c->out, "{\"status\":\"Snapshot completed\",\"collection\":");
     sb_cstr(&c->out, c->st->name);
@@ -2147,12 +1971,8 @@ static void r_coll_snapshot(hctx *c)
 static void r_snapshot(hctx *c)
 {
     size_t n = 0;
-    hs_error err;
-    int rc = hs_db_checkpoint(g_srv.db, &n, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
+    if (hs_op_snapshot(&n, &c->f))
         return;
-    }
     sb_printf(&c->out, "{\"status\":\"Snapshot completed for %zu collections\",\"collections\":%zu}",
               n, n);
 }
@@ -2161,12 +1981,8 @@ static void r_vacuum(hctx *c)
 {
     size_t n = 0;
     uint64_t reclaimed = 0;
-    hs_error err;
-    int rc = hs_db_vacuum(g_srv.db, &n, &reclaimed, &err);
-    if (rc) {
-        fail_engine(c, rc, &err);
+    if (hs_op_vacuum(&n, &reclaimed, &c->f))
         return;
-    }
     sb_printf(&c->out,
               "{\"status\":\"Success\",\"message\":\"Vacuum completed: %zu collections compacted, "
               "%llu entries reclaimed\",\"collections_compacted\":%zu,\"entries_reclaimed\":%llu}",
@@ -2728,6 +2544,8 @@ void hs_http_run(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
 done:
     if (c.f.id) {
         free(c.out.p);
+        if (c.f.entry1)
+            snprintf(c.extra, sizeof(c.extra), "\"index\":%ld", c.f.entry1 - 1);
         resp_error(resp, &c.f, c.extra);
     } else if (resp->status == 204) {
         free(c.out.p);
