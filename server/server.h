@@ -12,8 +12,10 @@
  *                 request structs in, result + hs_fail out; validation, engine call, metrics
  *   grpc_server.c gRPC core completion-queue threads and the call state machine
  *   grpc_api.c    the RPCs of hyperspace.Database
- *   http_server.c libmicrohttpd: requests, limits, CORS, routing
- *   http_api.c    the routes
+ *   http_server.c libmicrohttpd: connections, limits, the connection guard
+ *   http_api.c    the request stages, routing, CORS, the error envelope (http_int.h); the routes
+ *                 in http_collections.c, http_points.c, http_node.c with http_json.c and
+ *                 http_fields.c (http_route.h)
  *   metrics.c     counters, histograms, the Prometheus text
  * The server uses only include/hyperspace.h plus util (logging, number formatting, UTF-8).
  */
