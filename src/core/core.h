@@ -261,9 +261,6 @@ void hs_coll_drain_locked(hs_coll *c);
 /* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
 int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
-/* Metadata blob: [u32 n]([u32 klen][key][u32 vlen][value])*. */
-bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
-                  const char **v, uint32_t *vl);
 /* Frees a slot's blob unless it lives in the arena. */
 static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
 {

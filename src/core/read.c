@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "util/error.h"
+#include "util/meta.h"
 
 static int point_not_found(hs_error *err, uint64_t id)
 {
@@ -34,19 +35,7 @@ void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *
 
 int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx)
 {
-    const uint8_t *blob = p->meta;
-    if (!blob)
-        return 0;
-    uint32_t len, count;
-    memcpy(&len, blob, 4);
-    memcpy(&count, blob + 4, 4);
-    const uint8_t *q = blob + 8, *end = blob + 4 + len;
-    const char *k, *v;
-    uint32_t kl, vl;
-    int rc = 0;
-    for (uint32_t i = 0; i < count && rc == 0 && hs_meta_next(&q, end, &k, &kl, &v, &vl); i++)
-        rc = fn(ctx, k, kl, v, vl);
-    return rc;
+    return hs_meta_each_stored(p->meta, fn, ctx);
 }
 
 int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,

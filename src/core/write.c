@@ -28,26 +28,14 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "util/bytes.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/meta.h"
 #include "util/numfmt.h"
 #include "util/siphash.h"
 #include "util/utf8.h"
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 /* ---- validation -------------------------------------------------------------------------- */
 
@@ -163,77 +151,6 @@ static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
 
 /* ---- metadata blobs -------------------------------------------------------------------- */
 
-bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
-                  const char **v, uint32_t *vl)
-{
-    const uint8_t *q = *p;
-    if (end - q < 4)
-        return false;
-    *kl = get32(q);
-    if ((size_t)(end - q - 4) < *kl)
-        return false;
-    *k = (const char *)q + 4;
-    q += 4 + *kl;
-    if (end - q < 4)
-        return false;
-    *vl = get32(q);
-    if ((size_t)(end - q - 4) < *vl)
-        return false;
-    *v = (const char *)q + 4;
-    *p = q + 4 + *vl;
-    return true;
-}
-
-/* Bytes of the blob of one point; entries with a repeated key keep the last value. */
-static size_t meta_size(const hs_point *pt)
-{
-    size_t n = 4;
-    for (size_t i = 0; i < pt->nmeta; i++)
-        n += 8 + pt->meta[i].key_len + pt->meta[i].value_len;
-    return n;
-}
-
-static size_t meta_encode(const hs_point *pt, uint8_t *out)
-{
-    uint8_t *o = out + 4;
-    uint32_t count = 0;
-    for (size_t i = 0; i < pt->nmeta; i++) {
-        const hs_kv *kv = &pt->meta[i];
-        bool later = false; /* a later entry with the same key wins (protobuf map rule) */
-        for (size_t j = i + 1; j < pt->nmeta && !later; j++)
-            later = pt->meta[j].key_len == kv->key_len &&
-                    !memcmp(pt->meta[j].key, kv->key, kv->key_len);
-        if (later)
-            continue;
-        put32(o, (uint32_t)kv->key_len);
-        memcpy(o + 4, kv->key, kv->key_len);
-        o += 4 + kv->key_len;
-        put32(o, (uint32_t)kv->value_len);
-        if (kv->value_len)
-            memcpy(o + 4, kv->value, kv->value_len);
-        o += 4 + kv->value_len;
-        count++;
-    }
-    put32(out, count);
-    return (size_t)(o - out);
-}
-
-/* Checks a blob read from the log or a checkpoint (untrusted bytes). */
-static bool meta_blob_ok(const uint8_t *b, size_t len)
-{
-    if (len < 4)
-        return false;
-    uint32_t n = get32(b);
-    const uint8_t *p = b + 4, *end = b + len;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k, *v;
-        uint32_t kl, vl;
-        if (!hs_meta_next(&p, end, &k, &kl, &v, &vl))
-            return false;
-    }
-    return p == end;
-}
-
 /* ---- apply ------------------------------------------------------------------------------- */
 
 static inline void live_set(hs_coll *c, uint32_t slot, bool on)
@@ -282,7 +199,7 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
     hs_coll_pidx_update(c, old, *mp, false);
     if (*mp)
-        __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)get32(*mp), __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)hs_get_le32(*mp), __ATOMIC_RELAXED);
     hs_meta_free(c, *mp);
     *mp = NULL;
     if (hs_hnsw_contains(c->graph, old))
@@ -313,7 +230,7 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
     *(uint64_t *)hs_chunks_at(&c->slot_ids, slot) = id;
     *(uint8_t **)hs_chunks_at(&c->meta, slot) = blob;
     if (blob)
-        __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)get32(blob), __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)hs_get_le32(blob), __ATOMIC_RELAXED);
     unlink_point(c, id);
     c->digest[id & 255] ^= hs_point_hash(c, id, rec);
     hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
@@ -331,7 +248,7 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
 {
     if (len < 4)
         return hs_error_set(err, HS_ECORRUPT, "upsert record too short");
-    uint32_t n = get32(payload);
+    uint32_t n = hs_get_le32(payload);
     size_t vbytes = (size_t)c->cfg.dimension * (c->f64 ? 8 : 4);
     uint8_t **blobs = calloc(n ? n : 1, sizeof(*blobs));
     const uint8_t **vecs = calloc(n ? n : 1, sizeof(*vecs));
@@ -340,25 +257,25 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
     const uint8_t *p = payload + 4, *end = payload + len;
     for (uint32_t i = 0; i < n && rc == HS_OK; i++) {
         if (end - p < 12 || (size_t)(end - p - 12) < vbytes ||
-            get32(p + 8) > (size_t)(end - p - 12) - vbytes) {
+            hs_get_le32(p + 8) > (size_t)(end - p - 12) - vbytes) {
             rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u truncated", i);
             break;
         }
-        ids[i] = get64(p);
-        uint32_t ml = get32(p + 8);
+        ids[i] = hs_get_le64(p);
+        uint32_t ml = hs_get_le32(p + 8);
         vecs[i] = p + 12;
         const uint8_t *mb = p + 12 + vbytes;
-        if (!meta_blob_ok(mb, ml)) {
+        if (!hs_meta_blob_ok(mb, ml)) {
             rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u has bad metadata", i);
             break;
         }
-        if (get32(mb) != 0) { /* no entries: no blob at all */
+        if (hs_get_le32(mb) != 0) { /* no entries: no blob at all */
             blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
             if (!blobs[i]) {
                 rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
                 break;
             }
-            put32(blobs[i], ml);
+            hs_put_le32(blobs[i], ml);
             memcpy(blobs[i] + 4, mb, ml);
         }
         p = mb + ml;
@@ -419,12 +336,12 @@ static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, u
 static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, uint64_t lsn,
                                hs_error *err)
 {
-    if (len < 4 || (len - 4) / 8 != get32(payload) || (len - 4) % 8)
+    if (len < 4 || (len - 4) / 8 != hs_get_le32(payload) || (len - 4) % 8)
         return hs_error_set(err, HS_ECORRUPT, "delete record: bad length");
-    uint32_t n = get32(payload);
+    uint32_t n = hs_get_le32(payload);
     pthread_rwlock_wrlock(&c->rw);
     for (uint32_t i = 0; i < n; i++)
-        unlink_point(c, get64(payload + 4 + 8 * (size_t)i));
+        unlink_point(c, hs_get_le64(payload + 4 + 8 * (size_t)i));
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
@@ -632,7 +549,7 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
 {
     size_t dim = c->cfg.dimension, vbytes = dim * (c->f64 ? 8 : 4), total = 4;
     for (size_t i = 0; i < n; i++)
-        total += 12 + vbytes + meta_size(&pts[i]);
+        total += 12 + vbytes + hs_meta_size(&pts[i]);
     uint8_t *buf = malloc(HS_WAL_HEADER + total);
     double *tmp = malloc(dim * sizeof(double));
     if (!buf || !tmp) {
@@ -642,10 +559,10 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
         return NULL;
     }
     uint8_t *p = buf + HS_WAL_HEADER;
-    put32(p, (uint32_t)n);
+    hs_put_le32(p, (uint32_t)n);
     p += 4;
     for (size_t i = 0; i < n; i++) {
-        put64(p, pts[i].id);
+        hs_put_le64(p, pts[i].id);
         memcpy(tmp, pts[i].vector, dim * sizeof(double));
         if (c->cfg.metric == HS_METRIC_COSINE)
             hs_vec_normalize_f64(tmp, dim);
@@ -658,8 +575,8 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
                 memcpy(v + 4 * j, &f, 4);
             }
         }
-        size_t ml = meta_encode(&pts[i], v + vbytes);
-        put32(p + 8, (uint32_t)ml);
+        size_t ml = hs_meta_encode(&pts[i], v + vbytes);
+        hs_put_le32(p + 8, (uint32_t)ml);
         p = v + vbytes + ml;
     }
     free(tmp);
@@ -756,15 +673,15 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
             hs_point_view v;
             hs_coll_view(c, s, NULL, &v);
             if (accept(actx, &v))
-                put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, v.id);
+                hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, v.id);
         }
     }
     for (size_t i = 0; !accept && i < n; i++) {
         bool dup = false; /* deleting one id twice in a request deletes it once */
         for (uint32_t j = 0; j < m && !dup; j++)
-            dup = get64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
+            dup = hs_get_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
         if (!dup && hs_idmap_get(&c->ids, ids[i], NULL))
-            put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
+            hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
     }
     pthread_rwlock_unlock(&c->rw);
     hs_durability mode = resolve(c, durability);
@@ -773,7 +690,7 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
     if (m > 0 && c->read_only)
         rc = read_only_error(c, err);
     if (m > 0 && rc == HS_OK) {
-        put32(buf + HS_WAL_HEADER, m);
+        hs_put_le32(buf + HS_WAL_HEADER, m);
         p.payload = buf + HS_WAL_HEADER;
         p.len = 4 + 8 * (size_t)m;
         rc = hs_db_tick(c->db, m, &first, err);
@@ -837,8 +754,8 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
             hs_hnsw_set_ef_construction(c->graph, ef_construction);
         }
         uint8_t buf[HS_WAL_HEADER + 8];
-        put32(buf + HS_WAL_HEADER, ef_search);
-        put32(buf + HS_WAL_HEADER + 4, ef_construction);
+        hs_put_le32(buf + HS_WAL_HEADER, ef_search);
+        hs_put_le32(buf + HS_WAL_HEADER + 4, ef_construction);
         uint64_t t;
         hs_error ignored;
         if (!c->read_only &&

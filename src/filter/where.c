@@ -2,9 +2,9 @@
 #include <limits.h>
 #include <string.h>
 
-#include "core/core.h"
 #include "filter/filter.h"
 #include "util/error.h"
+#include "util/meta.h"
 
 int hs_parse_int64(const char *s, size_t len, int64_t *out)
 {
@@ -59,9 +59,8 @@ static int probe_entry(void *ctx, const char *k, size_t kl, const char *v, size_
 /* mem: the stored form, [u32 len][u32 count] entries (NULL = no metadata) */
 bool hs_cond_match_blob(const hs_cond *c, const uint8_t *mem)
 {
-    hs_point_view v = {.meta = mem};
     key_probe kp = {c, 0};
-    hs_meta_each(&v, probe_entry, &kp);
+    hs_meta_each_stored(mem, probe_entry, &kp);
     return kp.state == 1;
 }
 
