@@ -1,7 +1,7 @@
 # Test registration: one ctest entry per executable, labelled.
 add_library(hs_testlib STATIC ${CMAKE_SOURCE_DIR}/tests/common/fault_io.c)
 target_include_directories(hs_testlib PUBLIC ${CMAKE_SOURCE_DIR}/tests/common)
-target_link_libraries(hs_testlib PUBLIC hyperspace)
+target_link_libraries(hs_testlib PUBLIC hs_internal)
 
 function(hs_test name label timeout)
   add_executable(${name} ${ARGN})
@@ -84,3 +84,7 @@ endif()
 
 # Every file of a collection damaged in turn (about a hundred loads of 69,000 points).
 set_tests_properties(test_corruption PROPERTIES TIMEOUT 900)
+
+# Layering: no file includes a header of a higher layer (the build refuses it too).
+add_test(NAME layers COMMAND /bin/sh ${CMAKE_SOURCE_DIR}/scripts/check_layers.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(layers PROPERTIES LABELS unit TIMEOUT 60)
