@@ -401,7 +401,7 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
                         "Invalid collection name '%.*s': use 1-64 characters from A-Z a-z 0-9 _ "
                         ". - not starting with '.'",
                         (int)(name_len > 200 ? 200 : name_len), name);
-        } else if ((rc = hs_check_collection_name(decoded, &err)) != HS_OK) {
+        } else if ((rc = hs_name_check(HS_FIELD_COLLECTION, decoded, &err)) != HS_OK) {
             hs_fail_from_engine(&f, rc, &err);
         } else {
             memcpy(st->name, decoded, strlen(decoded) + 1); /* valid names fit */

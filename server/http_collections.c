@@ -77,7 +77,7 @@ void hs_route_list(hctx *c)
         size_t shown = 0;
         for (size_t i = 0; i < ns.n; i++) {
             hs_collection_stats st;
-            if (hs_collection_stats_get(g_srv.db, hs_http_tenant(c), ns.v[i], &st, &err) != HS_OK)
+            if (hs_ops_stats_named(hs_http_tenant(c), ns.v[i], &st, &err) != HS_OK)
                 continue; /* dropped meanwhile */
             if (shown++)
                 hs_sb_put(&c->out, ",", 1);
@@ -274,7 +274,7 @@ void hs_route_usage(hctx *c)
     }
     for (size_t i = 0; i < ns.n; i++) {
         hs_collection_stats st;
-        if (hs_collection_stats_get(g_srv.db, ns.t[i], ns.v[i], &st, &err) != HS_OK)
+        if (hs_ops_stats_named(ns.t[i], ns.v[i], &st, &err) != HS_OK)
             continue;
         size_t j = 0;
         while (j < nu && strcmp(u[j].tenant, ns.t[i]))

@@ -116,7 +116,7 @@ static void insert_binary(hctx *c)
     if (hs_http_open_coll(c, count > 0, &h))
         return;
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_ops_stats_named(hs_http_tenant(c), c->st->name, &st, NULL);
     if (count && dim != st.config.dimension) {
         hs_collection_close(h);
         hs_http_fail(c, HS_ERR_DIMENSION_MISMATCH, "Vector dimension mismatch. Expected %u, got %u",
@@ -483,14 +483,19 @@ void hs_route_get_point(hctx *c)
     if (hs_http_open_coll(c, false, &h))
         return;
     point_out o = {&c->out, wv, true, 0, 0};
-    hs_error err;
-    int rc = hs_point_visit(h, c->st->id, wv, hs_http_point_json, &o, &err);
+    uint64_t id = c->st->id;
+    hs_read_opts ro;
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_IDS;
+    ro.ids = &id;
+    ro.nids = 1;
+    ro.with_vector = wv;
+    hs_read_result res;
+    int rc = hs_op_read(h, &ro, NULL, hs_http_point_json, &o, &res, &c->f);
     hs_collection_close(h);
-    if (rc == HS_ENOTFOUND)
+    if (!rc && res.visited == 0)
         hs_http_fail(c, HS_ERR_POINT_NOT_FOUND, "Point %llu not found in collection '%s'",
                      (unsigned long long)c->st->id, c->st->name);
-    else if (rc)
-        hs_http_fail_engine(c, rc, &err);
 }
 
 void hs_route_get_points(hctx *c)
@@ -552,12 +557,15 @@ void hs_route_get_points(hctx *c)
         memmove(seen + lo + 1, seen + lo, (nseen - lo) * sizeof(uint64_t));
         seen[lo] = ids[i];
         nseen++;
-        hs_error err;
-        int rc = hs_point_visit(h, ids[i], wv, hs_http_point_json, &o, &err);
-        if (rc && rc != HS_ENOTFOUND) {
-            hs_http_fail_engine(c, rc, &err);
+        hs_read_opts ro;
+        hs_read_opts_init(&ro);
+        ro.mode = HS_READ_IDS;
+        ro.ids = &ids[i];
+        ro.nids = 1;
+        ro.with_vector = wv;
+        hs_read_result res;
+        if (hs_op_read(h, &ro, NULL, hs_http_point_json, &o, &res, &c->f))
             goto out;
-        }
     }
     hs_sb_put(&c->out, "]", 1);
 out:
@@ -599,19 +607,19 @@ void hs_route_scroll(hctx *c)
     if (hs_http_get_filters(c, c->json, &fs) || hs_http_open_coll(c, false, &h))
         goto out;
     point_out o = {&c->out, wv, wm, 0, 0};
-    int more = 0;
-    hs_error err;
     hs_sb_puts(&c->out, "{\"points\":[");
-    int rc = hs_filter_empty(&fs) ? HS_OK
-                      : hs_scroll_where(h, cursor != NULL, after, (size_t)limit, wv,
-                                        fs.n ? hs_filter_accept : NULL, &fs, hs_http_point_json, &o,
-                                        &more, &err);
-    if (rc) {
-        hs_http_fail_engine(c, rc, &err);
+    hs_read_opts ro;
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_SCROLL;
+    ro.has_after = cursor != NULL;
+    ro.after = after;
+    ro.limit = (size_t)limit;
+    ro.with_vector = wv;
+    hs_read_result res;
+    if (hs_op_read(h, &ro, &fs, hs_http_point_json, &o, &res, &c->f))
         goto out;
-    }
     hs_sb_puts(&c->out, "],\"next_cursor\":");
-    if (more && o.count)
+    if (res.more && o.count)
         hs_sb_printf(&c->out, "\"%llu\"", (unsigned long long)o.last_id);
     else
         hs_sb_puts(&c->out, "null");
@@ -627,14 +635,12 @@ void hs_route_count(hctx *c)
     hs_collection *h = NULL;
     if (hs_http_get_filters(c, c->json, &fs) || hs_http_open_coll(c, false, &h))
         goto out;
-    uint64_t n = 0;
-    hs_error err;
-    int rc = hs_filter_empty(&fs) ? HS_OK
-                      : hs_count_where(h, fs.n ? hs_filter_accept : NULL, &fs, &n, &err);
-    if (rc)
-        hs_http_fail_engine(c, rc, &err);
-    else
-        hs_sb_printf(&c->out, "{\"count\":%llu}", (unsigned long long)n);
+    hs_read_opts ro;
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_COUNT;
+    hs_read_result res;
+    if (!hs_op_read(h, &ro, &fs, NULL, NULL, &res, &c->f))
+        hs_sb_printf(&c->out, "{\"count\":%llu}", (unsigned long long)res.visited);
 out:
     hs_collection_close(h);
     hs_filter_free(&fs);
@@ -661,17 +667,19 @@ void hs_route_peek(hctx *c)
     if (hs_http_open_coll(c, false, &h))
         return;
     point_out o = {&c->out, true, true, 0, 0};
-    uint64_t next = 0;
-    int more = 0;
-    hs_error err;
     hs_sb_put(&c->out, "[", 1);
-    int rc = hs_peek(h, cursor, (size_t)limit, 1, hs_http_peek_json, &o, &next, &more, &err);
+    hs_read_opts ro;
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_NEWEST;
+    ro.cursor = cursor;
+    ro.limit = (size_t)limit;
+    ro.with_vector = 1;
+    hs_read_result res;
+    int rc = hs_op_read(h, &ro, NULL, hs_http_peek_json, &o, &res, &c->f);
     hs_collection_close(h);
-    if (rc) {
-        hs_http_fail_engine(c, rc, &err);
+    if (rc)
         return;
-    }
     hs_sb_put(&c->out, "]", 1);
-    if (more)
-        hs_hresp_header(c->resp, "X-Next-Cursor", "%llu", (unsigned long long)next);
+    if (res.more)
+        hs_hresp_header(c->resp, "X-Next-Cursor", "%llu", (unsigned long long)res.next);
 }

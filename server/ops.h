@@ -92,6 +92,11 @@ int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, size
                  const hs_filter_set *filter, hs_durability d, bool want_clock, hs_op_write *out,
                  hs_fail *f);
 
+/* Reads points of an open collection (hs_read) as o says, with the engine failure converted.
+ * A filter that can match nothing (hs_filter_empty) reads nothing. */
+int hs_op_read(hs_collection *h, const hs_read_opts *o, const hs_filter_set *filter,
+               hs_point_fn fn, void *ctx, hs_read_result *res, hs_fail *f);
+
 /* One search, decoded.  The strings and arrays stay the transport's. */
 typedef struct hs_op_search_req {
     const double *vector;

@@ -16,7 +16,7 @@ int hs_op_check_name(const char *name, bool empty_is_error, hs_fail *f)
         return 0;
     }
     hs_error err;
-    int rc = hs_check_collection_name(name, &err);
+    int rc = hs_name_check(HS_FIELD_COLLECTION, name, &err);
     return rc ? hs_fail_from_engine(f, rc, &err) : 0;
 }
 
@@ -68,7 +68,7 @@ int hs_op_create(const char *tenant, const hs_op_create_req *r, hs_collection_st
     int rc = hs_collection_create(g_srv.db, tenant, r->name, &cfg, &err);
     if (rc)
         return hs_fail_from_engine(f, rc, &err);
-    if (st && (rc = hs_collection_stats_get(g_srv.db, tenant, r->name, st, &err)) != HS_OK)
+    if (st && (rc = hs_ops_stats_named(tenant, r->name, st, &err)) != HS_OK)
         return hs_fail_from_engine(f, rc, &err);
     return 0;
 }
@@ -86,7 +86,7 @@ int hs_op_drop(const char *tenant, const char *name, hs_fail *f)
 int hs_op_stats(const char *tenant, const char *name, hs_collection_stats *st, hs_fail *f)
 {
     hs_error err;
-    int rc = hs_collection_stats_get(g_srv.db, tenant, name, st, &err);
+    int rc = hs_ops_stats_named(tenant, name, st, &err);
     if (rc)
         return hs_fail_from_engine(f, rc, &err);
     if (st->error[0])
@@ -137,7 +137,7 @@ int hs_op_collection(const char *tenant, const char *name, hs_op_kind kind, void
     if (rc)
         hs_fail_from_engine(f, rc, &err);
     else if (st)
-        hs_collection_stats_of(h, st);
+        hs_ops_stats_named(tenant, *name ? name : "default", st, NULL);
     hs_collection_close(h);
     return rc ? f->id : 0;
 }

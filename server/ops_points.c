@@ -20,15 +20,14 @@ static void prefix_entry(hs_fail *f, const char *what, long index)
         f->entry1 = index + 1;
 }
 
-static uint64_t clock_of(hs_collection *h)
+/* The collection a name stands for ("" is the default collection). */
+static const char *metrics_name(const char *name) { return *name ? name : "default"; }
+
+static uint64_t clock_of(const char *tenant, const char *name)
 {
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
-    return st.clock;
+    return hs_ops_stats_named(tenant, metrics_name(name), &st, NULL) == HS_OK ? st.clock : 0;
 }
-
-/* The collection a metric is counted under. */
-static const char *metrics_name(const char *name) { return *name ? name : "default"; }
 
 int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size_t n,
                  hs_durability d, bool batch, bool want_clock, hs_op_write *out, hs_fail *f)
@@ -47,7 +46,7 @@ int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size
             hs_metrics_upserts(tenant, metrics_name(name), n);
         if (out) {
             out->n = n;
-            out->clock = want_clock ? clock_of(h) : 0;
+            out->clock = want_clock ? clock_of(tenant, name) : 0;
         }
     }
     hs_collection_close(h);
@@ -77,11 +76,26 @@ int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, size
             hs_metrics_deletes(tenant, metrics_name(name), deleted);
         if (out) {
             out->n = deleted;
-            out->clock = want_clock ? clock_of(h) : 0;
+            out->clock = want_clock ? clock_of(tenant, name) : 0;
         }
     }
     hs_collection_close(h);
     return rc ? f->id : 0;
+}
+
+int hs_op_read(hs_collection *h, const hs_read_opts *o, const hs_filter_set *filter,
+               hs_point_fn fn, void *ctx, hs_read_result *res, hs_fail *f)
+{
+    memset(res, 0, sizeof(*res));
+    res->next = o->cursor;
+    if (filter && hs_filter_empty(filter))
+        return 0;
+    hs_read_opts ro = *o;
+    if (filter && filter->n)
+        ro.where = &filter->where;
+    hs_error err;
+    int rc = hs_read(h, &ro, fn, ctx, res, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
 }
 
 size_t hs_op_search_k(const hs_op_search_req *r) { return r->top_k ? (size_t)r->top_k : 10; }

@@ -205,6 +205,10 @@ int hs_ops_open(const char *tenant, const char *name, bool create_default, hs_co
 void hs_ops_role_init(void);
 int hs_ops_role_persist(bool follower);
 
+/* Statistics of a collection by name (loads nothing, not counted as a use). */
+int hs_ops_stats_named(const char *tenant, const char *name, hs_collection_stats *st,
+                       hs_error *err);
+
 /* Creates the default tenant's default collection when missing (start-up, leader only). */
 void hs_ops_ensure_default(void);
 

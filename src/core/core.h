@@ -211,6 +211,9 @@ uint32_t hs_coll_ef_search(const hs_coll *c);
 uint32_t hs_coll_ef_construction(const hs_coll *c);
 /* Fills st from the catalog (a collection not loaded).  Caller holds db->lock. */
 void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st);
+/* Statistics through a handle (in-tree tests; the API's form is by name, hs_collection_stats_get,
+ * which does not count as a use).  Closing the handle afterwards counts as one. */
+int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st);
 
 /* ---- life.c ---- */
 /* Returns the loaded collection of an open handle, loading it if needed (counts as use). */

@@ -59,7 +59,7 @@ void hs_search_opts_init(hs_search_opts *o)
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-int hs_name_valid(const char *name)
+static bool name_ok(const char *name)
 {
     if (!name)
         return 0;
@@ -80,9 +80,9 @@ int hs_name_valid(const char *name)
  * file systems that do).  Every other file the database keeps in the root starts with '.'. */
 static const char *const reserved_tenants[] = {"LOCK", "node.json"};
 
-int hs_tenant_name_valid(const char *name)
+static bool tenant_ok(const char *name)
 {
-    if (!hs_name_valid(name))
+    if (!name_ok(name))
         return 0;
     for (size_t i = 0; i < sizeof(reserved_tenants) / sizeof(reserved_tenants[0]); i++)
         if (!strcasecmp(name, reserved_tenants[i]))
@@ -93,14 +93,14 @@ int hs_tenant_name_valid(const char *name)
 int hs_check_names(const char *tenant, const char *name, hs_error *err)
 {
     char shown[300];
-    if (!tenant || !hs_name_valid(tenant)) {
+    if (!tenant || !name_ok(tenant)) {
         hs_error_echo(tenant ? tenant : "", shown, sizeof(shown));
         hs_error_set(err, HS_ENAME, "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 "
                      "_ . - not starting with '.'", shown);
         hs_error_name(err, tenant);
         return hs_error_about(err, HS_ENAME, HS_FIELD_TENANT, HS_REASON_SYNTAX);
     }
-    if (!hs_tenant_name_valid(tenant)) {
+    if (!tenant_ok(tenant)) {
         hs_error_set(err, HS_ENAME, "Invalid tenant '%s': the name is reserved for a file of the "
                      "data directory (LOCK and node.json, in any case)", tenant);
         hs_error_name(err, tenant);
@@ -110,7 +110,7 @@ int hs_check_names(const char *tenant, const char *name, hs_error *err)
         hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
         return hs_error_about(err, HS_ENAME, HS_FIELD_COLLECTION, HS_REASON_EMPTY);
     }
-    if (!hs_name_valid(name)) {
+    if (!name_ok(name)) {
         hs_error_echo(name, shown, sizeof(shown));
         hs_error_set(err, HS_ENAME, "Invalid collection name '%s': use 1-64 characters from A-Z "
                      "a-z 0-9 _ . - not starting with '.'", shown);
@@ -120,9 +120,13 @@ int hs_check_names(const char *tenant, const char *name, hs_error *err)
     return HS_OK;
 }
 
-int hs_check_collection_name(const char *name, hs_error *err)
+int hs_name_check(hs_field which, const char *name, hs_error *err)
 {
-    return hs_check_names("t", name, err);
+    if (which == HS_FIELD_TENANT)
+        return hs_check_names(name, "x", err);
+    if (which == HS_FIELD_COLLECTION)
+        return hs_check_names("t", name, err);
+    return hs_error_set(err, HS_EINVAL, "hs_name_check: unknown field %d", (int)which);
 }
 
 int hs_not_found(hs_error *err, const char *name)
@@ -313,7 +317,7 @@ static int scan_collection(void *arg, const char *name)
             hs_remove_tree(db->io, path); /* an interrupted create or drop */
         return 0;
     }
-    if (!hs_name_valid(name))
+    if (!name_ok(name))
         return 0;
     centry *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -340,7 +344,7 @@ static int scan_collection(void *arg, const char *name)
 static int scan_tenant(void *arg, const char *name)
 {
     hs_db *db = arg;
-    if (!hs_name_valid(name))
+    if (!name_ok(name))
         return 0;
     char path[HS_PATH_MAX];
     if (hs_path(path, sizeof(path), "%s/%s", db->root, name) != HS_OK)
@@ -694,20 +698,6 @@ int hs_collection_list(hs_db *db, const char *tenant,
     return rc;
 }
 
-void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st)
-{
-    st->config = e->config;
-    if (!st->config.ef_search)
-        st->config.ef_search = db->opts.default_ef_search;
-    if (!st->config.ef_construction)
-        st->config.ef_construction = db->opts.default_ef_construction;
-    st->count = e->cold_count;
-    st->deleted = e->cold_deleted;
-    st->clock = e->cold_clock;
-    st->disk_bytes = e->cold_disk;
-    snprintf(st->error, sizeof(st->error), "%s", e->error);
-}
-
 int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
                             hs_collection_stats *st, hs_error *err)
 {
@@ -723,10 +713,25 @@ int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
     e->refs++; /* a handle's reference, without counting as use (nothing is loaded) */
     pthread_mutex_unlock(&db->lock);
     hs_collection h = {db, e};
-    rc = hs_collection_stats_of(&h, st);
+    rc = hs_coll_stats_of(&h, st);
     pthread_mutex_lock(&db->lock);
     e->refs--;
     pthread_cond_broadcast(&db->cond);
     pthread_mutex_unlock(&db->lock);
     return rc;
 }
+
+void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st)
+{
+    st->config = e->config;
+    if (!st->config.ef_search)
+        st->config.ef_search = db->opts.default_ef_search;
+    if (!st->config.ef_construction)
+        st->config.ef_construction = db->opts.default_ef_construction;
+    st->count = e->cold_count;
+    st->deleted = e->cold_deleted;
+    st->clock = e->cold_clock;
+    st->disk_bytes = e->cold_disk;
+    snprintf(st->error, sizeof(st->error), "%s", e->error);
+}
+

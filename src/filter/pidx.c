@@ -4,6 +4,7 @@
 
 #include "filter/filter.h"
 #include "util/bytes.h"
+#include "util/numfmt.h"
 #include "util/siphash.h"
 
 #define TAIL_MIN 1024 /* a tail longer than TAIL_MIN + sorted / 16 is merged */

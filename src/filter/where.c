@@ -1,37 +1,11 @@
-/* where.c: int64 parsing and conditions evaluated against stored metadata (see filter.h). */
+/* where.c: conditions evaluated against stored metadata (see filter.h). */
 #include <limits.h>
 #include <string.h>
 
 #include "filter/filter.h"
 #include "util/error.h"
 #include "util/meta.h"
-
-int hs_parse_int64(const char *s, size_t len, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < len && (s[i] == '+' || s[i] == '-'))
-        neg = s[i++] == '-';
-    if (i == len)
-        return 0;
-    /* accumulate as a negative number so that INT64_MIN fits */
-    int64_t v = 0;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        int d = s[i] - '0';
-        if (v < (INT64_MIN + d) / 10)
-            return 0;
-        v = v * 10 - d;
-    }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return 0;
-        v = -v;
-    }
-    *out = v;
-    return 1;
-}
+#include "util/numfmt.h"
 
 static bool value_matches(const hs_cond *c, const char *v, uint32_t vl)
 {
@@ -96,8 +70,6 @@ int hs_where_match(const hs_where *w, const hs_point_view *p)
 {
     return hs_where_match_blob(w, p->meta);
 }
-
-int hs_where_accept(void *ctx, const hs_point_view *p) { return hs_where_match(ctx, p); }
 
 size_t hs_where_size(const hs_where *w) { return w->nmust + w->nshould + w->nmust_not; }
 

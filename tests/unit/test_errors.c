@@ -63,6 +63,12 @@ static void test_names(void **state)
     assert_int_equal(e.field, HS_FIELD_TENANT);
     assert_int_equal(e.reason, HS_REASON_RESERVED);
     assert_string_equal(e.name, "lock");
+    assert_int_equal(hs_name_check(HS_FIELD_TENANT, "node.JSON", &e), HS_ENAME);
+    assert_int_equal(e.reason, HS_REASON_RESERVED);
+    assert_int_equal(hs_name_check(HS_FIELD_TENANT, "node.json2", &e), HS_OK);
+    assert_int_equal(hs_name_check(HS_FIELD_COLLECTION, "", &e), HS_ENAME);
+    assert_int_equal(e.reason, HS_REASON_EMPTY);
+    assert_int_equal(hs_name_check(HS_FIELD_POINT, "x", &e), HS_EINVAL);
     assert_int_equal(hs_collection_open(db, "t", "nope", &h, &e), HS_ENOTFOUND);
     assert_int_equal(e.field, HS_FIELD_COLLECTION);
     assert_string_equal(e.name, "nope");
