@@ -107,6 +107,7 @@ typedef struct centry {
     bool replay_pending;    /* at open: the log holds records no checkpoint covers (a crash) */
     char error[256];        /* load failure (db->lock) */
     struct centry *next;    /* catalog list, sorted by (tenant, name) */
+    struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
 } centry;
 
 struct hs_db {
@@ -117,7 +118,11 @@ struct hs_db {
     pthread_mutex_t lock; /* the catalog */
     pthread_cond_t cond;  /* state changes of entries */
     centry *entries;
-    size_t nloaded;
+    size_t nloaded;       /* LOADED and UNLOADING entries (db->lock) */
+    /* LRU victims marked UNLOADING by a request thread, unloaded (checkpoint, free) by the
+     * sweeper so that no request pays for another collection's eviction (db->lock) */
+    centry *evictions;
+    size_t nevictions;
     /* clock */
     pthread_mutex_t clock_lock;
     uint64_t clock;          /* guarded by clock_lock */
