@@ -2,12 +2,13 @@
  * core.h: the database engine behind include/hyperspace.h, shared by the src/core files.
  *
  *   db.c         opening, node state and clock, names, the catalog, create/drop/list/stats
- *   life.c       handles, loading (wake), unloading, LRU limit, the sweeper thread
+ *   life.c       handles, loading (wake), unloading, LRU limit (victims unloaded by the sweeper),
+ *                the sweeper thread
  *   persist.c    collection.json, loading, checkpoints (capture and restore)
  *   rebuild.c    compaction into a new vectors generation with a new graph
  *   write.c      validation, log records, apply (also used by replay), upsert/delete/configure
  *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
- *   read.c       views, get, scroll, count, peek, statistics, digests
+ *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
  *
  * Lock order (never acquire against it):
