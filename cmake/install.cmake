@@ -2,14 +2,13 @@
 # pkg-config file, the systemd unit and the default settings file (packaging/).
 include(GNUInstallDirs)
 
-# The shared engine library: the same sources compiled position-independent.  Built by
-# `make install` (not by default, so `make build` compiles the engine once).
-add_library(hyperspace_shared SHARED EXCLUDE_FROM_ALL ${HS_UTIL_SRC} ${HS_VEC_SRC} ${HS_HNSW_SRC}
-            ${HS_STORAGE_SRC} ${HS_CORE_SRC} ${HS_TEXT_SRC} ${HS_FILTER_SRC})
+# The shared engine library: the module objects of the static library (compiled
+# position-independent).  Built by `make install` (not by default).
+add_library(hyperspace_shared SHARED EXCLUDE_FROM_ALL ${HS_MODULE_OBJECTS})
 set_target_properties(hyperspace_shared PROPERTIES OUTPUT_NAME hyperspace
                       VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
                       C_VISIBILITY_PRESET default)
-target_include_directories(hyperspace_shared PUBLIC include src)
+target_include_directories(hyperspace_shared PUBLIC include)
 target_include_directories(hyperspace_shared SYSTEM PUBLIC ${ROARING_INCLUDE})
 target_link_libraries(hyperspace_shared PUBLIC Threads::Threads m PkgConfig::CJSON PkgConfig::ICU
                       ${ROARING_LIB})

@@ -1,7 +1,7 @@
 # Test registration: one ctest entry per executable, labelled.
 add_library(hs_testlib STATIC ${CMAKE_SOURCE_DIR}/tests/common/fault_io.c)
 target_include_directories(hs_testlib PUBLIC ${CMAKE_SOURCE_DIR}/tests/common)
-target_link_libraries(hs_testlib PUBLIC hyperspace)
+target_link_libraries(hs_testlib PUBLIC hs_internal)
 
 function(hs_test name label timeout)
   add_executable(${name} ${ARGN})
@@ -25,6 +25,11 @@ foreach(src ${HS_ORACLE_TESTS})
     hs_test(${name} oracle 900 ${src})
   endif()
 endforeach()
+
+# The typed error details again with every engine message reworded (HS_ERROR_REWORD).
+add_test(NAME test_errors_reworded COMMAND test_errors)
+set_tests_properties(test_errors_reworded PROPERTIES LABELS unit TIMEOUT 120
+                     ENVIRONMENT HS_ERROR_REWORD=1)
 
 # The trained-hierarchy oracle reads the shared data set beside the project.
 set_tests_properties(test_hierarchy_recall PROPERTIES ENVIRONMENT
@@ -64,6 +69,12 @@ if(TARGET hyperspace-server)
            ${CMAKE_SOURCE_DIR}/tests/integration)
   set_tests_properties(integration PROPERTIES LABELS integration TIMEOUT 1200
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1")
+  # The same suite with every engine message reworded (HS_ERROR_REWORD prefixes them): the
+  # server maps engine failures from their codes and typed details, never from the wording.
+  add_test(NAME integration_reworded COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
+           ${CMAKE_SOURCE_DIR}/tests/integration)
+  set_tests_properties(integration_reworded PROPERTIES LABELS integration TIMEOUT 1200
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_ERROR_REWORD=1")
 endif()
 
 # Chaos: kill -9 of the real server under load over both transports, checked against a client
@@ -87,3 +98,7 @@ endif()
 
 # Every file of a collection damaged in turn (about a hundred loads of 69,000 points).
 set_tests_properties(test_corruption PROPERTIES TIMEOUT 900)
+
+# Layering: no file includes a header of a higher layer (the build refuses it too).
+add_test(NAME layers COMMAND /bin/sh ${CMAKE_SOURCE_DIR}/scripts/check_layers.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(layers PROPERTIES LABELS unit TIMEOUT 60)

@@ -61,15 +61,71 @@ typedef enum hs_rc {
 } hs_rc;
 
 /* Static name ("HS_EINVAL") and default message of a code; "unknown" for other values.
- * Ownership: the strings are static.  Thread-safety: safe.  Errors: none. */
+ * Ownership: the strings are static.  Thread-safety: safe.  Errors: none (both functions). */
 const char *hs_rc_name(int rc);
 const char *hs_rc_message(int rc);
 
-/* Human-readable detail of a failed call. */
+/* The input a failure is about (hs_error.field). */
+typedef enum hs_field {
+    HS_FIELD_NONE = 0,            /* not about one input */
+    HS_FIELD_TENANT = 1,          /* the tenant name */
+    HS_FIELD_COLLECTION = 2,      /* the collection (its name, or the collection itself) */
+    HS_FIELD_DIMENSION = 3,       /* hs_collection_config.dimension */
+    HS_FIELD_METRIC = 4,
+    HS_FIELD_QUANTIZATION = 5,
+    HS_FIELD_M = 6,
+    HS_FIELD_EF_CONSTRUCTION = 7,
+    HS_FIELD_EF_SEARCH = 8,
+    HS_FIELD_VECTOR = 9,          /* a point's vector */
+    HS_FIELD_QUERY = 10,          /* a search's query vector */
+    HS_FIELD_METADATA = 11,       /* a point's metadata as a whole */
+    HS_FIELD_METADATA_KEY = 12,   /* one metadata key */
+    HS_FIELD_METADATA_VALUE = 13, /* the value of metadata key `key` */
+    HS_FIELD_FILTER = 14,         /* condition `item` of filter group `key` (must, should, must_not) */
+    HS_FIELD_HYBRID_ALPHA = 15,
+    HS_FIELD_POINT = 16,          /* the point `id` */
+} hs_field;
+
+/* Why the input named by hs_error.field was refused (hs_error.reason). */
+typedef enum hs_reason {
+    HS_REASON_NONE = 0,
+    HS_REASON_EMPTY = 1,     /* empty or missing */
+    HS_REASON_SYNTAX = 2,    /* breaks the name rule (HS_NAME_MAX) */
+    HS_REASON_RESERVED = 3,  /* a reserved name */
+    HS_REASON_RANGE = 4,     /* outside [min, max]: the value given is `actual` (integers) or `value` */
+    HS_REASON_UNKNOWN = 5,   /* not one of the known values (`actual`) */
+    HS_REASON_TOO_MANY = 6,  /* more entries than allowed (`max`) */
+    HS_REASON_TOO_LONG = 7,  /* longer than `max` bytes */
+    HS_REASON_ENCODING = 8,  /* not valid UTF-8 */
+    HS_REASON_NONFINITE = 9, /* component `item` is NaN or infinite */
+    HS_REASON_FLOAT32 = 10,  /* component `item` is beyond the float32 range the metric stores */
+    HS_REASON_FSYNC = 11,    /* read-only after a failed log fsync */
+} hs_reason;
+
+/*
+ * What a failed call reports: its code, then typed details that a program can act on (a server
+ * maps them to its statuses), then a human message.  The message is for people: its wording may
+ * change between versions; the code, field, reason and details are the contract.  A detail not
+ * named for a failure keeps its neutral value (0, -1, "").
+ */
 typedef struct hs_error {
     int rc;
-    long index;        /* the failing entry of a batch, -1 when not about one entry */
-    char message[256]; /* what was wrong, naming the offending value */
+    long index;         /* the failing entry of a batch, -1 when not about one entry */
+    hs_field field;     /* the input at fault, HS_FIELD_NONE when none */
+    hs_reason reason;   /* why, HS_REASON_NONE when the code says it all */
+    long item;          /* component of a vector, condition of a filter group; -1 */
+    uint64_t expected;  /* HS_EDIM: the collection's dimension */
+    uint64_t actual;    /* HS_EDIM: the dimension given; RANGE / UNKNOWN: the integer given */
+    double min, max;    /* RANGE: the allowed bounds; TOO_MANY / TOO_LONG: the limit in max */
+    double value;       /* HS_EBALL: the squared norm; RANGE on a real field: the value given */
+    uint64_t id;        /* HS_FIELD_POINT: the point id */
+    /* the tenant or collection name concerned (HS_FIELD_TENANT / HS_FIELD_COLLECTION), echoed
+     * safely: bytes outside printable ASCII as \xNN, cut after 64 characters with "..." */
+    char name[300];
+    char key[72];       /* metadata key (first 64 bytes) or filter group name */
+    char cause[256];    /* HS_ELOAD: why the collection failed to load (as hs_collection_stats
+                           .error; for people) */
+    char message[256];  /* what was wrong, for people */
 } hs_error;
 
 /* Distance metric of a collection. */
@@ -150,7 +206,7 @@ typedef struct hs_db_opts {
     const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
 } hs_db_opts;
 
-/* Fills the defaults above.  Thread-safety: safe.  Errors: none. */
+/* Fills the defaults above.  Ownership: o is the caller's.  Thread-safety: safe.  Errors: none. */
 void hs_db_opts_init(hs_db_opts *o);
 
 /*
@@ -170,21 +226,26 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
  */
 int hs_db_close(hs_db *db, hs_error *err);
 
-/* The node's logical clock (the value of the latest tick). */
+/* The node's logical clock (the value of the latest tick).
+ * Ownership: none.  Thread-safety: safe.  Errors: none. */
 uint64_t hs_db_clock(hs_db *db);
 
 /* Checkpoints every loaded collection that changed (and fsyncs every log of a loaded
  * collection), so that everything acknowledged before the call survives power loss.
- * *collections gets how many loaded collections were covered.  Thread-safety: safe. */
+ * *collections gets how many loaded collections were covered.
+ * Ownership: none.  Thread-safety: safe.  Errors: HS_EIO, HS_ENOSPC, HS_ENOMEM (the first
+ * failure; the other collections are still checkpointed). */
 int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err);
 
 /* Compacts every loaded collection holding deleted or replaced points (as
  * hs_collection_rebuild) and returns free memory to the OS.  *collections and *reclaimed get the
- * collections compacted and the entries reclaimed. */
+ * collections compacted and the entries reclaimed.
+ * Ownership: none.  Thread-safety: safe.  Errors: as hs_collection_rebuild (the first). */
 int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *err);
 
 /* Catalog totals without loading anything: collections, live points (cold ones from their
- * newest checkpoint), loaded collections, quarantined collections. */
+ * newest checkpoint), loaded collections, quarantined collections.
+ * Ownership: none.  Thread-safety: safe.  Errors: none. */
 void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *loaded,
                   uint64_t *failed);
 
@@ -194,13 +255,17 @@ typedef struct hs_db_counters {
     uint64_t wal_fsyncs, wal_fsync_failures;
     uint64_t snapshots_ok, snapshots_failed;
 } hs_db_counters;
+
+/* Copies the counters into *out.  Ownership: none.  Thread-safety: safe.  Errors: none. */
 void hs_db_counters_get(hs_db *db, hs_db_counters *out);
 
-/* The node's id (a UUID v4 created with the database, kept forever). */
+/* The node's id (a UUID v4 created with the database, kept forever).
+ * Ownership: the string lives as long as db.  Thread-safety: safe.  Errors: none. */
 const char *hs_db_node_id(hs_db *db);
 
 /* Returns free allocator memory to the operating system; *freed gets the bytes released when
- * the allocator reports them (0 otherwise).  Thread-safety: safe.  Errors: none. */
+ * the allocator reports them (0 otherwise).
+ * Ownership: none.  Thread-safety: safe.  Errors: none (returns HS_OK). */
 int hs_db_release_memory(hs_db *db, uint64_t *freed);
 
 /* ---- collections ---------------------------------------------------------------------------- */
@@ -216,29 +281,29 @@ typedef struct hs_collection_config {
     uint32_t ef_search;           /* 1..10000, 0 = follow the database default */
 } hs_collection_config;
 
+/* Fills the defaults (dimension 0: set it; metric cosine; no quantization; database defaults
+ * for m and ef).  Ownership: c is the caller's.  Thread-safety: safe.  Errors: none. */
 void hs_collection_config_init(hs_collection_config *c);
 
-/* True when name is a valid collection or tenant name. */
-int hs_name_valid(const char *name);
-
-/* True when name is a valid tenant name: a valid name that is not one of the data directory's
- * own files (LOCK, node.json, compared ignoring case).  Thread-safety: safe. */
-int hs_tenant_name_valid(const char *name);
-
-/* Checks one collection name; on failure err says why with the name echoed safely (bytes outside
- * printable ASCII as \xNN, cut after 64 characters).  Errors: HS_ENAME.  Thread-safety: safe. */
-int hs_check_collection_name(const char *name, hs_error *err);
+/*
+ * Checks a name: `which` is HS_FIELD_COLLECTION (the name rule; empty is reason EMPTY) or
+ * HS_FIELD_TENANT (the name rule, and not one of the data directory's own files: LOCK,
+ * node.json, compared ignoring case: reason RESERVED).  err gets field, reason and the name
+ * echoed safely.  Ownership: none.  Thread-safety: safe.  Errors: HS_ENAME, HS_EINVAL (which).
+ */
+int hs_name_check(hs_field which, const char *name, hs_error *err);
 
 /*
  * Creates a collection of `tenant` (durable before returning; ticks the clock).
+ * Ownership: cfg stays the caller's.  Thread-safety: safe.
  * Errors: HS_ENAME, HS_EEXIST, HS_ERANGE (dimension or parameter), HS_EINVAL (metric or
- * quantization), HS_EIO / HS_ENOSPC (nothing is left on disk).  Thread-safety: safe.
+ * quantization), HS_EIO / HS_ENOSPC (nothing is left on disk).
  */
 int hs_collection_create(hs_db *db, const char *tenant, const char *name,
                          const hs_collection_config *cfg, hs_error *err);
 
 /* Deletes a collection and its files; operations in flight finish first.  Ticks the clock.
- * Errors: HS_ENAME, HS_ENOTFOUND, HS_EIO.  Thread-safety: safe. */
+ * Ownership: none.  Thread-safety: safe.  Errors: HS_ENAME, HS_ENOTFOUND, HS_EIO. */
 int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error *err);
 
 typedef struct hs_collection_stats {
@@ -258,13 +323,17 @@ typedef struct hs_collection_stats {
     char error[256];             /* why it failed to load, when it did */
 } hs_collection_stats;
 
-/* Statistics without loading the collection (cold: from the catalog).
- * Errors: HS_ENAME, HS_ENOTFOUND.  Thread-safety: safe. */
+/* Statistics of a collection without loading it and without counting as a use (the idle and
+ * LRU unloading ignore it): a loaded one reports its live figures, a cold one the catalog's, a
+ * quarantined one says why in st->error.  Ownership: st is the caller's.  Thread-safety: safe.
+ * Errors: HS_ENAME, HS_ENOTFOUND. */
 int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
                             hs_collection_stats *st, hs_error *err);
 
 /* Calls fn(ctx, tenant, name) for every collection (of `tenant`, or of all when NULL), in
- * name order.  Loads nothing.  A non-zero return from fn stops and is returned. */
+ * name order.  Loads nothing.  A non-zero return from fn stops and is returned.
+ * Ownership: the strings are valid during the call only.  Thread-safety: safe; fn must not
+ * create or drop collections.  Errors: HS_ENAME (tenant), HS_ENOMEM, fn's value. */
 int hs_collection_list(hs_db *db, const char *tenant,
                        int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
                        hs_error *err);
@@ -277,7 +346,11 @@ int hs_collection_list(hs_db *db, const char *tenant,
  */
 int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_collection **out,
                        hs_error *err);
+
+/* Releases a handle (NULL is ignored).  Ownership: frees c.  Thread-safety: no other call on c
+ * may run.  Errors: none. */
 void hs_collection_close(hs_collection *c);
+
 
 /* ---- points ---------------------------------------------------------------------------------- */
 
@@ -303,20 +376,25 @@ typedef struct hs_point {
  * "vectors[i]: " for batches of more than one), then logged as one atomic unit, then applied;
  * it is visible to searches from the acknowledgement on.
  * Ownership: the points stay the caller's.  Thread-safety: safe.
- * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL, HS_EMETADATA (invalid input);
+ * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL, HS_EMETADATA (invalid input;
+ * err->index names the point, err->field/reason and the details what was wrong);
  * HS_ENOSPC, HS_EIO (log write failed, nothing applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
  */
 int hs_upsert(hs_collection *c, const hs_point *pts, size_t n, hs_durability durability,
               hs_error *err);
 
-/* Deletes the live ones among ids (one logged unit); *deleted gets how many were live. */
+/* Deletes the live ones among ids (one logged unit); *deleted gets how many were live.
+ * Ownership: ids stay the caller's.  Thread-safety: safe.
+ * Errors: HS_ENOSPC, HS_EIO (nothing applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM. */
 int hs_delete(hs_collection *c, const uint64_t *ids, size_t n, hs_durability durability,
               size_t *deleted, hs_error *err);
 
 typedef struct hs_point_view hs_point_view;
 /* Deletes every live point accept returns non-zero for, chosen at one instant (no write runs
  * between choosing and deleting) and logged as one record; *deleted gets how many.  The visitor
- * sees no vector.  Errors: as hs_delete. */
+ * sees no vector.  Ownership: the view is valid during the call of accept only.
+ * Thread-safety: safe; accept runs under the collection's read lock and must not call into the
+ * collection.  Errors: as hs_delete. */
 int hs_delete_where(hs_collection *c, int (*accept)(void *ctx, const hs_point_view *p), void *ctx,
                     hs_durability durability, size_t *deleted, hs_error *err);
 
@@ -326,7 +404,9 @@ typedef int (*hs_meta_fn)(void *ctx, const char *key, size_t key_len, const char
 
 /*
  * Reads a point: its processed vector (dimension components, when vector is not NULL) and its
- * metadata through fn (when not NULL).  Errors: HS_ENOTFOUND (no live point with this id).
+ * metadata through fn (when not NULL).  Ownership: vector is the caller's; the strings fn
+ * receives are valid during its call only.  Thread-safety: safe; fn runs under the collection's
+ * read lock.  Errors: HS_ENOTFOUND (no live point with this id, field POINT), HS_ELOAD, HS_ENOMEM.
  */
 int hs_get(hs_collection *c, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
            hs_error *err);
@@ -341,7 +421,8 @@ typedef struct hs_point_view {
 } hs_point_view;
 
 /* Calls fn for each metadata entry of a viewed point (in stored order); returns what the last
- * call of fn returned (non-zero stops).  Thread-safety: within the visitor only. */
+ * call of fn returned (non-zero stops).  Ownership: the strings are valid during fn's call.
+ * Thread-safety: within the visitor only.  Errors: none (fn's value). */
 int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx);
 
 /* Receives a point; a non-zero return stops the walk and is returned by the walking call. */
@@ -378,18 +459,13 @@ typedef struct hs_where {
     size_t nmust_not;
 } hs_where;
 
-/* Parses an int64 as a Range does: the whole text matches ^[+-]?[0-9]+$ and fits. */
-int hs_parse_int64(const char *s, size_t len, int64_t *out);
-
-/* Whether w can match nothing (a `must` Range with gte > lte). */
+/* Whether w can match nothing (a `must` Range with gte > lte): a caller can answer "none"
+ * without a search.  Ownership: none.  Thread-safety: safe.  Errors: none. */
 int hs_where_empty(const hs_where *w);
 
-/* Whether a viewed point satisfies w (in a visitor only). */
+/* Whether a viewed point satisfies w (a Range value parses as ^[+-]?[0-9]+$ within int64).
+ * Ownership: none.  Thread-safety: in a visitor only (the view's lifetime).  Errors: none. */
 int hs_where_match(const hs_where *w, const hs_point_view *p);
-
-/* hs_point_fn-shaped form of hs_where_match: ctx is a const hs_where * (for hs_count_where,
- * hs_scroll_where, hs_delete_where). */
-int hs_where_accept(void *ctx, const hs_point_view *p);
 
 typedef struct hs_search_opts {
     size_t k;         /* results wanted (0 = 10) */
@@ -415,6 +491,8 @@ typedef struct hs_search_opts {
     double alpha;
 } hs_search_opts;
 
+/* Fills the defaults (k 10, the collection's ef, alpha 0.5, no filter).
+ * Ownership: o is the caller's.  Thread-safety: safe.  Errors: none. */
 void hs_search_opts_init(hs_search_opts *o);
 
 typedef struct hs_hit {
@@ -426,7 +504,11 @@ typedef struct hs_hit {
 /*
  * The k nearest live points to query, ordered by (distance, id).  *n gets min(k, live points
  * accepted by the filter); out must hold k hits.
- * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL (query), HS_ELOAD, HS_ENOMEM.
+ * Ownership: query, opts and out are the caller's; views passed to the callbacks are valid
+ * during their call only.  Thread-safety: safe; the callbacks run under the collection's read
+ * lock and must not call into the collection.
+ * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL (query, field QUERY), HS_EFILTER,
+ * HS_ERANGE (hybrid alpha, field HYBRID_ALPHA), HS_ELOAD, HS_ENOMEM.
  */
 int hs_search(hs_collection *c, const double *query, size_t dim, const hs_search_opts *opts,
               hs_hit *out, size_t *n, hs_error *err);
@@ -440,54 +522,85 @@ typedef struct hs_digest {
     uint64_t buckets[256];
 } hs_digest;
 
+/* Fills *out.  Ownership: out is the caller's.  Thread-safety: safe.
+ * Errors: HS_ELOAD, HS_ENOMEM. */
 int hs_collection_digest(hs_collection *c, hs_digest *out, hs_error *err);
 
-/* Visits the live point `id` (its vector too when with_vector).  Errors: HS_ENOTFOUND. */
-int hs_point_visit(hs_collection *c, uint64_t id, int with_vector, hs_point_fn fn, void *ctx,
-                   hs_error *err);
+/* ---- reading points ------------------------------------------------------------------------ */
+
+/* Which points a read visits (hs_read_opts.mode). */
+typedef enum hs_read_mode {
+    /* ascending id order, after id `after` (from the smallest when !has_after), up to `limit`:
+     * `more` says whether further points exist; the caller continues after the last id it saw.
+     * Points written or deleted meanwhile may or may not be seen; a point live throughout is
+     * seen exactly once across the pages. */
+    HS_READ_SCROLL = 0,
+    /* the live points among ids[0..nids), in that order (missing ones are skipped) */
+    HS_READ_IDS = 1,
+    /* most recently written first, from position `cursor` (0 = the newest), up to `limit`:
+     * `next` is the cursor of the next older page and `more` whether there is one */
+    HS_READ_NEWEST = 2,
+    /* no visit: `visited` is the number of matching live points, at one instant */
+    HS_READ_COUNT = 3,
+} hs_read_mode;
+
+typedef struct hs_read_opts {
+    hs_read_mode mode;
+    size_t limit;          /* SCROLL, NEWEST: at most this many points (default 100) */
+    int has_after;         /* SCROLL */
+    uint64_t after;
+    uint64_t cursor;       /* NEWEST */
+    const uint64_t *ids;   /* IDS */
+    size_t nids;
+    int with_vector;       /* views carry the vector (not for COUNT) */
+    const hs_where *where; /* optional conditions a visited point satisfies */
+    hs_point_fn accept;    /* optional predicate a visited point satisfies (non-zero) */
+    void *accept_ctx;
+} hs_read_opts;
+
+/* Fills the defaults (SCROLL from the smallest id, limit 100, no filter, no vector).
+ * Ownership: o is the caller's.  Thread-safety: safe.  Errors: none. */
+void hs_read_opts_init(hs_read_opts *o);
+
+typedef struct hs_read_result {
+    uint64_t visited; /* points passed to fn (COUNT: points matching) */
+    int more;         /* SCROLL, NEWEST: further points exist */
+    uint64_t next;    /* NEWEST: the cursor of the next page */
+} hs_read_result;
 
 /*
- * Visits up to `limit` live points in ascending id order, starting after id `after` (or from the
- * smallest when !has_after).  *more is set when further points exist; the caller continues
- * after the last id it saw.  Points written or deleted meanwhile may or may not be seen; a point
- * live throughout is seen exactly once across the pages.
+ * Reads points as o says, calling fn (may be NULL) for each; a non-zero return from fn stops the
+ * read and is returned.  res (may be NULL) gets the figures above.
+ * Ownership: o, the ids and res are the caller's; a view is valid during fn's call only.
+ * Thread-safety: safe; fn, accept and the conditions run under the collection's read lock, so
+ * no write is applied during a read, and must not call into the collection.
+ * Errors: HS_EINVAL (mode), HS_EFILTER (where), HS_ELOAD, HS_ENOMEM, fn's value.
  */
-int hs_scroll(hs_collection *c, int has_after, uint64_t after, size_t limit, int with_vector,
-              hs_point_fn fn, void *ctx, int *more, hs_error *err);
+int hs_read(hs_collection *c, const hs_read_opts *o, hs_point_fn fn, void *ctx,
+            hs_read_result *res, hs_error *err);
 
-/* hs_scroll over the live points that accept (when not NULL) returns non-zero for. */
-int hs_scroll_where(hs_collection *c, int has_after, uint64_t after, size_t limit,
-                    int with_vector, hs_point_fn accept, void *actx, hs_point_fn fn, void *ctx,
-                    int *more, hs_error *err);
+/* ---- maintenance ---------------------------------------------------------------------------- */
 
-/* Counts the live points accept returns non-zero for (all live points when accept is NULL), at
- * one instant.  The visitor sees no vector. */
-int hs_count_where(hs_collection *c, hs_point_fn accept, void *actx, uint64_t *count,
-                   hs_error *err);
-
-/*
- * Visits up to `limit` live points, most recently written first, starting at position `cursor`
- * (0 = the newest).  *next gets the cursor of the next older page and *more whether there is one.
- */
-int hs_peek(hs_collection *c, uint64_t cursor, size_t limit, int with_vector, hs_point_fn fn,
-            void *ctx, uint64_t *next, int *more, hs_error *err);
-
-/* Sets ef_search and/or ef_construction (0 = unchanged); persisted before returning. */
+/* Sets ef_search and/or ef_construction (0 = unchanged); persisted before returning.
+ * Ownership: none.  Thread-safety: safe.
+ * Errors: HS_ERANGE (field EF_SEARCH / EF_CONSTRUCTION), HS_EREADONLY, HS_EIO, HS_ELOAD. */
 int hs_collection_configure(hs_collection *c, uint32_t ef_search, uint32_t ef_construction,
                             hs_error *err);
 
-/* Writes a checkpoint of the collection (if it changed) and removes the log it covers. */
+/* Writes a checkpoint of the collection (if it changed) and removes the log it covers.
+ * Ownership: none.  Thread-safety: safe (one checkpoint of a collection at a time; others wait).
+ * Errors: HS_EREADONLY (field COLLECTION), HS_EIO, HS_ENOSPC, HS_ELOAD, HS_ENOMEM. */
 int hs_collection_checkpoint(hs_collection *c, hs_error *err);
 
 /* Compaction: drops deleted and replaced points, renumbers the slots, builds a new graph from
- * the live points and checkpoints it.  Ids, vectors, metadata and count are unchanged. */
+ * the live points and checkpoints it.  Ids, vectors, metadata and count are unchanged.
+ * Ownership: none.  Thread-safety: safe; reads and writes continue meanwhile.
+ * Errors: HS_EREADONLY, HS_EIO, HS_ENOSPC, HS_ELOAD, HS_ENOMEM. */
 int hs_collection_rebuild(hs_collection *c, hs_error *err);
 
-/* Waits until every point written so far is in the graph (tests and benchmarks). */
+/* Waits until every point written so far is in the graph (tests and benchmarks).
+ * Ownership: none.  Thread-safety: safe.  Errors: HS_ELOAD. */
 int hs_collection_wait_indexed(hs_collection *c, hs_error *err);
-
-/* Statistics through an open handle (loads nothing more than the handle's state). */
-int hs_collection_stats_of(hs_collection *c, hs_collection_stats *st);
 
 /* ---- logging ------------------------------------------------------------------------------- */
 
@@ -498,7 +611,7 @@ typedef enum hs_log_level {
     HS_LOG_DEBUG = 3,
 } hs_log_level;
 
-/* Receives one formatted log line (no trailing newline). */
+/* Receives one formatted log line (no trailing newline); called from any engine thread. */
 typedef void (*hs_log_fn)(void *ctx, hs_log_level level, const char *message);
 
 /* Sends the library's log lines at `level` or more severe to fn (NULL: stderr, the default).
@@ -510,7 +623,8 @@ void hs_log_set_sink(hs_log_fn fn, void *ctx, hs_log_level level);
 typedef enum hs_timing { HS_TIMING_LOAD = 1, HS_TIMING_WAL_FSYNC = 2 } hs_timing;
 typedef void (*hs_timing_fn)(void *ctx, hs_timing what, double seconds);
 /* Installs the process-wide observer (NULL removes it); it is called from engine threads and must
- * be thread-safe and quick. */
+ * be thread-safe and quick.  Ownership: ctx stays the caller's.  Thread-safety: safe; applies to
+ * timings reported afterwards.  Errors: none. */
 void hs_set_timing_observer(hs_timing_fn fn, void *ctx);
 
 #ifdef __cplusplus

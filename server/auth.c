@@ -89,7 +89,7 @@ static int load_keys_file(const char *path, key_entry **out, size_t *count)
                 e.digest[i] = (unsigned char)(hi << 4 | lo);
         }
         if (!problem && fields == 3) {
-            if (!hs_tenant_name_valid(tenant))
+            if (hs_name_check(HS_FIELD_TENANT, tenant, NULL) != HS_OK)
                 problem = "invalid or reserved tenant name";
             else
                 memcpy(e.tenant, tenant, strlen(tenant) + 1); /* valid names fit */
@@ -215,7 +215,7 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
         }
         memcpy(t, tenant_header, tenant_len);
         t[tenant_len] = 0;
-        if (!hs_tenant_name_valid(t)) {
+        if (hs_name_check(HS_FIELD_TENANT, t, NULL) != HS_OK) {
             out->err = HS_ERR_TENANT_INVALID;
             return;
         }

@@ -1,14 +1,18 @@
 /*
  * errors.c: the single table that maps every failure to its gRPC status, HTTP status and HTTP
  * error code (spec behaviour.md section 13, http.md 4.6), and the conversion of engine failures
- * (hs_rc + message) into those errors.  Messages are the engine's or the catalogue's exact text.
+ * (hs_rc + the typed details of hs_error) into those errors.  The wire messages are written here
+ * from the details; the engine's own message is passed on only where a failure has no typed
+ * form (I/O, a failed load, internal errors).
  */
 #include <grpc/status.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server/server.h"
+#include "util/numfmt.h"
 
 typedef struct err_row {
     int grpc;
@@ -54,6 +58,7 @@ int hs_fail_set(hs_fail *f, int id, const char *fmt, ...)
 {
     f->id = id;
     f->details[0] = 0;
+    f->entry1 = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->message, sizeof(f->message), fmt, ap);
@@ -61,76 +66,196 @@ int hs_fail_set(hs_fail *f, int id, const char *fmt, ...)
     return id;
 }
 
+/* The name rule, as the messages state it. */
+#define NAME_RULE "use 1-64 characters from A-Z a-z 0-9 _ . - not starting with '.'"
+
+/* The label of a field in messages ("Dimension must be ..."). */
+static const char *field_label(hs_field f)
+{
+    switch (f) {
+    case HS_FIELD_DIMENSION:
+        return "Dimension";
+    case HS_FIELD_M:
+        return "m";
+    case HS_FIELD_EF_CONSTRUCTION:
+        return "ef_construction";
+    case HS_FIELD_EF_SEARCH:
+        return "ef_search";
+    case HS_FIELD_HYBRID_ALPHA:
+        return "hybrid_alpha";
+    default:
+        return NULL;
+    }
+}
+
+/* "Vector" or "Query vector". */
+static const char *vector_label(const hs_error *e)
+{
+    return e->field == HS_FIELD_QUERY ? "Query vector" : "Vector";
+}
+
+static int from_name(hs_fail *f, const hs_error *e)
+{
+    if (e->field == HS_FIELD_TENANT && e->reason == HS_REASON_RESERVED)
+        return hs_fail_set(f, HS_ERR_TENANT_INVALID, "Invalid tenant '%s': the name is reserved "
+                           "for a file of the data directory (LOCK and node.json, in any case)",
+                           e->name);
+    if (e->field == HS_FIELD_TENANT)
+        return hs_fail_set(f, HS_ERR_TENANT_INVALID, "Invalid tenant '%s': " NAME_RULE, e->name);
+    if (e->reason == HS_REASON_EMPTY)
+        return hs_fail_set(f, HS_ERR_NAME_EMPTY, "Collection name cannot be empty");
+    return hs_fail_set(f, HS_ERR_NAME_INVALID, "Invalid collection name '%s': " NAME_RULE,
+                       e->name);
+}
+
+static int from_range(hs_fail *f, const hs_error *e, const char *m)
+{
+    const char *label = field_label(e->field);
+    if (!label || e->reason != HS_REASON_RANGE)
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "%s", m);
+    int id = e->field == HS_FIELD_DIMENSION ? HS_ERR_DIMENSION_RANGE : HS_ERR_PARAM_RANGE;
+    if (e->field == HS_FIELD_HYBRID_ALPHA)
+        return hs_fail_set(f, id, "%s must be between %g and %g (got %g)", label, e->min, e->max,
+                           e->value);
+    return hs_fail_set(f, id, "%s must be between %g and %g (got %llu)", label, e->min, e->max,
+                       (unsigned long long)e->actual);
+}
+
+static int from_vector(hs_fail *f, int rc, const hs_error *e)
+{
+    bool query = e->field == HS_FIELD_QUERY;
+    switch (rc) {
+    case HS_EEMPTY:
+        return hs_fail_set(f, HS_ERR_VECTOR_EMPTY, "%s must not be empty", vector_label(e));
+    case HS_EDIM:
+        hs_fail_set(f, HS_ERR_DIMENSION_MISMATCH, "%s dimension mismatch. Expected %llu, got %llu",
+                    query ? "Query" : "Vector", (unsigned long long)e->expected,
+                    (unsigned long long)e->actual);
+        snprintf(f->details, sizeof(f->details), "\"expected\":%llu,\"got\":%llu",
+                 (unsigned long long)e->expected, (unsigned long long)e->actual);
+        return f->id;
+    case HS_ENONFINITE:
+        if (e->reason == HS_REASON_FLOAT32)
+            return hs_fail_set(f, HS_ERR_NONFINITE, "%s value at index %ld is outside the float32 "
+                               "range of the l2 metric (|x| > 3.4028234663852886e+38)",
+                               vector_label(e), e->item);
+        return hs_fail_set(f, HS_ERR_NONFINITE, "Vector contains a non-finite value at index %ld",
+                           e->item);
+    case HS_EZERO:
+        return hs_fail_set(f, HS_ERR_ZERO_COSINE,
+                           "Zero vector is not allowed with the cosine metric");
+    case HS_EHYPERBOLOID: {
+        if (e->reason == HS_REASON_RANGE)
+            return hs_fail_set(f, HS_ERR_NOT_ON_HYPERBOLOID, "%s is not on the upper sheet of the "
+                               "hyperboloid: x0 must be positive (got %g)", vector_label(e),
+                               e->value);
+        char num[40];
+        hs_fmt_double(e->value, num, sizeof(num));
+        hs_fail_set(f, HS_ERR_NOT_ON_HYPERBOLOID, "%s is not on the hyperboloid: -x0^2 + "
+                    "sum(xi^2) = %s, expected -1 (relative tolerance %g of x0^2)",
+                    vector_label(e), num, e->max);
+        snprintf(f->details, sizeof(f->details), "\"minkowski_norm\":%s", num);
+        return f->id;
+    }
+    default: { /* HS_EBALL */
+        char num[40];
+        hs_fmt_double(e->value, num, sizeof(num));
+        hs_fail_set(f, HS_ERR_OUT_OF_BALL, "%s must be strictly inside the Poincaré ball "
+                    "(squared norm %s >= 1)", vector_label(e), num);
+        snprintf(f->details, sizeof(f->details), "\"squared_norm\":%s", num);
+        return f->id;
+    }
+    }
+}
+
+static int from_metadata(hs_fail *f, const hs_error *e)
+{
+    int id = HS_ERR_METADATA;
+    switch (e->reason) {
+    case HS_REASON_TOO_MANY:
+        return hs_fail_set(f, id, "Invalid metadata: more than %g entries", e->max);
+    case HS_REASON_EMPTY:
+        return hs_fail_set(f, id, "Invalid metadata: empty key");
+    case HS_REASON_ENCODING:
+        return hs_fail_set(f, id, "Invalid metadata: invalid UTF-8");
+    case HS_REASON_TOO_LONG:
+        if (e->field == HS_FIELD_METADATA_VALUE)
+            return hs_fail_set(f, id, "Invalid metadata: value of key '%s' longer than %g bytes",
+                               e->key, e->max);
+        return hs_fail_set(f, id, "Invalid metadata: key longer than %g bytes", e->max);
+    default:
+        return hs_fail_set(f, id, "Invalid metadata");
+    }
+}
+
+static int from_collection(hs_fail *f, int rc, const hs_error *e, const char *m)
+{
+    switch (rc) {
+    case HS_ENOTFOUND:
+        if (e->field == HS_FIELD_POINT)
+            return hs_fail_set(f, HS_ERR_POINT_NOT_FOUND, "Point %llu not found",
+                               (unsigned long long)e->id);
+        return hs_fail_set(f, HS_ERR_NOT_FOUND, "Collection '%s' not found", e->name);
+    case HS_EEXIST:
+        return hs_fail_set(f, HS_ERR_EXISTS, "Collection '%s' already exists", e->name);
+    case HS_ENOSPC:
+        if (e->field == HS_FIELD_COLLECTION)
+            return hs_fail_set(f, HS_ERR_NO_SPACE,
+                               "No space left on device while writing collection '%s'", e->name);
+        return hs_fail_set(f, HS_ERR_NO_SPACE, "%s", m);
+    case HS_EREADONLY:
+        if (e->field == HS_FIELD_COLLECTION && e->reason != HS_REASON_FSYNC)
+            return hs_fail_set(f, HS_ERR_READ_ONLY, "Collection '%s' is read-only", e->name);
+        return hs_fail_set(f, HS_ERR_READ_ONLY, "%s", m);
+    default: /* HS_ELOAD */
+        if (e->field == HS_FIELD_COLLECTION)
+            return hs_fail_set(f, HS_ERR_LOAD_FAILED, "Collection '%s' failed to load: %s",
+                               e->name, e->cause);
+        return hs_fail_set(f, HS_ERR_LOAD_FAILED, "%s", m);
+    }
+}
+
+/*
+ * Engine failures are mapped from the code and the typed details of hs_error, never from its
+ * message: the message is only passed on as the human account where the failure has no typed
+ * form (I/O, a failed load, internal errors).
+ */
 int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
 {
-    const char *m = err ? err->message : hs_rc_message(rc);
-    int id;
+    hs_error none;
+    if (!err || err->rc != rc) {
+        memset(&none, 0, sizeof(none));
+        none.rc = rc;
+        none.index = none.item = -1;
+        snprintf(none.message, sizeof(none.message), "%s", hs_rc_message(rc));
+        err = &none;
+    }
+    const char *m = err->message;
     switch (rc) {
     case HS_ENAME:
-        id = strstr(m, "cannot be empty")  ? HS_ERR_NAME_EMPTY
-             : !strncmp(m, "Invalid tenant", 14) ? HS_ERR_TENANT_INVALID
-                                                 : HS_ERR_NAME_INVALID;
-        break;
+        return from_name(f, err);
     case HS_ENOTFOUND:
-        id = HS_ERR_NOT_FOUND;
-        break;
     case HS_EEXIST:
-        id = HS_ERR_EXISTS;
-        break;
-    case HS_ERANGE:
-        id = !strncmp(m, "Dimension", 9) ? HS_ERR_DIMENSION_RANGE : HS_ERR_PARAM_RANGE;
-        break;
-    case HS_EEMPTY:
-        id = HS_ERR_VECTOR_EMPTY;
-        break;
-    case HS_EDIM:
-        id = HS_ERR_DIMENSION_MISMATCH;
-        break;
-    case HS_ENONFINITE:
-        id = HS_ERR_NONFINITE;
-        break;
-    case HS_EZERO:
-        id = HS_ERR_ZERO_COSINE;
-        break;
-    case HS_EBALL:
-        id = HS_ERR_OUT_OF_BALL;
-        break;
-    case HS_EHYPERBOLOID:
-        id = HS_ERR_NOT_ON_HYPERBOLOID;
-        break;
-    case HS_EMETADATA:
-        id = HS_ERR_METADATA;
-        break;
-    case HS_EIO:
-        id = HS_ERR_WAL_IO;
-        break;
-    case HS_EREADONLY:
-        id = HS_ERR_READ_ONLY;
-        break;
     case HS_ENOSPC:
-        id = HS_ERR_NO_SPACE;
-        break;
+    case HS_EREADONLY:
+    case HS_ELOAD:
+        return from_collection(f, rc, err, m);
+    case HS_ERANGE:
+        return from_range(f, err, m);
+    case HS_EEMPTY:
+    case HS_EDIM:
+    case HS_ENONFINITE:
+    case HS_EZERO:
+    case HS_EBALL:
+    case HS_EHYPERBOLOID:
+        return from_vector(f, rc, err);
+    case HS_EMETADATA:
+        return from_metadata(f, err);
+    case HS_EIO:
+        return hs_fail_set(f, HS_ERR_WAL_IO, "WAL Error: %s", m);
     case HS_ENOMEM:
         return hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
-    case HS_ELOAD:
-        id = HS_ERR_LOAD_FAILED;
-        break;
     default:
         return hs_fail_set(f, HS_ERR_INTERNAL, "Internal error: %s", m);
     }
-    hs_fail_set(f, id, "%s", m);
-    if (id == HS_ERR_WAL_IO && strncmp(m, "WAL Error", 9))
-        hs_fail_set(f, id, "WAL Error: %s", m);
-    unsigned expected;
-    size_t got;
-    if (id == HS_ERR_DIMENSION_MISMATCH && sscanf(strstr(m, "Expected") ? strstr(m, "Expected") : "",
-                                                  "Expected %u, got %zu", &expected, &got) == 2)
-        snprintf(f->details, sizeof(f->details), "\"expected\":%u,\"got\":%zu", expected, got);
-    const char *sq = strstr(m, "squared norm ");
-    if (id == HS_ERR_OUT_OF_BALL && sq) {
-        char num[64];
-        if (sscanf(sq + 13, "%63s", num) == 1)
-            snprintf(f->details, sizeof(f->details), "\"squared_norm\":%s", num);
-    }
-    return id;
 }

@@ -1,7 +1,7 @@
 /*
  * grpc_api.c: the RPCs of hyperspace.Database (spec grpc.md section 4 and 5).  Each RPC unpacks
- * its request with protobuf-c, validates in the spec's order, calls the engine through
- * include/hyperspace.h and packs the reply; failures go through errors.c.
+ * its request with protobuf-c into the operations layer's request (ops.h), calls the operation
+ * (validation in the spec's order, the engine, metrics) and packs the reply or the failure.
  *
  * Monitor streams are kept in a list served by one thread that sends SystemStats at t0 + n
  * seconds to every stream whose previous message has gone out (at most one unsent message per
@@ -16,6 +16,7 @@
 
 #include "hyperspace.pb-c.h"
 #include "server/filters.h"
+#include "server/ops.h"
 #include "util/numfmt.h"
 #include "server/grpc_int.h"
 #include "util/log.h"
@@ -54,17 +55,9 @@ static void bad_message(hs_gcall *c)
     hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "Malformed request message");
 }
 
-/* Validates a collection name from a request ("" = default unless `empty_is_error`). */
 static int check_name(const char *name, bool empty_is_error, hs_fail *f)
 {
-    if (!*name) {
-        if (empty_is_error)
-            return hs_fail_set(f, HS_ERR_NAME_EMPTY, "Collection name cannot be empty");
-        return 0;
-    }
-    hs_error err;
-    int rc = hs_check_collection_name(name, &err);
-    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+    return hs_op_check_name(name, empty_is_error, f);
 }
 
 static hs_durability durability_of(int level)
@@ -89,42 +82,9 @@ static void rpc_create(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    hs_collection_config cfg;
-    hs_collection_config_init(&cfg);
-    if (!check_name(r->name, true, &f)) {
-        if (r->dimension < 1 || r->dimension > 16384)
-            hs_fail_set(&f, HS_ERR_DIMENSION_RANGE, "Dimension must be between 1 and 16384 (got %u)",
-                        r->dimension);
-        else if (!hs_parse_metric(r->metric, &cfg.metric))
-            hs_fail_set(&f, HS_ERR_METRIC,
-                        "Unknown metric '%.64s': expected cosine, l2, euclidean, poincare or lorentz",
-                        r->metric);
-        else if (*r->quantization && !hs_parse_quant(r->quantization, &cfg.quantization))
-            hs_fail_set(&f, HS_ERR_QUANTIZATION,
-                        "Unknown quantization '%.64s': expected none, scalar or binary",
-                        r->quantization);
-        else if (r->m == 1 || r->m > 128)
-            hs_fail_set(&f, HS_ERR_PARAM_RANGE, "m must be between 2 and 128 (got %u)", r->m);
-        else if (r->ef_construction > 10000)
-            hs_fail_set(&f, HS_ERR_PARAM_RANGE,
-                        "ef_construction must be between 1 and 10000 (got %u)", r->ef_construction);
-        else if (r->ef_search > 10000)
-            hs_fail_set(&f, HS_ERR_PARAM_RANGE, "ef_search must be between 1 and 10000 (got %u)",
-                        r->ef_search);
-    }
-    if (!f.id) {
-        if (!*r->quantization)
-            cfg.quantization = g_srv.cfg.quantization;
-        cfg.dimension = r->dimension;
-        cfg.m = r->m ? r->m : g_srv.cfg.m;
-        cfg.ef_construction = r->ef_construction;
-        cfg.ef_search = r->ef_search;
-        hs_error err;
-        int rc = hs_collection_create(g_srv.db, c->auth.tenant, r->name, &cfg, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-    }
-    if (f.id)
+    hs_op_create_req q = {r->name, r->dimension, r->metric, r->quantization, r->m,
+                          r->ef_construction, r->ef_search};
+    if (hs_op_create(c->auth.tenant, &q, NULL, &f))
         fail(c, &f);
     else
         status_reply(c, "Collection '%s' created.", r->name);
@@ -138,14 +98,8 @@ static void rpc_delete_collection(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    if (!check_name(r->name, true, &f)) {
-        hs_error err;
-        int rc = hs_collection_drop(g_srv.db, c->auth.tenant, r->name, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-        else
-            hs_metrics_forget(c->auth.tenant, r->name);
-    }
+    if (!check_name(r->name, true, &f))
+        hs_op_drop(c->auth.tenant, r->name, &f);
     if (f.id)
         fail(c, &f);
     else
@@ -205,15 +159,8 @@ static void rpc_stats(hs_gcall *c, const uint8_t *msg, size_t len)
     hs_fail f = {0};
     const char *name = *r->name ? r->name : "default";
     hs_collection_stats st;
-    if (!check_name(r->name, false, &f)) {
-        hs_error err;
-        int rc = hs_collection_stats_get(g_srv.db, c->auth.tenant, name, &st, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-        else if (st.error[0])
-            hs_fail_set(&f, HS_ERR_LOAD_FAILED, "Collection '%s' failed to load: %s", name,
-                        st.error);
-    }
+    if (!check_name(r->name, false, &f))
+        hs_op_stats(c->auth.tenant, name, &st, &f);
     if (f.id) {
         fail(c, &f);
     } else {
@@ -240,25 +187,7 @@ static void upsert_points(hs_gcall *c, const char *collection, hs_point *pts, si
                           hs_durability d, bool batch)
 {
     hs_fail f = {0};
-    hs_collection *h = NULL;
-    if (!check_name(collection, false, &f))
-        hs_ops_open(c->auth.tenant, collection, n > 0 || !batch, &h, &f);
-    if (!f.id) {
-        hs_error err;
-        int rc = hs_upsert(h, pts, n, d, &err);
-        if (rc) {
-            hs_fail_from_engine(&f, rc, &err);
-            if (batch && err.index >= 0) {
-                char m[sizeof(f.message)];
-                snprintf(m, sizeof(m), "%s", f.message);
-                snprintf(f.message, sizeof(f.message), "vectors[%ld]: %.480s", err.index, m);
-            }
-        } else {
-            hs_metrics_upserts(c->auth.tenant, *collection ? collection : "default", n);
-        }
-    }
-    hs_collection_close(h);
-    if (f.id) {
+    if (hs_op_upsert(c->auth.tenant, collection, pts, n, d, batch, false, NULL, &f)) {
         fail(c, &f);
         return;
     }
@@ -317,23 +246,14 @@ static void rpc_delete(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    hs_collection *h = NULL;
-    size_t deleted = 0;
-    if (!check_name(r->collection, false, &f) && !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
-        uint64_t id = r->id;
-        hs_error err;
-        int rc = hs_delete(h, &id, 1, HS_DURABILITY_DEFAULT, &deleted, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-        else if (deleted)
-            hs_metrics_deletes(c->auth.tenant, *r->collection ? r->collection : "default", 1);
-    }
-    hs_collection_close(h);
-    if (f.id) {
+    uint64_t id = r->id;
+    hs_op_write w = {0};
+    if (hs_op_delete(c->auth.tenant, r->collection, &id, 1, NULL, HS_DURABILITY_DEFAULT, false,
+                     &w, &f)) {
         fail(c, &f);
     } else {
         Hyperspace__DeleteResponse out = HYPERSPACE__DELETE_RESPONSE__INIT;
-        out.success = deleted > 0;
+        out.success = w.n > 0;
         reply(c, &out.base);
     }
     hyperspace__delete_request__free_unpacked(r, NULL);
@@ -441,35 +361,40 @@ static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set
     return rc;
 }
 
+/* The request as the operations layer takes it (strings stay in r). */
+static hs_op_search_req search_req(const Hyperspace__SearchRequest *r)
+{
+    hs_op_search_req q = {0};
+    q.vector = r->vector;
+    q.dim = r->n_vector;
+    q.top_k = r->top_k;
+    q.hybrid = r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY;
+    if (q.hybrid) {
+        q.text = r->hybrid_query;
+        q.text_len = strlen(r->hybrid_query);
+        q.has_alpha =
+            r->_hybrid_alpha_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA_HYBRID_ALPHA;
+        q.alpha = q.has_alpha ? (double)r->hybrid_alpha : 0.5;
+    }
+    return q;
+}
+
 /* Steps 1-4 of Search validation (before the collection is looked up). */
 static int validate_search(const Hyperspace__SearchRequest *r, hs_fail *f)
 {
     if (check_name(r->collection, false, f))
         return f->id;
-    if (r->top_k > 10000)
-        return hs_fail_set(f, HS_ERR_TOPK, "top_k must be <= 10000 (got %u)", r->top_k);
-    if (r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY) {
-        if (r->_hybrid_alpha_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA_HYBRID_ALPHA) {
-            double a = (double)r->hybrid_alpha;
-            if (isnan(a) || a < 0.0 || a > 1.0) {
-                char num[40];
-                hs_fmt_double(a, num, sizeof(num));
-                return hs_fail_set(f, HS_ERR_ALPHA, "hybrid_alpha must be between 0 and 1 (got %s)",
-                                   num);
-            }
-        }
-        if (strlen(r->hybrid_query) > 65536)
-            return hs_fail_set(f, HS_ERR_PARAM_RANGE,
-                               "hybrid_query must be between 0 and 65536 bytes (got %zu)",
-                               strlen(r->hybrid_query));
-    }
+    hs_op_search_req q = search_req(r);
+    if (hs_op_search_check(&q, f))
+        return f->id;
     return hs_filter_from_grpc(r, NULL, f);
 }
 
 /* Runs one validated search into o; returns a failure id or 0. */
 static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_out *o, hs_fail *f)
 {
-    size_t k = r->top_k ? r->top_k : 10;
+    hs_op_search_req q = search_req(r);
+    size_t k = hs_op_search_k(&q);
     hs_filter_set fs;
     if (hs_filter_from_grpc(r, &fs, f))
         return f->id;
@@ -484,29 +409,10 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
             rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
     }
     if (!rc) {
-        hs_search_opts so;
-        hs_search_opts_init(&so);
-        so.k = k;
-        so.on_result = on_result;
-        so.result_ctx = o;
-        hs_filter_apply(&fs, &so);
-        if (r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY) {
-            so.hybrid = 1;
-            so.text = r->hybrid_query;
-            so.text_len = strlen(r->hybrid_query);
-            if (r->_hybrid_alpha_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_ALPHA_HYBRID_ALPHA)
-                so.alpha = (double)r->hybrid_alpha;
-        }
-        hs_error err;
-        uint64_t t0 = hs_now_ns_srv();
-        int erc = hs_filter_empty(&fs) ? HS_OK : hs_search(h, r->vector, r->n_vector, &so, hits, &o->n, &err);
-        if (erc)
-            rc = hs_fail_from_engine(f, erc, &err);
-        else {
-            hs_ops_count_search();
-            hs_metrics_search(c->auth.tenant, *r->collection ? r->collection : "default",
-                              (double)(hs_now_ns_srv() - t0) / 1e9);
-        }
+        q.filter = &fs;
+        q.on_result = on_result;
+        q.result_ctx = o;
+        rc = hs_op_search(c->auth.tenant, r->collection, h, &q, hits, &o->n, f);
     }
     for (size_t i = 0; !rc && i < o->n; i++) {
         Hyperspace__SearchResult init = HYPERSPACE__SEARCH_RESULT__INIT;
@@ -630,13 +536,9 @@ static void rpc_snapshot(hs_gcall *c, const uint8_t *msg, size_t len)
     (void)msg;
     (void)len;
     size_t n = 0;
-    hs_error err;
-    int rc = hs_db_checkpoint(g_srv.db, &n, &err);
-    if (rc) {
-        hs_fail f;
-        hs_fail_from_engine(&f, rc, &err);
+    hs_fail f = {0};
+    if (hs_op_snapshot(&n, &f))
         return fail(c, &f);
-    }
     status_reply(c, "Snapshot completed for %zu collections", n);
 }
 
@@ -646,13 +548,9 @@ static void rpc_vacuum(hs_gcall *c, const uint8_t *msg, size_t len)
     (void)len;
     size_t n = 0;
     uint64_t reclaimed = 0;
-    hs_error err;
-    int rc = hs_db_vacuum(g_srv.db, &n, &reclaimed, &err);
-    if (rc) {
-        hs_fail f;
-        hs_fail_from_engine(&f, rc, &err);
+    hs_fail f = {0};
+    if (hs_op_vacuum(&n, &reclaimed, &f))
         return fail(c, &f);
-    }
     status_reply(c, "Vacuum completed: %zu collections compacted, %llu entries reclaimed", n,
                  (unsigned long long)reclaimed);
 }
@@ -663,30 +561,16 @@ static void rpc_configure(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    bool has_es = r->_ef_search_case == HYPERSPACE__CONFIG_UPDATE___EF_SEARCH_EF_SEARCH;
-    bool has_ec = r->_ef_construction_case ==
-                  HYPERSPACE__CONFIG_UPDATE___EF_CONSTRUCTION_EF_CONSTRUCTION;
+    hs_op_configure_req q = {
+        .has_ef_search = r->_ef_search_case == HYPERSPACE__CONFIG_UPDATE___EF_SEARCH_EF_SEARCH,
+        .has_ef_construction =
+            r->_ef_construction_case == HYPERSPACE__CONFIG_UPDATE___EF_CONSTRUCTION_EF_CONSTRUCTION,
+        .ef_search = r->ef_search,
+        .ef_construction = r->ef_construction};
     const char *name = *r->collection ? r->collection : "default";
-    if (!check_name(r->collection, false, &f)) {
-        if (has_es && (r->ef_search < 1 || r->ef_search > 10000))
-            hs_fail_set(&f, HS_ERR_PARAM_RANGE, "ef_search must be between 1 and 10000 (got %u)",
-                        r->ef_search);
-        else if (has_ec && (r->ef_construction < 1 || r->ef_construction > 10000))
-            hs_fail_set(&f, HS_ERR_PARAM_RANGE,
-                        "ef_construction must be between 1 and 10000 (got %u)", r->ef_construction);
-    }
-    hs_collection *h = NULL;
     hs_collection_stats st;
-    if (!f.id && !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
-        hs_error err;
-        int rc = hs_collection_configure(h, has_es ? r->ef_search : 0,
-                                         has_ec ? r->ef_construction : 0, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-        else
-            hs_collection_stats_of(h, &st);
-    }
-    hs_collection_close(h);
+    if (!check_name(r->collection, false, &f))
+        hs_op_collection(c->auth.tenant, r->collection, HS_OP_CONFIGURE, &q, &st, &f);
     if (f.id)
         fail(c, &f);
     else
@@ -701,16 +585,9 @@ static void rpc_digest(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    hs_collection *h = NULL;
     hs_digest d;
-    if (!check_name(r->collection, false, &f) &&
-        !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
-        hs_error err;
-        int rc = hs_collection_digest(h, &d, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-    }
-    hs_collection_close(h);
+    if (!check_name(r->collection, false, &f))
+        hs_op_collection(c->auth.tenant, r->collection, HS_OP_DIGEST, &d, NULL, &f);
     if (f.id) {
         fail(c, &f);
     } else {
@@ -731,14 +608,8 @@ static void rpc_rebuild(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    hs_collection *h = NULL;
-    if (!check_name(r->name, false, &f) && !hs_ops_open(c->auth.tenant, r->name, false, &h, &f)) {
-        hs_error err;
-        int rc = hs_collection_rebuild(h, &err);
-        if (rc)
-            hs_fail_from_engine(&f, rc, &err);
-    }
-    hs_collection_close(h);
+    if (!check_name(r->name, false, &f))
+        hs_op_collection(c->auth.tenant, r->name, HS_OP_REBUILD, NULL, NULL, &f);
     if (f.id)
         fail(c, &f);
     else

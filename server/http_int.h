@@ -1,5 +1,6 @@
 /*
- * http_int.h: what http_server.c (libmicrohttpd) and http_api.c (routing, checks, routes) share.
+ * http_int.h: what http_server.c (libmicrohttpd) and the HTTP API (http_api.c and the route files
+ * of http_route.h) share.
  *
  * The API layer never sees libmicrohttpd: a request is a method, a raw path, lookups for headers
  * and query arguments and (in the second stage) the body; the answer is an hs_hresp.  That keeps

@@ -314,7 +314,7 @@ static int add_row(void *ctx, const char *tenant, const char *name)
     coll_row *r = &rows->r[rows->n];
     snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
     snprintf(r->name, sizeof(r->name), "%s", name);
-    if (hs_collection_stats_get(g_srv.db, tenant, name, &r->st, NULL) == HS_OK)
+    if (hs_ops_stats_named(tenant, name, &r->st, NULL) == HS_OK)
         rows->n++;
     return 0;
 }

@@ -35,14 +35,17 @@ int hs_auth_fail(const hs_authn *a, hs_fail *f)
         return hs_fail_set(f, HS_ERR_AUTH_MISSING, "Missing x-api-key header");
     case HS_ERR_AUTH_INVALID:
         return hs_fail_set(f, HS_ERR_AUTH_INVALID, "Invalid API Key");
-    case HS_ERR_TENANT_INVALID:
-        if (hs_name_valid(a->bad_tenant))
+    case HS_ERR_TENANT_INVALID: {
+        hs_error why;
+        if (hs_name_check(HS_FIELD_TENANT, a->bad_tenant, &why) == HS_ENAME &&
+            why.reason == HS_REASON_RESERVED)
             return hs_fail_set(f, HS_ERR_TENANT_INVALID,
                                "Invalid tenant '%s': the name is reserved for a file of the data "
                                "directory (LOCK and node.json, in any case)", a->bad_tenant);
         return hs_fail_set(f, HS_ERR_TENANT_INVALID,
                            "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 _ . - not "
                            "starting with '.'", a->bad_tenant);
+    }
     case HS_ERR_TENANT_FORBIDDEN:
         return hs_fail_set(f, HS_ERR_TENANT_FORBIDDEN, "API key is restricted to tenant '%s'",
                            a->bad_tenant);
@@ -103,6 +106,12 @@ int hs_ops_open(const char *tenant, const char *name, bool create_default_now,
     if (rc != HS_OK)
         return hs_fail_from_engine(f, rc, &err);
     return 0;
+}
+
+int hs_ops_stats_named(const char *tenant, const char *name, hs_collection_stats *st,
+                       hs_error *err)
+{
+    return hs_collection_stats_get(g_srv.db, tenant, name, st, err);
 }
 
 void hs_ops_ensure_default(void)

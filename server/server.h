@@ -6,12 +6,16 @@
  *   logring.c     log lines to stdout and to a ring buffer for /api/logs (B12.3)
  *   auth.c        API keys (SHA-256 digests only), roles, tenants (B9, B1.1)
  *   errors.c      one table: engine failure -> spec error -> gRPC status, HTTP status and code
- *   ops.c         the operations shared by both transports (collection lookup, default
- *                 collection, counters)
+ *   ops.c         permission and node-state checks, collection lookup with the default
+ *                 collection, the node's role, the query counter
+ *   ops.h         the transport-free operations layer (ops_collections.c, ops_points.c):
+ *                 request structs in, result + hs_fail out; validation, engine call, metrics
  *   grpc_server.c gRPC core completion-queue threads and the call state machine
  *   grpc_api.c    the RPCs of hyperspace.Database
- *   http_server.c libmicrohttpd: requests, limits, CORS, routing
- *   http_api.c    the routes
+ *   http_server.c libmicrohttpd: connections, limits, the connection guard
+ *   http_api.c    the request stages, routing, CORS, the error envelope (http_int.h); the routes
+ *                 in http_collections.c, http_points.c, http_node.c with http_json.c and
+ *                 http_fields.c (http_route.h)
  *   metrics.c     counters, histograms, the Prometheus text
  * The server uses only include/hyperspace.h plus util (logging, number formatting, UTF-8).
  */
@@ -159,6 +163,7 @@ typedef struct hs_fail {
     int id; /* HS_ERR_*, 0 = none */
     char message[512];
     char details[256]; /* JSON object members (without braces) for the HTTP envelope, or "" */
+    long entry1;       /* the failing point of a batch + 1 (HTTP details "index"), 0 = none */
 } hs_fail;
 
 int hs_fail_set(hs_fail *f, int id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -200,6 +205,10 @@ int hs_ops_open(const char *tenant, const char *name, bool create_default, hs_co
  * never set); persist writes it durably (promotion). */
 void hs_ops_role_init(void);
 int hs_ops_role_persist(bool follower);
+
+/* Statistics of a collection by name (loads nothing, not counted as a use). */
+int hs_ops_stats_named(const char *tenant, const char *name, hs_collection_stats *st,
+                       hs_error *err);
 
 /* Creates the default tenant's default collection when missing (start-up, leader only). */
 void hs_ops_ensure_default(void);

@@ -2,12 +2,13 @@
  * core.h: the database engine behind include/hyperspace.h, shared by the src/core files.
  *
  *   db.c         opening, node state and clock, names, the catalog, create/drop/list/stats
- *   life.c       handles, loading (wake), unloading, LRU limit, the sweeper thread
+ *   life.c       handles, loading (wake), unloading, LRU limit (victims unloaded by the sweeper),
+ *                the sweeper thread
  *   persist.c    collection.json, loading, checkpoints (capture and restore)
  *   rebuild.c    compaction into a new vectors generation with a new graph
  *   write.c      validation, log records, apply (also used by replay), upsert/delete/configure
  *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
- *   read.c       views, get, scroll, count, peek, statistics, digests
+ *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
  *
  * Lock order (never acquire against it):
@@ -107,6 +108,7 @@ typedef struct centry {
     bool replay_pending;    /* at open: the log holds records no checkpoint covers (a crash) */
     char error[256];        /* load failure (db->lock) */
     struct centry *next;    /* catalog list, sorted by (tenant, name) */
+    struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
 } centry;
 
 struct hs_db {
@@ -117,7 +119,11 @@ struct hs_db {
     pthread_mutex_t lock; /* the catalog */
     pthread_cond_t cond;  /* state changes of entries */
     centry *entries;
-    size_t nloaded;
+    size_t nloaded;       /* LOADED and UNLOADING entries (db->lock) */
+    /* LRU victims marked UNLOADING by a request thread, unloaded (checkpoint, free) by the
+     * sweeper so that no request pays for another collection's eviction (db->lock) */
+    centry *evictions;
+    size_t nevictions;
     /* clock */
     pthread_mutex_t clock_lock;
     uint64_t clock;          /* guarded by clock_lock */
@@ -202,10 +208,19 @@ int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err);
 void hs_db_observe_clock(hs_db *db, uint64_t clock);
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
 int hs_check_names(const char *tenant, const char *name, hs_error *err);
+/* HS_ERANGE (field EF_CONSTRUCTION / EF_SEARCH) when a value is over HS_EF_MAX (0 = unchanged or
+ * the database default). */
+#define HS_EF_MAX 10000
+int hs_check_ef(uint32_t ef_search, uint32_t ef_construction, hs_error *err);
+/* HS_ENOTFOUND about the collection `name`. */
+int hs_not_found(hs_error *err, const char *name);
 uint32_t hs_coll_ef_search(const hs_coll *c);
 uint32_t hs_coll_ef_construction(const hs_coll *c);
 /* Fills st from the catalog (a collection not loaded).  Caller holds db->lock. */
 void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st);
+/* Statistics through a handle (in-tree tests; the API's form is by name, hs_collection_stats_get,
+ * which does not count as a use).  Closing the handle afterwards counts as one. */
+int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st);
 
 /* ---- life.c ---- */
 /* Returns the loaded collection of an open handle, loading it if needed (counts as use). */
@@ -227,6 +242,9 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err);
 void hs_coll_cold_stats(hs_db *db, centry *e);
 int hs_coll_open_tables(hs_coll *c, hs_error *err);
 int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
+/* HS_EREADONLY / HS_ENOSPC about collection c (name and field filled). */
+int hs_coll_read_only(const hs_coll *c, hs_error *err);
+int hs_coll_no_space(const hs_coll *c, hs_error *err);
 uint64_t hs_coll_memory(hs_coll *c);
 
 /* Makes sure c->ids is built (a load leaves it for the first operation that needs it: searches
@@ -253,9 +271,6 @@ void hs_coll_drain_locked(hs_coll *c);
 /* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
 int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
-/* Metadata blob: [u32 n]([u32 klen][key][u32 vlen][value])*. */
-bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
-                  const char **v, uint32_t *vl);
 /* Frees a slot's blob unless it lives in the arena. */
 static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
 {

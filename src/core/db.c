@@ -59,7 +59,7 @@ void hs_search_opts_init(hs_search_opts *o)
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-int hs_name_valid(const char *name)
+static bool name_ok(const char *name)
 {
     if (!name)
         return 0;
@@ -80,9 +80,9 @@ int hs_name_valid(const char *name)
  * file systems that do).  Every other file the database keeps in the root starts with '.'. */
 static const char *const reserved_tenants[] = {"LOCK", "node.json"};
 
-int hs_tenant_name_valid(const char *name)
+static bool tenant_ok(const char *name)
 {
-    if (!hs_name_valid(name))
+    if (!name_ok(name))
         return 0;
     for (size_t i = 0; i < sizeof(reserved_tenants) / sizeof(reserved_tenants[0]); i++)
         if (!strcasecmp(name, reserved_tenants[i]))
@@ -90,52 +90,67 @@ int hs_tenant_name_valid(const char *name)
     return 1;
 }
 
-/* Writes name for a message: non-printable bytes as \xNN, cut after 64 characters with "...". */
-static void echo_name(const char *name, char *out, size_t len)
-{
-    size_t o = 0, shown = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p && o + 8 < len; p++) {
-        if (shown == 64) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (*p >= 0x20 && *p < 0x7f)
-            out[o++] = (char)*p;
-        else
-            o += (size_t)snprintf(out + o, len - o, "\\x%02X", *p);
-        shown++;
-    }
-    out[o] = 0;
-}
-
 int hs_check_names(const char *tenant, const char *name, hs_error *err)
 {
     char shown[300];
-    if (!tenant || !hs_name_valid(tenant)) {
-        echo_name(tenant ? tenant : "", shown, sizeof(shown));
-        return hs_error_set(err, HS_ENAME,
-                            "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 _ . - "
-                            "not starting with '.'", shown);
+    if (!tenant || !name_ok(tenant)) {
+        hs_error_echo(tenant ? tenant : "", shown, sizeof(shown));
+        hs_error_set(err, HS_ENAME, "Invalid tenant '%s': use 1-64 characters from A-Z a-z 0-9 "
+                     "_ . - not starting with '.'", shown);
+        hs_error_name(err, tenant);
+        return hs_error_about(err, HS_ENAME, HS_FIELD_TENANT, HS_REASON_SYNTAX);
     }
-    if (!hs_tenant_name_valid(tenant))
-        return hs_error_set(err, HS_ENAME,
-                            "Invalid tenant '%s': the name is reserved for a file of the data "
-                            "directory (LOCK and node.json, in any case)", tenant);
-    if (!name || !*name)
-        return hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
-    if (!hs_name_valid(name)) {
-        echo_name(name, shown, sizeof(shown));
-        return hs_error_set(err, HS_ENAME,
-                            "Invalid collection name '%s': use 1-64 characters from A-Z a-z 0-9 "
-                            "_ . - not starting with '.'", shown);
+    if (!tenant_ok(tenant)) {
+        hs_error_set(err, HS_ENAME, "Invalid tenant '%s': the name is reserved for a file of the "
+                     "data directory (LOCK and node.json, in any case)", tenant);
+        hs_error_name(err, tenant);
+        return hs_error_about(err, HS_ENAME, HS_FIELD_TENANT, HS_REASON_RESERVED);
+    }
+    if (!name || !*name) {
+        hs_error_set(err, HS_ENAME, "Collection name cannot be empty");
+        return hs_error_about(err, HS_ENAME, HS_FIELD_COLLECTION, HS_REASON_EMPTY);
+    }
+    if (!name_ok(name)) {
+        hs_error_echo(name, shown, sizeof(shown));
+        hs_error_set(err, HS_ENAME, "Invalid collection name '%s': use 1-64 characters from A-Z "
+                     "a-z 0-9 _ . - not starting with '.'", shown);
+        hs_error_name(err, name);
+        return hs_error_about(err, HS_ENAME, HS_FIELD_COLLECTION, HS_REASON_SYNTAX);
     }
     return HS_OK;
 }
 
-int hs_check_collection_name(const char *name, hs_error *err)
+int hs_name_check(hs_field which, const char *name, hs_error *err)
 {
-    return hs_check_names("t", name, err);
+    if (which == HS_FIELD_TENANT)
+        return hs_check_names(name, "x", err);
+    if (which == HS_FIELD_COLLECTION)
+        return hs_check_names("t", name, err);
+    return hs_error_set(err, HS_EINVAL, "hs_name_check: unknown field %d", (int)which);
+}
+
+int hs_not_found(hs_error *err, const char *name)
+{
+    hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+    hs_error_name(err, name);
+    return hs_error_about(err, HS_ENOTFOUND, HS_FIELD_COLLECTION, HS_REASON_NONE);
+}
+
+int hs_check_ef(uint32_t ef_search, uint32_t ef_construction, hs_error *err)
+{
+    if (ef_construction > HS_EF_MAX) {
+        hs_error_set(err, HS_ERANGE, "ef_construction must be between 1 and %d (got %u)",
+                     HS_EF_MAX, ef_construction);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_EF_CONSTRUCTION, ef_construction,
+                              ef_construction, 1, HS_EF_MAX);
+    }
+    if (ef_search > HS_EF_MAX) {
+        hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and %d (got %u)", HS_EF_MAX,
+                     ef_search);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_EF_SEARCH, ef_search, ef_search, 1,
+                              HS_EF_MAX);
+    }
+    return HS_OK;
 }
 
 /* ---- node state and clock -------------------------------------------------------------- */
@@ -302,7 +317,7 @@ static int scan_collection(void *arg, const char *name)
             hs_remove_tree(db->io, path); /* an interrupted create or drop */
         return 0;
     }
-    if (!hs_name_valid(name))
+    if (!name_ok(name))
         return 0;
     centry *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -329,7 +344,7 @@ static int scan_collection(void *arg, const char *name)
 static int scan_tenant(void *arg, const char *name)
 {
     hs_db *db = arg;
-    if (!hs_name_valid(name))
+    if (!name_ok(name))
         return 0;
     char path[HS_PATH_MAX];
     if (hs_path(path, sizeof(path), "%s/%s", db->root, name) != HS_OK)
@@ -474,35 +489,48 @@ int hs_db_close(hs_db *db, hs_error *err)
 
 static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
 {
-    if (c->dimension < 1 || c->dimension > HS_MAX_DIM)
-        return hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and 16384 (got %u)",
-                            c->dimension);
+    if (c->dimension < 1 || c->dimension > HS_MAX_DIM) {
+        hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and %d (got %u)", HS_MAX_DIM,
+                     c->dimension);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_DIMENSION, c->dimension, c->dimension, 1,
+                              HS_MAX_DIM);
+    }
     if (c->metric != HS_METRIC_L2 && c->metric != HS_METRIC_COSINE &&
-        c->metric != HS_METRIC_POINCARE && c->metric != HS_METRIC_LORENTZ)
-        return hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean, "
-                            "poincare or lorentz", (int)c->metric);
+        c->metric != HS_METRIC_POINCARE && c->metric != HS_METRIC_LORENTZ) {
+        hs_error_set(err, HS_EINVAL, "Unknown metric '%d': expected cosine, l2, euclidean, "
+                     "poincare or lorentz", (int)c->metric);
+        if (err)
+            err->actual = (uint64_t)c->metric;
+        return hs_error_about(err, HS_EINVAL, HS_FIELD_METRIC, HS_REASON_UNKNOWN);
+    }
     if (c->quantization != HS_QUANT_NONE && c->quantization != HS_QUANT_SCALAR &&
-        c->quantization != HS_QUANT_BINARY)
-        return hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or "
-                            "binary", (int)c->quantization);
-    if (c->metric == HS_METRIC_LORENTZ && c->quantization != HS_QUANT_NONE)
-        return hs_error_set(err, HS_ERANGE, "Quantization '%s' is not available for the lorentz "
-                            "metric: use none", c->quantization == HS_QUANT_SCALAR ? "scalar"
-                                                                                 : "binary");
-    if (c->metric == HS_METRIC_LORENTZ && c->dimension < 2)
-        return hs_error_set(err, HS_ERANGE, "Dimension must be between 2 and 16384 for the "
-                            "lorentz metric (got %u)", c->dimension);
+        c->quantization != HS_QUANT_BINARY) {
+        hs_error_set(err, HS_EINVAL, "Unknown quantization '%d': expected none, scalar or binary",
+                     (int)c->quantization);
+        if (err)
+            err->actual = (uint64_t)c->quantization;
+        return hs_error_about(err, HS_EINVAL, HS_FIELD_QUANTIZATION, HS_REASON_UNKNOWN);
+    }
+    if (c->metric == HS_METRIC_LORENTZ && c->quantization != HS_QUANT_NONE) {
+        hs_error_set(err, HS_ERANGE, "Quantization '%s' is not available for the lorentz metric: "
+                     "use none", c->quantization == HS_QUANT_SCALAR ? "scalar" : "binary");
+        return hs_error_about(err, HS_ERANGE, HS_FIELD_QUANTIZATION, HS_REASON_UNKNOWN);
+    }
+    if (c->metric == HS_METRIC_LORENTZ && c->dimension < 2) {
+        hs_error_set(err, HS_ERANGE, "Dimension must be between 2 and %d for the lorentz metric "
+                     "(got %u)", HS_MAX_DIM, c->dimension);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_DIMENSION, c->dimension, c->dimension, 2,
+                              HS_MAX_DIM);
+    }
     if (c->m == 0)
         c->m = db->opts.default_m;
-    if (c->m < HS_HNSW_MIN_M || c->m > HS_HNSW_MAX_M)
-        return hs_error_set(err, HS_ERANGE, "m must be between 2 and 128 (got %u)", c->m);
-    if (c->ef_construction > 10000)
-        return hs_error_set(err, HS_ERANGE, "ef_construction must be between 1 and 10000 (got %u)",
-                            c->ef_construction);
-    if (c->ef_search > 10000)
-        return hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and 10000 (got %u)",
-                            c->ef_search);
-    return HS_OK;
+    if (c->m < HS_HNSW_MIN_M || c->m > HS_HNSW_MAX_M) {
+        hs_error_set(err, HS_ERANGE, "m must be between %d and %d (got %u)", HS_HNSW_MIN_M,
+                     HS_HNSW_MAX_M, c->m);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_M, c->m, c->m, HS_HNSW_MIN_M,
+                              HS_HNSW_MAX_M);
+    }
+    return hs_check_ef(c->ef_search, c->ef_construction, err);
 }
 
 /* Builds the collection directory under a temporary name, then renames it into place. */
@@ -573,7 +601,9 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     pthread_mutex_lock(&db->lock);
     if (hs_db_find_locked(db, tenant, name)) {
         pthread_mutex_unlock(&db->lock);
-        return hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
+        hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
+        hs_error_name(err, name);
+        return hs_error_about(err, HS_EEXIST, HS_FIELD_COLLECTION, HS_REASON_NONE);
     }
     centry *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -616,7 +646,7 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
     centry *e = hs_db_find_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
-        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+        return hs_not_found(err, name);
     }
     /* no new handle can find it; wait for loads, unloads and operations in flight */
     unlink_locked(db, e);
@@ -679,6 +709,29 @@ int hs_collection_list(hs_db *db, const char *tenant,
     return rc;
 }
 
+int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
+                            hs_collection_stats *st, hs_error *err)
+{
+    int rc = hs_check_names(tenant, name, err);
+    if (rc != HS_OK)
+        return rc;
+    pthread_mutex_lock(&db->lock);
+    centry *e = hs_db_find_locked(db, tenant, name);
+    if (!e) {
+        pthread_mutex_unlock(&db->lock);
+        return hs_not_found(err, name);
+    }
+    e->refs++; /* a handle's reference, without counting as use (nothing is loaded) */
+    pthread_mutex_unlock(&db->lock);
+    hs_collection h = {db, e};
+    rc = hs_coll_stats_of(&h, st);
+    pthread_mutex_lock(&db->lock);
+    e->refs--;
+    pthread_cond_broadcast(&db->cond);
+    pthread_mutex_unlock(&db->lock);
+    return rc;
+}
+
 void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st)
 {
     st->config = e->config;
@@ -694,25 +747,3 @@ void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats 
     snprintf(st->error, sizeof(st->error), "%s", e->error);
 }
 
-int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
-                            hs_collection_stats *st, hs_error *err)
-{
-    int rc = hs_check_names(tenant, name, err);
-    if (rc != HS_OK)
-        return rc;
-    pthread_mutex_lock(&db->lock);
-    centry *e = hs_db_find_locked(db, tenant, name);
-    if (!e) {
-        pthread_mutex_unlock(&db->lock);
-        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
-    }
-    e->refs++; /* a handle's reference, without counting as use (nothing is loaded) */
-    pthread_mutex_unlock(&db->lock);
-    hs_collection h = {db, e};
-    rc = hs_collection_stats_of(&h, st);
-    pthread_mutex_lock(&db->lock);
-    e->refs--;
-    pthread_cond_broadcast(&db->cond);
-    pthread_mutex_unlock(&db->lock);
-    return rc;
-}

@@ -32,7 +32,7 @@ int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_colle
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         free(h);
-        return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", name);
+        return hs_not_found(err, name);
     }
     e->refs++;
     pthread_mutex_unlock(&db->lock);
@@ -55,14 +55,23 @@ static void log_unload(const centry *e, const char *what)
                e->name, e->tenant);
 }
 
-/* Unloads e (state UNLOADING, no handles).  Called and returns with db->lock held. */
-static void unload_locked(hs_db *db, centry *e)
+/* Marks e (LOADED, no handles) UNLOADING: from now on it answers statistics from the catalog
+ * and an operation that needs it waits for the unload, then loads it again.  db->lock held. */
+static void begin_unload_locked(centry *e)
 {
     hs_coll *c = e->coll;
+    e->state = CE_UNLOADING;
     /* no handle is open, so nothing writes: the figures served while it unloads are final */
     e->cold_count = c->nlive;
     e->cold_deleted = c->nslots - c->nlive;
     e->cold_clock = c->clock;
+}
+
+/* Unloads e (marked by begin_unload_locked): checkpoint, log sync, free.  Called and returns
+ * with db->lock held; the lock is released meanwhile. */
+static void unload_locked(hs_db *db, centry *e)
+{
+    hs_coll *c = e->coll;
     pthread_mutex_unlock(&db->lock);
     hs_error err;
     if (hs_coll_checkpoint(c, false, &err) != HS_OK)
@@ -84,11 +93,12 @@ static void unload_locked(hs_db *db, centry *e)
     pthread_cond_broadcast(&db->cond);
 }
 
-/* Keeps at most max_loaded collections loaded, unloading the least recently used idle ones.
- * Called with db->lock held. */
+/* Keeps at most max_loaded collections loaded: the least recently used idle ones are marked
+ * UNLOADING at once and handed to the sweeper, which checkpoints and frees them (without a
+ * sweeper thread they are unloaded here).  Called with db->lock held. */
 static void enforce_limit_locked(hs_db *db, const centry *keep)
 {
-    while (db->opts.max_loaded && db->nloaded > db->opts.max_loaded) {
+    while (db->opts.max_loaded && db->nloaded - db->nevictions > db->opts.max_loaded) {
         centry *lru = NULL;
         for (centry *e = db->entries; e; e = e->next)
             if (e != keep && e->state == CE_LOADED && e->refs == 0 &&
@@ -96,10 +106,29 @@ static void enforce_limit_locked(hs_db *db, const centry *keep)
                 lru = e;
         if (!lru)
             return; /* every loaded collection is in use: the limit is restored later */
-        lru->state = CE_UNLOADING;
+        begin_unload_locked(lru);
         log_unload(lru, "Evicting");
         __atomic_fetch_add(&db->counters.evictions_lru, 1, __ATOMIC_RELAXED);
-        unload_locked(db, lru);
+        if (!db->sweeper_started || db->closing) {
+            unload_locked(db, lru);
+            continue;
+        }
+        lru->evict_next = db->evictions;
+        db->evictions = lru;
+        db->nevictions++;
+        pthread_cond_broadcast(&db->cond); /* wakes the sweeper */
+    }
+}
+
+/* Unloads the victims enforce_limit_locked handed over.  db->lock held (released meanwhile). */
+static void drain_evictions_locked(hs_db *db)
+{
+    while (db->evictions) {
+        centry *e = db->evictions;
+        db->evictions = e->evict_next;
+        e->evict_next = NULL;
+        unload_locked(db, e);
+        db->nevictions--; /* after nloaded went down: the limit arithmetic never undercounts */
     }
 }
 
@@ -139,14 +168,17 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
             pthread_mutex_unlock(&db->lock);
             return HS_OK;
         case CE_FAILED: {
-            int rc = hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name,
-                                  e->error);
+            hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name, e->error);
+            hs_error_name(err, e->name);
+            if (err)
+                snprintf(err->cause, sizeof(err->cause), "%s", e->error);
+            int rc = hs_error_about(err, HS_ELOAD, HS_FIELD_COLLECTION, HS_REASON_NONE);
             pthread_mutex_unlock(&db->lock);
             return rc;
         }
         case CE_DROPPED:
             pthread_mutex_unlock(&db->lock);
-            return hs_error_set(err, HS_ENOTFOUND, "Collection '%s' not found", e->name);
+            return hs_not_found(err, e->name);
         case CE_LOADING:
         case CE_UNLOADING:
             pthread_cond_wait(&db->cond, &db->lock);
@@ -201,7 +233,7 @@ static void sweep_once(hs_db *db)
             hs_coll *c = e->coll;
             if (idle && e->refs == 0 && now >= e->last_used_ns &&
                 now - e->last_used_ns >= idle) {
-                e->state = CE_UNLOADING;
+                begin_unload_locked(e);
                 log_unload(e, "Idling");
                 __atomic_fetch_add(&db->counters.evictions_idle, 1, __ATOMIC_RELAXED);
                 unload_locked(db, e);
@@ -243,7 +275,9 @@ static void *sweeper(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += period;
-        pthread_cond_timedwait(&db->cond, &db->lock, &ts);
+        if (!db->evictions)
+            pthread_cond_timedwait(&db->cond, &db->lock, &ts);
+        drain_evictions_locked(db);
         if (db->closing)
             break;
         pthread_mutex_unlock(&db->lock);
@@ -270,6 +304,9 @@ void hs_life_stop(hs_db *db)
     pthread_mutex_unlock(&db->lock);
     if (db->sweeper_started)
         pthread_join(db->sweeper, NULL);
+    pthread_mutex_lock(&db->lock);
+    drain_evictions_locked(db); /* handed over after the sweeper's last round */
+    pthread_mutex_unlock(&db->lock);
     db->sweeper_started = false;
 }
 

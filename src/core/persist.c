@@ -20,9 +20,11 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "util/bytes.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/meta.h"
 
 #define STATE_LEN 64u
 #define STATE_VERSION 1u
@@ -42,20 +44,6 @@ typedef struct coll_state {
     uint64_t disk_bytes;
 } coll_state;
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 /* ---- collection.json -------------------------------------------------------------------- */
 
@@ -209,31 +197,31 @@ static void ckpt_path(const char *dir, uint64_t seq, char *buf, size_t len)
 
 static bool state_decode(const uint8_t *b, size_t len, coll_state *st)
 {
-    if (len != STATE_LEN || get32(b) != STATE_VERSION)
+    if (len != STATE_LEN || hs_get_le32(b) != STATE_VERSION)
         return false;
-    st->gen = get32(b + 4);
-    st->clock = get64(b + 8);
-    st->wal.seg = get64(b + 16);
-    st->wal.off = get64(b + 24);
-    st->nslots = get32(b + 32);
-    st->nlive = get32(b + 36);
-    st->index_low = get32(b + 40);
-    st->disk_bytes = get64(b + 56);
+    st->gen = hs_get_le32(b + 4);
+    st->clock = hs_get_le64(b + 8);
+    st->wal.seg = hs_get_le64(b + 16);
+    st->wal.off = hs_get_le64(b + 24);
+    st->nslots = hs_get_le32(b + 32);
+    st->nlive = hs_get_le32(b + 36);
+    st->index_low = hs_get_le32(b + 40);
+    st->disk_bytes = hs_get_le64(b + 56);
     return st->nlive <= st->nslots && st->index_low <= st->nslots;
 }
 
 static void state_encode(const coll_state *st, uint8_t *b)
 {
     memset(b, 0, STATE_LEN);
-    put32(b, STATE_VERSION);
-    put32(b + 4, st->gen);
-    put64(b + 8, st->clock);
-    put64(b + 16, st->wal.seg);
-    put64(b + 24, st->wal.off);
-    put32(b + 32, st->nslots);
-    put32(b + 36, st->nlive);
-    put32(b + 40, st->index_low);
-    put64(b + 56, st->disk_bytes);
+    hs_put_le32(b, STATE_VERSION);
+    hs_put_le32(b + 4, st->gen);
+    hs_put_le64(b + 8, st->clock);
+    hs_put_le64(b + 16, st->wal.seg);
+    hs_put_le64(b + 24, st->wal.off);
+    hs_put_le32(b + 32, st->nslots);
+    hs_put_le32(b + 36, st->nlive);
+    hs_put_le32(b + 40, st->index_low);
+    hs_put_le64(b + 56, st->disk_bytes);
 }
 
 /* Sets e->replay_pending when the collection's log holds writes past `from`. */
@@ -314,8 +302,7 @@ int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
 {
     int rc = hs_segset_reserve(c->vecs, n, err);
     if (rc == HS_ENOSPC)
-        return hs_error_set(err, rc, "No space left on device while writing collection '%s'",
-                            c->e->name);
+        return hs_coll_no_space(c, err);
     if (rc != HS_OK)
         return rc;
     rc = hs_chunks_reserve(&c->slot_ids, n);
@@ -573,9 +560,9 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     memcpy(c->meta_arena, meta + table, (size_t)area);
     for (uint64_t s = 0; s < n; s++) {
-        *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = get64(ids + 8 * s);
-        uint64_t a = get64(meta + 8 * s), b = get64(meta + 8 * (s + 1));
-        if (a > b || b > area || (a < b && (b - a < 4 || get32(c->meta_arena + a) != b - a - 4)))
+        *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = hs_get_le64(ids + 8 * s);
+        uint64_t a = hs_get_le64(meta + 8 * s), b = hs_get_le64(meta + 8 * (s + 1));
+        if (a > b || b > area || (a < b && (b - a < 4 || hs_get_le32(c->meta_arena + a) != b - a - 4)))
             return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad metadata at slot %llu",
                                 (unsigned long long)s);
         if (!hs_live(c, (uint32_t)s))
@@ -584,7 +571,7 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
         if (a < b) {
             uint8_t *blob = c->meta_arena + a;
             const uint8_t *q = blob + 8, *end = blob + (b - a);
-            uint32_t entries = get32(blob + 4);
+            uint32_t entries = hs_get_le32(blob + 4);
             for (uint32_t e = 0; e < entries; e++) {
                 const char *kk, *vv;
                 uint32_t kl, vl;
@@ -667,10 +654,10 @@ static int verify_vectors(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs
     const uint8_t *v = hs_ckpt_section(k, HS_SEC_VECS, &len);
     if (!v)
         return HS_OK;
-    uint32_t n = len >= VECS_FIXED ? get32(v + 4) : 0;
+    uint32_t n = len >= VECS_FIXED ? hs_get_le32(v + 4) : 0;
     uint32_t shift = hs_seg_shift_for(c->full.rec_len);
-    if (len < VECS_FIXED || get32(v) != VECS_VERSION || len != VECS_FIXED + (size_t)n * VECS_ENTRY ||
-        get32(v + 8) != c->full.rec_len || get32(v + 12) != shift)
+    if (len < VECS_FIXED || hs_get_le32(v) != VECS_VERSION || len != VECS_FIXED + (size_t)n * VECS_ENTRY ||
+        hs_get_le32(v + 8) != c->full.rec_len || hs_get_le32(v + 12) != shift)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint-%016" PRIx64 ".ckpt: bad VECS section",
                             c->ckpt_seq);
     hs_seg_sum *sums = malloc((n ? n : 1) * sizeof(*sums));
@@ -679,7 +666,7 @@ static int verify_vectors(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = v + VECS_FIXED + (size_t)i * VECS_ENTRY;
-        sums[i] = (hs_seg_sum){get32(e), get32(e + 4), get64(e + 8)};
+        sums[i] = (hs_seg_sum){hs_get_le32(e), hs_get_le32(e + 4), hs_get_le64(e + 8)};
         bytes += sums[i].len;
     }
     int rc = HS_OK;
@@ -876,15 +863,15 @@ static int capture_vecs(hs_coll *c, uint32_t n, capture *cp, hs_error *err)
     cp->vecs_len = VECS_FIXED + count * VECS_ENTRY;
     cp->vecs = calloc(1, cp->vecs_len);
     if (cp->vecs) {
-        put32(cp->vecs, VECS_VERSION);
-        put32(cp->vecs + 4, (uint32_t)count);
-        put32(cp->vecs + 8, c->full.rec_len);
-        put32(cp->vecs + 12, hs_seg_shift_for(c->full.rec_len));
+        hs_put_le32(cp->vecs, VECS_VERSION);
+        hs_put_le32(cp->vecs + 4, (uint32_t)count);
+        hs_put_le32(cp->vecs + 8, c->full.rec_len);
+        hs_put_le32(cp->vecs + 12, hs_seg_shift_for(c->full.rec_len));
         for (size_t i = 0; i < count; i++) {
             uint8_t *e = cp->vecs + VECS_FIXED + i * VECS_ENTRY;
-            put32(e, sums[i].index);
-            put32(e + 4, sums[i].crc);
-            put64(e + 8, sums[i].len);
+            hs_put_le32(e, sums[i].index);
+            hs_put_le32(e + 4, sums[i].crc);
+            hs_put_le64(e + 8, sums[i].len);
         }
     }
     free(sums);
@@ -904,7 +891,7 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     uint64_t blob_bytes = 0;
     for (uint32_t s = 0; s < n; s++) {
         const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
-        blob_bytes += b ? 4 + get32(b) : 0;
+        blob_bytes += b ? 4 + hs_get_le32(b) : 0;
     }
     cp->meta_len = ((size_t)n + 1) * 8 + blob_bytes;
     cp->graph_len = hs_hnsw_serialized_size(c->graph);
@@ -919,15 +906,15 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     uint64_t off = 0;
     uint8_t *blobs = cp->meta + ((size_t)n + 1) * 8;
     for (uint32_t s = 0; s < n; s++) {
-        put64(cp->ids + 8 * (size_t)s, *(uint64_t *)hs_chunks_at(&c->slot_ids, s));
-        put64(cp->meta + 8 * (size_t)s, off);
+        hs_put_le64(cp->ids + 8 * (size_t)s, *(uint64_t *)hs_chunks_at(&c->slot_ids, s));
+        hs_put_le64(cp->meta + 8 * (size_t)s, off);
         const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
         if (b) {
-            memcpy(blobs + off, b, 4 + (size_t)get32(b));
-            off += 4 + get32(b);
+            memcpy(blobs + off, b, 4 + (size_t)hs_get_le32(b));
+            off += 4 + hs_get_le32(b);
         }
     }
-    put64(cp->meta + 8 * (size_t)n, off);
+    hs_put_le64(cp->meta + 8 * (size_t)n, off);
     /* the payload indexes travel with the metadata they index (built now if no query has) */
     if (blob_bytes && hs_coll_pidx_locked(c, err) != HS_OK)
         return err->rc;
@@ -993,9 +980,7 @@ int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
      * rotation, so they are applied (or refused) first */
     hs_coll_drain_locked(c);
     if ((!c->dirty && !force) || c->read_only) {
-        int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
-                                             c->e->name)
-                              : HS_OK;
+        int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
         pthread_mutex_unlock(&c->wlock);
         pthread_mutex_unlock(&c->ckpt_mu);
         return rc;

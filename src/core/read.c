@@ -7,6 +7,15 @@
 
 #include "core/core.h"
 #include "util/error.h"
+#include "util/meta.h"
+
+static int point_not_found(hs_error *err, uint64_t id)
+{
+    hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
+    if (err)
+        err->id = id;
+    return hs_error_about(err, HS_ENOTFOUND, HS_FIELD_POINT, HS_REASON_NONE);
+}
 
 #define view_of hs_coll_view
 
@@ -26,19 +35,7 @@ void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *
 
 int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx)
 {
-    const uint8_t *blob = p->meta;
-    if (!blob)
-        return 0;
-    uint32_t len, count;
-    memcpy(&len, blob, 4);
-    memcpy(&count, blob + 4, 4);
-    const uint8_t *q = blob + 8, *end = blob + 4 + len;
-    const char *k, *v;
-    uint32_t kl, vl;
-    int rc = 0;
-    for (uint32_t i = 0; i < count && rc == 0 && hs_meta_next(&q, end, &k, &kl, &v, &vl); i++)
-        rc = fn(ctx, k, kl, v, vl);
-    return rc;
+    return hs_meta_each_stored(p->meta, fn, ctx);
 }
 
 int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
@@ -54,7 +51,7 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
     uint32_t slot;
     if (!hs_idmap_get(&c->ids, id, &slot)) {
         pthread_rwlock_unlock(&c->rw);
-        return hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
+        return point_not_found(err, id);
     }
     hs_point_view v;
     view_of(c, slot, vector, &v);
@@ -64,26 +61,41 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
     return HS_OK;
 }
 
-int hs_point_visit(hs_collection *h, uint64_t id, int with_vector, hs_point_fn fn, void *ctx,
-                   hs_error *err)
+/* The accept test of a read: its conditions and its predicate, both when set. */
+typedef struct read_filter {
+    const hs_where *where;
+    hs_point_fn accept;
+    void *actx;
+} read_filter;
+
+static bool accepted(const read_filter *f, const hs_point_view *v)
 {
-    hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
-    if (rc == HS_OK)
-        rc = hs_coll_ids(c, err);
-    if (rc != HS_OK)
-        return rc;
-    double *vbuf = with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
-    if (with_vector && !vbuf)
+    if (f->where && !hs_where_match(f->where, v))
+        return false;
+    return !f->accept || f->accept(f->actx, v);
+}
+
+static bool filtered(const read_filter *f) { return f->where || f->accept; }
+
+/* HS_READ_IDS: the live points among ids, in the given order. */
+static int read_ids(hs_coll *c, const hs_read_opts *o, const read_filter *f, hs_point_fn fn,
+                    void *ctx, hs_read_result *res, hs_error *err)
+{
+    double *vbuf = o->with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
+    if (o->with_vector && !vbuf)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    int rc = 0;
     pthread_rwlock_rdlock(&c->rw);
-    uint32_t slot;
-    if (!hs_idmap_get(&c->ids, id, &slot)) {
-        rc = hs_error_set(err, HS_ENOTFOUND, "Point %llu not found", (unsigned long long)id);
-    } else {
+    for (size_t i = 0; i < o->nids && rc == 0; i++) {
+        uint32_t slot;
+        if (!hs_idmap_get(&c->ids, o->ids[i], &slot))
+            continue;
         hs_point_view v;
         view_of(c, slot, vbuf, &v);
-        rc = fn(ctx, &v);
+        if (filtered(f) && !accepted(f, &v))
+            continue;
+        res->visited++;
+        rc = fn ? fn(ctx, &v) : 0;
     }
     pthread_rwlock_unlock(&c->rw);
     free(vbuf);
@@ -131,15 +143,16 @@ static int cmp_idslot(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int hs_scroll_where(hs_collection *h, int has_after, uint64_t after, size_t limit, int with_vector,
-                    hs_point_fn accept, void *actx, hs_point_fn fn, void *ctx, int *more,
-                    hs_error *err)
+/* HS_READ_SCROLL: ascending ids after the cursor; keeps the limit + 1 smallest in a heap. */
+static int read_scroll(hs_coll *c, const hs_read_opts *o, const read_filter *f, hs_point_fn fn,
+                       void *ctx, hs_read_result *res, hs_error *err)
 {
-    *more = 0;
-    hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
-    if (rc != HS_OK || limit == 0)
-        return rc;
+    size_t limit = o->limit;
+    bool has_after = o->has_after, with_vector = o->with_vector, accept = filtered(f);
+    uint64_t after = o->after;
+    int rc = 0;
+    if (limit == 0)
+        return HS_OK;
     idslot *heap = malloc((limit + 1) * sizeof(*heap));
     double *vbuf = with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
     if (!heap || (with_vector && !vbuf)) {
@@ -160,7 +173,7 @@ int hs_scroll_where(hs_collection *h, int has_after, uint64_t after, size_t limi
         if (accept) {
             hs_point_view v;
             view_of(c, s, NULL, &v);
-            if (!accept(actx, &v))
+            if (!accepted(f, &v))
                 continue;
         }
         if (n < limit + 1) {
@@ -172,11 +185,12 @@ int hs_scroll_where(hs_collection *h, int has_after, uint64_t after, size_t limi
     }
     if (n > 1)
         qsort(heap, n, sizeof(*heap), cmp_idslot);
-    *more = n > limit;
+    res->more = n > limit;
     for (size_t i = 0; i < HS_MIN(n, limit) && rc == 0; i++) {
         hs_point_view v;
         view_of(c, heap[i].slot, vbuf, &v);
-        rc = fn(ctx, &v);
+        res->visited++;
+        rc = fn ? fn(ctx, &v) : 0;
     }
     pthread_rwlock_unlock(&c->rw);
     free(heap);
@@ -184,23 +198,12 @@ int hs_scroll_where(hs_collection *h, int has_after, uint64_t after, size_t limi
     return rc;
 }
 
-int hs_scroll(hs_collection *h, int has_after, uint64_t after, size_t limit, int with_vector,
-              hs_point_fn fn, void *ctx, int *more, hs_error *err)
+/* HS_READ_COUNT: the matching live points at one instant. */
+static int read_count(hs_coll *c, const read_filter *f, hs_read_result *res)
 {
-    return hs_scroll_where(h, has_after, after, limit, with_vector, NULL, NULL, fn, ctx, more, err);
-}
-
-int hs_count_where(hs_collection *h, hs_point_fn accept, void *actx, uint64_t *count,
-                   hs_error *err)
-{
-    *count = 0;
-    hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
-    if (rc != HS_OK)
-        return rc;
     uint64_t n = 0;
     pthread_rwlock_rdlock(&c->rw);
-    if (!accept) {
+    if (!filtered(f)) {
         n = c->nlive;
     } else {
         for (uint32_t s = 0; s < c->nslots; s++) {
@@ -208,51 +211,94 @@ int hs_count_where(hs_collection *h, hs_point_fn accept, void *actx, uint64_t *c
                 continue;
             hs_point_view v;
             view_of(c, s, NULL, &v);
-            n += accept(actx, &v) != 0;
+            n += accepted(f, &v);
         }
     }
     pthread_rwlock_unlock(&c->rw);
-    *count = n;
+    res->visited = n;
     return HS_OK;
 }
 
-int hs_peek(hs_collection *h, uint64_t cursor, size_t limit, int with_vector, hs_point_fn fn,
-            void *ctx, uint64_t *next, int *more, hs_error *err)
+/* HS_READ_NEWEST: slots are assigned in write order (a rebuild keeps that order): walk them
+ * downwards; the cursor counts slots from the newest. */
+static int read_newest(hs_coll *c, const hs_read_opts *o, const read_filter *f, hs_point_fn fn,
+                       void *ctx, hs_read_result *res, hs_error *err)
 {
-    *more = 0;
-    *next = cursor;
-    hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
-    if (rc != HS_OK || limit == 0)
-        return rc;
-    double *vbuf = with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
-    if (with_vector && !vbuf)
+    res->next = o->cursor;
+    if (o->limit == 0)
+        return HS_OK;
+    double *vbuf = o->with_vector ? malloc(c->cfg.dimension * sizeof(double)) : NULL;
+    if (o->with_vector && !vbuf)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    int rc = 0;
     pthread_rwlock_rdlock(&c->rw);
-    /* slots are assigned in write order (a rebuild keeps that order): walk them downwards;
-     * the cursor counts slots from the newest */
-    uint64_t pos = cursor;
+    uint64_t pos = o->cursor;
     size_t seen = 0;
     for (; pos < c->nslots && rc == 0; pos++) {
         uint32_t s = (uint32_t)(c->nslots - 1 - pos);
         if (!hs_live(c, s))
             continue;
-        if (seen == limit) {
-            *more = 1;
-            break;
-        }
         hs_point_view v;
         view_of(c, s, vbuf, &v);
-        rc = fn(ctx, &v);
+        if (filtered(f) && !accepted(f, &v))
+            continue;
+        if (seen == o->limit) {
+            res->more = 1;
+            break;
+        }
+        res->visited++;
+        rc = fn ? fn(ctx, &v) : 0;
         seen++;
     }
-    *next = pos;
+    res->next = pos;
     pthread_rwlock_unlock(&c->rw);
     free(vbuf);
     return rc;
 }
 
-int hs_collection_stats_of(hs_collection *h, hs_collection_stats *st)
+void hs_read_opts_init(hs_read_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mode = HS_READ_SCROLL;
+    o->limit = 100;
+}
+
+int hs_read(hs_collection *h, const hs_read_opts *o, hs_point_fn fn, void *ctx,
+            hs_read_result *res, hs_error *err)
+{
+    hs_read_result local;
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    res->next = o->cursor;
+    if (o->mode != HS_READ_IDS && o->mode != HS_READ_SCROLL && o->mode != HS_READ_NEWEST &&
+        o->mode != HS_READ_COUNT)
+        return hs_error_set(err, HS_EINVAL, "Unknown read mode %d", (int)o->mode);
+    if (o->where) {
+        int rc = hs_where_check(o->where, err);
+        if (rc != HS_OK)
+            return rc;
+    }
+    hs_coll *c;
+    int rc = hs_coll_acquire(h, &c, err);
+    if (rc == HS_OK && o->mode == HS_READ_IDS)
+        rc = hs_coll_ids(c, err);
+    if (rc != HS_OK)
+        return rc;
+    read_filter f = {o->where, o->accept, o->accept_ctx};
+    switch (o->mode) {
+    case HS_READ_IDS:
+        return read_ids(c, o, &f, fn, ctx, res, err);
+    case HS_READ_SCROLL:
+        return read_scroll(c, o, &f, fn, ctx, res, err);
+    case HS_READ_NEWEST:
+        return read_newest(c, o, &f, fn, ctx, res, err);
+    default:
+        return read_count(c, &f, res);
+    }
+}
+
+int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st)
 {
     memset(st, 0, sizeof(*st));
     /* The handle's reference keeps a LOADED collection loaded, but the handle may have been

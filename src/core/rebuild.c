@@ -150,9 +150,7 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* queued writes would need slots of the old generation */
-    int rc = c->read_only ? hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only",
-                                         c->e->name)
-                          : HS_OK;
+    int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
     coll_parts p;
     memset(&p, 0, sizeof(p));
     p.gen = c->gen + 1;

@@ -509,9 +509,10 @@ static int check_opts(const hs_search_opts *o, hs_error *err)
         if (rc != HS_OK)
             return rc;
     }
-    if (o->hybrid && !(o->alpha >= 0.0 && o->alpha <= 1.0))
-        return hs_error_set(err, HS_ERANGE, "hybrid_alpha must be between 0 and 1 (got %g)",
-                            o->alpha);
+    if (o->hybrid && !(o->alpha >= 0.0 && o->alpha <= 1.0)) {
+        hs_error_set(err, HS_ERANGE, "hybrid_alpha must be between 0 and 1 (got %g)", o->alpha);
+        return hs_error_range(err, HS_ERANGE, HS_FIELD_HYBRID_ALPHA, 0, o->alpha, 0, 1);
+    }
     return HS_OK;
 }
 

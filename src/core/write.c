@@ -22,89 +22,111 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "util/bytes.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/meta.h"
 #include "util/numfmt.h"
 #include "util/siphash.h"
 #include "util/utf8.h"
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 /* ---- validation -------------------------------------------------------------------------- */
 
 /* A Lorentz vector lies on the upper sheet: x0 > 0 and -x0^2 + |x|^2 = -1 within
  * HS_LORENTZ_TOL x x0^2 (float32 model outputs carry a relative error of ~1e-7 per component). */
+/* Details: reason RANGE with item 0 and value x0 when x0 <= 0; otherwise value = the Minkowski
+ * square norm and max = the relative tolerance. */
 static int check_hyperboloid(const double *v, size_t dim, bool query, hs_error *err)
 {
     const char *what = query ? "Query vector" : "Vector";
-    if (!(v[0] > 0.0))
-        return hs_error_set(err, HS_EHYPERBOLOID, "%s is not on the upper sheet of the "
-                            "hyperboloid: x0 must be positive (got %g)", what, v[0]);
+    hs_field field = query ? HS_FIELD_QUERY : HS_FIELD_VECTOR;
+    if (!(v[0] > 0.0)) {
+        hs_error_set(err, HS_EHYPERBOLOID, "%s is not on the upper sheet of the hyperboloid: x0 "
+                     "must be positive (got %g)", what, v[0]);
+        if (err) {
+            err->item = 0;
+            err->value = v[0];
+        }
+        return hs_error_about(err, HS_EHYPERBOLOID, field, HS_REASON_RANGE);
+    }
     double s = hs_lorentz_sqnorm(v, dim);
     if (!(fabs(s + 1.0) <= HS_LORENTZ_TOL * v[0] * v[0])) {
         char num[40];
         hs_fmt_double(s, num, sizeof(num));
-        return hs_error_set(err, HS_EHYPERBOLOID, "%s is not on the hyperboloid: -x0^2 + "
-                            "sum(xi^2) = %s, expected -1 (relative tolerance %g of x0^2)", what,
-                            num, HS_LORENTZ_TOL);
+        hs_error_set(err, HS_EHYPERBOLOID, "%s is not on the hyperboloid: -x0^2 + sum(xi^2) = %s, "
+                     "expected -1 (relative tolerance %g of x0^2)", what, num, HS_LORENTZ_TOL);
+        if (err) {
+            err->value = s;
+            err->max = HS_LORENTZ_TOL;
+        }
+        return hs_error_about(err, HS_EHYPERBOLOID, field, HS_REASON_NONE);
     }
     return HS_OK;
 }
 
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err)
 {
-    if (dim == 0 || !v)
-        return hs_error_set(err, HS_EEMPTY, query ? "Query vector must not be empty"
-                                                  : "Vector must not be empty");
-    if (dim != c->cfg.dimension)
-        return hs_error_set(err, HS_EDIM, "%s dimension mismatch. Expected %u, got %zu",
-                            query ? "Query" : "Vector", c->cfg.dimension, dim);
+    hs_field field = query ? HS_FIELD_QUERY : HS_FIELD_VECTOR;
+    if (dim == 0 || !v) {
+        hs_error_set(err, HS_EEMPTY, query ? "Query vector must not be empty"
+                                           : "Vector must not be empty");
+        return hs_error_about(err, HS_EEMPTY, field, HS_REASON_EMPTY);
+    }
+    if (dim != c->cfg.dimension) {
+        hs_error_set(err, HS_EDIM, "%s dimension mismatch. Expected %u, got %zu",
+                     query ? "Query" : "Vector", c->cfg.dimension, dim);
+        if (err) {
+            err->expected = c->cfg.dimension;
+            err->actual = dim;
+        }
+        return hs_error_about(err, HS_EDIM, field, HS_REASON_NONE);
+    }
     long bad = hs_vec_first_nonfinite(v, dim);
-    if (bad >= 0)
-        return hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld",
-                            bad);
+    if (bad >= 0) {
+        hs_error_set(err, HS_ENONFINITE, "Vector contains a non-finite value at index %ld", bad);
+        if (err)
+            err->item = bad;
+        return hs_error_about(err, HS_ENONFINITE, field, HS_REASON_NONFINITE);
+    }
     if (c->cfg.metric == HS_METRIC_L2) {
         /* stored and searched in float32 as given (B3.1): a larger value would become infinite
          * (cosine vectors are normalised first, so any finite value is fine there) */
         for (size_t i = 0; i < dim; i++)
-            if (fabs(v[i]) > FLT_MAX)
-                return hs_error_set(err, HS_ENONFINITE,
-                                    "%s value at index %zu is outside the float32 range of the "
-                                    "l2 metric (|x| > 3.4028234663852886e+38)",
-                                    query ? "Query vector" : "Vector", i);
+            if (fabs(v[i]) > FLT_MAX) {
+                hs_error_set(err, HS_ENONFINITE, "%s value at index %zu is outside the float32 "
+                             "range of the l2 metric (|x| > 3.4028234663852886e+38)",
+                             query ? "Query vector" : "Vector", i);
+                if (err)
+                    err->item = (long)i;
+                return hs_error_about(err, HS_ENONFINITE, field, HS_REASON_FLOAT32);
+            }
     }
     if (c->cfg.metric == HS_METRIC_COSINE) {
         bool zero = true;
         for (size_t i = 0; i < dim && zero; i++)
             zero = v[i] == 0.0;
-        if (zero)
-            return hs_error_set(err, HS_EZERO, "Zero vector is not allowed with the cosine metric");
+        if (zero) {
+            hs_error_set(err, HS_EZERO, "Zero vector is not allowed with the cosine metric");
+            return hs_error_about(err, HS_EZERO, field, HS_REASON_NONE);
+        }
     }
     if (c->cfg.metric == HS_METRIC_POINCARE) {
         double s = hs_vec_sqnorm_strict(v, dim);
         if (!(s < 1.0)) {
             char num[40];
             hs_fmt_double(s, num, sizeof(num));
-            return hs_error_set(err, HS_EBALL, "%s must be strictly inside the Poincaré ball "
-                                "(squared norm %s >= 1)", query ? "Query vector" : "Vector", num);
+            hs_error_set(err, HS_EBALL, "%s must be strictly inside the Poincaré ball (squared "
+                         "norm %s >= 1)", query ? "Query vector" : "Vector", num);
+            if (err)
+                err->value = s;
+            return hs_error_about(err, HS_EBALL, field, HS_REASON_NONE);
         }
     }
     if (c->cfg.metric == HS_METRIC_LORENTZ)
@@ -112,98 +134,56 @@ int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query
     return HS_OK;
 }
 
+/* An HS_EMETADATA failure: message, field, reason, the limit, the key concerned (or NULL). */
+static int meta_error(hs_error *err, hs_field field, hs_reason reason, double limit,
+                      const hs_kv *kv, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int meta_error(hs_error *err, hs_field field, hs_reason reason, double limit,
+                      const hs_kv *kv, const char *fmt, ...)
+{
+    if (!err)
+        return HS_EMETADATA;
+    char text[sizeof(err->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    hs_error_set(err, HS_EMETADATA, "%s", text);
+    err->max = limit;
+    if (kv)
+        hs_error_key(err, kv->key, kv->key_len);
+    return hs_error_about(err, HS_EMETADATA, field, reason);
+}
+
 static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
 {
     if (n > HS_META_MAX_ENTRIES)
-        return hs_error_set(err, HS_EMETADATA, "Invalid metadata: more than 1024 entries");
+        return meta_error(err, HS_FIELD_METADATA, HS_REASON_TOO_MANY, HS_META_MAX_ENTRIES, NULL,
+                          "Invalid metadata: more than %d entries", HS_META_MAX_ENTRIES);
     for (size_t i = 0; i < n; i++) {
-        if (kv[i].key_len == 0 || !kv[i].key)
-            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: empty key");
-        if (kv[i].key_len > HS_META_MAX_KEY)
-            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: key longer than 256 bytes");
-        if (!hs_utf8_valid(kv[i].key, kv[i].key_len) ||
-            (kv[i].value_len && !hs_utf8_valid(kv[i].value, kv[i].value_len)))
-            return hs_error_set(err, HS_EMETADATA, "Invalid metadata: invalid UTF-8");
-        if (kv[i].value_len > HS_META_MAX_VALUE)
-            return hs_error_set(err, HS_EMETADATA,
-                                "Invalid metadata: value of key '%.*s' longer than 65536 bytes",
-                                (int)HS_MIN(kv[i].key_len, 64u), kv[i].key);
+        const hs_kv *e = &kv[i];
+        if (e->key_len == 0 || !e->key)
+            return meta_error(err, HS_FIELD_METADATA_KEY, HS_REASON_EMPTY, 0, NULL,
+                              "Invalid metadata: empty key");
+        if (e->key_len > HS_META_MAX_KEY)
+            return meta_error(err, HS_FIELD_METADATA_KEY, HS_REASON_TOO_LONG, HS_META_MAX_KEY,
+                              NULL, "Invalid metadata: key longer than %d bytes",
+                              HS_META_MAX_KEY);
+        if (!hs_utf8_valid(e->key, e->key_len) ||
+            (e->value_len && !hs_utf8_valid(e->value, e->value_len)))
+            return meta_error(err, HS_FIELD_METADATA, HS_REASON_ENCODING, 0, NULL,
+                              "Invalid metadata: invalid UTF-8");
+        if (e->value_len > HS_META_MAX_VALUE) {
+            int rc = meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_TOO_LONG,
+                                HS_META_MAX_VALUE, e, "Invalid metadata: value of key '%.*s' "
+                                "longer than %d bytes", (int)HS_MIN(e->key_len, 64u), e->key,
+                                HS_META_MAX_VALUE);
+            return rc;
+        }
     }
     return HS_OK;
 }
 
 /* ---- metadata blobs -------------------------------------------------------------------- */
-
-bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
-                  const char **v, uint32_t *vl)
-{
-    const uint8_t *q = *p;
-    if (end - q < 4)
-        return false;
-    *kl = get32(q);
-    if ((size_t)(end - q - 4) < *kl)
-        return false;
-    *k = (const char *)q + 4;
-    q += 4 + *kl;
-    if (end - q < 4)
-        return false;
-    *vl = get32(q);
-    if ((size_t)(end - q - 4) < *vl)
-        return false;
-    *v = (const char *)q + 4;
-    *p = q + 4 + *vl;
-    return true;
-}
-
-/* Bytes of the blob of one point; entries with a repeated key keep the last value. */
-static size_t meta_size(const hs_point *pt)
-{
-    size_t n = 4;
-    for (size_t i = 0; i < pt->nmeta; i++)
-        n += 8 + pt->meta[i].key_len + pt->meta[i].value_len;
-    return n;
-}
-
-static size_t meta_encode(const hs_point *pt, uint8_t *out)
-{
-    uint8_t *o = out + 4;
-    uint32_t count = 0;
-    for (size_t i = 0; i < pt->nmeta; i++) {
-        const hs_kv *kv = &pt->meta[i];
-        bool later = false; /* a later entry with the same key wins (protobuf map rule) */
-        for (size_t j = i + 1; j < pt->nmeta && !later; j++)
-            later = pt->meta[j].key_len == kv->key_len &&
-                    !memcmp(pt->meta[j].key, kv->key, kv->key_len);
-        if (later)
-            continue;
-        put32(o, (uint32_t)kv->key_len);
-        memcpy(o + 4, kv->key, kv->key_len);
-        o += 4 + kv->key_len;
-        put32(o, (uint32_t)kv->value_len);
-        if (kv->value_len)
-            memcpy(o + 4, kv->value, kv->value_len);
-        o += 4 + kv->value_len;
-        count++;
-    }
-    put32(out, count);
-    return (size_t)(o - out);
-}
-
-/* Checks a blob read from the log or a checkpoint (untrusted bytes). */
-static bool meta_blob_ok(const uint8_t *b, size_t len)
-{
-    if (len < 4)
-        return false;
-    uint32_t n = get32(b);
-    const uint8_t *p = b + 4, *end = b + len;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k, *v;
-        uint32_t kl, vl;
-        if (!hs_meta_next(&p, end, &k, &kl, &v, &vl))
-            return false;
-    }
-    return p == end;
-}
 
 /* ---- apply ------------------------------------------------------------------------------- */
 
@@ -253,7 +233,7 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
     hs_coll_pidx_update(c, old, *mp, false);
     if (*mp)
-        __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)get32(*mp), __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&c->meta_bytes, 4 + (uint64_t)hs_get_le32(*mp), __ATOMIC_RELAXED);
     hs_meta_free(c, *mp);
     *mp = NULL;
     if (hs_hnsw_contains(c->graph, old))
@@ -284,7 +264,7 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
     *(uint64_t *)hs_chunks_at(&c->slot_ids, slot) = id;
     *(uint8_t **)hs_chunks_at(&c->meta, slot) = blob;
     if (blob)
-        __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)get32(blob), __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)hs_get_le32(blob), __ATOMIC_RELAXED);
     unlink_point(c, id);
     c->digest[id & 255] ^= hs_point_hash(c, id, rec);
     hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
@@ -302,7 +282,7 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
 {
     if (len < 4)
         return hs_error_set(err, HS_ECORRUPT, "upsert record too short");
-    uint32_t n = get32(payload);
+    uint32_t n = hs_get_le32(payload);
     size_t vbytes = (size_t)c->cfg.dimension * (c->f64 ? 8 : 4);
     uint8_t **blobs = calloc(n ? n : 1, sizeof(*blobs));
     const uint8_t **vecs = calloc(n ? n : 1, sizeof(*vecs));
@@ -311,25 +291,25 @@ static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint3
     const uint8_t *p = payload + 4, *end = payload + len;
     for (uint32_t i = 0; i < n && rc == HS_OK; i++) {
         if (end - p < 12 || (size_t)(end - p - 12) < vbytes ||
-            get32(p + 8) > (size_t)(end - p - 12) - vbytes) {
+            hs_get_le32(p + 8) > (size_t)(end - p - 12) - vbytes) {
             rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u truncated", i);
             break;
         }
-        ids[i] = get64(p);
-        uint32_t ml = get32(p + 8);
+        ids[i] = hs_get_le64(p);
+        uint32_t ml = hs_get_le32(p + 8);
         vecs[i] = p + 12;
         const uint8_t *mb = p + 12 + vbytes;
-        if (!meta_blob_ok(mb, ml)) {
+        if (!hs_meta_blob_ok(mb, ml)) {
             rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u has bad metadata", i);
             break;
         }
-        if (get32(mb) != 0) { /* no entries: no blob at all */
+        if (hs_get_le32(mb) != 0) { /* no entries: no blob at all */
             blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
             if (!blobs[i]) {
                 rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
                 break;
             }
-            put32(blobs[i], ml);
+            hs_put_le32(blobs[i], ml);
             memcpy(blobs[i] + 4, mb, ml);
         }
         p = mb + ml;
@@ -390,12 +370,12 @@ static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, u
 static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, uint64_t lsn,
                                hs_error *err)
 {
-    if (len < 4 || (len - 4) / 8 != get32(payload) || (len - 4) % 8)
+    if (len < 4 || (len - 4) / 8 != hs_get_le32(payload) || (len - 4) % 8)
         return hs_error_set(err, HS_ECORRUPT, "delete record: bad length");
-    uint32_t n = get32(payload);
+    uint32_t n = hs_get_le32(payload);
     pthread_rwlock_wrlock(&c->rw);
     for (uint32_t i = 0; i < n; i++)
-        unlink_point(c, get64(payload + 4 + 8 * (size_t)i));
+        unlink_point(c, hs_get_le64(payload + 4 + 8 * (size_t)i));
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
@@ -460,8 +440,25 @@ static void read_only_locked(hs_coll *c, const char *why)
 
 static int read_only_error(const hs_coll *c, hs_error *err)
 {
-    return hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only after a WAL fsync "
-                        "failure (%s); restart the server", c->e->name, c->ro_msg);
+    hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only after a WAL fsync failure "
+                 "(%s); restart the server", c->e->name, c->ro_msg);
+    hs_error_name(err, c->e->name);
+    return hs_error_about(err, HS_EREADONLY, HS_FIELD_COLLECTION, HS_REASON_FSYNC);
+}
+
+int hs_coll_read_only(const hs_coll *c, hs_error *err)
+{
+    hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only", c->e->name);
+    hs_error_name(err, c->e->name);
+    return hs_error_about(err, HS_EREADONLY, HS_FIELD_COLLECTION, HS_REASON_NONE);
+}
+
+int hs_coll_no_space(const hs_coll *c, hs_error *err)
+{
+    hs_error_set(err, HS_ENOSPC, "No space left on device while writing collection '%s'",
+                 c->e->name);
+    hs_error_name(err, c->e->name);
+    return hs_error_about(err, HS_ENOSPC, HS_FIELD_COLLECTION, HS_REASON_NONE);
 }
 
 /* ---- writes waiting for their fsync ------------------------------------------------------ */
@@ -562,7 +559,7 @@ static int finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
     if (state == 1)
         return HS_OK;
     if (rc == HS_OK)
-        rc = hs_error_set(err, HS_EIO, "WAL Error: the write was refused after a failed fsync");
+        rc = hs_error_set(err, HS_EIO, "the write was refused after a failed fsync");
     return rc;
 }
 
@@ -574,8 +571,7 @@ static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size
     if (rc != HS_OK)
         hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_ENOSPC)
-        hs_error_set(err, rc, "No space left on device while writing collection '%s'",
-                     c->e->name);
+        hs_coll_no_space(c, err);
     else if (rc == HS_EREADONLY)
         read_only_error(c, err);
     return rc;
@@ -587,7 +583,7 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
 {
     size_t dim = c->cfg.dimension, vbytes = dim * (c->f64 ? 8 : 4), total = 4;
     for (size_t i = 0; i < n; i++)
-        total += 12 + vbytes + meta_size(&pts[i]);
+        total += 12 + vbytes + hs_meta_size(&pts[i]);
     uint8_t *buf = malloc(HS_WAL_HEADER + total);
     double *tmp = malloc(dim * sizeof(double));
     if (!buf || !tmp) {
@@ -597,10 +593,10 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
         return NULL;
     }
     uint8_t *p = buf + HS_WAL_HEADER;
-    put32(p, (uint32_t)n);
+    hs_put_le32(p, (uint32_t)n);
     p += 4;
     for (size_t i = 0; i < n; i++) {
-        put64(p, pts[i].id);
+        hs_put_le64(p, pts[i].id);
         memcpy(tmp, pts[i].vector, dim * sizeof(double));
         if (c->cfg.metric == HS_METRIC_COSINE)
             hs_vec_normalize_f64(tmp, dim);
@@ -613,8 +609,8 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
                 memcpy(v + 4 * j, &f, 4);
             }
         }
-        size_t ml = meta_encode(&pts[i], v + vbytes);
-        put32(p + 8, (uint32_t)ml);
+        size_t ml = hs_meta_encode(&pts[i], v + vbytes);
+        hs_put_le32(p + 8, (uint32_t)ml);
         p = v + vbytes + ml;
     }
     free(tmp);
@@ -711,15 +707,15 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
             hs_point_view v;
             hs_coll_view(c, s, NULL, &v);
             if (accept(actx, &v))
-                put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, v.id);
+                hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, v.id);
         }
     }
     for (size_t i = 0; !accept && i < n; i++) {
         bool dup = false; /* deleting one id twice in a request deletes it once */
         for (uint32_t j = 0; j < m && !dup; j++)
-            dup = get64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
+            dup = hs_get_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
         if (!dup && hs_idmap_get(&c->ids, ids[i], NULL))
-            put64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
+            hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
     }
     pthread_rwlock_unlock(&c->rw);
     hs_durability mode = resolve(c, durability);
@@ -728,7 +724,7 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
     if (m > 0 && c->read_only)
         rc = read_only_error(c, err);
     if (m > 0 && rc == HS_OK) {
-        put32(buf + HS_WAL_HEADER, m);
+        hs_put_le32(buf + HS_WAL_HEADER, m);
         p.payload = buf + HS_WAL_HEADER;
         p.len = 4 + 8 * (size_t)m;
         rc = hs_db_tick(c->db, m, &first, err);
@@ -763,15 +759,11 @@ int hs_delete_where(hs_collection *h, int (*accept)(void *ctx, const hs_point_vi
 int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_construction,
                             hs_error *err)
 {
-    if (ef_search > 10000)
-        return hs_error_set(err, HS_ERANGE, "ef_search must be between 1 and 10000 (got %u)",
-                            ef_search);
-    if (ef_construction > 10000)
-        return hs_error_set(err, HS_ERANGE,
-                            "ef_construction must be between 1 and 10000 (got %u)",
-                            ef_construction);
+    int rc = hs_check_ef(ef_search, ef_construction, err);
+    if (rc != HS_OK)
+        return rc;
     hs_coll *c;
-    int rc = hs_coll_acquire(h, &c, err);
+    rc = hs_coll_acquire(h, &c, err);
     if (rc != HS_OK)
         return rc;
     pthread_mutex_lock(&c->wlock);
@@ -796,8 +788,8 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
             hs_hnsw_set_ef_construction(c->graph, ef_construction);
         }
         uint8_t buf[HS_WAL_HEADER + 8];
-        put32(buf + HS_WAL_HEADER, ef_search);
-        put32(buf + HS_WAL_HEADER + 4, ef_construction);
+        hs_put_le32(buf + HS_WAL_HEADER, ef_search);
+        hs_put_le32(buf + HS_WAL_HEADER + 4, ef_construction);
         uint64_t t;
         hs_error ignored;
         if (!c->read_only &&

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "filter/filter.h"
+#include "util/bytes.h"
+#include "util/numfmt.h"
 #include "util/siphash.h"
 
 #define TAIL_MIN 1024 /* a tail longer than TAIL_MIN + sorted / 16 is merged */
@@ -471,8 +473,19 @@ static void wput(wbuf *b, const void *v, size_t n)
     b->n += n;
 }
 
-static void w32(wbuf *b, uint32_t v) { wput(b, &v, 4); }
-static void w64(wbuf *b, uint64_t v) { wput(b, &v, 8); }
+static void w32(wbuf *b, uint32_t v)
+{
+    uint8_t le[4];
+    hs_put_le32(le, v);
+    wput(b, le, 4);
+}
+
+static void w64(wbuf *b, uint64_t v)
+{
+    uint8_t le[8];
+    hs_put_le64(le, v);
+    wput(b, le, 8);
+}
 
 static bool save_range(wbuf *b, const rcol *r)
 {
@@ -483,7 +496,7 @@ static bool save_range(wbuf *b, const rcol *r)
     w64(b, r->kh);
     w64(b, (uint64_t)n);
     for (long i = 0; i < n; i++) {
-        wput(b, &m[i].v, 8);
+        w64(b, (uint64_t)m[i].v);
         w32(b, m[i].slot);
     }
     free(m);
@@ -518,7 +531,8 @@ int hs_pidx_save(const hs_pidx *x, uint32_t nslots, uint8_t **out, size_t *len)
         roaring_bitmap_to_uint32_array(e->bm, slots);
         w64(&b, e->h);
         w32(&b, (uint32_t)n);
-        wput(&b, slots, n * 4);
+        for (uint64_t k = 0; k < n; k++)
+            w32(&b, slots[k]);
     }
     free(slots);
     w64(&b, x->rn);
@@ -546,24 +560,13 @@ int hs_pidx_save(const hs_pidx *x, uint32_t nslots, uint8_t **out, size_t *len)
     return 0;
 }
 
-typedef struct rbuf {
-    const uint8_t *p, *end;
-} rbuf;
-
-static bool rget(rbuf *r, void *v, size_t n)
-{
-    if ((size_t)(r->end - r->p) < n)
-        return false;
-    memcpy(v, r->p, n);
-    r->p += n;
-    return true;
-}
+typedef hs_reader rbuf;
 
 /* Reads the Match entries; returns 0, -1 (malformed) or -2 (memory). */
 static int load_match(hs_pidx *x, rbuf *r, uint32_t nslots)
 {
     uint64_t count;
-    if (!rget(r, &count, 8) || count > (size_t)(r->end - r->p) / 12)
+    if (!hs_read_le64(r, &count) || count > hs_reader_left(r) / 12)
         return -1;
     while ((x->mn + count) * 4 > x->mcap * 3)
         if (m_grow(x))
@@ -573,8 +576,8 @@ static int load_match(hs_pidx *x, rbuf *r, uint32_t nslots)
     for (uint64_t i = 0; i < count && rc == 0; i++) {
         uint64_t h;
         uint32_t n;
-        if (!rget(r, &h, 8) || !rget(r, &n, 4) || (h & 1) == 0 || n == 0 ||
-            n > (size_t)(r->end - r->p) / 4) {
+        if (!hs_read_le64(r, &h) || !hs_read_le32(r, &n) || (h & 1) == 0 || n == 0 ||
+            n > hs_reader_left(r) / 4) {
             rc = -1;
             break;
         }
@@ -584,7 +587,7 @@ static int load_match(hs_pidx *x, rbuf *r, uint32_t nslots)
             break;
         }
         slots = ns;
-        rget(r, slots, (size_t)n * 4);
+        hs_read_le32_array(r, slots, n);
         for (uint32_t k = 0; k < n && rc == 0; k++)
             if (slots[k] >= nslots || (k && slots[k] <= slots[k - 1]))
                 rc = -1;
@@ -605,12 +608,12 @@ static int load_match(hs_pidx *x, rbuf *r, uint32_t nslots)
 static int load_range(hs_pidx *x, rbuf *r, uint32_t nslots)
 {
     uint64_t count;
-    if (!rget(r, &count, 8) || count > (size_t)(r->end - r->p) / 16)
+    if (!hs_read_le64(r, &count) || count > hs_reader_left(r) / 16)
         return -1;
     for (uint64_t i = 0; i < count; i++) {
         uint64_t kh, n;
-        if (!rget(r, &kh, 8) || !rget(r, &n, 8) || (kh & 1) == 0 ||
-            n > (size_t)(r->end - r->p) / 12)
+        if (!hs_read_le64(r, &kh) || !hs_read_le64(r, &n) || (kh & 1) == 0 ||
+            n > hs_reader_left(r) / 12)
             return -1;
         if ((x->rn + 1) * 4 > x->rcap * 3 && r_grow(x))
             return -2;
@@ -626,8 +629,10 @@ static int load_range(hs_pidx *x, rbuf *r, uint32_t nslots)
         c->cap = n ? n : 1;
         for (uint64_t k = 0; k < n; k++) {
             rpair p = {0, 0};
-            rget(r, &p.v, 8);
-            rget(r, &p.slot, 4);
+            uint64_t v = 0;
+            hs_read_le64(r, &v);
+            hs_read_le32(r, &p.slot);
+            p.v = (int64_t)v;
             if (p.slot >= nslots || (k && cmp_rpair(&c->p[k - 1], &p) >= 0))
                 return -1;
             c->p[k] = p;
@@ -642,9 +647,9 @@ static int load_range(hs_pidx *x, rbuf *r, uint32_t nslots)
 int hs_pidx_load(const uint8_t *buf, size_t len, uint32_t nslots, hs_pidx **out)
 {
     *out = NULL;
-    rbuf r = {buf, buf + len};
+    rbuf r = hs_reader_of(buf, len);
     uint32_t version, saved_slots;
-    if (!rget(&r, &version, 4) || !rget(&r, &saved_slots, 4) || version != PIDX_VERSION ||
+    if (!hs_read_le32(&r, &version) || !hs_read_le32(&r, &saved_slots) || version != PIDX_VERSION ||
         saved_slots != nslots)
         return -1;
     hs_pidx *x = hs_pidx_new();
@@ -654,7 +659,7 @@ int hs_pidx_load(const uint8_t *buf, size_t len, uint32_t nslots, hs_pidx **out)
     if (rc == 0)
         rc = load_range(x, &r, nslots);
     uint64_t tl;
-    if (rc == 0 && (!rget(&r, &tl, 8) || tl != (size_t)(r.end - r.p)))
+    if (rc == 0 && (!hs_read_le64(&r, &tl) || tl != hs_reader_left(&r)))
         rc = -1;
     if (rc == 0 && nslots)
         rc = hs_bm25_load(x->text, r.p, (size_t)tl, nslots - 1);

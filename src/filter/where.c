@@ -1,37 +1,11 @@
-/* where.c: int64 parsing and conditions evaluated against stored metadata (see filter.h). */
+/* where.c: conditions evaluated against stored metadata (see filter.h). */
 #include <limits.h>
 #include <string.h>
 
-#include "core/core.h"
 #include "filter/filter.h"
 #include "util/error.h"
-
-int hs_parse_int64(const char *s, size_t len, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < len && (s[i] == '+' || s[i] == '-'))
-        neg = s[i++] == '-';
-    if (i == len)
-        return 0;
-    /* accumulate as a negative number so that INT64_MIN fits */
-    int64_t v = 0;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        int d = s[i] - '0';
-        if (v < (INT64_MIN + d) / 10)
-            return 0;
-        v = v * 10 - d;
-    }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return 0;
-        v = -v;
-    }
-    *out = v;
-    return 1;
-}
+#include "util/meta.h"
+#include "util/numfmt.h"
 
 static bool value_matches(const hs_cond *c, const char *v, uint32_t vl)
 {
@@ -59,9 +33,8 @@ static int probe_entry(void *ctx, const char *k, size_t kl, const char *v, size_
 /* mem: the stored form, [u32 len][u32 count] entries (NULL = no metadata) */
 bool hs_cond_match_blob(const hs_cond *c, const uint8_t *mem)
 {
-    hs_point_view v = {.meta = mem};
     key_probe kp = {c, 0};
-    hs_meta_each(&v, probe_entry, &kp);
+    hs_meta_each_stored(mem, probe_entry, &kp);
     return kp.state == 1;
 }
 
@@ -98,19 +71,24 @@ int hs_where_match(const hs_where *w, const hs_point_view *p)
     return hs_where_match_blob(w, p->meta);
 }
 
-int hs_where_accept(void *ctx, const hs_point_view *p) { return hs_where_match(ctx, p); }
-
 size_t hs_where_size(const hs_where *w) { return w->nmust + w->nshould + w->nmust_not; }
 
 static int check_list(const hs_cond *c, size_t n, const char *group, hs_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        if (c[i].kind != HS_COND_MATCH && c[i].kind != HS_COND_RANGE)
-            return hs_error_set(err, HS_EFILTER, "Invalid filter: %s[%zu] has an unknown kind",
-                                group, i);
-        if (c[i].key_len == 0)
-            return hs_error_set(err, HS_EFILTER, "Invalid filter: %s[%zu]: key must not be empty",
-                                group, i);
+        hs_reason why = c[i].kind != HS_COND_MATCH && c[i].kind != HS_COND_RANGE ? HS_REASON_UNKNOWN
+                        : c[i].key_len == 0                                     ? HS_REASON_EMPTY
+                                                                                : HS_REASON_NONE;
+        if (why == HS_REASON_NONE)
+            continue;
+        hs_error_set(err, HS_EFILTER, why == HS_REASON_UNKNOWN
+                                          ? "Invalid filter: %s[%zu] has an unknown kind"
+                                          : "Invalid filter: %s[%zu]: key must not be empty",
+                     group, i);
+        hs_error_key(err, group, strlen(group));
+        if (err)
+            err->item = (long)i;
+        return hs_error_about(err, HS_EFILTER, HS_FIELD_FILTER, why);
     }
     return HS_OK;
 }

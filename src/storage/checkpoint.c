@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "storage/storage.h"
+#include "util/bytes.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 #include "util/util.h"
@@ -39,20 +40,6 @@ struct hs_ckpt_writer {
     } sec[HS_CKPT_MAX_SECTIONS];
 };
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 int hs_ckpt_begin(const hs_io_ops *io, const char *dir, const char *name, hs_ckpt_writer **out,
                   hs_error *err)
@@ -103,16 +90,16 @@ int hs_ckpt_commit(hs_ckpt_writer *w, hs_error *err)
     uint8_t h[CKPT_HEADER];
     memset(h, 0, sizeof(h));
     memcpy(h, CKPT_MAGIC, 8);
-    put32(h + 8, CKPT_VERSION);
-    put32(h + 12, w->n);
+    hs_put_le32(h + 8, CKPT_VERSION);
+    hs_put_le32(h + 12, w->n);
     for (uint32_t i = 0; i < w->n; i++) {
         uint8_t *e = h + CKPT_TABLE + i * CKPT_ENTRY;
-        put32(e, w->sec[i].tag);
-        put32(e + 4, w->sec[i].crc);
-        put64(e + 8, w->sec[i].off);
-        put64(e + 16, w->sec[i].len);
+        hs_put_le32(e, w->sec[i].tag);
+        hs_put_le32(e + 4, w->sec[i].crc);
+        hs_put_le64(e + 8, w->sec[i].off);
+        hs_put_le64(e + 16, w->sec[i].len);
     }
-    put32(h + CKPT_HEADER - 4, hs_crc32c(0, h, CKPT_HEADER - 4));
+    hs_put_le32(h + CKPT_HEADER - 4, hs_crc32c(0, h, CKPT_HEADER - 4));
     const hs_io_ops *io = w->io;
     long n = io->pwrite(io->ctx, w->fd, h, sizeof(h), 0);
     int rc = n == (long)sizeof(h) ? 0 : (n < 0 ? (int)n : -EIO);
@@ -151,17 +138,17 @@ int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err)
     memset(c, 0, sizeof(*c));
     if (len < CKPT_HEADER || memcmp(buf, CKPT_MAGIC, 8) != 0)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad magic or short file");
-    if (get32(buf + CKPT_HEADER - 4) != hs_crc32c(0, buf, CKPT_HEADER - 4))
+    if (hs_get_le32(buf + CKPT_HEADER - 4) != hs_crc32c(0, buf, CKPT_HEADER - 4))
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: header checksum mismatch");
-    if (get32(buf + 8) != CKPT_VERSION)
-        return hs_error_set(err, HS_EVERSION, "checkpoint: unsupported version %u", get32(buf + 8));
-    uint32_t n = get32(buf + 12);
+    if (hs_get_le32(buf + 8) != CKPT_VERSION)
+        return hs_error_set(err, HS_EVERSION, "checkpoint: unsupported version %u", hs_get_le32(buf + 8));
+    uint32_t n = hs_get_le32(buf + 12);
     if (n > HS_CKPT_MAX_SECTIONS)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: %u sections", n);
     uint64_t end = CKPT_HEADER; /* sections follow each other; the padding between is zeros */
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = buf + CKPT_TABLE + i * CKPT_ENTRY;
-        uint64_t off = get64(e + 8), l = get64(e + 16);
+        uint64_t off = hs_get_le64(e + 8), l = hs_get_le64(e + 16);
         if (off < end || off > len || l > len - off)
             return hs_error_set(err, HS_ECORRUPT, "checkpoint: section %u out of bounds", i);
         for (uint64_t p = end; p < off; p++)
@@ -169,11 +156,11 @@ int hs_ckpt_parse(const uint8_t *buf, size_t len, hs_ckpt *c, hs_error *err)
                 return hs_error_set(err, HS_ECORRUPT, "checkpoint: non-zero padding at offset %"
                                     PRIu64, p);
         end = off + l;
-        if (hs_crc32c(0, buf + off, l) != get32(e + 4))
+        if (hs_crc32c(0, buf + off, l) != hs_get_le32(e + 4))
             return hs_error_set(err, HS_ECORRUPT,
                                 "checkpoint: section %u (tag %u) checksum mismatch at offset %"
-                                PRIu64, i, get32(e), off);
-        c->sec[i].tag = get32(e);
+                                PRIu64, i, hs_get_le32(e), off);
+        c->sec[i].tag = hs_get_le32(e);
         c->sec[i].off = off;
         c->sec[i].len = l;
     }
@@ -246,20 +233,20 @@ int hs_ckpt_peek(const hs_io_ops *io, const char *path, uint32_t tag, void *buf,
     long n = io->pread(io->ctx, fd, h, sizeof(h), 0);
     int rc = HS_ECORRUPT;
     if (n == (long)sizeof(h) && !memcmp(h, CKPT_MAGIC, 8) &&
-        get32(h + CKPT_HEADER - 4) == hs_crc32c(0, h, CKPT_HEADER - 4) &&
-        get32(h + 8) == CKPT_VERSION && get32(h + 12) <= HS_CKPT_MAX_SECTIONS) {
+        hs_get_le32(h + CKPT_HEADER - 4) == hs_crc32c(0, h, CKPT_HEADER - 4) &&
+        hs_get_le32(h + 8) == CKPT_VERSION && hs_get_le32(h + 12) <= HS_CKPT_MAX_SECTIONS) {
         rc = HS_ENOTFOUND;
-        for (uint32_t i = 0; i < get32(h + 12); i++) {
+        for (uint32_t i = 0; i < hs_get_le32(h + 12); i++) {
             const uint8_t *e = h + CKPT_TABLE + i * CKPT_ENTRY;
-            if (get32(e) != tag)
+            if (hs_get_le32(e) != tag)
                 continue;
-            uint64_t l = get64(e + 16);
+            uint64_t l = hs_get_le64(e + 16);
             if (l > cap) {
                 rc = HS_ECORRUPT;
                 break;
             }
-            n = io->pread(io->ctx, fd, buf, (size_t)l, get64(e + 8));
-            rc = n == (long)l && hs_crc32c(0, buf, (size_t)l) == get32(e + 4) ? HS_OK
+            n = io->pread(io->ctx, fd, buf, (size_t)l, hs_get_le64(e + 8));
+            rc = n == (long)l && hs_crc32c(0, buf, (size_t)l) == hs_get_le32(e + 4) ? HS_OK
                                                                              : HS_ECORRUPT;
             *len = (size_t)l;
             break;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "storage/storage.h"
+#include "util/bytes.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 
@@ -21,40 +22,26 @@
 #define MAN_FIXED 32u /* magic, version, count, checkpoint, last segment */
 #define MAN_ENTRY 16u
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 int hs_manifest_parse(const uint8_t *buf, size_t len, hs_manifest *m)
 {
     memset(m, 0, sizeof(*m));
     if (len < MAN_FIXED + 4 || memcmp(buf, MAN_MAGIC, 8) != 0)
         return HS_ECORRUPT;
-    uint32_t n = get32(buf + 12);
+    uint32_t n = hs_get_le32(buf + 12);
     if (n > HS_MANIFEST_MAX_CLOSED || len != MAN_FIXED + (size_t)n * MAN_ENTRY + 4 ||
-        get32(buf + len - 4) != hs_crc32c(0, buf, len - 4))
+        hs_get_le32(buf + len - 4) != hs_crc32c(0, buf, len - 4))
         return HS_ECORRUPT;
-    if (get32(buf + 8) != MAN_VERSION)
+    if (hs_get_le32(buf + 8) != MAN_VERSION)
         return HS_EVERSION;
-    m->ckpt_seq = get64(buf + 16);
-    m->wal_last = get64(buf + 24);
+    m->ckpt_seq = hs_get_le64(buf + 16);
+    m->wal_last = hs_get_le64(buf + 24);
     m->closed = malloc((n ? n : 1) * sizeof(*m->closed));
     if (!m->closed)
         return HS_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = buf + MAN_FIXED + (size_t)i * MAN_ENTRY;
-        m->closed[i] = (hs_wal_seginfo){get64(e), get64(e + 8)};
+        m->closed[i] = (hs_wal_seginfo){hs_get_le64(e), hs_get_le64(e + 8)};
         if ((i && m->closed[i].seq <= m->closed[i - 1].seq) || m->closed[i].seq >= m->wal_last) {
             hs_manifest_destroy(m);
             return HS_ECORRUPT;
@@ -96,15 +83,15 @@ int hs_manifest_write(const hs_io_ops *io, const char *dir, const hs_manifest *m
     if (!b)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     memcpy(b, MAN_MAGIC, 8);
-    put32(b + 8, MAN_VERSION);
-    put32(b + 12, (uint32_t)m->nclosed);
-    put64(b + 16, m->ckpt_seq);
-    put64(b + 24, m->wal_last);
+    hs_put_le32(b + 8, MAN_VERSION);
+    hs_put_le32(b + 12, (uint32_t)m->nclosed);
+    hs_put_le64(b + 16, m->ckpt_seq);
+    hs_put_le64(b + 24, m->wal_last);
     for (size_t i = 0; i < m->nclosed; i++) {
-        put64(b + MAN_FIXED + i * MAN_ENTRY, m->closed[i].seq);
-        put64(b + MAN_FIXED + i * MAN_ENTRY + 8, m->closed[i].len);
+        hs_put_le64(b + MAN_FIXED + i * MAN_ENTRY, m->closed[i].seq);
+        hs_put_le64(b + MAN_FIXED + i * MAN_ENTRY + 8, m->closed[i].len);
     }
-    put32(b + len - 4, hs_crc32c(0, b, len - 4));
+    hs_put_le32(b + len - 4, hs_crc32c(0, b, len - 4));
     int rc = hs_file_replace(io, dir, HS_MANIFEST_NAME, b, len, err);
     free(b);
     return rc;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "storage/storage.h"
+#include "util/bytes.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 #include "util/util.h"
@@ -52,23 +53,16 @@ uint32_t hs_seg_shift_for(uint32_t rec_len)
     return shift;
 }
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 static void make_header(uint8_t *h, uint32_t rec_len, uint32_t shift, uint32_t index)
 {
     memset(h, 0, HS_SEG_HEADER);
     memcpy(h, SEG_MAGIC, 8);
-    put32(h + 8, SEG_VERSION);
-    put32(h + 12, rec_len);
-    put32(h + 16, shift);
-    put32(h + 20, index);
-    put32(h + 24, hs_crc32c(0, h, 24));
+    hs_put_le32(h + 8, SEG_VERSION);
+    hs_put_le32(h + 12, rec_len);
+    hs_put_le32(h + 16, shift);
+    hs_put_le32(h + 20, index);
+    hs_put_le32(h + 24, hs_crc32c(0, h, 24));
 }
 
 int hs_seg_header_check(const uint8_t *buf, size_t len, uint32_t rec_len, uint32_t shift,
@@ -76,11 +70,11 @@ int hs_seg_header_check(const uint8_t *buf, size_t len, uint32_t rec_len, uint32
 {
     if (len < 28 || memcmp(buf, SEG_MAGIC, 8) != 0)
         return HS_ECORRUPT;
-    if (get32(buf + 24) != hs_crc32c(0, buf, 24))
+    if (hs_get_le32(buf + 24) != hs_crc32c(0, buf, 24))
         return HS_ECORRUPT;
-    if (get32(buf + 8) != SEG_VERSION)
+    if (hs_get_le32(buf + 8) != SEG_VERSION)
         return HS_EVERSION;
-    if (get32(buf + 12) != rec_len || get32(buf + 16) != shift || get32(buf + 20) != index)
+    if (hs_get_le32(buf + 12) != rec_len || hs_get_le32(buf + 16) != shift || hs_get_le32(buf + 20) != index)
         return HS_ECORRUPT;
     return HS_OK;
 }

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "storage/storage.h"
+#include "util/bytes.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -68,20 +69,6 @@ void hs_wal_opts_init(hs_wal_opts *o)
     o->batch_interval_ms = 10;
 }
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 static uint32_t record_crc(const uint8_t *rec, size_t len)
 {
@@ -93,12 +80,12 @@ int hs_wal_decode(const uint8_t *buf, size_t avail, hs_wal_record *r)
 {
     if (avail < HS_WAL_HEADER)
         return HS_EINVAL;
-    uint32_t len = get32(buf);
+    uint32_t len = hs_get_le32(buf);
     if ((uint64_t)len > avail - HS_WAL_HEADER)
         return HS_EINVAL;
-    if (record_crc(buf, len) != get32(buf + 4))
+    if (record_crc(buf, len) != hs_get_le32(buf + 4))
         return HS_ECORRUPT;
-    r->lsn = get64(buf + 8);
+    r->lsn = hs_get_le64(buf + 8);
     r->type = buf[16];
     r->payload = buf + HS_WAL_HEADER;
     r->len = len;
@@ -114,9 +101,9 @@ static void seg_header(uint8_t *h, uint64_t seq)
 {
     memset(h, 0, HS_WAL_SEG_HEADER);
     memcpy(h, WAL_MAGIC, 8);
-    put32(h + 8, WAL_VERSION);
-    put64(h + 16, seq);
-    put32(h + 24, hs_crc32c(0, h, 24));
+    hs_put_le32(h + 8, WAL_VERSION);
+    hs_put_le64(h + 16, seq);
+    hs_put_le32(h + 24, hs_crc32c(0, h, 24));
 }
 
 /* ---- opening and replay -------------------------------------------------------------- */
@@ -420,7 +407,7 @@ static int record_type_at(const hs_io_ops *io, int fd, uint64_t off, uint64_t si
     uint8_t h[HS_WAL_HEADER];
     if (off + HS_WAL_HEADER > size || io->pread(io->ctx, fd, h, sizeof(h), off) != (long)sizeof(h))
         return -1;
-    uint64_t len = get32(h);
+    uint64_t len = hs_get_le32(h);
     if (len > size - off - HS_WAL_HEADER)
         return -1;
     uint8_t *rec = malloc(HS_WAL_HEADER + len);
@@ -533,10 +520,10 @@ int hs_wal_append(hs_wal *w, uint8_t type, uint64_t lsn, uint8_t *buf, size_t le
 {
     if (len > WAL_MAX_RECORD)
         return hs_error_set(err, HS_ERANGE, "WAL: record of %zu bytes is too large", len);
-    put32(buf, (uint32_t)len);
-    put64(buf + 8, lsn);
+    hs_put_le32(buf, (uint32_t)len);
+    hs_put_le64(buf + 8, lsn);
     buf[16] = type;
-    put32(buf + 4, record_crc(buf, len));
+    hs_put_le32(buf + 4, record_crc(buf, len));
     size_t total = HS_WAL_HEADER + len;
     pthread_mutex_lock(&w->lock);
     int rc = HS_OK;

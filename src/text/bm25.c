@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "text/text.h"
+#include "util/bytes.h"
 #include "util/siphash.h"
 
 #define K1 1.2
@@ -435,13 +436,13 @@ size_t hs_bm25_saved_size(const hs_bm25 *ix)
 
 static uint8_t *put_u32(uint8_t *p, uint32_t v)
 {
-    memcpy(p, &v, 4);
+    hs_put_le32(p, v);
     return p + 4;
 }
 
 static uint8_t *put_u64(uint8_t *p, uint64_t v)
 {
-    memcpy(p, &v, 8);
+    hs_put_le64(p, v);
     return p + 8;
 }
 
@@ -461,19 +462,6 @@ void hs_bm25_save(const hs_bm25 *ix, uint8_t *out)
             p = put_u32(put_u64(p, t->post[k].id), t->post[k].tf);
     }
     put_u64(out, count);
-}
-
-typedef struct reader {
-    const uint8_t *p, *end;
-} reader;
-
-static bool rd(reader *r, void *out, size_t n)
-{
-    if ((size_t)(r->end - r->p) < n)
-        return false;
-    memcpy(out, r->p, n);
-    r->p += n;
-    return true;
 }
 
 /* Adds (term t, tf) to document id's list. */
@@ -504,18 +492,18 @@ static int load_posting(hs_bm25 *ix, uint32_t t, uint64_t id, uint32_t tf)
 
 int hs_bm25_load(hs_bm25 *ix, const uint8_t *buf, size_t len, uint64_t max_id)
 {
-    reader r = {buf, buf + len};
+    hs_reader r = hs_reader_of(buf, len);
     uint64_t count;
-    if (ix->ndocs || ix->nterms || !rd(&r, &count, 8))
+    if (ix->ndocs || ix->nterms || !hs_read_le64(&r, &count))
         return -1;
     for (uint64_t i = 0; i < count; i++) {
         uint32_t tl;
         uint64_t np;
-        if (!rd(&r, &tl, 4) || (size_t)(r.end - r.p) < tl)
+        const uint8_t *tp;
+        if (!hs_read_le32(&r, &tl) || !hs_read_span(&r, tl, &tp))
             return -1;
-        const char *text = (const char *)r.p;
-        r.p += tl;
-        if (!rd(&r, &np, 8) || np == 0 || np > (size_t)(r.end - r.p) / 12)
+        const char *text = (const char *)tp;
+        if (!hs_read_le64(&r, &np) || np == 0 || np > hs_reader_left(&r) / 12)
             return -1;
         size_t before = ix->nterms;
         long t = term_get(ix, text, tl);
@@ -530,8 +518,8 @@ int hs_bm25_load(hs_bm25 *ix, const uint8_t *buf, size_t len, uint64_t max_id)
         for (uint64_t k = 0; k < np; k++) {
             uint64_t id = 0;
             uint32_t tf = 0;
-            rd(&r, &id, 8);
-            rd(&r, &tf, 4);
+            hs_read_le64(&r, &id);
+            hs_read_le32(&r, &tf);
             if (id > max_id || tf == 0)
                 return -1;
             /* term indexes move when the table grows: look the term up again after adding */

@@ -5,6 +5,8 @@
  */
 #include "util/numfmt.h"
 
+#include <stdbool.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +75,31 @@ size_t hs_fmt_double(double v, char *buf, size_t len)
     }
     out[o] = 0;
     return (size_t)snprintf(buf, len, "%s", out);
+}
+
+int hs_parse_int64(const char *s, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    if (i == len)
+        return 0;
+    /* accumulate as a negative number so that INT64_MIN fits */
+    int64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        int d = s[i] - '0';
+        if (v < (INT64_MIN + d) / 10)
+            return 0;
+        v = v * 10 - d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return 0;
+        v = -v;
+    }
+    *out = v;
+    return 1;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 #include "util/util.h"
 
@@ -202,7 +203,7 @@ static int verify(const char *dir, uint32_t max_id, uint32_t cycle_first, uint64
         }
     }
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     if (st.count != present) {
         fprintf(stderr, "PHANTOMS: count %llu but %llu known ids present\n",
                 (unsigned long long)st.count, (unsigned long long)present);

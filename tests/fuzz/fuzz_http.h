@@ -1,9 +1,9 @@
 /*
  * fuzz_http.h: what the HTTP fuzz targets share: a real database in a scratch directory with a
  * few fixture collections, an API key (so authentication paths run), and one request driven
- * through both stages of the real request path (server/http_api.c) with the libmicrohttpd
- * transport replaced by the request structure.  Every answer must be a valid HTTP status and,
- * when it is JSON, parse as JSON.
+ * through both stages of the real request path (server/http_api.c and its routes) with the
+ * libmicrohttpd transport replaced by the request structure.  Every answer must be a valid HTTP
+ * status and, when it is JSON, parse as JSON.
  */
 #ifndef HS_FUZZ_HTTP_H
 #define HS_FUZZ_HTTP_H

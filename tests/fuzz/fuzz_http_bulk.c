@@ -64,7 +64,7 @@ static uint64_t live(const char *name)
 {
     hs_collection_stats st;
     hs_error err;
-    int rc = hs_collection_stats_get(g_srv.db, HS_DEFAULT_TENANT, name, &st, &err);
+    int rc = hs_ops_stats_named(HS_DEFAULT_TENANT, name, &st, &err);
     if (rc != HS_OK) {
         fprintf(stderr, "stats of %s: %s\n", name, err.message);
         return 0;

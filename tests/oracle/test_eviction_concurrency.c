@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 
 #define DIM 8
@@ -68,7 +69,7 @@ static void check_stats_of(hs_collection *h)
 {
     hs_collection_stats st;
     hs_error why;
-    int rc = hs_collection_stats_of(h, &st);
+    int rc = hs_coll_stats_of(h, &st);
     snprintf(why.message, sizeof(why.message), "rc %d, dimension %u, deleted %llu, loaded %d, "
              "count %llu, memory %llu", rc, st.config.dimension, (unsigned long long)st.deleted,
              st.loaded, (unsigned long long)st.count, (unsigned long long)st.memory_bytes);
@@ -197,7 +198,7 @@ static uint64_t count_of(int i)
     uint64_t n = 0;
     hs_error err;
     assert_non_null(h);
-    assert_int_equal(hs_count_where(h, NULL, NULL, &n, &err), HS_OK);
+    assert_int_equal(hs_test_count(h, NULL, NULL, &n, &err), HS_OK);
     hs_collection_close(h);
     return n;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 
 #define DIM 8
@@ -160,8 +161,8 @@ static void test_filtered_search_during_writes(void **state)
     hs_cond last = {HS_COND_MATCH, "tag", 3, ROUNDS % 2 ? "odd" : "even", ROUNDS % 2 ? 3 : 4,
                     0, 0, 0, 0};
     hs_where wl = {&last, 1, NULL, 0, NULL, 0};
-    assert_int_equal(hs_count_where(coll, NULL, NULL, &live, &err), HS_OK);
-    assert_int_equal(hs_count_where(coll, hs_where_accept, &wl, &tagged, &err), HS_OK);
+    assert_int_equal(hs_test_count(coll, NULL, NULL, &live, &err), HS_OK);
+    assert_int_equal(hs_test_count(coll, hs_test_where_accept, &wl, &tagged, &err), HS_OK);
     assert_int_equal(live, tagged);
     hs_hit out[10];
     size_t n;

@@ -29,6 +29,7 @@
 
 #include "core/core.h" /* the indexer's pause, for the deterministic case */
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 
 #define DIM 8
@@ -119,10 +120,10 @@ static void check_contents(void)
 {
     hs_error err;
     uint64_t n;
-    assert_int_equal(hs_count_where(coll, NULL, NULL, &n, &err), HS_OK);
+    assert_int_equal(hs_test_count(coll, NULL, NULL, &n, &err), HS_OK);
     assert_int_equal(n, WRITERS * PER_WRITER);
     hs_collection_stats st;
-    assert_int_equal(hs_collection_stats_of(coll, &st), HS_OK);
+    assert_int_equal(hs_coll_stats_of(coll, &st), HS_OK);
     assert_int_equal(st.count, WRITERS * PER_WRITER);
     assert_int_equal(hs_collection_wait_indexed(coll, &err), HS_OK);
     /* each point is found by a search for its own vector (whatever round wrote it last) */
@@ -195,7 +196,7 @@ static void put_range(hs_collection *h, uint64_t from, uint64_t to, hs_durabilit
 static uint64_t queue_of(hs_collection *h)
 {
     hs_collection_stats st;
-    assert_int_equal(hs_collection_stats_of(h, &st), HS_OK);
+    assert_int_equal(hs_coll_stats_of(h, &st), HS_OK);
     return st.indexing_queue;
 }
 

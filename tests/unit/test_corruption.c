@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 
 #define N_CKPT 66000u /* checkpointed: more than the 65,536 records of one vector file */
@@ -117,7 +118,7 @@ static void build_pristine(void)
         hs_collection_stats st;
         do /* the graph complete in the checkpoint: the cases' loads have no indexing to do */
             usleep(20000);
-        while (hs_collection_stats_of(h, &st) == HS_OK && st.indexing_queue > 0);
+        while (hs_coll_stats_of(h, &st) == HS_OK && st.indexing_queue > 0);
         if (hs_collection_checkpoint(h, NULL) != HS_OK)
             _exit(4);
         upsert_range(h, N_CKPT, N_ALL);
@@ -437,7 +438,7 @@ static void test_every_file(void **state)
     hs_collection *h;
     assert_int_equal(hs_collection_open(db, "t", "c", &h, NULL), HS_OK);
     hs_collection_stats st;
-    assert_int_equal(hs_collection_stats_of(h, &st), HS_OK);
+    assert_int_equal(hs_coll_stats_of(h, &st), HS_OK);
     assert_int_equal(st.count, N_ALL);
     double v[4];
     assert_int_equal(hs_get(h, N_ALL - 1, v, NULL, NULL, NULL), HS_OK);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 #include "util/siphash.h"
 #include "util/util.h"
@@ -170,12 +171,12 @@ static void test_crud_all_metrics(void **state)
         assert_int_equal(deleted, 3);
         assert_int_equal(hs_get(h, 6, NULL, NULL, NULL, &err), HS_ENOTFOUND);
         hs_collection_stats st;
-        hs_collection_stats_of(h, &st);
+        hs_coll_stats_of(h, &st);
         assert_int_equal(st.count, 1497);
         /* a checkpoint runs the reachability check: every graph point reachable */
         assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
         assert_int_equal(hs_collection_checkpoint(h, &err), HS_OK);
-        hs_collection_stats_of(h, &st);
+        hs_coll_stats_of(h, &st);
         assert_int_equal(st.unreachable, 0);
         double q[16];
         point(6, q, dim, scale);
@@ -208,7 +209,7 @@ static void test_replace_and_order(void **state)
     hs_point p2 = {1, b, 3, &kb, 1};
     assert_int_equal(hs_upsert(h, &p2, 1, HS_DURABILITY_BATCH, &err), HS_OK);
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.count, 3);
     assert_int_equal(st.deleted, 1);
     char meta[64] = "";
@@ -283,7 +284,7 @@ static void test_validation(void **state)
     assert_non_null(strstr(err.message, "Query vector value at index 1"));
     /* nothing was written and the clock did not move */
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.count, 0);
     assert_int_equal(hs_db_clock(db), clock);
     /* query checks use the query messages; nothing crashes */
@@ -394,7 +395,7 @@ static void test_persistence(void **state)
     assert_self_found(h, 11, 20, dim, 1.0);
     assert_self_found(h, 21, 1200, dim, 1.0);
     assert_int_equal(hs_get(h, 20, NULL, NULL, NULL, &err), HS_ENOTFOUND);
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.loaded, 1);
     assert_int_equal(st.count, 1198);
     hs_collection *hq = coll(db, "q");
@@ -421,7 +422,7 @@ static void test_rebuild(void **state)
     upsert_range(h, 1, 100, dim, 1.0); /* 50 replacements (odd ids), 49 re-creations */
     assert_int_equal(hs_collection_rebuild(h, &err), HS_OK);
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.count, 1000 + 49);
     assert_int_equal(st.deleted, 0);
     for (uint64_t id = 1; id < 2000; id += 2)
@@ -435,7 +436,7 @@ static void test_rebuild(void **state)
     hs_db_close(db, NULL);
     db = open_db(NULL);
     h = coll(db, "rb");
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.count, 1049);
     assert_self_found(h, 1, 2, dim, 1.0);
     assert_self_found(h, 1999, 2000, dim, 1.0);
@@ -652,9 +653,17 @@ static void test_scroll_peek_results(void **state)
     int more = 1, has_after = 0;
     uint64_t after = 0;
     size_t pages = 0;
+    hs_read_opts ro;
+    hs_read_result res;
     while (more) {
         size_t before = w->n;
-        assert_int_equal(hs_scroll(h, has_after, after, 7, 0, collect_point, w, &more, &err), HS_OK);
+        hs_read_opts_init(&ro);
+        ro.has_after = has_after;
+        ro.after = after;
+        ro.limit = 7;
+        assert_int_equal(hs_read(h, &ro, collect_point, w, &res, &err), HS_OK);
+        more = res.more;
+        assert_int_equal(res.visited, w->n - before);
         assert_true(w->n > before || !more);
         after = w->ids[w->n - 1];
         has_after = 1;
@@ -668,15 +677,33 @@ static void test_scroll_peek_results(void **state)
     assert_int_equal(pages, (296 + 6) / 7);
     /* peek: newest write first; the last write of the loop was id (299 * 7919) % 300 */
     memset(w, 0, sizeof(*w));
-    uint64_t next;
-    assert_int_equal(hs_peek(h, 0, 5, 1, collect_point, w, &next, &more, &err), HS_OK);
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_NEWEST;
+    ro.limit = 5;
+    ro.with_vector = 1;
+    assert_int_equal(hs_read(h, &ro, collect_point, w, &res, &err), HS_OK);
     assert_int_equal(w->n, 5);
-    assert_true(more);
+    assert_true(res.more);
     assert_int_equal(w->ids[0], (299 * 7919) % 300);
     size_t first_page = w->n;
-    assert_int_equal(hs_peek(h, next, 1000, 0, collect_point, w, &next, &more, &err), HS_OK);
+    ro.cursor = res.next;
+    ro.limit = 1000;
+    ro.with_vector = 0;
+    assert_int_equal(hs_read(h, &ro, collect_point, w, &res, &err), HS_OK);
     assert_int_equal(w->n, 296);
-    assert_false(more);
+    assert_false(res.more);
+    /* by ids: the live ones in the given order, missing and deleted ones skipped */
+    memset(w, 0, sizeof(*w));
+    uint64_t want[] = {7, 5, 1000, 3};
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_IDS;
+    ro.ids = want;
+    ro.nids = 4;
+    assert_int_equal(hs_read(h, &ro, collect_point, w, &res, &err), HS_OK);
+    assert_int_equal(res.visited, 2);
+    assert_int_equal(w->n, 2);
+    assert_int_equal(w->ids[0], 7);
+    assert_int_equal(w->ids[1], 3);
     (void)first_page;
     /* search results carry the metadata of the same version */
     memset(w, 0, sizeof(*w));
@@ -744,17 +771,24 @@ static void test_filtered_operations(void **state)
         assert_int_equal(hit[i].id % 4, 0);
     /* count and scroll with the same filter */
     uint64_t count;
-    assert_int_equal(hs_count_where(h, tag_mod, &mod, &count, &err), HS_OK);
+    assert_int_equal(hs_test_count(h, tag_mod, &mod, &count, &err), HS_OK);
     assert_int_equal(count, 750);
-    assert_int_equal(hs_count_where(h, NULL, NULL, &count, &err), HS_OK);
+    assert_int_equal(hs_test_count(h, NULL, NULL, &count, &err), HS_OK);
     assert_int_equal(count, 3000);
     walk *w = calloc(1, sizeof(*w));
     int more = 1, has_after = 0;
     uint64_t after = 0;
     while (more) {
-        assert_int_equal(hs_scroll_where(h, has_after, after, 64, 0, tag_mod, &mod, collect_point,
-                                         w, &more, &err),
-                         HS_OK);
+        hs_read_opts ro;
+        hs_read_opts_init(&ro);
+        ro.has_after = has_after;
+        ro.after = after;
+        ro.limit = 64;
+        ro.accept = tag_mod;
+        ro.accept_ctx = &mod;
+        hs_read_result res;
+        assert_int_equal(hs_read(h, &ro, collect_point, w, &res, &err), HS_OK);
+        more = res.more;
         if (w->n == 0)
             break;
         after = w->ids[w->n - 1];
@@ -772,7 +806,7 @@ static void test_filtered_operations(void **state)
     assert_int_equal(hs_delete_where(h, tag_mod, &mod, HS_DURABILITY_STRICT, &deleted, &err),
                      HS_OK);
     assert_int_equal(deleted, 0);
-    assert_int_equal(hs_count_where(h, NULL, NULL, &count, &err), HS_OK);
+    assert_int_equal(hs_test_count(h, NULL, NULL, &count, &err), HS_OK);
     assert_int_equal(count, 2250);
     assert_int_equal(hs_search(h, q, 8, &so, hit, &n, &err), HS_OK);
     assert_int_equal(n, 0);
@@ -781,15 +815,15 @@ static void test_filtered_operations(void **state)
     hs_db_close(db, NULL);
     db = open_db(NULL);
     h = coll(db, "f");
-    assert_int_equal(hs_count_where(h, tag_mod, &mod, &count, &err), HS_OK);
+    assert_int_equal(hs_test_count(h, tag_mod, &mod, &count, &err), HS_OK);
     assert_int_equal(count, 0);
-    assert_int_equal(hs_count_where(h, NULL, NULL, &count, &err), HS_OK);
+    assert_int_equal(hs_test_count(h, NULL, NULL, &count, &err), HS_OK);
     assert_int_equal(count, 2250);
     /* collection names are checked on their own */
-    assert_int_equal(hs_check_collection_name("ok-name_1.x", &err), HS_OK);
-    assert_int_equal(hs_check_collection_name("../x", &err), HS_ENAME);
+    assert_int_equal(hs_name_check(HS_FIELD_COLLECTION, "ok-name_1.x", &err), HS_OK);
+    assert_int_equal(hs_name_check(HS_FIELD_COLLECTION, "../x", &err), HS_ENAME);
     assert_non_null(strstr(err.message, "Invalid collection name '../x'"));
-    assert_int_equal(hs_check_collection_name("", &err), HS_ENAME);
+    assert_int_equal(hs_name_check(HS_FIELD_COLLECTION, "", &err), HS_ENAME);
     hs_collection_close(h);
     hs_db_close(db, NULL);
 }

@@ -24,6 +24,7 @@
 
 #include "fault_io.h"
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
 
 static char root[64];
@@ -80,7 +81,7 @@ static int put(hs_collection *h, uint64_t id, hs_durability d, hs_error *err)
 static uint64_t count(hs_collection *h)
 {
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     return st.count;
 }
 
@@ -157,7 +158,7 @@ static void test_fsync_failure_is_final(void **state)
     assert_int_equal(hs_delete(h, &del, 1, 0, NULL, &err), HS_EREADONLY);
     assert_int_equal(hs_get(h, 1, NULL, NULL, NULL, &err), HS_OK);
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.read_only, 1);
     /* other collections are unaffected */
     hs_collection *g = make(db, "g");
@@ -193,9 +194,9 @@ static int sees_refused(hs_collection *h)
 {
     hs_error err;
     uint64_t n = 0;
-    int bad = hs_count_where(h, NULL, NULL, &n, &err) != HS_OK || n != BASE;
+    int bad = hs_test_count(h, NULL, NULL, &n, &err) != HS_OK || n != BASE;
     hs_collection_stats st;
-    bad |= hs_collection_stats_of(h, &st) != HS_OK || st.count != BASE;
+    bad |= hs_coll_stats_of(h, &st) != HS_OK || st.count != BASE;
     bad |= hs_get(h, 150, NULL, NULL, NULL, &err) != HS_ENOTFOUND;
     bad |= hs_get(h, 5, NULL, NULL, NULL, &err) != HS_OK;
     double q[4] = {150, 1, 2, 3};
@@ -254,7 +255,7 @@ static void test_refused_write_never_visible(void **state)
     assert_int_equal(w.seen, 0);
     assert_false(sees_refused(h));
     hs_collection_stats st;
-    hs_collection_stats_of(h, &st);
+    hs_coll_stats_of(h, &st);
     assert_int_equal(st.read_only, 1);
     /* a refused delete: the point stays */
     uint64_t del = 5;
@@ -311,9 +312,9 @@ static void test_every_read_only_collection_logs(void **state)
     fio.fail_fsync_at = 1;
     assert_int_not_equal(hs_collection_checkpoint(g, &err), HS_OK);
     hs_collection_stats st;
-    hs_collection_stats_of(f, &st);
+    hs_coll_stats_of(f, &st);
     assert_int_equal(st.read_only, 1);
-    hs_collection_stats_of(g, &st);
+    hs_coll_stats_of(g, &st);
     assert_int_equal(st.read_only, 1);
     assert_int_equal(put(g, 3, HS_DURABILITY_ASYNC, &err), HS_EREADONLY);
     assert_non_null(strstr(err.message, "fsync failed"));

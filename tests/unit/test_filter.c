@@ -19,7 +19,9 @@
 
 #include "filter/filter.h"
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "storage/storage.h"
+#include "util/numfmt.h"
 
 static char root[64];
 
@@ -372,7 +374,7 @@ static void test_worked_example(void **state)
                      n ? (unsigned long long)out[0].id : 0ULL);
         uint64_t cnt;
         hs_error err;
-        assert_int_equal(hs_count_where(h, hs_where_accept, &w, &cnt, &err), HS_OK);
+        assert_int_equal(hs_test_count(h, hs_test_where_accept, &w, &cnt, &err), HS_OK);
         assert_int_equal(cnt, cases[i].nwant);
     }
     /* must_not and should */
@@ -547,7 +549,7 @@ static void run_filtered(hs_quantization quant)
     hs_search_opts_init(&o);
     o.k = 10;
     o.ef = 16;
-    o.accept = hs_where_accept;
+    o.accept = hs_test_where_accept;
     o.accept_ctx = &ws[2];
     double q0[FD] = {0};
     hs_hit got[10];

@@ -1,0 +1,392 @@
+/*
+ * http_fields.c: typed fields of a parsed JSON body (http.md 4.3: the last duplicate member
+ * wins, null is absent), with the spec's messages: integers, strings, booleans, vectors,
+ * metadata objects, durability, and filter conditions (`filter`, `filters`, `must`, `should`,
+ * `must_not`) collected into an hs_filter_set.
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/http_route.h"
+#include "util/log.h"
+#include "util/numfmt.h"
+#include "util/utf8.h"
+
+/* A member of an object: the last one with this name wins (http.md 4.3); null = absent. */
+cJSON *hs_http_member(const cJSON *obj, const char *name)
+{
+    cJSON *found = NULL;
+    if (!cJSON_IsObject(obj))
+        return NULL;
+    for (cJSON *it = obj->child; it; it = it->next)
+        if (it->string && !strcmp(it->string, name))
+            found = it;
+    return cJSON_IsNull(found) ? NULL : found;
+}
+
+static int field_missing(hctx *c, const char *field)
+{
+    return hs_http_fail(c, HS_ERR_FIELD, "Missing field '%s'", field);
+}
+
+/* An integer field: any JSON number with an integral value in [lo, hi]. */
+int hs_http_get_int(hctx *c, const cJSON *obj, const char *field, bool required, int64_t lo,
+                   int64_t hi, int64_t *out, bool *present)
+{
+    cJSON *v = hs_http_member(obj, field);
+    if (present)
+        *present = v != NULL;
+    if (!v)
+        return required ? field_missing(c, field) : 0;
+    double d = v->valuedouble;
+    if (!cJSON_IsNumber(v) || !isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi)
+        return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be an integer between %lld and %lld", field,
+                            (long long)lo, (long long)hi);
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* A required array member of the body (its items are checked one by one later). */
+cJSON *hs_http_get_object_array(hctx *c, const char *field)
+{
+    cJSON *arr = hs_http_member(c->json, field);
+    if (!arr)
+        field_missing(c, field);
+    else if (!cJSON_IsArray(arr))
+        hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be an array of objects", field);
+    return cJSON_IsArray(arr) ? arr : NULL;
+}
+
+int hs_http_get_string(hctx *c, const cJSON *obj, const char *field, bool required,
+                      const char **out)
+{
+    cJSON *v = hs_http_member(obj, field);
+    *out = NULL;
+    if (!v)
+        return required ? field_missing(c, field) : 0;
+    if (!cJSON_IsString(v))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be a string", field);
+    *out = v->valuestring;
+    return 0;
+}
+
+int hs_http_get_bool(hctx *c, const cJSON *obj, const char *field, bool dflt, bool *out)
+{
+    cJSON *v = hs_http_member(obj, field);
+    *out = dflt;
+    if (!v)
+        return 0;
+    if (!cJSON_IsBool(v))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be a boolean", field);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* A vector: a JSON array of numbers (overflowing numbers are infinite; the engine rejects them
+ * with E_NONFINITE).  *out is malloc'd. */
+int hs_http_get_vector(hctx *c, const cJSON *obj, const char *field, double **out, size_t *n)
+{
+    cJSON *v = hs_http_member(obj, field);
+    *out = NULL;
+    *n = 0;
+    if (!v)
+        return field_missing(c, field);
+    if (!cJSON_IsArray(v))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be an array of numbers", field);
+    size_t len = (size_t)cJSON_GetArraySize(v);
+    double *x = malloc((len ? len : 1) * sizeof(double));
+    if (!x)
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    size_t i = 0;
+    for (cJSON *it = v->child; it; it = it->next, i++) {
+        if (!cJSON_IsNumber(it)) {
+            free(x);
+            return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be an array of numbers", field);
+        }
+        x[i] = it->valuedouble;
+    }
+    *out = x;
+    *n = len;
+    return 0;
+}
+
+/* The text of a metadata / filter value (http.md 4.3); false for null, arrays, objects and
+ * numbers that overflowed (*overflow is then set: that is E_FIELD, not a type error). */
+static bool scalar_text(const cJSON *v, char *buf, size_t cap, const char **text, size_t *len,
+                        bool *overflow)
+{
+    *overflow = false;
+    if (cJSON_IsString(v)) {
+        *text = v->valuestring;
+        *len = strlen(v->valuestring);
+    } else if (cJSON_IsBool(v)) {
+        *text = cJSON_IsTrue(v) ? "true" : "false";
+        *len = strlen(*text);
+    } else if (cJSON_IsNumber(v)) {
+        if (!isfinite(v->valuedouble)) {
+            *overflow = true;
+            return false;
+        }
+        if (v->valuestring) { /* an integer literal beyond 2^53, exact (parse_body) */
+            *text = v->valuestring;
+            *len = strlen(v->valuestring);
+            return true;
+        }
+        *len = hs_fmt_double(v->valuedouble == 0.0 ? 0.0 : v->valuedouble, buf, cap);
+        *text = buf;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void hs_http_kvbuf_free(kvbuf *k)
+{
+    free(k->kv);
+    free(k->texts);
+    k->kv = NULL;
+    k->texts = NULL;
+    k->n = 0;
+}
+
+int hs_http_get_metadata_obj(hctx *c, const cJSON *m, kvbuf *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = (size_t)cJSON_GetArraySize(m);
+    if (!n)
+        return 0;
+    out->kv = calloc(n, sizeof(hs_kv));
+    out->texts = malloc(n * 40);
+    if (!out->kv || !out->texts) {
+        hs_http_kvbuf_free(out);
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    }
+    size_t i = 0;
+    for (cJSON *it = m->child; it; it = it->next, i++) {
+        const char *text;
+        size_t len;
+        bool overflow;
+        if (!scalar_text(it, out->texts + i * 40, 40, &text, &len, &overflow)) {
+            hs_http_kvbuf_free(out);
+            if (overflow)
+                return hs_http_fail(c, HS_ERR_FIELD, "Field 'metadata.%.256s' must be a finite number",
+                                    it->string);
+            return hs_http_fail(c, HS_ERR_METADATA,
+                                "Invalid metadata: value of key '%.256s' must be a string, number or "
+                        "boolean", it->string);
+        }
+        out->kv[i] = (hs_kv){it->string, strlen(it->string), text, len};
+    }
+    out->n = n;
+    return 0;
+}
+
+int hs_http_get_metadata(hctx *c, const cJSON *obj, kvbuf *out)
+{
+    memset(out, 0, sizeof(*out));
+    cJSON *m = hs_http_member(obj, "metadata");
+    if (!m)
+        return 0;
+    if (!cJSON_IsObject(m))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field 'metadata' must be an object");
+    return hs_http_get_metadata_obj(c, m, out);
+}
+
+static bool durability_text(const char *s, hs_durability *d)
+{
+    static const char *names[] = {"default", "async", "batch", "strict"};
+    for (int i = 0; i < 4; i++)
+        if (!strcasecmp(s, names[i]) || (s[0] == '0' + i && !s[1])) {
+            *d = (hs_durability)i;
+            return true;
+        }
+    return false;
+}
+
+static int durability_fail(hctx *c, const char *got)
+{
+    return hs_http_fail(c, HS_ERR_PARAM_RANGE,
+                        "durability must be one of default, async, batch, strict (got '%.64s')", got);
+}
+
+/* durability: the body member wins over the query parameter (http.md 4.4). */
+int hs_http_get_durability(hctx *c, hs_durability *d)
+{
+    *d = HS_DURABILITY_DEFAULT;
+    cJSON *v = c->json ? hs_http_member(c->json, "durability") : NULL;
+    if (v) {
+        if (cJSON_IsString(v)) {
+            if (!durability_text(v->valuestring, d))
+                return durability_fail(c, v->valuestring);
+            return 0;
+        }
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 3 &&
+            v->valuedouble == floor(v->valuedouble)) {
+            *d = (hs_durability)(int)v->valuedouble;
+            return 0;
+        }
+        char *t = cJSON_PrintUnformatted(v);
+        durability_fail(c, t ? t : "?");
+        free(t);
+        return c->f.id;
+    }
+    char buf[80];
+    const char *q = hs_http_query_arg(c, "durability", buf, sizeof(buf));
+    if (q && !durability_text(q, d))
+        return durability_fail(c, q);
+    return 0;
+}
+
+/* The conditions of a search / count / scroll / delete body (http.md 6.10).  `name[i]` names
+ * the condition in messages. */
+static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, const char *which,
+                       bool *has, int64_t *out)
+{
+    *has = false;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (cJSON_IsNumber(v) && v->valuestring &&
+        hs_parse_int64(v->valuestring, strlen(v->valuestring), out)) {
+        *has = true; /* an integer literal beyond 2^53, exact */
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (isfinite(d) && d == floor(d) && d >= -9223372036854775808.0 &&
+            d < 9223372036854775808.0) {
+            *out = (int64_t)d;
+            *has = true;
+            return 0;
+        }
+    } else if (cJSON_IsString(v) && hs_parse_int64(v->valuestring, strlen(v->valuestring), out)) {
+        *has = true;
+        return 0;
+    }
+    return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s[%zu] %s must be an integer", name, i, which);
+}
+
+/* One condition object: {"type":"match"|"range",...} or {"match":{...}} / {"range":{...}}. */
+static int parse_cond(hctx *c, const cJSON *it, const char *name, size_t i, hs_group g,
+                      hs_filter_set *fs)
+{
+    char where[48];
+    snprintf(where, sizeof(where), "%s[%zu]", name, i);
+    if (!cJSON_IsObject(it))
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+    const cJSON *body = it;
+    const char *kind = NULL;
+    cJSON *type = hs_http_member(it, "type");
+    if (type) {
+        if (!cJSON_IsString(type))
+            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type", where);
+        kind = type->valuestring;
+    } else if (hs_http_member(it, "match")) {
+        kind = "match";
+        body = hs_http_member(it, "match");
+    } else if (hs_http_member(it, "range")) {
+        kind = "range";
+        body = hs_http_member(it, "range");
+    } else {
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+    }
+    if (!cJSON_IsObject(body))
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+    cJSON *key = hs_http_member(body, "key");
+    if (!key || !cJSON_IsString(key))
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s key must be a string", where);
+    if (!strcasecmp(kind, "match")) {
+        cJSON *val = hs_http_member(body, "value");
+        char buf[40];
+        const char *text;
+        size_t len;
+        bool overflow = false;
+        bool ok = val && scalar_text(val, buf, sizeof(buf), &text, &len, &overflow);
+        if (overflow)
+            return hs_http_fail(c, HS_ERR_FIELD, "Field '%s.value' must be a finite number", where);
+        if (!ok)
+            return hs_http_fail(c, HS_ERR_FILTER,
+                                "Invalid filter: %s value must be a string, number or boolean", where);
+        if (hs_filter_add_match(fs, g, key->valuestring, strlen(key->valuestring), text, len,
+                                where, &c->f))
+            return c->f.id;
+    } else if (!strcasecmp(kind, "range")) {
+        bool hg, hl;
+        int64_t gv = 0, lv = 0;
+        if (range_bound(c, hs_http_member(body, "gte"), name, i, "gte", &hg, &gv) ||
+            range_bound(c, hs_http_member(body, "lte"), name, i, "lte", &hl, &lv))
+            return c->f.id;
+        if (hs_filter_add_range(fs, g, key->valuestring, strlen(key->valuestring), hg, gv, hl, lv,
+                                where, &c->f))
+            return c->f.id;
+    } else {
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type '%.64s'", where, kind);
+    }
+    return 0;
+}
+
+/* The condition lists: `filters` and `must` (ANDed), `should` (at least one), `must_not`. */
+static const struct {
+    const char *name;
+    hs_group group;
+} cond_lists[] = {
+    {"filters", HS_GROUP_MUST},
+    {"must", HS_GROUP_MUST},
+    {"should", HS_GROUP_SHOULD},
+    {"must_not", HS_GROUP_MUST_NOT},
+};
+
+/* Whether obj names any condition (`filter` or one of the lists). */
+bool hs_http_has_filter_member(const cJSON *obj)
+{
+    bool has = hs_http_member(obj, "filter") != NULL;
+    for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++)
+        has = has || hs_http_member(obj, cond_lists[l].name);
+    return has;
+}
+
+int hs_http_get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
+{
+    hs_filter_init(fs);
+    cJSON *map = hs_http_member(obj, "filter");
+    if (map && !cJSON_IsObject(map))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field 'filter' must be an object");
+    size_t total = (size_t)cJSON_GetArraySize(map);
+    for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++) {
+        cJSON *list = hs_http_member(obj, cond_lists[l].name);
+        if (list && !cJSON_IsArray(list))
+            return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be an array", cond_lists[l].name);
+        total += (size_t)cJSON_GetArraySize(list);
+    }
+    if (total > HS_FILTER_MAX_CONDITIONS)
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
+    for (cJSON *it = map ? map->child : NULL; it; it = it->next) {
+        char buf[40];
+        const char *text;
+        size_t len;
+        bool overflow;
+        bool ok = scalar_text(it, buf, sizeof(buf), &text, &len, &overflow);
+        if (overflow)
+            return hs_http_fail(c, HS_ERR_FIELD, "Field 'filter.%.256s' must be a finite number",
+                                it->string);
+        if (!ok)
+            return hs_http_fail(c, HS_ERR_FILTER,
+                                "Invalid filter: value of key '%.256s' must be a string, number or boolean",
+                        it->string);
+        if (hs_filter_add_match(fs, HS_GROUP_MUST, it->string, strlen(it->string), text, len,
+                                "filter", &c->f))
+            return c->f.id;
+    }
+    for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++) {
+        cJSON *list = hs_http_member(obj, cond_lists[l].name);
+        size_t i = 0;
+        for (cJSON *it = list ? list->child : NULL; it; it = it->next, i++)
+            if (parse_cond(c, it, cond_lists[l].name, i, cond_lists[l].group, fs))
+                return c->f.id;
+    }
+    return 0;
+}

@@ -1,0 +1,166 @@
+/*
+ * http_node.c: the node routes: cluster role and promotion, status, API metrics, the Prometheus
+ * text, the log ring, and the health and readiness probes.
+ */
+#include <cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/http_route.h"
+#include "util/log.h"
+#include "util/numfmt.h"
+#include "util/utf8.h"
+
+static const char *role_text(void)
+{
+    return __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) ? "Follower" : "Leader";
+}
+
+void hs_route_cluster(hctx *c)
+{
+    sb *b = &c->out;
+    hs_sb_puts(b, "{\"node_id\":");
+    hs_sb_cstr(b, g_srv.node_id);
+    hs_sb_puts(b, ",\"role\":");
+    hs_sb_cstr(b, role_text());
+    hs_sb_puts(b, ",\"upstream_peer\":");
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) && g_srv.cfg.leader[0])
+        hs_sb_cstr(b, g_srv.cfg.leader);
+    else
+        hs_sb_puts(b, "null");
+    uint64_t clock = hs_db_clock(g_srv.db);
+    hs_sb_printf(b, ",\"downstream_peers\":[],\"logical_clock\":%llu,\"replication\":",
+                 (unsigned long long)clock);
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
+        hs_sb_printf(b, "{\"connected\":false,\"leader_node_id\":null,\"watermark\":%llu,"
+                     "\"reconnects\":0,\"last_error\":\"Replication is not available in this "
+                     "build\"}}",
+                  (unsigned long long)clock);
+    else
+        hs_sb_puts(b, "null}");
+}
+
+void hs_route_promote(hctx *c)
+{
+    const char *prev = role_text();
+    /* a follower stops following (this build streams nothing from a leader yet) and records
+     * its new role before answering, so it stays a leader after a restart without --role */
+    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
+        if (hs_ops_role_persist(false)) {
+            hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
+                         g_srv.cfg.data_dir);
+            return;
+        }
+        __atomic_store_n(&g_srv.follower, false, __ATOMIC_RELEASE);
+        hs_log(HS_LOG_INFO, "promoted to leader");
+    }
+    hs_sb_puts(&c->out, "{\"role\":\"Leader\",\"previous_role\":");
+    hs_sb_cstr(&c->out, prev);
+    hs_sb_puts(&c->out, ",\"node_id\":");
+    hs_sb_cstr(&c->out, g_srv.node_id);
+    hs_sb_printf(&c->out, ",\"logical_clock\":%llu}", (unsigned long long)hs_db_clock(g_srv.db));
+}
+
+void hs_route_status(hctx *c)
+{
+    uint64_t up = (hs_now_ns_srv() - g_srv.start_ns) / 1000000000ull;
+    char uptime[48];
+    if (up < 60)
+        snprintf(uptime, sizeof(uptime), "%llus", (unsigned long long)up);
+    else if (up < 3600)
+        snprintf(uptime, sizeof(uptime), "%llum %llus", (unsigned long long)(up / 60),
+                 (unsigned long long)(up % 60));
+    else
+        snprintf(uptime, sizeof(uptime), "%lluh %llum", (unsigned long long)(up / 3600),
+                 (unsigned long long)(up % 3600 / 60));
+    sb *b = &c->out;
+    hs_sb_printf(b, "{\"status\":\"ONLINE\",\"version\":\"%s\",\"uptime\":\"%s\",\"uptime_seconds\":%llu",
+                 HS_API_VERSION, uptime, (unsigned long long)up);
+    hs_sb_printf(b, ",\"config\":{\"dimension\":%u,\"metric\":\"%s\",\"quantization\":\"%s\"}",
+                 g_srv.cfg.dimension, hs_metric_name(g_srv.cfg.metric),
+              hs_quant_name(g_srv.cfg.quantization));
+    hs_sb_puts(b, ",\"embedding\":null,\"role\":");
+    hs_sb_cstr(b, role_text());
+    hs_sb_puts(b, ",\"node_id\":");
+    hs_sb_cstr(b, g_srv.node_id);
+    hs_sb_put(b, "}", 1);
+}
+
+void hs_route_api_metrics(hctx *c)
+{
+    uint64_t cols, pts, loaded, failed;
+    hs_db_totals(g_srv.db, &cols, &pts, &loaded, &failed);
+    uint64_t up = (hs_now_ns_srv() - g_srv.start_ns) / 1000000000ull;
+    sb *b = &c->out;
+    hs_sb_printf(b, "{\"total_vectors\":%llu,\"active_collections\":%llu,\"idle_collections\":%llu,"
+                 "\"total_collections\":%llu,\"ram_usage_mb\":%llu,\"cpu_usage_percent\":%llu,"
+                 "\"disk_usage_mb\":%llu,\"qps\":",
+              (unsigned long long)pts, (unsigned long long)loaded,
+              (unsigned long long)(cols - loaded), (unsigned long long)cols,
+              (unsigned long long)llround((double)hs_process_rss() / 1048576.0),
+              (unsigned long long)llround(hs_process_cpu_percent()),
+              (unsigned long long)llround((double)hs_data_dir_bytes() / 1048576.0));
+    hs_sb_double(b, hs_ops_qps());
+    hs_sb_printf(b, ",\"uptime_seconds\":%llu}", (unsigned long long)up);
+}
+
+void hs_route_prometheus(hctx *c)
+{
+    size_t len = 0;
+    char *text = hs_metrics_text(&len);
+    if (!text) {
+        hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        return;
+    }
+    free(c->out.p);
+    c->out.p = text;
+    c->out.n = len;
+    c->out.cap = len + 1;
+    c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void hs_route_logs(hctx *c)
+{
+    char buf[32];
+    uint64_t limit = 100;
+    const char *l = hs_http_query_arg(c, "limit", buf, sizeof(buf));
+    if (l) {
+        if (!hs_http_parse_u64(l, strlen(l), UINT64_MAX, &limit)) {
+            hs_http_fail(c, HS_ERR_FIELD, "Field 'limit' must be an integer between 1 and 1000");
+            return;
+        }
+        limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
+    }
+    char **lines = NULL;
+    size_t n = hs_logring_tail(&lines, (size_t)limit);
+    hs_sb_put(&c->out, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hs_sb_put(&c->out, ",", 1);
+        hs_sb_cstr(&c->out, lines[i]);
+    }
+    hs_sb_put(&c->out, "]", 1);
+    hs_logring_free(lines, n);
+}
+
+void hs_route_healthz(hctx *c) { hs_sb_puts(&c->out, "{\"status\":\"ok\"}"); }
+
+void hs_route_readyz(hctx *c)
+{
+    int state = __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE);
+    if (state != SRV_READY) {
+        hs_sb_puts(&c->out, state == SRV_STARTING ? "{\"status\":\"starting\"}"
+                                               : "{\"status\":\"shutting_down\"}");
+        c->resp->status = 503;
+        return;
+    }
+    uint64_t cols, pts, loaded, failed;
+    hs_db_totals(g_srv.db, &cols, &pts, &loaded, &failed);
+    hs_sb_puts(&c->out, "{\"status\":\"ready\",\"role\":");
+    hs_sb_cstr(&c->out, role_text());
+    hs_sb_printf(&c->out, ",\"quarantined_collections\":%llu}", (unsigned long long)failed);
+}

@@ -1,0 +1,130 @@
+/*
+ * ops.h: the transport-free operations layer.  A transport (gRPC, HTTP, and later replication
+ * or another REST shape) decodes its request into these structs, calls one operation and encodes
+ * the result or the hs_fail; the operation does the rest, once for every transport: the
+ * validation of the request's values (in the spec's order), the engine call, the conversion of
+ * engine failures and the metrics.  Authentication and the permission check (hs_ops_permit) run
+ * before, in the transport's first stage, since they decide whether a body is read at all.
+ *
+ * Every operation returns 0 or the HS_ERR_* id it recorded in *f.  `tenant` is the request's
+ * resolved tenant; a collection name "" means "default" where the spec allows it.
+ */
+#ifndef HS_OPS_H
+#define HS_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperspace.h"
+#include "server/filters.h"
+#include "server/server.h"
+
+#define HS_OP_TOP_K_MAX 10000
+#define HS_OP_HYBRID_QUERY_MAX 65536 /* bytes */
+#define HS_OP_EF_MAX 10000
+
+/* Checks a collection name from a request: "" is the default collection unless
+ * `empty_is_error`. */
+int hs_op_check_name(const char *name, bool empty_is_error, hs_fail *f);
+
+/* ---- collections ------------------------------------------------------------------------- */
+
+typedef struct hs_op_create_req {
+    const char *name;
+    int64_t dimension;
+    const char *metric;
+    const char *quantization; /* NULL or "" = the server default */
+    int64_t m;                /* 0 = the server default */
+    int64_t ef_construction;  /* 0 = follow the database default */
+    int64_t ef_search;        /* 0 = follow the database default */
+} hs_op_create_req;
+
+/* Validates (name, dimension, metric, quantization, m, ef_construction, ef_search in that order)
+ * and creates the collection; *st (when not NULL) gets its statistics. */
+int hs_op_create(const char *tenant, const hs_op_create_req *r, hs_collection_stats *st,
+                 hs_fail *f);
+
+/* Drops the collection and forgets its metrics. */
+int hs_op_drop(const char *tenant, const char *name, hs_fail *f);
+
+/* Statistics without loading; a quarantined collection is LOAD_FAILED naming its cause. */
+int hs_op_stats(const char *tenant, const char *name, hs_collection_stats *st, hs_fail *f);
+
+/* The maintenance operations on one collection (loading it).  *st (when not NULL) gets the
+ * collection's figures afterwards. */
+typedef enum hs_op_kind {
+    HS_OP_DIGEST = 0,     /* arg: hs_digest * */
+    HS_OP_REBUILD = 1,
+    HS_OP_CHECKPOINT = 2,
+    HS_OP_CONFIGURE = 3,  /* arg: const hs_op_configure_req * */
+} hs_op_kind;
+
+typedef struct hs_op_configure_req {
+    bool has_ef_search, has_ef_construction;
+    int64_t ef_search, ef_construction; /* each 1..10000 when present */
+} hs_op_configure_req;
+
+int hs_op_collection(const char *tenant, const char *name, hs_op_kind kind, void *arg,
+                     hs_collection_stats *st, hs_fail *f);
+
+/* The node-wide maintenance: checkpoint every changed collection; compact every collection. */
+int hs_op_snapshot(size_t *collections, hs_fail *f);
+int hs_op_vacuum(size_t *collections, uint64_t *reclaimed, hs_fail *f);
+
+/* ---- points ------------------------------------------------------------------------------- */
+
+/* What a write did: points upserted or deleted, and the collection clock after it (only when
+ * the caller asked for it with want_clock). */
+typedef struct hs_op_write {
+    uint64_t n;
+    uint64_t clock;
+} hs_op_write;
+
+/* Upserts pts (the default collection is created on a write that needs it).  A failing entry
+ * of a batch is named "vectors[i]: " in the message.  An empty batch writes nothing. */
+int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size_t n,
+                 hs_durability d, bool batch, bool want_clock, hs_op_write *out, hs_fail *f);
+
+/* Deletes the ids, or (ids NULL) the points matching filter (a filter that can match nothing
+ * deletes nothing). */
+int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, size_t nids,
+                 const hs_filter_set *filter, hs_durability d, bool want_clock, hs_op_write *out,
+                 hs_fail *f);
+
+/* Reads points of an open collection (hs_read) as o says, with the engine failure converted.
+ * A filter that can match nothing (hs_filter_empty) reads nothing. */
+int hs_op_read(hs_collection *h, const hs_read_opts *o, const hs_filter_set *filter,
+               hs_point_fn fn, void *ctx, hs_read_result *res, hs_fail *f);
+
+/* One search, decoded.  The strings and arrays stay the transport's. */
+typedef struct hs_op_search_req {
+    const double *vector;
+    size_t dim;
+    uint64_t top_k;              /* 0 = 10 */
+    bool hybrid;
+    const char *text;            /* hybrid query */
+    size_t text_len;
+    bool has_alpha;
+    double alpha;                /* default 0.5 */
+    const hs_filter_set *filter; /* NULL = none */
+    /* optional, called for result i under the search's read lock (metadata of the hit) */
+    int (*on_result)(void *ctx, size_t i, const hs_point_view *p);
+    void *result_ctx;
+} hs_op_search_req;
+
+/* The results wanted: top_k, or 10 when 0. */
+size_t hs_op_search_k(const hs_op_search_req *r);
+
+/* The value checks of a search, usable one by one where a transport decodes (top_k; then
+ * alpha and the hybrid query length) or all at once. */
+int hs_op_check_top_k(uint64_t top_k, hs_fail *f);
+int hs_op_check_hybrid(bool has_alpha, double alpha, size_t text_len, hs_fail *f);
+int hs_op_search_check(const hs_op_search_req *r, hs_fail *f);
+
+/* Runs a checked search on an open collection; hits holds hs_op_search_k(r) entries.  Counts
+ * the query and its duration under (tenant, metrics_name). */
+int hs_op_search(const char *tenant, const char *metrics_name, hs_collection *h,
+                 const hs_op_search_req *r, hs_hit *hits, size_t *n, hs_fail *f);
+
+#endif /* HS_OPS_H */

@@ -1,0 +1,34 @@
+/*
+ * hs_test.h: small helpers the C tests share (statistics through a handle, counting with a
+ * predicate, a filter as a predicate), so that each test reads as what it checks.
+ */
+#ifndef HS_TEST_H
+#define HS_TEST_H
+
+#include "hyperspace.h"
+
+/* Statistics through a handle (an engine-internal call, see core/core.h). */
+int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st);
+
+/* The live points accept (NULL: all) returns non-zero for, at one instant (HS_READ_COUNT). */
+static inline int hs_test_count(hs_collection *h, hs_point_fn accept, void *actx,
+                                uint64_t *count, hs_error *err)
+{
+    hs_read_opts o;
+    hs_read_opts_init(&o);
+    o.mode = HS_READ_COUNT;
+    o.accept = accept;
+    o.accept_ctx = actx;
+    hs_read_result r;
+    int rc = hs_read(h, &o, NULL, NULL, &r, err);
+    *count = r.visited;
+    return rc;
+}
+
+/* hs_point_fn form of hs_where_match: ctx is a const hs_where *. */
+static inline int hs_test_where_accept(void *ctx, const hs_point_view *p)
+{
+    return hs_where_match(ctx, p);
+}
+
+#endif /* HS_TEST_H */
