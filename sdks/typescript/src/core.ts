@@ -135,6 +135,7 @@ export class ClientCore {
 
   close(): void {
     this._transport.close();
+    if (this._http && this._http !== this._transport) this._http.close();
   }
 
   // ---- collections

@@ -16,7 +16,7 @@ export { errors };
 export { ClientCore } from './core';
 export type { CoreOptions, Embedder, Logger, UploadOptions } from './core';
 export type { Transport } from './transport';
-export { HttpTransport, type HttpTransportOptions } from './http';
+export { HttpTransport, fetchRequester, type HttpTransportOptions, type Requester } from './http';
 
 /** HyperspaceClient over HTTP: `host` is the HTTP base URL (`http://localhost:50050`; a bare
  * `host:port` gets `http://`). False / [] / {} on failure with a warning, unless raiseErrors. */

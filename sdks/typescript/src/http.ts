@@ -20,6 +20,33 @@ export interface HttpTransportOptions {
   timeoutMs?: number;
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
+  /** Sends one request (default: fetch). The Node entry passes a node:http one. */
+  request?: Requester;
+}
+
+export interface RequestInitLite {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+}
+export interface ResponseLite {
+  status: number;
+  text: string;
+}
+/** Sends one request; rejects on a network failure (name "TimeoutError" for a timeout). */
+export type Requester = (url: string, init: RequestInitLite) => Promise<ResponseLite>;
+
+/** The default requester: the global fetch (browsers, Node >= 18). */
+export function fetchRequester(fetchImpl?: typeof fetch): Requester {
+  const f = fetchImpl ?? (globalThis as { fetch?: typeof fetch }).fetch;
+  if (!f) throw new TypeError('no fetch available: pass options.fetch');
+  return async (url, init) => {
+    const ri: RequestInit = { method: init.method, headers: init.headers, body: init.body };
+    if (init.timeoutMs !== undefined) ri.signal = AbortSignal.timeout(init.timeoutMs);
+    const resp = await f(url, ri);
+    return { status: resp.status, text: await resp.text() };
+  };
 }
 
 type Json = unknown;
@@ -29,7 +56,7 @@ export class HttpTransport implements Transport {
   readonly target: string;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs?: number;
-  private readonly fetchImpl: typeof fetch;
+  private readonly send: Requester;
 
   constructor(baseUrl: string, options: HttpTransportOptions = {}) {
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(baseUrl)) baseUrl = 'http://' + baseUrl;
@@ -41,9 +68,7 @@ export class HttpTransport implements Transport {
     if (options.apiKey) this.headers['x-api-key'] = options.apiKey;
     if (options.userId !== undefined && options.userId !== null) this.headers['x-hyperspace-user-id'] = options.userId;
     this.timeoutMs = options.timeoutMs;
-    const f = options.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
-    if (!f) throw new TypeError('no fetch available: pass options.fetch');
-    this.fetchImpl = f;
+    this.send = options.request ?? fetchRequester(options.fetch);
   }
 
   /** One request; the raw text of a successful answer (errors thrown as HyperspaceError). */
@@ -54,21 +79,18 @@ export class HttpTransport implements Transport {
       data = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
       headers['Content-Type'] = 'application/json';
     }
-    const init: RequestInit = { method, headers, body: data };
-    if (this.timeoutMs !== undefined) init.signal = AbortSignal.timeout(this.timeoutMs);
-    let resp: Response;
-    let text: string;
+    let resp: ResponseLite;
     try {
-      resp = await this.fetchImpl(this.target + path, init);
-      text = await resp.text();
+      resp = await this.send(this.target + path, { method, headers, body: data, timeoutMs: this.timeoutMs });
     } catch (e) {
-      const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+      const err = e as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
       if (err && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
         throw new DeadlineExceededError(`Deadline exceeded: ${err.message ?? err.name}`, { method: what });
       }
-      const cause = err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
+      const cause = err?.code ?? err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
       throw new UnavailableError(`Cannot reach ${this.target}: ${cause}`, { method: what });
     }
+    const text = resp.text;
     if (resp.status >= 400) {
       let parsed: unknown = text;
       try {
@@ -236,6 +258,6 @@ export class HttpTransport implements Transport {
   }
 
   close(): void {
-    /* fetch keeps no state of ours */
+    (this.send as { close?: () => void }).close?.();
   }
 }

@@ -8,6 +8,7 @@
 import { ClientCore, defaultHttpUrl, type CoreOptions, type UploadOptions } from './core';
 import { GrpcTransport } from './grpc';
 import { HttpTransport } from './http';
+import { nodeRequester } from './node-request';
 import type { Transport } from './transport';
 import type { CollectionStats, Digest, Metadata, Vector } from './types';
 import * as errors from './errors';
@@ -18,7 +19,8 @@ export { errors };
 export { ClientCore, defaultHttpUrl, DEFAULT_HTTP_PORT } from './core';
 export type { CoreOptions, Embedder, Logger, UploadOptions } from './core';
 export type { Transport } from './transport';
-export { HttpTransport, type HttpTransportOptions } from './http';
+export { HttpTransport, fetchRequester, type HttpTransportOptions, type Requester } from './http';
+export { nodeRequester } from './node-request';
 export { GrpcTransport, defaultProtoPath, type GrpcTransportOptions } from './grpc';
 
 export interface ClientOptions extends CoreOptions {
@@ -48,7 +50,9 @@ export class HyperspaceClient extends ClientCore {
     const kind = /^https?:\/\//i.test(host) ? 'http' : (options.transport ?? 'grpc');
     const target = host.replace(/^grpc:\/\//i, '');
     const common = { apiKey: apiKey_, userId: userId_, timeoutMs: options.timeoutMs };
-    const http = (url: string): Transport => new HttpTransport(url, { ...common, fetch: options.fetch });
+    const http = (url: string): Transport => new HttpTransport(url, {
+      ...common, ...(options.fetch ? { fetch: options.fetch } : { request: nodeRequester() }),
+    });
     const grpc = (): GrpcTransport => new GrpcTransport(target, { ...common, grpcOptions: options.grpcOptions, protoPath: options.protoPath });
     let transport: Transport;
     let probe: GrpcTransport | undefined;
