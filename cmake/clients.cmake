@@ -1,9 +1,24 @@
-# Client side: the Python SDK tests (label sdk), against the real server.
+# Client side: the Python and TypeScript SDK tests (label sdk), against the real server.
 if(TARGET hyperspace-server)
   add_test(NAME sdk_python COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider
            ${CMAKE_SOURCE_DIR}/sdks/python/tests)
   set_tests_properties(sdk_python PROPERTIES LABELS sdk TIMEOUT 1200
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_SDK_REPORT=${CMAKE_BINARY_DIR}/sdk-report.txt")
+  # npm ci (packages from the npm registry, as pinned by package-lock.json), tsc, node --test.
+  # node and npm come from scripts/deps.sh (test group). It works in sdks/typescript itself
+  # (node_modules/, dist/ and proto/ there are ignored by git); RESOURCE_LOCK keeps two build
+  # directories' runs from sharing that folder at once.
+  find_program(NPM_EXECUTABLE npm)
+  if(NOT NPM_EXECUTABLE)
+    set(NPM_EXECUTABLE npm)  # not found at configure time: the test fails and says so
+  endif()
+  add_test(NAME sdk_typescript
+           COMMAND /bin/sh -c "\"$0\" ci --no-audit --no-fund && \"$0\" run build && \"$0\" test"
+                   ${NPM_EXECUTABLE}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/sdks/typescript)
+  set_tests_properties(sdk_typescript PROPERTIES LABELS sdk TIMEOUT 1200
+                       RESOURCE_LOCK sdks_typescript_dir
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;HS_SDK_REPORT=${CMAKE_BINARY_DIR}/sdk-report.txt")
 endif()
 
 # hyperspace-cli: the terminal monitor (ncurses) and scripting commands over the HTTP API.

@@ -31,6 +31,11 @@ for p in "${want[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = "installed" ] || missing+=("$p")
 done
+# node and npm (the TypeScript SDK's tests): any node >= 18 on PATH will do (a machine may carry
+# NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package); else Debian's.
+if [[ " ${groups[*]} " == *" test "* ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2

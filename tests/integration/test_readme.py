@@ -2,7 +2,8 @@
 
 Every fenced block that follows a `<!-- readme-test -->` line is run in order in one scratch
 directory (with a copy of proto/ and sdks/python/): `sh` blocks by bash with -e and pipefail,
-`python` blocks by /usr/bin/python3, with the build's bin/ on PATH (hyperspace-cli), the copied
+`python` blocks by /usr/bin/python3 (`js` blocks are run by the TypeScript SDK's own tests,
+sdks/typescript/test/readme.test.mjs, where the package is built), with the build's bin/ on PATH (hyperspace-cli), the copied
 Python SDK on PYTHONPATH and HYPERSPACE_PORT / HYPERSPACE_HTTP_PORT set.  Only the addresses
 are changed, to the test server's ports.  The comments that
 show results (`# [1, 3]`, `# -> {...}`) are checked against what the block printed.
@@ -61,6 +62,8 @@ def test_readme_examples_run_as_written(server):
         for i, (lang, code) in enumerate(blocks):
             code = code.replace("127.0.0.1:50050", "127.0.0.1:%d" % server.http_port)
             code = code.replace("127.0.0.1:50051", "127.0.0.1:%d" % server.grpc_port)
+            if lang == "js":
+                continue  # run by sdk_typescript (sdks/typescript/test/readme.test.mjs)
             if lang == "sh":
                 cmd = ["bash", "-e", "-o", "pipefail", "-c", code]
             elif lang == "python":
