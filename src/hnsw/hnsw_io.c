@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "hnsw/hnsw_int.h"
+#include "util/bytes.h"
 #include "util/error.h"
 
 #define HNSW_MAGIC "HSHNSW01"
@@ -87,21 +88,6 @@ size_t hs_hnsw_serialized_size(const hs_hnsw *h)
     return layout_of(HNSW_VERSION, n, h->m, upper_words(h, n), over_words(h, n)).total;
 }
 
-static void put32(char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(char *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
 {
     uint64_t n = used_slots(h);
@@ -112,12 +98,12 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
     char *p = buf;
     memset(p, 0, HNSW_HEADER);
     memcpy(p, HNSW_MAGIC, 8);
-    put32(p + 8, HNSW_VERSION);
-    put32(p + 12, h->m);
-    put32(p + 16, __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED));
-    put32(p + 20, (uint32_t)n);
-    put64(p + 24, h->seed);
-    put64(p + 32, hnsw_ep(h));
+    hs_put_le32(p + 8, HNSW_VERSION);
+    hs_put_le32(p + 12, h->m);
+    hs_put_le32(p + 16, __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED));
+    hs_put_le32(p + 20, (uint32_t)n);
+    hs_put_le64(p + 24, h->seed);
+    hs_put_le64(p + 32, hnsw_ep(h));
     uint64_t nodes = 0, deleted = 0;
     char *info = p + lo.info;
     memset(info, 0, HS_ALIGN_UP(n, 4));
@@ -129,11 +115,11 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
         nodes += (b & HS_INFO_LINKED) != 0;
         deleted += (b & HS_INFO_DELETED) != 0;
     }
-    put64(p + 40, nodes);
-    put64(p + 48, deleted);
-    put32(p + 56, (uint32_t)uw);
-    put32(p + 60, (uint32_t)ow);
-    put32(p + 64, h->cap0 / h->m0);
+    hs_put_le64(p + 40, nodes);
+    hs_put_le64(p + 48, deleted);
+    hs_put_le32(p + 56, (uint32_t)uw);
+    hs_put_le32(p + 60, (uint32_t)ow);
+    hs_put_le32(p + 64, h->cap0 / h->m0);
     memcpy(p + 68, &h->alpha, 4);
     char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + (size_t)h->m0);
@@ -141,16 +127,16 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
     char *ov = p + lo.ov;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t b = (uint8_t)info[i];
-        put32(p + lo.indeg + 4 * i, __atomic_load_n(hnsw_indeg(h, (uint32_t)i), __ATOMIC_RELAXED));
+        hs_put_le32(p + lo.indeg + 4 * i, __atomic_load_n(hnsw_indeg(h, (uint32_t)i), __ATOMIC_RELAXED));
         hnsw_view v = hnsw_view_of(h, (uint32_t)i, 0);
         uint32_t cnt = b ? view_count(&v) : 0;
         memset(l0 + i * rec0, 0, rec0);
-        put32(l0 + i * rec0, cnt);
+        hs_put_le32(l0 + i * rec0, cnt);
         for (uint32_t k = 0; k < cnt; k++) {
             if (k < h->m0) {
-                put32(l0 + i * rec0 + 4 + 4 * k, view_get(&v, k));
+                hs_put_le32(l0 + i * rec0 + 4 + 4 * k, view_get(&v, k));
             } else {
-                put32(ov, view_get(&v, k));
+                hs_put_le32(ov, view_get(&v, k));
                 ov += 4;
             }
         }
@@ -158,9 +144,9 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
             const uint32_t *ul = hnsw_list(h, (uint32_t)i, l);
             uint32_t uc = list_count(ul, h->m);
             memset(up, 0, 4 * (1 + (size_t)h->m));
-            put32(up, uc);
+            hs_put_le32(up, uc);
             for (uint32_t k = 0; k < uc; k++)
-                put32(up + 4 + 4 * k, list_get(ul, k));
+                hs_put_le32(up + 4 + 4 * k, list_get(ul, k));
             up += 4 * (1 + (size_t)h->m);
         }
     }
@@ -178,11 +164,11 @@ static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_h
 {
     if (len < HNSW_HEADER_V1 || memcmp(p, HNSW_MAGIC, 8) != 0)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: bad magic or short buffer (%zu bytes)", len);
-    hd->version = get32(p + 8);
+    hd->version = hs_get_le32(p + 8);
     if (hd->version != 1 && hd->version != HNSW_VERSION)
         return hs_error_set(err, HS_EVERSION, "hnsw: unsupported version %u", hd->version);
     if (hd->version == 1) {
-        if (get32(p + 60) != 0)
+        if (hs_get_le32(p + 60) != 0)
             return hs_error_set(err, HS_ECORRUPT, "hnsw: reserved header field is not zero");
         hd->ow = 0;
         hd->hub = 1;
@@ -190,21 +176,21 @@ static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_h
     } else {
         if (len < HNSW_HEADER)
             return hs_error_set(err, HS_ECORRUPT, "hnsw: short buffer (%zu bytes)", len);
-        hd->ow = get32(p + 60);
-        hd->hub = get32(p + 64);
+        hd->ow = hs_get_le32(p + 60);
+        hd->hub = hs_get_le32(p + 64);
         memcpy(&hd->alpha, p + 68, 4);
         if (hd->hub < 1 || hd->hub > HNSW_MAX_HUB || !(hd->alpha >= 1.0f && hd->alpha <= 2.0f))
             return hs_error_set(err, HS_ECORRUPT, "hnsw: bad parameters hub=%u alpha=%g", hd->hub,
                                 (double)hd->alpha);
     }
-    hd->m = get32(p + 12);
-    hd->efc = get32(p + 16);
-    hd->n = get32(p + 20);
-    hd->seed = get64(p + 24);
-    hd->ep = get64(p + 32);
-    hd->nodes = get64(p + 40);
-    hd->deleted = get64(p + 48);
-    hd->uw = get32(p + 56);
+    hd->m = hs_get_le32(p + 12);
+    hd->efc = hs_get_le32(p + 16);
+    hd->n = hs_get_le32(p + 20);
+    hd->seed = hs_get_le64(p + 24);
+    hd->ep = hs_get_le64(p + 32);
+    hd->nodes = hs_get_le64(p + 40);
+    hd->deleted = hs_get_le64(p + 48);
+    hd->uw = hs_get_le32(p + 56);
     if (hd->m < HS_HNSW_MIN_M || hd->m > HS_HNSW_MAX_M || hd->efc < 1 || hd->efc > 10000)
         return hs_error_set(err, HS_ECORRUPT, "hnsw: bad parameters m=%u ef=%u", hd->m, hd->efc);
     if (hd->n > hs_chunks_capacity(recs))
@@ -222,12 +208,12 @@ static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_h
  * not in the graph is harmless on level 0: that node simply has no neighbours.) */
 static bool list_ok(const char *lp, uint32_t max, uint32_t limit, uint32_t n)
 {
-    uint32_t cnt = get32(lp);
+    uint32_t cnt = hs_get_le32(lp);
     if (cnt > limit)
         return false;
     uint32_t bad = 0;
     for (uint32_t k = 0; k < max; k++) /* fixed trip count: the compiler vectorises it */
-        bad |= (k < cnt) & (get32(lp + 4 + 4 * k) >= n);
+        bad |= (k < cnt) & (hs_get_le32(lp + 4 + 4 * k) >= n);
     return !bad;
 }
 
@@ -237,11 +223,11 @@ static int overflow_ok(const char *p, const hnsw_hdr *hd, const layout *lo, hs_e
     size_t rec0 = 4 * (1 + 2 * (size_t)hd->m);
     uint64_t ow = 0;
     for (uint32_t i = 0; i < hd->n; i++) {
-        uint32_t cnt = get32(p + lo->l0 + (size_t)i * rec0);
+        uint32_t cnt = hs_get_le32(p + lo->l0 + (size_t)i * rec0);
         if (cnt <= 2 * hd->m)
             continue;
         for (uint32_t k = 0; k < cnt - 2 * hd->m; k++, ow++) {
-            if (ow >= hd->ow || get32(p + lo->ov + 4 * ow) >= hd->n)
+            if (ow >= hd->ow || hs_get_le32(p + lo->ov + 4 * ow) >= hd->n)
                 return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-0 overflow at slot %u", i);
         }
     }
@@ -269,13 +255,13 @@ static int validate_body(const char *p, const hnsw_hdr *hd, hs_error *err)
         nodes += b != 0;
         deleted += (b & HS_INFO_DELETED) != 0;
         if (!list_ok(l0 + (size_t)i * rec0, 2 * hd->m, 2 * hd->m * hd->hub, hd->n) ||
-            (!b && get32(l0 + (size_t)i * rec0) != 0))
+            (!b && hs_get_le32(l0 + (size_t)i * rec0) != 0))
             return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-0 list at slot %u", i);
         for (int l = 1; l <= level; l++) {
             if (uw + 1 + hd->m > hd->uw || !list_ok(up + 4 * uw, hd->m, hd->m, hd->n))
                 return hs_error_set(err, HS_ECORRUPT, "hnsw: bad level-%d list at slot %u", l, i);
-            for (uint32_t k = 0; k < get32(up + 4 * uw); k++) {
-                uint32_t v = get32(up + 4 * uw + 4 + 4 * k);
+            for (uint32_t k = 0; k < hs_get_le32(up + 4 * uw); k++) {
+                uint32_t v = hs_get_le32(up + 4 * uw + 4 + 4 * k);
                 if ((int)(info[v] & HS_INFO_LEVEL_MASK) < l)
                     return hs_error_set(err, HS_ECORRUPT,
                                         "hnsw: slot %u links to slot %u above its level", i, v);
@@ -347,7 +333,7 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
         up += bytes;
     }
     for (uint32_t i = 0; i < hd->n && rc == HS_OK && hd->ow; i++) {
-        uint32_t cnt = get32(l0 + (size_t)i * rec0);
+        uint32_t cnt = hs_get_le32(l0 + (size_t)i * rec0);
         if (cnt <= h->m0)
             continue;
         size_t bytes = sizeof(hnsw_ovb) + (size_t)(cnt - h->m0) * sizeof(uint32_t);
