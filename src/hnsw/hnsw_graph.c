@@ -48,12 +48,12 @@ void hs_hnsw_opts_init(hs_hnsw_opts *o)
     o->hub = 0;
 }
 
-void hs_hnsw_defaults_for(hs_metric metric, float *alpha, uint32_t *hub)
+bool hs_hnsw_engaged(const hs_hnsw *h)
 {
-    bool hyperbolic = metric == HS_METRIC_POINCARE || metric == HS_METRIC_LORENTZ;
-    *alpha = hyperbolic ? 1.3f : 1.0f;
-    *hub = hyperbolic ? HNSW_MAX_HUB : 1;
+    return __atomic_load_n(&h->mode, __ATOMIC_ACQUIRE) == HNSW_ENGAGED;
 }
+
+void hnsw_set_mode(hs_hnsw *h, uint32_t mode) { __atomic_store_n(&h->mode, mode, __ATOMIC_RELEASE); }
 
 int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks *recs,
                 hs_hnsw **out)
@@ -61,13 +61,9 @@ int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks
     *out = NULL;
     if (!opts || !space || !recs)
         return HS_EINVAL;
-    float alpha;
-    uint32_t hub;
-    hs_hnsw_defaults_for(space->metric, &alpha, &hub);
-    if (opts->alpha != 0)
-        alpha = opts->alpha;
-    if (opts->hub != 0)
-        hub = opts->hub;
+    bool adaptive = opts->alpha == 0 && opts->hub == 0;
+    float alpha = opts->alpha != 0 ? opts->alpha : adaptive ? HNSW_ENGAGED_ALPHA : 1.0f;
+    uint32_t hub = opts->hub != 0 ? opts->hub : adaptive ? HNSW_MAX_HUB : 1;
     if (opts->m < HS_HNSW_MIN_M || opts->m > HS_HNSW_MAX_M || opts->ef_construction < 1 ||
         opts->ef_construction > 10000 || opts->chunk_shift > 20 ||
         recs->rec_len < space->rec_len || !(alpha >= 1.0f && alpha <= 2.0f) || hub < 1 ||
@@ -81,6 +77,7 @@ int hs_hnsw_new(const hs_hnsw_opts *opts, const hs_space *space, const hs_chunks
     h->m0 = 2 * opts->m;
     h->cap0 = h->m0 * hub;
     h->alpha = alpha;
+    h->mode = adaptive ? HNSW_PROBING : (alpha > 1.0f || hub > 1) ? HNSW_ENGAGED : HNSW_PLAIN;
     h->ef_construction = opts->ef_construction;
     h->level_mult = 1.0 / log((double)opts->m);
     h->seed = opts->seed;
@@ -175,11 +172,11 @@ static int random_level(const hs_hnsw *h, uint32_t slot)
  * Poincare delta, whose geodesic distance is 2 asinh(sqrt(delta)); alpha divides the distance,
  * so the bound is computed once per candidate and the pairwise checks stay on raw keys.
  */
-static float prune_bound(const hs_hnsw *h, float key)
+static float prune_bound(const hs_hnsw *h, float alpha, float key)
 {
-    if (h->alpha == 1.0f)
+    if (alpha == 1.0f)
         return key;
-    double a = h->alpha;
+    double a = alpha;
     if (h->space->metric == HS_METRIC_POINCARE) {
         double t = sinh(asinh(sqrt((double)key)) / a);
         return (float)(t * t);
@@ -191,13 +188,19 @@ static float prune_bound(const hs_hnsw *h, float key)
     return (float)((double)key / (a * a));
 }
 
+static bool engaged(const hs_hnsw *h)
+{
+    return __atomic_load_n(&h->mode, __ATOMIC_ACQUIRE) == HNSW_ENGAGED;
+}
+
 size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel)
 {
     const hs_space *sp = h->space;
+    float alpha = engaged(h) ? h->alpha : 1.0f;
     size_t kept = 0;
     for (size_t i = 0; i < n && kept < max; i++) {
         const void *rc = hnsw_rec(h, cand[i].id);
-        float bound = prune_bound(h, cand[i].dist);
+        float bound = prune_bound(h, alpha, cand[i].dist);
         bool good = true;
         for (size_t j = 0; j < kept; j++) {
             if (sp->dist(sp, rc, hnsw_rec(h, sel[j].id)) < bound) {
@@ -295,6 +298,28 @@ static inline void indeg_add(const hs_hnsw *h, uint32_t slot, int level, int del
         __atomic_fetch_add(hnsw_indeg(h, slot), (uint32_t)delta, __ATOMIC_RELAXED);
 }
 
+/*
+ * Adaptive construction (see hs_hnsw_engaged in hnsw.h): while probing, each level-0 prune
+ * counts the nodes it left without any in-link; after HNSW_PROBE_PRUNES prunes the graph
+ * engages the slack and the hub budget when they exceed HNSW_ENGAGE_RATE per prune, or stays
+ * the published algorithm.  The thread whose prune engaged it relinks the nodes inserted so
+ * far once its insert is done (relink_all).
+ */
+static void watch_prune(hs_hnsw *h, hnsw_scratch *s, size_t orphaned)
+{
+    if (__atomic_load_n(&h->mode, __ATOMIC_RELAXED) != HNSW_PROBING)
+        return;
+    uint64_t o = __atomic_add_fetch(&h->orphans, orphaned, __ATOMIC_RELAXED);
+    uint64_t n = __atomic_add_fetch(&h->prunes, 1, __ATOMIC_RELAXED);
+    if (n != HNSW_PROBE_PRUNES)
+        return;
+    uint32_t expected = HNSW_PROBING;
+    uint32_t next = (double)o > HNSW_ENGAGE_RATE * (double)n ? HNSW_ENGAGED : HNSW_PLAIN;
+    if (__atomic_compare_exchange_n(&h->mode, &expected, next, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED))
+        s->engaged_here = next == HNSW_ENGAGED;
+}
+
 /* Index in e's list of its farthest neighbour that is marked deleted, or -1. */
 static long farthest_deleted(const hs_hnsw *h, uint32_t e, const hnsw_view *v, uint32_t cnt)
 {
@@ -319,7 +344,7 @@ static long farthest_deleted(const hs_hnsw *h, uint32_t e, const hnsw_view *v, u
  * neighbour pruned away that is left with no in-link at all is noted in s->orphans; the caller
  * relinks it (reattach) once e's lock is released.
  */
-static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int level)
+static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int level, bool unique)
 {
     const hs_space *sp = h->space;
     pthread_mutex_t *lk = hnsw_node_lock(h, e);
@@ -327,7 +352,15 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
     hnsw_view v = hnsw_view_of(h, e, level);
     uint32_t max = v.max;
     uint32_t cnt = view_count(&v);
-    if (cnt < max) {
+    for (uint32_t i = 0; unique && i < cnt; i++) {
+        if (view_get(&v, i) == q) {
+            pthread_mutex_unlock(lk);
+            return HS_OK;
+        }
+    }
+    /* the published algorithm keeps 2m level-0 links; an engaged graph grows hubs */
+    bool hubs = level != 0 || engaged(h);
+    if (cnt < (hubs ? max : v.nin)) {
         if (view_reserve(h, &v, cnt + 1) != HS_OK) {
             pthread_mutex_unlock(lk);
             return HS_ENOMEM;
@@ -367,10 +400,11 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
     /* a hub prunes to 90 % of its budget, so the next back-links append without pruning: a
      * hub is everybody's neighbour, and pruning a full list on every back-link made the build
      * ten times slower (verbs10) for no recall */
-    size_t target = max > h->m0 ? max - max / 10 : max;
+    size_t target = !hubs ? v.nin : max > v.nin ? max - max / 10 : max;
     size_t kept = hnsw_select(h, s->w, cnt + 1, target, s->sel);
     rewrite_list(&v, cnt, s->sel, kept);
     if (level == 0) {
+        size_t orphans0 = s->norphans;
         for (uint32_t i = 0; i <= cnt; i++) {
             uint32_t id = s->w[i].id;
             bool stays = false;
@@ -385,6 +419,7 @@ static int add_link(hs_hnsw *h, hnsw_scratch *s, uint32_t e, uint32_t q, int lev
                 s->orphans[s->norphans++] = id;
             }
         }
+        watch_prune(h, s, s->norphans - orphans0);
     }
     pthread_mutex_unlock(lk);
     return HS_OK;
@@ -458,7 +493,7 @@ static int add_links(hs_hnsw *h, hnsw_scratch *s, const hs_pair *sel, size_t n, 
     int rc = HS_OK;
     for (size_t i = 0; i < n && rc == HS_OK; i++) {
         s->norphans = 0;
-        rc = add_link(h, s, sel[i].id, q, level);
+        rc = add_link(h, s, sel[i].id, q, level, false);
         for (size_t k = 0; k < s->norphans; k++)
             reattach(h, s->orphans[k]);
     }
@@ -560,6 +595,55 @@ static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level,
     return rc;
 }
 
+/* Links u again under the engaged rules: its level-0 neighbours found by a search and chosen
+ * with the slack, each linked both ways (the back-links may grow hubs).  Links it already has
+ * are kept; a prune they cause follows the engaged rules. */
+static int relink(hs_hnsw *h, hnsw_scratch *s, uint32_t u, hs_pair *layer, hs_pair *sel,
+                  size_t efc)
+{
+    uint64_t ep = hnsw_ep(h);
+    const void *q = hnsw_rec(h, u);
+    hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, (uint32_t)ep)), (uint32_t)ep};
+    for (int l = (int)(ep >> 32) - 1; l >= 1; l--)
+        cur = hnsw_greedy(h, q, cur, l);
+    long n = hnsw_search_layer(h, s, q, &cur, 1, efc, 0, false, NULL, layer);
+    if (n < 0)
+        return HS_ENOMEM;
+    size_t w = 0;
+    for (long i = 0; i < n; i++)
+        if (layer[i].id != u)
+            layer[w++] = layer[i];
+    size_t kept = fill_min(h, layer, w, sel, hnsw_select(h, layer, w, h->m0, sel));
+    int rc = HS_OK;
+    for (size_t i = 0; i < kept && rc == HS_OK; i++) {
+        for (int dir = 0; dir < 2 && rc == HS_OK; dir++) {
+            s->norphans = 0;
+            rc = dir ? add_link(h, s, sel[i].id, u, 0, true) : add_link(h, s, u, sel[i].id, 0, true);
+            for (size_t k = 0; k < s->norphans; k++)
+                reattach(h, s->orphans[k]);
+        }
+    }
+    return rc;
+}
+
+/* After the graph engaged: relinks every node inserted so far (built as the published
+ * algorithm, they may have lost the in-links the engaged rules keep).  Inserts of other threads
+ * go on meanwhile; nodes they add are built engaged. */
+static int relink_all(hs_hnsw *h, hnsw_scratch *s)
+{
+    size_t efc = __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED);
+    hs_pair *layer = malloc((efc + 1) * sizeof(*layer));
+    hs_pair *sel = malloc((size_t)h->m0 * sizeof(*sel));
+    int rc = layer && sel ? HS_OK : HS_ENOMEM;
+    uint64_t n = hs_chunks_capacity(&h->info);
+    for (uint64_t u = 0; u < n && rc == HS_OK; u++)
+        if (hnsw_info(h, (uint32_t)u) & HS_INFO_LINKED && hnsw_ep(h) != 0)
+            rc = relink(h, s, (uint32_t)u, layer, sel, efc);
+    free(layer);
+    free(sel);
+    return rc;
+}
+
 int hs_hnsw_insert(hs_hnsw *h, uint32_t slot)
 {
     if ((uint64_t)slot >= hs_chunks_capacity(h->recs))
@@ -594,6 +678,10 @@ int hs_hnsw_insert(hs_hnsw *h, uint32_t slot)
     for (int l = top; l > level; l--)
         cur = hnsw_greedy(h, q, cur, l);
     rc = connect_layers(h, s, slot, level, top, cur);
+    if (rc == HS_OK && s->engaged_here) {
+        s->engaged_here = false;
+        rc = relink_all(h, s);
+    }
     if (rc != HS_OK)
         return rc;
     if (level > top) {

@@ -35,10 +35,21 @@
 #define HNSW_MAX_HUB 16u
 #define HNSW_MAX_LIST (2u * HS_HNSW_MAX_M * HNSW_MAX_HUB)
 
+/* Construction modes (hnsw_graph.c, "Adaptive construction"). */
+enum { HNSW_PROBING = 0, HNSW_ENGAGED = 1, HNSW_PLAIN = 2 };
+#define HNSW_ENGAGED_ALPHA 1.3f
+#define HNSW_PROBE_PRUNES 4000u /* level-0 prunes observed before deciding */
+#define HNSW_ENGAGE_RATE 0.05  /* orphaned nodes per prune above which the graph engages */
+
+/* Sets the mode of a deserialised graph (hnsw_io.c). */
+void hnsw_set_mode(hs_hnsw *h, uint32_t mode);
+
 struct hs_hnsw {
     uint32_t m, m0;           /* immutable: links per upper list, inline level-0 links */
-    uint32_t cap0;            /* immutable: most level-0 links of a hub (>= m0) */
-    float alpha;              /* immutable: pruning slack (1 = Algorithm 4 as published) */
+    uint32_t cap0;            /* immutable: most level-0 links of a hub once engaged (>= m0) */
+    float alpha;              /* immutable: pruning slack once engaged (1 = Algorithm 4) */
+    uint32_t mode;            /* atomic: HNSW_PROBING, HNSW_ENGAGED or HNSW_PLAIN */
+    uint64_t prunes, orphans; /* atomic: level-0 prunes while probing, nodes they orphaned */
     uint32_t ef_construction; /* atomic */
     double level_mult;        /* 1 / ln(m), immutable */
     uint64_t seed;            /* immutable */
@@ -157,6 +168,7 @@ typedef struct hnsw_scratch {
     size_t sel_cap;
     uint32_t orphans[HNSW_MAX_LIST + 1]; /* nodes left without an in-link by a prune */
     size_t norphans;
+    bool engaged_here; /* this thread's prune engaged the graph: it relinks the early nodes */
 } hnsw_scratch;
 
 /* The calling thread's scratch with its visited set sized for the index and a fresh epoch;

@@ -1,13 +1,14 @@
 /*
  * hnsw_io.c: the graph to and from a byte buffer (format in docs/file-format.md, "HNSW graph").
  *
- *   header (72 bytes in version 2, 64 in version 1; little-endian):
+ *   header (80 bytes in version 2, 64 in version 1; little-endian):
  *     0  magic "HSHNSW01"      8  u32 version (2)     12 u32 m
  *     16 u32 ef_construction   20 u32 nslots          24 u64 seed
  *     32 u64 entry (packed: (max_level + 1) << 32 | slot; 0 = empty)
  *     40 u64 nodes             48 u64 deleted         56 u32 upper_words
  *     60 u32 over_words (version 1: reserved, 0)
  *     64 u32 hub               68 f32 alpha           (version 2 only)
+ *     72 u32 mode (0 probing, 1 engaged, 2 published)  76 u32 reserved (0)
  *   info bytes [nslots], zero-padded to a multiple of 4
  *   level-0 in-degrees [nslots] u32 (a hint: wrong values only affect link repair choices)
  *   level-0 lists [nslots][1 + 2m] u32 (count <= hub x 2m, the first min(count, 2m) links)
@@ -29,7 +30,7 @@
 #define HNSW_MAGIC "HSHNSW01"
 #define HNSW_VERSION 2u
 #define HNSW_HEADER_V1 64u
-#define HNSW_HEADER 72u
+#define HNSW_HEADER 80u
 
 static uint64_t used_slots(const hs_hnsw *h)
 {
@@ -121,6 +122,7 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
     hs_put_le32(p + 60, (uint32_t)ow);
     hs_put_le32(p + 64, h->cap0 / h->m0);
     memcpy(p + 68, &h->alpha, 4);
+    hs_put_le32(p + 72, __atomic_load_n(&h->mode, __ATOMIC_ACQUIRE));
     char *l0 = p + lo.l0;
     size_t rec0 = 4 * (1 + (size_t)h->m0);
     char *up = p + lo.up;
@@ -154,7 +156,7 @@ int hs_hnsw_serialize(const hs_hnsw *h, void *buf, size_t len)
 }
 
 typedef struct hnsw_hdr {
-    uint32_t version, m, efc, n, uw, ow, hub;
+    uint32_t version, m, efc, n, uw, ow, hub, mode;
     float alpha; /* 0 in version 1: the metric's default */
     uint64_t seed, ep, nodes, deleted;
 } hnsw_hdr;
@@ -173,15 +175,18 @@ static int parse_header(const char *p, size_t len, const hs_chunks *recs, hnsw_h
         hd->ow = 0;
         hd->hub = 1;
         hd->alpha = 0;
+        hd->mode = HNSW_PLAIN; /* version 1 was built by the published algorithm */
     } else {
         if (len < HNSW_HEADER)
             return hs_error_set(err, HS_ECORRUPT, "hnsw: short buffer (%zu bytes)", len);
         hd->ow = hs_get_le32(p + 60);
         hd->hub = hs_get_le32(p + 64);
         memcpy(&hd->alpha, p + 68, 4);
-        if (hd->hub < 1 || hd->hub > HNSW_MAX_HUB || !(hd->alpha >= 1.0f && hd->alpha <= 2.0f))
-            return hs_error_set(err, HS_ECORRUPT, "hnsw: bad parameters hub=%u alpha=%g", hd->hub,
-                                (double)hd->alpha);
+        hd->mode = hs_get_le32(p + 72);
+        if (hd->hub < 1 || hd->hub > HNSW_MAX_HUB || !(hd->alpha >= 1.0f && hd->alpha <= 2.0f) ||
+            hd->mode > HNSW_PLAIN || hs_get_le32(p + 76) != 0)
+            return hs_error_set(err, HS_ECORRUPT, "hnsw: bad parameters hub=%u alpha=%g mode=%u",
+                                hd->hub, (double)hd->alpha, hd->mode);
     }
     hd->m = hs_get_le32(p + 12);
     hd->efc = hs_get_le32(p + 16);
@@ -369,12 +374,16 @@ int hs_hnsw_deserialize(const void *buf, size_t len, const hs_space *space, cons
     o.m = hd.m;
     o.ef_construction = hd.efc;
     o.seed = hd.seed;
-    o.alpha = hd.alpha;
-    o.hub = hd.hub == 1 && hd.version == 1 ? 0 : hd.hub;
+    /* the engaged parameters as stored (version 1: the defaults), then the stored mode: a graph
+     * goes on as it was built (a version-1 graph as the published algorithm; a rebuild makes
+     * it adaptive) */
+    o.alpha = hd.version == 1 ? 0 : hd.alpha;
+    o.hub = hd.version == 1 ? 0 : hd.hub;
     hs_hnsw *h;
     rc = hs_hnsw_new(&o, space, recs, &h);
     if (rc != HS_OK)
         return hs_error_set(err, rc, "hnsw: cannot create the index");
+    hnsw_set_mode(h, hd.mode);
     rc = load_body(h, buf, &hd);
     if (rc != HS_OK) {
         hs_hnsw_free(h);
