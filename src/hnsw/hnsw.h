@@ -46,7 +46,7 @@ typedef struct hs_hnsw_opts {
 
 /*
  * Adaptive construction (alpha and hub both 0, the defaults; any metric): the graph starts as
- * the published algorithm and watches its first 200 level-0 prunes.  When they leave more than
+ * the published algorithm and watches its first 4,000 level-0 prunes.  When they leave more than
  * 5 % of the pruned nodes without any in-link, the data are tree-like (a trained hierarchy: a
  * node's parent prunes all its siblings, a hub's children need more than 2m in-links): the
  * graph engages alpha 1.3 and hub 16 for good and relinks the nodes inserted so far under the
