@@ -678,12 +678,14 @@ int hs_hnsw_insert(hs_hnsw *h, uint32_t slot)
     for (int l = top; l > level; l--)
         cur = hnsw_greedy(h, q, cur, l);
     rc = connect_layers(h, s, slot, level, top, cur);
-    if (rc == HS_OK && s->engaged_here) {
-        s->engaged_here = false;
-        rc = relink_all(h, s);
-    }
     if (rc != HS_OK)
         return rc;
+    if (s->engaged_here) {
+        /* the node itself is in; a relink cut short by memory leaves a valid graph that is
+         * only less well linked (the repair after the batch keeps it reachable) */
+        s->engaged_here = false;
+        (void)relink_all(h, s);
+    }
     if (level > top) {
         pthread_mutex_lock(&h->ep_lock);
         if (level > (int)(hnsw_ep(h) >> 32) - 1)
