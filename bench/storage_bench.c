@@ -13,6 +13,10 @@
  *       a collection evicted by the loaded limit is woken by a search: p50/p99 latency
  *   hs-storage-bench many    DIR --count 10000 [--points 20] [--dim 32]
  *       RSS of a process holding that many small collections (most of them cold)
+ *   hs-storage-bench serverless DIR --count 100000 [--points 20] [--dim 32] [--durability async]
+ *       the serverless workload: create + first insert latency per collection, bytes on disk
+ *       (allocated and apparent) and files, open time, RSS, first search of 100 random cold
+ *       collections, the usage report, then 1,000 collections loaded (the default limit)
  *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--threads 1]
  *                            [--seconds 10]
  *       search QPS and recall@k through the C API on an existing database (for instance the
@@ -20,6 +24,8 @@
  *
  * One line per figure, key=value, for the notes in bench/README.md.
  */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -52,7 +58,7 @@ static void parse(args *a, int argc, char **argv)
                 .points = 20, .durability = HS_DURABILITY_BATCH, .k = 10, .threads = 1,
                 .seconds = 10, .collection = "default"};
     if (argc < 3)
-        die("usage: hs-storage-bench ingest|reopen|wake|many|search DIR [flags]", NULL);
+        die("usage: hs-storage-bench ingest|reopen|wake|many|serverless|search DIR [flags]", NULL);
     a->mode = argv[1];
     a->dir = argv[2];
     for (int i = 3; i < argc; i++) {
@@ -350,6 +356,121 @@ static void run_many(const args *a)
     hs_db_close(db, NULL);
 }
 
+/* ---- serverless ------------------------------------------------------------------------------ */
+
+static uint64_t du_alloc, du_apparent, du_files, du_dirs;
+
+static int du_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)path;
+    (void)f;
+    du_alloc += (uint64_t)st->st_blocks * 512;
+    du_apparent += (uint64_t)st->st_size;
+    du_files += flag == FTW_F;
+    du_dirs += flag == FTW_D || flag == FTW_DP;
+    return 0;
+}
+
+static void du(const char *dir)
+{
+    du_alloc = du_apparent = du_files = du_dirs = 0;
+    nftw(dir, du_one, 64, FTW_PHYS);
+}
+
+static int usage_sink(void *ctx, const hs_tenant_usage *u)
+{
+    *(uint64_t *)ctx += u->points;
+    return 0;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof(double), cmp_double);
+    size_t i = (size_t)ceil(p * (double)n) - 1;
+    return v[i < n ? i : n - 1];
+}
+
+static void run_serverless(const args *a)
+{
+    double *lat = malloc(a->count * sizeof(double));
+    long base = rss_kb();
+    uint64_t t0 = hs_now_ns();
+    {
+        hs_db *db = open_db(a->dir, 1000);
+        for (size_t i = 0; i < a->count; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "u%07zu", i);
+            uint64_t c0 = hs_now_ns();
+            hs_collection *h = collection(db, name, a->dim, true);
+            load(h, i * a->points, a->points, a->dim, a->points, a->durability, false);
+            lat[i] = (double)(hs_now_ns() - c0) / 1e6;
+            hs_collection_close(h);
+        }
+        double secs = (double)(hs_now_ns() - t0) / 1e9;
+        printf("serverless created count=%zu points=%zu dim=%zu durability=%s seconds=%.1f "
+               "rss_mb=%.1f\n", a->count, a->points, a->dim,
+               a->durability == HS_DURABILITY_ASYNC    ? "async"
+               : a->durability == HS_DURABILITY_STRICT ? "strict"
+                                                       : "batch",
+               secs, (double)(rss_kb() - base) / 1024);
+        printf("serverless create_first_insert_ms p50=%.2f p99=%.2f max=%.2f\n",
+               pct(lat, a->count, 0.5), pct(lat, a->count, 0.99), pct(lat, a->count, 1.0));
+        uint64_t c0 = hs_now_ns();
+        hs_db_close(db, NULL);
+        printf("serverless close_ms=%.0f\n", (double)(hs_now_ns() - c0) / 1e6);
+    }
+    du(a->dir);
+    printf("serverless disk allocated_mb=%.1f apparent_mb=%.1f files=%llu dirs=%llu "
+           "per_collection_kb=%.1f vectors_mb=%.1f\n", (double)du_alloc / 1048576,
+           (double)du_apparent / 1048576, (unsigned long long)du_files,
+           (unsigned long long)du_dirs, (double)du_alloc / 1024 / (double)a->count,
+           (double)(a->count * a->points * a->dim * 4) / 1048576);
+    hs_db_release_memory(NULL, NULL);
+    base = rss_kb();
+    t0 = hs_now_ns();
+    hs_db *db = open_db(a->dir, 1000);
+    double open_ms = (double)(hs_now_ns() - t0) / 1e6;
+    printf("serverless open_ms=%.1f rss_after_open_mb=%.1f\n", open_ms,
+           (double)(rss_kb() - base) / 1024);
+    hs_rng r;
+    hs_rng_seed(&r, 7);
+    size_t cold = a->count < 100 ? a->count : 100;
+    for (size_t i = 0; i < cold; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "u%07zu", (size_t)(hs_rng_next(&r) % a->count));
+        uint64_t c0 = hs_now_ns();
+        hs_collection *h = collection(db, name, a->dim, false);
+        search_once(h, a->dim);
+        lat[i] = (double)(hs_now_ns() - c0) / 1e6;
+        hs_collection_close(h);
+    }
+    printf("serverless cold_first_search_ms n=%zu p50=%.2f p99=%.2f max=%.2f\n", cold,
+           pct(lat, cold, 0.5), pct(lat, cold, 0.99), pct(lat, cold, 1.0));
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t points = 0;
+        t0 = hs_now_ns();
+        hs_error err;
+        if (hs_db_usage(db, NULL, usage_sink, &points, &err) != HS_OK)
+            die("usage", &err);
+        lat[rep] = (double)(hs_now_ns() - t0) / 1e6;
+        if (points != a->count * a->points)
+            die("usage: wrong point total", NULL);
+    }
+    printf("serverless usage_ms p50=%.2f max=%.2f\n", pct(lat, 5, 0.5), pct(lat, 5, 1.0));
+    size_t nl = a->count < 1000 ? a->count : 1000;
+    for (size_t i = 0; i < nl; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "u%07zu", i * (a->count / nl));
+        hs_collection *h = collection(db, name, a->dim, false);
+        search_once(h, a->dim);
+        hs_collection_close(h);
+    }
+    printf("serverless loaded=%zu rss_mb=%.1f process_rss_mb=%.1f\n", nl,
+           (double)(rss_kb() - base) / 1024, (double)rss_kb() / 1024);
+    hs_db_close(db, NULL);
+    free(lat);
+}
+
 /* ---- search ---------------------------------------------------------------------------------- */
 
 static double hs_now_s(void) { return (double)hs_now_ns() / 1e9; }
@@ -445,6 +566,8 @@ int main(int argc, char **argv)
         run_wake(&a);
     else if (!strcmp(a.mode, "many"))
         run_many(&a);
+    else if (!strcmp(a.mode, "serverless"))
+        run_serverless(&a);
     else if (!strcmp(a.mode, "search"))
         run_search(&a);
     else

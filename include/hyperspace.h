@@ -203,6 +203,12 @@ typedef struct hs_db_opts {
     uint32_t default_ef_search;       /* default 100; likewise */
     uint32_t exact_threshold;       /* collections with fewer live points are scanned exactly
                                        instead of searched through the graph (default 1024) */
+    uint32_t max_collections_per_tenant; /* creating more fails with HS_EFULL (default 0 =
+                                            unlimited) */
+    uint32_t checkpoint_min_log_bytes; /* unloading, closing and the snapshot interval skip the
+                                          checkpoint of a collection whose log holds fewer bytes
+                                          (it is replayed at the next load; default 65536; 0 =
+                                          always checkpoint a changed collection) */
     const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
 } hs_db_opts;
 
@@ -248,6 +254,22 @@ int hs_db_vacuum(hs_db *db, size_t *collections, uint64_t *reclaimed, hs_error *
  * Ownership: none.  Thread-safety: safe.  Errors: none. */
 void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *loaded,
                   uint64_t *failed);
+
+/* A tenant's usage (hs_db_usage): collections (of which loaded), live and deleted points, bytes
+ * of its files on disk and resident bytes of its loaded collections (cold ones cost none). */
+typedef struct hs_tenant_usage {
+    const char *tenant;
+    uint64_t collections, loaded, points, deleted, disk_bytes, ram_bytes;
+    uint64_t max_collections; /* the quota in force, 0 = unlimited */
+} hs_tenant_usage;
+
+/* Calls fn(ctx, u) for every tenant with a collection (or only `tenant`, when not NULL), in
+ * name order, without loading or reading anything: the figures of collections that are not
+ * loaded are kept summed per tenant, the loaded ones (at most the loaded limit) are added.
+ * u and its strings live during the call only.  A non-zero return from fn stops and is returned.
+ * Ownership: none.  Thread-safety: safe (fn may call into db).  Errors: HS_ENOMEM. */
+int hs_db_usage(hs_db *db, const char *tenant,
+                int (*fn)(void *ctx, const hs_tenant_usage *u), void *ctx, hs_error *err);
 
 /* Event counters of the database since it was opened (WAL fsyncs: of the whole process). */
 typedef struct hs_db_counters {

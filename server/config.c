@@ -35,7 +35,7 @@ enum {
     S_HOST, S_PORT, S_HTTP_PORT, S_DATA_DIR, S_ROLE, S_LEADER, S_DIMENSION, S_METRIC, S_QUANT,
     S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
     S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_HEADER_TIMEOUT, S_MAX_CONN,
-    S_MAX_CONN_IP, S_COUNT
+    S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_COUNT
 };
 
 static setting table[S_COUNT] = {
@@ -80,6 +80,13 @@ static setting table[S_COUNT] = {
                     false},
     [S_MAX_CONN_IP] = {"HS_HTTP_MAX_CONNECTIONS_PER_IP", NULL, NULL, NULL, K_UINT, "128", 0, 16384,
                        false, false},
+    /* collections one tenant may have (0 = no limit); creating more is RESOURCE_EXHAUSTED */
+    [S_TENANT_QUOTA] = {"HS_MAX_COLLECTIONS_PER_TENANT", NULL, NULL, NULL, K_UINT, "0", 0,
+                        2147483647, false, false},
+    /* unloading and stopping skip the checkpoint of a collection whose log is smaller (it is
+     * replayed at its next load); 0 = always checkpoint */
+    [S_CKPT_MIN_LOG] = {"HS_CHECKPOINT_MIN_LOG_BYTES", NULL, NULL, NULL, K_UINT, "65536", 0,
+                        1073741824, false, false},
 };
 
 /* Upstream variables that are accepted and ignored (with a warning). */
@@ -289,6 +296,12 @@ static int convert(hs_settings *o)
             break;
         case S_MAX_CONN_IP:
             o->http_max_conn_per_ip = (uint32_t)v;
+            break;
+        case S_TENANT_QUOTA:
+            o->max_collections_per_tenant = (uint32_t)v;
+            break;
+        case S_CKPT_MIN_LOG:
+            o->checkpoint_min_log_bytes = (uint32_t)v;
             break;
         default:
             break;

@@ -67,6 +67,8 @@ int main(int argc, char **argv)
     o.batch_interval_ms = g_srv.cfg.wal_batch_ms;
     o.idle_timeout_sec = g_srv.cfg.idle_timeout_sec;
     o.max_loaded = g_srv.cfg.max_loaded;
+    o.max_collections_per_tenant = g_srv.cfg.max_collections_per_tenant;
+    o.checkpoint_min_log_bytes = g_srv.cfg.checkpoint_min_log_bytes;
     o.indexer_threads = g_srv.cfg.indexer_threads;
     o.snapshot_interval_sec = g_srv.cfg.snapshot_interval_sec;
     if (g_srv.cfg.m)

@@ -45,6 +45,7 @@ typedef struct hs_settings {
     uint32_t m, ef_construction, ef_search;
     uint32_t indexer_threads;
     uint32_t idle_timeout_sec, max_loaded;
+    uint32_t max_collections_per_tenant, checkpoint_min_log_bytes;
     char api_key[512];
     bool api_key_set;
     char keys_file[1024];

@@ -72,6 +72,15 @@ typedef enum centry_state {
 
 typedef struct hs_coll hs_coll;
 
+/* A tenant's collection count and the summed figures of its collections that are not loaded
+ * (catalog.c keeps them as entries change state; db->lock). */
+typedef struct hs_tenant {
+    char name[HS_NAME_MAX + 1];
+    uint64_t collections;
+    uint64_t cold_points, cold_deleted, cold_disk;
+    struct hs_tenant *next;
+} hs_tenant;
+
 /* A write that is logged but not applied yet (write.c): BATCH and STRICT writes become visible
  * only once their record is durable, in log order; when the log fails first they are refused
  * and never applied.  Owned by the writer's stack; queued on its collection (wlock). */
@@ -107,7 +116,13 @@ typedef struct centry {
     uint64_t cold_count, cold_deleted, cold_clock, cold_disk;
     bool replay_pending;    /* at open: the log holds records no checkpoint covers (a crash) */
     char error[256];        /* load failure (db->lock) */
-    struct centry *next;    /* catalog list, sorted by (tenant, name) */
+    /* catalog.c (db->lock): hash chain, the list of every entry (unordered), the list of
+     * loaded entries (coll set), the tenant */
+    uint64_t hash;
+    struct centry *hnext, *prev, *next, *lprev, *lnext;
+    hs_tenant *t;
+    bool cat_clean;         /* the newest record of the catalog file is a CLEAN (db->cat_mu) */
+    bool seen;              /* open only: its directory was found */
     struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
 } centry;
 
@@ -118,7 +133,18 @@ struct hs_db {
     int lock_fd;
     pthread_mutex_t lock; /* the catalog */
     pthread_cond_t cond;  /* state changes of entries */
-    centry *entries;
+    /* the catalog (catalog.c) */
+    centry *entries;      /* every entry, unordered */
+    centry **htab;        /* hash on (tenant, name), hcap buckets (a power of two) */
+    size_t hcap, nentries;
+    uint64_t hkey[2];
+    centry *loaded;       /* entries with a loaded collection (coll set) */
+    hs_tenant *tenants;
+    size_t nfailed;       /* FAILED entries (db->lock) */
+    /* the catalog file (catlog.c), guarded by cat_mu (innermost lock) */
+    pthread_mutex_t cat_mu;
+    int cat_fd;
+    uint64_t cat_len;
     size_t nloaded;       /* LOADED and UNLOADING entries (db->lock) */
     /* LRU victims marked UNLOADING by a request thread, unloaded (checkpoint, free) by the
      * sweeper so that no request pays for another collection's eviction (db->lock) */
@@ -176,6 +202,7 @@ struct hs_coll {
     hs_wal *wal;
     uint64_t clock;     /* collection clock (wlock) */
     bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
+    bool cat_marked;    /* the catalog file knows it changes (wlock): hs_coll_mark_changed */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
     hs_pending *pend_head, *pend_tail; /* logged, not yet applied, in log order (wlock) */
     uint64_t pend_points; /* points of the queued upserts: capacity reserved for them (wlock) */
@@ -203,10 +230,48 @@ struct hs_coll {
     uint64_t since_repair;    /* inserts since the last reachability repair */
 };
 
+/* ---- catalog.c (callers hold db->lock for every _locked function) ---- */
+int hs_cat_init(hs_db *db);
+void hs_cat_free(hs_db *db);
+centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
+/* Adds e (its tenant, name and cold figures set); HS_ENOMEM when its tenant cannot be made. */
+int hs_cat_insert_locked(hs_db *db, centry *e);
+void hs_cat_remove_locked(hs_db *db, centry *e);
+hs_tenant *hs_cat_tenant_locked(hs_db *db, const char *tenant, bool create);
+/* Sets e->coll (NULL: unloaded), moving e on or off the loaded list and its cold figures into
+ * or out of its tenant's sums. */
+void hs_cat_set_loaded_locked(hs_db *db, centry *e, hs_coll *c);
+/* Sets the cold figures of e, keeping its tenant's sums right. */
+void hs_cat_set_cold_locked(centry *e, uint64_t count, uint64_t deleted, uint64_t disk);
+void hs_cat_cold_add_locked(centry *e, int sign);
+/* The entries (of `tenant`, or all), sorted by (tenant, name), in a malloc'd array. */
+centry **hs_cat_sorted_locked(hs_db *db, const char *tenant, size_t *n);
+
+/* ---- catlog.c: the catalog file <root>/.catalog ---- */
+/* Builds the catalog at open (the file, the directory listing, the files of collections the
+ * file does not vouch for) and rewrites the file.  No other thread runs. */
+int hs_catlog_open(hs_db *db, hs_error *err);
+/* Rewrites the file with a CLEAN per clean entry and opens it for appending (db->lock held). */
+int hs_catlog_rewrite_locked(hs_db *db, hs_error *err);
+/* Appends a CLEAN of e (cold, its figures final; db->lock held). */
+void hs_catlog_clean_locked(hs_db *db, centry *e);
+/* Before e's first change after a CLEAN: appends a DIRTY and fsyncs it (HS_EIO when it fails:
+ * the change must not be made). */
+int hs_catlog_dirty(hs_db *db, centry *e, hs_error *err);
+void hs_catlog_gone(hs_db *db, centry *e);
+/* Collection directories in a tenant's directory: directly (from before buckets) or in a
+ * bucket `@xx` (two lower-case hex digits of a hash of the name). */
+#define HS_BUCKET_CHAR '@'
+bool hs_bucket_name_ok(const char *name);
+void hs_bucket_of(const char *name, char out[4]);
+
 /* ---- db.c ---- */
+/* Adds the collection in directory `path` to the catalog from its own files (collection.json,
+ * the newest checkpoint, the log's record headers); a collection that cannot be read is added
+ * quarantined.  HS_ENOMEM only.  db->lock held (or no other thread). */
+int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const char *path);
 int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err);
 void hs_db_observe_clock(hs_db *db, uint64_t clock);
-centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
 int hs_check_names(const char *tenant, const char *name, hs_error *err);
 /* HS_ERANGE (field EF_CONSTRUCTION / EF_SEARCH) when a value is over HS_EF_MAX (0 = unchanged or
  * the database default). */
@@ -234,9 +299,19 @@ int hs_life_unload_all(hs_db *db, hs_error *err);
 /* ---- persist.c ---- */
 int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err);
 int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err);
+/* Where a collection's files are: collection.json format 3 keeps everything in its directory
+ * (log segments, `vectors-<gen>-<index>.seg`), earlier formats use wal/ and vectors-<gen>/. */
+void hs_coll_wal_dir(const centry *e, char *buf, size_t len);
+void hs_coll_vec_place(const centry *e, uint32_t gen, char *dir, size_t len, char prefix[32]);
+/* Removes the vector files of generation gen (a rebuild's leftovers or the old generation). */
+void hs_coll_vec_remove(const centry *e, const hs_io_ops *io, uint32_t gen);
 int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err);
-/* Checkpoints when dirty (force: always).  Takes wlock itself. */
-int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err);
+/* Checkpoint modes: when dirty; always; when dirty and the log holds at least
+ * opts.checkpoint_min_log_bytes (unloading, closing, the interval: a small log is replayed at
+ * the next load faster than a checkpoint is written, and costs less disk). */
+enum { HS_CKPT_DIRTY = 0, HS_CKPT_FORCE = 1, HS_CKPT_AUTO = 2 };
+/* Checkpoints as `mode` says.  Takes wlock itself. */
+int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err);
 int hs_coll_rebuild(hs_coll *c, hs_error *err);
 /* Reads the figures of a cold collection from its newest checkpoint. */
 void hs_coll_cold_stats(hs_db *db, centry *e);
@@ -270,6 +345,9 @@ void hs_coll_settle_locked(hs_coll *c);
 void hs_coll_drain_locked(hs_coll *c);
 /* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
 int hs_coll_wal_sync(hs_coll *c, hs_error *err);
+/* Before the first change of a loaded collection (log record, configuration, rebuild): makes
+ * the catalog file say it changes (hs_catlog_dirty).  wlock held. */
+int hs_coll_mark_changed(hs_coll *c, hs_error *err);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
 /* Frees a slot's blob unless it lives in the arena. */
 static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)

@@ -40,6 +40,7 @@ void hs_db_opts_init(hs_db_opts *o)
     o->default_ef_construction = 100;
     o->default_ef_search = 100;
     o->exact_threshold = 1024;
+    o->checkpoint_min_log_bytes = 64u << 10;
 }
 
 void hs_collection_config_init(hs_collection_config *c)
@@ -259,101 +260,48 @@ uint32_t hs_coll_ef_construction(const hs_coll *c)
 
 /* ---- catalog ----------------------------------------------------------------------------- */
 
-centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name)
+bool hs_bucket_name_ok(const char *name)
 {
-    for (centry *e = db->entries; e; e = e->next) {
-        int t = strcmp(e->tenant, tenant);
-        if (t > 0)
-            return NULL;
-        if (t == 0) {
-            int c = strcmp(e->name, name);
-            if (c == 0)
-                return e;
-            if (c > 0)
-                return NULL;
-        }
-    }
-    return NULL;
+    static const char hex[] = "0123456789abcdef";
+    return name[0] == HS_BUCKET_CHAR && name[1] && strchr(hex, name[1]) && name[2] &&
+           strchr(hex, name[2]) && !name[3];
 }
 
-static void insert_sorted_locked(hs_db *db, centry *e)
+/* FNV-1a of the name: stable across processes and versions (it places directories on disk). */
+void hs_bucket_of(const char *name, char out[4])
 {
-    centry **p = &db->entries;
-    while (*p) {
-        int t = strcmp((*p)->tenant, e->tenant);
-        if (t > 0 || (t == 0 && strcmp((*p)->name, e->name) > 0))
-            break;
-        p = &(*p)->next;
-    }
-    e->next = *p;
-    *p = e;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    snprintf(out, 4, "%c%02x", HS_BUCKET_CHAR, (unsigned)((h ^ (h >> 16)) & 0xff));
 }
 
-static void unlink_locked(hs_db *db, centry *e)
+int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const char *path)
 {
-    for (centry **p = &db->entries; *p; p = &(*p)->next) {
-        if (*p == e) {
-            *p = e->next;
-            return;
-        }
-    }
-}
-
-typedef struct scan_ctx {
-    hs_db *db;
-    const char *tenant;
-    int rc;
-} scan_ctx;
-
-static int scan_collection(void *arg, const char *name)
-{
-    scan_ctx *s = arg;
-    hs_db *db = s->db;
-    char path[HS_PATH_MAX];
-    if (hs_path(path, sizeof(path), "%s/%s/%s", db->root, s->tenant, name) != HS_OK)
-        return 0;
-    if (name[0] == '.') {
-        if (!strncmp(name, ".new-", 5) || !strncmp(name, ".trash-", 7))
-            hs_remove_tree(db->io, path); /* an interrupted create or drop */
-        return 0;
-    }
-    if (!name_ok(name))
-        return 0;
     centry *e = calloc(1, sizeof(*e));
-    if (!e) {
-        s->rc = HS_ENOMEM;
-        return 1;
-    }
-    snprintf(e->tenant, sizeof(e->tenant), "%s", s->tenant);
+    if (!e)
+        return HS_ENOMEM;
+    snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
     snprintf(e->name, sizeof(e->name), "%s", name);
     snprintf(e->dir, sizeof(e->dir), "%s", path);
     hs_error err;
     if (hs_config_read(db, path, e, &err) != HS_OK) {
         /* quarantined: listed, every operation but drop fails with the reason */
         e->state = CE_FAILED;
+        db->nfailed++;
         snprintf(e->error, sizeof(e->error), "%s", err.message);
-        hs_log(HS_LOG_ERROR, "collection '%s' (tenant '%s') cannot be read: %s", name, s->tenant,
+        hs_log(HS_LOG_ERROR, "collection '%s' (tenant '%s') cannot be read: %s", name, tenant,
                err.message);
     } else {
         hs_coll_cold_stats(db, e);
     }
-    insert_sorted_locked(db, e);
-    return 0;
-}
-
-static int scan_tenant(void *arg, const char *name)
-{
-    hs_db *db = arg;
-    if (!name_ok(name))
-        return 0;
-    char path[HS_PATH_MAX];
-    if (hs_path(path, sizeof(path), "%s/%s", db->root, name) != HS_OK)
-        return 0;
-    scan_ctx s = {db, name, HS_OK};
-    int rc = db->io->list(db->io->ctx, path, scan_collection, &s);
-    if (rc == -ENOTDIR)
-        return 0;
-    return s.rc != HS_OK ? 1 : 0;
+    e->seen = true;
+    e->cat_clean = e->state != CE_FAILED && !e->replay_pending;
+    if (hs_cat_insert_locked(db, e) != HS_OK) {
+        free(e);
+        return HS_ENOMEM;
+    }
+    return HS_OK;
 }
 
 static int lock_root(hs_db *db, hs_error *err)
@@ -372,15 +320,6 @@ static int lock_root(hs_db *db, hs_error *err)
                             "%s: the database is in use by another process", db->root);
     }
     return HS_OK;
-}
-
-static void free_entries(hs_db *db)
-{
-    while (db->entries) {
-        centry *n = db->entries->next;
-        free(db->entries);
-        db->entries = n;
-    }
 }
 
 /* After a crash: loads (replays) every collection whose log holds records no checkpoint covers,
@@ -435,21 +374,18 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
     pthread_mutex_init(&db->lock, NULL);
     pthread_cond_init(&db->cond, NULL);
     pthread_mutex_init(&db->clock_lock, NULL);
-    int rc = HS_OK;
-    int mrc = db->io->mkdir(db->io->ctx, path, 0755);
+    pthread_mutex_init(&db->cat_mu, NULL);
+    db->cat_fd = -1;
+    int rc = hs_cat_init(db) == HS_OK ? HS_OK : hs_error_set(err, HS_ENOMEM, "out of memory");
+    int mrc = rc == HS_OK ? db->io->mkdir(db->io->ctx, path, 0755) : 0;
     if (mrc < 0 && mrc != -EEXIST)
         rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", path, strerror(-mrc));
     if (rc == HS_OK)
         rc = lock_root(db, err);
     if (rc == HS_OK)
         rc = node_load(db, err);
-    if (rc == HS_OK) {
-        int lrc = db->io->list(db->io->ctx, path, scan_tenant, db);
-        if (lrc < 0)
-            rc = hs_error_set(err, HS_EIO, "%s: %s", path, strerror(-lrc));
-        else if (lrc > 0)
-            rc = hs_error_set(err, HS_ENOMEM, "out of memory");
-    }
+    if (rc == HS_OK)
+        rc = hs_catlog_open(db, err);
     if (rc == HS_OK)
         rc = hs_indexer_start(db, err);
     if (rc == HS_OK)
@@ -458,7 +394,7 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
         recover(db);
     if (rc != HS_OK) {
         hs_indexer_stop(db);
-        free_entries(db);
+        hs_cat_free(db);
         if (db->lock_fd >= 0)
             close(db->lock_fd);
         free(db);
@@ -475,12 +411,18 @@ int hs_db_close(hs_db *db, hs_error *err)
     hs_life_stop(db);
     int rc = hs_life_unload_all(db, err);
     hs_indexer_stop(db);
-    free_entries(db);
+    pthread_mutex_lock(&db->lock);
+    hs_error cerr;
+    if (hs_catlog_rewrite_locked(db, &cerr) != HS_OK) /* the next open reads the directories */
+        hs_log(HS_LOG_WARN, "catalog not written at close: %s", cerr.message);
+    pthread_mutex_unlock(&db->lock);
+    hs_cat_free(db);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
     pthread_mutex_destroy(&db->lock);
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->clock_lock);
+    pthread_mutex_destroy(&db->cat_mu);
     free(db);
     return rc;
 }
@@ -534,16 +476,15 @@ static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
 }
 
 /* Builds the collection directory under a temporary name, then renames it into place. */
-static int create_files(hs_db *db, centry *e, const char *tenant_dir, hs_error *err)
+static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
 {
     char tmp[HS_PATH_MAX], wal[HS_PATH_MAX];
-    if (hs_path(tmp, sizeof(tmp), "%s/.new-%s-%016" PRIx64, tenant_dir, e->name,
+    if (hs_path(tmp, sizeof(tmp), "%s/.new-%s-%016" PRIx64, parent, e->name,
                 hs_mix64(hs_now_ns())) != HS_OK ||
-        hs_path(wal, sizeof(wal), "%s/wal", tmp) != HS_OK)
+        hs_path(wal, sizeof(wal), "%s", tmp) != HS_OK)
         return hs_error_set(err, HS_ERANGE, "path too long");
+    e->format = 3; /* flat: the log and the vector files in the collection's directory */
     int rc = db->io->mkdir(db->io->ctx, tmp, 0755);
-    if (rc == 0)
-        rc = db->io->mkdir(db->io->ctx, wal, 0755);
     if (rc < 0) {
         hs_remove_tree(db->io, tmp);
         return hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", tmp, strerror(-rc));
@@ -571,14 +512,13 @@ static int create_files(hs_db *db, centry *e, const char *tenant_dir, hs_error *
         /* the manifest: no checkpoint yet, log segment 1 */
         hs_manifest m = {0, 1, NULL, 0};
         hrc = hs_manifest_write(db->io, tmp, &m, err);
-        e->format = 2;
     }
     if (hrc == HS_OK) {
         rc = db->io->fsync_dir(db->io->ctx, tmp);
         if (rc == 0)
             rc = db->io->rename(db->io->ctx, tmp, e->dir);
         if (rc == 0)
-            rc = db->io->fsync_dir(db->io->ctx, tenant_dir);
+            rc = db->io->fsync_dir(db->io->ctx, parent);
         if (rc < 0)
             hrc = hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", e->dir, strerror(-rc));
     }
@@ -605,6 +545,15 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
         hs_error_name(err, name);
         return hs_error_about(err, HS_EEXIST, HS_FIELD_COLLECTION, HS_REASON_NONE);
     }
+    hs_tenant *t = hs_cat_tenant_locked(db, tenant, false);
+    uint32_t quota = db->opts.max_collections_per_tenant;
+    if (quota && t && t->collections >= quota) {
+        pthread_mutex_unlock(&db->lock);
+        hs_error_set(err, HS_EFULL, "Tenant '%s' has %u collections, its quota", tenant, quota);
+        hs_error_name(err, tenant);
+        hs_error_range(err, HS_EFULL, HS_FIELD_TENANT, quota + 1ull, quota + 1ull, 0, quota);
+        return hs_error_about(err, HS_EFULL, HS_FIELD_TENANT, HS_REASON_TOO_MANY);
+    }
     centry *e = calloc(1, sizeof(*e));
     if (!e) {
         pthread_mutex_unlock(&db->lock);
@@ -612,7 +561,12 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     }
     snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
     snprintf(e->name, sizeof(e->name), "%s", name);
-    hs_path(e->dir, sizeof(e->dir), "%s/%s", tenant_dir, name);
+    /* new collections go into a bucket directory of their tenant (256 of them), so that no
+     * directory holds more than a few hundred entries at 100,000 collections */
+    char bucket[4], bucket_dir[HS_PATH_MAX];
+    hs_bucket_of(name, bucket);
+    hs_path(bucket_dir, sizeof(bucket_dir), "%s/%s", tenant_dir, bucket);
+    hs_path(e->dir, sizeof(e->dir), "%s/%s", bucket_dir, name);
     e->config = c;
     e->state = CE_COLD;
     int mrc = db->io->mkdir(db->io->ctx, tenant_dir, 0755);
@@ -620,17 +574,30 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
         mrc = db->io->fsync_dir(db->io->ctx, db->root);
     if (mrc < 0 && mrc != -EEXIST)
         rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", tenant_dir, strerror(-mrc));
+    if (rc == HS_OK) {
+        mrc = db->io->mkdir(db->io->ctx, bucket_dir, 0755);
+        if (mrc == 0)
+            mrc = db->io->fsync_dir(db->io->ctx, tenant_dir);
+        if (mrc < 0 && mrc != -EEXIST)
+            rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", bucket_dir, strerror(-mrc));
+    }
     if (rc == HS_OK)
         rc = hs_db_tick(db, 1, &e->created_clock, err);
     if (rc == HS_OK)
-        rc = create_files(db, e, tenant_dir, err);
+        rc = create_files(db, e, bucket_dir, err);
     if (rc != HS_OK) {
         pthread_mutex_unlock(&db->lock);
         free(e);
         return rc;
     }
     e->cold_clock = e->created_clock;
-    insert_sorted_locked(db, e);
+    if (hs_cat_insert_locked(db, e) != HS_OK) {
+        /* the files exist: the next open finds them */
+        pthread_mutex_unlock(&db->lock);
+        free(e);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
+    hs_catlog_clean_locked(db, e);
     pthread_mutex_unlock(&db->lock);
     hs_log(HS_LOG_INFO, "Created collection '%s' (tenant '%s'): dimension %u", name, tenant,
            c.dimension);
@@ -649,14 +616,16 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
         return hs_not_found(err, name);
     }
     /* no new handle can find it; wait for loads, unloads and operations in flight */
-    unlink_locked(db, e);
+    hs_cat_remove_locked(db, e);
     while (e->refs > 0 || e->state == CE_LOADING || e->state == CE_UNLOADING)
         pthread_cond_wait(&db->cond, &db->lock);
+    db->nfailed -= e->state == CE_FAILED;
     hs_coll *c = e->state == CE_LOADED ? e->coll : NULL;
     if (c)
         db->nloaded--;
     e->state = CE_DROPPED;
-    e->coll = NULL;
+    if (c)
+        hs_cat_set_loaded_locked(db, e, NULL);
     uint64_t clock;
     rc = hs_db_tick(db, 1, &clock, err);
     pthread_mutex_unlock(&db->lock);
@@ -665,7 +634,9 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
         hs_coll_free(c);
     }
     char trash[HS_PATH_MAX], parent[HS_PATH_MAX];
-    hs_path(parent, sizeof(parent), "%s/%s", db->root, tenant);
+    snprintf(parent, sizeof(parent), "%s", e->dir);
+    *strrchr(parent, '/') = 0; /* the tenant's directory or its bucket */
+    hs_catlog_gone(db, e);
     hs_path(trash, sizeof(trash), "%s/.trash-%s-%016" PRIx64, parent, name, hs_mix64(clock));
     int mrc = db->io->rename(db->io->ctx, e->dir, trash);
     if (mrc == 0)
@@ -686,24 +657,21 @@ int hs_collection_list(hs_db *db, const char *tenant,
     /* copy the names first: fn may call back into the database */
     pthread_mutex_lock(&db->lock);
     size_t n = 0;
-    for (centry *e = db->entries; e; e = e->next)
-        n += !tenant || !strcmp(e->tenant, tenant);
-    char (*names)[2][HS_NAME_MAX + 1] = malloc((n ? n : 1) * sizeof(*names));
+    centry **v = hs_cat_sorted_locked(db, tenant, &n);
+    char (*names)[2][HS_NAME_MAX + 1] = v ? malloc((n ? n : 1) * sizeof(*names)) : NULL;
     if (!names) {
         pthread_mutex_unlock(&db->lock);
+        free(v);
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     }
-    size_t i = 0;
-    for (centry *e = db->entries; e; e = e->next) {
-        if (tenant && strcmp(e->tenant, tenant))
-            continue;
-        memcpy(names[i][0], e->tenant, sizeof(e->tenant));
-        memcpy(names[i][1], e->name, sizeof(e->name));
-        i++;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(names[i][0], v[i]->tenant, sizeof(v[i]->tenant));
+        memcpy(names[i][1], v[i]->name, sizeof(v[i]->name));
     }
+    free(v);
     pthread_mutex_unlock(&db->lock);
     int rc = 0;
-    for (i = 0; i < n && rc == 0; i++)
+    for (size_t i = 0; i < n && rc == 0; i++)
         rc = fn(ctx, names[i][0], names[i][1]);
     free(names);
     return rc;

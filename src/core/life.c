@@ -74,11 +74,11 @@ static void unload_locked(hs_db *db, centry *e)
     hs_coll *c = e->coll;
     pthread_mutex_unlock(&db->lock);
     hs_error err;
-    if (hs_coll_checkpoint(c, false, &err) != HS_OK)
+    if (hs_coll_checkpoint(c, HS_CKPT_AUTO, &err) != HS_OK)
         hs_log(HS_LOG_ERROR, "collection '%s': checkpoint before unloading failed: %s (the log "
                "keeps the data)", e->name, err.message);
     hs_indexer_forget(c);
-    hs_coll_wal_sync(c, NULL);
+    bool clean = hs_coll_wal_sync(c, NULL) == HS_OK && !c->read_only;
     uint64_t count = c->nlive, deleted = c->nslots - c->nlive, clock = c->clock;
     uint64_t disk = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
     hs_coll_free(c);
@@ -87,9 +87,11 @@ static void unload_locked(hs_db *db, centry *e)
     e->cold_deleted = deleted;
     e->cold_clock = clock;
     e->cold_disk = disk;
-    e->coll = NULL;
+    hs_cat_set_loaded_locked(db, e, NULL); /* after the figures: they join the tenant's sums */
     e->state = CE_COLD;
     db->nloaded--;
+    if (clean)
+        hs_catlog_clean_locked(db, e);
     pthread_cond_broadcast(&db->cond);
 }
 
@@ -100,7 +102,7 @@ static void enforce_limit_locked(hs_db *db, const centry *keep)
 {
     while (db->opts.max_loaded && db->nloaded - db->nevictions > db->opts.max_loaded) {
         centry *lru = NULL;
-        for (centry *e = db->entries; e; e = e->next)
+        for (centry *e = db->loaded; e; e = e->lnext)
             if (e != keep && e->state == CE_LOADED && e->refs == 0 &&
                 (!lru || e->last_used_ns < lru->last_used_ns))
                 lru = e;
@@ -198,12 +200,13 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
         pthread_mutex_lock(&db->lock);
         if (rc != HS_OK) {
             e->state = CE_FAILED;
+            db->nfailed++;
             snprintf(e->error, sizeof(e->error), "%s", lerr.message);
             hs_log(HS_LOG_ERROR, "Collection '%s' failed to load: %s", e->name, lerr.message);
         } else {
             e->state = CE_LOADED;
             __atomic_fetch_add(&db->counters.loads, 1, __ATOMIC_RELAXED);
-            e->coll = c;
+            hs_cat_set_loaded_locked(db, e, c);
             db->nloaded++;
             if (c->nslots > c->index_next)
                 hs_indexer_kick(c);
@@ -227,7 +230,7 @@ static void sweep_once(hs_db *db)
         /* read under the lock: a handle closed since an earlier reading would have a
          * last_used_ns after `now`, and the unsigned difference would look like an eternity */
         uint64_t now = hs_now_ns();
-        for (centry *e = db->entries; e; e = e->next) {
+        for (centry *e = db->loaded; e; e = e->lnext) {
             if (e->state != CE_LOADED)
                 continue;
             hs_coll *c = e->coll;
@@ -250,7 +253,7 @@ static void sweep_once(hs_db *db)
                  * collection stays dirty: it would be picked again at once, for ever) */
                 __atomic_store_n(&c->last_ckpt_ns, now, __ATOMIC_RELAXED);
                 pthread_mutex_unlock(&db->lock);
-                hs_coll_checkpoint(c, false, NULL);
+                hs_coll_checkpoint(c, HS_CKPT_AUTO, NULL);
                 pthread_mutex_lock(&db->lock);
                 e->refs--;
                 pthread_cond_broadcast(&db->cond);
@@ -314,27 +317,40 @@ int hs_life_unload_all(hs_db *db, hs_error *err)
 {
     int first = HS_OK;
     pthread_mutex_lock(&db->lock);
-    for (centry *e = db->entries; e; e = e->next) {
+    for (centry *e = db->entries; e; e = e->next)
         while (e->state == CE_LOADING || e->state == CE_UNLOADING)
             pthread_cond_wait(&db->cond, &db->lock);
-        if (e->state != CE_LOADED)
-            continue;
+    for (;;) {
+        centry *e = db->loaded;
+        while (e && e->state != CE_LOADED)
+            e = e->lnext;
+        if (!e)
+            break;
         e->state = CE_UNLOADING;
         hs_coll *c = e->coll;
         pthread_mutex_unlock(&db->lock);
         hs_error cerr;
-        int rc = hs_coll_checkpoint(c, false, &cerr);
+        int rc = hs_coll_checkpoint(c, HS_CKPT_AUTO, &cerr);
         if (rc != HS_OK && first == HS_OK) {
             first = rc;
             if (err)
                 *err = cerr;
         }
         hs_indexer_forget(c);
+        bool clean = hs_coll_wal_sync(c, NULL) == HS_OK && !c->read_only;
+        uint64_t count = c->nlive, deleted = c->nslots - c->nlive, clock = c->clock;
+        uint64_t disk = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
         hs_coll_free(c);
         pthread_mutex_lock(&db->lock);
-        e->coll = NULL;
+        e->cold_count = count;
+        e->cold_deleted = deleted;
+        e->cold_clock = clock;
+        e->cold_disk = disk;
+        hs_cat_set_loaded_locked(db, e, NULL);
         e->state = CE_COLD;
         db->nloaded--;
+        if (clean)
+            hs_catlog_clean_locked(db, e);
     }
     pthread_mutex_unlock(&db->lock);
     return first;
@@ -348,7 +364,7 @@ static int each_loaded(hs_db *db, void (*fn)(hs_coll *c, void *ctx), void *ctx)
 {
     pthread_mutex_lock(&db->lock);
     size_t n = 0;
-    for (centry *e = db->entries; e; e = e->next)
+    for (centry *e = db->loaded; e; e = e->lnext)
         n += e->state == CE_LOADED;
     char (*names)[2][HS_NAME_MAX + 1] = malloc((n ? n : 1) * sizeof(*names));
     if (!names) {
@@ -356,7 +372,7 @@ static int each_loaded(hs_db *db, void (*fn)(hs_coll *c, void *ctx), void *ctx)
         return HS_ENOMEM;
     }
     size_t i = 0;
-    for (centry *e = db->entries; e; e = e->next) {
+    for (centry *e = db->loaded; e; e = e->lnext) {
         if (e->state != CE_LOADED)
             continue;
         memcpy(names[i][0], e->tenant, sizeof(e->tenant));
@@ -400,7 +416,7 @@ static void checkpoint_one(hs_coll *c, void *ctx)
 {
     sweep_result *r = ctx;
     hs_error cerr;
-    int rc = hs_coll_checkpoint(c, false, &cerr);
+    int rc = hs_coll_checkpoint(c, HS_CKPT_DIRTY, &cerr);
     if (rc == HS_OK)
         rc = hs_coll_wal_sync(c, &cerr);
     note_result(r, rc, &cerr);
@@ -453,17 +469,19 @@ void hs_db_totals(hs_db *db, uint64_t *collections, uint64_t *points, uint64_t *
 {
     uint64_t n = 0, p = 0, l = 0, f = 0;
     pthread_mutex_lock(&db->lock);
-    for (centry *e = db->entries; e; e = e->next) {
-        n++;
-        if (e->state == CE_LOADED) {
-            l++;
-            pthread_rwlock_rdlock(&e->coll->rw);
-            p += e->coll->nlive;
-            pthread_rwlock_unlock(&e->coll->rw);
-        } else {
-            f += e->state == CE_FAILED;
-            p += e->cold_count;
+    n = db->nentries;
+    f = db->nfailed;
+    for (const hs_tenant *t = db->tenants; t; t = t->next)
+        p += t->cold_points;
+    for (centry *e = db->loaded; e; e = e->lnext) {
+        if (e->state != CE_LOADED) {
+            p += e->cold_count; /* UNLOADING: its figures are final */
+            continue;
         }
+        l++;
+        pthread_rwlock_rdlock(&e->coll->rw);
+        p += e->coll->nlive;
+        pthread_rwlock_unlock(&e->coll->rw);
     }
     pthread_mutex_unlock(&db->lock);
     *collections = n;

@@ -33,7 +33,8 @@
 #define VECS_ENTRY 16u
 /* collection.json: format 1 (no checksum, no manifest) is read and upgraded by the first load;
  * format 2 ends with its CRC-32C and comes with a manifest */
-#define CONFIG_FORMAT 2
+#define CONFIG_FORMAT 2      /* subdirectories wal/ and vectors-<gen>/ */
+#define CONFIG_FORMAT_FLAT 3 /* every file in the collection's directory (HS_FLAT) */
 #define CONFIG_CRC_KEY "\n  \"crc32c\": "
 
 typedef struct coll_state {
@@ -69,7 +70,8 @@ int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err)
                      "  \"dimension\": %u,\n  \"metric\": \"%s\",\n  \"quantization\": \"%s\",\n"
                      "  \"m\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n"
                      "  \"created_clock\": %" PRIu64 ",",
-                     CONFIG_FORMAT, e->tenant, e->name, c->dimension, metric_name(c->metric),
+                     e->format == CONFIG_FORMAT_FLAT ? CONFIG_FORMAT_FLAT : CONFIG_FORMAT,
+                     e->tenant, e->name, c->dimension, metric_name(c->metric),
                      quant_name(c->quantization), c->m, c->ef_construction, c->ef_search,
                      e->created_clock);
     /* the checksum covers every byte before its own line */
@@ -123,7 +125,7 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
         cJSON_Delete(j);
         return hs_error_set(err, HS_ECORRUPT, "%s: checksum mismatch or missing", path);
     }
-    if (ok && fmt != 1 && fmt != CONFIG_FORMAT) {
+    if (ok && fmt != 1 && fmt != CONFIG_FORMAT && fmt != CONFIG_FORMAT_FLAT) {
         cJSON_Delete(j);
         return hs_error_set(err, HS_EVERSION, "%s: unsupported format %" PRIu64, path, fmt);
     }
@@ -228,7 +230,7 @@ static void state_encode(const coll_state *st, uint8_t *b)
 static void check_pending(hs_db *db, centry *e, hs_wal_pos from)
 {
     char wal[HS_PATH_MAX];
-    hs_path(wal, sizeof(wal), "%s/wal", e->dir);
+    hs_coll_wal_dir(e, wal, sizeof(wal));
     static const uint8_t changes[] = {HS_REC_UPSERT, HS_REC_DELETE};
     bool pending = false;
     if (hs_wal_pending(db->io, wal, from, changes, 2, &pending) == HS_OK)
@@ -624,23 +626,72 @@ static int drop_other_gens(void *arg, const char *name)
     gen_scan *g = arg;
     unsigned gen;
     char tail[4];
-    if (sscanf(name, "vectors-%u%3s", &gen, tail) == 1 && gen != g->keep) {
-        char path[HS_PATH_MAX];
-        if (hs_path(path, sizeof(path), "%s/%s", g->dir, name) == HS_OK)
-            hs_remove_tree(g->io, path); /* left by an interrupted rebuild */
-    }
+    unsigned idx;
+    char path[HS_PATH_MAX];
+    if (hs_path(path, sizeof(path), "%s/%s", g->dir, name) != HS_OK)
+        return 0;
+    if (sscanf(name, "vectors-%u%3s", &gen, tail) == 1 && gen != g->keep)
+        hs_remove_tree(g->io, path); /* left by an interrupted rebuild */
+    else if (sscanf(name, "vectors-%u-%u.se%1s", &gen, &idx, tail) == 3 && gen != g->keep)
+        g->io->unlink(g->io->ctx, path); /* likewise, in a flat directory */
     return 0;
+}
+
+void hs_coll_wal_dir(const centry *e, char *buf, size_t len)
+{
+    if (e->format == CONFIG_FORMAT_FLAT)
+        snprintf(buf, len, "%s", e->dir);
+    else
+        hs_path(buf, len, "%s/wal", e->dir);
+}
+
+void hs_coll_vec_place(const centry *e, uint32_t gen, char *dir, size_t len, char prefix[32])
+{
+    if (e->format == CONFIG_FORMAT_FLAT) {
+        snprintf(dir, len, "%s", e->dir);
+        snprintf(prefix, 32, "vectors-%u-", gen);
+    } else {
+        hs_path(dir, len, "%s/vectors-%u", e->dir, gen);
+        prefix[0] = 0;
+    }
+}
+
+typedef struct gen_files {
+    const hs_io_ops *io;
+    const char *dir, *prefix;
+} gen_files;
+
+static int unlink_prefixed(void *arg, const char *name)
+{
+    gen_files *g = arg;
+    char path[HS_PATH_MAX];
+    if (!strncmp(name, g->prefix, strlen(g->prefix)) &&
+        hs_path(path, sizeof(path), "%s/%s", g->dir, name) == HS_OK)
+        g->io->unlink(g->io->ctx, path);
+    return 0;
+}
+
+void hs_coll_vec_remove(const centry *e, const hs_io_ops *io, uint32_t gen)
+{
+    char dir[HS_PATH_MAX], prefix[32];
+    hs_coll_vec_place(e, gen, dir, sizeof(dir), prefix);
+    if (!prefix[0]) {
+        hs_remove_tree(io, dir);
+        return;
+    }
+    gen_files g = {io, dir, prefix};
+    io->list(io->ctx, dir, unlink_prefixed, &g);
 }
 
 static int open_vectors(hs_coll *c, uint32_t gen, hs_error *err)
 {
-    char dir[HS_PATH_MAX];
-    hs_path(dir, sizeof(dir), "%s/vectors-%u", c->e->dir, gen);
+    char dir[HS_PATH_MAX], prefix[32];
+    hs_coll_vec_place(c->e, gen, dir, sizeof(dir), prefix);
     gen_scan g = {c->db->io, c->e->dir, gen};
     c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
     c->gen = gen;
-    int rc = hs_segset_open(c->db->io, dir, c->full.rec_len, hs_seg_shift_for(c->full.rec_len),
-                            &c->vecs, err);
+    int rc = hs_segset_open(c->db->io, dir, prefix, c->full.rec_len,
+                            hs_seg_shift_for(c->full.rec_len), &c->vecs, err);
     if (rc == HS_OK)
         c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
     return rc;
@@ -805,7 +856,7 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         c->clock = HS_MAX(c->clock, st.clock);
         c->index_next = c->index_low = st.index_low;
         char wal[HS_PATH_MAX];
-        hs_path(wal, sizeof(wal), "%s/wal", e->dir);
+        hs_coll_wal_dir(e, wal, sizeof(wal));
         hs_wal_opts wo;
         hs_wal_opts_init(&wo);
         wo.io = db->io;
@@ -972,14 +1023,17 @@ static void drop_covered(hs_coll *c, uint64_t seq, hs_wal_pos from)
     c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
 }
 
-int hs_coll_checkpoint(hs_coll *c, bool force, hs_error *err)
+int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
 {
+    bool force = mode == HS_CKPT_FORCE;
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->wlock);
     /* writes logged but waiting for their fsync: the checkpoint covers the log up to its
      * rotation, so they are applied (or refused) first */
     hs_coll_drain_locked(c);
-    if ((!c->dirty && !force) || c->read_only) {
+    bool small = mode == HS_CKPT_AUTO &&
+                 hs_wal_disk_bytes(c->wal) < c->db->opts.checkpoint_min_log_bytes;
+    if ((!c->dirty && !force) || c->read_only || small) {
         int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
         pthread_mutex_unlock(&c->wlock);
         pthread_mutex_unlock(&c->ckpt_mu);
@@ -1041,7 +1095,7 @@ int hs_collection_checkpoint(hs_collection *h, hs_error *err)
     int rc = hs_coll_acquire(h, &c, err);
     if (rc != HS_OK)
         return rc;
-    rc = hs_coll_checkpoint(c, false, err);
+    rc = hs_coll_checkpoint(c, HS_CKPT_DIRTY, err);
     if (rc == HS_OK)
         rc = hs_coll_wal_sync(c, err);
     return rc;

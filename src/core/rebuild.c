@@ -52,13 +52,13 @@ static int copy_live(hs_coll *c, coll_parts *p, hs_error *err)
 static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
 {
     uint32_t n = c->nlive;
-    char dir[HS_PATH_MAX];
+    char dir[HS_PATH_MAX], prefix[32];
     p->gen = c->gen + 1;
-    hs_path(dir, sizeof(dir), "%s/vectors-%u", c->e->dir, p->gen);
-    hs_remove_tree(c->db->io, dir);
+    hs_coll_vec_place(c->e, p->gen, dir, sizeof(dir), prefix);
+    hs_coll_vec_remove(c->e, c->db->io, p->gen);
     hs_idmap_init(&p->ids);
-    int rc = hs_segset_open(c->db->io, dir, c->full.rec_len, hs_seg_shift_for(c->full.rec_len),
-                            &p->vecs, err);
+    int rc = hs_segset_open(c->db->io, dir, prefix, c->full.rec_len,
+                            hs_seg_shift_for(c->full.rec_len), &p->vecs, err);
     if (rc == HS_OK)
         rc = hs_segset_reserve(p->vecs, n, err);
     if (rc != HS_OK)
@@ -104,12 +104,10 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
 
 static void parts_free(hs_coll *c, coll_parts *p, bool remove_files)
 {
-    char dir[HS_PATH_MAX];
-    hs_path(dir, sizeof(dir), "%s/vectors-%u", c->e->dir, p->gen);
     hs_hnsw_free(p->graph);
     hs_segset_close(p->vecs);
     if (remove_files)
-        hs_remove_tree(c->db->io, dir);
+        hs_coll_vec_remove(c->e, c->db->io, p->gen);
     hs_chunks_destroy(&p->slot_ids);
     hs_chunks_destroy(&p->meta); /* blobs are shared with the other side: never freed here */
     if (c->quantized)
@@ -151,6 +149,8 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* queued writes would need slots of the old generation */
     int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
+    if (rc == HS_OK)
+        rc = hs_coll_mark_changed(c, err); /* its figures (deleted, bytes) change */
     coll_parts p;
     memset(&p, 0, sizeof(p));
     p.gen = c->gen + 1;
@@ -174,7 +174,7 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     pthread_mutex_unlock(&c->wlock);
     pthread_mutex_unlock(&c->ckpt_mu);
     if (swapped)
-        rc = hs_coll_checkpoint(c, true, err);
+        rc = hs_coll_checkpoint(c, HS_CKPT_FORCE, err);
     pthread_mutex_lock(&c->wlock);
     if (built && !swapped) {
         /* build_parts failed: p is the unfinished new generation */

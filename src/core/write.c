@@ -563,11 +563,24 @@ static int finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
     return rc;
 }
 
+int hs_coll_mark_changed(hs_coll *c, hs_error *err)
+{
+    if (c->cat_marked)
+        return HS_OK;
+    int rc = hs_catlog_dirty(c->db, c->e, err);
+    if (rc == HS_OK)
+        c->cat_marked = true;
+    return rc;
+}
+
 /* Appends a record; a full disk is reported with the collection's name (spec E_NO_SPACE). */
 static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
                       uint64_t *ticket, hs_error *err)
 {
-    int rc = hs_wal_append(c->wal, type, lsn, buf, len, ticket, err);
+    int rc = hs_coll_mark_changed(c, err);
+    if (rc != HS_OK)
+        return rc;
+    rc = hs_wal_append(c->wal, type, lsn, buf, len, ticket, err);
     if (rc != HS_OK)
         hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_ENOSPC)
@@ -768,6 +781,11 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
         return rc;
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* its record carries c->clock: nothing may be queued before it */
+    rc = hs_coll_mark_changed(c, err); /* the catalog file's record holds the parameters */
+    if (rc != HS_OK) {
+        pthread_mutex_unlock(&c->wlock);
+        return rc;
+    }
     centry updated = *c->e;
     if (ef_search)
         updated.config.ef_search = ef_search;
@@ -792,7 +810,7 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
         hs_put_le32(buf + HS_WAL_HEADER + 4, ef_construction);
         uint64_t t;
         hs_error ignored;
-        if (!c->read_only &&
+        if (!c->read_only && hs_coll_mark_changed(c, &ignored) == HS_OK &&
             hs_wal_append(c->wal, HS_REC_CONFIGURE, c->clock, buf, 8, &t, &ignored) == HS_OK)
             __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }

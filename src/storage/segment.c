@@ -25,7 +25,7 @@
 
 #define SEG_MAGIC "HSVSEG01"
 #define SEG_VERSION 1u
-#define SEG_GROW_MIN ((uint64_t)1 << 20) /* grow files by at least 1 MiB at a time */
+#define SEG_GROW_STEP 4096u /* files grow geometrically from one page of records */
 
 typedef struct seg {
     int fd;
@@ -39,6 +39,7 @@ typedef struct seg {
 struct hs_segset {
     const hs_io_ops *io;
     char dir[HS_PATH_MAX];
+    char prefix[32]; /* of the file names: <dir>/<prefix><index as 6 digits>.seg */
     uint32_t rec_len, shift;
     seg *segs;
     size_t nsegs;
@@ -87,7 +88,7 @@ static size_t map_len(const hs_segset *s)
 
 static void seg_path(const hs_segset *s, size_t index, char *buf, size_t len)
 {
-    hs_path(buf, len, "%s/%06zu.seg", s->dir, index); /* dir length checked at open */
+    hs_path(buf, len, "%s/%s%06zu.seg", s->dir, s->prefix, index); /* lengths checked at open */
 }
 
 /* Maps an open segment and appends it to the table. */
@@ -139,8 +140,8 @@ static int open_existing(hs_segset *s, hs_error *err)
     }
 }
 
-int hs_segset_open(const hs_io_ops *io, const char *dir, uint32_t rec_len, uint32_t shift,
-                   hs_segset **out, hs_error *err)
+int hs_segset_open(const hs_io_ops *io, const char *dir, const char *prefix, uint32_t rec_len,
+                   uint32_t shift, hs_segset **out, hs_error *err)
 {
     *out = NULL;
     hs_segset *s = calloc(1, sizeof(*s));
@@ -149,7 +150,11 @@ int hs_segset_open(const hs_io_ops *io, const char *dir, uint32_t rec_len, uint3
     s->io = io;
     s->rec_len = rec_len;
     s->shift = shift;
-    int rc = strlen(dir) + 64 < sizeof(s->dir) ? hs_path(s->dir, sizeof(s->dir), "%s", dir) : HS_ERANGE;
+    int rc = strlen(dir) + 64 < sizeof(s->dir) && strlen(prefix) < sizeof(s->prefix)
+                 ? hs_path(s->dir, sizeof(s->dir), "%s", dir)
+                 : HS_ERANGE;
+    if (rc == HS_OK)
+        memcpy(s->prefix, prefix, strlen(prefix) + 1);
     if (rc == HS_OK)
         rc = hs_chunks_init(&s->chunks, rec_len, shift);
     if (rc != HS_OK) {
@@ -214,7 +219,8 @@ int hs_segset_reserve(hs_segset *s, uint64_t n, hs_error *err)
         if (g->alloc >= need)
             continue;
         uint64_t full = HS_SEG_HEADER + per * s->rec_len;
-        uint64_t target = HS_MIN(full, HS_MAX(need, HS_MAX(g->alloc * 2, g->alloc + SEG_GROW_MIN)));
+        /* double (a small collection costs a page or two, a large one O(log n) fallocates) */
+        uint64_t target = HS_MIN(full, HS_ALIGN_UP(HS_MAX(need, g->alloc * 2), SEG_GROW_STEP));
         int rc = s->io->fallocate(s->io->ctx, g->fd, g->alloc, target - g->alloc);
         if (rc == -ENOSPC && target > need) /* retry with just what is needed */
             rc = s->io->fallocate(s->io->ctx, g->fd, g->alloc, (target = need) - g->alloc);

@@ -149,8 +149,8 @@ typedef struct hs_segset hs_segset;
  * bytes, 2^shift records per file, each file mapped shared and writable.  Existing files must
  * carry a matching header.  The records are readable through hs_segset_chunks().
  */
-int hs_segset_open(const hs_io_ops *io, const char *dir, uint32_t rec_len, uint32_t shift,
-                   hs_segset **out, hs_error *err);
+int hs_segset_open(const hs_io_ops *io, const char *dir, const char *prefix, uint32_t rec_len,
+                   uint32_t shift, hs_segset **out, hs_error *err);
 /* Makes records [0, n) writable: creates and allocates files as needed (real blocks, so a full
  * disk is an HS_ENOSPC here and never a fault later).  Serialise with other writers. */
 int hs_segset_reserve(hs_segset *s, uint64_t n, hs_error *err);

@@ -136,6 +136,8 @@ static int f_fallocate(void *ctx, int fd, uint64_t off, uint64_t len)
     __atomic_fetch_add(&f->fallocates, 1, __ATOMIC_RELAXED);
     if (take(&f->fail_fallocate_at))
         return -f->fallocate_errno;
+    if (__atomic_load_n(&f->disk_full, __ATOMIC_RELAXED))
+        return -ENOSPC;
     return hs_io_posix()->fallocate(NULL, fd, off, len);
 }
 

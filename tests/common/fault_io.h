@@ -20,6 +20,7 @@ typedef struct fault_io {
     int fsync_errno;
     int fail_fallocate_at;
     int fallocate_errno;
+    int disk_full; /* while non-zero every fallocate fails with ENOSPC */
     int short_writes;
     unsigned long pwrites, fsyncs, fallocates; /* atomic counters */
     int track_power_loss;

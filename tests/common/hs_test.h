@@ -5,10 +5,24 @@
 #ifndef HS_TEST_H
 #define HS_TEST_H
 
+#include <stdio.h>
+
 #include "hyperspace.h"
 
 /* Statistics through a handle (an engine-internal call, see core/core.h). */
 int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st);
+
+/* The bucket directory of a new collection's name (core/db.c): collections created by this
+ * build live in <root>/<tenant>/<bucket>/<name>. */
+void hs_bucket_of(const char *name, char out[4]);
+
+static inline void hs_test_coll_dir(char *out, size_t len, const char *root, const char *tenant,
+                                    const char *name)
+{
+    char b[4];
+    hs_bucket_of(name, b);
+    snprintf(out, len, "%s/%s/%s/%s", root, tenant, b, name);
+}
 
 /* The live points accept (NULL: all) returns non-zero for, at one instant (HS_READ_COUNT). */
 static inline int hs_test_count(hs_collection *h, hs_point_fn accept, void *actx,

@@ -53,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     hs_delete(h, del, 2, HS_DURABILITY_ASYNC, NULL, NULL);
     hs_collection_checkpoint(h, NULL);
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "cp %s/db/t/f/checkpoint-*.ckpt %s/checkpoint",
+    snprintf(cmd, sizeof(cmd), "cp %s/db/t/*/f/checkpoint-*.ckpt %s/checkpoint",
              fuzz_scratch(), getenv("HS_FUZZ_SEEDS"));
     if (system(cmd) != 0)
         abort();

@@ -18,7 +18,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char dir[128], path[256];
     snprintf(dir, sizeof(dir), "%s/seed", fuzz_scratch());
     hs_segset *s;
-    if (hs_segset_open(hs_io_posix(), dir, 64, 8, &s, NULL) != HS_OK ||
+    if (hs_segset_open(hs_io_posix(), dir, "", 64, 8, &s, NULL) != HS_OK ||
         hs_segset_reserve(s, 10, NULL) != HS_OK)
         abort();
     hs_segset_close(s);
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof(path), "%s/000000.seg", dir);
     fuzz_write_file(path, data, size);
     hs_segset *s;
-    if (hs_segset_open(hs_io_posix(), dir, 64, 8, &s, NULL) == HS_OK) {
+    if (hs_segset_open(hs_io_posix(), dir, "", 64, 8, &s, NULL) == HS_OK) {
         const hs_chunks *t = hs_segset_chunks(s);
         if (hs_chunks_capacity(t) > 0 && size >= HS_SEG_HEADER + 64) {
             volatile uint8_t b = *(const uint8_t *)hs_chunks_at(t, 0);

@@ -6,6 +6,7 @@ Every test names its own collections, so the tests of this module share one serv
 import decimal
 import http.client as hc
 import json
+import glob
 import os
 import re
 import signal
@@ -956,7 +957,7 @@ def test_quarantined_collection(server_factory):
     for n in ("qbad", "qgood"):
         ok(http(s, "POST", "/api/collections/%s/insert" % n, {"id": 1, "vector": [1, 2]}))
     assert s.stop() == 0
-    coll_dir = os.path.join(s.data_dir, "default_admin", "qbad")
+    [coll_dir] = glob.glob(os.path.join(s.data_dir, "default_admin", "*", "qbad"))
     assert os.path.isdir(coll_dir), os.listdir(s.data_dir)
     for root, _, files in os.walk(coll_dir):
         for f in files:

@@ -351,7 +351,7 @@ static void test_names_and_catalog(void **state)
     assert_int_equal(hs_collection_stats_get(db, "other", "x", &st, &err), HS_OK);
     /* nothing of the dropped collection is left on disk */
     char path[256];
-    snprintf(path, sizeof(path), "%s/default_admin/x", root);
+    hs_test_coll_dir(path, sizeof(path), root, "default_admin", "x");
     assert_int_equal(access(path, F_OK), -1);
     /* a second process (here: a second open) is locked out */
     hs_db *db2;

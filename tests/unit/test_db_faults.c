@@ -118,9 +118,8 @@ static void test_disk_full_on_vectors(void **state)
     hs_collection *h = make(db, "v");
     hs_error err;
     assert_int_equal(put(h, 1, HS_DURABILITY_STRICT, &err), HS_OK);
-    /* the first segment grows in 1 MiB steps: fill it until the next growth fails */
-    fio.fail_fallocate_at = 1;
-    fio.fallocate_errno = ENOSPC;
+    /* the disk is full: the vector file grows (it doubles from a page) until it cannot */
+    fio.disk_full = 1;
     int rc = HS_OK;
     uint64_t id = 2;
     for (; id < 200000 && rc == HS_OK; id++)
@@ -129,7 +128,7 @@ static void test_disk_full_on_vectors(void **state)
     assert_non_null(strstr(err.message, "No space left on device while writing collection 'v'"));
     uint64_t before = count(h);
     assert_int_equal(before, id - 2); /* everything but the failed point */
-    fio.fail_fallocate_at = 0;
+    fio.disk_full = 0;
     assert_int_equal(put(h, id, HS_DURABILITY_STRICT, &err), HS_OK);
     hs_collection_close(h);
     hs_db_close(db, NULL);
@@ -375,13 +374,14 @@ static void test_corruption_quarantines(void **state)
     hs_collection_close(g);
     hs_db_close(db, NULL);
     /* a flipped bit inside the checkpoint's last section */
-    char cmd[256], name[128], path[512];
-    snprintf(cmd, sizeof(cmd), "ls %s/default_admin/bad | grep '^checkpoint-' | tail -1", root);
+    char cmd[512], name[128], path[600], dir[400];
+    hs_test_coll_dir(dir, sizeof(dir), root, "default_admin", "bad");
+    snprintf(cmd, sizeof(cmd), "ls %s | grep '^checkpoint-' | tail -1", dir);
     FILE *ls = popen(cmd, "r");
     assert_non_null(fgets(name, sizeof(name), ls));
     pclose(ls);
     name[strcspn(name, "\n")] = 0;
-    snprintf(path, sizeof(path), "%s/default_admin/bad/%s", root, name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     flip_byte(path, -8);
     db = open_db(NULL);
     h = make(db, "bad");
@@ -415,8 +415,9 @@ static void test_wal_corruption_in_the_middle(void **state)
     }
     int status;
     waitpid(pid, &status, 0);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/default_admin/w/wal/0000000000000001.wal", root);
+    char path[512], dir[400];
+    hs_test_coll_dir(dir, sizeof(dir), root, "default_admin", "w");
+    snprintf(path, sizeof(path), "%s/0000000000000001.wal", dir);
     /* the 3rd record of 40: a flipped bit with valid records after it is corruption */
     long rec = 17 + 4 + 8 + 4 + 4 * 4 + 4; /* header + one-point upsert payload */
     flip_byte(path, 32 + 32 + 2 * rec + 25);

@@ -26,7 +26,7 @@ static int watching;              /* atomic */
 
 static void note(const char *path)
 {
-    if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE) || !strstr(path, "/t/A/"))
+    if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE) || !strstr(path, "/A/"))
         return;
     if (pthread_equal(pthread_self(), caller))
         __atomic_fetch_add(&caller_ops, 1, __ATOMIC_RELAXED);
@@ -56,6 +56,7 @@ static void test_lru_unload_off_request_thread(void **state)
     io.rename = w_rename;
     hs_db_opts o;
     hs_db_opts_init(&o);
+    o.checkpoint_min_log_bytes = 0; /* the unload checkpoints (the work watched here) */
     o.max_loaded = 1;
     o.io = &io;
     hs_db *db;
