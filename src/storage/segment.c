@@ -1,7 +1,8 @@
 /*
  * segment.c: vector segments (format: docs/file-format.md, "Vector segment").
  *
- * <dir>/<index as 6 digits>.seg: a 4096-byte header, then 2^shift records of rec_len bytes.
+ * <dir>/<prefix><index as 6 digits>.seg: a 64-byte header (version 2; version 1 files, still
+ * read, have 4,096 bytes), then 2^shift records of rec_len bytes.
  * Each file is mapped shared and writable for its full size once; the file itself grows in
  * steps with fallocate, so a full disk surfaces as HS_ENOSPC from hs_segset_reserve rather than
  * as SIGBUS on a write into the mapping.  Records never move: their addresses are published as
@@ -24,13 +25,15 @@
 #include "util/util.h"
 
 #define SEG_MAGIC "HSVSEG01"
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u /* version 1: a 4,096-byte header (HS_SEG_HEADER), still read */
+#define SEG_HEADER_V2 64u
 #define SEG_GROW_STEP 4096u /* files grow geometrically from one page of records */
 
 typedef struct seg {
     int fd;
     uint8_t *map;
     size_t maplen;
+    uint32_t hdr;     /* bytes before the first record: 64 (version 2) or 4,096 (version 1) */
     uint64_t alloc;   /* bytes of the file that are allocated */
     uint64_t sum_len; /* record bytes covered by sum_crc (the last checkpoint's or verified) */
     uint32_t sum_crc;
@@ -57,7 +60,7 @@ uint32_t hs_seg_shift_for(uint32_t rec_len)
 
 static void make_header(uint8_t *h, uint32_t rec_len, uint32_t shift, uint32_t index)
 {
-    memset(h, 0, HS_SEG_HEADER);
+    memset(h, 0, SEG_HEADER_V2);
     memcpy(h, SEG_MAGIC, 8);
     hs_put_le32(h + 8, SEG_VERSION);
     hs_put_le32(h + 12, rec_len);
@@ -73,17 +76,17 @@ int hs_seg_header_check(const uint8_t *buf, size_t len, uint32_t rec_len, uint32
         return HS_ECORRUPT;
     if (hs_get_le32(buf + 24) != hs_crc32c(0, buf, 24))
         return HS_ECORRUPT;
-    if (hs_get_le32(buf + 8) != SEG_VERSION)
+    if (hs_get_le32(buf + 8) != 1 && hs_get_le32(buf + 8) != SEG_VERSION)
         return HS_EVERSION;
     if (hs_get_le32(buf + 12) != rec_len || hs_get_le32(buf + 16) != shift || hs_get_le32(buf + 20) != index)
         return HS_ECORRUPT;
     return HS_OK;
 }
 
-static size_t map_len(const hs_segset *s)
+static size_t map_len(const hs_segset *s, uint32_t hdr)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return HS_ALIGN_UP(HS_SEG_HEADER + ((size_t)s->rec_len << s->shift), page);
+    return HS_ALIGN_UP(hdr + ((size_t)s->rec_len << s->shift), page);
 }
 
 static void seg_path(const hs_segset *s, size_t index, char *buf, size_t len)
@@ -92,22 +95,22 @@ static void seg_path(const hs_segset *s, size_t index, char *buf, size_t len)
 }
 
 /* Maps an open segment and appends it to the table. */
-static int add_segment(hs_segset *s, int fd, uint64_t alloc, hs_error *err)
+static int add_segment(hs_segset *s, int fd, uint64_t alloc, uint32_t hdr, hs_error *err)
 {
     seg *n = realloc(s->segs, (s->nsegs + 1) * sizeof(*n));
     if (!n)
         return hs_error_set(err, HS_ENOMEM, "segments: out of memory");
     s->segs = n;
-    size_t len = map_len(s);
+    size_t len = map_len(s, hdr);
     uint8_t *map = s->io->mmap(s->io->ctx, fd, len, 1);
     if (!map)
         return hs_error_set(err, HS_ENOMEM, "segments %s: cannot map %zu bytes", s->dir, len);
-    int rc = hs_chunks_append_external(&s->chunks, map + HS_SEG_HEADER);
+    int rc = hs_chunks_append_external(&s->chunks, map + hdr);
     if (rc != HS_OK) {
         s->io->munmap(s->io->ctx, map, len);
         return hs_error_set(err, rc, "segments: out of memory");
     }
-    s->segs[s->nsegs++] = (seg){fd, map, len, alloc, 0, 0};
+    s->segs[s->nsegs++] = (seg){fd, map, len, hdr, alloc, 0, 0};
     return HS_OK;
 }
 
@@ -121,7 +124,7 @@ static int open_existing(hs_segset *s, hs_error *err)
             return HS_OK;
         if (fd < 0)
             return hs_error_set(err, hs_rc_from_errno(fd), "%s: %s", path, strerror(-fd));
-        uint8_t h[HS_SEG_HEADER];
+        uint8_t h[SEG_HEADER_V2];
         uint64_t size = 0;
         long n = s->io->pread(s->io->ctx, fd, h, sizeof(h), 0);
         int rc = s->io->size(s->io->ctx, fd, &size) < 0 ? HS_EIO : HS_OK;
@@ -129,11 +132,14 @@ static int open_existing(hs_segset *s, hs_error *err)
             rc = HS_ECORRUPT;
         if (rc == HS_OK)
             rc = hs_seg_header_check(h, sizeof(h), s->rec_len, s->shift, (uint32_t)i);
+        uint32_t hdr = hs_get_le32(h + 8) == 1 ? HS_SEG_HEADER : SEG_HEADER_V2;
+        if (rc == HS_OK && size < hdr)
+            rc = HS_ECORRUPT;
         if (rc != HS_OK) {
             s->io->close(s->io->ctx, fd);
             return hs_error_set(err, rc, "%s: bad segment header at offset 0", path);
         }
-        if ((rc = add_segment(s, fd, size, err)) != HS_OK) {
+        if ((rc = add_segment(s, fd, size, hdr, err)) != HS_OK) {
             s->io->close(s->io->ctx, fd);
             return rc;
         }
@@ -182,9 +188,9 @@ static int create_segment(hs_segset *s, hs_error *err)
     int fd = s->io->open(s->io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return hs_error_set(err, hs_rc_from_errno(fd), "%s: %s", path, strerror(-fd));
-    uint8_t h[HS_SEG_HEADER];
+    uint8_t h[SEG_HEADER_V2];
     make_header(h, s->rec_len, s->shift, (uint32_t)s->nsegs);
-    int rc = s->io->fallocate(s->io->ctx, fd, 0, HS_SEG_HEADER);
+    int rc = s->io->fallocate(s->io->ctx, fd, 0, SEG_HEADER_V2);
     if (rc == 0) {
         long n = s->io->pwrite(s->io->ctx, fd, h, sizeof(h), 0);
         rc = n == (long)sizeof(h) ? 0 : (n < 0 ? (int)n : -EIO);
@@ -194,7 +200,7 @@ static int create_segment(hs_segset *s, hs_error *err)
     if (rc == 0)
         rc = s->io->fsync_dir(s->io->ctx, s->dir);
     int hrc = rc < 0 ? hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", path, strerror(-rc))
-                     : add_segment(s, fd, HS_SEG_HEADER, err);
+                     : add_segment(s, fd, SEG_HEADER_V2, SEG_HEADER_V2, err);
     if (hrc != HS_OK) {
         s->io->close(s->io->ctx, fd);
         s->io->unlink(s->io->ctx, path);
@@ -214,11 +220,11 @@ int hs_segset_reserve(hs_segset *s, uint64_t n, hs_error *err)
     }
     for (size_t i = 0; i < s->nsegs && (uint64_t)i * per < n; i++) {
         uint64_t recs = HS_MIN(per, n - (uint64_t)i * per);
-        uint64_t need = HS_SEG_HEADER + recs * s->rec_len;
         seg *g = &s->segs[i];
+        uint64_t need = g->hdr + recs * s->rec_len;
         if (g->alloc >= need)
             continue;
-        uint64_t full = HS_SEG_HEADER + per * s->rec_len;
+        uint64_t full = g->hdr + per * s->rec_len;
         /* double (a small collection costs a page or two, a large one O(log n) fallocates) */
         uint64_t target = HS_MIN(full, HS_ALIGN_UP(HS_MAX(need, g->alloc * 2), SEG_GROW_STEP));
         int rc = s->io->fallocate(s->io->ctx, g->fd, g->alloc, target - g->alloc);
@@ -265,7 +271,7 @@ int hs_segset_sums(hs_segset *s, uint64_t n, hs_seg_sum **out, size_t *count, hs
         uint64_t len = HS_MIN(per, n - (uint64_t)i * per) * s->rec_len;
         if (len < g->sum_len) /* never happens: records are only added */
             g->sum_len = g->sum_crc = 0;
-        g->sum_crc = hs_crc32c(g->sum_crc, g->map + HS_SEG_HEADER + g->sum_len, len - g->sum_len);
+        g->sum_crc = hs_crc32c(g->sum_crc, g->map + g->hdr + g->sum_len, len - g->sum_len);
         g->sum_len = len;
         (*out)[k++] = (hs_seg_sum){(uint32_t)i, g->sum_crc, len};
     }
@@ -286,11 +292,11 @@ int hs_segset_verify(hs_segset *s, const hs_seg_sum *sums, size_t count, hs_erro
         if (m->len > ((uint64_t)s->rec_len << s->shift) || m->len % s->rec_len)
             return hs_error_set(err, HS_ECORRUPT, "%s: the checkpoint records an impossible "
                                 "length %" PRIu64, path, m->len);
-        if (g->alloc < HS_SEG_HEADER + m->len)
+        if (g->alloc < g->hdr + m->len)
             return hs_error_set(err, HS_ECORRUPT, "%s: %" PRIu64 " bytes, shorter than the %"
                                 PRIu64 " the checkpoint covers", path, g->alloc,
-                                HS_SEG_HEADER + m->len);
-        uint32_t crc = hs_crc32c(0, g->map + HS_SEG_HEADER, m->len);
+                                g->hdr + m->len);
+        uint32_t crc = hs_crc32c(0, g->map + g->hdr, m->len);
         if (crc != m->crc)
             return hs_error_set(err, HS_ECORRUPT, "%s: checksum mismatch in records 0..%" PRIu64
                                 " (damaged since the checkpoint)", path, m->len / s->rec_len);

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import http, ok
 
-SEG_HEADER = 4096  # bytes before the first record of a vector file
+SEG_HEADER = 64  # bytes before the first record of a vector file (version 2)
 
 N = 500
 
