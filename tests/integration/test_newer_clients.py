@@ -1,5 +1,5 @@
-"""Clients of the original protocol's later releases (grpc.md "Field numbers" and "Clients of
-later releases").
+"""Clients of the original protocol's later releases (grpc.md "Wire compatibility and field
+numbers", "Which clients work").
 
 * Requests carrying fields this server does not define, the ones that would change an answer
   (a float Range bound, a Prefix condition, a collection schema, typed metadata, an option of
