@@ -327,26 +327,28 @@ static void search_out_free(search_out *o, size_t k)
     free(o->res);
 }
 
-/* Builds the conditions of a SearchRequest into fs (or only validates them when fs is NULL). */
-static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set *out, hs_fail *f)
+/* Adds the conditions of a request (the exact-match map, then the Filter list) to fs, which the
+ * caller initialised and frees. */
+static int add_grpc_filters(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **map,
+                            size_t n_map, Hyperspace__Filter **filters, size_t n_filters,
+                            hs_fail *f)
 {
-    hs_filter_set tmp, *fs = out ? out : &tmp;
-    hs_filter_init(fs);
-    int rc = 0;
-    if (r->n_filter + r->n_filters > HS_FILTER_MAX_CONDITIONS)
-        rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
-    for (size_t i = 0; !rc && i < r->n_filter; i++) {
-        const Hyperspace__SearchRequest__FilterEntry *e = r->filter[i];
-        rc = hs_filter_add_match(fs, HS_GROUP_MUST, e->key, strlen(e->key), e->value, strlen(e->value), "filter",
-                                 f);
+    if (n_map + n_filters > HS_FILTER_MAX_CONDITIONS)
+        return hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
+    for (size_t i = 0; i < n_map; i++) {
+        const Hyperspace__SearchRequest__FilterEntry *e = map[i];
+        if (hs_filter_add_match(fs, HS_GROUP_MUST, e->key, strlen(e->key), e->value,
+                                strlen(e->value), "filter", f))
+            return f->id;
     }
-    for (size_t i = 0; !rc && i < r->n_filters; i++) {
-        const Hyperspace__Filter *c = r->filters[i];
+    for (size_t i = 0; i < n_filters; i++) {
+        const Hyperspace__Filter *c = filters[i];
         char where[32];
         snprintf(where, sizeof(where), "filters[%zu]", i);
+        int rc;
         if (c->condition_case == HYPERSPACE__FILTER__CONDITION_MATCH && c->match) {
-            rc = hs_filter_add_match(fs, HS_GROUP_MUST, c->match->key, strlen(c->match->key), c->match->value,
-                                     strlen(c->match->value), where, f);
+            rc = hs_filter_add_match(fs, HS_GROUP_MUST, c->match->key, strlen(c->match->key),
+                                     c->match->value, strlen(c->match->value), where, f);
         } else if (c->condition_case == HYPERSPACE__FILTER__CONDITION_RANGE && c->range) {
             const Hyperspace__Range *g = c->range;
             rc = hs_filter_add_range(fs, HS_GROUP_MUST, g->key, strlen(g->key),
@@ -355,7 +357,18 @@ static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set
         } else {
             rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
         }
+        if (rc)
+            return rc;
     }
+    return 0;
+}
+
+/* Builds the conditions of a SearchRequest into fs (or only validates them when fs is NULL). */
+static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set *out, hs_fail *f)
+{
+    hs_filter_set tmp, *fs = out ? out : &tmp;
+    hs_filter_init(fs);
+    int rc = add_grpc_filters(fs, r->filter, r->n_filter, r->filters, r->n_filters, f);
     if (rc || !out)
         hs_filter_free(fs);
     return rc;
@@ -527,6 +540,215 @@ static void rpc_search_batch(hs_gcall *c, const uint8_t *msg, size_t len)
         search_out_free(&outs[i], r->searches[i]->top_k ? r->searches[i]->top_k : 10);
     free(outs);
     hyperspace__batch_search_request__free_unpacked(r, NULL);
+}
+
+/* ---- reads by id and count (the later protocol's GetPoints, Count) ----------------------- */
+
+typedef struct points_out {
+    Hyperspace__VectorData **v;
+    size_t n, cap;
+    bool oom;
+} points_out;
+
+typedef struct vd_meta {
+    Hyperspace__VectorData *vd;
+    size_t cap;
+} vd_meta;
+
+static int collect_vd_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    vd_meta *m = ctx;
+    Hyperspace__VectorData *vd = m->vd;
+    if (vd->n_metadata == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        Hyperspace__VectorData__MetadataEntry **ne =
+            realloc(vd->metadata, cap * sizeof(*ne));
+        if (!ne)
+            return 1;
+        vd->metadata = ne;
+        m->cap = cap;
+    }
+    Hyperspace__VectorData__MetadataEntry *e = malloc(sizeof(*e));
+    if (!e)
+        return 1;
+    Hyperspace__VectorData__MetadataEntry init = HYPERSPACE__VECTOR_DATA__METADATA_ENTRY__INIT;
+    *e = init;
+    e->key = strndup(k, kl);
+    e->value = strndup(v, vl);
+    vd->metadata[vd->n_metadata++] = e;
+    return e->key && e->value ? 0 : 1;
+}
+
+static void vector_data_free(Hyperspace__VectorData *vd)
+{
+    if (!vd)
+        return;
+    for (size_t j = 0; j < vd->n_metadata; j++) {
+        free(vd->metadata[j]->key);
+        free(vd->metadata[j]->value);
+        free(vd->metadata[j]);
+    }
+    free(vd->metadata);
+    free(vd->vector);
+    free(vd);
+}
+
+/* A visited point as a VectorData (vector and metadata copied: the view dies with the call). */
+static int on_point(void *ctx, const hs_point_view *p)
+{
+    points_out *o = ctx;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 16;
+        Hyperspace__VectorData **nv = realloc(o->v, cap * sizeof(*nv));
+        if (!nv)
+            goto oom;
+        o->v = nv;
+        o->cap = cap;
+    }
+    Hyperspace__VectorData *vd = malloc(sizeof(*vd));
+    if (!vd)
+        goto oom;
+    Hyperspace__VectorData init = HYPERSPACE__VECTOR_DATA__INIT;
+    *vd = init;
+    o->v[o->n++] = vd;
+    vd->id = (uint32_t)p->id;
+    vd->vector = malloc((p->dim ? p->dim : 1) * sizeof(double));
+    if (!vd->vector)
+        goto oom;
+    if (p->vector)
+        memcpy(vd->vector, p->vector, p->dim * sizeof(double));
+    vd->n_vector = p->vector ? p->dim : 0;
+    vd_meta m = {vd, 0};
+    if (hs_meta_each(p, collect_vd_kv, &m))
+        goto oom;
+    return 0;
+oom:
+    o->oom = true;
+    return 1;
+}
+
+static int cmp_id_pos(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b; /* (id, position) pairs */
+    return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : x[1] > y[1]);
+}
+
+/* The ids in the order asked, each once (its first occurrence); *n gets how many. */
+static uint64_t *unique_ids(const uint32_t *ids, size_t nids, size_t *n)
+{
+    uint64_t *pairs = malloc(2 * (nids ? nids : 1) * sizeof(uint64_t));
+    uint64_t *out = malloc((nids ? nids : 1) * sizeof(uint64_t));
+    bool *keep = calloc(nids ? nids : 1, sizeof(bool));
+    *n = 0;
+    if (pairs && out && keep) {
+        for (size_t i = 0; i < nids; i++) {
+            pairs[2 * i] = ids[i];
+            pairs[2 * i + 1] = i;
+        }
+        qsort(pairs, nids, 2 * sizeof(uint64_t), cmp_id_pos);
+        for (size_t i = 0; i < nids; i++)
+            if (i == 0 || pairs[2 * i] != pairs[2 * i - 2])
+                keep[pairs[2 * i + 1]] = true;
+        for (size_t i = 0; i < nids; i++)
+            if (keep[i])
+                out[(*n)++] = ids[i];
+    } else {
+        free(out);
+        out = NULL;
+    }
+    free(pairs);
+    free(keep);
+    return out;
+}
+
+static void rpc_get_points(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__GetPointsRequest *r = hyperspace__get_points_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    points_out o = {0};
+    hs_collection *h = NULL;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (check_name(r->collection, false, &f))
+        goto done;
+    if (r->n_ids < 1 || r->n_ids > HS_OP_IDS_MAX) {
+        hs_fail_set(&f, HS_ERR_PARAM_RANGE, "ids must be between 1 and %d (got %zu)",
+                    HS_OP_IDS_MAX, r->n_ids);
+        goto done;
+    }
+    ids = unique_ids(r->ids, r->n_ids, &n);
+    if (!ids) {
+        hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
+        goto done;
+    }
+    if (hs_ops_open(c->auth.tenant, r->collection, false, &h, &f))
+        goto done;
+    hs_read_opts ro;
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_IDS;
+    ro.ids = ids;
+    ro.nids = n;
+    ro.with_vector = 1;
+    hs_read_result res;
+    int rc = hs_op_read(h, &ro, NULL, on_point, &o, &res, &f);
+    if (o.oom) {
+        hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
+    } else if (!rc) {
+        Hyperspace__GetPointsResponse out = HYPERSPACE__GET_POINTS_RESPONSE__INIT;
+        out.n_points = o.n;
+        out.points = o.v;
+        reply(c, &out.base);
+    }
+done:
+    if (f.id)
+        fail(c, &f);
+    hs_collection_close(h);
+    for (size_t i = 0; i < o.n; i++)
+        vector_data_free(o.v[i]);
+    free(o.v);
+    free(ids);
+    hyperspace__get_points_request__free_unpacked(r, NULL);
+}
+
+static void rpc_count(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    Hyperspace__CountRequest *r = hyperspace__count_request__unpack(NULL, len, msg);
+    if (!r)
+        return bad_message(c);
+    hs_fail f = {0};
+    hs_filter_set fs;
+    hs_filter_init(&fs);
+    hs_collection *h = NULL;
+    hs_read_result res = {0};
+    if (!check_name(r->collection, false, &f) &&
+        !add_grpc_filters(&fs, NULL, 0, r->filters, r->n_filters, &f) &&
+        !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
+        hs_read_opts ro;
+        hs_read_opts_init(&ro);
+        ro.mode = HS_READ_COUNT;
+        hs_op_read(h, &ro, &fs, NULL, NULL, &res, &f);
+    }
+    if (f.id) {
+        fail(c, &f);
+    } else {
+        Hyperspace__CountResponse out = HYPERSPACE__COUNT_RESPONSE__INIT;
+        out.count = res.visited;
+        reply(c, &out.base);
+    }
+    hs_collection_close(h);
+    hs_filter_free(&fs);
+    hyperspace__count_request__free_unpacked(r, NULL);
+}
+
+static void rpc_health(hs_gcall *c, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    Hyperspace__HealthCheckResponse out = HYPERSPACE__HEALTH_CHECK_RESPONSE__INIT;
+    out.status = "SERVING";
+    reply(c, &out.base);
 }
 
 /* ---- maintenance ----------------------------------------------------------------------------- */
@@ -822,6 +1044,13 @@ static const hs_rpc rpcs[] = {
      &hyperspace__digest_request__descriptor},
     {P "RebuildIndex", "RebuildIndex", HS_ROLE_ADMIN, false, false, rpc_rebuild,
      &hyperspace__rebuild_index_request__descriptor},
+    {P "GetPoints", "GetPoints", HS_ROLE_READER, false, false, rpc_get_points,
+     &hyperspace__get_points_request__descriptor},
+    {P "Count", "Count", HS_ROLE_READER, false, false, rpc_count,
+     &hyperspace__count_request__descriptor},
+    /* no key needed, like GET /healthz */
+    {P "HealthCheck", "HealthCheck", HS_ROLE_NONE, false, false, rpc_health,
+     &hyperspace__empty__descriptor},
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)
@@ -834,11 +1063,10 @@ const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)
 
 void hs_grpc_run(hs_gcall *c, const uint8_t *msg, size_t len)
 {
-    char path[160];
-    if (hs_pb_find_nul(c->rpc->request, msg, len, path, sizeof(path))) {
-        char text[256];
-        snprintf(text, sizeof(text), "Field '%s' contains a NUL character, which strings cannot "
-                 "hold", path);
+    hs_pb_issue is;
+    if (hs_pb_check(c->rpc->request, msg, len, &is)) {
+        char text[400];
+        hs_pb_issue_text(&is, text, sizeof(text));
         hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, text);
         return;
     }

@@ -54,14 +54,35 @@ struct hs_gcall {
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
-/* Runs the call's RPC on its request message: refused with INVALID_ARGUMENT naming the field
- * when a string field holds a NUL byte, otherwise handed to rpc->run. */
+/* Runs the call's RPC on its request message: refused with INVALID_ARGUMENT when the wire
+ * check below finds an issue (naming it), otherwise handed to rpc->run. */
 void hs_grpc_run(hs_gcall *c, const uint8_t *msg, size_t len);
-/* True when a string field of the message (sub-messages and map entries included) holds a NUL
- * byte; path names it ("metadata[0].key").  Reads only; never fails on malformed bytes (false:
- * the unpack refuses them).  Thread-safety: safe. */
-bool hs_pb_find_nul(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                    char *path, size_t cap);
+
+/* What the wire check of a request found (grpc_wire.c). */
+typedef enum hs_pb_issue_kind {
+    HS_PB_OK = 0,
+    HS_PB_MALFORMED,     /* not a protobuf message */
+    HS_PB_UNKNOWN_FIELD, /* a field number the message does not define */
+    HS_PB_WIRE_TYPE,     /* a known field with a wire type its type cannot have */
+    HS_PB_NUL,           /* a NUL byte in a string field */
+} hs_pb_issue_kind;
+
+typedef struct hs_pb_issue {
+    hs_pb_issue_kind kind;
+    const char *message; /* full name of the message holding the field ("hyperspace.Range") */
+    uint32_t number;     /* the field's number */
+    unsigned wire_type;  /* as it arrived */
+    char path[160];      /* the field ("metadata[0].key"; UNKNOWN_FIELD: the message holding it,
+                            "" at the top) */
+} hs_pb_issue;
+
+/* Walks a request's wire bytes with its descriptor (sub-messages and map entries included) and
+ * reports the first issue in wire order; false when there is none.  Reads only.
+ * Thread-safety: safe. */
+bool hs_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                 hs_pb_issue *out);
+/* The client-facing message of an issue. */
+void hs_pb_issue_text(const hs_pb_issue *is, char *text, size_t cap);
 /* The RPC table, entry by entry (tests and fuzzing). */
 size_t hs_grpc_rpc_count(void);
 const hs_rpc *hs_grpc_rpc_at(size_t i);

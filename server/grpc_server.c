@@ -169,6 +169,19 @@ void hs_gcall_fail(hs_gcall *c, const hs_fail *f)
     hs_gcall_finish(c, hs_err_grpc_status(f->id), f->message);
 }
 
+/* The answer to a method this server does not serve, naming it (printable ASCII only, at most
+ * 120 characters of the client's path). */
+static void unimplemented_text(const char *path, size_t len, char *text, size_t cap)
+{
+    char name[128];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < 120; i++)
+        name[n++] = path[i] >= 0x20 && path[i] < 0x7f && path[i] != '\'' ? path[i] : '?';
+    name[n] = 0;
+    snprintf(text, cap, "Method '%s%s' is not implemented by this server", name,
+             len > n ? "..." : "");
+}
+
 static void on_new(hs_gcall *c, bool ok)
 {
     hs_grpc *g = c->g;
@@ -186,12 +199,15 @@ static void on_new(hs_gcall *c, bool ok)
     c->rpc = hs_grpc_find_rpc(path, plen);
     snprintf(c->method_name, sizeof(c->method_name), "%s", c->rpc ? c->rpc->name : "unknown");
     if (!c->rpc) {
-        hs_gcall_finish(c, GRPC_STATUS_UNIMPLEMENTED, "Method not found");
+        char text[256];
+        unimplemented_text(path, plen, text, sizeof(text));
+        hs_gcall_finish(c, GRPC_STATUS_UNIMPLEMENTED, text);
         return;
     }
     authenticate(c);
     hs_fail f = {0};
-    if (c->auth.err)
+    /* a method open to anyone (HealthCheck) does not look at the key */
+    if (c->auth.err && c->rpc->role != HS_ROLE_NONE)
         hs_auth_fail(&c->auth, &f);
     else
         hs_ops_permit(&c->auth, c->rpc->role, c->rpc->global, c->rpc->write, c->rpc->name, &f);

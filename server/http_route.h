@@ -25,7 +25,7 @@
 #include "server/ops.h"
 
 #define JSON_MAX_DEPTH 64
-#define MAX_IDS 10000
+#define MAX_IDS HS_OP_IDS_MAX
 
 typedef struct sb {
     char *p;

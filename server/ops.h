@@ -22,6 +22,7 @@
 
 #define HS_OP_TOP_K_MAX 10000
 #define HS_OP_HYBRID_QUERY_MAX 65536 /* bytes */
+#define HS_OP_IDS_MAX 10000          /* points read by id in one request */
 #define HS_OP_EF_MAX 10000
 
 /* Checks a collection name from a request: "" is the default collection unless
