@@ -248,57 +248,33 @@ void hs_route_vacuum(hctx *c)
               n, (unsigned long long)reclaimed, n, (unsigned long long)reclaimed);
 }
 
-typedef struct usage {
-    char tenant[HS_NAME_MAX + 1];
-    uint64_t collections, vectors, disk;
-} usage;
-
-static int cmp_usage(const void *a, const void *b)
+static int put_usage(void *ctx, const hs_tenant_usage *u)
 {
-    return strcmp(((const usage *)a)->tenant, ((const usage *)b)->tenant);
+    hctx *c = ctx;
+    if (c->out.n > 1)
+        hs_sb_put(&c->out, ",", 1);
+    hs_sb_cstr(&c->out, u->tenant);
+    hs_sb_printf(&c->out, ":{\"collection_count\":%llu,\"vector_count\":%llu,"
+                          "\"disk_usage_bytes\":%llu,\"loaded_collections\":%llu,"
+                          "\"deleted_count\":%llu,\"ram_usage_bytes\":%llu,"
+                          "\"max_collections\":%llu}",
+                 (unsigned long long)u->collections, (unsigned long long)u->points,
+                 (unsigned long long)u->disk_bytes, (unsigned long long)u->loaded,
+                 (unsigned long long)u->deleted, (unsigned long long)u->ram_bytes,
+                 (unsigned long long)u->max_collections);
+    return 0;
 }
 
+/* Per tenant, from the engine's sums (no collection is visited or loaded). */
 void hs_route_usage(hctx *c)
 {
-    names ns = {0};
     hs_error err;
-    int rc = hs_collection_list(g_srv.db, NULL, add_name, &ns, &err);
-    usage *u = calloc(ns.n ? ns.n : 1, sizeof(usage));
-    size_t nu = 0;
-    if (rc || !u) {
-        if (rc)
-            hs_http_fail_engine(c, rc, &err);
-        else
-            hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < ns.n; i++) {
-        hs_collection_stats st;
-        if (hs_ops_stats_named(ns.t[i], ns.v[i], &st, &err) != HS_OK)
-            continue;
-        size_t j = 0;
-        while (j < nu && strcmp(u[j].tenant, ns.t[i]))
-            j++;
-        if (j == nu)
-            snprintf(u[nu++].tenant, sizeof(u[0].tenant), "%s", ns.t[i]);
-        u[j].collections++;
-        u[j].vectors += st.count;
-        u[j].disk += st.disk_bytes;
-    }
-    qsort(u, nu, sizeof(usage), cmp_usage);
     hs_sb_put(&c->out, "{", 1);
-    for (size_t j = 0; j < nu; j++) {
-        if (j)
-            hs_sb_put(&c->out, ",", 1);
-        hs_sb_cstr(&c->out, u[j].tenant);
-        hs_sb_printf(&c->out, ":{\"collection_count\":%llu,\"vector_count\":%llu,"
-                           "\"disk_usage_bytes\":%llu}",
-                  (unsigned long long)u[j].collections, (unsigned long long)u[j].vectors,
-                  (unsigned long long)u[j].disk);
+    int rc = hs_db_usage(g_srv.db, NULL, put_usage, c, &err);
+    if (rc != HS_OK) {
+        c->out.n = 0;
+        hs_http_fail_engine(c, rc, &err);
+        return;
     }
     hs_sb_put(&c->out, "}", 1);
-out:
-    free(u);
-    free(ns.v);
-    free(ns.t);
 }
