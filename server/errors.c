@@ -255,6 +255,11 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
         return hs_fail_set(f, HS_ERR_WAL_IO, "WAL Error: %s", m);
     case HS_ENOMEM:
         return hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+    case HS_EFULL:
+        if (err->field == HS_FIELD_TENANT)
+            return hs_fail_set(f, HS_ERR_QUOTA, "Tenant '%s' has reached its quota of %g "
+                               "collections", err->name, err->max);
+        return hs_fail_set(f, HS_ERR_INTERNAL, "Internal error: %s", m);
     default:
         return hs_fail_set(f, HS_ERR_INTERNAL, "Internal error: %s", m);
     }

@@ -137,6 +137,7 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(READ_ONLY, INTERNAL, 500, "COLLECTION_READ_ONLY")                               \
     X(NO_SPACE, RESOURCE_EXHAUSTED, 507, "INSUFFICIENT_STORAGE")                      \
     X(NO_MEMORY, RESOURCE_EXHAUSTED, 503, "RESOURCE_EXHAUSTED")                       \
+    X(QUOTA, RESOURCE_EXHAUSTED, 429, "QUOTA_EXCEEDED")                               \
     X(LOAD_FAILED, INTERNAL, 500, "COLLECTION_UNAVAILABLE")                           \
     X(INTERNAL, INTERNAL, 500, "INTERNAL")                                            \
     X(JSON, INVALID_ARGUMENT, 400, "INVALID_JSON")                                    \

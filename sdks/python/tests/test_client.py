@@ -252,14 +252,14 @@ def test_follower_refuses_writes(server_factory):
 
 
 def test_quarantined_collection_is_an_internal_error(server_factory):
-    s = server_factory()
+    s = server_factory(env={"HS_CHECKPOINT_MIN_LOG_BYTES": "0"})  # the stop checkpoints
     c = grpc_client(s, raise_errors=True)
     c.create_collection("bad", 4, "l2")
     c.batch_insert([[0, i, 1, 2] for i in range(50)], list(range(50)), collection="bad",
                    durability="strict")
     c.close()
     assert s.stop(signal.SIGTERM) == 0
-    [path] = glob.glob(os.path.join(s.data_dir, "*", "bad", "checkpoint-*.ckpt"))
+    [path] = glob.glob(os.path.join(s.data_dir, "*", "*", "bad", "checkpoint-*.ckpt"))
     os.unlink(path)
     s2 = server_factory(data_dir=s.data_dir)
     for make in (grpc_client, http_client):

@@ -373,7 +373,7 @@ describe('servers of their own', () => {
   });
 
   test('a quarantined collection is an internal error', async () => {
-    const s = await startServer();
+    const s = await startServer({ env: { HS_CHECKPOINT_MIN_LOG_BYTES: '0' } }); // the stop checkpoints
     const c = new Client(s.grpcTarget);
     await c.createCollection('bad', 4, 'l2');
     await c.batchInsert(Array.from({ length: 50 }, (_, i) => [0, i, 1, 2]), Array.from({ length: 50 }, (_, i) => i), null, 'bad', 'strict');
@@ -382,8 +382,12 @@ describe('servers of their own', () => {
     assert.equal(r.code, 0);
     const found = [];
     for (const tenant of fs.readdirSync(s.dataDir)) {
-      const d = path.join(s.dataDir, tenant, 'bad');
-      if (fs.existsSync(d)) for (const f of fs.readdirSync(d)) if (/^checkpoint-.*\.ckpt$/.test(f)) found.push(path.join(d, f));
+      const t = path.join(s.dataDir, tenant);
+      if (!fs.statSync(t).isDirectory()) continue;
+      for (const bucket of fs.readdirSync(t)) { // collections live in bucket directories
+        const d = path.join(t, bucket, 'bad');
+        if (fs.existsSync(d)) for (const f of fs.readdirSync(d)) if (/^checkpoint-.*\.ckpt$/.test(f)) found.push(path.join(d, f));
+      }
     }
     assert.equal(found.length, 1);
     fs.unlinkSync(found[0]);
