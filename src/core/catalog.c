@@ -44,7 +44,7 @@ void hs_cat_free(hs_db *db)
 {
     while (db->entries) {
         centry *n = db->entries->next;
-        free(db->entries);
+        hs_centry_free(db->entries);
         db->entries = n;
     }
     while (db->tenants) {
@@ -57,6 +57,25 @@ void hs_cat_free(hs_db *db)
     if (db->cat_fd >= 0)
         db->io->close(db->io->ctx, db->cat_fd);
     db->cat_fd = -1;
+}
+
+void hs_centry_free(centry *e)
+{
+    if (!e)
+        return;
+    free(e->dir);
+    free(e->error);
+    free(e);
+}
+
+int hs_centry_set(char **field, const char *s)
+{
+    char *n = strdup(s);
+    if (!n)
+        return HS_ENOMEM;
+    free(*field);
+    *field = n;
+    return HS_OK;
 }
 
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name)

@@ -194,7 +194,7 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
     if (type == CAT_DIRTY || type == CAT_GONE) {
         if (e) {
             hs_cat_remove_locked(db, e);
-            free(e);
+            hs_centry_free(e);
         }
         return hs_reader_left(&rd) == 0;
     }
@@ -225,11 +225,15 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
         memcpy(e->tenant, tenant, sizeof(tenant));
         memcpy(e->name, name, sizeof(name));
         if (hs_cat_insert_locked(db, e) != HS_OK) {
-            free(e);
+            hs_centry_free(e);
             return false;
         }
     }
-    memcpy(e->dir, path, sizeof(path));
+    if (hs_centry_set(&e->dir, path) != HS_OK) {
+        hs_cat_remove_locked(db, e);
+        hs_centry_free(e);
+        return false;
+    }
     e->format = format;
     e->created_clock = created;
     e->config.dimension = cfg[0];
@@ -357,7 +361,7 @@ static int found_collection(scan_ctx *s, const char *name, const char *path)
             return 0;
         }
         hs_cat_remove_locked(db, e);
-        free(e);
+        hs_centry_free(e);
     }
     s->slow++;
     int rc = hs_db_scan_collection(db, s->tenant, name, path);
@@ -416,7 +420,7 @@ static void drop_unseen_locked(hs_db *db)
         n = e->next;
         if (!e->seen) {
             hs_cat_remove_locked(db, e);
-            free(e);
+            hs_centry_free(e);
         }
     }
 }

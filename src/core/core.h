@@ -103,7 +103,7 @@ typedef struct hs_pending {
 typedef struct centry {
     char tenant[HS_NAME_MAX + 1];
     char name[HS_NAME_MAX + 1];
-    char dir[HS_PATH_MAX];
+    char *dir;                   /* the collection's directory (malloc'd) */
     hs_collection_config config; /* as created; ef values 0 when following the defaults */
     uint64_t created_clock;
     uint32_t format;        /* of collection.json: 2 and up have a manifest (immutable once read,
@@ -115,7 +115,7 @@ typedef struct centry {
     /* figures of a cold collection, from its newest checkpoint (db->lock) */
     uint64_t cold_count, cold_deleted, cold_clock, cold_disk;
     bool replay_pending;    /* at open: the log holds records no checkpoint covers (a crash) */
-    char error[256];        /* load failure (db->lock) */
+    char *error;            /* load failure, malloc'd; NULL when none (db->lock) */
     /* catalog.c (db->lock): hash chain, the list of every entry (unordered), the list of
      * loaded entries (coll set), the tenant */
     uint64_t hash;
@@ -232,6 +232,10 @@ struct hs_coll {
 
 /* ---- catalog.c (callers hold db->lock for every _locked function) ---- */
 int hs_cat_init(hs_db *db);
+/* Frees an entry (not in the catalog) with its strings. */
+void hs_centry_free(centry *e);
+/* Sets a string member (dir, error) to a malloc'd copy of s; HS_ENOMEM leaves it as it was. */
+int hs_centry_set(char **field, const char *s);
 void hs_cat_free(hs_db *db);
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
 /* Adds e (its tenant, name and cold figures set); HS_ENOMEM when its tenant cannot be made. */

@@ -283,13 +283,16 @@ int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const
         return HS_ENOMEM;
     snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
     snprintf(e->name, sizeof(e->name), "%s", name);
-    snprintf(e->dir, sizeof(e->dir), "%s", path);
+    if (hs_centry_set(&e->dir, path) != HS_OK) {
+        hs_centry_free(e);
+        return HS_ENOMEM;
+    }
     hs_error err;
     if (hs_config_read(db, path, e, &err) != HS_OK) {
         /* quarantined: listed, every operation but drop fails with the reason */
         e->state = CE_FAILED;
         db->nfailed++;
-        snprintf(e->error, sizeof(e->error), "%s", err.message);
+        hs_centry_set(&e->error, err.message);
         hs_log(HS_LOG_ERROR, "collection '%s' (tenant '%s') cannot be read: %s", name, tenant,
                err.message);
     } else {
@@ -298,7 +301,7 @@ int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const
     e->seen = true;
     e->cat_clean = e->state != CE_FAILED && !e->replay_pending;
     if (hs_cat_insert_locked(db, e) != HS_OK) {
-        free(e);
+        hs_centry_free(e);
         return HS_ENOMEM;
     }
     return HS_OK;
@@ -566,7 +569,13 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     char bucket[4], bucket_dir[HS_PATH_MAX];
     hs_bucket_of(name, bucket);
     hs_path(bucket_dir, sizeof(bucket_dir), "%s/%s", tenant_dir, bucket);
-    hs_path(e->dir, sizeof(e->dir), "%s/%s", bucket_dir, name);
+    char cdir[HS_PATH_MAX];
+    hs_path(cdir, sizeof(cdir), "%s/%s", bucket_dir, name);
+    if (hs_centry_set(&e->dir, cdir) != HS_OK) {
+        pthread_mutex_unlock(&db->lock);
+        hs_centry_free(e);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
     e->config = c;
     e->state = CE_COLD;
     int mrc = db->io->mkdir(db->io->ctx, tenant_dir, 0755);
@@ -587,14 +596,14 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
         rc = create_files(db, e, bucket_dir, err);
     if (rc != HS_OK) {
         pthread_mutex_unlock(&db->lock);
-        free(e);
+        hs_centry_free(e);
         return rc;
     }
     e->cold_clock = e->created_clock;
     if (hs_cat_insert_locked(db, e) != HS_OK) {
         /* the files exist: the next open finds them */
         pthread_mutex_unlock(&db->lock);
-        free(e);
+        hs_centry_free(e);
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     }
     hs_catlog_clean_locked(db, e);
@@ -645,7 +654,7 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
         hs_remove_tree(db->io, trash);
     if (mrc < 0 && rc == HS_OK)
         rc = hs_error_set(err, HS_EIO, "%s: %s", e->dir, strerror(-mrc));
-    free(e);
+    hs_centry_free(e);
     hs_log(HS_LOG_INFO, "Deleted collection '%s' (tenant '%s')", name, tenant);
     return rc;
 }
@@ -712,6 +721,6 @@ void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats 
     st->unreachable = -1;
     st->clock = e->cold_clock;
     st->disk_bytes = e->cold_disk;
-    snprintf(st->error, sizeof(st->error), "%s", e->error);
+    snprintf(st->error, sizeof(st->error), "%s", e->error ? e->error : "");
 }
 

@@ -170,10 +170,11 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
             pthread_mutex_unlock(&db->lock);
             return HS_OK;
         case CE_FAILED: {
-            hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name, e->error);
+            hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", e->name,
+                         e->error ? e->error : "");
             hs_error_name(err, e->name);
             if (err)
-                snprintf(err->cause, sizeof(err->cause), "%s", e->error);
+                snprintf(err->cause, sizeof(err->cause), "%s", e->error ? e->error : "");
             int rc = hs_error_about(err, HS_ELOAD, HS_FIELD_COLLECTION, HS_REASON_NONE);
             pthread_mutex_unlock(&db->lock);
             return rc;
@@ -201,7 +202,7 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
         if (rc != HS_OK) {
             e->state = CE_FAILED;
             db->nfailed++;
-            snprintf(e->error, sizeof(e->error), "%s", lerr.message);
+            hs_centry_set(&e->error, lerr.message);
             hs_log(HS_LOG_ERROR, "Collection '%s' failed to load: %s", e->name, lerr.message);
         } else {
             e->state = CE_LOADED;

@@ -309,7 +309,7 @@ static void segment_cases(const char *rel)
     uint32_t rec_len = hdr[3], shift = hdr[4], index = hdr[5];
     uint64_t per = (uint64_t)1 << shift;
     uint64_t recs = N_CKPT - index * per < per ? N_CKPT - index * per : per;
-    long data = 4096, end = data + (long)(recs * rec_len);
+    long data = hdr[2] == 1 ? 4096 : 64, end = data + (long)(recs * rec_len); /* header: v1 or v2 */
     run_case(rel, DAMAGE_DELETE, 0, EXPECT_QUARANTINE);
     run_case(rel, DAMAGE_TRUNCATE, 0, EXPECT_QUARANTINE);
     run_case(rel, DAMAGE_TRUNCATE, data + (long)(recs / 2 * rec_len), EXPECT_QUARANTINE);
