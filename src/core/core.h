@@ -303,6 +303,14 @@ int hs_life_unload_all(hs_db *db, hs_error *err);
 /* ---- persist.c ---- */
 int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err);
 int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err);
+/* As hs_config_write / hs_config_read, with the manifest a flat collection.json holds (format
+ * 3; m NULL: not read / written, other formats keep theirs in the manifest file). */
+int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
+                      hs_error *err);
+int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *m, hs_error *err);
+/* Configure: writes collection.json with `updated`'s parameters (and c's manifest), then sets
+ * them in the catalog entry; serialised with manifest writes by c->man_mu. */
+int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err);
 /* Where a collection's files are: collection.json format 3 keeps everything in its directory
  * (log segments, `vectors-<gen>-<index>.seg`), earlier formats use wal/ and vectors-<gen>/. */
 void hs_coll_wal_dir(const centry *e, char *buf, size_t len);

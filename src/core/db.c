@@ -492,7 +492,9 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
         hs_remove_tree(db->io, tmp);
         return hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", tmp, strerror(-rc));
     }
-    int hrc = hs_config_write(db, tmp, e, err);
+    /* the manifest: no checkpoint yet, log segment 1 (inside collection.json: flat format) */
+    hs_manifest m = {0, 1, NULL, 0};
+    int hrc = hs_config_write_m(db, tmp, e, &m, err);
     if (hrc == HS_OK) {
         /* the log starts with the create record (its clock is the collection's first) */
         hs_wal_opts wo;
@@ -510,11 +512,6 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
                 hrc = hs_wal_wait(w, t, HS_DURABILITY_STRICT, err);
             hs_wal_close(w);
         }
-    }
-    if (hrc == HS_OK) {
-        /* the manifest: no checkpoint yet, log segment 1 */
-        hs_manifest m = {0, 1, NULL, 0};
-        hrc = hs_manifest_write(db->io, tmp, &m, err);
     }
     if (hrc == HS_OK) {
         rc = db->io->fsync_dir(db->io->ctx, tmp);

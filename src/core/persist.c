@@ -61,23 +61,110 @@ static const char *quant_name(hs_quantization q)
     return q == HS_QUANT_SCALAR ? "scalar" : q == HS_QUANT_BINARY ? "binary" : "none";
 }
 
-int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err)
+/* The manifest of a flat collection lives in its collection.json (a hex member before the
+ * checksum): one small file instead of two. */
+static char *manifest_hex(const hs_manifest *m, hs_error *err)
 {
-    char buf[1024];
+    uint8_t *b;
+    size_t len;
+    if (hs_manifest_encode(m, &b, &len, err) != HS_OK)
+        return NULL;
+    char *hex = malloc(2 * len + 1);
+    if (hex)
+        for (size_t i = 0; i < len; i++)
+            snprintf(hex + 2 * i, 3, "%02x", b[i]);
+    free(b);
+    if (!hex)
+        hs_error_set(err, HS_ENOMEM, "Out of memory");
+    return hex;
+}
+
+int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
+                      hs_error *err)
+{
+    bool flat = e->format == CONFIG_FORMAT_FLAT;
+    char *hex = flat && m ? manifest_hex(m, err) : NULL;
+    if (flat && m && !hex)
+        return err ? err->rc : HS_ENOMEM;
+    size_t cap = 1024 + (hex ? strlen(hex) : 0);
+    char *buf = malloc(cap);
+    if (!buf) {
+        free(hex);
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    }
     const hs_collection_config *c = &e->config;
-    int n = snprintf(buf, sizeof(buf),
+    int n = snprintf(buf, cap,
                      "{\n  \"format\": %d,\n  \"tenant\": \"%s\",\n  \"name\": \"%s\",\n"
                      "  \"dimension\": %u,\n  \"metric\": \"%s\",\n  \"quantization\": \"%s\",\n"
                      "  \"m\": %u,\n  \"ef_construction\": %u,\n  \"ef_search\": %u,\n"
                      "  \"created_clock\": %" PRIu64 ",",
-                     e->format == CONFIG_FORMAT_FLAT ? CONFIG_FORMAT_FLAT : CONFIG_FORMAT,
-                     e->tenant, e->name, c->dimension, metric_name(c->metric),
-                     quant_name(c->quantization), c->m, c->ef_construction, c->ef_search,
-                     e->created_clock);
+                     flat ? CONFIG_FORMAT_FLAT : CONFIG_FORMAT, e->tenant, e->name, c->dimension,
+                     metric_name(c->metric), quant_name(c->quantization), c->m,
+                     c->ef_construction, c->ef_search, e->created_clock);
+    if (hex)
+        n += snprintf(buf + n, cap - (size_t)n, "\n  \"manifest\": \"%s\",", hex);
     /* the checksum covers every byte before its own line */
-    n += snprintf(buf + n, sizeof(buf) - (size_t)n, CONFIG_CRC_KEY "%u\n}\n",
+    n += snprintf(buf + n, cap - (size_t)n, CONFIG_CRC_KEY "%u\n}\n",
                   hs_crc32c(0, buf, (size_t)n));
-    return hs_file_replace(db->io, dir, "collection.json", buf, (size_t)n, err);
+    int rc = hs_file_replace(db->io, dir, "collection.json", buf, (size_t)n, err);
+    free(buf);
+    free(hex);
+    return rc;
+}
+
+int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err)
+{
+    return hs_config_write_m(db, dir, e, NULL, err);
+}
+
+/* Writes c's manifest m: into collection.json for a flat collection (its parameters with it),
+ * else the manifest file.  Caller holds c->man_mu (which also serialises collection.json). */
+static int manifest_write_locked(hs_coll *c, const hs_manifest *m, hs_error *err)
+{
+    if (c->e->format == CONFIG_FORMAT_FLAT)
+        return hs_config_write_m(c->db, c->e->dir, c->e, m, err);
+    return hs_manifest_write(c->db->io, c->e->dir, m, err);
+}
+
+int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err)
+{
+    pthread_mutex_lock(&c->man_mu);
+    int rc = hs_config_write_m(c->db, c->e->dir, updated, &c->man, err);
+    if (rc == HS_OK) {
+        pthread_mutex_lock(&c->db->lock);
+        c->e->config = updated->config;
+        pthread_mutex_unlock(&c->db->lock);
+    }
+    pthread_mutex_unlock(&c->man_mu);
+    return rc;
+}
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* The manifest member of a flat collection.json (m zeroed when absent: HS_ENOTFOUND). */
+static int json_manifest(const cJSON *j, hs_manifest *m)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "manifest");
+    if (!cJSON_IsString(v))
+        return HS_ENOTFOUND;
+    size_t n = strlen(v->valuestring);
+    uint8_t *b = n % 2 == 0 ? malloc(n / 2 + 1) : NULL;
+    if (!b)
+        return HS_ECORRUPT;
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hexval(v->valuestring[i]), lo = hexval(v->valuestring[i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(b);
+            return HS_ECORRUPT;
+        }
+        b[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    int rc = hs_manifest_parse(b, n / 2, m);
+    free(b);
+    return rc;
 }
 
 static bool json_uint(const cJSON *j, const char *key, uint64_t max, uint64_t *out)
@@ -92,12 +179,17 @@ static bool json_uint(const cJSON *j, const char *key, uint64_t max, uint64_t *o
 
 int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
 {
+    return hs_config_read_m(db, dir, e, NULL, err);
+}
+
+int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs_error *err)
+{
     char path[HS_PATH_MAX];
     if (hs_path(path, sizeof(path), "%s/collection.json", dir) != HS_OK)
         return hs_error_set(err, HS_ERANGE, "path too long");
     char *data;
     size_t len;
-    int rc = hs_file_read(db->io, path, &data, &len, 1 << 16, err);
+    int rc = hs_file_read(db->io, path, &data, &len, 4u << 20, err);
     if (rc != HS_OK)
         return rc;
     /* the checksum line, when there is one, must hold the CRC-32C of everything before it */
@@ -128,6 +220,15 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err)
     if (ok && fmt != 1 && fmt != CONFIG_FORMAT && fmt != CONFIG_FORMAT_FLAT) {
         cJSON_Delete(j);
         return hs_error_set(err, HS_EVERSION, "%s: unsupported format %" PRIu64, path, fmt);
+    }
+    if (ok && fmt == CONFIG_FORMAT_FLAT && man) {
+        int mrc = json_manifest(j, man);
+        if (mrc != HS_OK) {
+            cJSON_Delete(j);
+            return hs_error_set(err, mrc == HS_ENOMEM ? HS_ENOMEM : HS_ECORRUPT,
+                                "%s: the manifest member is %s", path,
+                                mrc == HS_ENOTFOUND ? "missing" : "damaged");
+        }
     }
     hs_collection_config c = {0};
     if (ok) {
@@ -744,7 +845,7 @@ static int on_segment(void *ctx, const hs_wal_seginfo *closed, uint64_t seq, hs_
     uint64_t old = c->man.wal_last;
     c->man.wal_last = HS_MAX(old, seq);
     if (rc == HS_OK)
-        rc = hs_manifest_write(c->db->io, c->e->dir, &c->man, err);
+        rc = manifest_write_locked(c, &c->man, err);
     if (rc != HS_OK)
         c->man.wal_last = old;
     pthread_mutex_unlock(&c->man_mu);
@@ -774,7 +875,7 @@ static void manifest_after_load(hs_coll *c, bool legacy, uint64_t first)
     memset(&err, 0, sizeof(err));
     pthread_mutex_lock(&c->man_mu);
     if (rc == HS_OK && !same)
-        rc = hs_manifest_write(c->db->io, c->e->dir, &m, &err);
+        rc = manifest_write_locked(c, &m, &err);
     if (rc == HS_OK) {
         hs_manifest_destroy(&c->man);
         c->man = m;
@@ -794,7 +895,15 @@ static void manifest_after_load(hs_coll *c, bool legacy, uint64_t first)
 static int manifest_load(hs_coll *c, bool have, uint64_t seq, bool *legacy, hs_error *err)
 {
     *legacy = false;
-    int rc = hs_manifest_read(c->db->io, c->e->dir, &c->man, err);
+    int rc;
+    if (c->e->format == CONFIG_FORMAT_FLAT) {
+        centry tmp = *c->e; /* read into a copy: the parameters are the catalog's */
+        rc = hs_config_read_m(c->db, c->e->dir, &tmp, &c->man, err);
+        if (rc != HS_OK)
+            return rc;
+    } else {
+        rc = hs_manifest_read(c->db->io, c->e->dir, &c->man, err);
+    }
     if (rc == HS_ENOTFOUND && c->e->format < CONFIG_FORMAT) {
         *legacy = true;
         return HS_OK;
@@ -1065,7 +1174,7 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
         pthread_mutex_lock(&c->man_mu);
         uint64_t old = c->man.ckpt_seq;
         c->man.ckpt_seq = seq;
-        rc = hs_manifest_write(c->db->io, c->e->dir, &c->man, err);
+        rc = manifest_write_locked(c, &c->man, err);
         if (rc == HS_OK)
             hs_manifest_prune(&c->man, from.seg);
         else

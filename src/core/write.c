@@ -791,11 +791,8 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
         updated.config.ef_search = ef_search;
     if (ef_construction)
         updated.config.ef_construction = ef_construction;
-    rc = hs_config_write(c->db, c->e->dir, &updated, err);
+    rc = hs_coll_config_write(c, &updated, err);
     if (rc == HS_OK) {
-        pthread_mutex_lock(&c->db->lock);
-        c->e->config = updated.config;
-        pthread_mutex_unlock(&c->db->lock);
         if (ef_search) {
             c->cfg.ef_search = ef_search;
             c->ef_search_set = true;

@@ -73,12 +73,12 @@ int hs_manifest_read(const hs_io_ops *io, const char *dir, hs_manifest *m, hs_er
     return HS_OK;
 }
 
-int hs_manifest_write(const hs_io_ops *io, const char *dir, const hs_manifest *m, hs_error *err)
+int hs_manifest_encode(const hs_manifest *m, uint8_t **out, size_t *out_len, hs_error *err)
 {
     size_t len = MAN_FIXED + m->nclosed * MAN_ENTRY + 4;
     if (m->nclosed > HS_MANIFEST_MAX_CLOSED)
-        return hs_error_set(err, HS_EFULL, "%s/" HS_MANIFEST_NAME ": too many log segments "
-                            "since the last checkpoint", dir);
+        return hs_error_set(err, HS_EFULL, HS_MANIFEST_NAME ": too many log segments since the "
+                            "last checkpoint");
     uint8_t *b = calloc(1, len);
     if (!b)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
@@ -92,7 +92,19 @@ int hs_manifest_write(const hs_io_ops *io, const char *dir, const hs_manifest *m
         hs_put_le64(b + MAN_FIXED + i * MAN_ENTRY + 8, m->closed[i].len);
     }
     hs_put_le32(b + len - 4, hs_crc32c(0, b, len - 4));
-    int rc = hs_file_replace(io, dir, HS_MANIFEST_NAME, b, len, err);
+    *out = b;
+    *out_len = len;
+    return HS_OK;
+}
+
+int hs_manifest_write(const hs_io_ops *io, const char *dir, const hs_manifest *m, hs_error *err)
+{
+    uint8_t *b;
+    size_t len;
+    int rc = hs_manifest_encode(m, &b, &len, err);
+    if (rc != HS_OK)
+        return rc;
+    rc = hs_file_replace(io, dir, HS_MANIFEST_NAME, b, len, err);
     free(b);
     return rc;
 }

@@ -244,6 +244,8 @@ void hs_manifest_prune(hs_manifest *m, uint64_t seq);
 void hs_manifest_destroy(hs_manifest *m);
 /* Decodes a manifest held in memory (exposed for tests): HS_OK or HS_ECORRUPT / HS_EVERSION. */
 int hs_manifest_parse(const uint8_t *buf, size_t len, hs_manifest *m);
+/* The bytes of m as the manifest file holds them (malloc'd into *out).  HS_EFULL, HS_ENOMEM. */
+int hs_manifest_encode(const hs_manifest *m, uint8_t **out, size_t *out_len, hs_error *err);
 
 /* Process-wide log counters (relaxed atomics): group and own fsyncs, failed fsyncs. */
 typedef struct hs_wal_counters_t {
