@@ -360,6 +360,13 @@ int hs_collection_list(hs_db *db, const char *tenant,
                        int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
                        hs_error *err);
 
+/* As hs_collection_list over the collections loaded at the moment of the call only (at most the
+ * loaded limit, however many collections the node has), in name order.
+ * Ownership, thread-safety, errors: as hs_collection_list. */
+int hs_collection_list_loaded(hs_db *db,
+                              int (*fn)(void *ctx, const char *tenant, const char *name),
+                              void *ctx, hs_error *err);
+
 /*
  * A handle on a collection: it keeps the collection from being unloaded while open (it does not
  * load it: the first operation that needs the data does).  Close it when the request is done.

@@ -222,9 +222,23 @@ static int cmp_entry(const void *a, const void *b)
     return t ? t : strcmp(x->name, y->name);
 }
 
-centry **hs_cat_sorted_locked(hs_db *db, const char *tenant, size_t *n)
+centry **hs_cat_sorted_locked(hs_db *db, const char *tenant, bool loaded_only, size_t *n)
 {
     size_t k = 0;
+    if (loaded_only) {
+        for (centry *e = db->loaded; e; e = e->lnext)
+            k += e->state == CE_LOADED;
+        centry **v = malloc((k ? k : 1) * sizeof(*v));
+        if (!v)
+            return NULL;
+        size_t i = 0;
+        for (centry *e = db->loaded; e && i < k; e = e->lnext)
+            if (e->state == CE_LOADED)
+                v[i++] = e;
+        qsort(v, i, sizeof(*v), cmp_entry);
+        *n = i;
+        return v;
+    }
     if (tenant) {
         hs_tenant *t = hs_cat_tenant_locked(db, tenant, false);
         k = t ? t->collections : 0;

@@ -248,8 +248,9 @@ void hs_cat_set_loaded_locked(hs_db *db, centry *e, hs_coll *c);
 /* Sets the cold figures of e, keeping its tenant's sums right. */
 void hs_cat_set_cold_locked(centry *e, uint64_t count, uint64_t deleted, uint64_t disk);
 void hs_cat_cold_add_locked(centry *e, int sign);
-/* The entries (of `tenant`, or all), sorted by (tenant, name), in a malloc'd array. */
-centry **hs_cat_sorted_locked(hs_db *db, const char *tenant, size_t *n);
+/* The entries (of `tenant`, or all; or only the loaded ones), sorted by (tenant, name), in a
+ * malloc'd array. */
+centry **hs_cat_sorted_locked(hs_db *db, const char *tenant, bool loaded_only, size_t *n);
 
 /* ---- catlog.c: the catalog file <root>/.catalog ---- */
 /* Builds the catalog at open (the file, the directory listing, the files of collections the

@@ -656,14 +656,14 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
     return rc;
 }
 
-int hs_collection_list(hs_db *db, const char *tenant,
-                       int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
-                       hs_error *err)
+static int list_names(hs_db *db, const char *tenant, bool loaded_only,
+                      int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
+                      hs_error *err)
 {
     /* copy the names first: fn may call back into the database */
     pthread_mutex_lock(&db->lock);
     size_t n = 0;
-    centry **v = hs_cat_sorted_locked(db, tenant, &n);
+    centry **v = hs_cat_sorted_locked(db, tenant, loaded_only, &n);
     char (*names)[2][HS_NAME_MAX + 1] = v ? malloc((n ? n : 1) * sizeof(*names)) : NULL;
     if (!names) {
         pthread_mutex_unlock(&db->lock);
@@ -681,6 +681,20 @@ int hs_collection_list(hs_db *db, const char *tenant,
         rc = fn(ctx, names[i][0], names[i][1]);
     free(names);
     return rc;
+}
+
+int hs_collection_list(hs_db *db, const char *tenant,
+                       int (*fn)(void *ctx, const char *tenant, const char *name), void *ctx,
+                       hs_error *err)
+{
+    return list_names(db, tenant, false, fn, ctx, err);
+}
+
+int hs_collection_list_loaded(hs_db *db,
+                              int (*fn)(void *ctx, const char *tenant, const char *name),
+                              void *ctx, hs_error *err)
+{
+    return list_names(db, NULL, true, fn, ctx, err);
 }
 
 int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
