@@ -1,7 +1,9 @@
 /*
  * core.h: the database engine behind include/hyperspace.h, shared by the src/core files.
  *
- *   db.c         opening, node state and clock, names, the catalog, create/drop/list/stats
+ *   catalog.c    the in-memory catalog: hash table, loaded list, per-tenant sums, usage
+ *   catlog.c     the catalog file <root>/.catalog (opening without reading every collection)
+ *   db.c         opening, node state and clock, names, buckets, create/drop/list/stats
  *   life.c       handles, loading (wake), unloading, LRU limit (victims unloaded by the sweeper),
  *                the sweeper thread
  *   persist.c    collection.json, loading, checkpoints (capture and restore)

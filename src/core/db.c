@@ -3,7 +3,9 @@
  * rules, and the catalog operations that do not need a loaded collection: create, drop, list,
  * stats.
  *
- * Layout: <root>/LOCK (flock), <root>/node.json, <root>/<tenant>/<collection>/...
+ * Layout: <root>/LOCK (flock), <root>/node.json, <root>/.catalog (catlog.c), collections in
+ * <root>/<tenant>/@<bucket>/<collection>/ (flat, format 3) or, created by earlier builds,
+ * <root>/<tenant>/<collection>/ (docs/file-format.md).
  * Directories whose names start with '.' are never collections: `.new-*` (a create in
  * progress) and `.trash-*` (a drop in progress) are removed at open.
  *

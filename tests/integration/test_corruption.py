@@ -49,9 +49,11 @@ def _damage(coll, case):
         for p in paths:
             os.unlink(p)
         path = paths[0]
-    elif case == "flip_manifest":
-        path = os.path.join(coll, "manifest")
-        _flip(path, 20)
+    elif case == "flip_manifest":  # a flat collection keeps its manifest in collection.json
+        path = os.path.join(coll, "collection.json")
+        with open(path, "rb") as f:
+            off = f.read().index(b'"manifest": "') + len('"manifest": "') + 40
+        _flip(path, off)
     return os.path.basename(path)
 
 

@@ -651,7 +651,9 @@ def test_usage_per_tenant(srv):
     assert list(body) == sorted(body)
     assert "default_admin" in body and "acme_usage" in body and "zeta_usage" in body
     for v in body.values():
-        assert list(v) == ["collection_count", "vector_count", "disk_usage_bytes"]
+        assert list(v)[:3] == ["collection_count", "vector_count", "disk_usage_bytes"]
+        assert list(v)[3:] == ["loaded_collections", "deleted_count", "ram_usage_bytes",
+                               "max_collections"]
     assert body["acme_usage"]["collection_count"] == 1
     assert body["acme_usage"]["vector_count"] == 3
     assert body["acme_usage"]["disk_usage_bytes"] > 0
