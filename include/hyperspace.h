@@ -100,6 +100,8 @@ typedef enum hs_reason {
     HS_REASON_NONFINITE = 9, /* component `item` is NaN or infinite */
     HS_REASON_FLOAT32 = 10,  /* component `item` is beyond the float32 range the metric stores */
     HS_REASON_FSYNC = 11,    /* read-only after a failed log fsync */
+    HS_REASON_TYPE = 12,     /* a value of a type the input cannot hold (a list inside a list,
+                                an unknown value type) */
 } hs_reason;
 
 /*
@@ -383,12 +385,42 @@ void hs_collection_close(hs_collection *c);
 
 /* ---- points ---------------------------------------------------------------------------------- */
 
-/* A metadata entry (UTF-8 key and value, lengths in bytes). */
+/* The type of a typed metadata value. */
+typedef enum hs_value_type {
+    HS_VALUE_STRING = 0, /* UTF-8 bytes: str, len */
+    HS_VALUE_INT = 1,    /* a 64-bit signed integer: i */
+    HS_VALUE_FLOAT = 2,  /* a finite double: f (-0.0 is stored as 0.0) */
+    HS_VALUE_BOOL = 3,   /* i: 0 or 1 */
+    HS_VALUE_LIST = 4,   /* items[0..count): scalars (no list inside a list) */
+} hs_value_type;
+
+/* A typed metadata value.  Only the members of its type are read. */
+typedef struct hs_value {
+    hs_value_type type;
+    const char *str;
+    size_t len;
+    int64_t i;
+    double f;
+    const struct hs_value *items;
+    size_t count;
+} hs_value;
+
+/*
+ * A metadata entry: a UTF-8 key and either a string value (value, value_len; lengths in bytes)
+ * or, when `typed` is not NULL, the typed value it points to (value and value_len are then
+ * ignored).  A string value and a typed HS_VALUE_STRING are the same value.
+ * Limits: at most 1,024 entries, keys of 1..256 bytes, strings up to 65,536
+ * bytes; a list holds at most 1,024 elements and its string form (below) at most 65,536 bytes.
+ * Matching: strings match strings byte for byte; numbers match numbers by value, integer or
+ * float (7 and 7.0 are equal); booleans match booleans; a string never equals a number or a
+ * boolean ("7" is not 7); a list matches when one of its elements does.
+ */
 typedef struct hs_kv {
     const char *key;
     size_t key_len;
     const char *value;
     size_t value_len;
+    const hs_value *typed;
 } hs_kv;
 
 typedef struct hs_point {
@@ -427,9 +459,16 @@ typedef struct hs_point_view hs_point_view;
 int hs_delete_where(hs_collection *c, int (*accept)(void *ctx, const hs_point_view *p), void *ctx,
                     hs_durability durability, size_t *deleted, hs_error *err);
 
-/* Receives one metadata entry; a non-zero return stops the iteration. */
+/* Receives one metadata entry; a non-zero return stops the iteration.  A typed value arrives
+ * as its string form: an integer in decimal, a float as the shortest text that reads back to
+ * the same double ("9.5", "1e+21"), a boolean as "true" / "false", a list as JSON text
+ * (["a",1,2.5,true]); a string as it is. */
 typedef int (*hs_meta_fn)(void *ctx, const char *key, size_t key_len, const char *value,
                           size_t value_len);
+
+/* Receives one metadata entry with its type (strings as HS_VALUE_STRING); a non-zero return
+ * stops the iteration. */
+typedef int (*hs_value_fn)(void *ctx, const char *key, size_t key_len, const hs_value *value);
 
 /*
  * Reads a point: its processed vector (dimension components, when vector is not NULL) and its
@@ -454,31 +493,66 @@ typedef struct hs_point_view {
  * Thread-safety: within the visitor only.  Errors: none (fn's value). */
 int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx);
 
+/* Calls fn for each metadata entry of a viewed point with its type (in stored order); returns
+ * what the last call of fn returned, or HS_ENOMEM when a long list could not be decoded.
+ * Ownership: the key and value (strings, list items) are valid during fn's call.
+ * Thread-safety: within the visitor only.  Errors: HS_ENOMEM, fn's value. */
+int hs_meta_each_typed(const hs_point_view *p, hs_value_fn fn, void *ctx);
+
+/* Whether a viewed point has a metadata value that is not a string.  Ownership: none.
+ * Thread-safety: within the visitor only.  Errors: none. */
+int hs_meta_has_typed(const hs_point_view *p);
+
 /* Receives a point; a non-zero return stops the walk and is returned by the walking call. */
 typedef int (*hs_point_fn)(void *ctx, const hs_point_view *p);
 
 /* ---- filters (spec B4.3) ------------------------------------------------------------------ */
 
 typedef enum hs_cond_kind {
-    HS_COND_MATCH = 0, /* the value for key is byte-for-byte equal to value */
-    HS_COND_RANGE = 1, /* the value for key parses as an int64 n with gte <= n <= lte */
+    HS_COND_MATCH = 0,  /* the value for key equals value (a string) or *typed */
+    HS_COND_RANGE = 1,  /* the value for key is a number within every bound given */
+    HS_COND_PREFIX = 2, /* the value for key is a string starting with value */
+    HS_COND_AND = 3,    /* every condition of sub[0..nsub) holds */
+    HS_COND_OR = 4,     /* at least one condition of sub[0..nsub) holds */
+    HS_COND_NOT = 5,    /* sub[0] does not hold (nsub is 1) */
 } hs_cond_kind;
 
-/* One condition.  A missing key never matches.  The strings stay the caller's. */
+/* Float bounds of a Range (hs_cond.fbounds). */
+enum { HS_FBOUND_GTE = 1, HS_FBOUND_LTE = 2, HS_FBOUND_GT = 4, HS_FBOUND_LT = 8 };
+
+/*
+ * One condition.  A missing key never matches (so NOT of a condition on a missing key holds).
+ * A value that is a list satisfies MATCH, RANGE and PREFIX when one of its elements does.
+ * MATCH compares as hs_kv says (strings with strings, numbers by value, booleans).  RANGE holds
+ * for an integer or a float within every bound given (integer bounds has_gte / has_lte /
+ * has_gt / has_lt, float bounds by fbounds; all compared exactly, an integer beyond 2^53 too)
+ * and for a string that parses as an int64 (^[+-]?[0-9]+$, spec B4.3); booleans never.
+ * The strings and sub-conditions stay the caller's.
+ */
 typedef struct hs_cond {
     hs_cond_kind kind;
     const char *key;
     size_t key_len;
-    const char *value; /* MATCH */
+    const char *value; /* MATCH (when typed is NULL), PREFIX */
     size_t value_len;
     int has_gte, has_lte; /* RANGE: an absent bound is unbounded */
     int64_t gte, lte;
+    const hs_value *typed; /* MATCH: a scalar to equal instead of the string value */
+    int has_gt, has_lt;    /* RANGE: strict integer bounds */
+    int64_t gt, lt;
+    unsigned fbounds;      /* RANGE: the float bounds given (HS_FBOUND_*) */
+    double fgte, flte, fgt, flt;
+    const struct hs_cond *sub; /* AND, OR, NOT */
+    size_t nsub;
 } hs_cond;
+
+/* Levels of nesting accepted in one condition (a leaf under 31 AND / OR / NOT is 32). */
+#define HS_COND_MAX_DEPTH 32
 
 /* A filter: a point matches when it satisfies every condition of `must`, at least one of
  * `should` (when there is any) and none of `must_not`.  No condition at all matches every
  * point.  Evaluated with the collection's payload indexes (Roaring bitmaps per (key, value),
- * sorted int64 values per key); the strings stay the caller's. */
+ * sorted numbers per key); the strings stay the caller's. */
 typedef struct hs_where {
     const hs_cond *must;
     size_t nmust;
@@ -488,11 +562,12 @@ typedef struct hs_where {
     size_t nmust_not;
 } hs_where;
 
-/* Whether w can match nothing (a `must` Range with gte > lte): a caller can answer "none"
- * without a search.  Ownership: none.  Thread-safety: safe.  Errors: none. */
+/* Whether w can match nothing (a `must` Range whose bounds admit no number, such as gte > lte):
+ * a caller can answer "none" without a search.  Ownership: none.  Thread-safety: safe.
+ * Errors: none. */
 int hs_where_empty(const hs_where *w);
 
-/* Whether a viewed point satisfies w (a Range value parses as ^[+-]?[0-9]+$ within int64).
+/* Whether a viewed point satisfies w (see hs_cond).
  * Ownership: none.  Thread-safety: in a visitor only (the view's lifetime).  Errors: none. */
 int hs_where_match(const hs_where *w, const hs_point_view *p);
 

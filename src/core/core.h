@@ -42,6 +42,7 @@
 #define HS_META_MAX_ENTRIES 1024
 #define HS_META_MAX_KEY 256
 #define HS_META_MAX_VALUE 65536
+#define HS_META_MAX_LIST 1024 /* elements of a list value */
 
 /* WAL record types */
 enum {

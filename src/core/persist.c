@@ -516,55 +516,12 @@ int hs_coll_ids(hs_coll *c, hs_error *err)
 
 /* ---- the payload indexes ---------------------------------------------------------------- */
 
-typedef struct kv_fill {
-    hs_kv *kv;
-    size_t n, cap;
-} kv_fill;
-
-static int fill_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
-{
-    kv_fill *f = ctx;
-    if (f->n == f->cap)
-        return 1;
-    f->kv[f->n++] = (hs_kv){k, kl, v, vl};
-    return 0;
-}
-
-/* The entries of stored metadata as hs_kv (into buf when they fit, else malloc'd: *heap). */
-static hs_kv *meta_kvs(const uint8_t *mem, hs_kv *buf, size_t cap, size_t *n, bool *heap)
-{
-    *n = 0;
-    *heap = false;
-    if (!mem)
-        return buf;
-    uint32_t count;
-    memcpy(&count, mem + 4, 4);
-    kv_fill f = {buf, 0, cap};
-    if (count > cap) {
-        if (!(f.kv = malloc(count * sizeof(hs_kv))))
-            return NULL;
-        f.cap = count;
-        *heap = true;
-    }
-    hs_point_view v = {.meta = mem};
-    hs_meta_each(&v, fill_kv, &f);
-    *n = f.n;
-    return f.kv;
-}
-
 void hs_coll_pidx_update(hs_coll *c, uint32_t slot, const uint8_t *mem, bool add)
 {
     if (!c->pidx || !mem)
         return;
-    hs_kv buf[32];
-    size_t n;
-    bool heap;
-    hs_kv *kv = meta_kvs(mem, buf, 32, &n, &heap);
-    int rc = -1;
-    if (kv)
-        rc = add ? hs_pidx_add(c->pidx, slot, kv, n) : hs_pidx_remove(c->pidx, slot, kv, n);
-    if (heap)
-        free(kv);
+    int rc = add ? hs_pidx_add_stored(c->pidx, slot, mem)
+                 : hs_pidx_remove_stored(c->pidx, slot, mem);
     if (rc != 0) {
         hs_log(HS_LOG_WARN, "collection '%s': payload index dropped (out of memory); it is "
                "rebuilt by the next filtered query", c->e->name);
@@ -584,16 +541,8 @@ int hs_coll_pidx_locked(hs_coll *c, hs_error *err)
         if (!hs_live(c, s))
             continue;
         const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&c->meta, s);
-        if (!mem)
-            continue;
-        hs_kv buf[32];
-        size_t n;
-        bool heap;
-        hs_kv *kv = meta_kvs(mem, buf, 32, &n, &heap);
-        if (!kv || hs_pidx_add(x, s, kv, n) != 0)
+        if (mem && hs_pidx_add_stored(x, s, mem) != 0)
             rc = HS_ENOMEM;
-        if (heap)
-            free(kv);
     }
     if (rc != HS_OK) {
         hs_pidx_free(x);

@@ -38,6 +38,13 @@ int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx)
     return hs_meta_each_stored(p->meta, fn, ctx);
 }
 
+int hs_meta_each_typed(const hs_point_view *p, hs_value_fn fn, void *ctx)
+{
+    return hs_meta_each_typed_stored(p->meta, fn, ctx);
+}
+
+int hs_meta_has_typed(const hs_point_view *p) { return hs_meta_has_typed_stored(p->meta); }
+
 int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
            hs_error *err)
 {

@@ -41,10 +41,14 @@ typedef struct plan {
     uint64_t est;           /* an upper bound of the matching points */
     bool empty;             /* nothing can match */
     /* what cand does not decide, checked per point by plan_accept_fast: the Ranges of `must`
-     * on their value columns, `should` (unless cand holds it) and `must_not` on the metadata */
+     * on their value columns, and on the metadata the `must` conditions the Match index
+     * cannot bound (Prefix, Not, trees over them), `should` (unless cand holds it) and
+     * `must_not` */
     const hs_rcol **rcols; /* the column of each Range of `must` */
     const hs_cond **rconds;
+    hs_nrange *rnorm;      /* its bounds */
     size_t nranges;
+    hs_cond *rest_must;    /* the `must` conditions of rest */
     hs_where rest;
     bool full_check; /* verify every condition during the walk (after a Match hash collision) */
 } plan;
@@ -67,11 +71,68 @@ static void plan_nothing(plan *p)
     p->est = 0;
 }
 
+/* What the Match index says about a condition. */
+typedef enum bound_kind {
+    BOUND_NONE,     /* nothing: it is checked on the metadata only */
+    BOUND_SUPERSET, /* *bm holds every matching slot and others: check the metadata too */
+    BOUND_EXACT,    /* *bm holds exactly the matching slots (up to hash collisions) */
+} bound_kind;
+
+/* A bitmap of the slots that can satisfy c (*bm malloc'd unless BOUND_NONE): a Match is its
+ * bitmap, AND intersects what its conditions give, OR unites them when every one gives one;
+ * Range, Prefix and Not give nothing here.  Returns the kind, or -1 (out of memory). */
+static int cond_bound(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t **bm)
+{
+    *bm = NULL;
+    if (c->kind == HS_COND_MATCH) {
+        const roaring_bitmap_t *m =
+            c->typed ? hs_pidx_match_value(x, c->key, c->key_len, c->typed)
+                     : hs_pidx_match(x, c->key, c->key_len, c->value, c->value_len);
+        *bm = m ? roaring_bitmap_copy(m) : roaring_bitmap_create();
+        return *bm ? BOUND_EXACT : -1;
+    }
+    if (c->kind != HS_COND_AND && c->kind != HS_COND_OR)
+        return BOUND_NONE;
+    bool and = c->kind == HS_COND_AND, exact = true;
+    for (size_t i = 0; i < c->nsub; i++) {
+        roaring_bitmap_t *sub;
+        int k = cond_bound(x, &c->sub[i], &sub);
+        if (k < 0 || (k == BOUND_NONE && !and)) {
+            if (*bm)
+                roaring_bitmap_free(*bm);
+            *bm = NULL;
+            return k < 0 ? -1 : BOUND_NONE;
+        }
+        exact = exact && k == BOUND_EXACT;
+        if (k == BOUND_NONE)
+            continue;
+        if (!*bm) {
+            *bm = sub;
+            continue;
+        }
+        if (and)
+            roaring_bitmap_and_inplace(*bm, sub);
+        else
+            roaring_bitmap_or_inplace(*bm, sub);
+        roaring_bitmap_free(sub);
+    }
+    if (!*bm)
+        return BOUND_NONE;
+    return exact ? BOUND_EXACT : BOUND_SUPERSET;
+}
+
+/* The `should` group as one OR condition's bound. */
+static int should_bound(const hs_pidx *x, const hs_where *w, roaring_bitmap_t **bm)
+{
+    hs_cond any = {.kind = HS_COND_OR, .sub = w->should, .nsub = w->nshould};
+    return w->nshould ? cond_bound(x, &any, bm) : BOUND_NONE;
+}
+
 /* Fills p from the conditions; the caller holds the read lock and c->pidx is built.
- * The Match bitmaps of `must` are intersected (and the `should` ones, when every alternative is
- * a Match, united first); a Range is only counted (binary search), and becomes the source of an
- * exact scan when it is the smallest superset.  Everything else is verified per point.
- * Returns HS_OK or HS_ENOMEM. */
+ * What the Match index bounds (Matches, and AND / OR trees of them) is intersected into cand
+ * (the `should` group united first when every alternative is bounded); a Range is only
+ * counted (binary search), and becomes the source of an exact scan when it is the smallest
+ * superset.  Everything else is verified per point.  Returns HS_OK or HS_ENOMEM. */
 static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
 {
     p->est = c->nlive;
@@ -83,62 +144,50 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
         return HS_OK;
     }
     const hs_pidx *x = c->pidx;
+    size_t nm = w->nmust ? w->nmust : 1;
+    p->rcols = malloc(nm * sizeof(*p->rcols));
+    p->rconds = malloc(nm * sizeof(*p->rconds));
+    p->rnorm = malloc(nm * sizeof(*p->rnorm));
+    p->rest_must = malloc(nm * sizeof(*p->rest_must));
+    if (!p->rcols || !p->rconds || !p->rnorm || !p->rest_must)
+        return HS_ENOMEM;
     uint64_t range_n = UINT64_MAX;
+    size_t nrest = 0;
     for (size_t i = 0; i < w->nmust; i++) {
         const hs_cond *cd = &w->must[i];
         if (cd->kind == HS_COND_RANGE) {
+            const hs_rcol *col = hs_pidx_rcol(x, cd->key, cd->key_len);
+            if (!col) { /* no value of the key is a number */
+                plan_nothing(p);
+                return HS_OK;
+            }
             uint64_t n = hs_pidx_range_count(x, cd);
             if (n < range_n) {
                 range_n = n;
                 p->range = cd;
             }
+            hs_range_norm(cd, &p->rnorm[p->nranges]);
+            p->rconds[p->nranges] = cd;
+            p->rcols[p->nranges++] = col;
             continue;
         }
-        const roaring_bitmap_t *bm = hs_pidx_match(x, cd->key, cd->key_len, cd->value,
-                                                   cd->value_len);
-        if (!bm) {
-            plan_nothing(p);
-            return HS_OK;
-        }
-        roaring_bitmap_t *cp = roaring_bitmap_copy(bm);
-        if (!cp)
+        roaring_bitmap_t *bm;
+        int k = cond_bound(x, cd, &bm);
+        if (k < 0)
             return HS_ENOMEM;
-        narrow(p, cp);
+        if (k != BOUND_NONE)
+            narrow(p, bm);
+        if (k != BOUND_EXACT)
+            p->rest_must[nrest++] = *cd;
     }
-    bool all_match = w->nshould > 0;
-    for (size_t i = 0; i < w->nshould; i++)
-        all_match = all_match && w->should[i].kind == HS_COND_MATCH;
-    if (all_match) {
-        roaring_bitmap_t *u = roaring_bitmap_create();
-        if (!u)
-            return HS_ENOMEM;
-        for (size_t i = 0; i < w->nshould; i++) {
-            const hs_cond *cd = &w->should[i];
-            const roaring_bitmap_t *bm = hs_pidx_match(x, cd->key, cd->key_len, cd->value,
-                                                       cd->value_len);
-            if (bm)
-                roaring_bitmap_or_inplace(u, bm);
-        }
-        narrow(p, u);
-    }
-    /* the conditions cand does not decide */
-    p->rest = (hs_where){NULL, 0, all_match ? NULL : w->should, all_match ? 0 : w->nshould,
-                         w->must_not, w->nmust_not};
-    p->rcols = malloc((w->nmust ? w->nmust : 1) * sizeof(*p->rcols));
-    p->rconds = malloc((w->nmust ? w->nmust : 1) * sizeof(*p->rconds));
-    if (!p->rcols || !p->rconds)
+    roaring_bitmap_t *sb;
+    int sk = should_bound(x, w, &sb);
+    if (sk < 0)
         return HS_ENOMEM;
-    for (size_t i = 0; i < w->nmust; i++) {
-        if (w->must[i].kind != HS_COND_RANGE)
-            continue;
-        const hs_rcol *col = hs_pidx_rcol(x, w->must[i].key, w->must[i].key_len);
-        if (!col) { /* no value of the key is an int64 */
-            plan_nothing(p);
-            return HS_OK;
-        }
-        p->rconds[p->nranges] = &w->must[i];
-        p->rcols[p->nranges++] = col;
-    }
+    if (sk != BOUND_NONE)
+        narrow(p, sb);
+    p->rest = (hs_where){p->rest_must, nrest, sk == BOUND_EXACT ? NULL : w->should,
+                         sk == BOUND_EXACT ? 0 : w->nshould, w->must_not, w->nmust_not};
     uint64_t cand_n = p->cand ? roaring_bitmap_get_cardinality(p->cand) : UINT64_MAX;
     if (cand_n == 0 || range_n == 0) {
         plan_nothing(p);
@@ -181,18 +230,14 @@ static bool plan_accept_fast(void *ctx, uint32_t slot)
         return plan_accept(ctx, slot);
     if (p->cand && !roaring_bitmap_contains(p->cand, slot))
         return false;
+    const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&p->c->meta, slot);
     for (size_t i = 0; i < p->nranges; i++) {
-        int64_t v;
-        const hs_cond *c = p->rconds[i];
-        if (!hs_rcol_value(p->rcols[i], slot, &v) || (c->has_gte && v < c->gte) ||
-            (c->has_lte && v > c->lte))
+        int in = hs_rcol_check(p->rcols[i], slot, &p->rnorm[i]);
+        if (in == 0 || (in < 0 && !hs_cond_match_blob(p->rconds[i], mem)))
             return false;
     }
-    if (hs_where_size(&p->rest)) {
-        const uint8_t *mem = *(uint8_t *const *)hs_chunks_at(&p->c->meta, slot);
-        if (!hs_where_match_blob(&p->rest, mem))
-            return false;
-    }
+    if (hs_where_size(&p->rest) && !hs_where_match_blob(&p->rest, mem))
+        return false;
     if (p->o->accept) {
         hs_point_view v;
         hs_coll_view(p->c, slot, NULL, &v);
@@ -554,6 +599,8 @@ static int search_locked(hs_coll *c, const hs_search_opts *o, const void *qfull,
         roaring_bitmap_free(p.cand);
     free(p.rcols);
     free(p.rconds);
+    free(p.rnorm);
+    free(p.rest_must);
     free(rk);
     free(t);
     *n_out = n;

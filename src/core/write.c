@@ -154,6 +154,75 @@ static int meta_error(hs_error *err, hs_field field, hs_reason reason, double li
     return hs_error_about(err, HS_EMETADATA, field, reason);
 }
 
+static int too_long(hs_error *err, const hs_kv *e)
+{
+    return meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_TOO_LONG, HS_META_MAX_VALUE, e,
+                      "Invalid metadata: value of key '%.*s' longer than %d bytes",
+                      (int)HS_MIN(e->key_len, 64u), e->key, HS_META_MAX_VALUE);
+}
+
+/* One typed scalar of entry e (a list element when in_list). */
+static int validate_scalar(const hs_kv *e, const hs_value *v, bool in_list, hs_error *err)
+{
+    int kl = (int)HS_MIN(e->key_len, 64u);
+    switch (v->type) {
+    case HS_VALUE_STRING:
+        if (v->len && !v->str)
+            return meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_EMPTY, 0, e,
+                              "Invalid metadata: value of key '%.*s' has no bytes", kl, e->key);
+        if (v->len && !hs_utf8_valid(v->str, v->len))
+            return meta_error(err, HS_FIELD_METADATA, HS_REASON_ENCODING, 0, NULL,
+                              "Invalid metadata: invalid UTF-8");
+        if (v->len > HS_META_MAX_VALUE)
+            return too_long(err, e);
+        return HS_OK;
+    case HS_VALUE_INT:
+    case HS_VALUE_BOOL:
+        return HS_OK;
+    case HS_VALUE_FLOAT:
+        if (!isfinite(v->f))
+            return meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_NONFINITE, 0, e,
+                              "Invalid metadata: value of key '%.*s' is not a finite number", kl,
+                              e->key);
+        return HS_OK;
+    default:
+        return meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_TYPE, 0, e,
+                          in_list ? "Invalid metadata: list of key '%.*s' holds a list or a value "
+                                    "of unknown type"
+                                  : "Invalid metadata: value of key '%.*s' has an unknown type",
+                          kl, e->key);
+    }
+}
+
+/* The value of entry e: a string, a typed scalar or a list of scalars. */
+static int validate_value(const hs_kv *e, hs_error *err)
+{
+    const hs_value *v = e->typed;
+    if (!v) {
+        if (e->value_len && !hs_utf8_valid(e->value, e->value_len))
+            return meta_error(err, HS_FIELD_METADATA, HS_REASON_ENCODING, 0, NULL,
+                              "Invalid metadata: invalid UTF-8");
+        return e->value_len > HS_META_MAX_VALUE ? too_long(err, e) : HS_OK;
+    }
+    if (v->type != HS_VALUE_LIST)
+        return validate_scalar(e, v, false, err);
+    if (v->count > HS_META_MAX_LIST)
+        return meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_TOO_MANY, HS_META_MAX_LIST, e,
+                          "Invalid metadata: list of key '%.*s' has more than %d elements",
+                          (int)HS_MIN(e->key_len, 64u), e->key, HS_META_MAX_LIST);
+    if (v->count && !v->items)
+        return meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_EMPTY, 0, e,
+                          "Invalid metadata: list of key '%.*s' has no elements",
+                          (int)HS_MIN(e->key_len, 64u), e->key);
+    for (size_t i = 0; i < v->count; i++) {
+        int rc = validate_scalar(e, &v->items[i], true, err);
+        if (rc != HS_OK)
+            return rc;
+    }
+    /* the list's string form is what a client of string metadata receives */
+    return hs_value_text_len(v) > HS_META_MAX_VALUE ? too_long(err, e) : HS_OK;
+}
+
 static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
 {
     if (n > HS_META_MAX_ENTRIES)
@@ -168,17 +237,12 @@ static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
             return meta_error(err, HS_FIELD_METADATA_KEY, HS_REASON_TOO_LONG, HS_META_MAX_KEY,
                               NULL, "Invalid metadata: key longer than %d bytes",
                               HS_META_MAX_KEY);
-        if (!hs_utf8_valid(e->key, e->key_len) ||
-            (e->value_len && !hs_utf8_valid(e->value, e->value_len)))
+        if (!hs_utf8_valid(e->key, e->key_len))
             return meta_error(err, HS_FIELD_METADATA, HS_REASON_ENCODING, 0, NULL,
                               "Invalid metadata: invalid UTF-8");
-        if (e->value_len > HS_META_MAX_VALUE) {
-            int rc = meta_error(err, HS_FIELD_METADATA_VALUE, HS_REASON_TOO_LONG,
-                                HS_META_MAX_VALUE, e, "Invalid metadata: value of key '%.*s' "
-                                "longer than %d bytes", (int)HS_MIN(e->key_len, 64u), e->key,
-                                HS_META_MAX_VALUE);
+        int rc = validate_value(e, err);
+        if (rc != HS_OK)
             return rc;
-        }
     }
     return HS_OK;
 }
