@@ -173,9 +173,20 @@ static int from_metadata(hs_fail *f, const hs_error *e)
     int id = HS_ERR_METADATA;
     switch (e->reason) {
     case HS_REASON_TOO_MANY:
+        if (e->field == HS_FIELD_METADATA_VALUE)
+            return hs_fail_set(f, id, "Invalid metadata: list of key '%s' has more than %g "
+                               "elements", e->key, e->max);
         return hs_fail_set(f, id, "Invalid metadata: more than %g entries", e->max);
     case HS_REASON_EMPTY:
+        if (e->field == HS_FIELD_METADATA_VALUE)
+            return hs_fail_set(f, id, "Invalid metadata: value of key '%s' is missing", e->key);
         return hs_fail_set(f, id, "Invalid metadata: empty key");
+    case HS_REASON_NONFINITE:
+        return hs_fail_set(f, id, "Invalid metadata: value of key '%s' is not a finite number",
+                           e->key);
+    case HS_REASON_TYPE:
+        return hs_fail_set(f, id, "Invalid metadata: value of key '%s' must be a string, number, "
+                           "boolean or a list of them", e->key);
     case HS_REASON_ENCODING:
         return hs_fail_set(f, id, "Invalid metadata: invalid UTF-8");
     case HS_REASON_TOO_LONG:

@@ -65,12 +65,28 @@ static hs_durability durability_of(int level)
     return level >= 1 && level <= 3 ? (hs_durability)level : HS_DURABILITY_DEFAULT;
 }
 
-#define MAP_TO_KV(n, entries, out)                                                     \
-    do {                                                                               \
-        out = (n) ? calloc((n), sizeof(hs_kv)) : NULL;                                 \
-        for (size_t i_ = 0; out && i_ < (n); i_++)                                     \
-            out[i_] = (hs_kv){(entries)[i_]->key, strlen((entries)[i_]->key),          \
-                              (entries)[i_]->value, strlen((entries)[i_]->value)};     \
+/* The `metadata` and `typed_metadata` maps of message x (InsertRequest, VectorData) into the
+ * hs_gmeta m; ok is set to whether it worked (out of memory otherwise). */
+#define GMETA_OF(m, x, ok)                                                                  \
+    do {                                                                                    \
+        size_t n_ = (x)->n_metadata, nt_ = (x)->n_typed_metadata;                           \
+        const char **k_ = malloc((n_ + 1) * sizeof(char *));                                \
+        const char **v_ = malloc((n_ + 1) * sizeof(char *));                                \
+        const char **tk_ = malloc((nt_ + 1) * sizeof(char *));                              \
+        const Hyperspace__MetadataValue **tv_ = malloc((nt_ + 1) * sizeof(void *));         \
+        for (size_t i_ = 0; k_ && v_ && i_ < n_; i_++) {                                    \
+            k_[i_] = (x)->metadata[i_]->key;                                                \
+            v_[i_] = (x)->metadata[i_]->value;                                              \
+        }                                                                                   \
+        for (size_t i_ = 0; tk_ && tv_ && i_ < nt_; i_++) {                                 \
+            tk_[i_] = (x)->typed_metadata[i_]->key;                                         \
+            tv_[i_] = (x)->typed_metadata[i_]->value;                                       \
+        }                                                                                   \
+        ok = k_ && v_ && tk_ && tv_ && hs_gmeta_build(m, k_, v_, n_, tk_, tv_, nt_) == 0;  \
+        free(k_);                                                                           \
+        free(v_);                                                                           \
+        free(tk_);                                                                          \
+        free((void *)tv_);                                                                  \
     } while (0)
 
 /* ---- collections ------------------------------------------------------------------------------ */
@@ -201,11 +217,15 @@ static void rpc_insert(hs_gcall *c, const uint8_t *msg, size_t len)
     Hyperspace__InsertRequest *r = hyperspace__insert_request__unpack(NULL, len, msg);
     if (!r)
         return bad_message(c);
-    hs_kv *kv;
-    MAP_TO_KV(r->n_metadata, r->metadata, kv);
-    hs_point p = {r->id, r->vector, r->n_vector, kv, r->n_metadata};
-    upsert_points(c, r->collection, &p, 1, durability_of(r->durability), false);
-    free(kv);
+    hs_gmeta m;
+    bool ok;
+    GMETA_OF(&m, r, ok);
+    hs_point p = {r->id, r->vector, r->n_vector, m.kv, m.n};
+    if (ok)
+        upsert_points(c, r->collection, &p, 1, durability_of(r->durability), false);
+    else
+        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    hs_gmeta_free(&m);
     hyperspace__insert_request__free_unpacked(r, NULL);
 }
 
@@ -215,20 +235,20 @@ static void rpc_batch_insert(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_point *pts = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_point));
-    hs_kv **kvs = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_kv *));
-    if (!pts || !kvs) {
-        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
-    } else {
-        for (size_t i = 0; i < r->n_vectors; i++) {
-            Hyperspace__VectorData *v = r->vectors[i];
-            MAP_TO_KV(v->n_metadata, v->metadata, kvs[i]);
-            pts[i] = (hs_point){v->id, v->vector, v->n_vector, kvs[i], v->n_metadata};
-        }
-        upsert_points(c, r->collection, pts, r->n_vectors, durability_of(r->durability), true);
+    hs_gmeta *ms = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_gmeta));
+    bool ok = pts && ms;
+    for (size_t i = 0; ok && i < r->n_vectors; i++) {
+        Hyperspace__VectorData *v = r->vectors[i];
+        GMETA_OF(&ms[i], v, ok);
+        pts[i] = (hs_point){v->id, v->vector, v->n_vector, ms[i].kv, ms[i].n};
     }
-    for (size_t i = 0; kvs && i < r->n_vectors; i++)
-        free(kvs[i]);
-    free(kvs);
+    if (ok)
+        upsert_points(c, r->collection, pts, r->n_vectors, durability_of(r->durability), true);
+    else
+        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    for (size_t i = 0; ms && i < r->n_vectors; i++)
+        hs_gmeta_free(&ms[i]);
+    free(ms);
     free(pts);
     hyperspace__batch_insert_request__free_unpacked(r, NULL);
 }
@@ -301,16 +321,25 @@ static int collect_kv(void *ctx, const char *k, size_t kl, const char *v, size_t
     return 0;
 }
 
+/* A result's typed_metadata entries (key and value pointers into its hs_gtyped). */
+typedef struct typed_entries {
+    Hyperspace__SearchResult__TypedMetadataEntry *e;
+    Hyperspace__SearchResult__TypedMetadataEntry **p;
+} typed_entries;
+
 typedef struct search_out {
     Hyperspace__SearchResult *res;
     meta_collect *meta;
+    hs_gtyped *typed;     /* per result */
+    typed_entries *tents; /* per result */
     size_t n;
 } search_out;
 
 static int on_result(void *ctx, size_t i, const hs_point_view *p)
 {
     search_out *o = ctx;
-    hs_meta_each(p, collect_kv, &o->meta[i]);
+    if (hs_meta_each(p, collect_kv, &o->meta[i]) < 0 || hs_gtyped_collect(&o->typed[i], p))
+        o->meta[i].oom = true;
     return 0;
 }
 
@@ -323,44 +352,16 @@ static void search_out_free(search_out *o, size_t k)
         }
         free(o->meta[i].e);
     }
+    for (size_t i = 0; o->typed && i < k; i++)
+        hs_gtyped_free(&o->typed[i]);
+    for (size_t i = 0; o->tents && i < k; i++) {
+        free(o->tents[i].e);
+        free(o->tents[i].p);
+    }
+    free(o->tents);
+    free(o->typed);
     free(o->meta);
     free(o->res);
-}
-
-/* Adds the conditions of a request (the exact-match map, then the Filter list) to fs, which the
- * caller initialised and frees. */
-static int add_grpc_filters(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **map,
-                            size_t n_map, Hyperspace__Filter **filters, size_t n_filters,
-                            hs_fail *f)
-{
-    if (n_map + n_filters > HS_FILTER_MAX_CONDITIONS)
-        return hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
-    for (size_t i = 0; i < n_map; i++) {
-        const Hyperspace__SearchRequest__FilterEntry *e = map[i];
-        if (hs_filter_add_match(fs, HS_GROUP_MUST, e->key, strlen(e->key), e->value,
-                                strlen(e->value), "filter", f))
-            return f->id;
-    }
-    for (size_t i = 0; i < n_filters; i++) {
-        const Hyperspace__Filter *c = filters[i];
-        char where[32];
-        snprintf(where, sizeof(where), "filters[%zu]", i);
-        int rc;
-        if (c->condition_case == HYPERSPACE__FILTER__CONDITION_MATCH && c->match) {
-            rc = hs_filter_add_match(fs, HS_GROUP_MUST, c->match->key, strlen(c->match->key),
-                                     c->match->value, strlen(c->match->value), where, f);
-        } else if (c->condition_case == HYPERSPACE__FILTER__CONDITION_RANGE && c->range) {
-            const Hyperspace__Range *g = c->range;
-            rc = hs_filter_add_range(fs, HS_GROUP_MUST, g->key, strlen(g->key),
-                                     g->_gte_case == HYPERSPACE__RANGE___GTE_GTE, g->gte,
-                                     g->_lte_case == HYPERSPACE__RANGE___LTE_LTE, g->lte, where, f);
-        } else {
-            rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
 }
 
 /* Builds the conditions of a SearchRequest into fs (or only validates them when fs is NULL). */
@@ -368,7 +369,7 @@ static int hs_filter_from_grpc(const Hyperspace__SearchRequest *r, hs_filter_set
 {
     hs_filter_set tmp, *fs = out ? out : &tmp;
     hs_filter_init(fs);
-    int rc = add_grpc_filters(fs, r->filter, r->n_filter, r->filters, r->n_filters, f);
+    int rc = hs_gfilters_add(fs, r->filter, r->n_filter, r->filters, r->n_filters, f);
     if (rc || !out)
         hs_filter_free(fs);
     return rc;
@@ -417,8 +418,10 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
     if (!rc) {
         hits = malloc(k * sizeof(hs_hit));
         o->meta = calloc(k, sizeof(meta_collect));
+        o->typed = calloc(k, sizeof(hs_gtyped));
+        o->tents = calloc(k, sizeof(typed_entries));
         o->res = calloc(k, sizeof(Hyperspace__SearchResult));
-        if (!hits || !o->meta || !o->res)
+        if (!hits || !o->meta || !o->typed || !o->tents || !o->res)
             rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
     }
     if (!rc) {
@@ -448,11 +451,24 @@ static void fill_response(Hyperspace__SearchResponse *resp, search_out *o,
                           Hyperspace__SearchResult__MetadataEntry ***entry_ptrs)
 {
     for (size_t i = 0; i < o->n; i++) {
-        entry_ptrs[i] = malloc((o->meta[i].n ? o->meta[i].n : 1) * sizeof(void *));
-        for (size_t j = 0; entry_ptrs[i] && j < o->meta[i].n; j++)
+        const hs_gtyped *t = &o->typed[i];
+        typed_entries *te = &o->tents[i];
+        size_t nm = o->meta[i].n, nt = t->n;
+        entry_ptrs[i] = malloc((nm ? nm : 1) * sizeof(void *));
+        te->e = malloc((nt ? nt : 1) * sizeof(*te->e));
+        te->p = malloc((nt ? nt : 1) * sizeof(*te->p));
+        for (size_t j = 0; entry_ptrs[i] && j < nm; j++)
             entry_ptrs[i][j] = &o->meta[i].e[j];
-        o->res[i].n_metadata = entry_ptrs[i] ? o->meta[i].n : 0;
+        for (size_t j = 0; te->e && te->p && j < nt; j++) {
+            hyperspace__search_result__typed_metadata_entry__init(&te->e[j]);
+            te->e[j].key = t->keys[j];
+            te->e[j].value = t->vals[j];
+            te->p[j] = &te->e[j];
+        }
+        o->res[i].n_metadata = entry_ptrs[i] ? nm : 0;
         o->res[i].metadata = entry_ptrs[i];
+        o->res[i].n_typed_metadata = te->e && te->p ? nt : 0;
+        o->res[i].typed_metadata = te->p;
         ptrs[i] = &o->res[i];
     }
     resp->n_results = o->n;
@@ -589,6 +605,12 @@ static void vector_data_free(Hyperspace__VectorData *vd)
         free(vd->metadata[j]);
     }
     free(vd->metadata);
+    for (size_t j = 0; j < vd->n_typed_metadata; j++) {
+        free(vd->typed_metadata[j]->key);
+        hs_gmv_free(vd->typed_metadata[j]->value);
+        free(vd->typed_metadata[j]);
+    }
+    free(vd->typed_metadata);
     free(vd->vector);
     free(vd);
 }
@@ -620,6 +642,24 @@ static int on_point(void *ctx, const hs_point_view *p)
     vd->n_vector = p->vector ? p->dim : 0;
     vd_meta m = {vd, 0};
     if (hs_meta_each(p, collect_vd_kv, &m))
+        goto oom;
+    hs_gtyped t = {0};
+    int trc = hs_gtyped_collect(&t, p);
+    vd->typed_metadata = t.n ? calloc(t.n, sizeof(*vd->typed_metadata)) : NULL;
+    for (size_t j = 0; trc == 0 && vd->typed_metadata && j < t.n; j++) {
+        Hyperspace__VectorData__TypedMetadataEntry *e = malloc(sizeof(*e));
+        if (!e)
+            break;
+        hyperspace__vector_data__typed_metadata_entry__init(e);
+        e->key = t.keys[j]; /* moved out of t */
+        e->value = t.vals[j];
+        t.keys[j] = NULL;
+        t.vals[j] = NULL;
+        vd->typed_metadata[vd->n_typed_metadata++] = e;
+    }
+    bool all = trc == 0 && vd->n_typed_metadata == t.n;
+    hs_gtyped_free(&t);
+    if (!all)
         goto oom;
     return 0;
 oom:
@@ -723,7 +763,7 @@ static void rpc_count(hs_gcall *c, const uint8_t *msg, size_t len)
     hs_collection *h = NULL;
     hs_read_result res = {0};
     if (!check_name(r->collection, false, &f) &&
-        !add_grpc_filters(&fs, NULL, 0, r->filters, r->n_filters, &f) &&
+        !hs_gfilters_add(&fs, NULL, 0, r->filters, r->n_filters, &f) &&
         !hs_ops_open(c->auth.tenant, r->collection, false, &h, &f)) {
         hs_read_opts ro;
         hs_read_opts_init(&ro);

@@ -1,4 +1,5 @@
-/* grpc_int.h: what grpc_server.c and grpc_api.c share: the call structure and the RPC table. */
+/* grpc_int.h: what grpc_server.c, grpc_api.c and grpc_meta.c share: the call structure, the
+ * RPC table, typed metadata and conditions between messages and the engine. */
 #ifndef HS_GRPC_INT_H
 #define HS_GRPC_INT_H
 
@@ -6,6 +7,8 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
+#include "hyperspace.pb-c.h"
+#include "server/filters.h"
 #include "server/server.h"
 
 enum { TAG_NEW, TAG_READ, TAG_DONE, TAG_CLOSE, TAG_SENT };
@@ -95,5 +98,37 @@ void hs_grpc_streams_start(void);
 void hs_grpc_streams_stop(void);
 void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok);
 void hs_grpc_stream_done(hs_gcall *c);
+
+/* typed metadata and conditions (grpc_meta.c) */
+
+/* One point's metadata as the engine takes it: the string map keys[i] -> values[i] and the
+ * typed map tkeys[i] -> tvalues[i] (a key in both keeps its typed value).  The strings stay
+ * the message's; free with hs_gmeta_free.  Returns 0 or -1 (out of memory). */
+typedef struct hs_gmeta {
+    hs_kv *kv;
+    size_t n;
+    hs_value *vals, *items;
+} hs_gmeta;
+int hs_gmeta_build(hs_gmeta *m, const char *const *keys, const char *const *values, size_t n,
+                   const char *const *tkeys, const Hyperspace__MetadataValue *const *tvalues,
+                   size_t nt);
+void hs_gmeta_free(hs_gmeta *m);
+
+/* A viewed point's metadata as typed values (copied; nothing when every value is a string). */
+typedef struct hs_gtyped {
+    char **keys;
+    Hyperspace__MetadataValue **vals;
+    size_t n, cap;
+    bool oom;
+} hs_gtyped;
+int hs_gtyped_collect(hs_gtyped *t, const hs_point_view *p);
+/* Frees what t holds (entries moved out are NULL) / one value made by it. */
+void hs_gtyped_free(hs_gtyped *t);
+void hs_gmv_free(Hyperspace__MetadataValue *v);
+
+/* The `filter` map and the Filter list of a request into fs (which the caller initialised and
+ * frees).  Returns 0 or the failure id. */
+int hs_gfilters_add(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **map, size_t n_map,
+                    Hyperspace__Filter **filters, size_t n_filters, hs_fail *f);
 
 #endif

@@ -149,9 +149,125 @@ void hs_http_kvbuf_free(kvbuf *k)
 {
     free(k->kv);
     free(k->texts);
-    k->kv = NULL;
-    k->texts = NULL;
-    k->n = 0;
+    free(k->vals);
+    free(k->items);
+    memset(k, 0, sizeof(*k));
+}
+
+#define TWO63 9223372036854775808.0
+
+/* A JSON string, number or boolean as a typed scalar (an integral number within int64 is an
+ * integer, any other number a float); false for other values and for numbers that overflowed
+ * (*overflow is then set). */
+static bool json_scalar(const cJSON *v, hs_value *out, bool *overflow)
+{
+    memset(out, 0, sizeof(*out));
+    *overflow = false;
+    if (cJSON_IsString(v)) {
+        out->type = HS_VALUE_STRING;
+        out->str = v->valuestring;
+        out->len = strlen(v->valuestring);
+    } else if (cJSON_IsBool(v)) {
+        out->type = HS_VALUE_BOOL;
+        out->i = cJSON_IsTrue(v);
+    } else if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (v->valuestring && hs_parse_int64(v->valuestring, strlen(v->valuestring), &out->i)) {
+            out->type = HS_VALUE_INT; /* an integer literal beyond 2^53, exact */
+        } else if (!isfinite(d)) {
+            *overflow = true;
+            return false;
+        } else if (d == floor(d) && d >= -TWO63 && d < TWO63) {
+            out->type = HS_VALUE_INT;
+            out->i = (int64_t)d;
+        } else {
+            out->type = HS_VALUE_FLOAT;
+            out->f = d;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static int typed_type_fail(hctx *c, const char *key)
+{
+    return hs_http_fail(c, HS_ERR_METADATA, "Invalid metadata: value of key '%.256s' must be a "
+                        "string, number, boolean or a list of them", key);
+}
+
+/* One member of `typed_metadata` into *out (list elements into items). */
+static int typed_value(hctx *c, const cJSON *it, hs_value *out, hs_value *items)
+{
+    bool overflow;
+    if (!cJSON_IsArray(it)) {
+        if (json_scalar(it, out, &overflow))
+            return 0;
+        if (overflow)
+            return hs_http_fail(c, HS_ERR_FIELD, "Field 'typed_metadata.%.256s' must be a finite "
+                                "number", it->string);
+        return typed_type_fail(c, it->string);
+    }
+    memset(out, 0, sizeof(*out));
+    out->type = HS_VALUE_LIST;
+    out->items = items;
+    for (const cJSON *e = it->child; e; e = e->next, out->count++) {
+        if (json_scalar(e, &items[out->count], &overflow))
+            continue;
+        if (overflow)
+            return hs_http_fail(c, HS_ERR_FIELD, "Field 'typed_metadata.%.256s[%zu]' must be a "
+                                "finite number", it->string, out->count);
+        return typed_type_fail(c, it->string);
+    }
+    return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds the `typed_metadata` object t to out; a key also among out's string entries keeps its
+ * typed value. */
+static int add_typed(hctx *c, const cJSON *t, kvbuf *out)
+{
+    size_t nt = (size_t)cJSON_GetArraySize(t), nitems = 0;
+    for (const cJSON *it = t->child; it; it = it->next)
+        nitems += cJSON_IsArray(it) ? (size_t)cJSON_GetArraySize(it) : 0;
+    hs_kv *kv = calloc(out->n + nt, sizeof(hs_kv));
+    const char **keys = malloc(nt * sizeof(char *));
+    out->vals = calloc(nt, sizeof(hs_value));
+    out->items = calloc(nitems ? nitems : 1, sizeof(hs_value));
+    if (!kv || !keys || !out->vals || !out->items) {
+        free(kv);
+        free(keys);
+        hs_http_kvbuf_free(out);
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    }
+    size_t i = 0, n = 0;
+    hs_value *items = out->items;
+    for (const cJSON *it = t->child; it; it = it->next, i++) {
+        if (typed_value(c, it, &out->vals[i], items)) {
+            free(kv);
+            free(keys);
+            hs_http_kvbuf_free(out);
+            return c->f.id;
+        }
+        items += out->vals[i].type == HS_VALUE_LIST ? out->vals[i].count : 0;
+        keys[i] = it->string;
+    }
+    qsort(keys, nt, sizeof(char *), cmp_cstr);
+    for (size_t j = 0; j < out->n; j++)
+        if (!bsearch(&out->kv[j].key, keys, nt, sizeof(char *), cmp_cstr))
+            kv[n++] = out->kv[j];
+    i = 0;
+    for (const cJSON *it = t->child; it; it = it->next, i++)
+        kv[n++] = (hs_kv){it->string, strlen(it->string), NULL, 0, &out->vals[i]};
+    free(keys);
+    free(out->kv);
+    out->kv = kv;
+    out->n = n;
+    return 0;
 }
 
 int hs_http_get_metadata_obj(hctx *c, const cJSON *m, kvbuf *out)
@@ -189,12 +305,14 @@ int hs_http_get_metadata_obj(hctx *c, const cJSON *m, kvbuf *out)
 int hs_http_get_metadata(hctx *c, const cJSON *obj, kvbuf *out)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *m = hs_http_member(obj, "metadata");
-    if (!m)
-        return 0;
-    if (!cJSON_IsObject(m))
+    cJSON *m = hs_http_member(obj, "metadata"), *t = hs_http_member(obj, "typed_metadata");
+    if (m && !cJSON_IsObject(m))
         return hs_http_fail(c, HS_ERR_FIELD, "Field 'metadata' must be an object");
-    return hs_http_get_metadata_obj(c, m, out);
+    if (t && !cJSON_IsObject(t))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field 'typed_metadata' must be an object");
+    if (m && hs_http_get_metadata_obj(c, m, out))
+        return c->f.id;
+    return t && t->child ? add_typed(c, t, out) : 0;
 }
 
 static bool durability_text(const char *s, hs_durability *d)
@@ -244,10 +362,14 @@ int hs_http_get_durability(hctx *c, hs_durability *d)
 
 /* The conditions of a search / count / scroll / delete body (http.md 6.10).  `name[i]` names
  * the condition in messages. */
+
+/* One Range bound: an integer (a number with an integral value within int64, or a string
+ * holding an int64: *is_int) or a float (a number with a fraction: *f).  0 when absent. */
 static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, const char *which,
-                       bool *has, int64_t *out)
+                       bool *has, bool *is_int, int64_t *out, double *f)
 {
     *has = false;
+    *is_int = true;
     if (!v || cJSON_IsNull(v))
         return 0;
     if (cJSON_IsNumber(v) && v->valuestring &&
@@ -257,10 +379,15 @@ static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, cons
     }
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (isfinite(d) && d == floor(d) && d >= -9223372036854775808.0 &&
-            d < 9223372036854775808.0) {
+        if (isfinite(d) && d == floor(d) && d >= -TWO63 && d < TWO63) {
             *out = (int64_t)d;
             *has = true;
+            return 0;
+        }
+        if (isfinite(d) && d != floor(d)) {
+            *f = d;
+            *has = true;
+            *is_int = false;
             return 0;
         }
     } else if (cJSON_IsString(v) && hs_parse_int64(v->valuestring, strlen(v->valuestring), out)) {
@@ -268,6 +395,60 @@ static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, cons
         return 0;
     }
     return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s[%zu] %s must be an integer", name, i, which);
+}
+
+/* The bounds gte, lte, gt, lt of a Range body into c. */
+static int range_bounds(hctx *c, const cJSON *body, const char *name, size_t i, hs_cond *rc)
+{
+    static const char *const names[] = {"gte", "lte", "gt", "lt"};
+    static const unsigned fbits[] = {HS_FBOUND_GTE, HS_FBOUND_LTE, HS_FBOUND_GT, HS_FBOUND_LT};
+    int *has_int[] = {&rc->has_gte, &rc->has_lte, &rc->has_gt, &rc->has_lt};
+    int64_t *ints[] = {&rc->gte, &rc->lte, &rc->gt, &rc->lt};
+    double *floats[] = {&rc->fgte, &rc->flte, &rc->fgt, &rc->flt};
+    for (int b = 0; b < 4; b++) {
+        bool has, is_int;
+        if (range_bound(c, hs_http_member(body, names[b]), name, i, names[b], &has, &is_int,
+                        ints[b], floats[b]))
+            return c->f.id;
+        if (has && is_int)
+            *has_int[b] = 1;
+        else if (has)
+            rc->fbounds |= fbits[b];
+    }
+    return 0;
+}
+
+/* A Match on a JSON value into c (sub: room for two nodes).  A string matches strings; a
+ * number or a boolean matches that typed value and also the string a v2.0.0 client stored for
+ * it (its text by http.md 4.3: 100 matches the integer 100 and the string "100"), one OR. */
+static int match_of(hctx *c, const char *key, const cJSON *val, const char *where, hs_cond *cd,
+                    hs_cond sub[2], hs_value *tv, char text[40], bool filter_map)
+{
+    const char *t;
+    size_t len;
+    bool overflow = false;
+    bool ok = val && scalar_text(val, text, 40, &t, &len, &overflow);
+    if (overflow)
+        return hs_http_fail(c, HS_ERR_FIELD, filter_map ? "Field 'filter.%.256s' must be a "
+                            "finite number" : "Field '%s.value' must be a finite number",
+                            filter_map ? key : where);
+    if (!ok && filter_map)
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: value of key '%.256s' must be a "
+                            "string, number or boolean", key);
+    if (!ok)
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s value must be a string, number "
+                            "or boolean", where);
+    size_t kl = strlen(key);
+    sub[0] = (hs_cond){.kind = HS_COND_MATCH, .key = key, .key_len = kl, .value = t,
+                       .value_len = len};
+    if (cJSON_IsString(val)) {
+        *cd = sub[0];
+        return 0;
+    }
+    json_scalar(val, tv, &overflow);
+    sub[1] = (hs_cond){.kind = HS_COND_MATCH, .key = key, .key_len = kl, .typed = tv};
+    *cd = (hs_cond){.kind = HS_COND_OR, .sub = sub, .nsub = 2};
+    return 0;
 }
 
 /* One condition object: {"type":"match"|"range",...} or {"match":{...}} / {"range":{...}}. */
@@ -300,28 +481,17 @@ static int parse_cond(hctx *c, const cJSON *it, const char *name, size_t i, hs_g
     if (!key || !cJSON_IsString(key))
         return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s key must be a string", where);
     if (!strcasecmp(kind, "match")) {
-        cJSON *val = hs_http_member(body, "value");
-        char buf[40];
-        const char *text;
-        size_t len;
-        bool overflow = false;
-        bool ok = val && scalar_text(val, buf, sizeof(buf), &text, &len, &overflow);
-        if (overflow)
-            return hs_http_fail(c, HS_ERR_FIELD, "Field '%s.value' must be a finite number", where);
-        if (!ok)
-            return hs_http_fail(c, HS_ERR_FILTER,
-                                "Invalid filter: %s value must be a string, number or boolean", where);
-        if (hs_filter_add_match(fs, g, key->valuestring, strlen(key->valuestring), text, len,
-                                where, &c->f))
+        hs_cond cd, sub[2];
+        hs_value tv;
+        char text[40];
+        if (match_of(c, key->valuestring, hs_http_member(body, "value"), where, &cd, sub, &tv,
+                     text, false) ||
+            hs_filter_add_counted(fs, g, &cd, 1, where, &c->f))
             return c->f.id;
     } else if (!strcasecmp(kind, "range")) {
-        bool hg, hl;
-        int64_t gv = 0, lv = 0;
-        if (range_bound(c, hs_http_member(body, "gte"), name, i, "gte", &hg, &gv) ||
-            range_bound(c, hs_http_member(body, "lte"), name, i, "lte", &hl, &lv))
-            return c->f.id;
-        if (hs_filter_add_range(fs, g, key->valuestring, strlen(key->valuestring), hg, gv, hl, lv,
-                                where, &c->f))
+        hs_cond rc = {.kind = HS_COND_RANGE, .key = key->valuestring,
+                      .key_len = strlen(key->valuestring)};
+        if (range_bounds(c, body, name, i, &rc) || hs_filter_add(fs, g, &rc, where, &c->f))
             return c->f.id;
     } else {
         return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type '%.64s'", where, kind);
@@ -365,20 +535,11 @@ int hs_http_get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs)
     if (total > HS_FILTER_MAX_CONDITIONS)
         return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
     for (cJSON *it = map ? map->child : NULL; it; it = it->next) {
-        char buf[40];
-        const char *text;
-        size_t len;
-        bool overflow;
-        bool ok = scalar_text(it, buf, sizeof(buf), &text, &len, &overflow);
-        if (overflow)
-            return hs_http_fail(c, HS_ERR_FIELD, "Field 'filter.%.256s' must be a finite number",
-                                it->string);
-        if (!ok)
-            return hs_http_fail(c, HS_ERR_FILTER,
-                                "Invalid filter: value of key '%.256s' must be a string, number or boolean",
-                        it->string);
-        if (hs_filter_add_match(fs, HS_GROUP_MUST, it->string, strlen(it->string), text, len,
-                                "filter", &c->f))
+        hs_cond cd, sub[2];
+        hs_value tv;
+        char text[40];
+        if (match_of(c, it->string, it, "filter", &cd, sub, &tv, text, true) ||
+            hs_filter_add_counted(fs, HS_GROUP_MUST, &cd, 1, "filter", &c->f))
             return c->f.id;
     }
     for (size_t l = 0; l < sizeof(cond_lists) / sizeof(cond_lists[0]); l++) {

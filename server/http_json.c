@@ -489,7 +489,56 @@ void hs_http_meta_object(sb *b, const hs_point_view *p)
 {
     meta_out m = {b, 0};
     hs_sb_put(b, "{", 1);
-    hs_meta_each(p, meta_member, &m);
+    if (hs_meta_each(p, meta_member, &m) < 0)
+        b->oom = true;
+    hs_sb_put(b, "}", 1);
+}
+
+static void typed_json(sb *b, const hs_value *v)
+{
+    switch (v->type) {
+    case HS_VALUE_STRING:
+        sb_str(b, v->str, v->len);
+        return;
+    case HS_VALUE_INT:
+        hs_sb_printf(b, "%lld", (long long)v->i);
+        return;
+    case HS_VALUE_FLOAT:
+        hs_sb_double(b, v->f);
+        return;
+    case HS_VALUE_BOOL:
+        hs_sb_puts(b, v->i ? "true" : "false");
+        return;
+    default:
+        hs_sb_put(b, "[", 1);
+        for (size_t i = 0; i < v->count; i++) {
+            if (i)
+                hs_sb_put(b, ",", 1);
+            typed_json(b, &v->items[i]); /* scalars: a list holds no list */
+        }
+        hs_sb_put(b, "]", 1);
+    }
+}
+
+static int typed_member(void *ctx, const char *k, size_t kl, const hs_value *v)
+{
+    meta_out *m = ctx;
+    if (m->n++)
+        hs_sb_put(m->b, ",", 1);
+    sb_str(m->b, k, kl);
+    hs_sb_put(m->b, ":", 1);
+    typed_json(m->b, v);
+    return m->b->oom;
+}
+
+void hs_http_typed_member(sb *b, const hs_point_view *p)
+{
+    if (!hs_meta_has_typed(p))
+        return;
+    meta_out m = {b, 0};
+    hs_sb_puts(b, ",\"typed_metadata\":{");
+    if (hs_meta_each_typed(p, typed_member, &m) < 0)
+        b->oom = true;
     hs_sb_put(b, "}", 1);
 }
 
@@ -519,6 +568,7 @@ int hs_http_point_json(void *ctx, const hs_point_view *p)
     if (o->with_metadata) {
         hs_sb_puts(b, ",\"metadata\":");
         hs_http_meta_object(b, p);
+        hs_http_typed_member(b, p);
     }
     hs_sb_put(b, "}", 1);
     o->last_id = p->id;

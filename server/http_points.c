@@ -361,6 +361,7 @@ static int on_result(void *ctx, size_t i, const hs_point_view *p)
 {
     result_meta *rm = ctx;
     hs_http_meta_object(&rm->meta[i], p);
+    hs_http_typed_member(&rm->meta[i], p);
     return 0;
 }
 

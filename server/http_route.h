@@ -53,11 +53,14 @@ typedef struct point_out {
     uint64_t last_id;
 } point_out;
 
-/* Metadata as key/value pairs with texts owned by `store` (freed by the caller). */
+/* Metadata as key/value pairs with texts and typed values owned by the buffer
+ * (hs_http_kvbuf_free). */
 typedef struct kvbuf {
     hs_kv *kv;
     size_t n;
-    char *texts; /* number texts, 40 bytes each */
+    char *texts;     /* number texts, 40 bytes each */
+    hs_value *vals;  /* typed values (typed_metadata) */
+    hs_value *items; /* their list elements */
 } kvbuf;
 
 /* ---- request context --------------------------------------------------------------------- */
@@ -99,6 +102,8 @@ void hs_http_exact_numbers(cJSON *item, num_walk *w);
 int hs_http_nul_fail(hctx *c, const char *s, size_t n, const char *what);
 int hs_http_parse_body(hctx *c, bool optional);
 void hs_http_meta_object(sb *b, const hs_point_view *p);
+/* ,"typed_metadata":{...} with every entry typed, when the point holds a non-string value. */
+void hs_http_typed_member(sb *b, const hs_point_view *p);
 int hs_http_point_json(void *ctx, const hs_point_view *p);
 int hs_http_peek_json(void *ctx, const hs_point_view *p);
 void hs_http_stats_members(sb *b, const hs_collection_stats *st);

@@ -494,7 +494,7 @@ def test_group_errors_name_the_list(srv, groups):
         ({"must_not": 1}, "INVALID_ARGUMENT", "Field 'must_not' must be an array"),
         ({"must_not": [{"type": "match", "key": "", "value": "x"}]},
          "INVALID_FILTER", "Invalid filter: must_not[0]: key must not be empty"),
-        ({"must": [{"type": "range", "key": "n", "gte": 0}, {"range": {"key": "n", "lte": 1.5}}]},
+        ({"must": [{"type": "range", "key": "n", "gte": 0}, {"range": {"key": "n", "lte": "1.5"}}]},
          "INVALID_FILTER", "Invalid filter: must[1] lte must be an integer"),
         ({"should": [{}]}, "INVALID_FILTER", "Invalid filter: should[0] has no condition"),
     ]
@@ -718,7 +718,7 @@ def test_filter_errors_change_nothing(srv, rpc):
         ({"filters": [{"range": {"key": "", "gte": 1}}]},
          "Invalid filter: filters[0]: key must not be empty"),
         ({"filter": {"": "a"}}, "Invalid filter: filter: key must not be empty"),
-        ({"filters": [{"type": "range", "key": "price", "gte": 1.5}]},
+        ({"filters": [{"type": "range", "key": "price", "gte": "1.5"}]},
          "Invalid filter: filters[0] gte must be an integer"),
         ({"filters": [{"type": "range", "key": "price", "gte": 1, "lte": "abc"}]},
          "Invalid filter: filters[0] lte must be an integer"),

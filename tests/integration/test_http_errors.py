@@ -521,7 +521,7 @@ def test_hybrid_query_without_matching_tokens_keeps_the_vector_order(srv):
      "Invalid filter: filters[1] has unknown type 'near'"),
     ({"filters": [{"type": "range", "key": "n", "gte": "abc"}]},
      "Invalid filter: filters[0] gte must be an integer"),
-    ({"filters": [{"type": "range", "key": "n", "lte": 1.5}]},
+    ({"filters": [{"type": "range", "key": "n", "lte": "1.5"}]},
      "Invalid filter: filters[0] lte must be an integer"),
     ({"filters": [{"range": {"key": "n", "gte": [1]}}]},
      "Invalid filter: filters[0] gte must be an integer"),

@@ -402,8 +402,14 @@ def test_field_numbers_follow_the_rule(pb):
         "CreateCollectionRequest": ["quantization", "m", "ef_construction", "ef_search"],
         "CollectionStatsResponse": ["quantization", "deleted_count", "memory_bytes", "loaded",
                                     "m", "ef_construction", "ef_search"],
-        "SearchResult": ["score"],
+        "SearchResult": ["score", "typed_metadata"],
         "CreateCollectionOp": ["quantization", "m", "ef_construction", "ef_search"],
+        "InsertRequest": ["typed_metadata"],
+        "VectorData": ["typed_metadata"],
+        "Match": ["typed_value"],
+        "Range": ["gte_f64", "lte_f64", "gt_f64", "lt_f64", "gt", "lt"],
+        "MetadataValue": ["list_value"],
+        "MetadataList": ["values"],
     }
 
 
