@@ -4,8 +4,10 @@
  * The query is validated and processed like a stored vector; then, under the read lock:
  *
  *   plan     with conditions, the payload indexes give a superset of the matching slots
- *            (Match bitmaps ANDed, small Ranges materialised, `should` Matches ORed) and an
- *            upper bound of their number;
+ *            (Match bitmaps of strings and typed scalars ANDed, AND / OR trees of Matches
+ *            intersected / united, AND trees under `must` opened, the smallest Range counted,
+ *            `should` united when every alternative is bounded) and an upper bound of their
+ *            number; Prefix, NOT and trees over them are checked per point;
  *   vector   a small matching set (or a small collection) is scanned exactly; otherwise the
  *            graph is walked (on the codes when quantized, re-ranked on the stored vectors),
  *            passing through non-matching points but collecting only matching ones, and the
@@ -121,12 +123,29 @@ static int cond_bound(const hs_pidx *x, const hs_cond *c, roaring_bitmap_t **bm)
     return exact ? BOUND_EXACT : BOUND_SUPERSET;
 }
 
+/* The `must` conditions with AND trees opened (an AND under `must` is more `must`): appends
+ * them to out (NULL: only counts); returns how many. */
+static size_t must_leaves(const hs_cond *c, size_t n, const hs_cond **out, size_t at)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].kind == HS_COND_AND)
+            at = must_leaves(c[i].sub, c[i].nsub, out, at);
+        else if (out)
+            out[at++] = &c[i];
+        else
+            at++;
+    }
+    return at;
+}
+
 /* The `should` group as one OR condition's bound. */
 static int should_bound(const hs_pidx *x, const hs_where *w, roaring_bitmap_t **bm)
 {
     hs_cond any = {.kind = HS_COND_OR, .sub = w->should, .nsub = w->nshould};
     return w->nshould ? cond_bound(x, &any, bm) : BOUND_NONE;
 }
+
+static int plan_must(plan *p, const hs_pidx *x, const hs_cond **must, size_t nmust);
 
 /* Fills p from the conditions; the caller holds the read lock and c->pidx is built.
  * What the Match index bounds (Matches, and AND / OR trees of them) is intersected into cand
@@ -144,17 +163,50 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
         return HS_OK;
     }
     const hs_pidx *x = c->pidx;
-    size_t nm = w->nmust ? w->nmust : 1;
+    size_t nmust = must_leaves(w->must, w->nmust, NULL, 0), nm = nmust ? nmust : 1;
+    const hs_cond **must = malloc(nm * sizeof(*must));
     p->rcols = malloc(nm * sizeof(*p->rcols));
     p->rconds = malloc(nm * sizeof(*p->rconds));
     p->rnorm = malloc(nm * sizeof(*p->rnorm));
     p->rest_must = malloc(nm * sizeof(*p->rest_must));
-    if (!p->rcols || !p->rconds || !p->rnorm || !p->rest_must)
+    if (!must || !p->rcols || !p->rconds || !p->rnorm || !p->rest_must) {
+        free(must);
         return HS_ENOMEM;
+    }
+    must_leaves(w->must, w->nmust, must, 0);
+    int rc = plan_must(p, x, must, nmust);
+    free(must);
+    if (rc != HS_OK || p->empty)
+        return rc;
+    roaring_bitmap_t *sb;
+    int sk = should_bound(x, w, &sb);
+    if (sk < 0)
+        return HS_ENOMEM;
+    if (sk != BOUND_NONE)
+        narrow(p, sb);
+    p->rest = (hs_where){p->rest_must, p->rest.nmust, sk == BOUND_EXACT ? NULL : w->should,
+                         sk == BOUND_EXACT ? 0 : w->nshould, w->must_not, w->nmust_not};
+    uint64_t cand_n = p->cand ? roaring_bitmap_get_cardinality(p->cand) : UINT64_MAX;
+    if (cand_n == 0 || p->range_n == 0) {
+        plan_nothing(p);
+        return HS_OK;
+    }
+    if (p->range && p->range_n < cand_n) {
+        p->est = HS_MIN(p->range_n, p->est);
+    } else {
+        p->range = NULL;
+        p->est = HS_MIN(cand_n, p->est);
+    }
+    return HS_OK;
+}
+
+/* The `must` part of plan_make: must[0..nmust) (AND trees opened). */
+static int plan_must(plan *p, const hs_pidx *x, const hs_cond **must, size_t nmust)
+{
     uint64_t range_n = UINT64_MAX;
     size_t nrest = 0;
-    for (size_t i = 0; i < w->nmust; i++) {
-        const hs_cond *cd = &w->must[i];
+    for (size_t i = 0; i < nmust; i++) {
+        const hs_cond *cd = must[i];
         if (cd->kind == HS_COND_RANGE) {
             const hs_rcol *col = hs_pidx_rcol(x, cd->key, cd->key_len);
             if (!col) { /* no value of the key is a number */
@@ -180,26 +232,8 @@ static int plan_make(plan *p, const hs_coll *c, const hs_where *w)
         if (k != BOUND_EXACT)
             p->rest_must[nrest++] = *cd;
     }
-    roaring_bitmap_t *sb;
-    int sk = should_bound(x, w, &sb);
-    if (sk < 0)
-        return HS_ENOMEM;
-    if (sk != BOUND_NONE)
-        narrow(p, sb);
-    p->rest = (hs_where){p->rest_must, nrest, sk == BOUND_EXACT ? NULL : w->should,
-                         sk == BOUND_EXACT ? 0 : w->nshould, w->must_not, w->nmust_not};
-    uint64_t cand_n = p->cand ? roaring_bitmap_get_cardinality(p->cand) : UINT64_MAX;
-    if (cand_n == 0 || range_n == 0) {
-        plan_nothing(p);
-        return HS_OK;
-    }
-    if (range_n < cand_n) {
-        p->range_n = range_n;
-        p->est = HS_MIN(range_n, p->est);
-    } else {
-        p->range = NULL;
-        p->est = HS_MIN(cand_n, p->est);
-    }
+    p->rest.nmust = nrest;
+    p->range_n = range_n;
     return HS_OK;
 }
 

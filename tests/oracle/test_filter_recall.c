@@ -3,11 +3,13 @@
  * filtered search (spec B4.1, B4.2, issue "filtered and hybrid search").
  *
  * Gaussian-mixture vectors (dimension 32, l2, default m 16 / ef_construction 100 / ef_search 100)
- * each get a random r in [0, 1000), independent of the vector, stored as metadata in two forms:
- * a Range key "r" and Match keys "t1" / "t10" / "all".  At selectivities 0.1 %, 1 %, 10 %, 50 %
- * and 100 % (Match and Range alternately, and unfiltered), every query must return exactly
- * min(k, matching) points, all matching, and mean recall@10 against the exact filtered top 10
- * must be >= 0.95, for quantization none and scalar.  The single-thread QPS of each selectivity
+ * each get a random r in [0, 1000), independent of the vector, stored as metadata in several
+ * forms: a Range key "r" (an integer string), Match keys "t1" / "t10" / "all" (strings), a float
+ * "f" = (r + 0.25) / 1000, booleans "b1" / "b10" / "ball" and a zero-padded string "p" for
+ * Prefix.  At selectivities 0.1 %, 1 %, 10 %, 50 % and 100 % (string Match and integer Range,
+ * then boolean Match, float Range, Prefix and AND / OR / NOT trees, and unfiltered), every query
+ * must return exactly min(k, matching) points, all matching, and mean recall@10 against the
+ * exact filtered top 10 must be >= 0.95, for quantization none and scalar.  The single-thread QPS of each selectivity
  * is printed next to the unfiltered QPS (not asserted: machines are shared).
  * HS_FILTER_N overrides the number of points (default 100000).
  */
@@ -43,10 +45,26 @@ static double now_s(void)
 typedef struct sel {
     const char *name;
     double fraction;
-    hs_cond cond; /* kind MATCH or RANGE; unused when !filtered */
+    hs_cond cond; /* unused when !filtered */
     int filtered;
     int rmax; /* matching: r <= rmax */
 } sel;
+
+static hs_value v_true = {HS_VALUE_BOOL, NULL, 0, 1, 0, NULL, 0};
+static hs_value v_false = {HS_VALUE_BOOL, NULL, 0, 0, 0, NULL, 0};
+
+#define C_BOOL(k, v) {.kind = HS_COND_MATCH, .key = k, .key_len = sizeof(k) - 1, .typed = v}
+#define C_PREFIX(p) {.kind = HS_COND_PREFIX, .key = "p", .key_len = 1, .value = p, \
+                     .value_len = sizeof(p) - 1}
+
+/* f < 0.01 is r <= 9, f >= 0.0001 is every r */
+static hs_cond sub_and[2] = {C_BOOL("b10", &v_true),
+                             {.kind = HS_COND_RANGE, .key = "f", .key_len = 1,
+                              .fbounds = HS_FBOUND_LT, .flt = 0.01}};
+/* r < 1 or 10 <= r <= 99 with r >= 1 only through the first: r <= 99 */
+static hs_cond sub_or[2] = {C_BOOL("b1", &v_true), C_PREFIX("0")};
+/* not b10 false: r < 100 */
+static hs_cond sub_not[1] = {C_BOOL("b10", &v_false)};
 
 typedef struct dist_id {
     double d;
@@ -98,8 +116,9 @@ static void run(hs_quantization quant)
     double t0 = now_s();
     for (size_t b = 0; b < n; b += 1000) {
         hs_point pts[1000];
-        hs_kv kv[1000][4];
-        char rs[1000][8];
+        hs_kv kv[1000][9];
+        char rs[1000][8], ps[1000][8];
+        hs_value fv[1000], bv[1000][3];
         size_t m = n - b < 1000 ? n - b : 1000;
         for (size_t j = 0; j < m; j++) {
             size_t i = b + j;
@@ -108,7 +127,17 @@ static void run(hs_quantization quant)
             kv[j][1] = (hs_kv){"t1", 2, r[i] < 1 ? "1" : "0", 1};
             kv[j][2] = (hs_kv){"t10", 3, r[i] < 100 ? "1" : "0", 1};
             kv[j][3] = (hs_kv){"all", 3, "1", 1};
-            pts[j] = (hs_point){i, x + i * DIM, DIM, kv[j], 4};
+            snprintf(ps[j], sizeof(ps[j]), "%03d", r[i]);
+            fv[j] = (hs_value){HS_VALUE_FLOAT, NULL, 0, 0, (r[i] + 0.25) / 1000.0, NULL, 0};
+            for (int t = 0; t < 3; t++)
+                bv[j][t] = (hs_value){HS_VALUE_BOOL, NULL, 0,
+                                      t == 0 ? r[i] < 1 : t == 1 ? r[i] < 100 : 1, 0, NULL, 0};
+            kv[j][4] = (hs_kv){"f", 1, NULL, 0, &fv[j]};
+            kv[j][5] = (hs_kv){"b1", 2, NULL, 0, &bv[j][0]};
+            kv[j][6] = (hs_kv){"b10", 3, NULL, 0, &bv[j][1]};
+            kv[j][7] = (hs_kv){"ball", 4, NULL, 0, &bv[j][2]};
+            kv[j][8] = (hs_kv){"p", 1, ps[j], strlen(ps[j])};
+            pts[j] = (hs_point){i, x + i * DIM, DIM, kv[j], 9};
         }
         assert_int_equal(hs_upsert(h, pts, m, HS_DURABILITY_ASYNC, &err), HS_OK);
     }
@@ -122,6 +151,21 @@ static void run(hs_quantization quant)
         {"10% Match", 0.1, {HS_COND_MATCH, "t10", 3, "1", 1, 0, 0, 0, 0}, 1, 99},
         {"50% Range", 0.5, {HS_COND_RANGE, "r", 1, NULL, 0, 1, 1, 0, 499}, 1, 499},
         {"100% Match", 1.0, {HS_COND_MATCH, "all", 3, "1", 1, 0, 0, 0, 0}, 1, 999},
+        {"0.1% Bool", 0.001, C_BOOL("b1", &v_true), 1, 0},
+        {"1% FRange", 0.01, {.kind = HS_COND_RANGE, .key = "f", .key_len = 1,
+                             .fbounds = HS_FBOUND_GT | HS_FBOUND_LT, .fgt = -1, .flt = 0.01},
+         1, 9},
+        {"10% Bool", 0.1, C_BOOL("b10", &v_true), 1, 99},
+        {"50% FRange", 0.5, {.kind = HS_COND_RANGE, .key = "f", .key_len = 1,
+                             .fbounds = HS_FBOUND_GTE | HS_FBOUND_LTE, .fgte = 0.0001,
+                             .flte = 0.4999},
+         1, 499},
+        {"100% Bool", 1.0, C_BOOL("ball", &v_true), 1, 999},
+        {"1% Prefix", 0.01, C_PREFIX("00"), 1, 9},
+        {"10% Prefix", 0.1, C_PREFIX("0"), 1, 99},
+        {"1% AND", 0.01, {.kind = HS_COND_AND, .sub = sub_and, .nsub = 2}, 1, 9},
+        {"10% OR", 0.1, {.kind = HS_COND_OR, .sub = sub_or, .nsub = 2}, 1, 99},
+        {"10% NOT", 0.1, {.kind = HS_COND_NOT, .sub = sub_not, .nsub = 1}, 1, 99},
     };
     dist_id all[K];
     double unfiltered_qps = 0;
