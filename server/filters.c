@@ -16,10 +16,14 @@ void hs_filter_free(hs_filter_set *fs)
     memset(fs, 0, sizeof(*fs));
 }
 
+static void *own(hs_filter_set *fs, size_t n);
+
 static void sync_where(hs_filter_set *fs)
 {
     fs->where = (hs_where){fs->c[0], fs->nc[0], fs->c[1], fs->nc[1], fs->c[2], fs->nc[2]};
 }
+
+void *hs_filter_own(hs_filter_set *fs, size_t n) { return own(fs, n); }
 
 /* n bytes owned by the set (NULL: out of memory). */
 static void *own(hs_filter_set *fs, size_t n)

@@ -54,6 +54,10 @@ int hs_filter_add_range(hs_filter_set *fs, hs_group g, const char *key, size_t k
                         bool has_gte, int64_t gte, bool has_lte, int64_t lte, const char *where,
                         hs_fail *f);
 
+/* n zeroed bytes owned by the set, freed with it (NULL: out of memory): room for a transport
+ * to build a condition tree before adding it. */
+void *hs_filter_own(hs_filter_set *fs, size_t n);
+
 /* True when a `must` condition can match nothing (a Range whose bounds admit no number): the
  * answer is empty without a search. */
 bool hs_filter_empty(const hs_filter_set *fs);

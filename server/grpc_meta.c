@@ -295,6 +295,71 @@ static int range_cond(const Hyperspace__Range *g, const char *where, hs_cond *c,
     return 0;
 }
 
+/* One Filter (at path, nesting level depth) into *out, its sub-conditions and typed values in
+ * memory the set owns; *count counts the conditions written.  Returns 0 or the failure id. */
+static int filter_node(hs_filter_set *fs, const Hyperspace__Filter *fc, const char *path,
+                       int depth, hs_cond *out, size_t *count, hs_fail *f)
+{
+    if (depth > HS_COND_MAX_DEPTH)
+        return hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: %s is nested deeper than %d levels",
+                           path, HS_COND_MAX_DEPTH);
+    if (++*count > HS_FILTER_MAX_CONDITIONS)
+        return hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
+    switch (fc->condition_case) {
+    case HYPERSPACE__FILTER__CONDITION_MATCH: {
+        hs_value *tv = hs_filter_own(fs, sizeof(*tv));
+        if (!tv)
+            return hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+        return match_cond(fc->match, path, tv, out, f);
+    }
+    case HYPERSPACE__FILTER__CONDITION_RANGE:
+        return range_cond(fc->range, path, out, f);
+    case HYPERSPACE__FILTER__CONDITION_PREFIX:
+        *out = (hs_cond){.kind = HS_COND_PREFIX, .key = fc->prefix->key,
+                         .key_len = strlen(fc->prefix->key), .value = fc->prefix->prefix,
+                         .value_len = strlen(fc->prefix->prefix)};
+        return 0;
+    case HYPERSPACE__FILTER__CONDITION_ALL:
+    case HYPERSPACE__FILTER__CONDITION_ANY:
+    case HYPERSPACE__FILTER__CONDITION_NONE: {
+        const Hyperspace__FilterList *l = fc->condition_case == HYPERSPACE__FILTER__CONDITION_ALL
+                                              ? fc->all
+                                          : fc->condition_case == HYPERSPACE__FILTER__CONDITION_ANY
+                                              ? fc->any
+                                              : fc->none;
+        const char *name = fc->condition_case == HYPERSPACE__FILTER__CONDITION_ALL   ? "all"
+                           : fc->condition_case == HYPERSPACE__FILTER__CONDITION_ANY ? "any"
+                                                                                      : "none";
+        if (l->n_filters == 0)
+            return hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: %s.%s must hold at least one "
+                               "condition", path, name);
+        hs_cond *sub = hs_filter_own(fs, (l->n_filters + 1) * sizeof(*sub));
+        if (!sub)
+            return hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+        for (size_t i = 0; i < l->n_filters; i++) {
+            char p2[200];
+            snprintf(p2, sizeof(p2), "%s.%s.filters[%zu]", path, name, i);
+            if (filter_node(fs, l->filters[i], p2, depth + 1, &sub[i], count, f))
+                return f->id;
+        }
+        if (fc->condition_case == HYPERSPACE__FILTER__CONDITION_NONE) {
+            /* none of them: NOT of their OR (of the one alone) */
+            hs_cond *inner = &sub[l->n_filters];
+            *inner = l->n_filters == 1 ? sub[0]
+                                       : (hs_cond){.kind = HS_COND_OR, .sub = sub,
+                                                   .nsub = l->n_filters};
+            *out = (hs_cond){.kind = HS_COND_NOT, .sub = inner, .nsub = 1};
+        } else {
+            *out = (hs_cond){.kind = name[1] == 'l' ? HS_COND_AND : HS_COND_OR, .sub = sub,
+                             .nsub = l->n_filters};
+        }
+        return 0;
+    }
+    default:
+        return hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: %s has no condition", path);
+    }
+}
+
 int hs_gfilters_add(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **map, size_t n_map,
                     Hyperspace__Filter **filters, size_t n_filters, hs_fail *f)
 {
@@ -307,22 +372,13 @@ int hs_gfilters_add(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **
             return f->id;
     }
     for (size_t i = 0; i < n_filters; i++) {
-        const Hyperspace__Filter *fc = filters[i];
         char where[32];
         snprintf(where, sizeof(where), "filters[%zu]", i);
         hs_cond c;
-        hs_value tv;
-        int rc;
-        if (fc->condition_case == HYPERSPACE__FILTER__CONDITION_MATCH && fc->match)
-            rc = match_cond(fc->match, where, &tv, &c, f);
-        else if (fc->condition_case == HYPERSPACE__FILTER__CONDITION_RANGE && fc->range)
-            rc = range_cond(fc->range, where, &c, f);
-        else
-            rc = hs_fail_set(f, HS_ERR_FILTER, "Invalid filter: filters[%zu] has no condition", i);
-        if (!rc)
-            rc = hs_filter_add(fs, HS_GROUP_MUST, &c, where, f);
-        if (rc)
-            return rc;
+        size_t count = fs->n;
+        if (filter_node(fs, filters[i], where, 1, &c, &count, f) ||
+            hs_filter_add_counted(fs, HS_GROUP_MUST, &c, count - fs->n, where, f))
+            return f->id;
     }
     return 0;
 }

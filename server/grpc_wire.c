@@ -22,7 +22,10 @@
 
 #include "server/grpc_int.h"
 
-#define MAX_NEST 32      /* far deeper than any message of hyperspace.proto nests */
+/* Condition trees nest two messages a level (Filter, FilterList) under at most two
+ * (BatchSearchRequest, SearchRequest): room for HS_COND_MAX_DEPTH levels, whose own check
+ * names the condition. */
+#define MAX_NEST (2 * HS_COND_MAX_DEPTH + 8)
 #define MAX_FIELD 536870911u /* 2^29 - 1, the largest field number protobuf allows */
 
 /* A base-128 varint at *at; false when it runs past the end or over 10 bytes. */

@@ -365,7 +365,7 @@ int hs_http_get_durability(hctx *c, hs_durability *d)
 
 /* One Range bound: an integer (a number with an integral value within int64, or a string
  * holding an int64: *is_int) or a float (a number with a fraction: *f).  0 when absent. */
-static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, const char *which,
+static int range_bound(hctx *c, const cJSON *v, const char *where, const char *which,
                        bool *has, bool *is_int, int64_t *out, double *f)
 {
     *has = false;
@@ -394,11 +394,11 @@ static int range_bound(hctx *c, const cJSON *v, const char *name, size_t i, cons
         *has = true;
         return 0;
     }
-    return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s[%zu] %s must be an integer", name, i, which);
+    return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s %s must be an integer", where, which);
 }
 
 /* The bounds gte, lte, gt, lt of a Range body into c. */
-static int range_bounds(hctx *c, const cJSON *body, const char *name, size_t i, hs_cond *rc)
+static int range_bounds(hctx *c, const cJSON *body, const char *where, hs_cond *rc)
 {
     static const char *const names[] = {"gte", "lte", "gt", "lt"};
     static const unsigned fbits[] = {HS_FBOUND_GTE, HS_FBOUND_LTE, HS_FBOUND_GT, HS_FBOUND_LT};
@@ -407,7 +407,7 @@ static int range_bounds(hctx *c, const cJSON *body, const char *name, size_t i, 
     double *floats[] = {&rc->fgte, &rc->flte, &rc->fgt, &rc->flt};
     for (int b = 0; b < 4; b++) {
         bool has, is_int;
-        if (range_bound(c, hs_http_member(body, names[b]), name, i, names[b], &has, &is_int,
+        if (range_bound(c, hs_http_member(body, names[b]), where, names[b], &has, &is_int,
                         ints[b], floats[b]))
             return c->f.id;
         if (has && is_int)
@@ -451,51 +451,115 @@ static int match_of(hctx *c, const char *key, const cJSON *val, const char *wher
     return 0;
 }
 
-/* One condition object: {"type":"match"|"range",...} or {"match":{...}} / {"range":{...}}. */
-static int parse_cond(hctx *c, const cJSON *it, const char *name, size_t i, hs_group g,
-                      hs_filter_set *fs)
+/* One condition object at path (nesting level depth) into *out, in memory fs owns; *count
+ * counts the condition objects.  A leaf is {"type":"match"|"range"|"prefix", "key", ...} or
+ * {"match":{...}} / {"range":{...}} / {"prefix":{...}}; a tree is {"and":[...]},
+ * {"or":[...]} or {"not":{...}} (or "not" of an array: none of them). */
+static int parse_node(hctx *c, const cJSON *it, const char *path, int depth, hs_filter_set *fs,
+                      hs_cond *out, size_t *count)
 {
-    char where[48];
-    snprintf(where, sizeof(where), "%s[%zu]", name, i);
+    if (depth > HS_COND_MAX_DEPTH)
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s is nested deeper than %d "
+                            "levels", path, HS_COND_MAX_DEPTH);
+    if (++*count > HS_FILTER_MAX_CONDITIONS)
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: more than 256 conditions");
     if (!cJSON_IsObject(it))
-        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", path);
+    static const char *const trees[] = {"and", "or", "not"};
+    for (int t = 0; t < 3; t++) {
+        cJSON *l = hs_http_member(it, trees[t]);
+        if (!l || hs_http_member(it, "type"))
+            continue;
+        bool one = t == 2 && cJSON_IsObject(l);
+        if (!one && !cJSON_IsArray(l))
+            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s.%s must be %s", path,
+                                trees[t], t == 2 ? "a condition or an array of conditions"
+                                                 : "an array of conditions");
+        size_t n = one ? 1 : (size_t)cJSON_GetArraySize(l);
+        if (n == 0)
+            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s.%s must hold at least one "
+                                "condition", path, trees[t]);
+        hs_cond *sub = hs_filter_own(fs, (n + 1) * sizeof(*sub));
+        if (!sub)
+            return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        size_t i = 0;
+        for (const cJSON *e = one ? l : l->child; i < n; e = e->next, i++) {
+            char p2[200];
+            if (one)
+                snprintf(p2, sizeof(p2), "%s.not", path);
+            else
+                snprintf(p2, sizeof(p2), "%s.%s[%zu]", path, trees[t], i);
+            if (parse_node(c, e, p2, depth + 1, fs, &sub[i], count))
+                return c->f.id;
+        }
+        if (t < 2) {
+            *out = (hs_cond){.kind = t == 0 ? HS_COND_AND : HS_COND_OR, .sub = sub, .nsub = n};
+        } else { /* none of them: NOT of their OR (of the one alone) */
+            sub[n] = n == 1 ? sub[0] : (hs_cond){.kind = HS_COND_OR, .sub = sub, .nsub = n};
+            *out = (hs_cond){.kind = HS_COND_NOT, .sub = &sub[n], .nsub = 1};
+        }
+        return 0;
+    }
     const cJSON *body = it;
     const char *kind = NULL;
     cJSON *type = hs_http_member(it, "type");
     if (type) {
         if (!cJSON_IsString(type))
-            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type", where);
+            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type", path);
         kind = type->valuestring;
-    } else if (hs_http_member(it, "match")) {
-        kind = "match";
-        body = hs_http_member(it, "match");
-    } else if (hs_http_member(it, "range")) {
-        kind = "range";
-        body = hs_http_member(it, "range");
     } else {
-        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+        static const char *const leaves[] = {"match", "range", "prefix"};
+        for (int l = 0; l < 3 && !kind; l++)
+            if ((body = hs_http_member(it, leaves[l])))
+                kind = leaves[l];
+        if (!kind)
+            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", path);
     }
     if (!cJSON_IsObject(body))
-        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", where);
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has no condition", path);
     cJSON *key = hs_http_member(body, "key");
     if (!key || !cJSON_IsString(key))
-        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s key must be a string", where);
+        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s key must be a string", path);
+    size_t kl = strlen(key->valuestring);
     if (!strcasecmp(kind, "match")) {
-        hs_cond cd, sub[2];
-        hs_value tv;
-        char text[40];
-        if (match_of(c, key->valuestring, hs_http_member(body, "value"), where, &cd, sub, &tv,
-                     text, false) ||
-            hs_filter_add_counted(fs, g, &cd, 1, where, &c->f))
-            return c->f.id;
-    } else if (!strcasecmp(kind, "range")) {
-        hs_cond rc = {.kind = HS_COND_RANGE, .key = key->valuestring,
-                      .key_len = strlen(key->valuestring)};
-        if (range_bounds(c, body, name, i, &rc) || hs_filter_add(fs, g, &rc, where, &c->f))
-            return c->f.id;
-    } else {
-        return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type '%.64s'", where, kind);
+        hs_cond *sub = hs_filter_own(fs, 2 * sizeof(*sub));
+        hs_value *tv = hs_filter_own(fs, sizeof(*tv));
+        char *text = hs_filter_own(fs, 40);
+        if (!sub || !tv || !text)
+            return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        return match_of(c, key->valuestring, hs_http_member(body, "value"), path, out, sub, tv,
+                        text, false);
     }
+    if (!strcasecmp(kind, "range")) {
+        *out = (hs_cond){.kind = HS_COND_RANGE, .key = key->valuestring, .key_len = kl};
+        return range_bounds(c, body, path, out);
+    }
+    if (!strcasecmp(kind, "prefix")) {
+        cJSON *v = hs_http_member(body, "value");
+        if (!v)
+            v = hs_http_member(body, "prefix");
+        if (!v || !cJSON_IsString(v))
+            return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s value must be a string",
+                                path);
+        *out = (hs_cond){.kind = HS_COND_PREFIX, .key = key->valuestring, .key_len = kl,
+                         .value = v->valuestring, .value_len = strlen(v->valuestring)};
+        return 0;
+    }
+    return hs_http_fail(c, HS_ERR_FILTER, "Invalid filter: %s has unknown type '%.64s'", path,
+                        kind);
+}
+
+/* One item of a condition list (name[i]) into group g. */
+static int parse_cond(hctx *c, const cJSON *it, const char *name, size_t i, hs_group g,
+                      hs_filter_set *fs)
+{
+    char where[48];
+    snprintf(where, sizeof(where), "%s[%zu]", name, i);
+    hs_cond cd;
+    size_t count = fs->n;
+    if (parse_node(c, it, where, 1, fs, &cd, &count) ||
+        hs_filter_add_counted(fs, g, &cd, count - fs->n, where, &c->f))
+        return c->f.id;
     return 0;
 }
 
