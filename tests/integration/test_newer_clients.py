@@ -410,6 +410,9 @@ def test_field_numbers_follow_the_rule(pb):
         "Range": ["gte_f64", "lte_f64", "gt_f64", "lt_f64", "gt", "lt"],
         "MetadataValue": ["list_value"],
         "MetadataList": ["values"],
+        "Filter": ["prefix", "all", "any", "none"],
+        "PrefixCondition": ["key", "prefix"],
+        "FilterList": ["filters"],
     }
 
 
