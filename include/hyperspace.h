@@ -488,9 +488,10 @@ typedef struct hs_point_view {
     const void *meta; /* opaque */
 } hs_point_view;
 
-/* Calls fn for each metadata entry of a viewed point (in stored order); returns what the last
- * call of fn returned (non-zero stops).  Ownership: the strings are valid during fn's call.
- * Thread-safety: within the visitor only.  Errors: none (fn's value). */
+/* Calls fn for each metadata entry of a viewed point (in stored order), typed values in their
+ * string form (hs_meta_fn); returns what the last call of fn returned (non-zero stops), or
+ * HS_ENOMEM when the text of a long list could not be made.  Ownership: the strings are valid
+ * during fn's call.  Thread-safety: within the visitor only.  Errors: HS_ENOMEM, fn's value. */
 int hs_meta_each(const hs_point_view *p, hs_meta_fn fn, void *ctx);
 
 /* Calls fn for each metadata entry of a viewed point with its type (in stored order); returns
