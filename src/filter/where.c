@@ -239,11 +239,12 @@ static bool find_key(const uint8_t *mem, const char *key, size_t kl, hs_mval *v)
     const uint8_t *q = mem + 8, *end = mem + 4 + len;
     for (uint32_t i = 0; i < count; i++) {
         const char *k;
-        uint32_t l;
-        if (!hs_meta_read(&q, end, &k, &l, v))
+        const uint8_t *payload;
+        uint32_t l, word;
+        if (!hs_meta_skip(&q, end, &k, &l, &word, &payload))
             return false;
-        if (l == kl && !memcmp(k, key, kl))
-            return true;
+        if (l == kl && !memcmp(k, key, kl)) /* keys are unique */
+            return hs_meta_decode(word, payload, v);
     }
     return false;
 }

@@ -201,18 +201,32 @@ static bool decode_value(uint32_t t, const uint8_t *p, uint32_t len, hs_mval *v)
     return read_element(&r, t, v);
 }
 
-bool hs_meta_read(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
-                  hs_mval *v)
+bool hs_meta_skip(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
+                  uint32_t *word, const uint8_t **payload)
 {
     hs_reader r = {*p, end};
-    const uint8_t *kp, *vp;
-    uint32_t word;
-    if (!hs_read_le32(&r, kl) || !hs_read_span(&r, *kl, &kp) || !hs_read_le32(&r, &word) ||
-        !hs_read_span(&r, word & HS_META_LEN_MASK, &vp) ||
-        !decode_value(word >> HS_META_TYPE_SHIFT, vp, word & HS_META_LEN_MASK, v))
+    const uint8_t *kp;
+    if (!hs_read_le32(&r, kl) || !hs_read_span(&r, *kl, &kp) || !hs_read_le32(&r, word) ||
+        !hs_read_span(&r, *word & HS_META_LEN_MASK, payload))
         return false;
     *k = (const char *)kp;
     *p = r.p;
+    return true;
+}
+
+bool hs_meta_decode(uint32_t word, const uint8_t *payload, hs_mval *v)
+{
+    return decode_value(word >> HS_META_TYPE_SHIFT, payload, word & HS_META_LEN_MASK, v);
+}
+
+bool hs_meta_read(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
+                  hs_mval *v)
+{
+    const uint8_t *q = *p, *vp;
+    uint32_t word;
+    if (!hs_meta_skip(&q, end, k, kl, &word, &vp) || !hs_meta_decode(word, vp, v))
+        return false;
+    *p = q;
     return true;
 }
 
@@ -507,10 +521,10 @@ bool hs_meta_has_typed_stored(const uint8_t *blob)
     if (!walk_init(&w, blob))
         return false;
     const char *k;
-    uint32_t kl;
-    hs_mval v;
-    while (walk_next(&w, &k, &kl, &v))
-        if (v.type != HS_VALUE_STRING)
+    const uint8_t *payload;
+    uint32_t kl, word;
+    for (; w.left && hs_meta_skip(&w.q, w.end, &k, &kl, &word, &payload); w.left--)
+        if (word >> HS_META_TYPE_SHIFT != HS_VALUE_STRING)
             return true;
     return false;
 }

@@ -48,6 +48,12 @@ size_t hs_meta_encode(const hs_point *pt, uint8_t *out);
 /* Reads one entry at *p (bounded by end), checking its value; false when it is malformed. */
 bool hs_meta_read(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
                   hs_mval *v);
+/* One entry's key, word and payload at *p without looking into the payload (bounded by end,
+ * so safe on any bytes); hs_meta_decode then reads (and checks) the value.  For a walk that
+ * wants one key's value out of many entries. */
+bool hs_meta_skip(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
+                  uint32_t *word, const uint8_t **payload);
+bool hs_meta_decode(uint32_t word, const uint8_t *payload, hs_mval *v);
 /* As hs_meta_read, the value as its stored payload bytes (any type). */
 bool hs_meta_next(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
                   const char **v, uint32_t *vl);
