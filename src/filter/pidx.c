@@ -281,7 +281,8 @@ static long run_merged(const run *u, const rcol *r, rpair **out)
         free(m);
         return -1;
     }
-    memcpy(t, u->p + u->sorted, tail * sizeof(rpair));
+    if (tail) /* an empty run has no array */
+        memcpy(t, u->p + u->sorted, tail * sizeof(rpair));
     qsort(t, tail, sizeof(rpair), cmp_rpair);
     size_t i = 0, j = 0, w = 0;
     while (i < u->sorted || j < tail) {

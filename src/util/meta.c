@@ -313,6 +313,8 @@ typedef struct tbuf {
 
 static void tput(tbuf *t, const char *s, size_t n)
 {
+    if (n == 0)
+        return;
     if (t->n < t->cap)
         memcpy(t->buf + t->n, s, t->n + n <= t->cap ? n : t->cap - t->n);
     t->n += n;
@@ -321,6 +323,10 @@ static void tput(tbuf *t, const char *s, size_t n)
 /* A string as JSON text: quoted, with '"', '\' and control characters escaped. */
 static void tput_json_string(tbuf *t, const char *s, size_t n)
 {
+    if (n == 0) {
+        tput(t, "\"\"", 2);
+        return;
+    }
     tput(t, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
