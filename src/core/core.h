@@ -64,12 +64,13 @@ enum {
 };
 
 typedef enum centry_state {
-    CE_COLD,
+    CE_COLD, /* 0: a calloc'd entry */
     CE_LOADING,
     CE_LOADED,
     CE_UNLOADING,
     CE_FAILED,
     CE_DROPPED,
+    CE_CREATING, /* in the catalog while its files are made (db.c); operations wait */
 } centry_state;
 
 typedef struct hs_coll hs_coll;
@@ -145,6 +146,7 @@ struct hs_db {
     size_t nfailed;       /* FAILED entries (db->lock) */
     /* the catalog file (catlog.c), guarded by cat_mu (innermost lock) */
     pthread_mutex_t cat_mu;
+    pthread_mutex_t dir_mu; /* creation of tenant and bucket directories (innermost) */
     int cat_fd;
     uint64_t cat_len;
     size_t nloaded;       /* LOADED and UNLOADING entries (db->lock) */
@@ -240,6 +242,8 @@ void hs_centry_free(centry *e);
 int hs_centry_set(char **field, const char *s);
 void hs_cat_free(hs_db *db);
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
+/* As hs_db_find_locked, waiting (on db->cond) while the entry is being created. */
+centry *hs_db_find_created_locked(hs_db *db, const char *tenant, const char *name);
 /* Adds e (its tenant, name and cold figures set); HS_ENOMEM when its tenant cannot be made. */
 int hs_cat_insert_locked(hs_db *db, centry *e);
 void hs_cat_remove_locked(hs_db *db, centry *e);

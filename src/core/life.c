@@ -28,7 +28,7 @@ int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_colle
     if (!h)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     pthread_mutex_lock(&db->lock);
-    centry *e = hs_db_find_locked(db, tenant, name);
+    centry *e = hs_db_find_created_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         free(h);
@@ -182,6 +182,7 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
         case CE_DROPPED:
             pthread_mutex_unlock(&db->lock);
             return hs_not_found(err, e->name);
+        case CE_CREATING:
         case CE_LOADING:
         case CE_UNLOADING:
             pthread_cond_wait(&db->cond, &db->lock);
