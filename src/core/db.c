@@ -520,12 +520,13 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
     }
     /* the manifest: no checkpoint yet, log segment 1 (inside collection.json: flat format) */
     hs_manifest m = {0, 1, NULL, 0};
-    int hrc = hs_config_write_m(db, tmp, e, &m, err);
+    int hrc = hs_config_write_new(db, tmp, e, &m, err);
     if (hrc == HS_OK) {
         /* the log starts with the create record (its clock is the collection's first) */
         hs_wal_opts wo;
         hs_wal_opts_init(&wo);
         wo.io = db->io;
+        wo.private_dir = true; /* synced below by the create record and the directory */
         hs_wal *w;
         hrc = hs_wal_open(wal, &wo, (hs_wal_pos){0, 0}, NULL, NULL, &w, err);
         if (hrc == HS_OK) {
