@@ -270,6 +270,8 @@ void hs_catlog_clean_locked(hs_db *db, centry *e);
  * the change must not be made). */
 int hs_catlog_dirty(hs_db *db, centry *e, hs_error *err);
 void hs_catlog_gone(hs_db *db, centry *e);
+/* Rewrites the file when its appended records far outweigh what it describes (the sweeper). */
+void hs_catlog_compact(hs_db *db);
 /* Collection directories in a tenant's directory: directly (from before buckets) or in a
  * bucket `@xx` (two lower-case hex digits of a hash of the name). */
 #define HS_BUCKET_CHAR '@'

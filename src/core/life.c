@@ -287,6 +287,7 @@ static void *sweeper(void *arg)
             break;
         pthread_mutex_unlock(&db->lock);
         sweep_once(db);
+        hs_catlog_compact(db);
         pthread_mutex_lock(&db->lock);
     }
     pthread_mutex_unlock(&db->lock);
