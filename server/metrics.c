@@ -579,6 +579,12 @@ char *hs_metrics_text(size_t *len)
             (unsigned long long)dc.evictions_idle);
     fprintf(o, "hyperspace_collection_evictions_total{reason=\"lru\"} %llu\n",
             (unsigned long long)dc.evictions_lru);
+    fprintf(o, "hyperspace_collection_evictions_total{reason=\"memory\"} %llu\n",
+            (unsigned long long)dc.evictions_memory);
+    family(o, "hyperspace_memory_limit_bytes", "gauge",
+           "The memory limit of the loaded collections (HS_MEMORY_LIMIT; 0 = none).");
+    fprintf(o, "hyperspace_memory_limit_bytes %llu\n",
+            (unsigned long long)g_srv.cfg.memory_limit);
     family(o, "hyperspace_wal_fsyncs_total", "counter", "WAL fsyncs.");
     fprintf(o, "hyperspace_wal_fsyncs_total %llu\n", (unsigned long long)dc.wal_fsyncs);
     family(o, "hyperspace_wal_fsync_duration_seconds", "histogram", "Duration of each WAL fsync.");
