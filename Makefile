@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long bench bench-grpc run clean format
+.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long bench bench-grpc bench-serverless run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -84,6 +84,15 @@ bench: build
 # End-to-end through a running server over gRPC (after make bench has prepared the data).
 bench-grpc: build
 	bench/grpc_bench.sh $(BUILD)
+
+# Many small collections on one node (bench/README.md "Serverless"): SERVERLESS_COUNT of 20
+# points x 32-d; about 6 minutes and 1.6 GB of disk at the default 100,000.
+SERVERLESS_COUNT ?= 100000
+bench-serverless: build
+	rm -rf $(BUILD)/serverless-data
+	$(BUILD)/bin/hs-storage-bench serverless $(BUILD)/serverless-data --count $(SERVERLESS_COUNT) \
+	  --points 20 --dim 32 --durability async
+	rm -rf $(BUILD)/serverless-data
 
 # Builds and starts the server on ./data (gRPC :50051, HTTP :50050; see README.md).
 run: deps-run $(BUILD)/build.ninja

@@ -207,6 +207,11 @@ typedef struct hs_db_opts {
                                        instead of searched through the graph (default 1024) */
     uint32_t max_collections_per_tenant; /* creating more fails with HS_EFULL (default 0 =
                                             unlimited) */
+    uint64_t memory_limit;          /* bytes the loaded collections may take (graph, tables,
+                                       vectors, payload indexes; 0 = no limit): least recently
+                                       used ones are unloaded to stay under it, and loading a
+                                       collection that cannot fit fails with HS_EFULL (field
+                                       COLLECTION, `value` its estimate, `max` the limit) */
     uint32_t checkpoint_min_log_bytes; /* unloading, closing and the snapshot interval skip the
                                           checkpoint of a collection whose log holds fewer bytes
                                           (it is replayed at the next load; default 65536; 0 =
@@ -278,6 +283,7 @@ typedef struct hs_db_counters {
     uint64_t loads, evictions_idle, evictions_lru;
     uint64_t wal_fsyncs, wal_fsync_failures;
     uint64_t snapshots_ok, snapshots_failed;
+    uint64_t evictions_memory; /* unloaded to stay under opts.memory_limit */
 } hs_db_counters;
 
 /* Copies the counters into *out.  Ownership: none.  Thread-safety: safe.  Errors: none. */

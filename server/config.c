@@ -16,7 +16,7 @@
 #include "server/server.h"
 #include "util/log.h"
 
-typedef enum kind { K_STRING, K_PORT, K_UINT, K_METRIC, K_QUANT, K_WAL, K_LEVEL, K_ROLE } kind;
+typedef enum kind { K_STRING, K_PORT, K_UINT, K_METRIC, K_QUANT, K_WAL, K_LEVEL, K_ROLE, K_BYTES } kind;
 
 typedef struct setting {
     const char *env, *alias, *flag, *short_flag;
@@ -35,7 +35,7 @@ enum {
     S_HOST, S_PORT, S_HTTP_PORT, S_DATA_DIR, S_ROLE, S_LEADER, S_DIMENSION, S_METRIC, S_QUANT,
     S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
     S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_HEADER_TIMEOUT, S_MAX_CONN,
-    S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_COUNT
+    S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_MEMORY_LIMIT, S_COUNT
 };
 
 static setting table[S_COUNT] = {
@@ -87,6 +87,9 @@ static setting table[S_COUNT] = {
      * replayed at its next load); 0 = always checkpoint */
     [S_CKPT_MIN_LOG] = {"HS_CHECKPOINT_MIN_LOG_BYTES", NULL, NULL, NULL, K_UINT, "65536", 0,
                         1073741824, false, false},
+    /* memory the loaded collections may take: a byte count with an optional KiB/MiB/GiB/TiB
+     * (or K/M/G/T) suffix; 0 = no limit */
+    [S_MEMORY_LIMIT] = {"HS_MEMORY_LIMIT", NULL, NULL, NULL, K_BYTES, "0", 0, 0, false, false},
 };
 
 /* Upstream variables that are accepted and ignored (with a warning). */
@@ -223,6 +226,28 @@ static int parse_uint(const setting *s, const char *name, uint64_t *out)
     return 0;
 }
 
+/* "4GiB", "512MiB", "64M", "1073741824": powers of 1024. */
+static int parse_bytes(const setting *s, const char *name, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s->value, &end, 10);
+    static const char *units[] = {"", "K", "M", "G", "T"};
+    int shift = -1;
+    for (int i = 0; i < 5 && shift < 0; i++) {
+        char full[8];
+        snprintf(full, sizeof(full), "%siB", units[i]);
+        if (!strcasecmp(end, units[i]) || (i && !strcasecmp(end, full)))
+            shift = 10 * i;
+    }
+    if (errno || end == s->value || s->value[0] == '-' || shift < 0 ||
+        (shift && v > (UINT64_MAX >> shift)))
+        return config_error("invalid value '%s' for %s (from %s): expected a byte count such as "
+                            "4GiB, 512MiB or 1073741824", s->value, name, s->source);
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 static bool ieq(const char *a, const char *b) { return !strcasecmp(a, b); }
 
 /* Copies a setting into a fixed field; values longer than the field are refused at start. */
@@ -251,6 +276,8 @@ static int convert(hs_settings *o)
             if (parse_uint(s, s->flag && !s->env ? s->flag : name, &v))
                 return 2;
         }
+        if (s->kind == K_BYTES && parse_bytes(s, name, &v))
+            return 2;
         switch (i) {
         case S_PORT:
             o->grpc_port = (int)v;
@@ -302,6 +329,9 @@ static int convert(hs_settings *o)
             break;
         case S_CKPT_MIN_LOG:
             o->checkpoint_min_log_bytes = (uint32_t)v;
+            break;
+        case S_MEMORY_LIMIT:
+            o->memory_limit = v;
             break;
         default:
             break;

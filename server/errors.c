@@ -270,6 +270,12 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
         if (err->field == HS_FIELD_TENANT)
             return hs_fail_set(f, HS_ERR_QUOTA, "Tenant '%s' has reached its quota of %g "
                                "collections", err->name, err->max);
+        if (err->field == HS_FIELD_COLLECTION)
+            return hs_fail_set(f, HS_ERR_MEMORY_LIMIT, "Collection '%s' needs about %.1f MiB of "
+                               "memory; %.1f MiB are held by collections in use and the memory "
+                               "limit (HS_MEMORY_LIMIT) is %.1f MiB", err->name,
+                               err->value / 1048576, (double)err->actual / 1048576,
+                               err->max / 1048576);
         return hs_fail_set(f, HS_ERR_INTERNAL, "Internal error: %s", m);
     default:
         return hs_fail_set(f, HS_ERR_INTERNAL, "Internal error: %s", m);

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     o.max_loaded = g_srv.cfg.max_loaded;
     o.max_collections_per_tenant = g_srv.cfg.max_collections_per_tenant;
     o.checkpoint_min_log_bytes = g_srv.cfg.checkpoint_min_log_bytes;
+    o.memory_limit = g_srv.cfg.memory_limit;
     o.indexer_threads = g_srv.cfg.indexer_threads;
     o.snapshot_interval_sec = g_srv.cfg.snapshot_interval_sec;
     if (g_srv.cfg.m)

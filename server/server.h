@@ -46,6 +46,7 @@ typedef struct hs_settings {
     uint32_t indexer_threads;
     uint32_t idle_timeout_sec, max_loaded;
     uint32_t max_collections_per_tenant, checkpoint_min_log_bytes;
+    uint64_t memory_limit;
     char api_key[512];
     bool api_key_set;
     char keys_file[1024];
@@ -138,6 +139,7 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(NO_SPACE, RESOURCE_EXHAUSTED, 507, "INSUFFICIENT_STORAGE")                      \
     X(NO_MEMORY, RESOURCE_EXHAUSTED, 503, "RESOURCE_EXHAUSTED")                       \
     X(QUOTA, RESOURCE_EXHAUSTED, 429, "QUOTA_EXCEEDED")                               \
+    X(MEMORY_LIMIT, RESOURCE_EXHAUSTED, 507, "MEMORY_LIMIT")                           \
     X(LOAD_FAILED, INTERNAL, 500, "COLLECTION_UNAVAILABLE")                           \
     X(INTERNAL, INTERNAL, 500, "INTERNAL")                                            \
     X(JSON, INVALID_ARGUMENT, 400, "INVALID_JSON")                                    \

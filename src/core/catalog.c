@@ -87,6 +87,14 @@ centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name)
     return NULL;
 }
 
+centry *hs_db_find_created_locked(hs_db *db, const char *tenant, const char *name)
+{
+    centry *e;
+    while ((e = hs_db_find_locked(db, tenant, name)) && e->state == CE_CREATING)
+        pthread_cond_wait(&db->cond, &db->lock);
+    return e;
+}
+
 /* Doubles the table when it holds more entries than buckets; a failed allocation keeps the old
  * one (longer chains, still correct). */
 static void grow_locked(hs_db *db)
@@ -250,7 +258,7 @@ centry **hs_cat_sorted_locked(hs_db *db, const char *tenant, bool loaded_only, s
         return NULL;
     size_t i = 0;
     for (centry *e = db->entries; e && i < k; e = e->next)
-        if (!tenant || !strcmp(e->tenant, tenant))
+        if ((!tenant || !strcmp(e->tenant, tenant)) && e->state != CE_CREATING)
             v[i++] = e;
     qsort(v, i, sizeof(*v), cmp_entry);
     *n = i;

@@ -65,12 +65,13 @@ enum {
 };
 
 typedef enum centry_state {
-    CE_COLD,
+    CE_COLD, /* 0: a calloc'd entry */
     CE_LOADING,
     CE_LOADED,
     CE_UNLOADING,
     CE_FAILED,
     CE_DROPPED,
+    CE_CREATING, /* in the catalog while its files are made (db.c); operations wait */
 } centry_state;
 
 typedef struct hs_coll hs_coll;
@@ -146,6 +147,7 @@ struct hs_db {
     size_t nfailed;       /* FAILED entries (db->lock) */
     /* the catalog file (catlog.c), guarded by cat_mu (innermost lock) */
     pthread_mutex_t cat_mu;
+    pthread_mutex_t dir_mu; /* creation of tenant and bucket directories (innermost) */
     int cat_fd;
     uint64_t cat_len;
     size_t nloaded;       /* LOADED and UNLOADING entries (db->lock) */
@@ -241,6 +243,8 @@ void hs_centry_free(centry *e);
 int hs_centry_set(char **field, const char *s);
 void hs_cat_free(hs_db *db);
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
+/* As hs_db_find_locked, waiting (on db->cond) while the entry is being created. */
+centry *hs_db_find_created_locked(hs_db *db, const char *tenant, const char *name);
 /* Adds e (its tenant, name and cold figures set); HS_ENOMEM when its tenant cannot be made. */
 int hs_cat_insert_locked(hs_db *db, centry *e);
 void hs_cat_remove_locked(hs_db *db, centry *e);
@@ -267,6 +271,8 @@ void hs_catlog_clean_locked(hs_db *db, centry *e);
  * the change must not be made). */
 int hs_catlog_dirty(hs_db *db, centry *e, hs_error *err);
 void hs_catlog_gone(hs_db *db, centry *e);
+/* Rewrites the file when its appended records far outweigh what it describes (the sweeper). */
+void hs_catlog_compact(hs_db *db);
 /* Collection directories in a tenant's directory: directly (from before buckets) or in a
  * bucket `@xx` (two lower-case hex digits of a hash of the name). */
 #define HS_BUCKET_CHAR '@'
@@ -312,6 +318,11 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err);
 int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
                       hs_error *err);
 int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *m, hs_error *err);
+/* Writes collection.json into a directory nobody else sees yet (a create in progress): the
+ * file itself, fsynced, without the temporary name and directory fsync of a replacement (the
+ * creator syncs the directory before publishing it). */
+int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
+                        hs_error *err);
 /* Configure: writes collection.json with `updated`'s parameters (and c's manifest), then sets
  * them in the catalog entry; serialised with manifest writes by c->man_mu. */
 int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err);

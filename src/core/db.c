@@ -380,6 +380,7 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
     pthread_cond_init(&db->cond, NULL);
     pthread_mutex_init(&db->clock_lock, NULL);
     pthread_mutex_init(&db->cat_mu, NULL);
+    pthread_mutex_init(&db->dir_mu, NULL);
     db->cat_fd = -1;
     int rc = hs_cat_init(db) == HS_OK ? HS_OK : hs_error_set(err, HS_ENOMEM, "out of memory");
     int mrc = rc == HS_OK ? db->io->mkdir(db->io->ctx, path, 0755) : 0;
@@ -428,6 +429,7 @@ int hs_db_close(hs_db *db, hs_error *err)
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->clock_lock);
     pthread_mutex_destroy(&db->cat_mu);
+    pthread_mutex_destroy(&db->dir_mu);
     free(db);
     return rc;
 }
@@ -480,6 +482,28 @@ static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
     return hs_check_ef(c->ef_search, c->ef_construction, err);
 }
 
+/* Makes the tenant's directory and the bucket when missing, each made durable in its parent
+ * before any create can use it (db->dir_mu: a second create finds it made and synced). */
+static int make_dirs(hs_db *db, const char *tenant_dir, const char *bucket_dir, hs_error *err)
+{
+    pthread_mutex_lock(&db->dir_mu);
+    int rc = HS_OK;
+    int mrc = db->io->mkdir(db->io->ctx, tenant_dir, 0755);
+    if (mrc == 0)
+        mrc = db->io->fsync_dir(db->io->ctx, db->root);
+    if (mrc < 0 && mrc != -EEXIST)
+        rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", tenant_dir, strerror(-mrc));
+    if (rc == HS_OK) {
+        mrc = db->io->mkdir(db->io->ctx, bucket_dir, 0755);
+        if (mrc == 0)
+            mrc = db->io->fsync_dir(db->io->ctx, tenant_dir);
+        if (mrc < 0 && mrc != -EEXIST)
+            rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", bucket_dir, strerror(-mrc));
+    }
+    pthread_mutex_unlock(&db->dir_mu);
+    return rc;
+}
+
 /* Builds the collection directory under a temporary name, then renames it into place. */
 static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
 {
@@ -496,12 +520,13 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
     }
     /* the manifest: no checkpoint yet, log segment 1 (inside collection.json: flat format) */
     hs_manifest m = {0, 1, NULL, 0};
-    int hrc = hs_config_write_m(db, tmp, e, &m, err);
+    int hrc = hs_config_write_new(db, tmp, e, &m, err);
     if (hrc == HS_OK) {
         /* the log starts with the create record (its clock is the collection's first) */
         hs_wal_opts wo;
         hs_wal_opts_init(&wo);
         wo.io = db->io;
+        wo.private_dir = true; /* synced below by the create record and the directory */
         hs_wal *w;
         hrc = hs_wal_open(wal, &wo, (hs_wal_pos){0, 0}, NULL, NULL, &w, err);
         if (hrc == HS_OK) {
@@ -570,41 +595,35 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     hs_path(bucket_dir, sizeof(bucket_dir), "%s/%s", tenant_dir, bucket);
     char cdir[HS_PATH_MAX];
     hs_path(cdir, sizeof(cdir), "%s/%s", bucket_dir, name);
-    if (hs_centry_set(&e->dir, cdir) != HS_OK) {
+    e->config = c;
+    /* the entry is in the catalog (the name and the quota are taken) while its files are made
+     * without db->lock: other operations on it wait for CE_CREATING to end */
+    e->state = CE_CREATING;
+    if (hs_centry_set(&e->dir, cdir) != HS_OK ||
+        (rc = hs_db_tick(db, 1, &e->created_clock, err)) != HS_OK ||
+        hs_cat_insert_locked(db, e) != HS_OK) {
         pthread_mutex_unlock(&db->lock);
         hs_centry_free(e);
-        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+        return rc != HS_OK ? rc : hs_error_set(err, HS_ENOMEM, "Out of memory");
     }
-    e->config = c;
-    e->state = CE_COLD;
-    int mrc = db->io->mkdir(db->io->ctx, tenant_dir, 0755);
-    if (mrc == 0)
-        mrc = db->io->fsync_dir(db->io->ctx, db->root);
-    if (mrc < 0 && mrc != -EEXIST)
-        rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", tenant_dir, strerror(-mrc));
-    if (rc == HS_OK) {
-        mrc = db->io->mkdir(db->io->ctx, bucket_dir, 0755);
-        if (mrc == 0)
-            mrc = db->io->fsync_dir(db->io->ctx, tenant_dir);
-        if (mrc < 0 && mrc != -EEXIST)
-            rc = hs_error_set(err, hs_rc_from_errno(mrc), "%s: %s", bucket_dir, strerror(-mrc));
-    }
-    if (rc == HS_OK)
-        rc = hs_db_tick(db, 1, &e->created_clock, err);
+    e->cold_clock = e->created_clock;
+    pthread_mutex_unlock(&db->lock);
+    rc = make_dirs(db, tenant_dir, bucket_dir, err);
     if (rc == HS_OK)
         rc = create_files(db, e, bucket_dir, err);
+    pthread_mutex_lock(&db->lock);
     if (rc != HS_OK) {
+        hs_cat_remove_locked(db, e);
+        e->state = CE_DROPPED;
+        pthread_cond_broadcast(&db->cond);
+        while (e->refs > 0) /* handles opened meanwhile see DROPPED: not found */
+            pthread_cond_wait(&db->cond, &db->lock);
         pthread_mutex_unlock(&db->lock);
         hs_centry_free(e);
         return rc;
     }
-    e->cold_clock = e->created_clock;
-    if (hs_cat_insert_locked(db, e) != HS_OK) {
-        /* the files exist: the next open finds them */
-        pthread_mutex_unlock(&db->lock);
-        hs_centry_free(e);
-        return hs_error_set(err, HS_ENOMEM, "Out of memory");
-    }
+    e->state = CE_COLD;
+    pthread_cond_broadcast(&db->cond);
     hs_catlog_clean_locked(db, e);
     pthread_mutex_unlock(&db->lock);
     hs_log(HS_LOG_INFO, "Created collection '%s' (tenant '%s'): dimension %u", name, tenant,
@@ -618,7 +637,7 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
     if (rc != HS_OK)
         return rc;
     pthread_mutex_lock(&db->lock);
-    centry *e = hs_db_find_locked(db, tenant, name);
+    centry *e = hs_db_find_created_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         return hs_not_found(err, name);
@@ -706,7 +725,7 @@ int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
     if (rc != HS_OK)
         return rc;
     pthread_mutex_lock(&db->lock);
-    centry *e = hs_db_find_locked(db, tenant, name);
+    centry *e = hs_db_find_created_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         return hs_not_found(err, name);

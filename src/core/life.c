@@ -7,6 +7,7 @@
  * works) or DROPPED.  Open handles (refs) pin a loaded collection: only entries with no handle
  * are unloaded.  Loading and unloading run without db->lock.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_colle
     if (!h)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     pthread_mutex_lock(&db->lock);
-    centry *e = hs_db_find_locked(db, tenant, name);
+    centry *e = hs_db_find_created_locked(db, tenant, name);
     if (!e) {
         pthread_mutex_unlock(&db->lock);
         free(h);
@@ -82,6 +83,8 @@ static void unload_locked(hs_db *db, centry *e)
     uint64_t count = c->nlive, deleted = c->nslots - c->nlive, clock = c->clock;
     uint64_t disk = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
     hs_coll_free(c);
+    if (db->opts.memory_limit)
+        malloc_trim(0); /* the limit is on what the process holds, not what it freed */
     pthread_mutex_lock(&db->lock);
     e->cold_count = count;
     e->cold_deleted = deleted;
@@ -95,11 +98,93 @@ static void unload_locked(hs_db *db, centry *e)
     pthread_cond_broadcast(&db->cond);
 }
 
+/* ---- the memory limit (opts.memory_limit) -------------------------------------------------- */
+
+/* Memory of the loaded collections (db->lock held; each collection's read lock is taken, as the
+ * lock order allows). */
+static uint64_t loaded_memory_locked(hs_db *db)
+{
+    uint64_t sum = 0;
+    for (centry *e = db->loaded; e; e = e->lnext)
+        if (e->state == CE_LOADED)
+            sum += hs_coll_memory(e->coll);
+    return sum;
+}
+
+/* What loading e will take, from its catalog figures: per slot the stored record, the level-0
+ * list, the id, metadata pointer and live bit; metadata and upper levels are not counted. */
+static uint64_t load_estimate(const centry *e)
+{
+    const hs_collection_config *c = &e->config;
+    bool f64 = c->metric == HS_METRIC_POINCARE || c->metric == HS_METRIC_LORENTZ;
+    uint64_t rec = HS_ALIGN_UP((uint64_t)c->dimension * (f64 ? 8 : 4), 32) + (f64 ? 8 : 0);
+    uint64_t per = rec + 4 * (1 + 2 * (uint64_t)(c->m ? c->m : 16)) + 8 + 8 + 1;
+    return (e->cold_count + e->cold_deleted) * per + 64 * 1024;
+}
+
+/* The least recently used loaded collection without handles (other than keep), or NULL. */
+static centry *lru_victim_locked(hs_db *db, const centry *keep)
+{
+    centry *lru = NULL;
+    for (centry *e = db->loaded; e; e = e->lnext)
+        if (e != keep && e->state == CE_LOADED && e->refs == 0 &&
+            (!lru || e->last_used_ns < lru->last_used_ns))
+            lru = e;
+    return lru;
+}
+
+static void unload_locked(hs_db *db, centry *e);
+static void begin_unload_locked(centry *e);
+static void log_unload(const centry *e, const char *what);
+
+/* Before loading e under a memory limit: unloads least recently used collections until e's
+ * estimate fits (this request pays for them: the memory must be free before the load), or
+ * fails with HS_EFULL when it cannot fit.  db->lock held (released while unloading). */
+static int make_room_locked(hs_db *db, centry *e, hs_error *err)
+{
+    uint64_t limit = db->opts.memory_limit, need = load_estimate(e);
+    if (!limit)
+        return HS_OK;
+    uint64_t used = loaded_memory_locked(db);
+    while (used + need > limit) {
+        centry *v = lru_victim_locked(db, e);
+        if (!v || need > limit) {
+            hs_error_set(err, HS_EFULL, "Collection '%s' needs about %.1f MiB of memory and %.1f "
+                         "MiB are in use by collections that cannot be unloaded now; the memory "
+                         "limit is %.1f MiB", e->name, (double)need / 1048576,
+                         (double)used / 1048576, (double)limit / 1048576);
+            hs_error_name(err, e->name);
+            hs_error_range(err, HS_EFULL, HS_FIELD_COLLECTION, need, (double)need, 0,
+                           (double)limit);
+            if (err)
+                err->actual = used;
+            return hs_error_about(err, HS_EFULL, HS_FIELD_COLLECTION, HS_REASON_TOO_MANY);
+        }
+        begin_unload_locked(v);
+        log_unload(v, "Evicting");
+        __atomic_fetch_add(&db->counters.evictions_memory, 1, __ATOMIC_RELAXED);
+        unload_locked(db, v);
+        used = loaded_memory_locked(db);
+    }
+    return HS_OK;
+}
+
 /* Keeps at most max_loaded collections loaded: the least recently used idle ones are marked
  * UNLOADING at once and handed to the sweeper, which checkpoints and frees them (without a
  * sweeper thread they are unloaded here).  Called with db->lock held. */
 static void enforce_limit_locked(hs_db *db, const centry *keep)
 {
+    /* the memory limit: a collection that grew past its estimate (or by writes) pushes the
+     * least recently used others out (unloaded here: the memory must come back now) */
+    while (db->opts.memory_limit && loaded_memory_locked(db) > db->opts.memory_limit) {
+        centry *v = lru_victim_locked(db, keep);
+        if (!v)
+            break;
+        begin_unload_locked(v);
+        log_unload(v, "Evicting");
+        __atomic_fetch_add(&db->counters.evictions_memory, 1, __ATOMIC_RELAXED);
+        unload_locked(db, v);
+    }
     while (db->opts.max_loaded && db->nloaded - db->nevictions > db->opts.max_loaded) {
         centry *lru = NULL;
         for (centry *e = db->loaded; e; e = e->lnext)
@@ -182,6 +267,7 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
         case CE_DROPPED:
             pthread_mutex_unlock(&db->lock);
             return hs_not_found(err, e->name);
+        case CE_CREATING:
         case CE_LOADING:
         case CE_UNLOADING:
             pthread_cond_wait(&db->cond, &db->lock);
@@ -189,6 +275,13 @@ int hs_coll_acquire(hs_collection *h, hs_coll **out, hs_error *err)
         case CE_COLD:
             break;
         }
+        int mrc = make_room_locked(db, e, err);
+        if (mrc != HS_OK) {
+            pthread_mutex_unlock(&db->lock);
+            return mrc;
+        }
+        if (e->state != CE_COLD)
+            continue; /* changed while the lock was released */
         e->state = CE_LOADING;
         pthread_mutex_unlock(&db->lock);
         log_wake(e);
@@ -286,6 +379,7 @@ static void *sweeper(void *arg)
             break;
         pthread_mutex_unlock(&db->lock);
         sweep_once(db);
+        hs_catlog_compact(db);
         pthread_mutex_lock(&db->lock);
     }
     pthread_mutex_unlock(&db->lock);
@@ -498,6 +592,7 @@ void hs_db_counters_get(hs_db *db, hs_db_counters *out)
     out->loads = __atomic_load_n(&db->counters.loads, __ATOMIC_RELAXED);
     out->evictions_idle = __atomic_load_n(&db->counters.evictions_idle, __ATOMIC_RELAXED);
     out->evictions_lru = __atomic_load_n(&db->counters.evictions_lru, __ATOMIC_RELAXED);
+    out->evictions_memory = __atomic_load_n(&db->counters.evictions_memory, __ATOMIC_RELAXED);
     out->snapshots_ok = __atomic_load_n(&db->counters.snapshots_ok, __ATOMIC_RELAXED);
     out->snapshots_failed = __atomic_load_n(&db->counters.snapshots_failed, __ATOMIC_RELAXED);
     out->wal_fsyncs = __atomic_load_n(&hs_wal_counters.fsyncs, __ATOMIC_RELAXED);

@@ -14,6 +14,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +80,9 @@ static char *manifest_hex(const hs_manifest *m, hs_error *err)
     return hex;
 }
 
-int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
-                      hs_error *err)
+/* The text of collection.json (malloc'd into *out). */
+static int config_text(const centry *e, const hs_manifest *m, char **out, size_t *out_len,
+                       hs_error *err)
 {
     bool flat = e->format == CONFIG_FORMAT_FLAT;
     char *hex = flat && m ? manifest_hex(m, err) : NULL;
@@ -106,10 +108,44 @@ int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_mani
     /* the checksum covers every byte before its own line */
     n += snprintf(buf + n, cap - (size_t)n, CONFIG_CRC_KEY "%u\n}\n",
                   hs_crc32c(0, buf, (size_t)n));
-    int rc = hs_file_replace(db->io, dir, "collection.json", buf, (size_t)n, err);
-    free(buf);
     free(hex);
+    *out = buf;
+    *out_len = (size_t)n;
+    return HS_OK;
+}
+
+int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
+                      hs_error *err)
+{
+    char *buf;
+    size_t len;
+    int rc = config_text(e, m, &buf, &len, err);
+    if (rc != HS_OK)
+        return rc;
+    rc = hs_file_replace(db->io, dir, "collection.json", buf, len, err);
+    free(buf);
     return rc;
+}
+
+int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
+                        hs_error *err)
+{
+    char *buf, path[HS_PATH_MAX];
+    size_t len;
+    if (hs_path(path, sizeof(path), "%s/collection.json", dir) != HS_OK)
+        return hs_error_set(err, HS_ERANGE, "path too long: %s", dir);
+    int rc = config_text(e, m, &buf, &len, err);
+    if (rc != HS_OK)
+        return rc;
+    int fd = db->io->open(db->io->ctx, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    long n = fd < 0 ? fd : db->io->pwrite(db->io->ctx, fd, buf, len, 0);
+    int frc = fd < 0 ? fd : n == (long)len ? db->io->fsync(db->io->ctx, fd) : (n < 0 ? (int)n : -EIO);
+    if (fd >= 0)
+        db->io->close(db->io->ctx, fd);
+    free(buf);
+    if (frc < 0)
+        return hs_error_set(err, hs_rc_from_errno(frc), "%s: %s", path, strerror(-frc));
+    return HS_OK;
 }
 
 int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err)

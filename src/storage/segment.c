@@ -47,6 +47,7 @@ struct hs_segset {
     seg *segs;
     size_t nsegs;
     hs_chunks chunks;
+    bool dir_unsynced; /* a file was created since the directory was last synced */
 };
 
 uint32_t hs_seg_shift_for(uint32_t rec_len)
@@ -124,12 +125,20 @@ static int open_existing(hs_segset *s, hs_error *err)
             return HS_OK;
         if (fd < 0)
             return hs_error_set(err, hs_rc_from_errno(fd), "%s: %s", path, strerror(-fd));
-        uint8_t h[SEG_HEADER_V2];
+        uint8_t h[SEG_HEADER_V2], zero[SEG_HEADER_V2] = {0};
         uint64_t size = 0;
         long n = s->io->pread(s->io->ctx, fd, h, sizeof(h), 0);
         int rc = s->io->size(s->io->ctx, fd, &size) < 0 ? HS_EIO : HS_OK;
-        if (rc == HS_OK && n != (long)sizeof(h))
-            rc = HS_ECORRUPT;
+        if (rc == HS_OK && (n < (long)sizeof(h) || !memcmp(h, zero, sizeof(h)))) {
+            /* created but never synced (a crash before the checkpoint that would have synced
+             * it): its records come from the log again; records a checkpoint covers are
+             * checked against it after the open (hs_segset_verify) */
+            make_header(h, s->rec_len, s->shift, (uint32_t)i);
+            n = s->io->pwrite(s->io->ctx, fd, h, sizeof(h), 0);
+            rc = n == (long)sizeof(h) ? HS_OK : HS_EIO;
+            size = HS_MAX(size, (uint64_t)sizeof(h));
+            s->dir_unsynced = true;
+        }
         if (rc == HS_OK)
             rc = hs_seg_header_check(h, sizeof(h), s->rec_len, s->shift, (uint32_t)i);
         uint32_t hdr = hs_get_le32(h + 8) == 1 ? HS_SEG_HEADER : SEG_HEADER_V2;
@@ -195,10 +204,10 @@ static int create_segment(hs_segset *s, hs_error *err)
         long n = s->io->pwrite(s->io->ctx, fd, h, sizeof(h), 0);
         rc = n == (long)sizeof(h) ? 0 : (n < 0 ? (int)n : -EIO);
     }
-    if (rc == 0)
-        rc = s->io->fsync(s->io->ctx, fd);
-    if (rc == 0)
-        rc = s->io->fsync_dir(s->io->ctx, s->dir);
+    /* not synced here: the file and its directory entry are made durable by the next
+     * hs_segset_sync (a checkpoint), before anything relies on them; until then the records
+     * are in the log, and an unsynced file found after a crash is taken as new (open_existing) */
+    s->dir_unsynced = true;
     int hrc = rc < 0 ? hs_error_set(err, hs_rc_from_errno(rc), "%s: %s", path, strerror(-rc))
                      : add_segment(s, fd, SEG_HEADER_V2, SEG_HEADER_V2, err);
     if (hrc != HS_OK) {
@@ -255,6 +264,12 @@ int hs_segset_sync(hs_segset *s, hs_error *err)
             seg_path(s, i, path, sizeof(path));
             return hs_error_set(err, HS_EIO, "%s: sync failed: %s", path, strerror(-rc));
         }
+    }
+    if (s->dir_unsynced) {
+        int rc = s->io->fsync_dir(s->io->ctx, s->dir);
+        if (rc < 0)
+            return hs_error_set(err, HS_EIO, "%s: sync failed: %s", s->dir, strerror(-rc));
+        s->dir_unsynced = false;
     }
     return HS_OK;
 }

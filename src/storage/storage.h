@@ -62,6 +62,10 @@ typedef struct hs_wal_opts {
      * is removed and the log keeps appending to the old one). */
     int (*on_segment)(void *ctx, const hs_wal_seginfo *closed, uint64_t seq, hs_error *err);
     void *hook_ctx;
+    /* The directory is not published yet (a collection being created): a new segment is not
+     * fsynced on its own; the owner's first durable append syncs the file (header included)
+     * and the owner syncs the directory before publishing it. */
+    bool private_dir;
 } hs_wal_opts;
 
 void hs_wal_opts_init(hs_wal_opts *o);

@@ -39,6 +39,7 @@
 struct hs_wal {
     const hs_io_ops *io;
     char dir[HS_PATH_MAX];
+    bool private_dir; /* segments created without their own fsyncs (hs_wal_opts) */
     uint64_t segment_bytes;
     uint32_t interval_ms;
     pthread_mutex_t lock;
@@ -240,8 +241,10 @@ static int create_segment(hs_wal *w, uint64_t seq, hs_error *err)
     uint8_t h[HS_WAL_SEG_HEADER];
     seg_header(h, seq);
     long n = w->io->pwrite(w->io->ctx, fd, h, sizeof(h), 0);
-    int rc = n == (long)sizeof(h) ? w->io->fsync(w->io->ctx, fd) : (n < 0 ? (int)n : -EIO);
-    if (rc == 0)
+    int rc = n == (long)sizeof(h) ? 0 : (n < 0 ? (int)n : -EIO);
+    if (rc == 0 && !w->private_dir)
+        rc = w->io->fsync(w->io->ctx, fd);
+    if (rc == 0 && !w->private_dir)
         rc = w->io->fsync_dir(w->io->ctx, w->dir);
     if (rc < 0) {
         w->io->close(w->io->ctx, fd);
@@ -392,6 +395,7 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
     /* from now on the owner hears of every new segment (at open it reads hs_wal_segments) */
     w->on_segment = o->on_segment;
     w->hook_ctx = o->hook_ctx;
+    w->private_dir = o->private_dir;
     if (rc != HS_OK) {
         hs_wal_close(w);
         return rc;

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the log segment the checkpoint's replay starts from, so that the load gets past the
      * log's completeness check and runs to the end */
     char wal[512];
-    snprintf(wal, sizeof(wal), "%s/wal", h->e->dir);
+    hs_coll_wal_dir(h->e, wal, sizeof(wal));
     hs_wal *w;
     if (wal_seg < ((uint64_t)1 << 40) &&
         hs_wal_open(wal, NULL, (hs_wal_pos){wal_seg, 0}, NULL, NULL, &w, NULL) == HS_OK)
@@ -87,15 +87,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hs_indexer_forget(c);
         hs_coll_free(c);
     }
-    /* back to an empty collection: only its parameters, a manifest naming nothing and an empty
-     * log directory (a successful load rewrites the manifest) */
+    /* back to an empty collection: only its parameters with a manifest naming nothing (a
+     * flat collection keeps it in collection.json; a successful load rewrites it), no log */
     unlink(path);
     hs_manifest m = {0, 0, NULL, 0};
-    if (hs_manifest_write(hs_io_posix(), h->e->dir, &m, NULL) != HS_OK)
+    if (hs_config_write_m(db, h->e->dir, h->e, &m, NULL) != HS_OK)
         abort();
     char sub[600];
-    snprintf(sub, sizeof(sub), "rm -rf %s/wal %s/vectors-* && mkdir %s/wal", h->e->dir, h->e->dir,
-             h->e->dir);
+    snprintf(sub, sizeof(sub), "rm -f %s/*.wal %s/vectors-*", h->e->dir, h->e->dir);
     if (system(sub) != 0)
         abort();
     return 0;

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,7 +257,8 @@ static void child(int fd, unsigned seed, int first)
         report r = {OP_CREATED, (uint32_t)i, 0};
         if (write(fd, &r, sizeof(r)) != sizeof(r))
             _exit(1);
-        uint32_t n = (uint32_t)(rand() % 30);
+        /* up to 300 points of 4-d: the vector file grows from one page (doubling) */
+        uint32_t n = (uint32_t)(i % 5 == 0 ? rand() % 300 : rand() % 30);
         if (put(db, "crash", name, 0, n, HS_DURABILITY_STRICT) != HS_OK)
             _exit(1);
         r = (report){OP_PUT, (uint32_t)i, n};
@@ -363,12 +365,139 @@ static void test_kill_during_creates_and_drops(void **state)
     remove_root();
 }
 
+/* A vector file is synced by the first checkpoint that relies on it: after a power loss its
+ * header (never synced) may read as zeros, and the file is taken as new, its records replayed
+ * from the log. */
+static void test_unsynced_vector_file(void **state)
+{
+    (void)state;
+    setup_root();
+    pid_t pid = fork();
+    if (pid == 0) {
+        hs_db *d = open_db(5, 0);
+        create(d, "t", "v");
+        if (put(d, "t", "v", 0, 3, HS_DURABILITY_STRICT) != HS_OK)
+            _exit(1);
+        kill(getpid(), SIGKILL);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    char dir[256], path[300];
+    hs_test_coll_dir(dir, sizeof(dir), root, "t", "v");
+    snprintf(path, sizeof(path), "%s/vectors-0-000000.seg", dir);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    char zero[64] = {0};
+    assert_int_equal(fwrite(zero, 1, sizeof(zero), f), sizeof(zero));
+    fclose(f);
+    hs_db *db = open_db(5, 0);
+    assert_int_equal(count_of(db, "t", "v"), 3);
+    hs_collection *h;
+    hs_error err;
+    assert_int_equal(hs_collection_open(db, "t", "v", &h, &err), HS_OK);
+    double v[4];
+    assert_int_equal(hs_get(h, 2, v, NULL, NULL, &err), HS_OK);
+    assert_true(v[0] == 2 && v[3] == 3);
+    assert_int_equal(hs_collection_checkpoint(h, &err), HS_OK);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    db = open_db(5, 0);
+    assert_int_equal(count_of(db, "t", "v"), 3);
+    hs_db_close(db, NULL);
+    remove_root();
+}
+
+/* Creates racing with opens, statistics and drops of the same names (CE_CREATING: the entry
+ * is in the catalog while its files are made without db->lock). */
+typedef struct racer {
+    hs_db *db;
+    int id, created, dropped;
+} racer;
+
+static void *creator(void *arg)
+{
+    racer *r = arg;
+    for (int j = 0; j < 150; j++) {
+        char name[32];
+        snprintf(name, sizeof(name), "r%d_%03d", r->id, j);
+        hs_collection_config c;
+        hs_collection_config_init(&c);
+        c.dimension = 4;
+        hs_error err;
+        if (hs_collection_create(r->db, "race", name, &c, &err) == HS_OK)
+            r->created++;
+    }
+    return NULL;
+}
+
+static void *meddler(void *arg)
+{
+    racer *r = arg;
+    unsigned seed = 7;
+    for (int k = 0; k < 3000; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), "r%d_%03d", rand_r(&seed) % 3, rand_r(&seed) % 150);
+        hs_error err;
+        hs_collection *h;
+        if (hs_collection_open(r->db, "race", name, &h, &err) == HS_OK) {
+            double v[4] = {1, 2, 3, 4};
+            hs_point p = {1, v, 4, NULL, 0};
+            int rc = hs_upsert(h, &p, 1, HS_DURABILITY_ASYNC, &err);
+            assert_true(rc == HS_OK || rc == HS_ENOTFOUND);
+            hs_collection_close(h);
+        }
+        hs_collection_stats st;
+        hs_collection_stats_get(r->db, "race", name, &st, &err);
+        if (k % 10 == 0 && hs_collection_drop(r->db, "race", name, &err) == HS_OK)
+            r->dropped++;
+    }
+    return NULL;
+}
+
+static int count_names(void *ctx, const char *tenant, const char *name)
+{
+    (void)tenant;
+    (void)name;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_creates_race_with_other_operations(void **state)
+{
+    (void)state;
+    setup_root();
+    hs_db *db = open_db(4, 0);
+    racer r[4] = {{db, 0, 0, 0}, {db, 1, 0, 0}, {db, 2, 0, 0}, {db, 3, 0, 0}};
+    pthread_t t[4];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, creator, &r[i]), 0);
+    assert_int_equal(pthread_create(&t[3], NULL, meddler, &r[3]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    int listed = 0;
+    hs_error err;
+    assert_int_equal(hs_collection_list(db, "race", count_names, &listed, &err), HS_OK);
+    int created = r[0].created + r[1].created + r[2].created;
+    assert_int_equal(created, 450);
+    assert_int_equal(listed, created - r[3].dropped);
+    hs_db_close(db, NULL);
+    db = open_db(4, 0);
+    listed = 0;
+    assert_int_equal(hs_collection_list(db, "race", count_names, &listed, &err), HS_OK);
+    assert_int_equal(listed, created - r[3].dropped);
+    hs_db_close(db, NULL);
+    remove_root();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_reads_no_collection_file),
         cmocka_unit_test(test_damaged_catalog_file),
         cmocka_unit_test(test_usage_and_quota),
+        cmocka_unit_test(test_unsynced_vector_file),
+        cmocka_unit_test(test_creates_race_with_other_operations),
         cmocka_unit_test(test_kill_during_creates_and_drops),
     };
     hs_log_set_sink(NULL, NULL, HS_LOG_ERROR);
