@@ -882,7 +882,7 @@ static int manifest_load(hs_coll *c, bool have, uint64_t seq, bool *legacy, hs_e
     *legacy = false;
     int rc;
     if (c->e->format == CONFIG_FORMAT_FLAT) {
-        centry tmp = *c->e; /* read into a copy: the parameters are the catalog's */
+        centry tmp = {0}; /* read into a scratch entry: the parameters are the catalog's */
         rc = hs_config_read_m(c->db, c->e->dir, &tmp, &c->man, err);
         if (rc != HS_OK)
             return rc;

@@ -850,7 +850,15 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
         pthread_mutex_unlock(&c->wlock);
         return rc;
     }
-    centry updated = *c->e;
+    /* the fields collection.json holds (the entry's others are db->lock's) */
+    centry updated = {0};
+    memcpy(updated.tenant, c->e->tenant, sizeof(updated.tenant));
+    memcpy(updated.name, c->e->name, sizeof(updated.name));
+    updated.created_clock = c->e->created_clock;
+    updated.format = c->e->format;
+    pthread_mutex_lock(&c->db->lock);
+    updated.config = c->e->config;
+    pthread_mutex_unlock(&c->db->lock);
     if (ef_search)
         updated.config.ef_search = ef_search;
     if (ef_construction)
