@@ -22,7 +22,7 @@
  * A failed catalog write never fails an operation except DIRTY's (the write waits for it; when
  * it cannot be made durable the write fails with HS_EIO and nothing is logged).
  *
- * Locking: db->cat_mu guards the file, its length and every e->cat_clean; it is the innermost
+ * Locking: db->cat_mu guards the file, its length and every e->cat_clean / cat_fresh; it is the innermost
  * lock (taken under db->lock or a collection's wlock, nothing taken inside it).
  */
 #include <errno.h>
@@ -134,6 +134,14 @@ void hs_catlog_clean_locked(hs_db *db, centry *e)
     pthread_mutex_lock(&db->cat_mu);
     if (append_locked(db, &r, false) == 0)
         e->cat_clean = true;
+    e->cat_fresh = false;
+    pthread_mutex_unlock(&db->cat_mu);
+}
+
+void hs_catlog_fresh_locked(hs_db *db, centry *e)
+{
+    pthread_mutex_lock(&db->cat_mu);
+    e->cat_fresh = true;
     pthread_mutex_unlock(&db->cat_mu);
 }
 
@@ -141,6 +149,7 @@ int hs_catlog_dirty(hs_db *db, centry *e, hs_error *err)
 {
     pthread_mutex_lock(&db->cat_mu);
     int rc = 0;
+    e->cat_fresh = false; /* no record says it is clean: nothing to contradict */
     if (e->cat_clean) {
         rec r;
         rec_begin(&r, CAT_DIRTY, e);
@@ -296,8 +305,11 @@ int hs_catlog_rewrite_locked(hs_db *db, hs_error *err)
     hs_put_le32(buf + 12, hs_crc32c(0, buf, 12));
     pthread_mutex_lock(&db->cat_mu);
     for (centry *e = db->entries; e; e = e->next) {
-        if (!e->cat_clean || e->state == CE_FAILED)
+        if ((!e->cat_clean && !(e->cat_fresh && e->state == CE_COLD)) || e->state == CE_FAILED)
             continue;
+        /* a fresh collection gets its record now: a change must then be preceded by a DIRTY */
+        e->cat_clean = true;
+        e->cat_fresh = false;
         rec r;
         rec_clean(&r, db, e);
         if (len + r.len > cap) {
@@ -328,6 +340,16 @@ int hs_catlog_rewrite_locked(hs_db *db, hs_error *err)
             db->cat_fd = fd;
             db->cat_len = len;
         }
+    }
+    if (rc != HS_OK) {
+        /* no usable file: the old one must not be trusted at the next open (which then reads
+         * every collection's files), and no record can be appended, so nothing is clean */
+        char path[HS_PATH_MAX];
+        hs_path(path, sizeof(path), "%s/.catalog", db->root);
+        db->io->unlink(db->io->ctx, path);
+        db->io->fsync_dir(db->io->ctx, db->root);
+        for (centry *e = db->entries; e; e = e->next)
+            e->cat_clean = e->cat_fresh = false;
     }
     pthread_mutex_unlock(&db->cat_mu);
     return rc;

@@ -126,6 +126,8 @@ typedef struct centry {
     struct centry *hnext, *prev, *next, *lprev, *lnext;
     hs_tenant *t;
     bool cat_clean;         /* the newest record of the catalog file is a CLEAN (db->cat_mu) */
+    bool cat_fresh;         /* created by this process, unchanged, no record yet (db->cat_mu):
+                               the next rewrite writes its CLEAN; a change needs no DIRTY */
     bool seen;              /* open only: its directory was found */
     struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
 } centry;
@@ -267,6 +269,8 @@ int hs_catlog_open(hs_db *db, hs_error *err);
 int hs_catlog_rewrite_locked(hs_db *db, hs_error *err);
 /* Appends a CLEAN of e (cold, its figures final; db->lock held). */
 void hs_catlog_clean_locked(hs_db *db, centry *e);
+/* A collection just created: clean without a record until the next rewrite (db->lock held). */
+void hs_catlog_fresh_locked(hs_db *db, centry *e);
 /* Before e's first change after a CLEAN: appends a DIRTY and fsyncs it (HS_EIO when it fails:
  * the change must not be made). */
 int hs_catlog_dirty(hs_db *db, centry *e, hs_error *err);

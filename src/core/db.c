@@ -624,7 +624,10 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     }
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
-    hs_catlog_clean_locked(db, e);
+    /* no CLEAN record yet: its first write then needs no DIRTY (one fsync less on the way to
+     * the first insert); the first unload or the close writes one, and after a crash before
+     * that the open reads it from its files (a collection.json and one log segment) */
+    hs_catlog_fresh_locked(db, e);
     pthread_mutex_unlock(&db->lock);
     hs_log(HS_LOG_INFO, "Created collection '%s' (tenant '%s'): dimension %u", name, tenant,
            c.dimension);
