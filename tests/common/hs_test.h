@@ -5,12 +5,30 @@
 #ifndef HS_TEST_H
 #define HS_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "hyperspace.h"
 
 /* Statistics through a handle (an engine-internal call, see core/core.h). */
 int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st);
+
+/* xorshift64: the tests' reproducible pseudo-random numbers (*state must not be 0). */
+static inline uint64_t hs_test_xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* A fresh directory /tmp/hs-test-<tag>-XXXXXX into root (64 bytes); 0 or -1. */
+static inline int hs_test_mkdtemp(char *root, size_t len, const char *tag)
+{
+    snprintf(root, len, "/tmp/hs-test-%s-XXXXXX", tag);
+    return mkdtemp(root) ? 0 : -1;
+}
 
 /* The bucket directory of a new collection's name (core/db.c): collections created by this
  * build live in <root>/<tenant>/<bucket>/<name>. */

@@ -205,6 +205,23 @@ def server(server_factory):
     return server_factory()
 
 
+@pytest.fixture(scope="module")
+def srv():
+    """One server shared by the tests of a module (default settings)."""
+    s = Server().start()
+    yield s
+    finish(s)
+
+
+@pytest.fixture(scope="module")
+def rpc(srv, pb):
+    """(messages, stub) of the module's server."""
+    import grpc
+    ch = grpc.insecure_channel(srv.grpc_target)
+    yield pb[0], pb[1].DatabaseStub(ch)
+    ch.close()
+
+
 @pytest.fixture
 def stub(server, pb):
     import grpc

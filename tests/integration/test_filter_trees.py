@@ -14,20 +14,6 @@ from conftest import Server, finish, http, ok
 INV = grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.fixture(scope="module")
-def srv():
-    s = Server().start()
-    yield s
-    finish(s)
-
-
-@pytest.fixture(scope="module")
-def rpc(srv, pb):
-    ch = grpc.insecure_channel(srv.grpc_target)
-    yield pb[0], pb[1].DatabaseStub(ch)
-    ch.close()
-
-
 N = 800
 
 

@@ -25,20 +25,6 @@ I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
 
 # ---- fixtures -----------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def srv():
-    s = Server().start()
-    yield s
-    finish(s)
-
-
-@pytest.fixture(scope="module")
-def rpc(srv, pb):
-    ch = grpc.insecure_channel(srv.grpc_target)
-    yield pb[0], pb[1].DatabaseStub(ch)
-    ch.close()
-
-
 @pytest.fixture(autouse=True)
 def still_alive(srv):
     yield

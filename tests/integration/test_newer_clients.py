@@ -89,13 +89,6 @@ def later():
 
 
 @pytest.fixture(scope="module")
-def srv():
-    s = Server().start()
-    yield s
-    finish(s)
-
-
-@pytest.fixture(scope="module")
 def db(srv, pb):
     """A stub of our proto, with collection "c" (l2, d = 2): ids 1..6 at (i, 0), price = 10 * i,
     text "red apple" on 2 and 5."""

@@ -20,20 +20,6 @@ INV = grpc.StatusCode.INVALID_ARGUMENT
 I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
 
 
-@pytest.fixture(scope="module")
-def srv():
-    s = Server().start()
-    yield s
-    finish(s)
-
-
-@pytest.fixture(scope="module")
-def rpc(srv, pb):
-    ch = grpc.insecure_channel(srv.grpc_target)
-    yield pb[0], pb[1].DatabaseStub(ch)
-    ch.close()
-
-
 def create(srv, name, dim=2):
     ok(http(srv, "POST", "/api/collections", {"name": name, "dimension": dim, "metric": "l2"}),
        201)

@@ -20,17 +20,12 @@
 
 #include "filter/filter.h"
 #include "hyperspace.h"
+#include "hs_test.h"
 #include "util/bytes.h"
 #include "util/meta.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return hs_test_xorshift(&rng_state); }
 
 /* kv[0..n) as a stored blob ([u32 len][entries]), malloc'd. */
 static uint8_t *stored(const hs_kv *kv, size_t n)

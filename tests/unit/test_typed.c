@@ -28,8 +28,7 @@ static char root[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof(root), "/tmp/hs-test-typed-XXXXXX");
-    assert_non_null(mkdtemp(root));
+    assert_int_equal(hs_test_mkdtemp(root, sizeof(root), "typed"), 0);
     return 0;
 }
 
@@ -41,13 +40,7 @@ static int teardown(void **state)
 }
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return hs_test_xorshift(&rng_state); }
 
 #define TN 8000
 #define TD 8
