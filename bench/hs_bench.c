@@ -8,7 +8,8 @@
  *
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
- *        [--no-repair] [--exact] [--seed N]
+ *        [--no-repair] [--exact] [--seed N] [--alpha A] [--hub H] [--diag FILE]
+ * --diag FILE: after the ef list, a diagnosis of the misses at the last ef (hs_bench_diag.c).
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
  *
  * The timed query path is the whole query: encode the query, search the graph, and (for
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "hnsw/hnsw.h"
+#include "hs_bench_diag.h"
 #include "util/util.h"
 #include "vec/vec.h"
 
@@ -41,6 +43,7 @@ typedef struct bench_opts {
     float alpha; /* 0: the metric default */
     uint32_t hub; /* 0: the metric default */
     uint64_t seed;
+    const char *diag; /* TSV of the misses, or NULL */
 } bench_opts;
 
 typedef struct bench {
@@ -171,6 +174,8 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->alpha = (float)atof(v);
         } else if (!strcmp(a, "--hub") && v) {
             o->hub = (uint32_t)strtoul(v, NULL, 10);
+        } else if (!strcmp(a, "--diag")) {
+            o->diag = v;
         } else if (!strcmp(a, "--no-repair")) {
             o->repair = takes = false;
         } else if (!strcmp(a, "--exact")) {
@@ -474,6 +479,16 @@ static double measure_qps(bench *b, size_t threads, bool exact)
     return qps[1];
 }
 
+static const void *diag_query(void *ctx, size_t qi)
+{
+    bench *b = ctx;
+    static void *rec;
+    if (!rec)
+        rec = calloc(1, b->trav.rec_len);
+    encode(&b->trav, &b->query, qi, rec);
+    return rec;
+}
+
 int main(int argc, char **argv)
 {
     bench b = {0};
@@ -499,6 +514,7 @@ int main(int argc, char **argv)
     uint64_t t1 = hs_now_ns();
     uint64_t before = hs_hnsw_count_unreachable(b.index), left = before;
     size_t added = 0;
+    uint64_t *reach_before = b.o.diag ? diag_reach(b.index) : NULL;
     uint64_t t2 = hs_now_ns();
     if (b.o.repair)
         added = hs_hnsw_repair(b.index, 4, &left);
@@ -533,6 +549,13 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    if (b.o.diag) {
+        diag_input di = {b.index, &b.trav, diag_query, &b, b.query.n, b.o.k,
+                         b.o.efs[b.o.nefs - 1], b.truth.data, b.truth.dim, reach_before,
+                         b.o.diag};
+        diag_run(&di);
+    }
+    free(reach_before);
     if (b.o.exact) {
         query_pass(&b, 1, true);
         printf("exact recall=%.4f qps=%.1f threads=1\n", recall(&b), measure_qps(&b, 1, true));
