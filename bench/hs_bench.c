@@ -9,6 +9,9 @@
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
  *        [--no-repair] [--exact] [--seed N] [--alpha A] [--hub H] [--diag FILE]
+ *        [--save-graph FILE] [--load-graph FILE]
+ * --load-graph FILE: read the graph saved by --save-graph for the same base instead of building
+ * (search-side experiments at 1M without a build each time; build_seconds is then 0).
  * --diag FILE: after the ef list, a diagnosis of the misses at the last ef (hs_bench_diag.c).
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
  *
@@ -44,6 +47,7 @@ typedef struct bench_opts {
     uint32_t hub; /* 0: the metric default */
     uint64_t seed;
     const char *diag; /* TSV of the misses, or NULL */
+    const char *save_graph, *load_graph;
 } bench_opts;
 
 typedef struct bench {
@@ -174,6 +178,10 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->alpha = (float)atof(v);
         } else if (!strcmp(a, "--hub") && v) {
             o->hub = (uint32_t)strtoul(v, NULL, 10);
+        } else if (!strcmp(a, "--save-graph")) {
+            o->save_graph = v;
+        } else if (!strcmp(a, "--load-graph")) {
+            o->load_graph = v;
         } else if (!strcmp(a, "--diag")) {
             o->diag = v;
         } else if (!strcmp(a, "--no-repair")) {
@@ -249,6 +257,23 @@ static void build_index(bench *b)
         hs_space_init(&b->trav, o->metric, c, (uint32_t)b->base.dim);
         fill_table(&b->code_recs, &b->trav, &b->base);
         b->trav_recs = &b->code_recs;
+    }
+    if (o->load_graph) {
+        FILE *f = fopen(o->load_graph, "rb");
+        if (!f)
+            die(strerror(errno), o->load_graph);
+        fseek(f, 0, SEEK_END);
+        long len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        void *buf = malloc((size_t)len);
+        if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
+            die("cannot read", o->load_graph);
+        fclose(f);
+        hs_error err = {0};
+        if (hs_hnsw_deserialize(buf, (size_t)len, &b->trav, b->trav_recs, &b->index, &err) != HS_OK)
+            die("cannot load the graph", o->load_graph);
+        free(buf);
+        return;
     }
     hs_hnsw_opts ho;
     hs_hnsw_opts_init(&ho);
@@ -548,6 +573,16 @@ int main(int argc, char **argv)
                 print_bands(&b);
             fflush(stdout);
         }
+    }
+    if (b.o.save_graph) {
+        size_t len = hs_hnsw_serialized_size(b.index);
+        void *buf = malloc(len);
+        FILE *f = fopen(b.o.save_graph, "wb");
+        if (!buf || !f || hs_hnsw_serialize(b.index, buf, len) != HS_OK ||
+            fwrite(buf, 1, len, f) != len)
+            die("cannot save the graph", b.o.save_graph);
+        fclose(f);
+        free(buf);
     }
     if (b.o.diag) {
         diag_input di = {b.index, &b.trav, diag_query, &b, b.query.n, b.o.k,

@@ -18,6 +18,7 @@
  * Locks (never two at once, so no lock order is needed):
  *   grow_lock  serialises growth of the three tables;
  *   ep_lock    serialises changes of the entry point;
+ *   probe_lock guards the witness links noted while probing (taken with no other lock held);
  *   node stripe locks (process-wide, hashed by index and slot) serialise writes to one list.
  */
 #ifndef HS_HNSW_INT_H
@@ -50,6 +51,12 @@ struct hs_hnsw {
     float alpha;              /* immutable: pruning slack once engaged (1 = Algorithm 4) */
     uint32_t mode;            /* atomic: HNSW_PROBING, HNSW_ENGAGED or HNSW_PLAIN */
     uint64_t prunes, orphans; /* atomic: level-0 prunes while probing, nodes they orphaned */
+    /* Witness links noted while probing, applied if the graph stays published (hnsw_graph.c,
+     * "Witness links"): [from, to] pairs.  All four guarded by probe_lock. */
+    pthread_mutex_t probe_lock;
+    uint32_t *probe_pairs;
+    size_t probe_npairs, probe_cap;
+    bool probe_closed; /* the decision is taken: pairs are no longer kept */
     uint32_t ef_construction; /* atomic */
     double level_mult;        /* 1 / ln(m), immutable */
     uint64_t seed;            /* immutable */
@@ -168,7 +175,13 @@ typedef struct hnsw_scratch {
     size_t sel_cap;
     uint32_t orphans[HNSW_MAX_LIST + 1]; /* nodes left without an in-link by a prune */
     size_t norphans;
+    uint32_t wit[HNSW_MAX_LIST + 1]; /* prune: the kept node that made each candidate go */
+    uint32_t wl_from[2 * HS_HNSW_MAX_M + 1], wl_to[2 * HS_HNSW_MAX_M + 1]; /* witness links due */
+    size_t nwl;
+    bool in_witness;   /* adding witness links: their own prunes note none (no cascade) */
     bool engaged_here; /* this thread's prune engaged the graph: it relinks the early nodes */
+    bool plain_here;   /* this thread's prune kept the graph published: it adds the probe's
+                          witness links */
 } hnsw_scratch;
 
 /* The calling thread's scratch with its visited set sized for the index and a fresh epoch;
@@ -186,8 +199,11 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
 hs_pair hnsw_greedy(const hs_hnsw *h, const void *q, hs_pair cur, int level);
 
 /* Algorithm 4 (neighbour selection heuristic) over candidates sorted ascending by distance to
- * the base; keeps at most max of them in sel.  Returns the number kept. */
-size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel);
+ * the base; keeps at most max of them in sel.  Returns the number kept.  When wit is given,
+ * wit[i] gets the kept node that made candidate i go (UINT32_MAX: kept, or not examined
+ * because sel was full). */
+size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel,
+                   uint32_t *wit);
 
 /* Links e -> u on level 0 (a free entry, or replacing e's farthest neighbour that keeps another
  * in-link); false when neither is possible.  Takes e's lock. */
