@@ -714,8 +714,7 @@ static int relink(hs_hnsw *h, hnsw_scratch *s, uint32_t u, hs_pair *layer, hs_pa
     uint64_t ep = hnsw_ep(h);
     const void *q = hnsw_rec(h, u);
     hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, (uint32_t)ep)), (uint32_t)ep};
-    for (int l = (int)(ep >> 32) - 1; l >= 1; l--)
-        cur = hnsw_greedy(h, q, cur, l);
+    cur = hnsw_descend(h, s, q, cur, (int)(ep >> 32) - 1, 0);
     long n = hnsw_search_layer(h, s, q, &cur, 1, efc, 0, false, NULL, layer);
     if (n < 0)
         return HS_ENOMEM;
@@ -788,8 +787,7 @@ int hs_hnsw_insert(hs_hnsw *h, uint32_t slot)
     uint32_t entry = (uint32_t)ep;
     const void *q = hnsw_rec(h, slot);
     hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
-    for (int l = top; l > level; l--)
-        cur = hnsw_greedy(h, q, cur, l);
+    cur = hnsw_descend(h, s, q, cur, top, level);
     rc = connect_layers(h, s, slot, level, top, cur);
     if (rc != HS_OK)
         return rc;

@@ -157,11 +157,15 @@ static inline uint64_t ep_pack(int level, uint32_t slot)
 
 static inline uint64_t hnsw_ep(const hs_hnsw *h) { return __atomic_load_n(&h->ep, __ATOMIC_ACQUIRE); }
 
-/* Per-thread scratch: an epoch-stamped visited set and growable pair buffers. */
+/* Per-thread scratch: a visited set and growable pair buffers. */
 typedef struct hnsw_scratch {
-    uint16_t *visit; /* epoch stamps: 2 bytes per slot keeps the set in L2 longer */
-    size_t visit_cap;
-    uint16_t epoch;
+    /* visited set: one bit per slot (1M slots = 128 KiB, which stays in L2 where 16-bit epoch
+     * stamps took 2 MiB and missed it: a fifth of the search time at 1M); the slots set are
+     * listed so the next search clears only those bits */
+    uint64_t *visit;
+    size_t visit_cap; /* slots covered (a multiple of 64) */
+    uint32_t *touched;
+    size_t ntouched, touched_cap;
     hs_pair *cand; /* candidate min-heap */
     size_t cand_cap;
     hs_pair *res; /* result max-heap */
@@ -184,8 +188,8 @@ typedef struct hnsw_scratch {
                           witness links */
 } hnsw_scratch;
 
-/* The calling thread's scratch with its visited set sized for the index and a fresh epoch;
- * NULL on allocation failure. */
+/* The calling thread's scratch with its visited set sized for the index (cleared per layer
+ * search); NULL on allocation failure. */
 hnsw_scratch *hnsw_scratch_get(const hs_hnsw *h);
 int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
 
@@ -195,8 +199,12 @@ int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
 long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const hs_pair *eps,
                        size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
                        hs_pair *out);
-/* Greedy descent through one upper layer: returns the closest node found from `cur`. */
-hs_pair hnsw_greedy(const hs_hnsw *h, const void *q, hs_pair cur, int level);
+/* Greedy descent through the layers top..bottom + 1 from `cur`: on each, moves to the closest
+ * neighbour until none is closer; returns the closest node found.  Each node is evaluated once
+ * (the current node is always the closest of all evaluated, so skipping them loses nothing:
+ * the lists of consecutive nodes overlap). */
+hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair cur, int top,
+                     int bottom);
 
 /* Algorithm 4 (neighbour selection heuristic) over candidates sorted ascending by distance to
  * the base; keeps at most max of them in sel.  Returns the number kept.  When wit is given,
