@@ -165,7 +165,7 @@ typedef struct hnsw_scratch {
     uint64_t *visit;
     size_t visit_cap; /* slots covered (a multiple of 64) */
     uint32_t *touched;
-    size_t ntouched, touched_cap;
+    size_t ntouched, touch_cap; /* touch_cap = visit_cap / 64; ntouched > touch_cap: overflowed */
     hs_pair *cand; /* candidate min-heap */
     size_t cand_cap;
     hs_pair *res; /* result max-heap */

@@ -59,49 +59,49 @@ int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need)
     return HS_OK;
 }
 
+#define VISIT_LIST_FROM ((size_t)1 << 17)
+
 static int visit_reserve(hnsw_scratch *s, size_t need)
 {
     if (s->visit_cap >= need)
         return HS_OK;
     size_t ncap = HS_ALIGN_UP(HS_MAX(need, s->visit_cap + s->visit_cap / 2), (size_t)64);
     uint64_t *nv = realloc(s->visit, ncap / 8);
-    if (!nv)
+    uint32_t *nt = realloc(s->touched, (ncap / 64) * sizeof(*nt));
+    if (nv)
+        s->visit = nv;
+    if (nt)
+        s->touched = nt;
+    if (!nv || !nt)
         return HS_ENOMEM;
     memset(nv + s->visit_cap / 64, 0, (ncap - s->visit_cap) / 8);
-    s->visit = nv;
     s->visit_cap = ncap;
+    /* a set of up to 2^17 slots (16 KiB) is cleared whole: cheaper than listing what was set
+     * (verbs10: 1,100 nodes visited per search of 13,542) */
+    s->touch_cap = ncap > VISIT_LIST_FROM ? ncap / 64 : 0;
+    s->ntouched = s->touch_cap + 1; /* the set grew: clear all of it next time */
     return HS_OK;
 }
 
-/* Marks slot visited; true when it already was.  Slots beyond the set must be reserved first. */
+/* Marks slot visited; true when it already was.  Slots beyond the set must be reserved first.
+ * The slots set are listed up to one per word of the set; past that, clearing the whole set
+ * costs no more than clearing them one by one. */
 static inline bool visit_test_set(hnsw_scratch *s, uint32_t id)
 {
     uint64_t *w = &s->visit[id >> 6], bit = 1ULL << (id & 63);
     if (*w & bit)
         return true;
-    if (HS_UNLIKELY(s->ntouched == s->touched_cap)) {
-        size_t ncap = s->touched_cap ? 2 * s->touched_cap : 1024;
-        uint32_t *nt = realloc(s->touched, ncap * sizeof(*nt));
-        if (!nt) {
-            /* cannot list it: forget the whole set instead, the next clear wipes it */
-            s->ntouched = SIZE_MAX;
-            *w |= bit;
-            return false;
-        }
-        s->touched = nt;
-        s->touched_cap = ncap;
-    }
-    if (s->ntouched != SIZE_MAX)
-        s->touched[s->ntouched++] = id;
     *w |= bit;
+    if (s->ntouched < s->touch_cap)
+        s->touched[s->ntouched] = id;
+    s->ntouched += s->ntouched <= s->touch_cap;
     return false;
 }
 
-/* Empties the visited set: the listed bits, or all of it when the list is longer than the
- * set's words (or was lost). */
+/* Empties the visited set: the listed words, or all of it when the list overflowed. */
 static void visit_clear(hnsw_scratch *s)
 {
-    if (s->ntouched > s->visit_cap / 64) {
+    if (s->ntouched > s->touch_cap) {
         memset(s->visit, 0, s->visit_cap / 8);
     } else {
         for (size_t i = 0; i < s->ntouched; i++)
