@@ -15,6 +15,13 @@
 
 #include "hnsw/hnsw_int.h"
 
+/* Records and lists are prefetched with low temporal locality (prefetcht2 on x86, into L2):
+ * with prefetcht0 the prefetch instructions themselves stalled once the L1 miss buffers were
+ * full (1M x 64 hyperbolic: a third of the search samples sat on them).  Saved 1M graph, five
+ * alternating pairs on a quiet machine: CPU-time QPS at ef=10 82-100k -> 101-115k, p50
+ * 10.0-10.8 -> 8.5-9.1 us; 100k x 64: p50 6.0-7.1 -> 5.2-5.6 us; verbs10 (in cache) the same.
+ * Under a load average of 3-4 from other processes the gain shrank or vanished. */
+
 /* How much of each neighbour's record to prefetch.  Small records are prefetched whole; for
  * large ones only the first line, because the hardware's stream prefetcher follows the rest and
  * hundreds of software prefetches in flight only fill the miss buffers (measured on 784-d codes:
@@ -148,12 +155,12 @@ static inline size_t prefetch_len(const hs_hnsw *h)
 }
 
 /* Starts fetching a node's list: the count and the first 31 links (two lines; a level-0 list of
- * m 16 holds 19-21 links on average). */
+ * m 16 holds 19-21 links on average), into L2 like the records (hs_prefetch_far). */
 static inline void prefetch_list(const hs_hnsw *h, uint32_t id, int level)
 {
     const char *l = (const char *)hnsw_list(h, id, level);
-    __builtin_prefetch(l, 0, 3);
-    __builtin_prefetch(l + 64, 0, 3);
+    __builtin_prefetch(l, 0, 1);
+    __builtin_prefetch(l + 64, 0, 1);
 }
 
 /* Collects the unvisited neighbours of `node` on `level` into s->ids, marking them visited and
@@ -172,7 +179,7 @@ static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, uint32_t node, 
         if (visit_test_set(s, id))
             continue;
         const void *r = hnsw_rec(h, id);
-        hs_prefetch(r, plen);
+        hs_prefetch_far(r, plen);
         s->ids[m] = id;
         s->rp[m++] = r;
     }
@@ -269,7 +276,7 @@ hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair c
                     continue;
                 ids[m] = id;
                 rp[m] = hnsw_rec(h, id);
-                hs_prefetch(rp[m++], plen);
+                hs_prefetch_far(rp[m++], plen);
             }
             sp->dist_many(sp, q, rp, m, dd);
             bool changed = false;
