@@ -248,8 +248,8 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
         if (nc > 0)
             prefetch_list(h, s->cand[0].id, level);
     }
+    hs_maxheap_sort(s->res, nr);
     memcpy(out, s->res, nr * sizeof(*out));
-    hs_pairs_sort(out, nr);
     return (long)nr;
 }
 

@@ -125,6 +125,16 @@ static inline void hs_maxheap_pop(hs_pair *h, size_t *n)
     h[i] = last;
 }
 
+/* Sorts a max-heap of n pairs ascending in place (heapsort's second half). */
+static inline void hs_maxheap_sort(hs_pair *h, size_t n)
+{
+    while (n > 1) {
+        hs_pair top = h[0];
+        hs_maxheap_pop(h, &n);
+        h[n] = top;
+    }
+}
+
 static inline void hs_minheap_push(hs_pair *h, size_t *n, hs_pair p)
 {
     size_t i = (*n)++;
