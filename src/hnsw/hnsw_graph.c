@@ -17,9 +17,10 @@
  * points lose every in-link from outside the group while still linking among themselves (so the
  * in-degree watch below never sees them): on the uniform hyperbolic 1M x 64 set 2,600-2,900
  * points (0.3 %) were unreachable before the repair and recall@10 stopped at 0.993-0.995 for
- * any ef, the missed neighbours being those points; with the witness links 300-400 and 0.9998
- * from ef=10, at the same degree.  While the graph probes, the links are noted and added only
- * once it decides to stay published (an engaged graph relinks everything instead).
+ * any ef, the missed neighbours being those points; with the witness links 550-1,100 (2-thread
+ * builds) and 0.9985-0.9998 from ef=10, at the same degree.  While the graph probes, the links
+ * are noted and added only once it decides to stay published (an engaged graph relinks
+ * everything instead).
  * Only one node lock is held at a time (see hnsw_int.h), so inserts from many threads cannot
  * deadlock.
  */
