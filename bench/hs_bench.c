@@ -520,6 +520,19 @@ static double measure_qps(bench *b, size_t threads, bool exact, double *cpu_qps)
     return qps[1];
 }
 
+/* --save-graph: the serialised graph, for --load-graph. */
+static void save_graph(const bench *b)
+{
+    size_t len = hs_hnsw_serialized_size(b->index);
+    void *buf = malloc(len);
+    FILE *f = fopen(b->o.save_graph, "wb");
+    if (!buf || !f || hs_hnsw_serialize(b->index, buf, len) != HS_OK ||
+        fwrite(buf, 1, len, f) != len)
+        die("cannot save the graph", b->o.save_graph);
+    fclose(f);
+    free(buf);
+}
+
 static const void *diag_query(void *ctx, size_t qi)
 {
     bench *b = ctx;
@@ -592,16 +605,8 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
-    if (b.o.save_graph) {
-        size_t len = hs_hnsw_serialized_size(b.index);
-        void *buf = malloc(len);
-        FILE *f = fopen(b.o.save_graph, "wb");
-        if (!buf || !f || hs_hnsw_serialize(b.index, buf, len) != HS_OK ||
-            fwrite(buf, 1, len, f) != len)
-            die("cannot save the graph", b.o.save_graph);
-        fclose(f);
-        free(buf);
-    }
+    if (b.o.save_graph)
+        save_graph(&b);
     if (b.o.diag) {
         diag_input di = {b.index, &b.trav, diag_query, &b, b.query.n, b.o.k,
                          b.o.efs[b.o.nefs - 1], b.truth.data, b.truth.dim, reach_before,
