@@ -3,12 +3,17 @@
  * (build/bin/hs-bench).  Output lines, one fact each, for bench/compare.py:
  *   system=hyperspace version=<v> simd=<kernels>
  *   build_seconds=<s> threads=<t>
- *   ef=<n> recall=<r> qps=<q> threads=<t>          (1 thread, then --threads)
+ *   ef=<n> recall=<r> qps=<q> threads=<t>          (1 thread, then --threads; the 1-thread line
+ *     adds dists_per_query, p50_us, p99_us and cpu_qps: queries per second of CPU time)
  *   index_bytes=<b> graph_bytes=<b> vector_bytes=<b> code_bytes=<b> rss_growth_bytes=<b>
  *
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
- *        [--no-repair] [--exact] [--seed N]
+ *        [--no-repair] [--exact] [--seed N] [--alpha A] [--hub H] [--diag FILE]
+ *        [--save-graph FILE] [--load-graph FILE]
+ * --load-graph FILE: read the graph saved by --save-graph for the same base instead of building
+ * (search-side experiments at 1M without a build each time; build_seconds is then 0).
+ * --diag FILE: after the ef list, a diagnosis of the misses at the last ef (hs_bench_diag.c).
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
  *
  * The timed query path is the whole query: encode the query, search the graph, and (for
@@ -20,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hnsw/hnsw.h"
+#include "hs_bench_diag.h"
 #include "util/util.h"
 #include "vec/vec.h"
 
@@ -41,6 +48,8 @@ typedef struct bench_opts {
     float alpha; /* 0: the metric default */
     uint32_t hub; /* 0: the metric default */
     uint64_t seed;
+    const char *diag; /* TSV of the misses, or NULL */
+    const char *save_graph, *load_graph;
 } bench_opts;
 
 typedef struct bench {
@@ -171,6 +180,12 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->alpha = (float)atof(v);
         } else if (!strcmp(a, "--hub") && v) {
             o->hub = (uint32_t)strtoul(v, NULL, 10);
+        } else if (!strcmp(a, "--save-graph")) {
+            o->save_graph = v;
+        } else if (!strcmp(a, "--load-graph")) {
+            o->load_graph = v;
+        } else if (!strcmp(a, "--diag")) {
+            o->diag = v;
         } else if (!strcmp(a, "--no-repair")) {
             o->repair = takes = false;
         } else if (!strcmp(a, "--exact")) {
@@ -244,6 +259,23 @@ static void build_index(bench *b)
         hs_space_init(&b->trav, o->metric, c, (uint32_t)b->base.dim);
         fill_table(&b->code_recs, &b->trav, &b->base);
         b->trav_recs = &b->code_recs;
+    }
+    if (o->load_graph) {
+        FILE *f = fopen(o->load_graph, "rb");
+        if (!f)
+            die(strerror(errno), o->load_graph);
+        fseek(f, 0, SEEK_END);
+        long len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        void *buf = malloc((size_t)len);
+        if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
+            die("cannot read", o->load_graph);
+        fclose(f);
+        hs_error err = {0};
+        if (hs_hnsw_deserialize(buf, (size_t)len, &b->trav, b->trav_recs, &b->index, &err) != HS_OK)
+            die("cannot load the graph", o->load_graph);
+        free(buf);
+        return;
     }
     hs_hnsw_opts ho;
     hs_hnsw_opts_init(&ho);
@@ -458,20 +490,57 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Median over 3 passes of queries per second; each pass repeats until it lasts >= 0.3 s. */
-static double measure_qps(bench *b, size_t threads, bool exact)
+static double thread_cpu_seconds(void)
 {
-    double qps[3];
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Median over 3 passes of queries per second; each pass repeats until it lasts >= 0.3 s.  With
+ * one thread, *cpu_qps (if given) gets the median of queries per second of the thread's CPU
+ * time: on a shared machine, time other processes take is not counted (their cache misses are). */
+static double measure_qps(bench *b, size_t threads, bool exact, double *cpu_qps)
+{
+    double qps[3], cq[3];
     for (int r = 0; r < 3; r++) {
-        double secs = 0;
+        double secs = 0, c0 = thread_cpu_seconds();
         size_t done = 0;
         while (secs < 0.3) {
             secs += query_pass(b, threads, exact);
             done += b->query.n;
         }
         qps[r] = (double)done / secs;
+        cq[r] = (double)done / (thread_cpu_seconds() - c0);
     }
     qsort(qps, 3, sizeof(double), cmp_double);
+    qsort(cq, 3, sizeof(double), cmp_double);
+    if (cpu_qps)
+        *cpu_qps = threads == 1 ? cq[1] : 0;
     return qps[1];
+}
+
+/* --save-graph: the serialised graph, for --load-graph. */
+static void save_graph(const bench *b)
+{
+    size_t len = hs_hnsw_serialized_size(b->index);
+    void *buf = malloc(len);
+    FILE *f = fopen(b->o.save_graph, "wb");
+    if (!buf || !f || hs_hnsw_serialize(b->index, buf, len) != HS_OK ||
+        fwrite(buf, 1, len, f) != len)
+        die("cannot save the graph", b->o.save_graph);
+    fclose(f);
+    free(buf);
+}
+
+static const void *diag_query(void *ctx, size_t qi)
+{
+    bench *b = ctx;
+    static void *rec;
+    if (!rec)
+        rec = calloc(1, b->trav.rec_len);
+    encode(&b->trav, &b->query, qi, rec);
+    return rec;
 }
 
 int main(int argc, char **argv)
@@ -499,6 +568,7 @@ int main(int argc, char **argv)
     uint64_t t1 = hs_now_ns();
     uint64_t before = hs_hnsw_count_unreachable(b.index), left = before;
     size_t added = 0;
+    uint64_t *reach_before = b.o.diag ? diag_reach(b.index) : NULL;
     uint64_t t2 = hs_now_ns();
     if (b.o.repair)
         added = hs_hnsw_repair(b.index, 4, &left);
@@ -518,13 +588,15 @@ int main(int argc, char **argv)
             query_pass(&b, tcounts[t], false); /* warm-up and the recall pass */
             count_distances(&b, false);
             double r = recall(&b);
-            double qps = measure_qps(&b, tcounts[t], false);
+            double cpu_qps = 0;
+            double qps = measure_qps(&b, tcounts[t], false, &cpu_qps);
             if (t == 0) {
                 double p50, p99;
                 latency_pass(&b, &p50, &p99);
                 printf("ef=%zu recall=%.4f qps=%.0f threads=%zu dists_per_query=%.0f "
-                       "p50_us=%.1f p99_us=%.1f\n",
-                       b.ef, r, qps, tcounts[t], (double)dist_count / (double)b.query.n, p50, p99);
+                       "p50_us=%.1f p99_us=%.1f cpu_qps=%.0f\n",
+                       b.ef, r, qps, tcounts[t], (double)dist_count / (double)b.query.n, p50, p99,
+                       cpu_qps);
             }
             else
                 printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", b.ef, r, qps, tcounts[t]);
@@ -533,9 +605,18 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    if (b.o.save_graph)
+        save_graph(&b);
+    if (b.o.diag) {
+        diag_input di = {b.index, &b.trav, diag_query, &b, b.query.n, b.o.k,
+                         b.o.efs[b.o.nefs - 1], b.truth.data, b.truth.dim, reach_before,
+                         b.o.diag};
+        diag_run(&di);
+    }
+    free(reach_before);
     if (b.o.exact) {
         query_pass(&b, 1, true);
-        printf("exact recall=%.4f qps=%.1f threads=1\n", recall(&b), measure_qps(&b, 1, true));
+        printf("exact recall=%.4f qps=%.1f threads=1\n", recall(&b), measure_qps(&b, 1, true, NULL));
     }
     hs_hnsw_stats st;
     hs_hnsw_stats_get(b.index, &st);

@@ -18,6 +18,7 @@
  * Locks (never two at once, so no lock order is needed):
  *   grow_lock  serialises growth of the three tables;
  *   ep_lock    serialises changes of the entry point;
+ *   probe_lock guards the witness links noted while probing (taken with no other lock held);
  *   node stripe locks (process-wide, hashed by index and slot) serialise writes to one list.
  */
 #ifndef HS_HNSW_INT_H
@@ -50,6 +51,12 @@ struct hs_hnsw {
     float alpha;              /* immutable: pruning slack once engaged (1 = Algorithm 4) */
     uint32_t mode;            /* atomic: HNSW_PROBING, HNSW_ENGAGED or HNSW_PLAIN */
     uint64_t prunes, orphans; /* atomic: level-0 prunes while probing, nodes they orphaned */
+    /* Witness links noted while probing, applied if the graph stays published (hnsw_graph.c,
+     * "Witness links"): [from, to] pairs.  All four guarded by probe_lock. */
+    pthread_mutex_t probe_lock;
+    uint32_t *probe_pairs;
+    size_t probe_npairs, probe_cap;
+    bool probe_closed; /* the decision is taken: pairs are no longer kept */
     uint32_t ef_construction; /* atomic */
     double level_mult;        /* 1 / ln(m), immutable */
     uint64_t seed;            /* immutable */
@@ -150,11 +157,15 @@ static inline uint64_t ep_pack(int level, uint32_t slot)
 
 static inline uint64_t hnsw_ep(const hs_hnsw *h) { return __atomic_load_n(&h->ep, __ATOMIC_ACQUIRE); }
 
-/* Per-thread scratch: an epoch-stamped visited set and growable pair buffers. */
+/* Per-thread scratch: a visited set and growable pair buffers. */
 typedef struct hnsw_scratch {
-    uint16_t *visit; /* epoch stamps: 2 bytes per slot keeps the set in L2 longer */
-    size_t visit_cap;
-    uint16_t epoch;
+    /* visited set: one bit per slot (1M slots = 128 KiB, which stays in L2 where 16-bit epoch
+     * stamps took 2 MiB and missed it: a fifth of the search time at 1M); the slots set are
+     * listed so the next search clears only those bits */
+    uint64_t *visit;
+    size_t visit_cap; /* slots covered (a multiple of 64) */
+    uint32_t *touched;
+    size_t ntouched, touch_cap; /* touch_cap = visit_cap / 64; ntouched > touch_cap: overflowed */
     hs_pair *cand; /* candidate min-heap */
     size_t cand_cap;
     hs_pair *res; /* result max-heap */
@@ -168,11 +179,17 @@ typedef struct hnsw_scratch {
     size_t sel_cap;
     uint32_t orphans[HNSW_MAX_LIST + 1]; /* nodes left without an in-link by a prune */
     size_t norphans;
+    uint32_t wit[HNSW_MAX_LIST + 1]; /* prune: the kept node that made each candidate go */
+    uint32_t wl_from[2 * HS_HNSW_MAX_M + 1], wl_to[2 * HS_HNSW_MAX_M + 1]; /* witness links due */
+    size_t nwl;
+    bool in_witness;   /* adding witness links: their own prunes note none (no cascade) */
     bool engaged_here; /* this thread's prune engaged the graph: it relinks the early nodes */
+    bool plain_here;   /* this thread's prune kept the graph published: it adds the probe's
+                          witness links */
 } hnsw_scratch;
 
-/* The calling thread's scratch with its visited set sized for the index and a fresh epoch;
- * NULL on allocation failure. */
+/* The calling thread's scratch with its visited set sized for the index (cleared per layer
+ * search); NULL on allocation failure. */
 hnsw_scratch *hnsw_scratch_get(const hs_hnsw *h);
 int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
 
@@ -182,12 +199,19 @@ int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
 long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const hs_pair *eps,
                        size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
                        hs_pair *out);
-/* Greedy descent through one upper layer: returns the closest node found from `cur`. */
-hs_pair hnsw_greedy(const hs_hnsw *h, const void *q, hs_pair cur, int level);
+/* Greedy descent through the layers top..bottom + 1 from `cur`: on each, moves to the closest
+ * neighbour until none is closer; returns the closest node found.  Each node is evaluated once
+ * (the current node is always the closest of all evaluated, so skipping them loses nothing:
+ * the lists of consecutive nodes overlap). */
+hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair cur, int top,
+                     int bottom);
 
 /* Algorithm 4 (neighbour selection heuristic) over candidates sorted ascending by distance to
- * the base; keeps at most max of them in sel.  Returns the number kept. */
-size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel);
+ * the base; keeps at most max of them in sel.  Returns the number kept.  When wit is given,
+ * wit[i] gets the kept node that made candidate i go (UINT32_MAX: kept, or not examined
+ * because sel was full). */
+size_t hnsw_select(const hs_hnsw *h, const hs_pair *cand, size_t n, size_t max, hs_pair *sel,
+                   uint32_t *wit);
 
 /* Links e -> u on level 0 (a free entry, or replacing e's farthest neighbour that keeps another
  * in-link); false when neither is possible.  Takes e's lock. */

@@ -14,19 +14,26 @@
  * huge pages: graph search touches records in random order, and with 4 KiB pages nearly every
  * record access of a large table is also a TLB miss. */
 #define HUGE_ALIGN ((size_t)2 << 20)
+/* Small chunks (a graph's level-0 lists: 4,096 x 132 bytes) of a table that already holds this
+ * much are carved, several at a time, out of huge-page mappings: the lists are read in random
+ * order too, and on 4 KiB pages the prefetch of each list waited for a page walk (1M x 64
+ * hyperbolic: a quarter of the search time).  Below it, the heap, so that thousands of small
+ * collections do not each hold a 2 MiB page. */
+#define GROUP_AFTER ((size_t)4 << 20)
 #define OWNED_HEAP 1
 #define OWNED_MAP 2
+#define OWNED_GROUP 3    /* first chunk of a group mapping: unmapping it frees the group */
+#define OWNED_IN_GROUP 4 /* a later chunk of a group: freed with the first */
 
 static size_t chunk_bytes(const hs_chunks *c) { return ((size_t)1 << c->shift) * c->rec_len; }
 
-static char *chunk_alloc(const hs_chunks *c, uint8_t *how)
+/* Length of a group mapping: at least 8 chunks, whole huge pages (so at most an eighth of it
+ * is left over, and that only as untouched address space). */
+static size_t group_bytes(const hs_chunks *c) { return HS_ALIGN_UP(8 * chunk_bytes(c), HUGE_ALIGN); }
+
+/* len bytes (a multiple of 2 MiB), zeroed, 2 MiB aligned, marked for huge pages. */
+static char *map_huge(size_t maplen)
 {
-    size_t len = chunk_bytes(c);
-    if (len < HUGE_ALIGN) {
-        *how = OWNED_HEAP;
-        return calloc(1, len);
-    }
-    size_t maplen = HS_ALIGN_UP(len, HUGE_ALIGN);
     char *p = mmap(NULL, maplen + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
@@ -38,16 +45,50 @@ static char *chunk_alloc(const hs_chunks *c, uint8_t *how)
     if (tail)
         munmap(start + maplen, tail);
     madvise(start, maplen, MADV_HUGEPAGE); /* advisory: failure only costs speed */
-    *how = OWNED_MAP;
     return start;
 }
 
-static void chunk_free(const hs_chunks *c, char *p, uint8_t how)
+static char *chunk_alloc(hs_chunks *c, uint8_t *how)
 {
-    if (how == OWNED_HEAP)
+    size_t len = chunk_bytes(c);
+    if (len >= HUGE_ALIGN) {
+        *how = OWNED_MAP;
+        return map_huge(HS_ALIGN_UP(len, HUGE_ALIGN));
+    }
+    if ((size_t)c->nchunks * len < GROUP_AFTER) {
+        *how = OWNED_HEAP;
+        return calloc(1, len);
+    }
+    if (c->nspare > 0) {
+        char *p = c->spare;
+        c->spare += len;
+        c->nspare--;
+        *how = OWNED_IN_GROUP;
+        return p;
+    }
+    size_t glen = group_bytes(c);
+    char *p = map_huge(glen);
+    if (!p)
+        return NULL;
+    c->spare = p + len;
+    c->nspare = (uint32_t)(glen / len - 1);
+    *how = OWNED_GROUP;
+    return p;
+}
+
+static void chunk_free(hs_chunks *c, char *p, uint8_t how)
+{
+    if (how == OWNED_HEAP) {
         free(p);
-    else if (how == OWNED_MAP)
+    } else if (how == OWNED_MAP) {
         munmap(p, HS_ALIGN_UP(chunk_bytes(c), HUGE_ALIGN));
+    } else if (how == OWNED_GROUP) {
+        if (c->spare > p && c->spare <= p + group_bytes(c)) {
+            c->spare = NULL; /* the rest of this group goes with it */
+            c->nspare = 0;
+        }
+        munmap(p, group_bytes(c));
+    }
 }
 
 int hs_chunks_init(hs_chunks *c, uint32_t rec_len, uint32_t shift)

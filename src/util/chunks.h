@@ -8,7 +8,9 @@
  * must be serialised by the owner (one grower at a time).
  *
  * Chunks are either owned (allocated zeroed by the table) or external (memory the caller mapped,
- * such as a file segment; the table never frees those).
+ * such as a file segment; the table never frees those).  Owned chunks of 2 MiB or more are
+ * mapped one by one on huge pages; smaller ones come from the heap while the table is small and,
+ * once it holds 4 MiB, in groups from huge-page mappings (see chunks.c).
  */
 #ifndef HS_UTIL_CHUNKS_H
 #define HS_UTIL_CHUNKS_H
@@ -26,6 +28,8 @@ typedef struct hs_chunks {
     uint32_t rec_len;   /* bytes per record (immutable) */
     char ***retired;    /* old directories, freed at destroy (grow lock) */
     size_t nretired;
+    char *spare;        /* next unused chunk of the current group mapping (grow lock) */
+    uint32_t nspare;    /* chunks left there */
 } hs_chunks;
 
 /* Ownership: c is caller storage.  Thread-safety: not thread-safe.  Errors: HS_EINVAL. */

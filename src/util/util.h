@@ -38,6 +38,17 @@ static inline void hs_prefetch(const void *p, size_t len)
         __builtin_prefetch(c + off, 0, 3);
 }
 
+/* The same with low temporal locality (prefetcht2 on x86): for batches of random lines from
+ * DRAM.  Graph search on a large index prefetches tens of records per expanded node; with
+ * prefetcht0 the prefetch instructions themselves stalled once the L1 miss buffers were full
+ * (1M x 64 hyperbolic: a third of the search samples). */
+static inline void hs_prefetch_far(const void *p, size_t len)
+{
+    const char *c = (const char *)p;
+    for (size_t off = 0; off < len; off += HS_CACHE_LINE)
+        __builtin_prefetch(c + off, 0, 1);
+}
+
 /* ---- deterministic PRNG ---------------------------------------------------------------- */
 
 /* splitmix64 step: also a good 64-bit mixing function for hashing integers. */
@@ -112,6 +123,16 @@ static inline void hs_maxheap_pop(hs_pair *h, size_t *n)
         i = c;
     }
     h[i] = last;
+}
+
+/* Sorts a max-heap of n pairs ascending in place (heapsort's second half). */
+static inline void hs_maxheap_sort(hs_pair *h, size_t n)
+{
+    while (n > 1) {
+        hs_pair top = h[0];
+        hs_maxheap_pop(h, &n);
+        h[n] = top;
+    }
 }
 
 static inline void hs_minheap_push(hs_pair *h, size_t *n, hs_pair p)

@@ -109,6 +109,15 @@ static void many_f32(const hs_space *s, const void *q, const void *const *recs, 
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
         s->k->l2sq_f32_x4(q, (const float *const *)(recs + i), s->kdim, out + i);
+    if (n - i >= 2) {
+        /* two or three left: one four-at-once pass (the last record repeated) beats as many
+         * single passes, whose loads do not overlap */
+        const float *r4[4] = {recs[i], recs[i + 1], recs[n - 1], recs[n - 1]};
+        float d4[4];
+        s->k->l2sq_f32_x4(q, r4, s->kdim, d4);
+        for (size_t j = 0; i < n; i++, j++)
+            out[i] = d4[j];
+    }
     for (; i < n; i++)
         out[i] = s->k->l2sq_f32(q, recs[i], s->kdim);
     scale_alpha(s, q, recs, n, out);
