@@ -410,6 +410,78 @@ static void on_timing(void *ctx, hs_timing what, double seconds)
 
 void hs_metrics_init(void) { hs_set_timing_observer(on_timing, NULL); }
 
+/* Per tenant: the engine's sums, whatever the number of collections. */
+static void put_tenant_gauges(FILE *o)
+{
+    static const struct {
+        const char *name, *help;
+    } tenant_gauges[] = {
+        {"hyperspace_tenant_collections", "Collections of the tenant."},
+        {"hyperspace_tenant_loaded_collections", "Of them, loaded."},
+        {"hyperspace_tenant_points", "Live points of the tenant's collections."},
+        {"hyperspace_tenant_disk_bytes", "Bytes of the tenant's vector and log files."},
+        {"hyperspace_tenant_memory_bytes", "Memory of the tenant's loaded collections."},
+    };
+    tenant_rows tr = {0};
+    hs_db_usage(g_srv.db, NULL, add_tenant, &tr, NULL);
+    for (size_t g = 0; g < sizeof(tenant_gauges) / sizeof(tenant_gauges[0]); g++) {
+        family(o, tenant_gauges[g].name, "gauge", tenant_gauges[g].help);
+        for (size_t i = 0; i < tr.n; i++) {
+            const tenant_row *t = &tr.r[i];
+            uint64_t v = g == 0 ? t->collections : g == 1 ? t->loaded : g == 2 ? t->points
+                         : g == 3 ? t->disk : t->ram;
+            fprintf(o, "%s{tenant=\"%s\"} %llu\n", tenant_gauges[g].name, t->tenant,
+                    (unsigned long long)v);
+        }
+    }
+    free(tr.r);
+
+}
+
+/* Per collection gauges (ncoll: the node's collection count). */
+static void put_collection_gauges(FILE *o, uint64_t ncoll)
+{
+    char lab[200];
+    /* per collection: every collection on a node with at most METRICS_ALL_COLLECTIONS of them,
+     * else the loaded ones only (cold ones are in their tenant's figures) */
+    coll_rows rows = {0};
+    if (ncoll <= METRICS_ALL_COLLECTIONS)
+        hs_collection_list(g_srv.db, NULL, add_row, &rows, NULL);
+    else
+        hs_collection_list_loaded(g_srv.db, add_row, &rows, NULL);
+    static const struct {
+        const char *name, *help;
+        int field;
+    } gauges[] = {
+        {"hyperspace_collection_points", "Live points.", 0},
+        {"hyperspace_collection_deleted_points", "Deleted or replaced points holding a slot.", 1},
+        {"hyperspace_collection_indexing_queue", "Points not yet in the graph.", 2},
+        {"hyperspace_collection_loaded", "1 when loaded, 0 when cold.", 3},
+        {"hyperspace_collection_memory_bytes", "Memory of a loaded collection.", 4},
+        {"hyperspace_collection_unreachable_points",
+         "Graph points no search can reach, at the latest check (loaded and checked only).", 5},
+    };
+    for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        family(o, gauges[g].name, "gauge", gauges[g].help);
+        for (size_t i = 0; i < rows.n; i++) {
+            const hs_collection_stats *st = &rows.r[i].st;
+            if (gauges[g].field == 5 && st->unreachable < 0)
+                continue;
+            uint64_t v = gauges[g].field == 0   ? st->count
+                         : gauges[g].field == 1 ? st->deleted
+                         : gauges[g].field == 2 ? st->indexing_queue
+                         : gauges[g].field == 3 ? (uint64_t)(st->loaded != 0)
+                         : gauges[g].field == 4 ? st->memory_bytes
+                                                : (uint64_t)st->unreachable;
+            coll_labels(lab, sizeof(lab), rows.r[i].tenant, rows.r[i].name);
+            lab[strlen(lab) - 1] = 0;
+            fprintf(o, "%s{%s} %llu\n", gauges[g].name, lab, (unsigned long long)v);
+        }
+    }
+    free(rows.r);
+
+}
+
 char *hs_metrics_text(size_t *len)
 {
     char *buf = NULL;
@@ -449,69 +521,10 @@ char *hs_metrics_text(size_t *len)
     family(o, "hyperspace_logical_clock", "gauge", "The node's logical clock.");
     fprintf(o, "hyperspace_logical_clock %llu\n", (unsigned long long)hs_db_clock(g_srv.db));
 
-    /* per tenant: the engine's sums, whatever the number of collections */
-    static const struct {
-        const char *name, *help;
-    } tenant_gauges[] = {
-        {"hyperspace_tenant_collections", "Collections of the tenant."},
-        {"hyperspace_tenant_loaded_collections", "Of them, loaded."},
-        {"hyperspace_tenant_points", "Live points of the tenant's collections."},
-        {"hyperspace_tenant_disk_bytes", "Bytes of the tenant's vector and log files."},
-        {"hyperspace_tenant_memory_bytes", "Memory of the tenant's loaded collections."},
-    };
-    tenant_rows tr = {0};
-    hs_db_usage(g_srv.db, NULL, add_tenant, &tr, NULL);
-    for (size_t g = 0; g < sizeof(tenant_gauges) / sizeof(tenant_gauges[0]); g++) {
-        family(o, tenant_gauges[g].name, "gauge", tenant_gauges[g].help);
-        for (size_t i = 0; i < tr.n; i++) {
-            const tenant_row *t = &tr.r[i];
-            uint64_t v = g == 0 ? t->collections : g == 1 ? t->loaded : g == 2 ? t->points
-                         : g == 3 ? t->disk : t->ram;
-            fprintf(o, "%s{tenant=\"%s\"} %llu\n", tenant_gauges[g].name, t->tenant,
-                    (unsigned long long)v);
-        }
-    }
-    free(tr.r);
+    put_tenant_gauges(o);
+    put_collection_gauges(o, ncoll);
 
-    /* per collection: every collection on a node with at most METRICS_ALL_COLLECTIONS of them,
-     * else the loaded ones only (cold ones are in their tenant's figures) */
-    coll_rows rows = {0};
-    if (ncoll <= METRICS_ALL_COLLECTIONS)
-        hs_collection_list(g_srv.db, NULL, add_row, &rows, NULL);
-    else
-        hs_collection_list_loaded(g_srv.db, add_row, &rows, NULL);
     char lab[200];
-    static const struct {
-        const char *name, *help;
-        int field;
-    } gauges[] = {
-        {"hyperspace_collection_points", "Live points.", 0},
-        {"hyperspace_collection_deleted_points", "Deleted or replaced points holding a slot.", 1},
-        {"hyperspace_collection_indexing_queue", "Points not yet in the graph.", 2},
-        {"hyperspace_collection_loaded", "1 when loaded, 0 when cold.", 3},
-        {"hyperspace_collection_memory_bytes", "Memory of a loaded collection.", 4},
-        {"hyperspace_collection_unreachable_points",
-         "Graph points no search can reach, at the latest check (loaded and checked only).", 5},
-    };
-    for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
-        family(o, gauges[g].name, "gauge", gauges[g].help);
-        for (size_t i = 0; i < rows.n; i++) {
-            const hs_collection_stats *st = &rows.r[i].st;
-            if (gauges[g].field == 5 && st->unreachable < 0)
-                continue;
-            uint64_t v = gauges[g].field == 0   ? st->count
-                         : gauges[g].field == 1 ? st->deleted
-                         : gauges[g].field == 2 ? st->indexing_queue
-                         : gauges[g].field == 3 ? (uint64_t)(st->loaded != 0)
-                         : gauges[g].field == 4 ? st->memory_bytes
-                                                : (uint64_t)st->unreachable;
-            coll_labels(lab, sizeof(lab), rows.r[i].tenant, rows.r[i].name);
-            lab[strlen(lab) - 1] = 0;
-            fprintf(o, "%s{%s} %llu\n", gauges[g].name, lab, (unsigned long long)v);
-        }
-    }
-    free(rows.r);
-
     pthread_mutex_lock(&lock);
     static const struct {
         const char *name, *help;
