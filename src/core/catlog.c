@@ -485,7 +485,12 @@ int hs_catlog_open(hs_db *db, hs_error *err)
         if (used || s.slow)
             hs_log(HS_LOG_INFO, "catalog: %zu collections, %zu from the catalog file, %zu read "
                    "from their files", db->nentries, db->nentries - s.slow, s.slow);
-        rc = hs_catlog_rewrite_locked(db, err);
+        /* a file that cannot be written (a full disk, say) must not keep the database from
+         * opening: the failed rewrite removes the old file and marks nothing clean, so the
+         * next open reads every collection's files, as without the file */
+        hs_error werr;
+        if (hs_catlog_rewrite_locked(db, &werr) != HS_OK)
+            hs_log(HS_LOG_WARN, "catalog: %s (working without the catalog file)", werr.message);
     }
     pthread_mutex_unlock(&db->lock);
     return rc;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,6 +188,30 @@ static void test_damaged_catalog_file(void **state)
     db = open_db(5, 0);
     assert_int_equal(count_of(db, "t", "a"), 5);
     assert_int_equal(count_of(db, "t", "b"), 0);
+    hs_db_close(db, NULL);
+    remove_root();
+}
+
+/* The catalog file cannot be written at open (here its temporary name is taken by a
+ * directory): the database opens anyway, from the collections' own files, and writes work. */
+static void test_unwritable_catalog_file(void **state)
+{
+    (void)state;
+    setup_root();
+    hs_db *db = open_db(5, 0);
+    create(db, "t", "a");
+    assert_int_equal(put(db, "t", "a", 0, 4, HS_DURABILITY_STRICT), HS_OK);
+    hs_db_close(db, NULL);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/..catalog.tmp", root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    db = open_db(5, 0);
+    assert_int_equal(count_of(db, "t", "a"), 4);
+    assert_int_equal(put(db, "t", "a", 4, 2, HS_DURABILITY_STRICT), HS_OK);
+    hs_db_close(db, NULL);
+    assert_int_equal(rmdir(path), 0);
+    db = open_db(5, 0);
+    assert_int_equal(count_of(db, "t", "a"), 6);
     hs_db_close(db, NULL);
     remove_root();
 }
@@ -495,6 +520,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_reads_no_collection_file),
         cmocka_unit_test(test_damaged_catalog_file),
+        cmocka_unit_test(test_unwritable_catalog_file),
         cmocka_unit_test(test_usage_and_quota),
         cmocka_unit_test(test_unsynced_vector_file),
         cmocka_unit_test(test_creates_race_with_other_operations),
