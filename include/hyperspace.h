@@ -182,6 +182,9 @@ typedef struct hs_io_ops {
     void *(*mmap)(void *ctx, int fd, size_t len, int writable);
     int (*munmap)(void *ctx, void *addr, size_t len);
     int (*msync)(void *ctx, void *addr, size_t len);
+    /* starts writing fd's dirty pages to the device without waiting (a hint before fsyncs of
+     * several files, so they share one journal commit); optional: NULL does nothing */
+    int (*writeback)(void *ctx, int fd);
 } hs_io_ops;
 
 /* The POSIX implementation.  Ownership: static.  Thread-safety: safe.  Errors: none. */

@@ -322,11 +322,12 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err);
 int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
                       hs_error *err);
 int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *m, hs_error *err);
-/* Writes collection.json into a directory nobody else sees yet (a create in progress): the
- * file itself, fsynced, without the temporary name and directory fsync of a replacement (the
- * creator syncs the directory before publishing it). */
+/* Writes collection.json into a directory nobody else sees yet (a create in progress), without
+ * the temporary name and directory fsync of a replacement and without an fsync: *fd_out gets
+ * the open file, which the creator fsyncs (after its other files, so that one journal commit
+ * covers them) and closes before publishing the directory. */
 int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
-                        hs_error *err);
+                        int *fd_out, hs_error *err);
 /* Configure: writes collection.json with `updated`'s parameters (and c's manifest), then sets
  * them in the catalog entry; serialised with manifest writes by c->man_mu. */
 int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err);

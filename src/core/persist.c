@@ -128,10 +128,11 @@ int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_mani
 }
 
 int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
-                        hs_error *err)
+                        int *fd_out, hs_error *err)
 {
     char *buf, path[HS_PATH_MAX];
     size_t len;
+    *fd_out = -1;
     if (hs_path(path, sizeof(path), "%s/collection.json", dir) != HS_OK)
         return hs_error_set(err, HS_ERANGE, "path too long: %s", dir);
     int rc = config_text(e, m, &buf, &len, err);
@@ -139,12 +140,16 @@ int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_ma
         return rc;
     int fd = db->io->open(db->io->ctx, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     long n = fd < 0 ? fd : db->io->pwrite(db->io->ctx, fd, buf, len, 0);
-    int frc = fd < 0 ? fd : n == (long)len ? db->io->fsync(db->io->ctx, fd) : (n < 0 ? (int)n : -EIO);
-    if (fd >= 0)
-        db->io->close(db->io->ctx, fd);
+    int frc = fd < 0 ? fd : n == (long)len ? 0 : (n < 0 ? (int)n : -EIO);
     free(buf);
-    if (frc < 0)
+    if (frc < 0) {
+        if (fd >= 0)
+            db->io->close(db->io->ctx, fd);
         return hs_error_set(err, hs_rc_from_errno(frc), "%s: %s", path, strerror(-frc));
+    }
+    if (db->io->writeback)
+        db->io->writeback(db->io->ctx, fd); /* a hint: its blocks join the log's commit */
+    *fd_out = fd;
     return HS_OK;
 }
 
