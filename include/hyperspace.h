@@ -185,7 +185,13 @@ typedef struct hs_io_ops {
     /* starts writing fd's dirty pages to the device without waiting (a hint before fsyncs of
      * several files, so they share one journal commit); optional: NULL does nothing */
     int (*writeback)(void *ctx, int fd);
+    /* advice on a range of a mapping from mmap: HS_ADVISE_RANDOM (no read-ahead: records are
+     * touched one by one) or HS_ADVISE_RELEASE (drop the pages from the process, the file keeps
+     * the data and a later access reads it back); optional: NULL does nothing */
+    int (*advise)(void *ctx, void *addr, size_t len, int advice);
 } hs_io_ops;
+
+enum { HS_ADVISE_RANDOM = 1, HS_ADVISE_RELEASE = 2 };
 
 /* The POSIX implementation.  Ownership: static.  Thread-safety: safe.  Errors: none. */
 const hs_io_ops *hs_io_posix(void);
@@ -351,6 +357,15 @@ typedef struct hs_collection_stats {
      * latest reachability check (after each indexing round, checkpoint and rebuild); -1 when
      * cold or not checked since the collection was loaded */
     int64_t unreachable;
+    /* bytes in RAM now by tier, of a loaded collection (0 when cold): measured with mincore
+     * where the memory is page-mapped (graph tables, traversal codes, vector files), the heap
+     * allocations otherwise (upper graph levels, ids, metadata, payload indexes).  With scalar
+     * or binary quantization the vector files are touched only to re-rank, so their share is
+     * what recent searches read back. */
+    uint64_t resident_graph_bytes;
+    uint64_t resident_codes_bytes;  /* traversal codes (0 without quantization) */
+    uint64_t resident_vector_bytes; /* pages of the vector files mapped in */
+    uint64_t resident_payload_bytes;
     int loaded;
     int read_only;               /* a log fsync failed: writes are refused until restart */
     char error[256];             /* why it failed to load, when it did */

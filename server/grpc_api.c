@@ -192,6 +192,10 @@ static void rpc_stats(hs_gcall *c, const uint8_t *msg, size_t len)
         out.m = st.config.m;
         out.ef_construction = st.config.ef_construction;
         out.ef_search = st.config.ef_search;
+        out.resident_graph_bytes = st.resident_graph_bytes;
+        out.resident_codes_bytes = st.resident_codes_bytes;
+        out.resident_vector_bytes = st.resident_vector_bytes;
+        out.resident_payload_bytes = st.resident_payload_bytes;
         reply(c, &out.base);
     }
     hyperspace__collection_stats_request__free_unpacked(r, NULL);

@@ -353,6 +353,11 @@ int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
 int hs_coll_read_only(const hs_coll *c, hs_error *err);
 int hs_coll_no_space(const hs_coll *c, hs_error *err);
 uint64_t hs_coll_memory(hs_coll *c);
+/* Fills st's resident_* figures (measured where page-mapped).  No lock held. */
+void hs_coll_resident(hs_coll *c, hs_collection_stats *st);
+/* With quantization: drops the vector files' pages from the process (traversal reads the codes,
+ * re-ranking reads records back one by one).  After a load, a checkpoint's sync, a rebuild. */
+void hs_coll_vectors_cold(hs_coll *c);
 
 /* Makes sure c->ids is built (a load leaves it for the first operation that needs it: searches
  * never do).  hs_coll_ids_locked: the caller holds wlock. */

@@ -122,6 +122,19 @@ static uint64_t load_estimate(const centry *e)
     return (e->cold_count + e->cold_deleted) * per + 64 * 1024;
 }
 
+/* Drops the vector pages of the loaded quantized collections from the process (their codes
+ * serve traversal; the limit counts them without their vectors): the cheap step before
+ * unloading anything.  A collection whose writer lock is busy is skipped.  db->lock held. */
+static void release_vectors_locked(hs_db *db)
+{
+    for (centry *e = db->loaded; e; e = e->lnext)
+        if (e->state == CE_LOADED && e->coll->quantized &&
+            pthread_mutex_trylock(&e->coll->wlock) == 0) {
+            hs_coll_vectors_cold(e->coll);
+            pthread_mutex_unlock(&e->coll->wlock);
+        }
+}
+
 /* The least recently used loaded collection without handles (other than keep), or NULL. */
 static centry *lru_victim_locked(hs_db *db, const centry *keep)
 {
@@ -146,6 +159,8 @@ static int make_room_locked(hs_db *db, centry *e, hs_error *err)
     if (!limit)
         return HS_OK;
     uint64_t used = loaded_memory_locked(db);
+    if (used + need > limit)
+        release_vectors_locked(db);
     while (used + need > limit) {
         centry *v = lru_victim_locked(db, e);
         if (!v || need > limit) {
@@ -176,6 +191,8 @@ static void enforce_limit_locked(hs_db *db, const centry *keep)
 {
     /* the memory limit: a collection that grew past its estimate (or by writes) pushes the
      * least recently used others out (unloaded here: the memory must come back now) */
+    if (db->opts.memory_limit && loaded_memory_locked(db) > db->opts.memory_limit)
+        release_vectors_locked(db);
     while (db->opts.memory_limit && loaded_memory_locked(db) > db->opts.memory_limit) {
         centry *v = lru_victim_locked(db, keep);
         if (!v)

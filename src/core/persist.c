@@ -491,6 +491,29 @@ uint64_t hs_coll_memory(hs_coll *c)
     return mem;
 }
 
+void hs_coll_resident(hs_coll *c, hs_collection_stats *st)
+{
+    hs_hnsw_stats gs;
+    hs_hnsw_stats_get(c->graph, &gs);
+    uint64_t n = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
+    st->resident_graph_bytes = gs.resident_bytes;
+    st->resident_codes_bytes = c->quantized ? hs_chunks_resident_bytes(&c->codes, n) : 0;
+    st->resident_vector_bytes = hs_segset_resident_bytes(c->vecs);
+    uint64_t payload = n * (sizeof(uint64_t) + sizeof(uint8_t *)) + c->live_words * 8 +
+                       hs_idmap_bytes(&c->ids) + __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED);
+    pthread_rwlock_rdlock(&c->rw);
+    if (c->pidx)
+        payload += hs_pidx_memory(c->pidx);
+    pthread_rwlock_unlock(&c->rw);
+    st->resident_payload_bytes = payload;
+}
+
+void hs_coll_vectors_cold(hs_coll *c)
+{
+    if (c->quantized)
+        hs_segset_release(c->vecs);
+}
+
 void hs_coll_free(hs_coll *c)
 {
     if (!c)
@@ -785,6 +808,8 @@ static int open_vectors(hs_coll *c, uint32_t gen, hs_error *err)
                             hs_seg_shift_for(c->full.rec_len), &c->vecs, err);
     if (rc == HS_OK)
         c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
+    if (rc == HS_OK && c->quantized)
+        hs_segset_set_random(c->vecs); /* read only to re-rank: record by record */
     return rc;
 }
 
@@ -972,6 +997,8 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         if (rc == HS_OK)
             manifest_after_load(c, legacy, wo.first_seg);
     }
+    if (rc == HS_OK)
+        hs_coll_vectors_cold(c); /* read to verify and encode: not needed in RAM any more */
     if (rc != HS_OK) {
         hs_coll_free(c);
         return rc;
@@ -1152,6 +1179,8 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
         rc = hs_segset_sync(c->vecs, err);
     if (rc == HS_OK)
         rc = capture_state(c, from, &cp, err);
+    if (rc == HS_OK) /* synced and summed (read whole): the codes serve traversal */
+        hs_coll_vectors_cold(c);
     if (rc == HS_OK)
         __atomic_store_n(&c->dirty, false, __ATOMIC_RELAXED);
     hs_indexer_resume(c);

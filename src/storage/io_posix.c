@@ -147,6 +147,14 @@ static int p_writeback(void *ctx, int fd)
 #endif
 }
 
+static int p_advise(void *ctx, void *addr, size_t len, int advice)
+{
+    int a = advice == HS_ADVISE_RANDOM ? MADV_RANDOM : advice == HS_ADVISE_RELEASE ? MADV_DONTNEED : -1;
+    if (a < 0)
+        return -EINVAL;
+    return madvise(addr, len, a) < 0 ? -errno : 0;
+}
+
 static const hs_io_ops posix_ops = {
     .ctx = NULL,
     .open = p_open,
@@ -167,6 +175,7 @@ static const hs_io_ops posix_ops = {
     .munmap = p_munmap,
     .msync = p_msync,
     .writeback = p_writeback,
+    .advise = p_advise,
 };
 
 const hs_io_ops *hs_io_posix(void) { return &posix_ops; }
