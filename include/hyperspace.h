@@ -527,8 +527,8 @@ typedef struct hs_payload_result {
  * after every write logged before the call has been applied.
  * Ownership: opts, its entries and ids stay the caller's.  Thread-safety: safe; accept runs
  * under the collection's read lock and must not call into the collection.
- * Errors: HS_EMETADATA (an entry, or a point whose metadata would pass 1,024 entries: err->id
- * names that point), HS_ERANGE (more points chosen than max_points: field FILTER, `actual` the
+ * Errors: HS_EMETADATA (an entry; or a point whose metadata would pass 1,024 entries: field
+ * POINT, reason TOO_MANY, err->id that point), HS_ERANGE (more points chosen than max_points: field FILTER, `actual` the
  * number chosen, `max` the limit), HS_EINVAL (mode), HS_EFROZEN, HS_ENOSPC, HS_EIO (nothing
  * applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
  */

@@ -197,7 +197,7 @@ static int build_record(hs_coll *c, const update *u, const chosen *ch, uint8_t *
                 err->max = HS_META_MAX_ENTRIES;
                 err->id = id;
             }
-            return hs_error_about(err, HS_EMETADATA, HS_FIELD_METADATA, HS_REASON_TOO_MANY);
+            return hs_error_about(err, HS_EMETADATA, HS_FIELD_POINT, HS_REASON_TOO_MANY);
         }
         /* unchanged (no entries before and none now, or the same bytes): not rewritten */
         bool same = stored ? hs_get_le32(stored) == ml && !memcmp(stored + 4, m, ml)

@@ -256,6 +256,7 @@ static void test_filter_limits_and_indexes(void **state)
     assert_int_equal(update(h, HS_PAYLOAD_MERGE, many, 1023, &id, 1, NULL, &r, &err),
                      HS_EMETADATA);
     assert_int_equal(err.id, 7);
+    assert_int_equal(err.field, HS_FIELD_POINT);
     assert_int_equal(err.reason, HS_REASON_TOO_MANY);
     assert_string_equal(meta_of(h, 7, NULL), "color=blue;n=7;");
     assert_int_equal(update(h, HS_PAYLOAD_REPLACE, many, 1023, &id, 1, NULL, &r, &err), HS_OK);
