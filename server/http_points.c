@@ -580,14 +580,17 @@ void hs_route_scroll(hctx *c)
 {
     hs_op_scroll_req q = {0};
     bool wm;
+    int64_t offset = 0;
     hs_filter_set fs;
     hs_filter_init(&fs);
     hs_collection *h = NULL;
     if (hs_http_get_int(c, c->json, "limit", false, INT64_MIN / 2, INT64_MAX / 2, &q.limit,
                         &q.has_limit) ||
         hs_http_get_bool(c, c->json, "with_vector", false, &q.with_vector) ||
-        hs_http_get_bool(c, c->json, "with_metadata", true, &wm))
+        hs_http_get_bool(c, c->json, "with_metadata", true, &wm) ||
+        hs_http_get_int(c, c->json, "offset", false, 0, INT64_MAX / 2, &offset, NULL))
         goto out;
+    q.offset = (uint64_t)offset;
     cJSON *cj = hs_http_member(c->json, "cursor");
     if (cj && !cJSON_IsString(cj)) {
         hs_http_fail(c, HS_ERR_CURSOR, "Invalid cursor");
