@@ -33,7 +33,7 @@ FROZEN = "Collection '%s' is frozen: it refuses changes until it is unfrozen"
 # The later releases' messages of these calls, as far as the tests send or read them.
 LATER = """
 syntax = "proto3";
-package later;
+package latercalls;
 message Match { string key = 1; string value = 2; }
 message Filter { oneof condition { Match match = 1; } }
 message VectorData { repeated double vector = 1; uint32 id = 2; map<string, string> metadata = 3; }
