@@ -528,9 +528,9 @@ typedef struct hs_payload_result {
  * Ownership: opts, its entries and ids stay the caller's.  Thread-safety: safe; accept runs
  * under the collection's read lock and must not call into the collection.
  * Errors: HS_EMETADATA (an entry; or a point whose metadata would pass 1,024 entries: field
- * POINT, reason TOO_MANY, err->id that point), HS_ERANGE (more points chosen than max_points: field FILTER, `actual` the
- * number chosen, `max` the limit), HS_EINVAL (mode), HS_EFROZEN, HS_ENOSPC, HS_EIO (nothing
- * applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
+ * POINT, reason TOO_MANY, err->id that point), HS_ERANGE (more points chosen than max_points:
+ * field FILTER, `actual` the number chosen, `max` the limit), HS_EINVAL (mode), HS_EFROZEN,
+ * HS_ENOSPC, HS_EIO (nothing applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
  */
 int hs_update_payload(hs_collection *c, const hs_payload_opts *opts, hs_payload_result *res,
                       hs_error *err);

@@ -16,7 +16,10 @@
 #include "server/grpc_int.h"
 #include "server/ops.h"
 
-static void oom(hs_gcall *c) { hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory"); }
+static void oom(hs_gcall *c)
+{
+    hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+}
 
 /* ---- UpdatePayload --------------------------------------------------------------------------- */
 
@@ -101,7 +104,7 @@ done:
     hyperspace__update_payload_request__free_unpacked(r, NULL);
 }
 
-/* ---- Scroll ------------------------------------------------------------------------------------ */
+/* ---- Scroll ---------------------------------------------------------------------------------- */
 
 void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len)
 {
@@ -308,7 +311,7 @@ done:
     hyperspace__search_multi_collection_request__free_unpacked(r, NULL);
 }
 
-/* ---- FreezeCollection, UnfreezeCollection ------------------------------------------------------ */
+/* ---- FreezeCollection, UnfreezeCollection ---------------------------------------------------- */
 
 static void freeze(hs_gcall *c, const char *name, bool frozen)
 {

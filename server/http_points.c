@@ -737,7 +737,8 @@ void hs_route_payload(hctx *c)
         hs_http_fail(c, HS_ERR_SELECTOR, "Provide exactly one of 'id', 'ids' or a filter");
         goto done;
     }
-    if (ids_j ? get_ids(c, ids_j, &ids, &q.nids) : has_filter && hs_http_get_filters(c, c->json, &fs))
+    if (ids_j ? get_ids(c, ids_j, &ids, &q.nids)
+              : has_filter && hs_http_get_filters(c, c->json, &fs))
         goto done;
     if (get_mode(c, &q.mode) || hs_http_get_metadata(c, c->json, &meta) ||
         get_keys(c, &keys, &q.nkeys) || hs_http_get_durability(c, &q.durability))
