@@ -621,6 +621,7 @@ void hs_http_stats_members(sb *b, const hs_collection_stats *st)
     hs_sb_u64(b, st->config.ef_construction);
     hs_sb_puts(b, ",\"ef_search\":");
     hs_sb_u64(b, st->config.ef_search);
+    hs_sb_puts(b, st->frozen ? ",\"frozen\":true" : ",\"frozen\":false");
 }
 
 void hs_http_digest_members(sb *b, const char *name, const hs_digest *d)

@@ -763,6 +763,7 @@ void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats 
     st->unreachable = -1;
     st->clock = e->cold_clock;
     st->disk_bytes = e->cold_disk;
+    st->frozen = __atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE);
     snprintf(st->error, sizeof(st->error), "%s", e->error ? e->error : "");
 }
 

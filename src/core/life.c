@@ -98,6 +98,23 @@ static void unload_locked(hs_db *db, centry *e)
     pthread_cond_broadcast(&db->cond);
 }
 
+void hs_life_unload_soon_locked(hs_db *db, centry *e)
+{
+    if (e->state != CE_LOADED || e->refs != 0)
+        return;
+    begin_unload_locked(e);
+    hs_log(HS_LOG_INFO, "Frozen collection '%s' (tenant '%s') unloaded from memory", e->name,
+           e->tenant);
+    if (!db->sweeper_started || db->closing) {
+        unload_locked(db, e);
+        return;
+    }
+    e->evict_next = db->evictions;
+    db->evictions = e;
+    db->nevictions++;
+    pthread_cond_broadcast(&db->cond); /* wakes the sweeper */
+}
+
 /* ---- the memory limit (opts.memory_limit) -------------------------------------------------- */
 
 /* Memory of the loaded collections (db->lock held; each collection's read lock is taken, as the
@@ -549,6 +566,8 @@ int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err)
 static void vacuum_one(hs_coll *c, void *ctx)
 {
     sweep_result *r = ctx;
+    if (__atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        return; /* a frozen collection is not changed, compaction included */
     pthread_mutex_lock(&c->wlock);
     uint64_t dead = c->nslots - c->nlive;
     pthread_mutex_unlock(&c->wlock);

@@ -34,8 +34,8 @@
 #define VECS_ENTRY 16u
 /* collection.json: format 1 (no checksum, no manifest) is read and upgraded by the first load;
  * format 2 ends with its CRC-32C and comes with a manifest */
-#define CONFIG_FORMAT 2      /* subdirectories wal/ and vectors-<gen>/ */
-#define CONFIG_FORMAT_FLAT 3 /* every file in the collection's directory (HS_FLAT) */
+#define CONFIG_FORMAT HS_CONFIG_FORMAT           /* subdirectories wal/ and vectors-<gen>/ */
+#define CONFIG_FORMAT_FLAT HS_CONFIG_FORMAT_FLAT /* every file in the collection's directory */
 #define CONFIG_CRC_KEY "\n  \"crc32c\": "
 
 typedef struct coll_state {
@@ -103,6 +103,8 @@ static int config_text(const centry *e, const hs_manifest *m, char **out, size_t
                      flat ? CONFIG_FORMAT_FLAT : CONFIG_FORMAT, e->tenant, e->name, c->dimension,
                      metric_name(c->metric), quant_name(c->quantization), c->m,
                      c->ef_construction, c->ef_search, e->created_clock);
+    if (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE)) /* written only when set */
+        n += snprintf(buf + n, cap - (size_t)n, "\n  \"frozen\": true,");
     if (hex)
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"manifest\": \"%s\",", hex);
     /* the checksum covers every byte before its own line */
@@ -174,6 +176,7 @@ int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err)
     if (rc == HS_OK) {
         pthread_mutex_lock(&c->db->lock);
         c->e->config = updated->config;
+        __atomic_store_n(&c->e->frozen, updated->frozen, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&c->db->lock);
     }
     pthread_mutex_unlock(&c->man_mu);
@@ -248,12 +251,14 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
     uint64_t fmt, dim, m, efc, efs, clock;
     const cJSON *metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
     const cJSON *quant = cJSON_GetObjectItemCaseSensitive(j, "quantization");
+    const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(j, "frozen"); /* optional */
     bool ok = j && json_uint(j, "format", 1000, &fmt) && json_uint(j, "dimension", HS_MAX_DIM, &dim) &&
               dim >= 1 && json_uint(j, "m", HS_HNSW_MAX_M, &m) && m >= HS_HNSW_MIN_M &&
               json_uint(j, "ef_construction", 10000, &efc) &&
               json_uint(j, "ef_search", 10000, &efs) &&
               json_uint(j, "created_clock", UINT64_MAX, &clock) && cJSON_IsString(metric) &&
-              cJSON_IsString(quant);
+              cJSON_IsString(quant) && (!frozen || cJSON_IsBool(frozen));
+    bool is_frozen = ok && frozen && cJSON_IsTrue(frozen);
     if ((line || (ok && fmt >= 2)) && !sum_ok) {
         cJSON_Delete(j);
         return hs_error_set(err, HS_ECORRUPT, "%s: checksum mismatch or missing", path);
@@ -295,6 +300,7 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
     e->config = c;
     e->created_clock = clock;
     e->format = (uint32_t)fmt;
+    __atomic_store_n(&e->frozen, is_frozen, __ATOMIC_RELEASE);
     return HS_OK;
 }
 

@@ -154,6 +154,8 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* queued writes would need slots of the old generation */
     int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
+    if (rc == HS_OK && __atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        rc = hs_coll_frozen(c->e, err);
     if (rc == HS_OK)
         rc = hs_coll_mark_changed(c, err); /* its figures (deleted, bytes) change */
     coll_parts p;
