@@ -84,7 +84,8 @@ typedef enum hs_field {
     HS_FIELD_METADATA_VALUE = 13, /* the value of metadata key `key` */
     HS_FIELD_FILTER = 14,         /* condition `item` of filter group `key` (must, should, must_not) */
     HS_FIELD_HYBRID_ALPHA = 15,
-    HS_FIELD_POINT = 16,          /* the point `id` */
+    HS_FIELD_POINT = 16,          /* the point `id` (a string id: see hs_sid_check) */
+    HS_FIELD_ID_TYPE = 17,        /* hs_collection_config.id_type */
 } hs_field;
 
 /* Why the input named by hs_error.field was refused (hs_error.reason). */
@@ -312,6 +313,14 @@ int hs_db_release_memory(hs_db *db, uint64_t *freed);
 
 #define HS_NAME_MAX 64 /* names match ^[A-Za-z0-9_.-]{1,64}$ and do not start with '.' */
 
+/* The kind of point ids a collection uses, chosen when it is created and never changed; a point
+ * of the other kind is refused (HS_EINVAL, field POINT, reason TYPE, `expected` the collection's
+ * kind).  String ids: see hs_sid_check. */
+typedef enum hs_id_type {
+    HS_ID_INTEGER = 0, /* hs_point.id, any uint64 */
+    HS_ID_STRING = 1,  /* hs_point.sid: UUIDs or any other string */
+} hs_id_type;
+
 typedef struct hs_collection_config {
     uint32_t dimension;           /* 1..16384 */
     hs_metric metric;
@@ -319,6 +328,7 @@ typedef struct hs_collection_config {
     uint32_t m;                   /* 2..128, 0 = database default */
     uint32_t ef_construction;     /* 1..10000, 0 = follow the database default */
     uint32_t ef_search;           /* 1..10000, 0 = follow the database default */
+    hs_id_type id_type;           /* HS_ID_INTEGER (the default) or HS_ID_STRING */
 } hs_collection_config;
 
 /* Fills the defaults (dimension 0: set it; metric cosine; no quantization; database defaults
@@ -336,7 +346,7 @@ int hs_name_check(hs_field which, const char *name, hs_error *err);
 /*
  * Creates a collection of `tenant` (durable before returning; ticks the clock).
  * Ownership: cfg stays the caller's.  Thread-safety: safe.
- * Errors: HS_ENAME, HS_EEXIST, HS_ERANGE (dimension or parameter), HS_EINVAL (metric or
+ * Errors: HS_ENAME, HS_EEXIST, HS_ERANGE (dimension or parameter), HS_EINVAL (metric, id type or
  * quantization), HS_EIO / HS_ENOSPC (nothing is left on disk).
  */
 int hs_collection_create(hs_db *db, const char *tenant, const char *name,
@@ -467,11 +477,13 @@ typedef struct hs_kv {
 } hs_kv;
 
 typedef struct hs_point {
-    uint64_t id;
+    uint64_t id;          /* collections of integer ids */
     const double *vector; /* dim components */
     size_t dim;
     const hs_kv *meta;
     size_t nmeta;
+    const char *sid;      /* collections of string ids: sid[0..sid_len) (id is not read) */
+    size_t sid_len;
 } hs_point;
 
 /*
@@ -480,7 +492,8 @@ typedef struct hs_point {
  * "vectors[i]: " for batches of more than one), then logged as one atomic unit, then applied;
  * it is visible to searches from the acknowledgement on.
  * Ownership: the points stay the caller's.  Thread-safety: safe.
- * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL, HS_EMETADATA (invalid input;
+ * Errors: HS_EEMPTY, HS_EDIM, HS_ENONFINITE, HS_EZERO, HS_EBALL, HS_EMETADATA, HS_EINVAL (a
+ * string id, or an id of the kind the collection does not use: field POINT; invalid input;
  * err->index names the point, err->field/reason and the details what was wrong);
  * HS_ENOSPC, HS_EIO (log write failed, nothing applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
  */
@@ -526,6 +539,10 @@ typedef struct hs_payload_opts {
     hs_durability durability;
     /* optional, nids entries: receives the ids that are not live, in the order given, each once */
     uint64_t *missing;
+    /* collections of string ids: the live ones among sids[0..nids) (each once) instead of ids;
+     * missing_sids (optional, nids entries) receives the indexes into sids of those not live */
+    const struct hs_sid *sids;
+    size_t *missing_sids;
 } hs_payload_opts;
 
 /* Fills the defaults (MERGE, no entries, no points, no limit, the database's durability).
@@ -573,13 +590,49 @@ typedef int (*hs_value_fn)(void *ctx, const char *key, size_t key_len, const hs_
 int hs_get(hs_collection *c, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
            hs_error *err);
 
+/* ---- string ids ------------------------------------------------------------------------------
+ * A collection created with id_type HS_ID_STRING identifies its points by strings: 1 to
+ * HS_SID_MAX bytes of UTF-8 without a NUL byte (UUIDs, ULIDs, URLs, paths, composite keys; 512
+ * is the id limit of Elasticsearch and Pinecone, so ids moved from them fit).  The engine gives
+ * each string an internal uint64 key (hs_point_view.id, hs_hit.id) that the calls taking
+ * integer ids accept for it (hs_get, hs_delete, hs_read ids, hs_update_payload ids); the key
+ * stays the point's for as long as it is live (restarts and rebuilds included) and a new one is
+ * given when a deleted id is written again.  Each point keeps its string beside its slot, so
+ * search results, views and scrolls carry it without a lookup; the string -> key map is used
+ * by writes, gets and deletes by string. */
+#define HS_SID_MAX 512
+
+typedef struct hs_sid {
+    const char *str; /* len bytes, not NUL-terminated */
+    size_t len;
+} hs_sid;
+
+/* Checks a string id: HS_EINVAL with field POINT and reason EMPTY (none), TOO_LONG (`actual`
+ * its length, `max` HS_SID_MAX), ENCODING (not UTF-8) or SYNTAX (a NUL byte at `item`).
+ * Ownership: none.  Thread-safety: safe.  Errors: HS_EINVAL. */
+int hs_sid_check(const char *sid, size_t len, hs_error *err);
+
+/* As hs_get, for the point whose string id is sid[0..len).  Ownership, thread-safety: as hs_get.
+ * Errors: HS_EINVAL (the id, or a collection of integer ids: reason TYPE), HS_ENOTFOUND (field
+ * POINT), HS_ELOAD, HS_ENOMEM. */
+int hs_get_sid(hs_collection *c, const char *sid, size_t len, double *vector, hs_meta_fn fn,
+               void *ctx, hs_error *err);
+
+/* As hs_delete, for the live ones among the string ids sids[0..n) (each deleted once).
+ * Ownership: sids stay the caller's.  Thread-safety: safe.  Errors: HS_EINVAL (an id: err->index
+ * names it; a collection of integer ids: reason TYPE), then as hs_delete. */
+int hs_delete_sids(hs_collection *c, const hs_sid *sids, size_t n, hs_durability durability,
+                   size_t *deleted, hs_error *err);
+
 /* A point as seen by a visitor: valid only during the call (the collection's read lock is
  * held).  `vector` is NULL unless it was asked for; walk the metadata with hs_meta_each. */
 typedef struct hs_point_view {
-    uint64_t id;
+    uint64_t id; /* a string id's point: its internal key (see "string ids" above) */
     const double *vector;
     size_t dim;
     const void *meta; /* opaque */
+    const char *sid;  /* the string id (not NUL-terminated), NULL in collections of integer ids */
+    size_t sid_len;
 } hs_point_view;
 
 /* Calls fn for each metadata entry of a viewed point (in stored order), typed values in their
@@ -749,12 +802,19 @@ typedef struct hs_read_opts {
     int has_after;         /* SCROLL */
     uint64_t after;
     uint64_t cursor;       /* NEWEST */
-    const uint64_t *ids;   /* IDS */
+    const uint64_t *ids;   /* IDS (integer ids, or the internal keys of string ids) */
     size_t nids;
     int with_vector;       /* views carry the vector (not for COUNT) */
     const hs_where *where; /* optional conditions a visited point satisfies */
     hs_point_fn accept;    /* optional predicate a visited point satisfies (non-zero) */
     void *accept_ctx;
+    /* collections of string ids: IDS reads sids[0..nsids) instead of ids; SCROLL visits the
+     * points in ascending order of their string ids (bytes compared as unsigned, a prefix
+     * first), after after_sid[0..after_sid_len) when it is not NULL (has_after is not read) */
+    const struct hs_sid *sids;
+    size_t nsids;
+    const char *after_sid;
+    size_t after_sid_len;
 } hs_read_opts;
 
 /* Fills the defaults (SCROLL from the smallest id, limit 100, no filter, no vector).

@@ -44,6 +44,7 @@
 
 enum { CAT_CLEAN = 1, CAT_DIRTY = 2, CAT_GONE = 3 };
 #define CAT_FLAG_FROZEN 1u /* a CLEAN's optional trailing u32 of flags */
+#define CAT_FLAG_SID 2u    /* the collection uses string ids (hs_collection_config.id_type) */
 
 /* ---- records ------------------------------------------------------------------------------ */
 
@@ -109,8 +110,10 @@ static void rec_clean(rec *r, const hs_db *db, const centry *e)
     put64(r, e->cold_deleted);
     put64(r, e->cold_clock);
     put64(r, e->cold_disk);
-    if (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE))
-        put32(r, CAT_FLAG_FROZEN); /* the flags, only when one is set */
+    uint32_t flags = (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE) ? CAT_FLAG_FROZEN : 0) |
+                     (c->id_type == HS_ID_STRING ? CAT_FLAG_SID : 0);
+    if (flags)
+        put32(r, flags); /* the flags, only when one is set */
     rec_end(r);
 }
 
@@ -227,7 +230,8 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
         if (!hs_read_le64(&rd, &fig[i]))
             return false;
     uint32_t flags = 0;
-    if (hs_reader_left(&rd) == 4 && (!hs_read_le32(&rd, &flags) || (flags & ~CAT_FLAG_FROZEN)))
+    if (hs_reader_left(&rd) == 4 &&
+        (!hs_read_le32(&rd, &flags) || (flags & ~(CAT_FLAG_FROZEN | CAT_FLAG_SID))))
         return false;
     char path[HS_PATH_MAX];
     if (hs_reader_left(&rd) != 0 ||
@@ -257,6 +261,7 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
     e->config.m = cfg[3];
     e->config.ef_construction = cfg[4];
     e->config.ef_search = cfg[5];
+    e->config.id_type = flags & CAT_FLAG_SID ? HS_ID_STRING : HS_ID_INTEGER;
     hs_cat_set_cold_locked(e, fig[0], fig[1], fig[3]);
     e->cold_clock = fig[2];
     __atomic_store_n(&e->frozen, (flags & CAT_FLAG_FROZEN) != 0, __ATOMIC_RELEASE);

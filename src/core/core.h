@@ -36,6 +36,7 @@
 #include "storage/storage.h"
 #include "util/chunks.h"
 #include "util/idmap.h"
+#include "util/sidmap.h"
 #include "util/util.h"
 #include "vec/vec.h"
 
@@ -56,6 +57,8 @@ enum {
     HS_REC_UPSERT = 2,
     HS_REC_DELETE = 3,
     HS_REC_CONFIGURE = 4,
+    HS_REC_UPSERT_SID = 5, /* UPSERT and DELETE of a collection of string ids (write.c) */
+    HS_REC_DELETE_SID = 6,
 };
 
 /* checkpoint sections */
@@ -68,6 +71,7 @@ enum {
     HS_SEC_DIGEST = 6,
     HS_SEC_PIDX = 7, /* the payload indexes (optional; rebuilt from META when absent) */
     HS_SEC_VECS = 8, /* checksums of the vector records the checkpoint covers */
+    HS_SEC_SIDS = 9, /* a collection of string ids: keys and strings (instead of IDS) */
 };
 
 typedef enum centry_state {
@@ -98,13 +102,14 @@ typedef struct hs_pending {
     struct hs_pending *next;
     uint64_t ticket; /* the record's ticket in the log */
     uint64_t lsn;
-    uint8_t type;    /* HS_REC_UPSERT or HS_REC_DELETE */
+    uint8_t type;    /* HS_REC_UPSERT(_SID) or HS_REC_DELETE(_SID) */
     bool async;      /* applies when it reaches the head, without waiting for an fsync */
     int state;       /* 0 waiting, 1 applied, -1 refused */
     uint32_t n;      /* points (upsert) or ids (delete) */
     uint8_t **blobs; /* upsert: prepared as by prepare_upserts */
     const uint8_t **vecs;
     uint64_t *ids;
+    uint8_t **sids;  /* upsert of string ids: each point's blob (util/sidmap.h), key set by apply */
     const uint8_t *payload; /* delete: the record's payload */
     size_t len;
 } hs_pending;
@@ -207,8 +212,19 @@ struct hs_coll {
                          in meta_arena (restored from a checkpoint) or are malloc'd one by one */
     uint8_t *meta_arena;
     size_t meta_arena_len;
+    /* string ids (cfg.id_type HS_ID_STRING, `sid`): slot -> blob (util/sidmap.h) or NULL when the
+     * slot is not live, blobs in sid_arena (restored from a checkpoint) or malloc'd one by one;
+     * the string -> blob map of the live points (rw; built with `ids`); the next internal key
+     * (wlock, assigned by apply in log order, so replay gives every string its key again) */
+    bool sid;
+    hs_chunks sids;
+    uint8_t *sid_arena;
+    size_t sid_arena_len;
+    hs_sidmap smap;
+    uint64_t next_key;
+    uint64_t sid_bytes; /* heap bytes of the blobs (atomic) */
     double *scratch;  /* dimension doubles for apply (wlock / rw write) */
-    uint8_t *hashbuf; /* 8 + 8 x dimension bytes: a point's digest input (rw write) */
+    uint8_t *hashbuf; /* HS_SID_MAX + 8 x dimension bytes: a point's digest input (rw write) */
     uint64_t digest[256]; /* XOR of the point hashes of each bucket (rw) */
     uint64_t *live;   /* bitset of live slots (rw; reallocated under the write lock) */
     size_t live_words;
@@ -423,8 +439,32 @@ static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
         free(blob);
 }
 
-/* Digest hash of the point stored in rec (spec grpc.md 6.1). Caller holds rw for writing. */
-uint64_t hs_point_hash(hs_coll *c, uint64_t id, const void *rec);
+/* The same for a string id's blob. */
+static inline void hs_sid_free(const hs_coll *c, uint8_t *blob)
+{
+    bool in_arena = c->sid_arena && blob >= c->sid_arena &&
+                    (size_t)(blob - c->sid_arena) < c->sid_arena_len;
+    if (blob && !in_arena)
+        free(blob);
+}
+
+/* The string id blob of a slot (NULL for collections of integer ids and slots not live). */
+static inline uint8_t *hs_coll_sid(const hs_coll *c, uint32_t slot)
+{
+    return c->sid ? *(uint8_t *const *)hs_chunks_at(&c->sids, slot) : NULL;
+}
+
+/* Checks a string id given to a call (hs_sid_check; err->index = index when index >= 0). */
+int hs_sid_check_at(const char *sid, size_t len, long index, hs_error *err);
+/* Sets err->key to the start of a (checked) string id, for messages about its point. */
+void hs_error_sid(hs_error *err, const char *sid, size_t len);
+/* HS_EINVAL (field POINT, reason TYPE): the collection does not use ids of this kind. */
+int hs_coll_id_kind(const centry *e, hs_error *err);
+
+/* Digest hash of the point stored in rec (spec grpc.md 6.1; a string id's point hashes its
+ * string instead of the id: sid is its blob) and its bucket.  Caller holds rw for writing. */
+uint64_t hs_point_hash(hs_coll *c, uint64_t id, const uint8_t *sid, const void *rec);
+unsigned hs_point_bucket(uint64_t id, const uint8_t *sid);
 /* Recomputes every bucket from the live points. */
 void hs_digest_recompute(hs_coll *c);
 

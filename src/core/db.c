@@ -460,6 +460,13 @@ static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
             err->actual = (uint64_t)c->quantization;
         return hs_error_about(err, HS_EINVAL, HS_FIELD_QUANTIZATION, HS_REASON_UNKNOWN);
     }
+    if (c->id_type != HS_ID_INTEGER && c->id_type != HS_ID_STRING) {
+        hs_error_set(err, HS_EINVAL, "Unknown id type '%d': expected integer or string",
+                     (int)c->id_type);
+        if (err)
+            err->actual = (uint64_t)c->id_type;
+        return hs_error_about(err, HS_EINVAL, HS_FIELD_ID_TYPE, HS_REASON_UNKNOWN);
+    }
     if (c->metric == HS_METRIC_LORENTZ && c->quantization != HS_QUANT_NONE) {
         hs_error_set(err, HS_ERANGE, "Quantization '%s' is not available for the lorentz metric: "
                      "use none", c->quantization == HS_QUANT_SCALAR ? "scalar" : "binary");

@@ -132,6 +132,35 @@ static int choose_ids(hs_coll *c, const hs_payload_opts *o, chosen *ch, hs_paylo
     return rc;
 }
 
+/* The live points among o->sids (string ids), in the order given, each once; the indexes of
+ * the others into o->missing_sids. */
+static int choose_sids(hs_coll *c, const hs_payload_opts *o, chosen *ch, hs_payload_result *res)
+{
+    hs_idmap seen; /* slots chosen */
+    hs_idmap_init(&seen);
+    int rc = hs_idmap_reserve(&seen, o->nids);
+    for (size_t i = 0; i < o->nids && rc == HS_OK; i++) {
+        const uint8_t *b = hs_sidmap_get(&c->smap, o->sids[i].str, o->sids[i].len);
+        uint32_t slot;
+        if (b && hs_idmap_get(&c->ids, hs_sid_key(b), &slot)) {
+            if (!hs_idmap_get(&seen, slot, NULL) && (rc = hs_idmap_put(&seen, slot, 1)) == HS_OK)
+                rc = chosen_add(ch, slot);
+            continue;
+        }
+        bool again = false; /* a missing id named twice is reported once */
+        for (size_t j = 0; j < i && !again; j++)
+            again = o->sids[j].len == o->sids[i].len &&
+                    !memcmp(o->sids[j].str, o->sids[i].str, o->sids[i].len);
+        if (again)
+            continue;
+        if (o->missing_sids)
+            o->missing_sids[res->missing] = i;
+        res->missing++;
+    }
+    hs_idmap_destroy(&seen);
+    return rc;
+}
+
 /* Every live point accept takes, in slot order (up to max_points; all are counted). */
 static int choose_accepted(hs_coll *c, const hs_payload_opts *o, chosen *ch)
 {
@@ -173,7 +202,9 @@ static int build_record(hs_coll *c, const update *u, const chosen *ch, uint8_t *
     size_t vbytes = (size_t)c->cfg.dimension * (c->f64 ? 8 : 4), total = 4;
     for (size_t i = 0; i < ch->n; i++) {
         const uint8_t *old = u->o->mode == HS_PAYLOAD_REPLACE ? NULL : slot_meta(c, ch->slots[i]);
-        total += 12 + vbytes + hs_meta_rewrite_size(old, u->add, u->nadd);
+        const uint8_t *sid = hs_coll_sid(c, ch->slots[i]);
+        total += (sid ? 6 + hs_sid_len(sid) : 12) + vbytes +
+                 hs_meta_rewrite_size(old, u->add, u->nadd);
     }
     uint8_t *buf = malloc(HS_WAL_HEADER + total);
     if (!buf)
@@ -185,7 +216,10 @@ static int build_record(hs_coll *c, const update *u, const chosen *ch, uint8_t *
         uint32_t slot = ch->slots[i];
         const uint8_t *stored = slot_meta(c, slot);
         const uint8_t *old = u->o->mode == HS_PAYLOAD_REPLACE ? NULL : stored;
-        uint8_t *m = p + 12 + vbytes;
+        /* UPSERT { u64 id, u32 meta_len, ... }, UPSERT_SID { u16 len, id, u32 meta_len, ... } */
+        const uint8_t *sid = hs_coll_sid(c, slot);
+        size_t head = sid ? 6 + hs_sid_len(sid) : 12;
+        uint8_t *m = p + head + vbytes;
         size_t ml = hs_meta_rewrite(old, u->ks.n ? keyset_has : NULL, (void *)&u->ks, u->add,
                                     u->nadd, m);
         uint64_t id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, slot);
@@ -197,6 +231,8 @@ static int build_record(hs_coll *c, const update *u, const chosen *ch, uint8_t *
                 err->max = HS_META_MAX_ENTRIES;
                 err->id = id;
             }
+            if (sid) /* the point by its string id (err->id is then its internal key) */
+                hs_error_sid(err, hs_sid_str(sid), hs_sid_len(sid));
             return hs_error_about(err, HS_EMETADATA, HS_FIELD_POINT, HS_REASON_TOO_MANY);
         }
         /* unchanged (no entries before and none now, or the same bytes): not rewritten */
@@ -204,9 +240,12 @@ static int build_record(hs_coll *c, const update *u, const chosen *ch, uint8_t *
                            : hs_get_le32(m) == 0;
         if (same)
             continue;
-        hs_put_le64(p, id);
-        hs_put_le32(p + 8, (uint32_t)ml);
-        memcpy(p + 12, hs_chunks_at(recs, slot), vbytes); /* the components as stored */
+        if (sid)
+            memcpy(p, sid + 8, 2 + hs_sid_len(sid)); /* the blob's { u16 length, bytes } */
+        else
+            hs_put_le64(p, id);
+        hs_put_le32(p + head - 4, (uint32_t)ml);
+        memcpy(p + head, hs_chunks_at(recs, slot), vbytes); /* the components as stored */
         p = m + ml;
         n++;
     }
@@ -224,10 +263,12 @@ static int choose_and_build(hs_coll *c, const update *u, hs_payload_result *res,
     const hs_payload_opts *o = u->o;
     chosen ch = {0};
     pthread_rwlock_rdlock(&c->rw);
-    int rc = o->ids ? choose_ids(c, o, &ch, res) : choose_accepted(c, o, &ch);
+    int rc = o->sids  ? choose_sids(c, o, &ch, res)
+             : o->ids ? choose_ids(c, o, &ch, res)
+                      : choose_accepted(c, o, &ch);
     if (rc != HS_OK)
         rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
-    if (rc == HS_OK && !o->ids && o->max_points && ch.matched > o->max_points) {
+    if (rc == HS_OK && !o->ids && !o->sids && o->max_points && ch.matched > o->max_points) {
         hs_error_set(err, HS_ERANGE, "%llu points match; at most %zu are updated at once",
                      (unsigned long long)ch.matched, o->max_points);
         rc = hs_error_range(err, HS_ERANGE, HS_FIELD_FILTER, ch.matched, (double)ch.matched, 0,
@@ -272,7 +313,12 @@ int hs_update_payload(hs_collection *h, const hs_payload_opts *o, hs_payload_res
     int rc = check_entries(o, err);
     if (rc != HS_OK)
         return rc;
-    if (!o->ids && !o->accept)
+    if (o->sids && h->e->config.id_type != HS_ID_STRING)
+        return hs_coll_id_kind(h->e, err);
+    for (size_t i = 0; o->sids && i < o->nids; i++)
+        if ((rc = hs_sid_check_at(o->sids[i].str, o->sids[i].len, (long)i, err)) != HS_OK)
+            return rc;
+    if (!o->ids && !o->sids && !o->accept)
         return HS_OK; /* no point chosen */
     if (__atomic_load_n(&h->e->frozen, __ATOMIC_ACQUIRE))
         return hs_coll_frozen(h->e, err); /* without loading it */

@@ -105,6 +105,8 @@ static int config_text(const centry *e, const hs_manifest *m, char **out, size_t
                      c->ef_construction, c->ef_search, e->created_clock);
     if (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE)) /* written only when set */
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"frozen\": true,");
+    if (c->id_type == HS_ID_STRING) /* likewise: integer ids are the absent member */
+        n += snprintf(buf + n, cap - (size_t)n, "\n  \"id_type\": \"string\",");
     if (hex)
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"manifest\": \"%s\",", hex);
     /* the checksum covers every byte before its own line */
@@ -252,12 +254,15 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
     const cJSON *metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
     const cJSON *quant = cJSON_GetObjectItemCaseSensitive(j, "quantization");
     const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(j, "frozen"); /* optional */
+    const cJSON *idt = cJSON_GetObjectItemCaseSensitive(j, "id_type");   /* optional */
     bool ok = j && json_uint(j, "format", 1000, &fmt) && json_uint(j, "dimension", HS_MAX_DIM, &dim) &&
               dim >= 1 && json_uint(j, "m", HS_HNSW_MAX_M, &m) && m >= HS_HNSW_MIN_M &&
               json_uint(j, "ef_construction", 10000, &efc) &&
               json_uint(j, "ef_search", 10000, &efs) &&
               json_uint(j, "created_clock", UINT64_MAX, &clock) && cJSON_IsString(metric) &&
-              cJSON_IsString(quant) && (!frozen || cJSON_IsBool(frozen));
+              cJSON_IsString(quant) && (!frozen || cJSON_IsBool(frozen)) &&
+              (!idt || (cJSON_IsString(idt) && (!strcmp(idt->valuestring, "string") ||
+                                                !strcmp(idt->valuestring, "integer"))));
     bool is_frozen = ok && frozen && cJSON_IsTrue(frozen);
     if ((line || (ok && fmt >= 2)) && !sum_ok) {
         cJSON_Delete(j);
@@ -293,6 +298,7 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
         c.m = (uint32_t)m;
         c.ef_construction = (uint32_t)efc;
         c.ef_search = (uint32_t)efs;
+        c.id_type = idt && !strcmp(idt->valuestring, "string") ? HS_ID_STRING : HS_ID_INTEGER;
     }
     cJSON_Delete(j);
     if (!ok)
@@ -379,9 +385,10 @@ static void check_pending(hs_db *db, centry *e, hs_wal_pos from)
 {
     char wal[HS_PATH_MAX];
     hs_coll_wal_dir(e, wal, sizeof(wal));
-    static const uint8_t changes[] = {HS_REC_UPSERT, HS_REC_DELETE};
+    static const uint8_t changes[] = {HS_REC_UPSERT, HS_REC_DELETE, HS_REC_UPSERT_SID,
+                                      HS_REC_DELETE_SID};
     bool pending = false;
-    if (hs_wal_pending(db->io, wal, from, changes, 2, &pending) == HS_OK)
+    if (hs_wal_pending(db->io, wal, from, changes, 4, &pending) == HS_OK)
         e->replay_pending = pending;
 }
 
@@ -426,10 +433,14 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
         rc = hs_chunks_init(&c->slot_ids, sizeof(uint64_t), 12);
     if (rc == HS_OK)
         rc = hs_chunks_init(&c->meta, sizeof(uint8_t *), 12);
+    c->sid = cfg->id_type == HS_ID_STRING;
+    if (rc == HS_OK && c->sid)
+        rc = hs_chunks_init(&c->sids, sizeof(uint8_t *), 12);
+    hs_sidmap_init(&c->smap);
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_init(&c->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len));
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
-    c->hashbuf = malloc(8 + 8 * (size_t)cfg->dimension);
+    c->hashbuf = malloc(HS_SID_MAX + 8 * (size_t)cfg->dimension);
     if (rc == HS_OK && (!c->scratch || !c->hashbuf))
         rc = HS_ENOMEM;
     hs_idmap_init(&c->ids);
@@ -458,6 +469,8 @@ int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
     rc = hs_chunks_reserve(&c->slot_ids, n);
     if (rc == HS_OK)
         rc = hs_chunks_reserve(&c->meta, n);
+    if (rc == HS_OK && c->sid)
+        rc = hs_chunks_reserve(&c->sids, n);
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_reserve(&c->codes, n);
     size_t words = (size_t)((n + 63) / 64);
@@ -481,6 +494,15 @@ int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
     return HS_OK;
 }
 
+/* The string ids: the slot table, the blobs and the map (an estimate read without a lock). */
+static uint64_t sid_memory(const hs_coll *c, uint64_t nslots)
+{
+    if (!c->sid)
+        return 0;
+    return nslots * sizeof(uint8_t *) + __atomic_load_n(&c->sid_bytes, __ATOMIC_RELAXED) +
+           hs_sidmap_bytes(&c->smap);
+}
+
 uint64_t hs_coll_memory(hs_coll *c)
 {
     hs_hnsw_stats st;
@@ -488,7 +510,7 @@ uint64_t hs_coll_memory(hs_coll *c)
     uint64_t n = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
     uint64_t mem = st.graph_bytes + n * (sizeof(uint64_t) + sizeof(uint8_t *)) +
                    c->live_words * 8 + hs_idmap_bytes(&c->ids) +
-                   __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED);
+                   __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED) + sid_memory(c, n);
     mem += n * (c->quantized ? c->trav.rec_len : c->full.rec_len);
     pthread_rwlock_rdlock(&c->rw);
     if (c->pidx)
@@ -506,7 +528,8 @@ void hs_coll_resident(hs_coll *c, hs_collection_stats *st)
     st->resident_codes_bytes = c->quantized ? hs_chunks_resident_bytes(&c->codes, n) : 0;
     st->resident_vector_bytes = hs_segset_resident_bytes(c->vecs);
     uint64_t payload = n * (sizeof(uint64_t) + sizeof(uint8_t *)) + c->live_words * 8 +
-                       hs_idmap_bytes(&c->ids) + __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED);
+                       hs_idmap_bytes(&c->ids) + __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED) +
+                       sid_memory(c, n);
     pthread_rwlock_rdlock(&c->rw);
     if (c->pidx)
         payload += hs_pidx_memory(c->pidx);
@@ -529,6 +552,12 @@ void hs_coll_free(hs_coll *c)
     for (uint64_t i = 0; i < hs_chunks_capacity(&c->meta); i++)
         hs_meta_free(c, *(uint8_t **)hs_chunks_at(&c->meta, (uint32_t)i));
     free(c->meta_arena);
+    for (uint64_t i = 0; c->sid && i < hs_chunks_capacity(&c->sids); i++)
+        hs_sid_free(c, *(uint8_t **)hs_chunks_at(&c->sids, (uint32_t)i));
+    free(c->sid_arena);
+    if (c->sid)
+        hs_chunks_destroy(&c->sids);
+    hs_sidmap_destroy(&c->smap);
     hs_hnsw_free(c->graph);
     hs_segset_close(c->vecs);
     hs_chunks_destroy(&c->slot_ids);
@@ -557,16 +586,26 @@ int hs_coll_ids_locked(hs_coll *c, hs_error *err)
         return HS_OK;
     pthread_rwlock_wrlock(&c->rw);
     int rc = hs_idmap_reserve(&c->ids, c->nlive) == HS_OK ? HS_OK : HS_ENOMEM;
-    for (uint32_t s = 0; s < c->nslots && rc == HS_OK; s++)
-        if (hs_live(c, s) &&
-            hs_idmap_put(&c->ids, *(uint64_t *)hs_chunks_at(&c->slot_ids, s), s) != HS_OK)
+    if (rc == HS_OK && c->sid && hs_sidmap_reserve(&c->smap, c->nlive) != HS_OK)
+        rc = HS_ENOMEM;
+    for (uint32_t s = 0; s < c->nslots && rc == HS_OK; s++) {
+        if (!hs_live(c, s))
+            continue;
+        if (hs_idmap_put(&c->ids, *(uint64_t *)hs_chunks_at(&c->slot_ids, s), s) != HS_OK)
             rc = HS_ENOMEM;
-    if (rc == HS_OK && c->ids.count != c->nlive)
-        rc = HS_ECORRUPT; /* two live slots with one id */
-    if (rc == HS_OK)
+        uint8_t *sid = hs_coll_sid(c, s);
+        if (rc == HS_OK && c->sid && (!sid || hs_sidmap_put(&c->smap, sid) != HS_OK))
+            rc = sid ? HS_ENOMEM : HS_ECORRUPT;
+    }
+    /* two live slots with one id (or one string) */
+    if (rc == HS_OK && (c->ids.count != c->nlive || (c->sid && c->smap.count != c->nlive)))
+        rc = HS_ECORRUPT;
+    if (rc == HS_OK) {
         __atomic_store_n(&c->ids_ready, true, __ATOMIC_RELEASE);
-    else
+    } else {
         hs_idmap_destroy(&c->ids);
+        hs_sidmap_destroy(&c->smap);
+    }
     pthread_rwlock_unlock(&c->rw);
     if (rc != HS_OK)
         return hs_error_set(err, rc, rc == HS_ENOMEM ? "Out of memory"
@@ -657,23 +696,61 @@ static void encode_codes(hs_coll *c, uint32_t from, uint32_t to)
     }
 }
 
+/* Section SIDS of a collection of string ids: u64 the next internal key, then per slot
+ * { u64 key, u16 length, the string id } (length 0 for a slot that is not live): the blob
+ * layout, so the live slots point into one arena holding the records.  Live bits are set. */
+static int restore_sids(hs_coll *c, const uint8_t *sec, size_t len, uint64_t n, hs_error *err)
+{
+    if (!sec || len < 8)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: missing or mis-sized SIDS section");
+    c->next_key = hs_get_le64(sec);
+    c->sid_arena_len = len - 8;
+    c->sid_arena = malloc(len - 8 ? len - 8 : 1);
+    if (!c->sid_arena)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    memcpy(c->sid_arena, sec + 8, len - 8);
+    uint8_t *p = c->sid_arena, *end = c->sid_arena + c->sid_arena_len;
+    for (uint64_t s = 0; s < n; s++) {
+        size_t sl = end - p >= HS_SID_HDR ? hs_sid_len(p) : 0;
+        bool live = hs_live(c, (uint32_t)s);
+        if (end - p < HS_SID_HDR || (size_t)(end - p - HS_SID_HDR) < sl ||
+            hs_sid_key(p) >= c->next_key || live != (sl > 0) ||
+            (live && hs_sid_check(hs_sid_str(p), sl, NULL) != HS_OK))
+            return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad string id at slot %llu",
+                                (unsigned long long)s);
+        *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = hs_sid_key(p);
+        *(uint8_t **)hs_chunks_at(&c->sids, (uint32_t)s) = live ? p : NULL;
+        if (live)
+            c->sid_bytes += HS_SID_HDR + sl;
+        p += HS_SID_HDR + sl;
+    }
+    if (p != end)
+        return hs_error_set(err, HS_ECORRUPT, "checkpoint: mis-sized SIDS section");
+    return HS_OK;
+}
+
 /* Restores ids, live bits, metadata and graph from a verified checkpoint. */
 static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error *err)
 {
-    size_t ilen, llen, mlen, glen;
-    const uint8_t *ids = hs_ckpt_section(k, HS_SEC_IDS, &ilen);
+    size_t ilen = 0, llen, mlen, glen, slen = 0;
+    /* a collection of string ids has SIDS instead of IDS (a build that knows only IDS cannot
+     * load it, rather than load its points without their ids) */
+    const uint8_t *ids = c->sid ? NULL : hs_ckpt_section(k, HS_SEC_IDS, &ilen);
+    const uint8_t *sids = c->sid ? hs_ckpt_section(k, HS_SEC_SIDS, &slen) : NULL;
     const uint8_t *live = hs_ckpt_section(k, HS_SEC_LIVE, &llen);
     const uint8_t *meta = hs_ckpt_section(k, HS_SEC_META, &mlen);
     const uint8_t *graph = hs_ckpt_section(k, HS_SEC_GRAPH, &glen);
     uint64_t n = st->nslots, words = (n + 63) / 64;
-    if (!ids || !live || !meta || !graph || ilen != n * 8 || llen != words * 8 ||
-        mlen < (n + 1) * 8)
+    if ((!c->sid && (!ids || ilen != n * 8)) || !live || !meta || !graph ||
+        llen != words * 8 || mlen < (n + 1) * 8)
         return hs_error_set(err, HS_ECORRUPT, "checkpoint: missing or mis-sized sections");
     int rc = hs_coll_reserve(c, n, err);
     if (rc != HS_OK)
         return rc;
     if (llen)
         memcpy(c->live, live, llen);
+    if (c->sid && (rc = restore_sids(c, sids, slen, n, err)) != HS_OK)
+        return rc;
     /* the blobs (each [u32 length][blob]) go into one arena; slots point into it */
     uint64_t table = (n + 1) * 8, area = mlen - table, count = 0;
     c->meta_arena_len = (size_t)area;
@@ -682,7 +759,8 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     memcpy(c->meta_arena, meta + table, (size_t)area);
     for (uint64_t s = 0; s < n; s++) {
-        *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = hs_get_le64(ids + 8 * s);
+        if (ids)
+            *(uint64_t *)hs_chunks_at(&c->slot_ids, (uint32_t)s) = hs_get_le64(ids + 8 * s);
         uint64_t a = hs_get_le64(meta + 8 * s), b = hs_get_le64(meta + 8 * (s + 1));
         if (a > b || b > area || (a < b && (b - a < 4 || hs_get_le32(c->meta_arena + a) != b - a - 4)))
             return hs_error_set(err, HS_ECORRUPT, "checkpoint: bad metadata at slot %llu",
@@ -1070,6 +1148,13 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     state_encode(&cp->st, cp->state);
     memcpy(cp->digest, c->digest, sizeof(cp->digest));
     cp->ids_len = (size_t)n * 8;
+    if (c->sid) { /* SIDS: the next key, then per slot { u64 key, u16 length, bytes } */
+        cp->ids_len = 8 + (size_t)n * HS_SID_HDR;
+        for (uint32_t s = 0; s < n; s++) {
+            const uint8_t *sid = hs_coll_sid(c, s);
+            cp->ids_len += sid ? hs_sid_len(sid) : 0;
+        }
+    }
     cp->live_len = (size_t)((n + 63) / 64) * 8;
     uint64_t blob_bytes = 0;
     for (uint32_t s = 0; s < n; s++) {
@@ -1087,9 +1172,22 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
     if (cp->live_len)
         memcpy(cp->live, c->live, cp->live_len);
     uint64_t off = 0;
-    uint8_t *blobs = cp->meta + ((size_t)n + 1) * 8;
+    uint8_t *blobs = cp->meta + ((size_t)n + 1) * 8, *sp = cp->ids + 8;
+    if (c->sid)
+        hs_put_le64(cp->ids, c->next_key);
     for (uint32_t s = 0; s < n; s++) {
-        hs_put_le64(cp->ids + 8 * (size_t)s, *(uint64_t *)hs_chunks_at(&c->slot_ids, s));
+        uint64_t key = *(uint64_t *)hs_chunks_at(&c->slot_ids, s);
+        const uint8_t *sid = hs_coll_sid(c, s);
+        if (!c->sid) {
+            hs_put_le64(cp->ids + 8 * (size_t)s, key);
+        } else if (sid) {
+            memcpy(sp, sid, HS_SID_HDR + hs_sid_len(sid));
+            sp += HS_SID_HDR + hs_sid_len(sid);
+        } else {
+            hs_put_le64(sp, key);
+            sp[8] = sp[9] = 0;
+            sp += HS_SID_HDR;
+        }
         hs_put_le64(cp->meta + 8 * (size_t)s, off);
         const uint8_t *b = *(uint8_t **)hs_chunks_at(&c->meta, s);
         if (b) {
@@ -1120,8 +1218,8 @@ static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err
     if (rc != HS_OK)
         return rc;
     rc = hs_ckpt_add(w, HS_SEC_STATE, cp->state, STATE_LEN, err);
-    if (rc == HS_OK)
-        rc = hs_ckpt_add(w, HS_SEC_IDS, cp->ids, cp->ids_len, err);
+    if (rc == HS_OK) /* a collection of string ids: SIDS holds the keys and the strings */
+        rc = hs_ckpt_add(w, c->sid ? HS_SEC_SIDS : HS_SEC_IDS, cp->ids, cp->ids_len, err);
     if (rc == HS_OK)
         rc = hs_ckpt_add(w, HS_SEC_LIVE, cp->live, cp->live_len, err);
     if (rc == HS_OK)

@@ -25,6 +25,9 @@ void hs_coll_view(const hs_coll *c, uint32_t slot, double *vbuf, hs_point_view *
     v->id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, slot);
     v->dim = c->cfg.dimension;
     v->meta = *(uint8_t *const *)hs_chunks_at(&c->meta, slot);
+    const uint8_t *sid = hs_coll_sid(c, slot);
+    v->sid = sid ? hs_sid_str(sid) : NULL;
+    v->sid_len = sid ? hs_sid_len(sid) : 0;
     v->vector = vbuf;
     if (vbuf) {
         const void *rec = hs_chunks_at(hs_segset_chunks(c->vecs), slot);
@@ -45,9 +48,25 @@ int hs_meta_each_typed(const hs_point_view *p, hs_value_fn fn, void *ctx)
 
 int hs_meta_has_typed(const hs_point_view *p) { return hs_meta_has_typed_stored(p->meta); }
 
-int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
-           hs_error *err)
+/* The slot of the live point named by id, or (sid not NULL) by the string id; rw held. */
+static bool find_slot(const hs_coll *c, uint64_t id, const char *sid, size_t len, uint32_t *slot)
 {
+    if (sid) {
+        const uint8_t *b = hs_sidmap_get(&c->smap, sid, len);
+        if (!b)
+            return false;
+        id = hs_sid_key(b);
+    }
+    return hs_idmap_get(&c->ids, id, slot);
+}
+
+static int get_point(hs_collection *h, uint64_t id, const char *sid, size_t len, double *vector,
+                     hs_meta_fn fn, void *ctx, hs_error *err)
+{
+    if (sid && h->e->config.id_type != HS_ID_STRING)
+        return hs_coll_id_kind(h->e, err);
+    if (sid && hs_sid_check(sid, len, err) != HS_OK)
+        return HS_EINVAL;
     hs_coll *c;
     int rc = hs_coll_acquire(h, &c, err);
     if (rc == HS_OK)
@@ -56,9 +75,13 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
         return rc;
     pthread_rwlock_rdlock(&c->rw);
     uint32_t slot;
-    if (!hs_idmap_get(&c->ids, id, &slot)) {
+    if (!find_slot(c, id, sid, len, &slot)) {
         pthread_rwlock_unlock(&c->rw);
-        return point_not_found(err, id);
+        if (!sid)
+            return point_not_found(err, id);
+        hs_error_set(err, HS_ENOTFOUND, "Point '%.*s' not found", (int)HS_MIN(len, 64u), sid);
+        hs_error_sid(err, sid, len);
+        return hs_error_about(err, HS_ENOTFOUND, HS_FIELD_POINT, HS_REASON_NONE);
     }
     hs_point_view v;
     view_of(c, slot, vector, &v);
@@ -66,6 +89,18 @@ int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *c
         hs_meta_each(&v, fn, ctx);
     pthread_rwlock_unlock(&c->rw);
     return HS_OK;
+}
+
+int hs_get(hs_collection *h, uint64_t id, double *vector, hs_meta_fn fn, void *ctx,
+           hs_error *err)
+{
+    return get_point(h, id, NULL, 0, vector, fn, ctx, err);
+}
+
+int hs_get_sid(hs_collection *h, const char *sid, size_t len, double *vector, hs_meta_fn fn,
+               void *ctx, hs_error *err)
+{
+    return get_point(h, 0, sid ? sid : "", sid ? len : 0, vector, fn, ctx, err);
 }
 
 /* The accept test of a read: its conditions and its predicate, both when set. */
@@ -93,9 +128,11 @@ static int read_ids(hs_coll *c, const hs_read_opts *o, const read_filter *f, hs_
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     int rc = 0;
     pthread_rwlock_rdlock(&c->rw);
-    for (size_t i = 0; i < o->nids && rc == 0; i++) {
+    size_t n = o->sids ? o->nsids : o->nids;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         uint32_t slot;
-        if (!hs_idmap_get(&c->ids, o->ids[i], &slot))
+        if (o->sids ? !find_slot(c, 0, o->sids[i].str, o->sids[i].len, &slot)
+                    : !hs_idmap_get(&c->ids, o->ids[i], &slot))
             continue;
         hs_point_view v;
         view_of(c, slot, vbuf, &v);
@@ -109,16 +146,33 @@ static int read_ids(hs_coll *c, const hs_read_opts *o, const read_filter *f, hs_
     return rc;
 }
 
-/* (id, slot) max-heap on id: the scroll keeps the `limit + 1` smallest ids after the cursor. */
+/* (id, slot) max-heap on the point's order: the scroll keeps the `limit + 1` smallest after the
+ * cursor.  Points are ordered by id, or (collections of string ids) by their string ids' bytes,
+ * unsigned, a prefix first. */
 typedef struct idslot {
     uint64_t id;
     uint32_t slot;
+    const uint8_t *sid; /* the blob of a string id */
 } idslot;
+
+static int sid_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int d = memcmp(a, b, HS_MIN(al, bl));
+    return d ? d : al < bl ? -1 : al > bl;
+}
+
+static int idslot_cmp(const idslot *x, const idslot *y)
+{
+    if (x->sid)
+        return sid_cmp(hs_sid_str(x->sid), hs_sid_len(x->sid), hs_sid_str(y->sid),
+                       hs_sid_len(y->sid));
+    return x->id < y->id ? -1 : x->id > y->id;
+}
 
 static void idheap_push(idslot *h, size_t *n, idslot x)
 {
     size_t i = (*n)++;
-    while (i > 0 && h[(i - 1) / 2].id < x.id) {
+    while (i > 0 && idslot_cmp(&h[(i - 1) / 2], &x) < 0) {
         h[i] = h[(i - 1) / 2];
         i = (i - 1) / 2;
     }
@@ -133,9 +187,9 @@ static void idheap_pop(idslot *h, size_t *n)
         size_t c = 2 * i + 1;
         if (c >= *n)
             break;
-        if (c + 1 < *n && h[c + 1].id > h[c].id)
+        if (c + 1 < *n && idslot_cmp(&h[c + 1], &h[c]) > 0)
             c++;
-        if (h[c].id <= last.id)
+        if (idslot_cmp(&h[c], &last) <= 0)
             break;
         h[i] = h[c];
         i = c;
@@ -144,10 +198,15 @@ static void idheap_pop(idslot *h, size_t *n)
         h[i] = last;
 }
 
-static int cmp_idslot(const void *a, const void *b)
+static int cmp_idslot(const void *a, const void *b) { return idslot_cmp(a, b); }
+
+/* Whether the point x comes after the scroll's cursor. */
+static bool after_cursor(const hs_read_opts *o, const idslot *x)
 {
-    uint64_t x = ((const idslot *)a)->id, y = ((const idslot *)b)->id;
-    return x < y ? -1 : x > y;
+    if (x->sid)
+        return !o->after_sid || sid_cmp(hs_sid_str(x->sid), hs_sid_len(x->sid), o->after_sid,
+                                        o->after_sid_len) > 0;
+    return !o->has_after || x->id > o->after;
 }
 
 /* HS_READ_SCROLL: ascending ids after the cursor; keeps the limit + 1 smallest in a heap. */
@@ -155,8 +214,7 @@ static int read_scroll(hs_coll *c, const hs_read_opts *o, const read_filter *f, 
                        void *ctx, hs_read_result *res, hs_error *err)
 {
     size_t limit = o->limit;
-    bool has_after = o->has_after, with_vector = o->with_vector, accept = filtered(f);
-    uint64_t after = o->after;
+    bool with_vector = o->with_vector, accept = filtered(f);
     int rc = 0;
     if (limit == 0)
         return HS_OK;
@@ -172,10 +230,10 @@ static int read_scroll(hs_coll *c, const hs_read_opts *o, const read_filter *f, 
     for (uint32_t s = 0; s < c->nslots; s++) {
         if (!hs_live(c, s))
             continue;
-        uint64_t id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, s);
-        if (has_after && id <= after)
+        idslot x = {*(const uint64_t *)hs_chunks_at(&c->slot_ids, s), s, hs_coll_sid(c, s)};
+        if (!after_cursor(o, &x))
             continue;
-        if (accept && n == limit + 1 && id >= heap[0].id)
+        if (accept && n == limit + 1 && idslot_cmp(&x, &heap[0]) >= 0)
             continue;
         if (accept) {
             hs_point_view v;
@@ -184,10 +242,10 @@ static int read_scroll(hs_coll *c, const hs_read_opts *o, const read_filter *f, 
                 continue;
         }
         if (n < limit + 1) {
-            idheap_push(heap, &n, (idslot){id, s});
-        } else if (id < heap[0].id) {
+            idheap_push(heap, &n, x);
+        } else if (idslot_cmp(&x, &heap[0]) < 0) {
             idheap_pop(heap, &n);
-            idheap_push(heap, &n, (idslot){id, s});
+            idheap_push(heap, &n, x);
         }
     }
     if (n > 1)
@@ -283,6 +341,20 @@ int hs_read(hs_collection *h, const hs_read_opts *o, hs_point_fn fn, void *ctx,
         return hs_error_set(err, HS_EINVAL, "Unknown read mode %d", (int)o->mode);
     if (o->where) {
         int rc = hs_where_check(o->where, err);
+        if (rc != HS_OK)
+            return rc;
+    }
+    bool by_sid = (o->mode == HS_READ_IDS && o->sids) ||
+                  (o->mode == HS_READ_SCROLL && o->after_sid);
+    if (by_sid && h->e->config.id_type != HS_ID_STRING)
+        return hs_coll_id_kind(h->e, err);
+    for (size_t i = 0; o->mode == HS_READ_IDS && o->sids && i < o->nsids; i++) {
+        int rc = hs_sid_check_at(o->sids[i].str, o->sids[i].len, (long)i, err);
+        if (rc != HS_OK)
+            return rc;
+    }
+    if (o->mode == HS_READ_SCROLL && o->after_sid) {
+        int rc = hs_sid_check(o->after_sid, o->after_sid_len, err);
         if (rc != HS_OK)
             return rc;
     }

@@ -26,6 +26,7 @@ typedef struct coll_parts {
     uint64_t *live;
     size_t live_words;
     hs_idmap ids;
+    hs_chunks sids; /* string ids: the blobs (and their keys, so the string map) are kept */
 } coll_parts;
 
 static int copy_live(hs_coll *c, coll_parts *p, hs_error *err)
@@ -41,6 +42,8 @@ static int copy_live(hs_coll *c, coll_parts *p, hs_error *err)
         uint64_t id = *(uint64_t *)hs_chunks_at(&c->slot_ids, s);
         *(uint64_t *)hs_chunks_at(&p->slot_ids, j) = id;
         *(uint8_t **)hs_chunks_at(&p->meta, j) = *(uint8_t **)hs_chunks_at(&c->meta, s);
+        if (c->sid)
+            *(uint8_t **)hs_chunks_at(&p->sids, j) = hs_coll_sid(c, s);
         p->live[j >> 6] |= 1ULL << (j & 63);
         if (hs_idmap_put(&p->ids, id, j) != HS_OK)
             return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
@@ -72,6 +75,9 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
               hs_chunks_init(&p->meta, sizeof(uint8_t *), 12) == HS_OK &&
               hs_chunks_reserve(&p->meta, n) == HS_OK &&
               hs_idmap_reserve(&p->ids, n) == HS_OK;
+    if (ok && c->sid)
+        ok = hs_chunks_init(&p->sids, sizeof(uint8_t *), 12) == HS_OK &&
+             hs_chunks_reserve(&p->sids, n) == HS_OK;
     if (ok && c->quantized)
         ok = hs_chunks_init(&p->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len)) ==
                  HS_OK &&
@@ -115,6 +121,8 @@ static void parts_free(hs_coll *c, coll_parts *p, bool remove_files)
         hs_coll_vec_remove(c->e, c->db->io, p->gen);
     hs_chunks_destroy(&p->slot_ids);
     hs_chunks_destroy(&p->meta); /* blobs are shared with the other side: never freed here */
+    if (c->sid)
+        hs_chunks_destroy(&p->sids); /* likewise */
     if (c->quantized)
         hs_chunks_destroy(&p->codes);
     free(p->live);
@@ -126,13 +134,15 @@ static void swap_parts(hs_coll *c, coll_parts *p)
 {
     pthread_rwlock_wrlock(&c->rw);
     coll_parts old = {c->gen, c->vecs, c->codes, c->slot_ids, c->meta, c->graph, c->live,
-                      c->live_words, c->ids};
+                      c->live_words, c->ids, c->sids};
     c->gen = p->gen;
     c->vecs = p->vecs;
     if (c->quantized)
         c->codes = p->codes;
     c->slot_ids = p->slot_ids;
     c->meta = p->meta;
+    if (c->sid)
+        c->sids = p->sids;
     c->graph = p->graph;
     c->live = p->live;
     c->live_words = p->live_words;

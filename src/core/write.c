@@ -9,6 +9,10 @@
  *   DELETE: u32 n, then n ids (u64) of live points; id i gets clock lsn+i.
  *   CONFIGURE: u32 ef_search, u32 ef_construction (0 = unchanged); lsn = the current clock.
  *   CREATE: the collection's parameters (32 bytes); lsn = its creation clock.
+ *   UPSERT_SID, DELETE_SID (collections of string ids, which write no UPSERT or DELETE): as
+ *           UPSERT and DELETE with { u16 length, the string id } where the id was; the internal
+ *           key of a string is not logged: apply gives it (the key the string holds, or the next
+ *           one), so replay in log order gives every string the key it had.
  * Meta blob: u32 count, then count x { u32 key_len, key, u32 value_len, value }; in memory
  * each live slot holds a malloc'd copy prefixed with its u32 length.
  *
@@ -247,6 +251,67 @@ int hs_validate_meta(const hs_kv *kv, size_t n, hs_error *err)
     return HS_OK;
 }
 
+/* ---- string ids --------------------------------------------------------------------------- */
+
+int hs_sid_check(const char *sid, size_t len, hs_error *err)
+{
+    return hs_sid_check_at(sid, len, -1, err);
+}
+
+int hs_sid_check_at(const char *sid, size_t len, long index, hs_error *err)
+{
+    int rc = HS_OK;
+    hs_reason why = HS_REASON_NONE;
+    const char *nul = sid && len ? memchr(sid, 0, len) : NULL;
+    if (len == 0 || !sid) {
+        rc = hs_error_set(err, HS_EINVAL, "Invalid string id: it is empty (string ids are 1 to "
+                          "%d bytes of UTF-8)", HS_SID_MAX);
+        why = HS_REASON_EMPTY;
+    } else if (len > HS_SID_MAX) {
+        rc = hs_error_set(err, HS_EINVAL, "Invalid string id: %zu bytes, at most %d are allowed",
+                          len, HS_SID_MAX);
+        if (err) {
+            err->actual = len;
+            err->max = HS_SID_MAX;
+        }
+        why = HS_REASON_TOO_LONG;
+    } else if (nul) {
+        rc = hs_error_set(err, HS_EINVAL, "Invalid string id: it contains a NUL byte");
+        if (err)
+            err->item = (long)(nul - sid);
+        why = HS_REASON_SYNTAX;
+    } else if (!hs_utf8_valid(sid, len)) {
+        rc = hs_error_set(err, HS_EINVAL, "Invalid string id: not valid UTF-8");
+        why = HS_REASON_ENCODING;
+    }
+    if (rc == HS_OK)
+        return HS_OK;
+    if (err)
+        err->index = index;
+    return hs_error_about(err, HS_EINVAL, HS_FIELD_POINT, why);
+}
+
+void hs_error_sid(hs_error *err, const char *sid, size_t len)
+{
+    if (!err)
+        return;
+    size_t n = HS_MIN(len, 60u); /* valid UTF-8: cut before a character */
+    while (n < len && n > 0 && ((unsigned char)sid[n] & 0xC0) == 0x80)
+        n--;
+    hs_error_key(err, sid, n);
+}
+
+int hs_coll_id_kind(const centry *e, hs_error *err)
+{
+    bool str = e->config.id_type == HS_ID_STRING;
+    hs_error_set(err, HS_EINVAL, "Collection '%s' uses %s ids: its points cannot be named by %s",
+                 e->name, str ? "string" : "integer", str ? "integers" : "strings");
+    hs_error_name(err, e->name);
+    if (err)
+        err->expected = (uint64_t)e->config.id_type;
+    return hs_error_about(err, HS_EINVAL, HS_FIELD_POINT, HS_REASON_TYPE);
+}
+
 /* ---- metadata blobs -------------------------------------------------------------------- */
 
 /* ---- apply ------------------------------------------------------------------------------- */
@@ -260,11 +325,21 @@ static inline void live_set(hs_coll *c, uint32_t slot, bool on)
         __atomic_fetch_and(&c->live[slot >> 6], ~bit, __ATOMIC_RELAXED);
 }
 
-uint64_t hs_point_hash(hs_coll *c, uint64_t id, const void *rec)
+unsigned hs_point_bucket(uint64_t id, const uint8_t *sid)
 {
-    /* u32le(id) for the ids of the wire protocol; wider ids are hashed as u64le */
-    size_t idlen = id <= UINT32_MAX ? 4 : 8, dim = c->cfg.dimension;
-    memcpy(c->hashbuf, &id, idlen);
+    return sid ? (unsigned)(hs_siphash13(0, 0, hs_sid_str(sid), hs_sid_len(sid)) & 255)
+               : (unsigned)(id & 255);
+}
+
+uint64_t hs_point_hash(hs_coll *c, uint64_t id, const uint8_t *sid, const void *rec)
+{
+    /* u32le(id) for the ids of the wire protocol; wider ids are hashed as u64le; a string id's
+     * point: its bytes (whatever internal key it has) */
+    size_t idlen = sid ? hs_sid_len(sid) : id <= UINT32_MAX ? 4 : 8, dim = c->cfg.dimension;
+    if (sid)
+        memcpy(c->hashbuf, hs_sid_str(sid), idlen);
+    else
+        hs_put_le64(c->hashbuf, id); /* its first idlen bytes */
     uint8_t *p = c->hashbuf + idlen;
     for (size_t i = 0; i < dim; i++) {
         double v = c->f64 ? ((const double *)rec)[i] : (double)((const float *)rec)[i];
@@ -281,7 +356,8 @@ void hs_digest_recompute(hs_coll *c)
         if (!hs_live(c, s))
             continue;
         uint64_t id = *(uint64_t *)hs_chunks_at(&c->slot_ids, s);
-        c->digest[id & 255] ^= hs_point_hash(c, id, hs_chunks_at(full, s));
+        const uint8_t *sid = hs_coll_sid(c, s);
+        c->digest[hs_point_bucket(id, sid)] ^= hs_point_hash(c, id, sid, hs_chunks_at(full, s));
     }
 }
 
@@ -292,7 +368,16 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     if (!hs_idmap_get(&c->ids, id, &old))
         return false;
     hs_idmap_del(&c->ids, id);
-    c->digest[id & 255] ^= hs_point_hash(c, id, hs_chunks_at(hs_segset_chunks(c->vecs), old));
+    uint8_t *sid = hs_coll_sid(c, old);
+    c->digest[hs_point_bucket(id, sid)] ^=
+        hs_point_hash(c, id, sid, hs_chunks_at(hs_segset_chunks(c->vecs), old));
+    if (sid) {
+        hs_sidmap_del(&c->smap, sid);
+        __atomic_fetch_sub(&c->sid_bytes, HS_SID_HDR + (uint64_t)hs_sid_len(sid),
+                           __ATOMIC_RELAXED);
+        hs_sid_free(c, sid);
+        *(uint8_t **)hs_chunks_at(&c->sids, old) = NULL;
+    }
     live_set(c, old, false);
     uint8_t **mp = (uint8_t **)hs_chunks_at(&c->meta, old);
     hs_coll_pidx_update(c, old, *mp, false);
@@ -306,9 +391,9 @@ static bool unlink_point(hs_coll *c, uint64_t id)
     return true;
 }
 
-/* Applies one upsert.  Capacity (slots, id map) was reserved and blob allocated by the caller.
- * Caller holds rw for writing. */
-static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *blob)
+/* Applies one upsert.  Capacity (slots, id maps) was reserved and blob (and sid, the string id's
+ * blob in a collection of string ids) allocated by the caller.  Caller holds rw for writing. */
+static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *blob, uint8_t *sid)
 {
     uint32_t slot = c->nslots;
     void *rec = hs_chunks_at(hs_segset_chunks(c->vecs), slot);
@@ -325,12 +410,23 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
         else
             hs_space_encode_f32(&c->trav, (const float *)(const void *)c->scratch, code);
     }
+    if (sid) {
+        /* the key of the live point of this string, or a new one */
+        const uint8_t *cur = hs_sidmap_get(&c->smap, hs_sid_str(sid), hs_sid_len(sid));
+        id = cur ? hs_sid_key(cur) : c->next_key++;
+        hs_put_le64(sid, id);
+        *(uint8_t **)hs_chunks_at(&c->sids, slot) = sid;
+        __atomic_fetch_add(&c->sid_bytes, HS_SID_HDR + (uint64_t)hs_sid_len(sid),
+                           __ATOMIC_RELAXED);
+    }
     *(uint64_t *)hs_chunks_at(&c->slot_ids, slot) = id;
     *(uint8_t **)hs_chunks_at(&c->meta, slot) = blob;
     if (blob)
         __atomic_fetch_add(&c->meta_bytes, 4 + (uint64_t)hs_get_le32(blob), __ATOMIC_RELAXED);
     unlink_point(c, id);
-    c->digest[id & 255] ^= hs_point_hash(c, id, rec);
+    if (sid)
+        hs_sidmap_put(&c->smap, sid); /* cannot fail: capacity was reserved */
+    c->digest[hs_point_bucket(id, sid)] ^= hs_point_hash(c, id, sid, rec);
     hs_idmap_put(&c->ids, id, slot); /* cannot fail: capacity was reserved */
     live_set(c, slot, true);
     c->nlive++;
@@ -338,108 +434,211 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
     __atomic_store_n(&c->nslots, slot + 1, __ATOMIC_RELEASE);
 }
 
-/* Prepares n upserts of a record payload: checks its structure, reserves capacity and copies
- * the metadata blobs.  On success blobs[i] owns point i's blob. */
-static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, uint32_t *n_out,
-                           uint8_t ***blobs_out, const uint8_t ***vecs_out, uint64_t **ids_out,
-                           hs_error *err)
+/* What prepare_upserts makes of an UPSERT or UPSERT_SID payload: per point its id (UPSERT),
+ * its vector in the payload, its metadata blob and (UPSERT_SID) its string id's blob; each blob
+ * owned here until apply takes it. */
+typedef struct prepared {
+    uint32_t n;
+    uint8_t **blobs;
+    const uint8_t **vecs;
+    uint64_t *ids;
+    uint8_t **sids; /* NULL for UPSERT */
+} prepared;
+
+static void prepared_free(prepared *pr, bool blobs_too)
 {
+    for (uint32_t i = 0; blobs_too && i < pr->n; i++) {
+        free(pr->blobs ? pr->blobs[i] : NULL);
+        free(pr->sids ? pr->sids[i] : NULL);
+    }
+    free(pr->blobs);
+    free(pr->vecs);
+    free(pr->ids);
+    free(pr->sids);
+    memset(pr, 0, sizeof(*pr));
+}
+
+/* One point of a payload at *pp: UPSERT { u64 id, u32 meta_len, vector, meta } or UPSERT_SID
+ * { u16 sid_len, sid, u32 meta_len, vector, meta }.  False when it does not fit or its string id
+ * is not one (hs_sid_check); *pp then is unchanged. */
+static bool next_point(const uint8_t **pp, const uint8_t *end, bool sid, size_t vbytes,
+                       uint64_t *id, const uint8_t **sidp, size_t *sid_len,
+                       const uint8_t **vec, const uint8_t **meta, uint32_t *ml)
+{
+    const uint8_t *p = *pp;
+    size_t head = 12;
+    if (sid) {
+        if (end - p < 2)
+            return false;
+        *sid_len = (size_t)p[0] | (size_t)p[1] << 8;
+        *sidp = p + 2;
+        head = 2 + *sid_len + 4;
+        if ((size_t)(end - p) < head ||
+            hs_sid_check((const char *)*sidp, *sid_len, NULL) != HS_OK)
+            return false;
+    } else if (end - p < 12) {
+        return false;
+    }
+    *ml = hs_get_le32(p + head - 4);
+    if ((size_t)(end - p - head) < vbytes || *ml > (size_t)(end - p - head) - vbytes)
+        return false;
+    *id = sid ? 0 : hs_get_le64(p);
+    *vec = p + head;
+    *meta = p + head + vbytes;
+    *pp = *meta + *ml;
+    return true;
+}
+
+/* A string id's blob for apply (its key is set then). */
+static uint8_t *sid_blob(const uint8_t *sid, size_t len)
+{
+    uint8_t *b = malloc(HS_SID_HDR + len);
+    if (b) {
+        hs_put_le64(b, 0);
+        b[8] = (uint8_t)len;
+        b[9] = (uint8_t)(len >> 8);
+        memcpy(b + HS_SID_HDR, sid, len);
+    }
+    return b;
+}
+
+/* Reserves room in the id maps for `want` live points (growing replaces the tables that gets
+ * and deletes read under the read lock). */
+static int reserve_maps(hs_coll *c, size_t want, hs_error *err)
+{
+    if (2 * want <= c->ids.cap && (!c->sid || 2 * want <= c->smap.cap))
+        return HS_OK;
+    pthread_rwlock_wrlock(&c->rw);
+    int rc = hs_idmap_reserve(&c->ids, want);
+    if (rc == HS_OK && c->sid)
+        rc = hs_sidmap_reserve(&c->smap, want);
+    pthread_rwlock_unlock(&c->rw);
+    return rc == HS_OK ? HS_OK : hs_error_set(err, HS_ENOMEM, "Out of memory");
+}
+
+/* Prepares the upserts of a record payload (UPSERT, or UPSERT_SID when `sid`): checks its
+ * structure, reserves capacity and copies the blobs. */
+static int prepare_upserts(hs_coll *c, const uint8_t *payload, size_t len, bool sid,
+                           prepared *pr, hs_error *err)
+{
+    memset(pr, 0, sizeof(*pr));
     if (len < 4)
         return hs_error_set(err, HS_ECORRUPT, "upsert record too short");
+    if (sid != c->sid)
+        return hs_error_set(err, HS_ECORRUPT, "upsert record of the wrong id kind");
     uint32_t n = hs_get_le32(payload);
     size_t vbytes = (size_t)c->cfg.dimension * (c->f64 ? 8 : 4);
-    uint8_t **blobs = calloc(n ? n : 1, sizeof(*blobs));
-    const uint8_t **vecs = calloc(n ? n : 1, sizeof(*vecs));
-    uint64_t *ids = calloc(n ? n : 1, sizeof(*ids));
-    int rc = blobs && vecs && ids ? HS_OK : hs_error_set(err, HS_ENOMEM, "Out of memory");
+    /* no count beyond what the payload can hold (an id takes 12 or at least 3 bytes) */
+    if (n > (len - 4) / ((sid ? 7 : 12) + vbytes))
+        return hs_error_set(err, HS_ECORRUPT, "upsert record: %u points do not fit", n);
+    pr->n = n;
+    pr->blobs = calloc(n ? n : 1, sizeof(*pr->blobs));
+    pr->vecs = calloc(n ? n : 1, sizeof(*pr->vecs));
+    pr->ids = calloc(n ? n : 1, sizeof(*pr->ids));
+    pr->sids = sid ? calloc(n ? n : 1, sizeof(*pr->sids)) : NULL;
+    int rc = pr->blobs && pr->vecs && pr->ids && (!sid || pr->sids)
+                 ? HS_OK
+                 : hs_error_set(err, HS_ENOMEM, "Out of memory");
     const uint8_t *p = payload + 4, *end = payload + len;
     for (uint32_t i = 0; i < n && rc == HS_OK; i++) {
-        if (end - p < 12 || (size_t)(end - p - 12) < vbytes ||
-            hs_get_le32(p + 8) > (size_t)(end - p - 12) - vbytes) {
-            rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u truncated", i);
+        const uint8_t *sp = NULL, *mb;
+        size_t sl = 0;
+        uint32_t ml;
+        if (!next_point(&p, end, sid, vbytes, &pr->ids[i], &sp, &sl, &pr->vecs[i], &mb, &ml)) {
+            rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u truncated or with a "
+                              "bad id", i);
             break;
         }
-        ids[i] = hs_get_le64(p);
-        uint32_t ml = hs_get_le32(p + 8);
-        vecs[i] = p + 12;
-        const uint8_t *mb = p + 12 + vbytes;
         if (!hs_meta_blob_ok(mb, ml)) {
             rc = hs_error_set(err, HS_ECORRUPT, "upsert record: point %u has bad metadata", i);
             break;
         }
         if (hs_get_le32(mb) != 0) { /* no entries: no blob at all */
-            blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
-            if (!blobs[i]) {
+            pr->blobs[i] = malloc(4 + (size_t)ml); /* in memory: [u32 length][blob] */
+            if (!pr->blobs[i]) {
                 rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
                 break;
             }
-            hs_put_le32(blobs[i], ml);
-            memcpy(blobs[i] + 4, mb, ml);
+            hs_put_le32(pr->blobs[i], ml);
+            memcpy(pr->blobs[i] + 4, mb, ml);
         }
-        p = mb + ml;
+        if (sid && !(pr->sids[i] = sid_blob(sp, sl)))
+            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
     }
     if (rc == HS_OK && p != end)
         rc = hs_error_set(err, HS_ECORRUPT, "upsert record: trailing bytes");
     /* queued upserts apply first: their points take the slots in between */
     if (rc == HS_OK)
         rc = hs_coll_reserve(c, (uint64_t)c->nslots + c->pend_points + n, err);
-    size_t want = (size_t)(c->nlive + c->pend_points + n);
-    if (rc == HS_OK && 2 * want > c->ids.cap) {
-        /* growing replaces the table that gets and deletes read under the read lock */
-        pthread_rwlock_wrlock(&c->rw);
-        if (hs_idmap_reserve(&c->ids, want) != HS_OK)
-            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
-        pthread_rwlock_unlock(&c->rw);
-    }
-    if (rc != HS_OK) {
-        for (uint32_t i = 0; blobs && i < n; i++)
-            free(blobs[i]);
-        free(blobs);
-        free(vecs);
-        free(ids);
-        return rc;
-    }
-    *n_out = n;
-    *blobs_out = blobs;
-    *vecs_out = vecs;
-    *ids_out = ids;
-    return HS_OK;
+    if (rc == HS_OK)
+        rc = reserve_maps(c, (size_t)(c->nlive + c->pend_points + n), err);
+    if (rc != HS_OK)
+        prepared_free(pr, true);
+    return rc;
+}
+
+/* Applies prepared upserts (which take their blobs).  Caller holds rw for writing. */
+static void apply_prepared(hs_coll *c, const prepared *pr)
+{
+    for (uint32_t i = 0; i < pr->n; i++)
+        apply_upsert(c, pr->ids[i], pr->vecs[i], pr->blobs[i], pr->sids ? pr->sids[i] : NULL);
 }
 
 /* Applies a whole upsert record (live write or replay). */
-static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, uint64_t lsn,
-                               hs_error *err)
+static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, bool sid,
+                               uint64_t lsn, hs_error *err)
 {
-    uint32_t n;
-    uint8_t **blobs;
-    const uint8_t **vecs;
-    uint64_t *ids;
-    int rc = prepare_upserts(c, payload, len, &n, &blobs, &vecs, &ids, err);
+    prepared pr;
+    int rc = prepare_upserts(c, payload, len, sid, &pr, err);
     if (rc != HS_OK)
         return rc;
     pthread_rwlock_wrlock(&c->rw);
-    for (uint32_t i = 0; i < n; i++)
-        apply_upsert(c, ids[i], vecs[i], blobs[i]);
+    apply_prepared(c, &pr);
     pthread_rwlock_unlock(&c->rw);
-    if (n) {
-        c->clock = lsn + n - 1;
+    if (pr.n) {
+        c->clock = lsn + pr.n - 1;
         __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
-    free(blobs);
-    free(vecs);
-    free(ids);
+    prepared_free(&pr, false);
     return HS_OK;
 }
 
-static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, uint64_t lsn,
-                               hs_error *err)
+/* The string ids of a DELETE_SID payload: whether each { u16 length, id } fits and is one. */
+static bool sids_ok(const uint8_t *payload, size_t len)
 {
-    if (len < 4 || (len - 4) / 8 != hs_get_le32(payload) || (len - 4) % 8)
+    const uint8_t *p = payload + 4, *end = payload + len;
+    for (uint32_t i = 0, n = hs_get_le32(payload); i < n; i++) {
+        size_t sl = end - p >= 2 ? (size_t)p[0] | (size_t)p[1] << 8 : 0;
+        if (end - p < 2 || (size_t)(end - p - 2) < sl ||
+            hs_sid_check((const char *)p + 2, sl, NULL) != HS_OK)
+            return false;
+        p += 2 + sl;
+    }
+    return p == end;
+}
+
+static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, bool sid,
+                               uint64_t lsn, hs_error *err)
+{
+    if (sid != c->sid)
+        return hs_error_set(err, HS_ECORRUPT, "delete record of the wrong id kind");
+    if (len < 4 || (sid ? !sids_ok(payload, len)
+                        : (len - 4) / 8 != hs_get_le32(payload) || (len - 4) % 8))
         return hs_error_set(err, HS_ECORRUPT, "delete record: bad length");
     uint32_t n = hs_get_le32(payload);
+    const uint8_t *p = payload + 4;
     pthread_rwlock_wrlock(&c->rw);
-    for (uint32_t i = 0; i < n; i++)
-        unlink_point(c, hs_get_le64(payload + 4 + 8 * (size_t)i));
+    for (uint32_t i = 0; i < n; i++) {
+        if (!sid) {
+            unlink_point(c, hs_get_le64(p + 8 * (size_t)i));
+            continue;
+        }
+        size_t sl = (size_t)p[0] | (size_t)p[1] << 8;
+        const uint8_t *cur = hs_sidmap_get(&c->smap, (const char *)p + 2, sl);
+        if (cur)
+            unlink_point(c, hs_sid_key(cur));
+        p += 2 + sl;
+    }
     pthread_rwlock_unlock(&c->rw);
     if (n) {
         c->clock = lsn + n - 1;
@@ -453,17 +652,20 @@ int hs_coll_replay(void *ctx, const hs_wal_record *r)
     hs_coll *c = ctx;
     hs_error err;
     int rc = HS_OK;
-    if ((r->type == HS_REC_UPSERT || r->type == HS_REC_DELETE) &&
+    bool sid = r->type == HS_REC_UPSERT_SID || r->type == HS_REC_DELETE_SID;
+    if ((r->type == HS_REC_UPSERT || r->type == HS_REC_DELETE || sid) &&
         (rc = hs_coll_ids_locked(c, &err)) != HS_OK) {
         hs_log(HS_LOG_ERROR, "collection '%s': replay: %s", c->e->name, err.message);
         return rc;
     }
     switch (r->type) {
     case HS_REC_UPSERT:
-        rc = apply_upsert_record(c, r->payload, r->len, r->lsn, &err);
+    case HS_REC_UPSERT_SID:
+        rc = apply_upsert_record(c, r->payload, r->len, sid, r->lsn, &err);
         break;
     case HS_REC_DELETE:
-        rc = apply_delete_record(c, r->payload, r->len, r->lsn, &err);
+    case HS_REC_DELETE_SID:
+        rc = apply_delete_record(c, r->payload, r->len, sid, r->lsn, &err);
         break;
     case HS_REC_CREATE:
         if (r->lsn > c->clock)
@@ -544,19 +746,24 @@ int hs_coll_no_space(const hs_coll *c, hs_error *err)
 
 /* ---- writes waiting for their fsync ------------------------------------------------------ */
 
+static bool is_upsert(const hs_pending *p)
+{
+    return p->type == HS_REC_UPSERT || p->type == HS_REC_UPSERT_SID;
+}
+
 static void apply_pending(hs_coll *c, hs_pending *p)
 {
-    if (p->type == HS_REC_UPSERT) {
+    if (is_upsert(p)) {
+        prepared pr = {p->n, p->blobs, p->vecs, p->ids, p->sids};
         pthread_rwlock_wrlock(&c->rw);
-        for (uint32_t i = 0; i < p->n; i++)
-            apply_upsert(c, p->ids[i], p->vecs[i], p->blobs[i]);
+        apply_prepared(c, &pr);
         pthread_rwlock_unlock(&c->rw);
         if (p->n) {
             c->clock = p->lsn + p->n - 1;
             __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         }
     } else {
-        apply_delete_record(c, p->payload, p->len, p->lsn, NULL);
+        apply_delete_record(c, p->payload, p->len, p->type == HS_REC_DELETE_SID, p->lsn, NULL);
     }
 }
 
@@ -567,7 +774,7 @@ void hs_coll_settle_locked(hs_coll *c)
     uint64_t durable = hs_wal_durable(c->wal, &failed, why, sizeof(why));
     hs_pending *p;
     while ((p = c->pend_head) && (p->ticket <= durable || (p->async && !failed))) {
-        if (p->type == HS_REC_UPSERT)
+        if (is_upsert(p))
             c->pend_points -= p->n;
         apply_pending(c, p);
         p->state = 1;
@@ -577,7 +784,7 @@ void hs_coll_settle_locked(hs_coll *c)
         /* the log cut every record past `durable`: they never happened */
         for (p = c->pend_head; p; p = p->next) {
             p->state = -1;
-            if (p->type == HS_REC_UPSERT)
+            if (is_upsert(p))
                 c->pend_points -= p->n;
         }
         c->pend_head = NULL;
@@ -614,7 +821,7 @@ static void submit_locked(hs_coll *c, hs_pending *p)
         p->state = 1;
         return;
     }
-    if (p->type == HS_REC_UPSERT)
+    if (is_upsert(p))
         c->pend_points += p->n;
     if (c->pend_tail)
         c->pend_tail->next = p;
@@ -677,7 +884,7 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
 {
     size_t dim = c->cfg.dimension, vbytes = dim * (c->f64 ? 8 : 4), total = 4;
     for (size_t i = 0; i < n; i++)
-        total += 12 + vbytes + hs_meta_size(&pts[i]);
+        total += (c->sid ? 6 + pts[i].sid_len : 12) + vbytes + hs_meta_size(&pts[i]);
     uint8_t *buf = malloc(HS_WAL_HEADER + total);
     double *tmp = malloc(dim * sizeof(double));
     if (!buf || !tmp) {
@@ -690,11 +897,19 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
     hs_put_le32(p, (uint32_t)n);
     p += 4;
     for (size_t i = 0; i < n; i++) {
-        hs_put_le64(p, pts[i].id);
+        uint8_t *mlp = p + 8; /* UPSERT: { u64 id, u32 meta_len, ... } */
+        if (c->sid) {         /* UPSERT_SID: { u16 sid_len, sid, u32 meta_len, ... } */
+            p[0] = (uint8_t)pts[i].sid_len;
+            p[1] = (uint8_t)(pts[i].sid_len >> 8);
+            memcpy(p + 2, pts[i].sid, pts[i].sid_len);
+            mlp = p + 2 + pts[i].sid_len;
+        } else {
+            hs_put_le64(p, pts[i].id);
+        }
         memcpy(tmp, pts[i].vector, dim * sizeof(double));
         if (c->cfg.metric == HS_METRIC_COSINE)
             hs_vec_normalize_f64(tmp, dim);
-        uint8_t *v = p + 12;
+        uint8_t *v = mlp + 4;
         for (size_t j = 0; j < dim; j++) {
             if (c->f64) {
                 memcpy(v + 8 * j, &tmp[j], 8);
@@ -704,7 +919,7 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
             }
         }
         size_t ml = hs_meta_encode(&pts[i], v + vbytes);
-        hs_put_le32(p + 8, (uint32_t)ml);
+        hs_put_le32(mlp, (uint32_t)ml);
         p = v + vbytes + ml;
     }
     free(tmp);
@@ -716,17 +931,22 @@ int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_dur
                           hs_pending *p, hs_error *err)
 {
     memset(p, 0, sizeof(*p));
-    p->type = HS_REC_UPSERT;
+    p->type = c->sid ? HS_REC_UPSERT_SID : HS_REC_UPSERT;
     p->async = mode == HS_DURABILITY_ASYNC;
     uint64_t first = 0;
+    prepared pr = {0};
     int rc = hs_coll_ids_locked(c, err);
     if (rc == HS_OK)
-        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &p->n, &p->blobs, &p->vecs, &p->ids,
-                             err);
+        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, c->sid, &pr, err);
+    p->n = pr.n;
+    p->blobs = pr.blobs;
+    p->vecs = pr.vecs;
+    p->ids = pr.ids;
+    p->sids = pr.sids;
     if (rc == HS_OK)
         rc = hs_db_tick(c->db, n, &first, err);
     if (rc == HS_OK)
-        rc = log_record(c, HS_REC_UPSERT, first, buf, len, &p->ticket, err);
+        rc = log_record(c, p->type, first, buf, len, &p->ticket, err);
     if (rc == HS_OK) {
         p->lsn = first;
         submit_locked(c, p);
@@ -738,15 +958,13 @@ int hs_coll_upsert_finish(hs_coll *c, hs_pending *p, int rc, hs_durability mode,
 {
     if (rc == HS_OK)
         rc = finish(c, p, mode, err);
-    if (p->blobs && p->state != 1)
-        for (uint32_t i = 0; i < p->n; i++)
-            free(p->blobs[i]); /* never applied: the slots did not take them */
-    free(p->blobs);
-    free(p->vecs);
-    free(p->ids);
+    /* never applied: the slots did not take the blobs */
+    prepared pr = {p->n, p->blobs, p->vecs, p->ids, p->sids};
+    prepared_free(&pr, p->state != 1);
     p->blobs = NULL;
     p->vecs = NULL;
     p->ids = NULL;
+    p->sids = NULL;
     return rc;
 }
 
@@ -760,7 +978,12 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     if (rc != HS_OK || n == 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
-        rc = hs_validate_vector(c, pts[i].vector, pts[i].dim, false, err);
+        if ((pts[i].sid != NULL) != c->sid)
+            rc = hs_coll_id_kind(c->e, err);
+        else if (c->sid)
+            rc = hs_sid_check_at(pts[i].sid, pts[i].sid_len, (long)i, err);
+        if (rc == HS_OK)
+            rc = hs_validate_vector(c, pts[i].vector, pts[i].dim, false, err);
         if (rc == HS_OK)
             rc = hs_validate_meta(pts[i].meta, pts[i].nmeta, err);
         if (rc != HS_OK) {
@@ -786,14 +1009,102 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     return rc;
 }
 
-/* Deletes the live points among ids, or (when accept is set) every live point it accepts,
- * chosen under the writer lock so that the set is taken at one instant. */
-static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
+/* The slots a delete chooses, each once, in the order first named (writers excluded). */
+typedef struct victims {
+    uint32_t *slots;
+    uint32_t n;
+    hs_idmap seen; /* slot -> 1 */
+    size_t bytes;  /* of the record's entries */
+} victims;
+
+static int victim_add(hs_coll *c, victims *v, uint32_t slot)
+{
+    if (hs_idmap_get(&v->seen, slot, NULL))
+        return HS_OK; /* deleting one point twice in a request deletes it once */
+    if (hs_idmap_put(&v->seen, slot, 1) != HS_OK)
+        return HS_ENOMEM;
+    v->slots[v->n++] = slot;
+    const uint8_t *sid = hs_coll_sid(c, slot);
+    v->bytes += sid ? 2 + hs_sid_len(sid) : 8;
+    return HS_OK;
+}
+
+/* Chooses the live points among ids or sids, or (accept set) every live one it accepts. */
+static int choose_victims(hs_coll *c, const uint64_t *ids, const hs_sid *sids, size_t n,
+                          int (*accept)(void *, const hs_point_view *), void *actx, victims *v)
+{
+    size_t cap = accept ? (size_t)c->nlive : n;
+    v->slots = malloc((cap ? cap : 1) * sizeof(uint32_t));
+    if (!v->slots || hs_idmap_reserve(&v->seen, cap) != HS_OK)
+        return HS_ENOMEM;
+    int rc = HS_OK;
+    pthread_rwlock_rdlock(&c->rw);
+    for (uint32_t s = 0; accept && s < c->nslots && v->n < cap && rc == HS_OK; s++) {
+        if (!hs_live(c, s))
+            continue;
+        hs_point_view pv;
+        hs_coll_view(c, s, NULL, &pv);
+        if (accept(actx, &pv))
+            rc = victim_add(c, v, s);
+    }
+    for (size_t i = 0; !accept && i < n && rc == HS_OK; i++) {
+        uint32_t slot;
+        uint64_t id = sids ? 0 : ids[i];
+        if (sids) {
+            const uint8_t *b = hs_sidmap_get(&c->smap, sids[i].str, sids[i].len);
+            if (!b)
+                continue;
+            id = hs_sid_key(b);
+        }
+        if (hs_idmap_get(&c->ids, id, &slot))
+            rc = victim_add(c, v, slot);
+    }
+    pthread_rwlock_unlock(&c->rw);
+    return rc;
+}
+
+/* The DELETE (integer ids) or DELETE_SID (string ids) payload of the victims, after
+ * HS_WAL_HEADER bytes of room. */
+static uint8_t *delete_record(hs_coll *c, const victims *v, size_t *len)
+{
+    uint8_t *buf = malloc(HS_WAL_HEADER + 4 + v->bytes);
+    if (!buf)
+        return NULL;
+    uint8_t *p = buf + HS_WAL_HEADER;
+    hs_put_le32(p, v->n);
+    p += 4;
+    pthread_rwlock_rdlock(&c->rw);
+    for (uint32_t i = 0; i < v->n; i++) {
+        const uint8_t *sid = hs_coll_sid(c, v->slots[i]);
+        if (!sid) {
+            hs_put_le64(p, *(const uint64_t *)hs_chunks_at(&c->slot_ids, v->slots[i]));
+            p += 8;
+            continue;
+        }
+        size_t sl = hs_sid_len(sid);
+        memcpy(p, sid + 8, 2 + sl); /* { u16 length, bytes } as in the blob */
+        p += 2 + sl;
+    }
+    pthread_rwlock_unlock(&c->rw);
+    *len = 4 + v->bytes;
+    return buf;
+}
+
+/* Deletes the live points among ids (or sids), or (when accept is set) every live point it
+ * accepts, chosen under the writer lock so that the set is taken at one instant. */
+static int delete_points(hs_collection *h, const uint64_t *ids, const hs_sid *sids, size_t n,
                          int (*accept)(void *, const hs_point_view *), void *actx,
                          hs_durability durability, size_t *deleted, hs_error *err)
 {
     if (deleted)
         *deleted = 0;
+    if (sids && h->e->config.id_type != HS_ID_STRING)
+        return hs_coll_id_kind(h->e, err);
+    for (size_t i = 0; sids && i < n; i++) {
+        int rc = hs_sid_check_at(sids[i].str, sids[i].len, (long)i, err);
+        if (rc != HS_OK)
+            return rc;
+    }
     if (__atomic_load_n(&h->e->frozen, __ATOMIC_ACQUIRE))
         return hs_coll_frozen(h->e, err); /* without loading it */
     hs_coll *c;
@@ -801,7 +1112,7 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
     if (rc != HS_OK || (n == 0 && !accept))
         return rc;
     pthread_mutex_lock(&c->wlock);
-    hs_coll_drain_locked(c); /* the ids are chosen from every write logged before */
+    hs_coll_drain_locked(c); /* the points are chosen from every write logged before */
     if (__atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
         rc = hs_coll_frozen(c->e, err);
     if (rc != HS_OK || (rc = hs_coll_ids_locked(c, err)) != HS_OK) {
@@ -809,44 +1120,26 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
         return rc;
     }
     /* writers are excluded by wlock, so the live count bounds what a filter can select */
-    size_t cap = accept ? (size_t)c->nlive : n;
-    uint8_t *buf = malloc(HS_WAL_HEADER + 4 + 8 * (cap ? cap : 1));
-    if (!buf) {
-        pthread_mutex_unlock(&c->wlock);
-        return hs_error_set(err, HS_ENOMEM, "Out of memory");
-    }
-    uint32_t m = 0;
-    pthread_rwlock_rdlock(&c->rw);
-    if (accept) {
-        for (uint32_t s = 0; s < c->nslots && m < cap; s++) {
-            if (!hs_live(c, s))
-                continue;
-            hs_point_view v;
-            hs_coll_view(c, s, NULL, &v);
-            if (accept(actx, &v))
-                hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, v.id);
-        }
-    }
-    for (size_t i = 0; !accept && i < n; i++) {
-        bool dup = false; /* deleting one id twice in a request deletes it once */
-        for (uint32_t j = 0; j < m && !dup; j++)
-            dup = hs_get_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)j) == ids[i];
-        if (!dup && hs_idmap_get(&c->ids, ids[i], NULL))
-            hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
-    }
-    pthread_rwlock_unlock(&c->rw);
+    victims v = {0};
+    hs_idmap_init(&v.seen);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (choose_victims(c, ids, sids, n, accept, actx, &v) != HS_OK ||
+        !(buf = delete_record(c, &v, &len)))
+        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    uint32_t m = v.n;
     hs_durability mode = hs_coll_durability(c, durability);
-    hs_pending p = {.type = HS_REC_DELETE, .async = mode == HS_DURABILITY_ASYNC, .n = m};
+    hs_pending p = {.type = c->sid ? HS_REC_DELETE_SID : HS_REC_DELETE,
+                    .async = mode == HS_DURABILITY_ASYNC, .n = m};
     uint64_t first = 0;
-    if (m > 0 && c->read_only)
+    if (m > 0 && rc == HS_OK && c->read_only)
         rc = read_only_error(c, err);
     if (m > 0 && rc == HS_OK) {
-        hs_put_le32(buf + HS_WAL_HEADER, m);
         p.payload = buf + HS_WAL_HEADER;
-        p.len = 4 + 8 * (size_t)m;
+        p.len = len;
         rc = hs_db_tick(c->db, m, &first, err);
         if (rc == HS_OK)
-            rc = log_record(c, HS_REC_DELETE, first, buf, p.len, &p.ticket, err);
+            rc = log_record(c, p.type, first, buf, p.len, &p.ticket, err);
         if (rc == HS_OK) {
             p.lsn = first;
             submit_locked(c, &p);
@@ -856,6 +1149,8 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
     if (rc == HS_OK && m > 0)
         rc = finish(c, &p, mode, err);
     free(buf);
+    free(v.slots);
+    hs_idmap_destroy(&v.seen);
     if (rc == HS_OK && deleted)
         *deleted = m;
     return rc;
@@ -864,13 +1159,21 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
 int hs_delete(hs_collection *h, const uint64_t *ids, size_t n, hs_durability durability,
               size_t *deleted, hs_error *err)
 {
-    return delete_points(h, ids, n, NULL, NULL, durability, deleted, err);
+    return delete_points(h, ids, NULL, n, NULL, NULL, durability, deleted, err);
+}
+
+int hs_delete_sids(hs_collection *h, const hs_sid *sids, size_t n, hs_durability durability,
+                   size_t *deleted, hs_error *err)
+{
+    static const hs_sid none = {0};
+    return delete_points(h, NULL, sids ? sids : &none, sids ? n : 0, NULL, NULL, durability,
+                         deleted, err);
 }
 
 int hs_delete_where(hs_collection *h, int (*accept)(void *ctx, const hs_point_view *p), void *ctx,
                     hs_durability durability, size_t *deleted, hs_error *err)
 {
-    return delete_points(h, NULL, 0, accept, ctx, durability, deleted, err);
+    return delete_points(h, NULL, NULL, 0, accept, ctx, durability, deleted, err);
 }
 
 int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_construction,
