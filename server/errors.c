@@ -176,6 +176,9 @@ static int from_metadata(hs_fail *f, const hs_error *e)
     int id = HS_ERR_METADATA;
     switch (e->reason) {
     case HS_REASON_TOO_MANY:
+        if (e->field == HS_FIELD_POINT && e->key[0]) /* ... of a string id's point */
+            return hs_fail_set(f, id, "Invalid metadata: point '%s' would hold more than %g "
+                               "entries", e->key, e->max);
         if (e->field == HS_FIELD_POINT) /* hs_update_payload: the merged metadata */
             return hs_fail_set(f, id, "Invalid metadata: point %llu would hold more than %g "
                                "entries", (unsigned long long)e->id, e->max);
@@ -205,10 +208,43 @@ static int from_metadata(hs_fail *f, const hs_error *e)
     }
 }
 
+/* HS_EINVAL: a string id (hs_sid_check), an id of the kind a collection does not use, an id
+ * type at create; anything else has no typed form. */
+static int from_invalid(hs_fail *f, const hs_error *e, const char *m)
+{
+    int id = HS_ERR_INVALID_ARGUMENT;
+    if (e->field == HS_FIELD_ID_TYPE)
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "Unknown id type %llu: expected integer or "
+                           "string", (unsigned long long)e->actual);
+    if (e->field != HS_FIELD_POINT)
+        return hs_fail_set(f, HS_ERR_INTERNAL, "Internal error: %s", m);
+    switch (e->reason) {
+    case HS_REASON_TYPE: {
+        bool str = e->expected == HS_ID_STRING;
+        return hs_fail_set(f, id, "Collection '%s' uses %s ids: a point id must be %s", e->name,
+                           str ? "string" : "integer", str ? "a string" : "an integer");
+    }
+    case HS_REASON_EMPTY:
+        return hs_fail_set(f, id, "Invalid string id: it is empty (string ids are 1 to %d bytes "
+                           "of UTF-8)", HS_SID_MAX);
+    case HS_REASON_TOO_LONG:
+        return hs_fail_set(f, id, "Invalid string id: %llu bytes, at most %g are allowed",
+                           (unsigned long long)e->actual, e->max);
+    case HS_REASON_SYNTAX:
+        return hs_fail_set(f, id, "Invalid string id: it contains a NUL character");
+    case HS_REASON_ENCODING:
+        return hs_fail_set(f, id, "Invalid string id: not valid UTF-8");
+    default:
+        return hs_fail_set(f, id, "Invalid point id");
+    }
+}
+
 static int from_collection(hs_fail *f, int rc, const hs_error *e, const char *m)
 {
     switch (rc) {
     case HS_ENOTFOUND:
+        if (e->field == HS_FIELD_POINT && e->key[0]) /* a string id (its start) */
+            return hs_fail_set(f, HS_ERR_POINT_NOT_FOUND, "Point '%s' not found", e->key);
         if (e->field == HS_FIELD_POINT)
             return hs_fail_set(f, HS_ERR_POINT_NOT_FOUND, "Point %llu not found",
                                (unsigned long long)e->id);
@@ -272,6 +308,8 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
         return from_vector(f, rc, err);
     case HS_EMETADATA:
         return from_metadata(f, err);
+    case HS_EINVAL:
+        return from_invalid(f, err, m);
     case HS_EIO:
         return hs_fail_set(f, HS_ERR_WAL_IO, "WAL Error: %s", m);
     case HS_ENOMEM:

@@ -83,7 +83,7 @@ static void rpc_create(hs_gcall *c, const uint8_t *msg, size_t len)
         return bad_message(c);
     hs_fail f = {0};
     hs_op_create_req q = {r->name, r->dimension, r->metric, r->quantization, r->m,
-                          r->ef_construction, r->ef_search};
+                          r->ef_construction, r->ef_search, r->id_type};
     if (hs_op_create(c->auth.tenant, &q, NULL, &f))
         fail(c, &f);
     else
@@ -181,12 +181,29 @@ static void rpc_stats(hs_gcall *c, const uint8_t *msg, size_t len)
         out.resident_codes_bytes = st.resident_codes_bytes;
         out.resident_vector_bytes = st.resident_vector_bytes;
         out.resident_payload_bytes = st.resident_payload_bytes;
+        out.id_type = st.config.id_type == HS_ID_STRING ? "string" : "integer";
         reply(c, &out.base);
     }
     hyperspace__collection_stats_request__free_unpacked(r, NULL);
 }
 
 /* ---- writes ---------------------------------------------------------------------------------- */
+
+int hs_gpoint_id(const char *name, int kind, uint32_t id, const char *sid, hs_point *p,
+                 hs_fail *f)
+{
+    const char *shown = *name ? name : "default";
+    if (kind == HS_ID_STRING && (!*sid || id))
+        return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "Collection '%s' uses string ids: set "
+                           "'string_id' (field 1002 or 1001) and leave 'id' 0", shown);
+    if (kind == HS_ID_INTEGER && *sid)
+        return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "Collection '%s' uses integer ids: "
+                           "'string_id' cannot be set", shown);
+    p->id = id;
+    p->sid = *sid ? sid : NULL; /* kind -1 (not found): the operation says so */
+    p->sid_len = strlen(sid);
+    return 0;
+}
 
 static void upsert_points(hs_gcall *c, const char *collection, hs_point *pts, size_t n,
                           hs_durability d, bool batch)
@@ -209,11 +226,15 @@ static void rpc_insert(hs_gcall *c, const uint8_t *msg, size_t len)
     hs_gmeta m;
     bool ok;
     HS_GMETA_OF(&m, r, ok);
-    hs_point p = {r->id, r->vector, r->n_vector, m.kv, m.n};
-    if (ok)
-        upsert_points(c, r->collection, &p, 1, durability_of(r->durability), false);
-    else
+    hs_point p = {r->id, r->vector, r->n_vector, m.kv, m.n, NULL, 0};
+    hs_fail f = {0};
+    int kind = hs_op_id_type(c->auth.tenant, r->collection);
+    if (!ok)
         hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    else if (hs_gpoint_id(r->collection, kind, r->id, r->string_id, &p, &f))
+        fail(c, &f);
+    else
+        upsert_points(c, r->collection, &p, 1, durability_of(r->durability), false);
     hs_gmeta_free(&m);
     hyperspace__insert_request__free_unpacked(r, NULL);
 }
@@ -226,15 +247,24 @@ static void rpc_batch_insert(hs_gcall *c, const uint8_t *msg, size_t len)
     hs_point *pts = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_point));
     hs_gmeta *ms = calloc(r->n_vectors ? r->n_vectors : 1, sizeof(hs_gmeta));
     bool ok = pts && ms;
-    for (size_t i = 0; ok && i < r->n_vectors; i++) {
+    hs_fail f = {0};
+    int kind = r->n_vectors ? hs_op_id_type(c->auth.tenant, r->collection) : -1;
+    for (size_t i = 0; ok && !f.id && i < r->n_vectors; i++) {
         Hyperspace__VectorData *v = r->vectors[i];
         HS_GMETA_OF(&ms[i], v, ok);
-        pts[i] = (hs_point){v->id, v->vector, v->n_vector, ms[i].kv, ms[i].n};
+        pts[i] = (hs_point){v->id, v->vector, v->n_vector, ms[i].kv, ms[i].n, NULL, 0};
+        if (hs_gpoint_id(r->collection, kind, v->id, v->string_id, &pts[i], &f)) {
+            char m[sizeof(f.message)];
+            snprintf(m, sizeof(m), "%s", f.message);
+            snprintf(f.message, sizeof(f.message), "vectors[%zu]: %.470s", i, m);
+        }
     }
-    if (ok)
-        upsert_points(c, r->collection, pts, r->n_vectors, durability_of(r->durability), true);
-    else
+    if (!ok)
         hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
+    else if (f.id)
+        fail(c, &f);
+    else
+        upsert_points(c, r->collection, pts, r->n_vectors, durability_of(r->durability), true);
     for (size_t i = 0; ms && i < r->n_vectors; i++)
         hs_gmeta_free(&ms[i]);
     free(ms);
@@ -257,8 +287,12 @@ static void rpc_delete(hs_gcall *c, const uint8_t *msg, size_t len)
     hs_fail f = {0};
     uint64_t id = r->id;
     hs_op_write w = {0};
-    if (hs_op_delete(c->auth.tenant, r->collection, &id, 1, NULL, HS_DURABILITY_DEFAULT, false,
-                     &w, &f)) {
+    hs_point p = {0};
+    int kind = hs_op_id_type(c->auth.tenant, r->collection);
+    hs_sid sid = {r->string_id, strlen(r->string_id)};
+    if (hs_gpoint_id(r->collection, kind, r->id, r->string_id, &p, &f) ||
+        hs_op_delete(c->auth.tenant, r->collection, p.sid ? NULL : &id, p.sid ? &sid : NULL, 1,
+                     NULL, HS_DURABILITY_DEFAULT, false, &w, &f)) {
         fail(c, &f);
     } else {
         Hyperspace__DeleteResponse out = HYPERSPACE__DELETE_RESPONSE__INIT;
@@ -301,6 +335,8 @@ int hs_gsearch_on_result(void *ctx, size_t i, const hs_point_view *p)
     hs_gsearch *o = ctx;
     if (hs_meta_each(p, collect_kv, &o->meta[i]) < 0 || hs_gtyped_collect(&o->typed[i], p))
         o->meta[i].oom = true;
+    if (p->sid && o->sids && !(o->sids[i] = strndup(p->sid, p->sid_len)))
+        o->meta[i].oom = true;
     return 0;
 }
 
@@ -319,6 +355,9 @@ void hs_gsearch_free(hs_gsearch *o, size_t k)
         free(o->tents[i].e);
         free(o->tents[i].p);
     }
+    for (size_t i = 0; o->sids && i < k; i++)
+        free(o->sids[i]);
+    free(o->sids);
     free(o->tents);
     free(o->typed);
     free(o->meta);
@@ -382,7 +421,8 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, hs_gsearc
         o->typed = calloc(k, sizeof(hs_gtyped));
         o->tents = calloc(k, sizeof(hs_gtyped_entries));
         o->res = calloc(k, sizeof(Hyperspace__SearchResult));
-        if (!hits || !o->meta || !o->typed || !o->tents || !o->res)
+        o->sids = calloc(k, sizeof(char *));
+        if (!hits || !o->meta || !o->typed || !o->tents || !o->res || !o->sids)
             rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
     }
     if (!rc) {
@@ -430,6 +470,10 @@ void hs_gsearch_fill(Hyperspace__SearchResponse *resp, hs_gsearch *o,
         o->res[i].metadata = entry_ptrs[i];
         o->res[i].n_typed_metadata = te->e && te->p ? nt : 0;
         o->res[i].typed_metadata = te->p;
+        if (o->sids && o->sids[i]) { /* a string id's point: id 0, the string beside it */
+            o->res[i].id = 0;
+            o->res[i].string_id = o->sids[i];
+        }
         ptrs[i] = &o->res[i];
     }
     resp->n_results = o->n;
@@ -567,6 +611,8 @@ static void vector_data_free(Hyperspace__VectorData *vd)
         free(vd->typed_metadata[j]);
     }
     free(vd->typed_metadata);
+    if (vd->string_id && *vd->string_id) /* a copy: string ids are never empty */
+        free(vd->string_id);
     free(vd->vector);
     free(vd);
 }
@@ -589,7 +635,11 @@ int hs_gpoints_add(void *ctx, const hs_point_view *p)
     Hyperspace__VectorData init = HYPERSPACE__VECTOR_DATA__INIT;
     *vd = init;
     o->v[o->n++] = vd;
-    vd->id = (uint32_t)p->id;
+    vd->id = p->sid ? 0 : (uint32_t)p->id;
+    if (p->sid && !(vd->string_id = strndup(p->sid, p->sid_len))) {
+        vd->string_id = (char *)protobuf_c_empty_string;
+        goto oom;
+    }
     vd->vector = malloc((p->dim ? p->dim : 1) * sizeof(double));
     if (!vd->vector)
         goto oom;
@@ -667,6 +717,30 @@ static uint64_t *unique_ids(const uint32_t *ids, size_t nids, size_t *n)
     return out;
 }
 
+/* The string ids asked for, checked, in the order asked, each once (a malloc'd array, never NULL
+ * on success); NULL with f set when one is not a string id. */
+static hs_sid *unique_sids(char **s, size_t n, size_t *nout, hs_fail *f)
+{
+    hs_sid *out = malloc((n ? n : 1) * sizeof(hs_sid));
+    *nout = 0;
+    for (size_t i = 0; out && i < n; i++) {
+        size_t len = strlen(s[i]);
+        if (hs_op_check_sid(s[i], len, f)) {
+            char m[sizeof(f->message)];
+            snprintf(m, sizeof(m), "%s", f->message);
+            snprintf(f->message, sizeof(f->message), "string_ids[%zu]: %.470s", i, m);
+            free(out);
+            return NULL;
+        }
+        bool again = false; /* n is at most 10,000 */
+        for (size_t j = 0; j < *nout && !again; j++)
+            again = out[j].len == len && !memcmp(out[j].str, s[i], len);
+        if (!again)
+            out[(*nout)++] = (hs_sid){s[i], len};
+    }
+    return out;
+}
+
 static void rpc_get_points(hs_gcall *c, const uint8_t *msg, size_t len)
 {
     Hyperspace__GetPointsRequest *r = hyperspace__get_points_request__unpack(NULL, len, msg);
@@ -676,17 +750,29 @@ static void rpc_get_points(hs_gcall *c, const uint8_t *msg, size_t len)
     hs_gpoints o = {0};
     hs_collection *h = NULL;
     uint64_t *ids = NULL;
-    size_t n = 0;
+    hs_sid *sids = NULL;
+    size_t n = 0, nsids = 0;
     if (check_name(r->collection, false, &f))
         goto done;
-    if (r->n_ids < 1 || r->n_ids > HS_OP_IDS_MAX) {
+    size_t asked = r->n_ids + r->n_string_ids;
+    if (asked < 1 || asked > HS_OP_IDS_MAX) {
         hs_fail_set(&f, HS_ERR_PARAM_RANGE, "ids must be between 1 and %d (got %zu)",
-                    HS_OP_IDS_MAX, r->n_ids);
+                    HS_OP_IDS_MAX, asked);
         goto done;
     }
-    ids = unique_ids(r->ids, r->n_ids, &n);
+    int kind = hs_op_id_type(c->auth.tenant, r->collection);
+    if (kind >= 0 && (kind == HS_ID_STRING) != (r->n_string_ids > 0)) {
+        hs_fail_set(&f, HS_ERR_INVALID_ARGUMENT, kind == HS_ID_STRING
+                    ? "Collection '%s' uses string ids: ask for 'string_ids', not 'ids'"
+                    : "Collection '%s' uses integer ids: ask for 'ids', not 'string_ids'",
+                    *r->collection ? r->collection : "default");
+        goto done;
+    }
+    sids = unique_sids(r->string_ids, r->n_string_ids, &nsids, &f);
+    ids = sids ? unique_ids(r->ids, r->n_ids, &n) : NULL;
     if (!ids) {
-        hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
+        if (!f.id)
+            hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
         goto done;
     }
     if (hs_ops_open(c->auth.tenant, r->collection, false, &h, &f))
@@ -696,6 +782,8 @@ static void rpc_get_points(hs_gcall *c, const uint8_t *msg, size_t len)
     ro.mode = HS_READ_IDS;
     ro.ids = ids;
     ro.nids = n;
+    ro.sids = r->n_string_ids ? sids : NULL;
+    ro.nsids = nsids;
     ro.with_vector = 1;
     hs_read_result res;
     int rc = hs_op_read(h, &ro, NULL, hs_gpoints_add, &o, &res, &f);
@@ -713,6 +801,7 @@ done:
     hs_collection_close(h);
     hs_gpoints_free(&o);
     free(ids);
+    free(sids);
     hyperspace__get_points_request__free_unpacked(r, NULL);
 }
 

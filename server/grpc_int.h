@@ -196,6 +196,7 @@ typedef struct hs_gsearch {
     hs_gkv_list *meta;
     hs_gtyped *typed;           /* per result */
     hs_gtyped_entries *tents;   /* per result */
+    char **sids;                /* per result: the string id of a string-id point, or NULL */
     size_t n;
 } hs_gsearch;
 int hs_gsearch_on_result(void *ctx, size_t i, const hs_point_view *p);
@@ -213,5 +214,11 @@ void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_search_multi(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_freeze(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_unfreeze(hs_gcall *c, const uint8_t *msg, size_t len);
+
+/* String ids (grpc_api.c): sets p's id from a request's `id` and `string_id` as the collection
+ * `name` (of kind `kind`, from hs_op_id_type; -1: not found) takes them, or fails naming what
+ * it cannot take.  p->sid points into sid. */
+int hs_gpoint_id(const char *name, int kind, uint32_t id, const char *sid, hs_point *p,
+                 hs_fail *f);
 
 #endif

@@ -25,25 +25,39 @@ static void oom(hs_gcall *c)
 
 static void payload_reply(hs_gcall *c, const hs_op_payload_req *q, const hs_op_payload_out *out)
 {
-    char text[96];
-    if (q->single)
+    char text[160], shown[80];
+    if (q->single && q->sids) {
+        hs_op_sid_echo(q->sids[0].str, q->sids[0].len, shown, sizeof(shown));
+        snprintf(text, sizeof(text), "Payload for id='%s' updated.", shown);
+    } else if (q->single)
         snprintf(text, sizeof(text), "Payload for id=%llu updated.",
                  (unsigned long long)q->ids[0]);
     else
         snprintf(text, sizeof(text), "Payload of %llu points updated.",
                  (unsigned long long)out->updated);
     uint32_t *nf = malloc((out->nmissing ? out->nmissing : 1) * sizeof(uint32_t));
-    if (!nf)
+    char **nfs = malloc((out->nmissing ? out->nmissing : 1) * sizeof(char *));
+    if (!nf || !nfs) {
+        free(nf);
+        free(nfs);
         return oom(c);
-    for (size_t i = 0; i < out->nmissing; i++)
-        nf[i] = (uint32_t)out->missing[i];
+    }
+    for (size_t i = 0; i < out->nmissing; i++) {
+        if (q->sids) /* the string ids as asked (NUL-terminated in the request) */
+            nfs[i] = (char *)q->sids[out->missing_at[i]].str;
+        else
+            nf[i] = (uint32_t)out->missing[i];
+    }
     Hyperspace__UpdatePayloadResponse resp = HYPERSPACE__UPDATE_PAYLOAD_RESPONSE__INIT;
     resp.status = text;
     resp.updated = out->updated;
-    resp.n_not_found = out->nmissing;
+    resp.n_not_found = q->sids ? 0 : out->nmissing;
     resp.not_found = nf;
+    resp.n_not_found_string_ids = q->sids ? out->nmissing : 0;
+    resp.not_found_string_ids = nfs;
     hs_grpc_reply(c, &resp.base);
     free(nf);
+    free(nfs);
 }
 
 void hs_rpc_update_payload(hs_gcall *c, const uint8_t *msg, size_t len)
@@ -58,12 +72,15 @@ void hs_rpc_update_payload(hs_gcall *c, const uint8_t *msg, size_t len)
     HS_GMETA_OF(&m, r, ok);
     hs_kv *keys = calloc(r->n_keys ? r->n_keys : 1, sizeof(hs_kv));
     uint64_t *ids = malloc((r->n_ids ? r->n_ids : 1) * sizeof(uint64_t));
+    hs_sid *sids = malloc((r->n_string_ids ? r->n_string_ids : 1) * sizeof(hs_sid));
     hs_filter_set fs;
     hs_filter_init(&fs);
     hs_op_payload_out out = {0};
-    bool by_ids = r->n_ids > 0, by_filter = r->n_filters > 0;
+    bool by_sids = r->n_string_ids > 0, by_sid = *r->string_id != 0;
+    bool by_ids = r->n_ids > 0 || by_sids, by_filter = r->n_filters > 0;
     uint64_t one = r->id;
-    if (!ok || !keys || !ids) {
+    hs_sid sone = {r->string_id, strlen(r->string_id)};
+    if (!ok || !keys || !ids || !sids) {
         hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
         goto done;
     }
@@ -71,11 +88,28 @@ void hs_rpc_update_payload(hs_gcall *c, const uint8_t *msg, size_t len)
         keys[i] = (hs_kv){r->keys[i], strlen(r->keys[i]), NULL, 0, NULL};
     for (size_t i = 0; i < r->n_ids; i++)
         ids[i] = r->ids[i];
+    for (size_t i = 0; i < r->n_string_ids; i++)
+        sids[i] = (hs_sid){r->string_ids[i], strlen(r->string_ids[i])};
     if (hs_op_check_name(r->collection, false, &f))
         goto done;
     /* id 0 and an absent id are the same bytes: id counts as given when nothing else is */
-    if ((by_ids && by_filter) || ((by_ids || by_filter) && r->id != 0)) {
+    if ((by_ids && by_filter) || ((by_ids || by_filter) && (r->id != 0 || by_sid))) {
         hs_fail_set(&f, HS_ERR_SELECTOR, "Provide exactly one of 'id', 'ids' or 'filters'");
+        goto done;
+    }
+    if ((r->n_ids && by_sids) || (r->id && by_sid)) {
+        hs_fail_set(&f, HS_ERR_SELECTOR, "Provide integer ids ('id', 'ids') or string ids "
+                    "('string_id', 'string_ids'), not both");
+        goto done;
+    }
+    int kind = hs_op_id_type(c->auth.tenant, r->collection);
+    bool strings = by_sid || by_sids;
+    if (kind >= 0 && !by_filter && (kind == HS_ID_STRING) != strings) {
+        hs_fail_set(&f, HS_ERR_INVALID_ARGUMENT, kind == HS_ID_STRING
+                    ? "Collection '%s' uses string ids: name the points by 'string_id' or "
+                      "'string_ids'"
+                    : "Collection '%s' uses integer ids: name the points by 'id' or 'ids'",
+                    *r->collection ? r->collection : "default");
         goto done;
     }
     if (by_filter && hs_gfilters_add(&fs, NULL, 0, r->filters, r->n_filters, &f))
@@ -87,8 +121,9 @@ void hs_rpc_update_payload(hs_gcall *c, const uint8_t *msg, size_t len)
     q.keys = keys;
     q.nkeys = r->n_keys;
     q.single = !by_ids && !by_filter;
-    q.ids = by_filter ? NULL : by_ids ? ids : &one;
-    q.nids = by_ids ? r->n_ids : 1;
+    q.ids = by_filter || strings ? NULL : by_ids ? ids : &one;
+    q.sids = by_filter || !strings ? NULL : by_sids ? sids : &sone;
+    q.nids = by_sids ? r->n_string_ids : by_ids ? r->n_ids : 1;
     q.filter = by_filter ? &fs : NULL;
     q.durability = hs_grpc_durability(r->durability);
     if (!hs_op_update_payload(c->auth.tenant, r->collection, &q, false, &out, &f))
@@ -97,8 +132,10 @@ done:
     if (f.id)
         hs_gcall_fail(c, &f);
     free(out.missing);
+    free(out.missing_at);
     hs_filter_free(&fs);
     free(ids);
+    free(sids);
     free(keys);
     hs_gmeta_free(&m);
     hyperspace__update_payload_request__free_unpacked(r, NULL);
@@ -121,6 +158,8 @@ void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len)
     q.limit = r->limit;
     q.cursor = *r->cursor ? r->cursor : NULL;
     q.offset = r->offset;
+    int kind = hs_op_id_type(c->auth.tenant, r->collection);
+    q.id_type = kind == HS_ID_STRING ? HS_ID_STRING : HS_ID_INTEGER;
     q.with_vector = r->_with_vector_case != HYPERSPACE__SCROLL_REQUEST___WITH_VECTOR_WITH_VECTOR ||
                     r->with_vector;
     o.skip_meta =
@@ -180,7 +219,8 @@ static bool multi_alloc(multi *mu)
         o->typed = calloc(mu->k, sizeof(hs_gtyped));
         o->tents = calloc(mu->k, sizeof(hs_gtyped_entries));
         o->res = calloc(mu->k, sizeof(Hyperspace__SearchResult));
-        ok = o->meta && o->typed && o->tents && o->res;
+        o->sids = calloc(mu->k, sizeof(char *));
+        ok = o->meta && o->typed && o->tents && o->res && o->sids;
     }
     return ok;
 }
@@ -207,7 +247,7 @@ static bool multi_results(multi *mu)
             o->res[i] = init;
             o->res[i].id = (uint32_t)h->id;
             o->res[i].distance = h->distance;
-            if (o->meta[i].oom)
+            if (o->meta[i].oom) /* (a string id is set by hs_gsearch_fill) */
                 return false;
         }
     }

@@ -268,6 +268,25 @@ static int media_type(const hs_hreq *req, int body_kind, bool *binary, hs_fail *
                            : "application/json");
 }
 
+/* {id} of a collection of string ids: the percent-decoded segment is the string id (any
+ * segment, digits too); collections of integer ids (or none) read a decimal as before. */
+static int path_sid(hs_hstate *st, const char *id, size_t id_len, hs_fail *f)
+{
+    if (hs_op_id_type(st->auth.tenant, st->name) != HS_ID_STRING)
+        return 0;
+    char buf[4 * HS_SID_MAX + 1]; /* room to tell a too long id by its length */
+    if (!hs_http_pct_decode(id, id_len, buf, sizeof(buf), false))
+        return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "Invalid point id '%.*s': bad "
+                           "percent-encoding, a %%00 or longer than %d bytes",
+                           (int)(id_len > 64 ? 64 : id_len), id, HS_SID_MAX);
+    size_t n = strlen(buf);
+    if (hs_op_check_sid(buf, n, f))
+        return f->id;
+    memcpy(st->sid, buf, n + 1);
+    st->sid_len = n;
+    return 0;
+}
+
 bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
 {
     memset(st, 0, sizeof(*st));
@@ -417,7 +436,12 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
             return true;
         }
     }
-    if (id && !hs_http_parse_u64(id, id_len, 4294967295ull, &st->id)) {
+    if (id && path_sid(st, id, id_len, &f)) {
+        answer_fail(resp, &f);
+        st->route = NULL;
+        return true;
+    }
+    if (id && !st->sid_len && !hs_http_parse_u64(id, id_len, 4294967295ull, &st->id)) {
         hs_fail_set(&f, HS_ERR_INVALID_ARGUMENT, "Invalid point id '%.*s'",
                     (int)(id_len > 64 ? 64 : id_len), id);
         answer_fail(resp, &f);

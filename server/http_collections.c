@@ -97,6 +97,8 @@ void hs_route_list(hctx *c)
             hs_sb_u64(&c->out, st.deleted);
             hs_sb_puts(&c->out, ",\"loaded\":");
             hs_sb_puts(&c->out, st.loaded ? "true" : "false");
+            if (st.config.id_type == HS_ID_STRING)
+                hs_sb_puts(&c->out, ",\"id_type\":\"string\"");
             if (st.error[0]) {
                 char m[512];
                 snprintf(m, sizeof(m), "Collection '%s' failed to load: %s", ns.v[i], st.error);
@@ -113,7 +115,7 @@ void hs_route_list(hctx *c)
 
 void hs_route_create(hctx *c)
 {
-    const char *name, *metric, *quant;
+    const char *name, *metric, *quant, *id_type;
     int64_t dim = 0, m = 0, efc = 0, efs = 0;
     if (hs_http_get_string(c, c->json, "name", true, &name) ||
         hs_http_get_int(c, c->json, "dimension", true, 0, 4294967295LL, &dim, NULL) ||
@@ -121,9 +123,10 @@ void hs_route_create(hctx *c)
         hs_http_get_string(c, c->json, "quantization", false, &quant) ||
         hs_http_get_int(c, c->json, "m", false, 0, 4294967295LL, &m, NULL) ||
         hs_http_get_int(c, c->json, "ef_construction", false, 0, 4294967295LL, &efc, NULL) ||
-        hs_http_get_int(c, c->json, "ef_search", false, 0, 4294967295LL, &efs, NULL))
+        hs_http_get_int(c, c->json, "ef_search", false, 0, 4294967295LL, &efs, NULL) ||
+        hs_http_get_string(c, c->json, "id_type", false, &id_type))
         return;
-    hs_op_create_req q = {name, dim, metric, quant, m, efc, efs};
+    hs_op_create_req q = {name, dim, metric, quant, m, efc, efs, id_type};
     hs_collection_stats st;
     if (hs_op_create(hs_http_tenant(c), &q, &st, &c->f))
         return;
@@ -136,9 +139,10 @@ void hs_route_create(hctx *c)
     hs_sb_cstr(b, hs_metric_name(st.config.metric));
     hs_sb_puts(b, ",\"quantization\":");
     hs_sb_cstr(b, hs_quant_name(st.config.quantization));
-    hs_sb_printf(b, ",\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u,\"logical_clock\":%llu}",
+    hs_sb_printf(b, ",\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u,\"logical_clock\":%llu",
                  st.config.m, st.config.ef_construction, st.config.ef_search,
               (unsigned long long)st.clock);
+    hs_sb_puts(b, st.config.id_type == HS_ID_STRING ? ",\"id_type\":\"string\"}" : "}");
     c->resp->status = 201;
     hs_hresp_header(c->resp, "Location", "/api/collections/%s", name);
 }

@@ -51,6 +51,77 @@ int hs_http_get_int(hctx *c, const cJSON *obj, const char *field, bool required,
     return 0;
 }
 
+int hs_http_kind(hctx *c) { return hs_op_id_type(hs_http_tenant(c), c->st->name); }
+
+int hs_http_get_point_id(hctx *c, const cJSON *obj, const char *field, bool required, int kind,
+                         uint64_t *id, hs_sid *sid, bool *present)
+{
+    *sid = (hs_sid){NULL, 0};
+    *id = 0;
+    if (kind != HS_ID_STRING) { /* as before string ids: also when the collection is missing */
+        int64_t v = 0;
+        int rc = hs_http_get_int(c, obj, field, required, 0, 4294967295LL, &v, present);
+        *id = (uint64_t)v;
+        return rc;
+    }
+    cJSON *v = hs_http_member(obj, field);
+    if (present)
+        *present = v != NULL;
+    if (!v)
+        return required ? field_missing(c, field) : 0;
+    if (!cJSON_IsString(v))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field '%s' must be a string: collection '%s' uses "
+                            "string ids", field, c->st->name);
+    *sid = (hs_sid){v->valuestring, strlen(v->valuestring)};
+    return hs_op_check_sid(sid->str, sid->len, &c->f);
+}
+
+int hs_http_get_point_ids(hctx *c, const cJSON *arr, int kind, uint64_t **ids, hs_sid **sids,
+                          size_t *n)
+{
+    bool str = kind == HS_ID_STRING;
+    *ids = NULL;
+    *sids = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(arr))
+        return hs_http_fail(c, HS_ERR_FIELD, str ? "Field 'ids' must be an array of strings"
+                                                 : "Field 'ids' must be an array of integers");
+    size_t len = (size_t)cJSON_GetArraySize(arr), i = 0;
+    if (len < 1 || len > HS_OP_IDS_MAX)
+        return hs_http_fail(c, HS_ERR_PARAM_RANGE, "ids must be between 1 and %d (got %zu)",
+                            HS_OP_IDS_MAX, len);
+    uint64_t *iv = str ? NULL : malloc(len * sizeof(uint64_t));
+    hs_sid *sv = str ? malloc(len * sizeof(hs_sid)) : NULL;
+    if (!iv && !sv)
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    for (cJSON *it = arr->child; it; it = it->next, i++) {
+        double d = it->valuedouble;
+        if (str && !cJSON_IsString(it)) {
+            hs_http_fail(c, HS_ERR_FIELD, "Field 'ids' must be an array of strings: collection "
+                         "'%s' uses string ids", c->st->name);
+        } else if (str) {
+            sv[i] = (hs_sid){it->valuestring, strlen(it->valuestring)};
+            if (hs_op_check_sid(sv[i].str, sv[i].len, &c->f))
+                hs_http_fail_prefix(c, "ids", (long)i);
+        } else if (!cJSON_IsNumber(it) || !isfinite(d) || d != floor(d) || d < 0 ||
+                   d > 4294967295.0) {
+            hs_http_fail(c, HS_ERR_FIELD,
+                         "Field 'ids' must be an array of integers between 0 and 4294967295");
+        } else {
+            iv[i] = (uint64_t)d;
+        }
+        if (c->f.id) {
+            free(iv);
+            free(sv);
+            return c->f.id;
+        }
+    }
+    *ids = iv;
+    *sids = sv;
+    *n = len;
+    return 0;
+}
+
 /* A required array member of the body (its items are checked one by one later). */
 cJSON *hs_http_get_object_array(hctx *c, const char *field)
 {

@@ -60,6 +60,8 @@ typedef struct hs_hstate {
     const char *templ;   /* route template for metrics and messages */
     char name[HS_NAME_MAX + 1];
     uint64_t id;
+    char sid[HS_SID_MAX + 1]; /* {id} of a collection of string ids: the string (sid_len > 0) */
+    size_t sid_len;
     bool binary;         /* body is application/x-hyperspace-f32 */
     bool head;           /* HEAD request: no body in the answer */
     hs_authn auth;

@@ -118,6 +118,16 @@ static void sb_str(sb *b, const char *s, size_t n)
 
 void hs_sb_cstr(sb *b, const char *s) { sb_str(b, s, strlen(s)); }
 
+void hs_sb_str(sb *b, const char *s, size_t n) { sb_str(b, s, n); }
+
+void hs_http_id_json(sb *b, const hs_point_view *p)
+{
+    if (p->sid)
+        sb_str(b, p->sid, p->sid_len);
+    else
+        hs_sb_u64(b, p->id);
+}
+
 int hs_http_fail(hctx *c, int id, const char *fmt, ...)
 {
     c->f.id = id;
@@ -560,7 +570,7 @@ int hs_http_point_json(void *ctx, const hs_point_view *p)
     if (o->count++)
         hs_sb_put(b, ",", 1);
     hs_sb_puts(b, "{\"id\":");
-    hs_sb_u64(b, p->id);
+    hs_http_id_json(b, p);
     if (o->with_vector && p->vector) {
         hs_sb_puts(b, ",\"vector\":");
         vector_json(b, p->vector, p->dim);
@@ -582,7 +592,7 @@ int hs_http_peek_json(void *ctx, const hs_point_view *p)
     if (o->count++)
         hs_sb_put(b, ",", 1);
     hs_sb_put(b, "[", 1);
-    hs_sb_u64(b, p->id);
+    hs_http_id_json(b, p);
     hs_sb_put(b, ",", 1);
     vector_json(b, p->vector, p->vector ? p->dim : 0);
     hs_sb_put(b, ",", 1);
@@ -622,6 +632,8 @@ void hs_http_stats_members(sb *b, const hs_collection_stats *st)
     hs_sb_puts(b, ",\"ef_search\":");
     hs_sb_u64(b, st->config.ef_search);
     hs_sb_puts(b, st->frozen ? ",\"frozen\":true" : ",\"frozen\":false");
+    if (st->config.id_type == HS_ID_STRING) /* absent for integer ids: the v2.0.0 shape */
+        hs_sb_puts(b, ",\"id_type\":\"string\"");
 }
 
 void hs_http_digest_members(sb *b, const char *name, const hs_digest *d)

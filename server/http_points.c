@@ -26,19 +26,22 @@ static void upsert(hctx *c, const hs_point *pts, size_t n, hs_durability d, bool
         hs_http_write_reply(c, "upserted", w.n, w.clock);
 }
 
-/* One point object of insert / insert batch; vec and meta are the caller's to free. */
-static int point_from_json(hctx *c, const cJSON *o, hs_point *p, double **vec, kvbuf *meta)
+/* One point object of insert / insert batch (its id as a collection of `kind` takes it); vec
+ * and meta are the caller's to free. */
+static int point_from_json(hctx *c, const cJSON *o, int kind, hs_point *p, double **vec,
+                           kvbuf *meta)
 {
-    int64_t id;
+    uint64_t id;
+    hs_sid sid;
     size_t dim;
     *vec = NULL;
     memset(meta, 0, sizeof(*meta));
     if (!cJSON_IsObject(o))
         return hs_http_fail(c, HS_ERR_FIELD, "Field 'vectors' must be an array of objects");
-    if (hs_http_get_int(c, o, "id", true, 0, 4294967295LL, &id, NULL) ||
+    if (hs_http_get_point_id(c, o, "id", true, kind, &id, &sid, NULL) ||
         hs_http_get_vector(c, o, "vector", vec, &dim) || hs_http_get_metadata(c, o, meta))
         return c->f.id;
-    *p = (hs_point){(uint64_t)id, *vec, dim, meta->kv, meta->n};
+    *p = (hs_point){id, *vec, dim, meta->kv, meta->n, sid.str, sid.len};
     return 0;
 }
 
@@ -48,7 +51,8 @@ void hs_route_insert(hctx *c)
     double *vec = NULL;
     kvbuf meta = {0};
     hs_durability d;
-    if (!point_from_json(c, c->json, &p, &vec, &meta) && !hs_http_get_durability(c, &d))
+    if (!point_from_json(c, c->json, hs_http_kind(c), &p, &vec, &meta) &&
+        !hs_http_get_durability(c, &d))
         upsert(c, &p, 1, d, false);
     free(vec);
     hs_http_kvbuf_free(&meta);
@@ -117,6 +121,12 @@ static void insert_binary(hctx *c)
         return;
     hs_collection_stats st;
     hs_ops_stats_named(hs_http_tenant(c), c->st->name, &st, NULL);
+    if (count && st.config.id_type == HS_ID_STRING) {
+        hs_collection_close(h);
+        hs_http_fail(c, HS_ERR_BINARY, "Invalid binary body: collection '%s' uses string ids, "
+                     "which the binary format cannot carry (send a JSON batch)", c->st->name);
+        return;
+    }
     if (count && dim != st.config.dimension) {
         hs_collection_close(h);
         hs_http_fail(c, HS_ERR_DIMENSION_MISMATCH, "Vector dimension mismatch. Expected %u, got %u",
@@ -216,8 +226,9 @@ void hs_route_insert_batch(hctx *c)
         hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
     } else {
         size_t i = 0;
+        int kind = n ? hs_http_kind(c) : -1;
         for (cJSON *it = arr->child; it; it = it->next, i++)
-            if (point_from_json(c, it, &pts[i], &vecs[i], &metas[i])) {
+            if (point_from_json(c, it, kind, &pts[i], &vecs[i], &metas[i])) {
                 hs_http_fail_prefix(c, "vectors", (long)i);
                 break;
             }
@@ -239,37 +250,11 @@ void hs_route_delete_point(hctx *c)
     if (hs_http_get_durability(c, &d))
         return;
     uint64_t id = c->st->id;
+    hs_sid sid = {c->st->sid, c->st->sid_len};
     hs_op_write w;
-    if (!hs_op_delete(hs_http_tenant(c), c->st->name, &id, 1, NULL, d, true, &w, &c->f))
+    if (!hs_op_delete(hs_http_tenant(c), c->st->name, sid.len ? NULL : &id, sid.len ? &sid : NULL,
+                      1, NULL, d, true, &w, &c->f))
         hs_http_write_reply(c, "deleted", w.n, w.clock);
-}
-
-/* A list of ids from a JSON array (1..10000 of them). */
-static int get_ids(hctx *c, const cJSON *arr, uint64_t **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    if (!cJSON_IsArray(arr))
-        return hs_http_fail(c, HS_ERR_FIELD, "Field 'ids' must be an array of integers");
-    size_t len = (size_t)cJSON_GetArraySize(arr);
-    if (len < 1 || len > MAX_IDS)
-        return hs_http_fail(c, HS_ERR_PARAM_RANGE, "ids must be between 1 and 10000 (got %zu)", len);
-    uint64_t *ids = malloc(len * sizeof(uint64_t));
-    if (!ids)
-        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
-    size_t i = 0;
-    for (cJSON *it = arr->child; it; it = it->next, i++) {
-        double d = it->valuedouble;
-        if (!cJSON_IsNumber(it) || !isfinite(d) || d != floor(d) || d < 0 || d > 4294967295.0) {
-            free(ids);
-            return hs_http_fail(c, HS_ERR_FIELD,
-                                "Field 'ids' must be an array of integers between 0 and 4294967295");
-        }
-        ids[i] = (uint64_t)d;
-    }
-    *out = ids;
-    *n = len;
-    return 0;
 }
 
 void hs_route_points_delete(hctx *c)
@@ -279,6 +264,7 @@ void hs_route_points_delete(hctx *c)
     hs_filter_set fs;
     hs_filter_init(&fs);
     uint64_t *ids = NULL;
+    hs_sid *sids = NULL;
     size_t nids = 0;
     hs_durability d;
     if (ids_j && has_filter) {
@@ -289,7 +275,8 @@ void hs_route_points_delete(hctx *c)
         hs_http_fail(c, HS_ERR_SELECTOR, "Provide exactly one of 'ids' or a filter");
         goto out;
     }
-    if (ids_j ? get_ids(c, ids_j, &ids, &nids) : hs_http_get_filters(c, c->json, &fs))
+    if (ids_j ? hs_http_get_point_ids(c, ids_j, hs_http_kind(c), &ids, &sids, &nids)
+              : hs_http_get_filters(c, c->json, &fs))
         goto out;
     if (!ids_j && fs.n == 0) {
         hs_http_fail(c, HS_ERR_SELECTOR, "Delete by filter needs at least one condition");
@@ -298,11 +285,12 @@ void hs_route_points_delete(hctx *c)
     if (hs_http_get_durability(c, &d))
         goto out;
     hs_op_write w;
-    if (!hs_op_delete(hs_http_tenant(c), c->st->name, ids_j ? ids : NULL, nids, &fs, d, true, &w, &c->f))
+    if (!hs_op_delete(hs_http_tenant(c), c->st->name, ids, sids, nids, &fs, d, true, &w, &c->f))
         hs_http_write_reply(c, "deleted", w.n, w.clock);
 out:
     hs_filter_free(&fs);
     free(ids);
+    free(sids);
 }
 
 /* ---- routes: reads ----------------------------------------------------------------------------- */
@@ -355,6 +343,7 @@ static int search_parse(hctx *c, const cJSON *o, search_q *q)
 
 typedef struct result_meta {
     sb *meta; /* one per result */
+    sb *sid;  /* one per result: a string id as JSON (empty for integer ids) */
 } result_meta;
 
 static int on_result(void *ctx, size_t i, const hs_point_view *p)
@@ -362,7 +351,20 @@ static int on_result(void *ctx, size_t i, const hs_point_view *p)
     result_meta *rm = ctx;
     hs_http_meta_object(&rm->meta[i], p);
     hs_http_typed_member(&rm->meta[i], p);
+    if (p->sid)
+        hs_sb_str(&rm->sid[i], p->sid, p->sid_len);
     return 0;
+}
+
+/* A result's id: the string id its callback kept, or the hit's integer id. */
+static void result_id(sb *b, const sb *sid, uint64_t id)
+{
+    if (sid->oom)
+        b->oom = true;
+    else if (sid->n)
+        hs_sb_put(b, sid->p, sid->n);
+    else
+        hs_sb_u64(b, id);
 }
 
 /* Runs q against h and appends the JSON result array to c->out. */
@@ -370,11 +372,12 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
 {
     size_t k = hs_op_search_k(&q->r);
     hs_hit *hits = malloc(k * sizeof(hs_hit));
-    result_meta rm = {calloc(k, sizeof(sb))};
+    result_meta rm = {calloc(k, sizeof(sb)), calloc(k, sizeof(sb))};
     size_t n = 0;
-    if (!hits || !rm.meta) {
+    if (!hits || !rm.meta || !rm.sid) {
         free(hits);
         free(rm.meta);
+        free(rm.sid);
         return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
     }
     q->r.filter = &q->fs;
@@ -387,7 +390,7 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
             if (i)
                 hs_sb_put(b, ",", 1);
             hs_sb_puts(b, "{\"id\":");
-            hs_sb_u64(b, hits[i].id);
+            result_id(b, &rm.sid[i], hits[i].id);
             hs_sb_puts(b, ",\"distance\":");
             hs_sb_double(b, hits[i].distance);
             hs_sb_puts(b, ",\"metadata\":");
@@ -405,9 +408,12 @@ static int search_run(hctx *c, hs_collection *h, search_q *q)
         }
         hs_sb_put(b, "]", 1);
     }
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
         free(rm.meta[i].p);
+        free(rm.sid[i].p);
+    }
     free(rm.meta);
+    free(rm.sid);
     free(hits);
     return c->f.id;
 }
@@ -485,18 +491,110 @@ void hs_route_get_point(hctx *c)
         return;
     point_out o = {&c->out, wv, true, 0, 0};
     uint64_t id = c->st->id;
+    hs_sid sid = {c->st->sid, c->st->sid_len};
     hs_read_opts ro;
     hs_read_opts_init(&ro);
     ro.mode = HS_READ_IDS;
     ro.ids = &id;
     ro.nids = 1;
+    ro.sids = sid.len ? &sid : NULL;
+    ro.nsids = 1;
     ro.with_vector = wv;
     hs_read_result res;
     int rc = hs_op_read(h, &ro, NULL, hs_http_point_json, &o, &res, &c->f);
     hs_collection_close(h);
-    if (!rc && res.visited == 0)
+    char shown[80];
+    if (!rc && res.visited == 0 && sid.len) {
+        hs_op_sid_echo(sid.str, sid.len, shown, sizeof(shown));
+        hs_http_fail(c, HS_ERR_POINT_NOT_FOUND, "Point '%s' not found in collection '%s'", shown,
+                     c->st->name);
+    } else if (!rc && res.visited == 0) {
         hs_http_fail(c, HS_ERR_POINT_NOT_FOUND, "Point %llu not found in collection '%s'",
                      (unsigned long long)c->st->id, c->st->name);
+    }
+}
+
+/* The string ids of `?ids=` (decoded into s): a JSON array of strings, or (not starting with
+ * '[') a comma-separated list; each checked, each kept once in the order given. */
+static int query_sids(hctx *c, char *s, hs_sid **out, size_t *n, cJSON **doc)
+{
+    size_t cap = strlen(s) / 2 + 2;
+    hs_sid *v = malloc(cap * sizeof(hs_sid));
+    *out = v;
+    *n = 0;
+    if (!v)
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    if (*s == '[') {
+        /* no NUL in a string (it would cut the id short), nesting as in bodies */
+        if (strstr(s, "\\u0000") || hs_http_json_scan(s, strlen(s)).max_depth > JSON_MAX_DEPTH)
+            return hs_http_fail(c, HS_ERR_INVALID_ARGUMENT, "Invalid point ids: 'ids' holds a "
+                                "NUL character or is nested too deeply");
+        *doc = cJSON_Parse(s);
+        if (!cJSON_IsArray(*doc))
+            return hs_http_fail(c, HS_ERR_INVALID_ARGUMENT, "Invalid point ids: 'ids' starting "
+                                "with '[' must be a JSON array of strings");
+        cap = (size_t)cJSON_GetArraySize(*doc) + 1;
+        v = realloc(v, cap * sizeof(hs_sid));
+        if (!v)
+            return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        *out = v;
+        for (cJSON *it = (*doc)->child; it; it = it->next) {
+            if (!cJSON_IsString(it))
+                return hs_http_fail(c, HS_ERR_INVALID_ARGUMENT, "Invalid point ids: 'ids' "
+                                    "starting with '[' must be a JSON array of strings");
+            v[(*n)++] = (hs_sid){it->valuestring, strlen(it->valuestring)};
+        }
+    } else {
+        for (char *tok = s;;) {
+            char *comma = strchr(tok, ',');
+            v[(*n)++] = (hs_sid){tok, comma ? (size_t)(comma - tok) : strlen(tok)};
+            if (!comma)
+                break;
+            tok = comma + 1;
+        }
+    }
+    if (*n > MAX_IDS)
+        return hs_http_fail(c, HS_ERR_PARAM_RANGE, "ids must be between 1 and 10000 (got %zu)",
+                            *n);
+    size_t u = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (hs_op_check_sid(v[i].str, v[i].len, &c->f)) {
+            hs_http_fail_prefix(c, "ids", (long)i);
+            return c->f.id;
+        }
+        bool again = false; /* at most 10,000 */
+        for (size_t j = 0; j < u && !again; j++)
+            again = v[j].len == v[i].len && !memcmp(v[j].str, v[i].str, v[i].len);
+        if (!again)
+            v[u++] = v[i];
+    }
+    *n = u;
+    return 0;
+}
+
+/* GET .../points?ids= of a collection of string ids. */
+static void get_points_sid(hctx *c, char *s, bool wv)
+{
+    hs_sid *sids = NULL;
+    size_t n = 0;
+    cJSON *doc = NULL;
+    hs_collection *h = NULL;
+    if (!query_sids(c, s, &sids, &n, &doc) && !hs_http_open_coll(c, false, &h)) {
+        point_out o = {&c->out, wv, true, 0, 0};
+        hs_read_opts ro;
+        hs_read_opts_init(&ro);
+        ro.mode = HS_READ_IDS;
+        ro.sids = sids;
+        ro.nsids = n;
+        ro.with_vector = wv;
+        hs_read_result res;
+        hs_sb_put(&c->out, "[", 1);
+        if (!hs_op_read(h, &ro, NULL, hs_http_point_json, &o, &res, &c->f))
+            hs_sb_put(&c->out, "]", 1);
+    }
+    hs_collection_close(h);
+    cJSON_Delete(doc);
+    free(sids);
 }
 
 void hs_route_get_points(hctx *c)
@@ -507,6 +605,19 @@ void hs_route_get_points(hctx *c)
     const char *raw = c->req->arg ? c->req->arg(c->req->ctx, "ids") : NULL;
     if (!raw) {
         hs_http_fail(c, HS_ERR_PARAM_RANGE, "ids must be between 1 and 10000 (got 0)");
+        return;
+    }
+    if (hs_http_kind(c) == HS_ID_STRING) {
+        size_t rl = strlen(raw);
+        char *s = malloc(rl + 1);
+        if (!s)
+            hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        else if (!hs_http_pct_decode(raw, rl, s, rl + 1, true))
+            hs_http_fail(c, HS_ERR_INVALID_ARGUMENT, "Invalid point ids: bad percent-encoding "
+                         "or a %%00 in 'ids'");
+        else
+            get_points_sid(c, s, wv);
+        free(s);
         return;
     }
     size_t rl = strlen(raw);
@@ -597,6 +708,7 @@ void hs_route_scroll(hctx *c)
         goto out;
     }
     q.cursor = cj ? cj->valuestring : NULL;
+    q.id_type = hs_http_kind(c) == HS_ID_STRING ? HS_ID_STRING : HS_ID_INTEGER;
     q.filter = &fs;
     if (hs_op_scroll_check(&q, &c->f) || hs_http_get_filters(c, c->json, &fs) ||
         hs_http_open_coll(c, false, &h))
@@ -608,7 +720,7 @@ void hs_route_scroll(hctx *c)
         goto out;
     hs_sb_puts(&c->out, "],\"next_cursor\":");
     if (so.more)
-        hs_sb_printf(&c->out, "\"%s\"", so.next_cursor);
+        hs_sb_cstr(&c->out, so.next_cursor);
     else
         hs_sb_puts(&c->out, "null");
     hs_sb_put(&c->out, "}", 1);
@@ -724,28 +836,29 @@ void hs_route_payload(hctx *c)
     kvbuf meta = {0};
     hs_kv *keys = NULL;
     uint64_t *ids = NULL, one = 0;
-    int64_t id = 0;
+    hs_sid *sids = NULL, sone;
     bool has_id = false;
     hs_filter_set fs;
     hs_filter_init(&fs);
     hs_op_payload_out out = {0};
     cJSON *ids_j = hs_http_member(c->json, "ids");
     bool has_filter = hs_http_has_filter_member(c->json);
-    if (hs_http_get_int(c, c->json, "id", false, 0, 4294967295LL, &id, &has_id))
+    int kind = hs_http_kind(c);
+    if (hs_http_get_point_id(c, c->json, "id", false, kind, &one, &sone, &has_id))
         goto done;
     if ((int)has_id + (ids_j != NULL) + (int)has_filter != 1) {
         hs_http_fail(c, HS_ERR_SELECTOR, "Provide exactly one of 'id', 'ids' or a filter");
         goto done;
     }
-    if (ids_j ? get_ids(c, ids_j, &ids, &q.nids)
+    if (ids_j ? hs_http_get_point_ids(c, ids_j, kind, &ids, &sids, &q.nids)
               : has_filter && hs_http_get_filters(c, c->json, &fs))
         goto done;
     if (get_mode(c, &q.mode) || hs_http_get_metadata(c, c->json, &meta) ||
         get_keys(c, &keys, &q.nkeys) || hs_http_get_durability(c, &q.durability))
         goto done;
-    one = (uint64_t)id;
     q.single = has_id;
-    q.ids = has_id ? &one : ids;
+    q.ids = has_id && !sone.str ? &one : ids;
+    q.sids = has_id && sone.str ? &sone : sids;
     q.nids = has_id ? 1 : q.nids;
     q.filter = has_filter ? &fs : NULL;
     q.meta = meta.kv;
@@ -754,12 +867,20 @@ void hs_route_payload(hctx *c)
     if (hs_op_update_payload(hs_http_tenant(c), c->st->name, &q, true, &out, &c->f))
         goto done;
     hs_sb_printf(&c->out, "{\"updated\":%llu,\"not_found\":[", (unsigned long long)out.updated);
-    for (size_t i = 0; i < out.nmissing; i++)
-        hs_sb_printf(&c->out, "%s%llu", i ? "," : "", (unsigned long long)out.missing[i]);
+    for (size_t i = 0; i < out.nmissing; i++) {
+        if (i)
+            hs_sb_put(&c->out, ",", 1);
+        if (q.sids)
+            hs_sb_str(&c->out, q.sids[out.missing_at[i]].str, q.sids[out.missing_at[i]].len);
+        else
+            hs_sb_u64(&c->out, out.missing[i]);
+    }
     hs_sb_printf(&c->out, "],\"logical_clock\":%llu}", (unsigned long long)out.clock);
 done:
     free(out.missing);
+    free(out.missing_at);
     free(ids);
+    free(sids);
     free(keys);
     hs_http_kvbuf_free(&meta);
     hs_filter_free(&fs);
@@ -767,6 +888,7 @@ done:
 
 typedef struct multi_meta {
     sb *meta; /* n x k: collection c's result i at c x k + i */
+    sb *sid;  /* n x k: its string id as JSON, when it has one */
     size_t k;
 } multi_meta;
 
@@ -776,6 +898,8 @@ static int multi_on_result(void *ctx, size_t coll, size_t i, const hs_point_view
     sb *b = &mm->meta[coll * mm->k + i];
     hs_http_meta_object(b, p);
     hs_http_typed_member(b, p);
+    if (p->sid)
+        hs_sb_str(&mm->sid[coll * mm->k + i], p->sid, p->sid_len);
     return 0;
 }
 
@@ -816,7 +940,7 @@ static void multi_write(hctx *c, const hs_op_multi_req *r, const hs_op_multi_hit
         hs_sb_puts(b, i ? ",{\"collection\":" : "{\"collection\":");
         hs_sb_cstr(b, *r->names[m->coll] ? r->names[m->coll] : "default");
         hs_sb_puts(b, ",\"id\":");
-        hs_sb_u64(b, m->hit.id);
+        result_id(b, &mm->sid[m->coll * mm->k + m->rank], m->hit.id);
         hs_sb_puts(b, ",\"distance\":");
         hs_sb_double(b, m->hit.distance);
         hs_sb_puts(b, ",\"metadata\":");
@@ -852,10 +976,11 @@ void hs_route_search_multi(hctx *c)
     size_t k = hs_op_search_k(&q.r);
     mm.k = k;
     mm.meta = calloc(r.n * k, sizeof(sb));
+    mm.sid = calloc(r.n * k, sizeof(sb));
     hits = malloc(r.n * k * sizeof(hs_hit));
     counts = calloc(r.n, sizeof(size_t));
     merged = malloc(k * sizeof(hs_op_multi_hit));
-    if (!mm.meta || !hits || !counts || !merged) {
+    if (!mm.meta || !mm.sid || !hits || !counts || !merged) {
         hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
         goto out;
     }
@@ -867,7 +992,10 @@ void hs_route_search_multi(hctx *c)
 out:
     for (size_t i = 0; mm.meta && i < r.n * mm.k; i++)
         free(mm.meta[i].p);
+    for (size_t i = 0; mm.sid && i < r.n * mm.k; i++)
+        free(mm.sid[i].p);
     free(mm.meta);
+    free(mm.sid);
     free(hits);
     free(counts);
     free(merged);

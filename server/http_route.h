@@ -111,6 +111,9 @@ void hs_http_digest_members(sb *b, const char *name, const hs_digest *d);
 void hs_sb_puts(sb *b, const char *s);
 void hs_sb_u64(sb *b, uint64_t v);
 void hs_sb_cstr(sb *b, const char *s);
+void hs_sb_str(sb *b, const char *s, size_t n); /* a JSON string of n bytes */
+/* The id of a point as JSON: its string id, or its integer id. */
+void hs_http_id_json(sb *b, const hs_point_view *p);
 const char *hs_http_tenant(hctx *c);
 
 /* ---- http_fields.c: request fields, metadata, durability, filters ---------------------- */
@@ -127,6 +130,15 @@ int hs_http_get_metadata_obj(hctx *c, const cJSON *m, kvbuf *out);
 int hs_http_get_metadata(hctx *c, const cJSON *obj, kvbuf *out);
 int hs_http_get_durability(hctx *c, hs_durability *d);
 bool hs_http_has_filter_member(const cJSON *obj);
+/* String ids: the kind of the route's collection (hs_op_id_type); the id member `field` as that
+ * kind takes it (a JSON string holding a string id for HS_ID_STRING, into *sid; otherwise an
+ * integer 0..4294967295 into *id, sid->str NULL); an `ids` array of 1..10000 of them (*ids or,
+ * for string ids, *sids: malloc'd, pointing into the body). */
+int hs_http_kind(hctx *c);
+int hs_http_get_point_id(hctx *c, const cJSON *obj, const char *field, bool required, int kind,
+                         uint64_t *id, hs_sid *sid, bool *present);
+int hs_http_get_point_ids(hctx *c, const cJSON *arr, int kind, uint64_t **ids, hs_sid **sids,
+                          size_t *n);
 int hs_http_get_filters(hctx *c, const cJSON *obj, hs_filter_set *fs);
 
 /* ---- http_collections.c: collection and maintenance routes ------------------------------ */

@@ -39,6 +39,7 @@ typedef struct hs_op_create_req {
     int64_t m;                /* 0 = the server default */
     int64_t ef_construction;  /* 0 = follow the database default */
     int64_t ef_search;        /* 0 = follow the database default */
+    const char *id_type;      /* NULL or "" = integer ids, "integer", "string" (any case) */
 } hs_op_create_req;
 
 /* Validates (name, dimension, metric, quantization, m, ef_construction, ef_search in that order)
@@ -87,11 +88,23 @@ typedef struct hs_op_write {
 int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size_t n,
                  hs_durability d, bool batch, bool want_clock, hs_op_write *out, hs_fail *f);
 
-/* Deletes the ids, or (ids NULL) the points matching filter (a filter that can match nothing
- * deletes nothing). */
-int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, size_t nids,
-                 const hs_filter_set *filter, hs_durability d, bool want_clock, hs_op_write *out,
-                 hs_fail *f);
+/* Deletes the ids (or the string ids sids), or (both NULL) the points matching filter (a
+ * filter that can match nothing deletes nothing). */
+int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, const hs_sid *sids,
+                 size_t nids, const hs_filter_set *filter, hs_durability d, bool want_clock,
+                 hs_op_write *out, hs_fail *f);
+
+/* ---- string ids -------------------------------------------------------------------------- */
+
+/* The kind of ids of a collection (an hs_id_type); -1 when it does not exist, except for the
+ * default collection ("" or "default") which a write creates with integer ids: HS_ID_INTEGER. */
+int hs_op_id_type(const char *tenant, const char *name);
+/* INVALID_ARGUMENT: collection `name` does not use ids of the kind a request gave. */
+int hs_op_id_kind_fail(const char *name, hs_id_type kind, hs_fail *f);
+/* Checks a string id from a request (hs_sid_check): INVALID_ARGUMENT naming what is wrong. */
+int hs_op_check_sid(const char *sid, size_t len, hs_fail *f);
+/* Writes a string id for a message: at most 64 bytes, cut before a character, "..." when cut. */
+void hs_op_sid_echo(const char *sid, size_t len, char *out, size_t cap);
 
 /* Reads points of an open collection (hs_read) as o says, with the engine failure converted.
  * A filter that can match nothing (hs_filter_empty) reads nothing. */
@@ -146,6 +159,7 @@ typedef struct hs_op_payload_req {
     bool single;
     const uint64_t *ids;
     size_t nids;
+    const hs_sid *sids;  /* a collection of string ids: instead of ids (nids of them) */
     const hs_filter_set *filter;
     hs_durability durability;
 } hs_op_payload_req;
@@ -153,6 +167,7 @@ typedef struct hs_op_payload_req {
 typedef struct hs_op_payload_out {
     uint64_t updated;   /* live points chosen */
     uint64_t *missing;  /* ids not live, in the order given, each once (malloc'd; free it) */
+    size_t *missing_at; /* sids: the indexes of those not live, likewise (malloc'd) */
     size_t nmissing;
     uint64_t clock;     /* the collection clock afterwards (when asked for) */
 } hs_op_payload_out;
@@ -163,10 +178,13 @@ int hs_op_update_payload(const char *tenant, const char *name, const hs_op_paylo
                          bool want_clock, hs_op_payload_out *out, hs_fail *f);
 
 /* A Scroll, decoded: ascending ids after `cursor` (an opaque string from a previous page;
- * NULL = from the start), the first `offset` matching points skipped, at most `limit`. */
+ * NULL = from the start), the first `offset` matching points skipped, at most `limit`.  In a
+ * collection of string ids (id_type, from hs_op_id_type) the order is that of the strings and
+ * a cursor is a string id (the last one of the previous page). */
 typedef struct hs_op_scroll_req {
     bool has_limit;
     int64_t limit; /* 1..1000; 100 when absent */
+    hs_id_type id_type;
     const char *cursor;
     uint64_t offset;
     bool with_vector;
@@ -176,7 +194,7 @@ typedef struct hs_op_scroll_req {
 typedef struct hs_op_scroll_out {
     size_t n;              /* points passed to fn */
     bool more;             /* further points exist: next_cursor continues after this page */
-    char next_cursor[24];
+    char next_cursor[HS_SID_MAX + 1];
 } hs_op_scroll_out;
 
 int hs_op_scroll_check(const hs_op_scroll_req *r, hs_fail *f);

@@ -5,6 +5,7 @@
  * order; engine failures go through errors.c.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "server/ops.h"
 
@@ -47,6 +48,11 @@ static int check_create(const hs_op_create_req *r, hs_collection_config *cfg, hs
         return hs_fail_set(f, HS_ERR_PARAM_RANGE,
                            "ef_search must be between 1 and 10000 (got %lld)",
                            (long long)r->ef_search);
+    if (r->id_type && *r->id_type && strcasecmp(r->id_type, "integer") &&
+        strcasecmp(r->id_type, "string"))
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "Unknown id type '%.64s': expected integer or "
+                           "string", r->id_type);
+    cfg->id_type = r->id_type && !strcasecmp(r->id_type, "string") ? HS_ID_STRING : HS_ID_INTEGER;
     if (!has_quant)
         cfg->quantization = g_srv.cfg.quantization;
     cfg->dimension = (uint32_t)r->dimension;

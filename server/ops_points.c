@@ -55,9 +55,9 @@ int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size
     return rc ? f->id : 0;
 }
 
-int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, size_t nids,
-                 const hs_filter_set *filter, hs_durability d, bool want_clock, hs_op_write *out,
-                 hs_fail *f)
+int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, const hs_sid *sids,
+                 size_t nids, const hs_filter_set *filter, hs_durability d, bool want_clock,
+                 hs_op_write *out, hs_fail *f)
 {
     hs_collection *h = NULL;
     if (hs_op_check_name(name, false, f) || hs_ops_open(tenant, name, false, &h, f))
@@ -65,7 +65,9 @@ int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, size
     hs_error err;
     size_t deleted = 0;
     int rc;
-    if (ids)
+    if (sids)
+        rc = hs_delete_sids(h, sids, nids, d, &deleted, &err);
+    else if (ids)
         rc = hs_delete(h, ids, nids, d, &deleted, &err);
     else if (hs_filter_empty(filter))
         rc = HS_OK;
@@ -98,6 +100,39 @@ int hs_op_read(hs_collection *h, const hs_read_opts *o, const hs_filter_set *fil
     hs_error err;
     int rc = hs_read(h, &ro, fn, ctx, res, &err);
     return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}
+
+/* ---- string ids -------------------------------------------------------------------------- */
+
+int hs_op_id_type(const char *tenant, const char *name)
+{
+    hs_collection_stats st;
+    if (hs_ops_stats_named(tenant, metrics_name(name), &st, NULL) == HS_OK)
+        return (int)st.config.id_type;
+    return strcmp(metrics_name(name), "default") ? -1 : HS_ID_INTEGER; /* created by a write */
+}
+
+int hs_op_id_kind_fail(const char *name, hs_id_type kind, hs_fail *f)
+{
+    bool str = kind == HS_ID_STRING;
+    return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "Collection '%s' uses %s ids: a point id "
+                       "must be %s", metrics_name(name), str ? "string" : "integer",
+                       str ? "a string" : "an integer");
+}
+
+int hs_op_check_sid(const char *sid, size_t len, hs_fail *f)
+{
+    hs_error err;
+    int rc = hs_sid_check(sid, len, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}
+
+void hs_op_sid_echo(const char *sid, size_t len, char *out, size_t cap)
+{
+    size_t n = len < 64 ? len : 64;
+    while (n < len && n > 0 && ((unsigned char)sid[n] & 0xC0) == 0x80)
+        n--; /* valid UTF-8 (checked): cut before a character */
+    snprintf(out, cap, "%.*s%s", (int)n, sid, n < len ? "..." : "");
 }
 
 size_t hs_op_search_k(const hs_op_search_req *r) { return r->top_k ? (size_t)r->top_k : 10; }
@@ -180,10 +215,16 @@ int hs_op_payload_check(const hs_op_payload_req *r, hs_fail *f)
     if (r->mode == HS_PAYLOAD_MERGE && !r->nmeta)
         return hs_fail_set(f, HS_ERR_FIELD, "Nothing to update: 'metadata' and "
                            "'typed_metadata' are empty (mode merge)");
-    if (r->ids && !r->single && (r->nids < 1 || r->nids > HS_OP_IDS_MAX))
+    if ((r->ids || r->sids) && !r->single && (r->nids < 1 || r->nids > HS_OP_IDS_MAX))
         return hs_fail_set(f, HS_ERR_PARAM_RANGE, "ids must be between 1 and %d (got %zu)",
                            HS_OP_IDS_MAX, r->nids);
-    if (!r->ids && (!r->filter || r->filter->n == 0))
+    for (size_t i = 0; r->sids && i < r->nids; i++)
+        if (hs_op_check_sid(r->sids[i].str, r->sids[i].len, f)) {
+            if (!r->single)
+                prefix_entry(f, "ids", (long)i);
+            return f->id;
+        }
+    if (!r->ids && !r->sids && (!r->filter || r->filter->n == 0))
         return hs_fail_set(f, HS_ERR_SELECTOR, "UpdatePayload by filter needs at least one "
                            "condition");
     return 0;
@@ -203,7 +244,12 @@ int hs_op_update_payload(const char *tenant, const char *name, const hs_op_paylo
     o.meta = r->mode == HS_PAYLOAD_DELETE ? r->keys : r->meta;
     o.nmeta = r->mode == HS_PAYLOAD_DELETE ? r->nkeys : r->nmeta;
     o.durability = r->durability;
-    if (r->ids) {
+    if (r->sids) {
+        o.sids = r->sids;
+        o.nids = r->nids;
+        out->missing_at = malloc((r->nids ? r->nids : 1) * sizeof(size_t));
+        o.missing_sids = out->missing_at;
+    } else if (r->ids) {
         o.ids = r->ids;
         o.nids = r->nids;
         out->missing = malloc((r->nids ? r->nids : 1) * sizeof(uint64_t));
@@ -216,15 +262,22 @@ int hs_op_update_payload(const char *tenant, const char *name, const hs_op_paylo
     hs_error err;
     hs_payload_result res = {0};
     int rc = HS_OK;
-    if (r->ids && !out->missing)
+    if ((r->ids && !out->missing) || (r->sids && !out->missing_at))
         hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
-    else if (r->ids || !hs_filter_empty(r->filter)) /* an empty filter chooses nothing */
+    else if (r->ids || r->sids || !hs_filter_empty(r->filter)) /* an empty filter: nothing */
         rc = hs_update_payload(h, &o, &res, &err);
     if (rc)
         hs_fail_from_engine(f, rc, &err);
-    if (!f->id && r->single && res.missing)
-        hs_fail_set(f, HS_ERR_POINT_NOT_FOUND, "Point %llu not found in collection '%s'",
-                    (unsigned long long)r->ids[0], metrics_name(name));
+    if (!f->id && r->single && res.missing) {
+        char shown[80];
+        if (r->sids)
+            hs_op_sid_echo(r->sids[0].str, r->sids[0].len, shown, sizeof(shown));
+        else
+            snprintf(shown, sizeof(shown), "%llu", (unsigned long long)r->ids[0]);
+        hs_fail_set(f, HS_ERR_POINT_NOT_FOUND, r->sids ? "Point '%s' not found in collection '%s'"
+                                                       : "Point %s not found in collection '%s'",
+                    shown, metrics_name(name));
+    }
     if (!f->id) {
         out->updated = res.updated;
         out->nmissing = res.missing;
@@ -258,7 +311,9 @@ int hs_op_scroll_check(const hs_op_scroll_req *r, hs_fail *f)
     if (limit < 1 || limit > HS_OP_SCROLL_LIMIT_MAX)
         return hs_fail_set(f, HS_ERR_PARAM_RANGE, "limit must be between 1 and %d (got %lld)",
                            HS_OP_SCROLL_LIMIT_MAX, (long long)limit);
-    if (r->cursor && !parse_cursor(r->cursor, &after))
+    if (r->cursor && (r->id_type == HS_ID_STRING
+                          ? hs_sid_check(r->cursor, strlen(r->cursor), NULL) != HS_OK
+                          : !parse_cursor(r->cursor, &after)))
         return hs_fail_set(f, HS_ERR_CURSOR, "Invalid cursor");
     if (r->offset > HS_OP_SCROLL_OFFSET_MAX)
         return hs_fail_set(f, HS_ERR_PARAM_RANGE, "offset must be at most %d (got %llu)",
@@ -272,6 +327,7 @@ typedef struct scroll_walk {
     void *ctx;
     uint64_t skip, seen, last_id;
     size_t n;
+    char *last_sid; /* HS_SID_MAX + 1 bytes: the last string id, NUL-terminated */
 } scroll_walk;
 
 static int scroll_visit(void *ctx, const hs_point_view *p)
@@ -281,6 +337,10 @@ static int scroll_visit(void *ctx, const hs_point_view *p)
         return 0;
     w->n++;
     w->last_id = p->id;
+    if (p->sid) {
+        memcpy(w->last_sid, p->sid, p->sid_len);
+        w->last_sid[p->sid_len] = 0;
+    }
     return w->fn ? w->fn(w->ctx, p) : 0;
 }
 
@@ -291,13 +351,18 @@ int hs_op_scroll(hs_collection *h, const hs_op_scroll_req *r, hs_point_fn fn, vo
     if (hs_op_scroll_check(r, f))
         return f->id;
     uint64_t after = 0;
-    bool has_after = r->cursor && parse_cursor(r->cursor, &after);
-    scroll_walk w = {fn, ctx, r->offset, 0, 0, 0};
+    bool by_sid = r->id_type == HS_ID_STRING;
+    bool has_after = r->cursor && !by_sid && parse_cursor(r->cursor, &after);
+    scroll_walk w = {fn, ctx, r->offset, 0, 0, 0, out->next_cursor};
     hs_read_opts ro;
     hs_read_opts_init(&ro);
     ro.mode = HS_READ_SCROLL;
     ro.has_after = has_after;
     ro.after = after;
+    if (by_sid && r->cursor) {
+        ro.after_sid = r->cursor;
+        ro.after_sid_len = strlen(r->cursor);
+    }
     ro.limit = (size_t)(r->offset + (uint64_t)(r->has_limit ? r->limit : 100));
     ro.with_vector = r->with_vector;
     hs_read_result res;
@@ -305,7 +370,7 @@ int hs_op_scroll(hs_collection *h, const hs_op_scroll_req *r, hs_point_fn fn, vo
         return f->id;
     out->n = w.n;
     out->more = res.more && w.n > 0;
-    if (out->more)
+    if (out->more && !by_sid) /* a string id is its own cursor (scroll_visit wrote it) */
         snprintf(out->next_cursor, sizeof(out->next_cursor), "%llu",
                  (unsigned long long)w.last_id);
     return 0;
