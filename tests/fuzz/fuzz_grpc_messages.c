@@ -99,6 +99,67 @@ static void write_later_seeds(const char *dir, Hyperspace__Filter *fl)
     seed(dir, "freeze", rpc_index("FreezeCollection"), &fr.base);
 }
 
+/* String ids: the calls that take or return them, on the fixture collection s3. */
+static void write_sid_seeds(const char *dir)
+{
+    double v3[3] = {0.1, 0.2, 0.3};
+    char *sids[3] = {"7b1e2c4d-0000-4000-8000-000000000001", "docs/caf\xc3\xa9.md", "x"};
+    Hyperspace__InsertRequest ins = HYPERSPACE__INSERT_REQUEST__INIT;
+    ins.collection = "s3";
+    ins.string_id = sids[0];
+    ins.vector = v3;
+    ins.n_vector = 3;
+    seed(dir, "sid_insert", rpc_index("Insert"), &ins.base);
+    Hyperspace__VectorData vd = HYPERSPACE__VECTOR_DATA__INIT;
+    vd.vector = v3;
+    vd.n_vector = 3;
+    vd.string_id = sids[1];
+    Hyperspace__VectorData *vdp = &vd;
+    Hyperspace__BatchInsertRequest bi = HYPERSPACE__BATCH_INSERT_REQUEST__INIT;
+    bi.collection = "s3";
+    bi.vectors = &vdp;
+    bi.n_vectors = 1;
+    seed(dir, "sid_batch_insert", rpc_index("BatchInsert"), &bi.base);
+    Hyperspace__GetPointsRequest gp = HYPERSPACE__GET_POINTS_REQUEST__INIT;
+    gp.collection = "s3";
+    gp.string_ids = sids;
+    gp.n_string_ids = 3;
+    seed(dir, "sid_get_points", rpc_index("GetPoints"), &gp.base);
+    Hyperspace__SearchRequest sr = HYPERSPACE__SEARCH_REQUEST__INIT;
+    sr.collection = "s3";
+    sr.vector = v3;
+    sr.n_vector = 3;
+    sr.top_k = 3;
+    seed(dir, "sid_search", rpc_index("Search"), &sr.base);
+    Hyperspace__UpdatePayloadRequest up = HYPERSPACE__UPDATE_PAYLOAD_REQUEST__INIT;
+    Hyperspace__UpdatePayloadRequest__MetadataEntry me =
+        HYPERSPACE__UPDATE_PAYLOAD_REQUEST__METADATA_ENTRY__INIT;
+    me.key = "tag";
+    me.value = "b";
+    Hyperspace__UpdatePayloadRequest__MetadataEntry *mep = &me;
+    up.collection = "s3";
+    up.string_ids = sids;
+    up.n_string_ids = 3;
+    up.metadata = &mep;
+    up.n_metadata = 1;
+    seed(dir, "sid_update_payload", rpc_index("UpdatePayload"), &up.base);
+    Hyperspace__ScrollRequest sc = HYPERSPACE__SCROLL_REQUEST__INIT;
+    sc.collection = "s3";
+    sc.limit = 1;
+    sc.cursor = "a";
+    seed(dir, "sid_scroll", rpc_index("Scroll"), &sc.base);
+    Hyperspace__DeleteRequest dr = HYPERSPACE__DELETE_REQUEST__INIT;
+    dr.collection = "s3";
+    dr.string_id = sids[1];
+    seed(dir, "sid_delete", rpc_index("Delete"), &dr.base);
+    Hyperspace__CreateCollectionRequest cc = HYPERSPACE__CREATE_COLLECTION_REQUEST__INIT;
+    cc.name = "x2";
+    cc.dimension = 3;
+    cc.metric = "l2";
+    cc.id_type = "string";
+    seed(dir, "sid_create", rpc_index("CreateCollection"), &cc.base);
+}
+
 static void write_seeds(const char *dir)
 {
     double v3[3] = {0.1, 0.2, 0.3};
@@ -171,6 +232,7 @@ static void write_seeds(const char *dir)
     dg.collection = "f3";
     seed(dir, "digest", rpc_index("GetDigest"), &dg.base);
     write_later_seeds(dir, &fl);
+    write_sid_seeds(dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

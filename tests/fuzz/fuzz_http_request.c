@@ -78,6 +78,27 @@ static void write_seeds(const char *dir)
         "POST /api/search/multi HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"collections\":[\"f3\",\"docs\"],\"vector\":[0.1,0.2,0.3],\"top_k\":4}",
         "POST /api/collections/f3/freeze HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        /* string ids (collection s3): writes, reads by path and by ?ids=, deletes, payload,
+         * scroll by a string cursor, a create of a string-id collection */
+        "POST /api/collections/s3/insert/batch HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"vectors\":[{\"id\":\"7b1e2c4d-0000-4000-8000-000000000001\",\"vector\":[1,2,3],"
+        "\"metadata\":{\"tag\":\"a\"}},{\"id\":\"docs/caf\u00e9.md\",\"vector\":[3,2,1]}]}",
+        "POST /api/collections/s3/insert HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"id\":\"\",\"vector\":[1,2,3]}",
+        "GET /api/collections/s3/points/docs%2Fcaf%C3%A9.md?with_vector=false HTTP/1.1\r\n"
+        "x-api-key: fuzz-key\r\n\r\n",
+        "GET /api/collections/s3/points?ids=%5B%22a%22%2C%22docs%2Fcaf%C3%A9.md%22%5D HTTP/1.1\r\n"
+        "x-api-key: fuzz-key\r\n\r\n",
+        "DELETE /api/collections/s3/points/7b1e2c4d-0000-4000-8000-000000000001 HTTP/1.1\r\n"
+        "x-api-key: fuzz-key\r\n\r\n",
+        "POST /api/collections/s3/payload HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"ids\":[\"docs/caf\u00e9.md\",\"x\"],\"metadata\":{\"tag\":\"b\"}}",
+        "POST /api/collections/s3/scroll HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"limit\":1,\"cursor\":\"a\",\"with_vector\":true}",
+        "POST /api/collections/s3/points/delete HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"ids\":[\"a\",\"b\"]}",
+        "POST /api/collections HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"name\":\"ids\",\"dimension\":3,\"metric\":\"l2\",\"id_type\":\"string\"}",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char name[32];

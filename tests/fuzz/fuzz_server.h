@@ -1,8 +1,8 @@
 /*
  * fuzz_server.h: the fixture the server fuzz targets share: a real database in a private scratch
  * directory behind g_srv (ready, defaults of dimension 3 / cosine), the fixture collections f3
- * (l2), p3 (Poincaré) and c3 (cosine), writable (unfrozen) before each input, and a bound on how
- * many other collections the inputs may leave behind.
+ * (l2), p3 (Poincaré), c3 (cosine) and s3 (l2, string ids), writable (unfrozen) before each
+ * input, and a bound on how many other collections the inputs may leave behind.
  */
 #ifndef HS_FUZZ_SERVER_H
 #define HS_FUZZ_SERVER_H
@@ -34,23 +34,25 @@ static void fz_server_open(const char *prefix)
     g_srv.cfg.m = 16;
 }
 
-static void fz_create(const char *name, uint32_t dim, hs_metric m)
+static void fz_create(const char *name, uint32_t dim, hs_metric m, hs_id_type ids)
 {
     hs_collection_config c;
     hs_collection_config_init(&c);
     c.dimension = dim;
     c.metric = m;
+    c.id_type = ids;
     hs_collection_create(g_srv.db, HS_DEFAULT_TENANT, name, &c, NULL);
 }
 
 /* Recreates the fixture collections an input may have dropped (no-ops when present). */
 static void fz_fixtures(void)
 {
-    fz_create("f3", 3, HS_METRIC_L2);
-    fz_create("p3", 3, HS_METRIC_POINCARE);
-    fz_create("c3", 3, HS_METRIC_COSINE);
+    fz_create("f3", 3, HS_METRIC_L2, HS_ID_INTEGER);
+    fz_create("p3", 3, HS_METRIC_POINCARE, HS_ID_INTEGER);
+    fz_create("c3", 3, HS_METRIC_COSINE, HS_ID_INTEGER);
+    fz_create("s3", 3, HS_METRIC_L2, HS_ID_STRING);
     /* an input may have frozen them: the next ones can write again */
-    static const char *names[] = {"f3", "p3", "c3", "default"};
+    static const char *names[] = {"f3", "p3", "c3", "s3", "default"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         hs_collection_freeze(g_srv.db, HS_DEFAULT_TENANT, names[i], 0, NULL);
 }
@@ -58,7 +60,8 @@ static void fz_fixtures(void)
 static int fz_drop_extra(void *ctx, const char *tenant, const char *name)
 {
     (void)ctx;
-    if (strcmp(name, "f3") && strcmp(name, "p3") && strcmp(name, "c3") && strcmp(name, "default"))
+    if (strcmp(name, "f3") && strcmp(name, "p3") && strcmp(name, "c3") && strcmp(name, "s3") &&
+        strcmp(name, "default"))
         hs_collection_drop(g_srv.db, tenant, name, NULL);
     return 0;
 }
