@@ -26,8 +26,9 @@ foreach(src ${HS_ORACLE_TESTS})
   endif()
 endforeach()
 
-# The catalog's races (creates beside opens and drops) also run under TSan (make test-tsan).
-set_tests_properties(test_catalog PROPERTIES LABELS "unit;concurrency")
+# The catalog's races (creates beside opens and drops) also run under TSan (make test-tsan), and
+# test_sid's writers racing on the same string ids.
+set_tests_properties(test_catalog test_sid PROPERTIES LABELS "unit;concurrency")
 
 # The typed error details again with every engine message reworded (HS_ERROR_REWORD).
 add_test(NAME test_errors_reworded COMMAND test_errors)

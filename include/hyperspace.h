@@ -390,6 +390,11 @@ typedef struct hs_collection_stats {
 int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
                             hs_collection_stats *st, hs_error *err);
 
+/* The kind of ids of a collection (HS_ID_INTEGER or HS_ID_STRING, >= 0), from the catalog: nothing
+ * is loaded or measured.  Ownership: none.  Thread-safety: safe.
+ * Errors (negative): HS_ENAME, HS_ENOTFOUND. */
+int hs_collection_id_type(hs_db *db, const char *tenant, const char *name, hs_error *err);
+
 /* Calls fn(ctx, tenant, name) for every collection (of `tenant`, or of all when NULL), in
  * name order.  Loads nothing.  A non-zero return from fn stops and is returned.
  * Ownership: the strings are valid during the call only.  Thread-safety: safe; fn must not

@@ -106,9 +106,9 @@ int hs_op_read(hs_collection *h, const hs_read_opts *o, const hs_filter_set *fil
 
 int hs_op_id_type(const char *tenant, const char *name)
 {
-    hs_collection_stats st;
-    if (hs_ops_stats_named(tenant, metrics_name(name), &st, NULL) == HS_OK)
-        return (int)st.config.id_type;
+    int kind = hs_collection_id_type(g_srv.db, tenant, metrics_name(name), NULL);
+    if (kind >= 0)
+        return kind;
     return strcmp(metrics_name(name), "default") ? -1 : HS_ID_INTEGER; /* created by a write */
 }
 

@@ -758,6 +758,18 @@ int hs_collection_stats_get(hs_db *db, const char *tenant, const char *name,
     return rc;
 }
 
+int hs_collection_id_type(hs_db *db, const char *tenant, const char *name, hs_error *err)
+{
+    int rc = hs_check_names(tenant, name, err);
+    if (rc != HS_OK)
+        return rc;
+    pthread_mutex_lock(&db->lock);
+    centry *e = hs_db_find_created_locked(db, tenant, name);
+    int kind = e ? (int)e->config.id_type : 0; /* immutable after create */
+    pthread_mutex_unlock(&db->lock);
+    return e ? kind : hs_not_found(err, name);
+}
+
 void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st)
 {
     st->config = e->config;

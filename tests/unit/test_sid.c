@@ -287,6 +287,9 @@ static void test_kinds_and_bad_ids(void **state)
     create(db, "s", HS_ID_STRING);
     create(db, "i", HS_ID_INTEGER);
     hs_collection *s = coll(db, "s"), *in = coll(db, "i");
+    assert_int_equal(hs_collection_id_type(db, T, "s", NULL), HS_ID_STRING);
+    assert_int_equal(hs_collection_id_type(db, T, "i", NULL), HS_ID_INTEGER);
+    assert_int_equal(hs_collection_id_type(db, T, "nope", NULL), HS_ENOTFOUND);
     fill(s, 3);
     hs_digest before;
     assert_int_equal(hs_collection_digest(s, &before, NULL), HS_OK);
