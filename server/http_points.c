@@ -518,7 +518,7 @@ void hs_route_get_point(hctx *c)
  * '[') a comma-separated list; each checked, each kept once in the order given. */
 static int query_sids(hctx *c, char *s, hs_sid **out, size_t *n, cJSON **doc)
 {
-    size_t cap = strlen(s) / 2 + 2;
+    size_t cap = strlen(s) + 1; /* tokens: at most one more than the commas */
     hs_sid *v = malloc(cap * sizeof(hs_sid));
     *out = v;
     *n = 0;
@@ -553,7 +553,7 @@ static int query_sids(hctx *c, char *s, hs_sid **out, size_t *n, cJSON **doc)
             tok = comma + 1;
         }
     }
-    if (*n > MAX_IDS)
+    if (*n < 1 || *n > MAX_IDS)
         return hs_http_fail(c, HS_ERR_PARAM_RANGE, "ids must be between 1 and 10000 (got %zu)",
                             *n);
     size_t u = 0;

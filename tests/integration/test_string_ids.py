@@ -129,6 +129,12 @@ def test_http_round_trip(srv):
     arr = path_of(json.dumps(["ключ", "docs/café/a b.md", "1", "missing"]))
     got = ok(http(srv, "GET", "/api/collections/s_http/points?ids=" + arr))
     assert [x["id"] for x in got] == ["ключ", "docs/café/a b.md", "1"]
+    err(http(srv, "GET", "/api/collections/s_http/points?ids=,,,,"), 400, "INVALID_ARGUMENT",
+        "ids[0]: Invalid string id: it is empty (string ids are 1 to 512 bytes of UTF-8)")
+    err(http(srv, "GET", "/api/collections/s_http/points?ids=%5B%5D"), 400, "INVALID_PARAMETER",
+        "ids must be between 1 and 10000 (got 0)")
+    err(http(srv, "GET", "/api/collections/s_http/points?ids=" + ",".join(["a"] * 10001)), 400,
+        "INVALID_PARAMETER", "ids must be between 1 and 10000 (got 10001)")
 
     # search: each hit carries its string
     res = ok(http(srv, "POST", "/api/collections/s_http/search", {"vector": [5.1, 0], "top_k": 3}))
