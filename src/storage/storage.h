@@ -168,7 +168,10 @@ void hs_segset_set_random(hs_segset *s);
 /* Drops the files' pages from the process (they stay in the files and the page cache; a later
  * access reads them back).  Any time: readers and writers see the same data. */
 void hs_segset_release(hs_segset *s);
-/* Bytes of the files' pages mapped into the process now (measured with mincore). */
+/* Reads record `slot` into buf (rec_len bytes) with pread, without mapping its page into the
+ * process.  Errors: HS_ERANGE (no such record), HS_EIO. */
+int hs_segset_pread(const hs_segset *s, uint32_t slot, void *buf);
+/* Bytes of the files' pages mapped into the process now (/proc/self/pagemap). */
 uint64_t hs_segset_resident_bytes(const hs_segset *s);
 void hs_segset_close(hs_segset *s);
 /* The checksum of the first len record bytes of segment file `index` (section VECS of a
