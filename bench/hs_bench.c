@@ -10,9 +10,10 @@
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
  *        [--no-repair] [--exact] [--seed N] [--alpha A] [--hub H] [--diag FILE]
- *        [--save-graph FILE] [--load-graph FILE]
+ *        [--save-graph FILE] [--load-graph FILE] [--dump-results FILE]
  * --load-graph FILE: read the graph saved by --save-graph for the same base instead of building
  * (search-side experiments at 1M without a build each time; build_seconds is then 0).
+ * --dump-results FILE: the k ids each query got at the last ef, as .ivecs (for analyses).
  * --diag FILE: after the ef list, a diagnosis of the misses at the last ef (hs_bench_diag.c).
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
  *
@@ -50,6 +51,7 @@ typedef struct bench_opts {
     uint64_t seed;
     const char *diag; /* TSV of the misses, or NULL */
     const char *save_graph, *load_graph;
+    const char *dump; /* .ivecs of the results at the last ef, or NULL */
 } bench_opts;
 
 typedef struct bench {
@@ -184,6 +186,8 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->save_graph = v;
         } else if (!strcmp(a, "--load-graph")) {
             o->load_graph = v;
+        } else if (!strcmp(a, "--dump-results")) {
+            o->dump = v;
         } else if (!strcmp(a, "--diag")) {
             o->diag = v;
         } else if (!strcmp(a, "--no-repair")) {
@@ -533,6 +537,20 @@ static void save_graph(const bench *b)
     free(buf);
 }
 
+/* --dump-results: one .ivecs row of k ids per query (UINT32_MAX where fewer were found). */
+static void dump_results(const bench *b)
+{
+    FILE *f = fopen(b->o.dump, "wb");
+    if (!f)
+        die(strerror(errno), b->o.dump);
+    int32_t k = (int32_t)b->o.k;
+    for (size_t q = 0; q < b->query.n; q++)
+        if (fwrite(&k, 4, 1, f) != 1 || fwrite(b->results + q * b->o.k, 4, b->o.k, f) != b->o.k)
+            die("cannot write", b->o.dump);
+    if (fclose(f) != 0)
+        die("cannot write", b->o.dump);
+}
+
 static const void *diag_query(void *ctx, size_t qi)
 {
     bench *b = ctx;
@@ -605,6 +623,8 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    if (b.o.dump)
+        dump_results(&b);
     if (b.o.save_graph)
         save_graph(&b);
     if (b.o.diag) {
