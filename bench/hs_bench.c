@@ -594,8 +594,12 @@ int main(int argc, char **argv)
     printf("build_seconds=%.2f threads=%zu insert_seconds=%.2f repair_seconds=%.3f\n",
            (double)(t1 - t0 + t3 - t2) / 1e9, b.o.threads, (double)(t1 - t0) / 1e9,
            (double)(t3 - t2) / 1e9);
-    printf("unreachable_before=%llu repair_links=%zu unreachable_after=%llu\n",
-           (unsigned long long)before, added, (unsigned long long)left);
+    uint64_t prunes, orphans;
+    diag_probe(b.index, &prunes, &orphans);
+    printf("unreachable_before=%llu repair_links=%zu unreachable_after=%llu probe_prunes=%llu "
+           "probe_orphans=%llu\n",
+           (unsigned long long)before, added, (unsigned long long)left,
+           (unsigned long long)prunes, (unsigned long long)orphans);
     fflush(stdout);
 
     for (size_t e = 0; e < b.o.nefs; e++) {
@@ -643,11 +647,11 @@ int main(int argc, char **argv)
     uint64_t vec_bytes = (uint64_t)b.base.n * b.full.rec_len;
     uint64_t code_bytes = b.o.quant != HS_QUANT_NONE ? (uint64_t)b.base.n * b.trav.rec_len : 0;
     printf("index_bytes=%llu graph_bytes=%llu vector_bytes=%llu code_bytes=%llu "
-           "rss_growth_bytes=%ld avg_degree0=%.1f hubs=%llu\n",
+           "rss_growth_bytes=%ld avg_degree0=%.1f hubs=%llu construction=%s\n",
            (unsigned long long)(st.graph_bytes + vec_bytes + code_bytes),
            (unsigned long long)st.graph_bytes, (unsigned long long)vec_bytes,
            (unsigned long long)code_bytes, rss_bytes() - rss0, (double)st.level0_edges / (double)(st.nodes ? st.nodes : 1),
-           (unsigned long long)st.hubs);
+           (unsigned long long)st.hubs, hs_hnsw_engaged(b.index) ? "engaged" : "published");
     hs_hnsw_free(b.index);
     hs_chunks_destroy(&b.full_recs);
     if (b.o.quant != HS_QUANT_NONE)
