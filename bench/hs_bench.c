@@ -441,7 +441,7 @@ static double query_radius(const bench *b, size_t qi)
  * and how many queries found none of their true neighbours. */
 static void print_bands(const bench *b)
 {
-    static const double edges[] = {0, 2, 4, 6, 7, 8, 1e300};
+    static const double edges[] = {0, 2, 4, 6, 7, 8, 10, 12, 14, 1e300};
     enum { NB = HS_ARRAY_LEN(edges) - 1 };
     size_t k = b->o.k, n[NB] = {0}, hits[NB] = {0}, zero = 0;
     const int32_t *gt = b->truth.data;
