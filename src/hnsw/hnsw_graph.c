@@ -28,14 +28,16 @@
  * from each other as from it, so the heuristic keeps every one of them, and no child is closer
  * to a query below another child than the rest are.  Cut to 2m, a node with hundreds of children
  * loses the links into most subtrees below it, and a search that reaches it cannot go further:
- * on the synthetic taxonomy 100k x 64 (nodes of up to 800 children) 55-57 of 1,000 queries found
- * none of their 10 neighbours at ef=10, each ending at an ancestor with 100-750 children that had
- * no link to the next node on the way down (recall@10 0.907 at ef=10, 0.988 at ef=160).  With the
- * lists grown: 0.996 at ef=10, no such query, 1,464 nodes over 2m.  Where the heuristic keeps
- * fewer than 2m (most data) nothing changes.  A full inline list is pruned with the heuristic
- * and the budget as the limit; a grown list appends a back-link the heuristic would keep
- * (append_undominated) until the budget is full, then is pruned to 90 % of it.  While the graph
- * probes, lists stay at 2m, so the probe sees the published algorithm.
+ * on the synthetic taxonomy 100k x 64 (nodes of up to 800 children) 57 of 1,000 queries found
+ * none of their 10 neighbours at ef=10; 53 of them stopped at the lowest common ancestor of the
+ * query and the results, and for 56 that ancestor had no link to the next node on the way down
+ * (49 of those ancestors with 100-751 children).  Recall@10 was 0.907 at ef=10, 0.988 at
+ * ef=160; with the lists grown 0.996 at ef=10, no such query, 1,464 nodes over 2m.  Where the
+ * heuristic keeps at most 2m (most nodes of most data) the lists are as before.  A full inline
+ * list is pruned with the heuristic and the budget as the limit; a grown list appends a
+ * back-link the heuristic would keep (append_undominated) until the budget is full, then is
+ * pruned to 90 % of it.  While the graph probes, lists stay at 2m, so the probe sees the
+ * published algorithm.
  * Only one node lock is held at a time (see hnsw_int.h), so inserts from many threads cannot
  * deadlock.
  */
