@@ -137,8 +137,8 @@ uint64_t hs_wal_durable(hs_wal *w, bool *failed, char *msg, size_t len);
 /* Syncs (best effort) and frees. */
 void hs_wal_close(hs_wal *w);
 
-/* The segments of the log in dir (sequence numbers, ascending; *segs malloc'd, NULL when none).
- * Errors: HS_EIO (the directory cannot be listed), HS_ENOMEM. */
+/* The segments of the log in dir (sequence numbers, ascending; *segs malloc'd, NULL when none;
+ * none when dir does not exist).  Errors: HS_EIO (the directory cannot be listed), HS_ENOMEM. */
 int hs_wal_list(const hs_io_ops *io, const char *dir, uint64_t **segs, size_t *n);
 /* Whether the 32 bytes at h are the header of segment seq. */
 bool hs_wal_seg_header_ok(const uint8_t *h, uint64_t seq);

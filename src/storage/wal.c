@@ -147,7 +147,7 @@ int hs_wal_list(const hs_io_ops *io, const char *dir, uint64_t **segs, size_t *n
         free(w.segs);
         *segs = NULL;
         *n = 0;
-        return lrc < 0 ? HS_EIO : HS_ENOMEM;
+        return lrc == -ENOENT ? HS_OK : lrc < 0 ? HS_EIO : HS_ENOMEM; /* no directory: no log */
     }
     if (w.nsegs > 1)
         qsort(w.segs, w.nsegs, sizeof(*w.segs), cmp_u64);
