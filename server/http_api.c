@@ -123,6 +123,7 @@ static const route routes[] = {
     {"POST", C "/scroll", HS_ROLE_READER, false, false, BODY_JSON_OPT, hs_route_scroll},
     {"POST", C "/count", HS_ROLE_READER, false, false, BODY_JSON_OPT, hs_route_count},
     {"GET", C "/peek", HS_ROLE_READER, false, false, BODY_NONE, hs_route_peek},
+    {"GET", C "/events", HS_ROLE_READER, false, false, BODY_NONE, hs_route_events},
     {"POST", C "/rebuild", HS_ROLE_ADMIN, false, false, BODY_NONE, hs_route_rebuild},
     {"POST", C "/snapshot", HS_ROLE_ADMIN, false, false, BODY_NONE, hs_route_coll_snapshot},
     {"POST", "/api/admin/snapshot", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot},
