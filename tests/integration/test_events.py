@@ -493,6 +493,8 @@ def run_exactly_once(server, pb, total, seed, restart_server=0):
             if phase + 1 < phases:  # every write so far was acknowledged (BATCH: durable)
                 with lock:
                     server.stop(signal.SIGKILL)
+                    # a fresh log file: readiness is read from it
+                    server.log_path = os.path.join(tempfile.mkdtemp(prefix="hs-log-"), "server.log")
                     server.start()
                     db = stub_of(server, pb)
         # until the consumer has them all (no deadline of ours: the ctest timeout bounds it)
