@@ -28,6 +28,8 @@ endforeach()
 
 # The catalog's races (creates beside opens and drops) also run under TSan (make test-tsan).
 set_tests_properties(test_catalog PROPERTIES LABELS "unit;concurrency")
+# A change reader beside writer threads and checkpoints (test_changes) runs under TSan too.
+set_tests_properties(test_changes PROPERTIES LABELS "unit;concurrency")
 
 # The typed error details again with every engine message reworded (HS_ERROR_REWORD).
 add_test(NAME test_errors_reworded COMMAND test_errors)

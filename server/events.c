@@ -71,9 +71,17 @@ static void on_change(void *ctx, const char *tenant, const char *name, uint64_t 
     hs_events_poke();
 }
 
-void hs_events_observe(hs_db *db) { hs_db_set_change_observer(db, on_change, NULL); }
+static bool observing; /* atomic: without the observer no change would end a wait */
+
+void hs_events_observe(hs_db *db)
+{
+    hs_db_set_change_observer(db, on_change, NULL);
+    __atomic_store_n(&observing, true, __ATOMIC_RELEASE);
+}
 
 uint64_t hs_events_gen(void) { return __atomic_load_n(&gen, __ATOMIC_SEQ_CST); }
+
+bool hs_events_observed(void) { return __atomic_load_n(&observing, __ATOMIC_ACQUIRE); }
 
 bool hs_events_wait(uint64_t seen, int timeout_ms)
 {

@@ -28,7 +28,7 @@
 #include "server/grpc_int.h"
 #include "util/log.h"
 
-/* Subscriptions served at once: each holds a reader (a 256 KiB window while active). */
+/* Subscriptions served at once: each holds a reader (a window of up to 1 MiB while active). */
 #define MAX_SUBS 1024
 /* The thread looks again this often even when nothing woke it (a drop notice, a slow disk). */
 #define IDLE_MS 1000
@@ -306,7 +306,9 @@ static bool step(hs_esub *s, bool changed)
     return packed;
 }
 
-/* Unlinks the subscriptions that sent their status (and, when stopping, every one). */
+/* Unlinks the subscriptions that sent their status (and, when stopping, every one: one whose
+ * message is stuck behind a client that does not read is cancelled with the status, which
+ * completes the send, whose completion then sends the final batch). */
 static void sweep(bool all)
 {
     pthread_mutex_lock(&subs_mu);
@@ -314,6 +316,9 @@ static void sweep(bool all)
         hs_esub *s = *p;
         hs_gcall *c = s->call;
         pthread_mutex_lock(&c->mu);
+        if (all && c->send_in_flight && !c->done_sent)
+            grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
+                                         "Server is shutting down", NULL);
         if (c->done_sent || all) {
             *p = s->next;
             nsubs--;

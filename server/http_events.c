@@ -144,7 +144,7 @@ void hs_route_events(hctx *c)
                 break;
         }
         uint64_t now = hs_now_ns_srv();
-        if (n || c->f.id || now >= deadline ||
+        if (n || c->f.id || now >= deadline || !hs_events_observed() ||
             __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE) == SRV_STOPPING)
             break;
         uint64_t left_ms = (deadline - now) / 1000000u + 1;

@@ -269,8 +269,10 @@ void hs_http_stop(hs_http *h);
 
 /* ---- the change stream (events.c), shared by gRPC SubscribeToEvents and HTTP /events ---- */
 
-/* Installs the engine's change observer, which moves the generation below. */
+/* Installs the engine's change observer, which moves the generation below; observed: whether
+ * it is installed (without it no change would end a wait: the fuzz targets). */
 void hs_events_observe(hs_db *db);
+bool hs_events_observed(void);
 /* The generation: moves on every applied change and every poke. */
 uint64_t hs_events_gen(void);
 /* Moves the generation and wakes every waiter (a message sent, a client gone, shutdown). */

@@ -154,8 +154,8 @@ uint64_t hs_wal_oldest(hs_wal *w);
 /* ---- reading the log while it is written ------------------------------------------------
  * A reader of a log that another thread (or process) appends to, whose oldest segments a
  * checkpoint may remove meanwhile.  It reads records in log order and hands out only complete
- * records whose checksum holds; it holds one window of the file (256 KiB, more for a larger
- * single read) and one descriptor, none while idle.  It knows nothing of record payloads.
+ * records whose checksum holds; it holds one window of the file (64 KiB, up to 1 MiB for a
+ * record read whole, more for a larger single read) and one descriptor, none while idle.  It knows nothing of record payloads.
  * Thread-safety: one thread per reader. */
 
 typedef struct hs_wal_reader hs_wal_reader;

@@ -31,10 +31,11 @@
 #include "util/error.h"
 #include "util/util.h"
 
-/* Bytes read at once: most records fit, and a sequential scan issues few reads. */
-#define WINDOW (256u << 10)
-/* Records larger than this are checksummed in pieces instead of held whole. */
-#define WHOLE_MAX (4u << 20)
+/* Bytes read at once: a sequential scan issues few reads. */
+#define WINDOW (64u << 10)
+/* Records larger than this are checksummed in pieces (and then read a piece at a time) instead
+ * of held whole: a reader holds at most this much, or one point when a point is larger. */
+#define WHOLE_MAX (1u << 20)
 
 struct hs_wal_reader {
     const hs_io_ops *io;
@@ -417,6 +418,11 @@ int hs_wal_reader_seek(hs_wal_reader *r, uint64_t after, hs_error *err)
     int rc = hs_wal_list(r->io, r->dir, &segs, &n);
     if (rc != HS_OK)
         return hs_error_set(err, rc, "WAL %s: cannot list the log", r->dir);
+    for (size_t i = 1; i < n && rc == HS_OK; i++)
+        if (segs[i] != segs[i - 1] + 1) /* a hole: a reader would skip records silently */
+            rc = hs_error_set(err, HS_ECORRUPT, "WAL %s/%016" PRIx64 ".wal: missing (the log "
+                              "has segments %" PRIu64 " to %" PRIu64 ")", r->dir, segs[i - 1] + 1,
+                              segs[0], segs[n - 1]);
     uint64_t start = n ? segs[0] : 0;
     for (size_t i = n; rc == HS_OK && after && i-- > 1;) {
         uint64_t lsn;

@@ -4,7 +4,8 @@
  * batch too) sees each later change once; the kinds filter; a clock ahead of the node; the log
  * floor after checkpoints with and without retention (a reader caught up before a checkpoint
  * continues, one behind the floor gets HS_ETRUNCATED naming it, retention lets it resume);
- * cold collections, a restart, and a drop seen by an open reader.
+ * cold collections, a restart, and a drop seen by an open reader; and a reader following
+ * writer threads and checkpoints as they run (label concurrency: also under TSan).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +13,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hyperspace.h"
 #include "hs_test.h"
@@ -489,6 +492,137 @@ static void test_cold_and_drop(void **state)
     hs_db_close(db, NULL);
 }
 
+/* ---- a reader beside writers and checkpoints ------------------------------------------------- */
+
+#define WRITERS 3
+#define WRITES 400 /* per writer: batches of 1..5 points, some followed by a delete */
+
+typedef struct race {
+    hs_db *db;
+    hs_collection *h;
+    int stop;     /* atomic */
+    int writing;  /* writers still running (atomic) */
+} race;
+
+typedef struct writer_arg {
+    race *r;
+    int t;
+} writer_arg;
+
+static void *writer_main(void *arg)
+{
+    writer_arg *w = arg;
+    uint64_t seed = 77 + (uint64_t)w->t;
+    for (int k = 0; k < WRITES; k++) {
+        size_t n = 1 + hs_test_xorshift(&seed) % 5;
+        hs_point p[5];
+        double v[5][3];
+        for (size_t j = 0; j < n; j++) {
+            uint64_t id = (uint64_t)w->t * 1000000 + (uint64_t)k * 8 + j;
+            v[j][0] = (double)id;
+            v[j][1] = 0.5;
+            v[j][2] = (double)k;
+            p[j] = (hs_point){id, v[j], 3, NULL, 0};
+        }
+        hs_durability d = k % 2 ? HS_DURABILITY_BATCH : HS_DURABILITY_ASYNC;
+        assert_int_equal(hs_upsert(w->r->h, p, n, d, NULL), HS_OK);
+        if (k % 7 == 0) {
+            uint64_t id = p[0].id;
+            assert_int_equal(hs_delete(w->r->h, &id, 1, d, NULL, NULL), HS_OK);
+        }
+    }
+    __atomic_sub_fetch(&w->r->writing, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *checkpoint_main(void *arg)
+{
+    race *r = arg;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
+        hs_collection_checkpoint(r->h, NULL);
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void test_reader_beside_writers_and_checkpoints(void **state)
+{
+    (void)state;
+    race r = {open_db(64 << 20), NULL, 0, WRITERS};
+    create(r.db, "w", HS_METRIC_L2);
+    r.h = coll(r.db, "w");
+    hs_changes *rd = reader(r.db, "w", 0);
+    pthread_t th[WRITERS], ck;
+    writer_arg wa[WRITERS];
+    for (int t = 0; t < WRITERS; t++) {
+        wa[t] = (writer_arg){&r, t};
+        pthread_create(&th[t], NULL, writer_main, &wa[t]);
+    }
+    pthread_create(&ck, NULL, checkpoint_main, &r);
+    /* follow while they write: each writer's changes in its own order, clocks increasing */
+    uint64_t last_clock = 0, next_k[WRITERS] = {0};
+    size_t changes = 0, idle_after_done = 0;
+    while (idle_after_done < 2) {
+        int writing = __atomic_load_n(&r.writing, __ATOMIC_SEQ_CST);
+        hs_change c;
+        int got;
+        hs_error err;
+        if (hs_changes_next(rd, &c, &got, &err) != HS_OK)
+            fail_msg("reader: %s", err.message);
+        if (!got) {
+            idle_after_done += writing == 0; /* nothing left once all had returned */
+            if (writing)
+                usleep(500);
+            continue;
+        }
+        idle_after_done = 0;
+        assert_true(c.clock > last_clock);
+        last_clock = c.clock;
+        changes++;
+        if (c.kind == HS_CHANGE_CREATE)
+            continue;
+        int t = (int)(c.point.id / 1000000);
+        uint64_t k = c.point.id % 1000000 / 8;
+        assert_true(t < WRITERS);
+        if (c.kind == HS_CHANGE_UPSERT) {
+            assert_true(c.point.vector[2] == (double)k);
+            assert_true(k == next_k[t] || (k + 1 == next_k[t])); /* its batch, in order */
+            next_k[t] = k + 1;
+        } else {
+            assert_int_equal(k % 7, 0); /* deletes only of the first point of every 7th */
+            assert_int_equal(c.point.id % 8, 0);
+        }
+    }
+    __atomic_store_n(&r.stop, 1, __ATOMIC_SEQ_CST);
+    for (int t = 0; t < WRITERS; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(next_k[t], WRITES);
+    }
+    pthread_join(ck, NULL);
+    hs_changes_close(rd);
+    /* a reader from the start, after the fact, reads the same number of changes */
+    seen *s = calloc(1, sizeof(*s));
+    hs_changes_opts o;
+    hs_changes_opts_init(&o);
+    o.with_vector = 0;
+    assert_int_equal(hs_changes_open(r.db, "t", "w", &o, &rd, NULL), HS_OK);
+    size_t again = 0;
+    for (;;) {
+        hs_change c;
+        int got;
+        assert_int_equal(hs_changes_next(rd, &c, &got, NULL), HS_OK);
+        if (!got)
+            break;
+        again++;
+    }
+    assert_int_equal(again, changes);
+    assert_int_equal(last_clock, hs_db_clock(r.db));
+    hs_changes_close(rd);
+    free(s);
+    hs_collection_close(r.h);
+    hs_db_close(r.db, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +632,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_falling_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cold_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_beside_writers_and_checkpoints, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("changes", tests, NULL, NULL);
 }
