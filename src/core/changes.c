@@ -426,7 +426,14 @@ static int begin_record(hs_changes *r, const hs_wal_record *rec, hs_change *out,
         memset(out, 0, sizeof(*out));
         out->kind = HS_CHANGE_CREATE;
         out->clock = rec->lsn;
-        out->config = r->cfg; /* the record holds the same parameters */
+        out->config = r->cfg; /* the catalog's (Configure may have changed the ef values) ... */
+        if (rec->len >= 24 && hs_wal_reader_payload(r->rd, 0, 24, &p, err) == HS_OK &&
+            hs_get_le32(p) == r->cfg.dimension) {
+            /* ... the record's: the parameters as created (db.c writes them in this order) */
+            out->config.m = hs_get_le32(p + 12);
+            out->config.ef_construction = hs_get_le32(p + 16);
+            out->config.ef_search = hs_get_le32(p + 20);
+        }
         *got = 1;
         return HS_OK;
     case HS_REC_UPSERT:

@@ -76,6 +76,7 @@ def test_every_change_once_in_order_with_its_data(server, pb):
     created = evs[0].collection_created
     assert (created.collection, created.config.dimension, created.config.metric,
             created.config.m) == ("ev", 3, "cosine", 8)
+    assert created.config.ef_search == 0  # as created (0: the default), not as configured
     node = ok(http(server, "GET", "/api/cluster/status"))["node_id"]
     assert {e.WhichOneof("payload") and getattr(e, e.WhichOneof("payload")).origin_node_id
             for e in evs} == {node}

@@ -125,6 +125,8 @@ typedef struct seen {
     size_t n;
 } seen;
 
+static hs_collection_config created_config; /* of the last CREATE change drained */
+
 static int drain(hs_changes *r, seen *s, hs_error *err)
 {
     for (;;) {
@@ -136,6 +138,8 @@ static int drain(hs_changes *r, seen *s, hs_error *err)
         assert_true(s->n < 4096);
         if (s->n)
             assert_true(c.clock > s->clock[s->n - 1]); /* strictly increasing */
+        if (c.kind == HS_CHANGE_CREATE)
+            created_config = c.config;
         s->kind[s->n] = c.kind;
         s->clock[s->n] = c.clock;
         s->id[s->n] = c.point.id;
@@ -188,6 +192,8 @@ static void test_every_change_in_order(void **state)
     assert_int_equal(drain(r, s, NULL), HS_OK);
     assert_int_equal(s->n, 1 + 10 + 2 + 1);
     assert_int_equal(s->kind[0], HS_CHANGE_CREATE);
+    assert_int_equal(created_config.ef_search, 0); /* as created, not as configured since */
+    assert_int_equal(created_config.dimension, 3);
     for (size_t i = 0; i < 10; i++) {
         assert_int_equal(s->kind[1 + i], HS_CHANGE_UPSERT);
         assert_int_equal(s->id[1 + i], i);
