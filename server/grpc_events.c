@@ -272,12 +272,12 @@ static bool step(hs_esub *s, bool changed)
 {
     hs_gcall *c = s->call;
     pthread_mutex_lock(&c->mu);
-    bool busy = c->send_in_flight || s->end;
     if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
         end_with(c, GRPC_STATUS_UNAVAILABLE, "Server is shutting down");
+    bool busy = c->send_in_flight || s->end;
     maybe_finish(c);
     pthread_mutex_unlock(&c->mu);
-    if (busy || s->end || (s->idle && !changed))
+    if (busy || (s->idle && !changed))
         return false;
     hs_change ch;
     int got = 0;
