@@ -52,8 +52,9 @@ extern "C" {
     X(EEMPTY, -21, "vector must not be empty")                                        \
     X(ENAME, -22, "invalid name")                                                     \
     X(ELOAD, -23, "collection failed to load")                                        \
-    X(EHYPERBOLOID, -24, "vector is not on the upper sheet of the hyperboloid")          \
-    X(ETRUNCATED, -25, "the log no longer holds that position")
+    X(EHYPERBOLOID, -24, "vector is not on the upper sheet of the hyperboloid")        \
+    X(EFROZEN, -25, "collection is frozen")                                           \
+    X(ETRUNCATED, -26, "the log no longer holds that position")
 
 typedef enum hs_rc {
 #define HS_RC_ENUM_(name, value, msg) HS_##name = value,
@@ -184,7 +185,16 @@ typedef struct hs_io_ops {
     void *(*mmap)(void *ctx, int fd, size_t len, int writable);
     int (*munmap)(void *ctx, void *addr, size_t len);
     int (*msync)(void *ctx, void *addr, size_t len);
+    /* starts writing fd's dirty pages to the device without waiting (a hint before fsyncs of
+     * several files, so they share one journal commit); optional: NULL does nothing */
+    int (*writeback)(void *ctx, int fd);
+    /* advice on a range of a mapping from mmap: HS_ADVISE_RANDOM (no read-ahead: records are
+     * touched one by one) or HS_ADVISE_RELEASE (drop the pages from the process, the file keeps
+     * the data and a later access reads it back); optional: NULL does nothing */
+    int (*advise)(void *ctx, void *addr, size_t len, int advice);
 } hs_io_ops;
+
+enum { HS_ADVISE_RANDOM = 1, HS_ADVISE_RELEASE = 2 };
 
 /* The POSIX implementation.  Ownership: static.  Thread-safety: safe.  Errors: none. */
 const hs_io_ops *hs_io_posix(void);
@@ -354,8 +364,18 @@ typedef struct hs_collection_stats {
      * latest reachability check (after each indexing round, checkpoint and rebuild); -1 when
      * cold or not checked since the collection was loaded */
     int64_t unreachable;
+    /* bytes in RAM now by tier, of a loaded collection (0 when cold): measured with mincore
+     * where the memory is page-mapped (graph tables, traversal codes, vector files), the heap
+     * allocations otherwise (upper graph levels, ids, metadata, payload indexes).  With scalar
+     * or binary quantization the vector files are touched only to re-rank, so their share is
+     * what recent searches read back. */
+    uint64_t resident_graph_bytes;
+    uint64_t resident_codes_bytes;  /* traversal codes (0 without quantization) */
+    uint64_t resident_vector_bytes; /* pages of the vector files mapped in */
+    uint64_t resident_payload_bytes;
     int loaded;
     int read_only;               /* a log fsync failed: writes are refused until restart */
+    int frozen;                  /* frozen (hs_collection_freeze): changes are refused */
     char error[256];             /* why it failed to load, when it did */
 } hs_collection_stats;
 
@@ -393,6 +413,23 @@ int hs_collection_open(hs_db *db, const char *tenant, const char *name, hs_colle
 /* Releases a handle (NULL is ignored).  Ownership: frees c.  Thread-safety: no other call on c
  * may run.  Errors: none. */
 void hs_collection_close(hs_collection *c);
+
+/*
+ * Freezes (frozen non-zero) or unfreezes a collection.  A frozen collection is read-only: every
+ * call that would change it (hs_upsert, hs_delete, hs_delete_where, hs_update_payload,
+ * hs_collection_configure, hs_collection_rebuild) fails with HS_EFROZEN (field COLLECTION, its
+ * name) and changes nothing, until it is unfrozen; reads and searches work as before, and
+ * hs_collection_drop still drops it.  The state is durable when the call returns and survives
+ * restarts.  Freezing waits for the writes in flight and then unloads the collection when no
+ * handle holds it (it is loaded again by its next use); a collection that is not loaded is
+ * frozen or unfrozen without being loaded.  Freezing a frozen collection, or unfreezing one that
+ * is not, changes nothing.
+ * Ownership: none.  Thread-safety: safe.
+ * Errors: HS_ENAME, HS_ENOTFOUND, HS_ELOAD (quarantined), HS_EREADONLY, HS_EIO, HS_ENOSPC,
+ * HS_ENOMEM.
+ */
+int hs_collection_freeze(hs_db *db, const char *tenant, const char *name, int frozen,
+                         hs_error *err);
 
 
 /* ---- points ---------------------------------------------------------------------------------- */
@@ -470,6 +507,57 @@ typedef struct hs_point_view hs_point_view;
  * collection.  Errors: as hs_delete. */
 int hs_delete_where(hs_collection *c, int (*accept)(void *ctx, const hs_point_view *p), void *ctx,
                     hs_durability durability, size_t *deleted, hs_error *err);
+
+/* How hs_update_payload changes the metadata of each point it updates. */
+typedef enum hs_payload_mode {
+    HS_PAYLOAD_MERGE = 0,   /* the entries given are set (added, or overwriting the value of
+                               their key); the point's other entries stay */
+    HS_PAYLOAD_REPLACE = 1, /* the entries given become the point's whole metadata (none: the
+                               point keeps no metadata) */
+    HS_PAYLOAD_DELETE = 2,  /* the keys given are removed (their values are not read); keys the
+                               point does not have are ignored */
+} hs_payload_mode;
+
+typedef struct hs_payload_opts {
+    hs_payload_mode mode;
+    const hs_kv *meta;  /* MERGE, REPLACE: the entries; DELETE: the keys */
+    size_t nmeta;
+    /* the points: the live ones among ids[0..nids) (each once), or, when ids is NULL, every
+     * live point accept returns non-zero for (chosen at one instant, as hs_delete_where) */
+    const uint64_t *ids;
+    size_t nids;
+    int (*accept)(void *ctx, const hs_point_view *p);
+    void *accept_ctx;
+    size_t max_points;  /* more points chosen is HS_ERANGE (0 = no limit) */
+    hs_durability durability;
+    /* optional, nids entries: receives the ids that are not live, in the order given, each once */
+    uint64_t *missing;
+} hs_payload_opts;
+
+/* Fills the defaults (MERGE, no entries, no points, no limit, the database's durability).
+ * Ownership: o is the caller's.  Thread-safety: safe.  Errors: none. */
+void hs_payload_opts_init(hs_payload_opts *o);
+
+typedef struct hs_payload_result {
+    size_t updated; /* live points chosen (their metadata is as asked, changed or not) */
+    size_t missing; /* ids that are not live (entries written to opts.missing) */
+} hs_payload_result;
+
+/*
+ * Changes the metadata of existing points without changing their vectors: each chosen point is
+ * rewritten with its stored vector and its new metadata, all of them logged as one atomic unit
+ * (a point whose metadata would not change is not rewritten).  A rewritten point is a
+ * replacement: its old entry counts as deleted until the next rebuild.  The points are chosen
+ * after every write logged before the call has been applied.
+ * Ownership: opts, its entries and ids stay the caller's.  Thread-safety: safe; accept runs
+ * under the collection's read lock and must not call into the collection.
+ * Errors: HS_EMETADATA (an entry; or a point whose metadata would pass 1,024 entries: field
+ * POINT, reason TOO_MANY, err->id that point), HS_ERANGE (more points chosen than max_points:
+ * field FILTER, `actual` the number chosen, `max` the limit), HS_EINVAL (mode), HS_EFROZEN,
+ * HS_ENOSPC, HS_EIO (nothing applied), HS_EREADONLY, HS_ELOAD, HS_ENOMEM.
+ */
+int hs_update_payload(hs_collection *c, const hs_payload_opts *opts, hs_payload_result *res,
+                      hs_error *err);
 
 /* Receives one metadata entry; a non-zero return stops the iteration.  A typed value arrives
  * as its string form: an integer in decimal, a float as the shortest text that reads back to

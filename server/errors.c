@@ -125,6 +125,9 @@ static int from_clock(hs_fail *f, int rc, const hs_error *e)
 
 static int from_range(hs_fail *f, const hs_error *e, const char *m)
 {
+    if (e->field == HS_FIELD_FILTER && e->reason == HS_REASON_RANGE) /* hs_update_payload */
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "The filter matches %llu points; at most %g "
+                           "are updated in one request", (unsigned long long)e->actual, e->max);
     const char *label = field_label(e->field);
     if (!label || e->reason != HS_REASON_RANGE)
         return hs_fail_set(f, HS_ERR_PARAM_RANGE, "%s", m);
@@ -188,6 +191,9 @@ static int from_metadata(hs_fail *f, const hs_error *e)
     int id = HS_ERR_METADATA;
     switch (e->reason) {
     case HS_REASON_TOO_MANY:
+        if (e->field == HS_FIELD_POINT) /* hs_update_payload: the merged metadata */
+            return hs_fail_set(f, id, "Invalid metadata: point %llu would hold more than %g "
+                               "entries", (unsigned long long)e->id, e->max);
         if (e->field == HS_FIELD_METADATA_VALUE)
             return hs_fail_set(f, id, "Invalid metadata: list of key '%s' has more than %g "
                                "elements", e->key, e->max);
@@ -229,6 +235,9 @@ static int from_collection(hs_fail *f, int rc, const hs_error *e, const char *m)
             return hs_fail_set(f, HS_ERR_NO_SPACE,
                                "No space left on device while writing collection '%s'", e->name);
         return hs_fail_set(f, HS_ERR_NO_SPACE, "%s", m);
+    case HS_EFROZEN:
+        return hs_fail_set(f, HS_ERR_FROZEN, "Collection '%s' is frozen: it refuses changes "
+                           "until it is unfrozen", e->name);
     case HS_EREADONLY:
         if (e->field == HS_FIELD_COLLECTION && e->reason != HS_REASON_FSYNC)
             return hs_fail_set(f, HS_ERR_READ_ONLY, "Collection '%s' is read-only", e->name);
@@ -265,6 +274,7 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
     case HS_ENOSPC:
     case HS_EREADONLY:
     case HS_ELOAD:
+    case HS_EFROZEN:
         return from_collection(f, rc, err, m);
     case HS_ERANGE:
         if (err->field == HS_FIELD_CLOCK)

@@ -65,29 +65,13 @@ static hs_durability durability_of(int level)
     return level >= 1 && level <= 3 ? (hs_durability)level : HS_DURABILITY_DEFAULT;
 }
 
-/* The `metadata` and `typed_metadata` maps of message x (InsertRequest, VectorData) into the
- * hs_gmeta m; ok is set to whether it worked (out of memory otherwise). */
-#define GMETA_OF(m, x, ok)                                                                  \
-    do {                                                                                    \
-        size_t n_ = (x)->n_metadata, nt_ = (x)->n_typed_metadata;                           \
-        const char **k_ = malloc((n_ + 1) * sizeof(char *));                                \
-        const char **v_ = malloc((n_ + 1) * sizeof(char *));                                \
-        const char **tk_ = malloc((nt_ + 1) * sizeof(char *));                              \
-        const Hyperspace__MetadataValue **tv_ = malloc((nt_ + 1) * sizeof(void *));         \
-        for (size_t i_ = 0; k_ && v_ && i_ < n_; i_++) {                                    \
-            k_[i_] = (x)->metadata[i_]->key;                                                \
-            v_[i_] = (x)->metadata[i_]->value;                                              \
-        }                                                                                   \
-        for (size_t i_ = 0; tk_ && tv_ && i_ < nt_; i_++) {                                 \
-            tk_[i_] = (x)->typed_metadata[i_]->key;                                         \
-            tv_[i_] = (x)->typed_metadata[i_]->value;                                       \
-        }                                                                                   \
-        ok = k_ && v_ && tk_ && tv_ && hs_gmeta_build(m, k_, v_, n_, tk_, tv_, nt_) == 0;  \
-        free(k_);                                                                           \
-        free(v_);                                                                           \
-        free(tk_);                                                                          \
-        free((void *)tv_);                                                                  \
-    } while (0)
+void hs_grpc_reply(hs_gcall *c, const ProtobufCMessage *m) { reply(c, m); }
+
+void hs_grpc_status_reply(hs_gcall *c, const char *text) { status_reply(c, "%s", text); }
+
+void hs_grpc_bad_message(hs_gcall *c) { bad_message(c); }
+
+hs_durability hs_grpc_durability(int level) { return durability_of(level); }
 
 /* ---- collections ------------------------------------------------------------------------------ */
 
@@ -192,6 +176,11 @@ static void rpc_stats(hs_gcall *c, const uint8_t *msg, size_t len)
         out.m = st.config.m;
         out.ef_construction = st.config.ef_construction;
         out.ef_search = st.config.ef_search;
+        out.frozen = st.frozen != 0;
+        out.resident_graph_bytes = st.resident_graph_bytes;
+        out.resident_codes_bytes = st.resident_codes_bytes;
+        out.resident_vector_bytes = st.resident_vector_bytes;
+        out.resident_payload_bytes = st.resident_payload_bytes;
         reply(c, &out.base);
     }
     hyperspace__collection_stats_request__free_unpacked(r, NULL);
@@ -219,7 +208,7 @@ static void rpc_insert(hs_gcall *c, const uint8_t *msg, size_t len)
         return bad_message(c);
     hs_gmeta m;
     bool ok;
-    GMETA_OF(&m, r, ok);
+    HS_GMETA_OF(&m, r, ok);
     hs_point p = {r->id, r->vector, r->n_vector, m.kv, m.n};
     if (ok)
         upsert_points(c, r->collection, &p, 1, durability_of(r->durability), false);
@@ -239,7 +228,7 @@ static void rpc_batch_insert(hs_gcall *c, const uint8_t *msg, size_t len)
     bool ok = pts && ms;
     for (size_t i = 0; ok && i < r->n_vectors; i++) {
         Hyperspace__VectorData *v = r->vectors[i];
-        GMETA_OF(&ms[i], v, ok);
+        HS_GMETA_OF(&ms[i], v, ok);
         pts[i] = (hs_point){v->id, v->vector, v->n_vector, ms[i].kv, ms[i].n};
     }
     if (ok)
@@ -281,23 +270,9 @@ static void rpc_delete(hs_gcall *c, const uint8_t *msg, size_t len)
 
 /* ---- search ----------------------------------------------------------------------------------- */
 
-typedef struct result_meta {
-    Hyperspace__SearchResult *results;
-    Hyperspace__SearchResult **ptrs;
-    Hyperspace__SearchResult__MetadataEntry **entries; /* per result */
-    size_t *nentries;
-    bool oom;
-} result_meta;
-
-typedef struct meta_collect {
-    Hyperspace__SearchResult__MetadataEntry *e;
-    size_t n, cap;
-    bool oom;
-} meta_collect;
-
 static int collect_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
-    meta_collect *m = ctx;
+    hs_gkv_list *m = ctx;
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 8;
         Hyperspace__SearchResult__MetadataEntry *ne = realloc(m->e, cap * sizeof(*ne));
@@ -321,29 +296,15 @@ static int collect_kv(void *ctx, const char *k, size_t kl, const char *v, size_t
     return 0;
 }
 
-/* A result's typed_metadata entries (key and value pointers into its hs_gtyped). */
-typedef struct typed_entries {
-    Hyperspace__SearchResult__TypedMetadataEntry *e;
-    Hyperspace__SearchResult__TypedMetadataEntry **p;
-} typed_entries;
-
-typedef struct search_out {
-    Hyperspace__SearchResult *res;
-    meta_collect *meta;
-    hs_gtyped *typed;     /* per result */
-    typed_entries *tents; /* per result */
-    size_t n;
-} search_out;
-
-static int on_result(void *ctx, size_t i, const hs_point_view *p)
+int hs_gsearch_on_result(void *ctx, size_t i, const hs_point_view *p)
 {
-    search_out *o = ctx;
+    hs_gsearch *o = ctx;
     if (hs_meta_each(p, collect_kv, &o->meta[i]) < 0 || hs_gtyped_collect(&o->typed[i], p))
         o->meta[i].oom = true;
     return 0;
 }
 
-static void search_out_free(search_out *o, size_t k)
+void hs_gsearch_free(hs_gsearch *o, size_t k)
 {
     for (size_t i = 0; o->meta && i < k; i++) {
         for (size_t j = 0; j < o->meta[i].n; j++) {
@@ -405,7 +366,7 @@ static int validate_search(const Hyperspace__SearchRequest *r, hs_fail *f)
 }
 
 /* Runs one validated search into o; returns a failure id or 0. */
-static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_out *o, hs_fail *f)
+static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, hs_gsearch *o, hs_fail *f)
 {
     hs_op_search_req q = search_req(r);
     size_t k = hs_op_search_k(&q);
@@ -417,16 +378,16 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
     hs_hit *hits = NULL;
     if (!rc) {
         hits = malloc(k * sizeof(hs_hit));
-        o->meta = calloc(k, sizeof(meta_collect));
+        o->meta = calloc(k, sizeof(hs_gkv_list));
         o->typed = calloc(k, sizeof(hs_gtyped));
-        o->tents = calloc(k, sizeof(typed_entries));
+        o->tents = calloc(k, sizeof(hs_gtyped_entries));
         o->res = calloc(k, sizeof(Hyperspace__SearchResult));
         if (!hits || !o->meta || !o->typed || !o->tents || !o->res)
             rc = hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
     }
     if (!rc) {
         q.filter = &fs;
-        q.on_result = on_result;
+        q.on_result = hs_gsearch_on_result;
         q.result_ctx = o;
         rc = hs_op_search(c->auth.tenant, r->collection, h, &q, hits, &o->n, f);
     }
@@ -446,13 +407,13 @@ static int run_search(hs_gcall *c, const Hyperspace__SearchRequest *r, search_ou
 }
 
 /* Fills a SearchResponse from o (pointers into o; valid while o lives). */
-static void fill_response(Hyperspace__SearchResponse *resp, search_out *o,
+void hs_gsearch_fill(Hyperspace__SearchResponse *resp, hs_gsearch *o,
                           Hyperspace__SearchResult **ptrs,
                           Hyperspace__SearchResult__MetadataEntry ***entry_ptrs)
 {
     for (size_t i = 0; i < o->n; i++) {
         const hs_gtyped *t = &o->typed[i];
-        typed_entries *te = &o->tents[i];
+        hs_gtyped_entries *te = &o->tents[i];
         size_t nm = o->meta[i].n, nt = t->n;
         entry_ptrs[i] = malloc((nm ? nm : 1) * sizeof(void *));
         te->e = malloc((nt ? nt : 1) * sizeof(*te->e));
@@ -481,7 +442,7 @@ static void rpc_search(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    search_out o = {0};
+    hs_gsearch o = {0};
     size_t k = r->top_k ? r->top_k : 10;
     if (!validate_search(r, &f))
         run_search(c, r, &o, &f);
@@ -491,14 +452,14 @@ static void rpc_search(hs_gcall *c, const uint8_t *msg, size_t len)
         Hyperspace__SearchResponse resp = HYPERSPACE__SEARCH_RESPONSE__INIT;
         Hyperspace__SearchResult **ptrs = malloc((o.n ? o.n : 1) * sizeof(void *));
         Hyperspace__SearchResult__MetadataEntry ***eps = calloc(o.n ? o.n : 1, sizeof(void *));
-        fill_response(&resp, &o, ptrs, eps);
+        hs_gsearch_fill(&resp, &o, ptrs, eps);
         reply(c, &resp.base);
         for (size_t i = 0; i < o.n; i++)
             free(eps[i]);
         free(eps);
         free(ptrs);
     }
-    search_out_free(&o, k);
+    hs_gsearch_free(&o, k);
     hyperspace__search_request__free_unpacked(r, NULL);
 }
 
@@ -513,7 +474,7 @@ static void rpc_search_batch(hs_gcall *c, const uint8_t *msg, size_t len)
     for (size_t i = 0; i < n && bad < 0; i++)
         if (validate_search(r->searches[i], &f))
             bad = (long)i;
-    search_out *outs = calloc(n ? n : 1, sizeof(search_out));
+    hs_gsearch *outs = calloc(n ? n : 1, sizeof(hs_gsearch));
     for (size_t i = 0; bad < 0 && outs && i < n; i++)
         if (run_search(c, r->searches[i], &outs[i], &f))
             bad = (long)i;
@@ -535,7 +496,7 @@ static void rpc_search_batch(hs_gcall *c, const uint8_t *msg, size_t len)
             rs[i] = init;
             ptrs[i] = malloc((outs[i].n ? outs[i].n : 1) * sizeof(void *));
             eps[i] = calloc(outs[i].n ? outs[i].n : 1, sizeof(void *));
-            fill_response(&rs[i], &outs[i], ptrs[i], eps[i]);
+            hs_gsearch_fill(&rs[i], &outs[i], ptrs[i], eps[i]);
             rps[i] = &rs[i];
         }
         resp.n_responses = n;
@@ -553,18 +514,13 @@ static void rpc_search_batch(hs_gcall *c, const uint8_t *msg, size_t len)
         free(rs);
     }
     for (size_t i = 0; outs && i < n; i++)
-        search_out_free(&outs[i], r->searches[i]->top_k ? r->searches[i]->top_k : 10);
+        hs_gsearch_free(&outs[i], r->searches[i]->top_k ? r->searches[i]->top_k : 10);
     free(outs);
     hyperspace__batch_search_request__free_unpacked(r, NULL);
 }
 
 /* ---- reads by id and count (the later protocol's GetPoints, Count) ----------------------- */
 
-typedef struct points_out {
-    Hyperspace__VectorData **v;
-    size_t n, cap;
-    bool oom;
-} points_out;
 
 typedef struct vd_meta {
     Hyperspace__VectorData *vd;
@@ -616,9 +572,9 @@ static void vector_data_free(Hyperspace__VectorData *vd)
 }
 
 /* A visited point as a VectorData (vector and metadata copied: the view dies with the call). */
-static int on_point(void *ctx, const hs_point_view *p)
+int hs_gpoints_add(void *ctx, const hs_point_view *p)
 {
-    points_out *o = ctx;
+    hs_gpoints *o = ctx;
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 16;
         Hyperspace__VectorData **nv = realloc(o->v, cap * sizeof(*nv));
@@ -640,6 +596,8 @@ static int on_point(void *ctx, const hs_point_view *p)
     if (p->vector)
         memcpy(vd->vector, p->vector, p->dim * sizeof(double));
     vd->n_vector = p->vector ? p->dim : 0;
+    if (o->skip_meta)
+        return 0;
     vd_meta m = {vd, 0};
     if (hs_meta_each(p, collect_vd_kv, &m))
         goto oom;
@@ -665,6 +623,14 @@ static int on_point(void *ctx, const hs_point_view *p)
 oom:
     o->oom = true;
     return 1;
+}
+
+void hs_gpoints_free(hs_gpoints *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        vector_data_free(o->v[i]);
+    free(o->v);
+    memset(o, 0, sizeof(*o));
 }
 
 static int cmp_id_pos(const void *a, const void *b)
@@ -707,7 +673,7 @@ static void rpc_get_points(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!r)
         return bad_message(c);
     hs_fail f = {0};
-    points_out o = {0};
+    hs_gpoints o = {0};
     hs_collection *h = NULL;
     uint64_t *ids = NULL;
     size_t n = 0;
@@ -732,7 +698,7 @@ static void rpc_get_points(hs_gcall *c, const uint8_t *msg, size_t len)
     ro.nids = n;
     ro.with_vector = 1;
     hs_read_result res;
-    int rc = hs_op_read(h, &ro, NULL, on_point, &o, &res, &f);
+    int rc = hs_op_read(h, &ro, NULL, hs_gpoints_add, &o, &res, &f);
     if (o.oom) {
         hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
     } else if (!rc) {
@@ -745,9 +711,7 @@ done:
     if (f.id)
         fail(c, &f);
     hs_collection_close(h);
-    for (size_t i = 0; i < o.n; i++)
-        vector_data_free(o.v[i]);
-    free(o.v);
+    hs_gpoints_free(&o);
     free(ids);
     hyperspace__get_points_request__free_unpacked(r, NULL);
 }
@@ -1097,6 +1061,17 @@ static const hs_rpc rpcs[] = {
     /* no key needed, like GET /healthz */
     {P "HealthCheck", "HealthCheck", HS_ROLE_NONE, false, false, rpc_health,
      &hyperspace__empty__descriptor},
+    /* the later releases' calls of grpc_later.c */
+    {P "UpdatePayload", "UpdatePayload", HS_ROLE_WRITER, false, true, hs_rpc_update_payload,
+     &hyperspace__update_payload_request__descriptor},
+    {P "Scroll", "Scroll", HS_ROLE_READER, false, false, hs_rpc_scroll,
+     &hyperspace__scroll_request__descriptor},
+    {P "SearchMultiCollection", "SearchMultiCollection", HS_ROLE_READER, false, false,
+     hs_rpc_search_multi, &hyperspace__search_multi_collection_request__descriptor},
+    {P "FreezeCollection", "FreezeCollection", HS_ROLE_ADMIN, false, true, hs_rpc_freeze,
+     &hyperspace__freeze_collection_request__descriptor},
+    {P "UnfreezeCollection", "UnfreezeCollection", HS_ROLE_ADMIN, false, true, hs_rpc_unfreeze,
+     &hyperspace__unfreeze_collection_request__descriptor},
     {P "SubscribeToEvents", "SubscribeToEvents", HS_ROLE_READER, false, false,
      hs_events_subscribe, &hyperspace__event_subscription_request__descriptor},
 };

@@ -1,5 +1,6 @@
-/* grpc_int.h: what grpc_server.c, grpc_api.c and grpc_meta.c share: the call structure, the
- * RPC table, typed metadata and conditions between messages and the engine. */
+/* grpc_int.h: what grpc_server.c, grpc_api.c, grpc_later.c and grpc_meta.c share: the call
+ * structure, the RPC table, typed metadata and conditions between messages and the engine,
+ * replies and the collection of points and search results into messages. */
 #ifndef HS_GRPC_INT_H
 #define HS_GRPC_INT_H
 
@@ -138,5 +139,87 @@ void hs_gmv_free(Hyperspace__MetadataValue *v);
  * frees).  Returns 0 or the failure id. */
 int hs_gfilters_add(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **map, size_t n_map,
                     Hyperspace__Filter **filters, size_t n_filters, hs_fail *f);
+
+
+/* ---- shared by grpc_api.c and grpc_later.c ------------------------------------------------ */
+
+/* Replies: a packed message; a StatusResponse holding text; INVALID_ARGUMENT "Malformed request
+ * message"; the durability of a DurabilityLevel value. */
+void hs_grpc_reply(hs_gcall *c, const ProtobufCMessage *m);
+void hs_grpc_status_reply(hs_gcall *c, const char *text);
+void hs_grpc_bad_message(hs_gcall *c);
+hs_durability hs_grpc_durability(int level);
+
+/* The `metadata` and `typed_metadata` maps of message x (InsertRequest, VectorData) into the
+ * hs_gmeta m; ok is set to whether it worked (out of memory otherwise). */
+#define HS_GMETA_OF(m, x, ok)                                                                  \
+    do {                                                                                    \
+        size_t n_ = (x)->n_metadata, nt_ = (x)->n_typed_metadata;                           \
+        const char **k_ = malloc((n_ + 1) * sizeof(char *));                                \
+        const char **v_ = malloc((n_ + 1) * sizeof(char *));                                \
+        const char **tk_ = malloc((nt_ + 1) * sizeof(char *));                              \
+        const Hyperspace__MetadataValue **tv_ = malloc((nt_ + 1) * sizeof(void *));         \
+        for (size_t i_ = 0; k_ && v_ && i_ < n_; i_++) {                                    \
+            k_[i_] = (x)->metadata[i_]->key;                                                \
+            v_[i_] = (x)->metadata[i_]->value;                                              \
+        }                                                                                   \
+        for (size_t i_ = 0; tk_ && tv_ && i_ < nt_; i_++) {                                 \
+            tk_[i_] = (x)->typed_metadata[i_]->key;                                         \
+            tv_[i_] = (x)->typed_metadata[i_]->value;                                       \
+        }                                                                                   \
+        ok = k_ && v_ && tk_ && tv_ && hs_gmeta_build(m, k_, v_, n_, tk_, tv_, nt_) == 0;  \
+        free(k_);                                                                           \
+        free(v_);                                                                           \
+        free(tk_);                                                                          \
+        free((void *)tv_);                                                                  \
+    } while (0)
+
+/* Points read into VectorData messages (an hs_point_fn: ctx is an hs_gpoints; vectors when the
+ * view has them, metadata unless skip_meta). */
+typedef struct hs_gpoints {
+    Hyperspace__VectorData **v;
+    size_t n, cap;
+    bool oom;
+    bool skip_meta;
+} hs_gpoints;
+int hs_gpoints_add(void *ctx, const hs_point_view *p);
+void hs_gpoints_free(hs_gpoints *o);
+
+/* Search results collected for a reply: per result its string metadata entries and its typed
+ * entries, copied in the search's result callback (hs_gsearch_on_result, ctx an hs_gsearch). */
+typedef struct hs_gkv_list {
+    Hyperspace__SearchResult__MetadataEntry *e;
+    size_t n, cap;
+    bool oom;
+} hs_gkv_list;
+
+/* A result's typed_metadata entries (key and value pointers into its hs_gtyped). */
+typedef struct hs_gtyped_entries {
+    Hyperspace__SearchResult__TypedMetadataEntry *e;
+    Hyperspace__SearchResult__TypedMetadataEntry **p;
+} hs_gtyped_entries;
+
+typedef struct hs_gsearch {
+    Hyperspace__SearchResult *res;
+    hs_gkv_list *meta;
+    hs_gtyped *typed;           /* per result */
+    hs_gtyped_entries *tents;   /* per result */
+    size_t n;
+} hs_gsearch;
+int hs_gsearch_on_result(void *ctx, size_t i, const hs_point_view *p);
+/* Fills a SearchResponse from o (pointers into o; valid while o lives): ptrs holds o->n
+ * pointers, entry_ptrs o->n arrays (malloc'd here, freed by the caller). */
+void hs_gsearch_fill(Hyperspace__SearchResponse *resp, hs_gsearch *o,
+                     Hyperspace__SearchResult **ptrs,
+                     Hyperspace__SearchResult__MetadataEntry ***entry_ptrs);
+/* Frees what o holds (k: the results it was made for). */
+void hs_gsearch_free(hs_gsearch *o, size_t k);
+
+/* The later releases' calls served by grpc_later.c (rows of the table in grpc_api.c). */
+void hs_rpc_update_payload(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_search_multi(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_freeze(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_unfreeze(hs_gcall *c, const uint8_t *msg, size_t len);
 
 #endif

@@ -278,3 +278,19 @@ void hs_route_usage(hctx *c)
     }
     hs_sb_put(&c->out, "}", 1);
 }
+
+/* ---- routes: freezing ------------------------------------------------------------------------- */
+
+static void freeze_route(hctx *c, bool frozen)
+{
+    if (hs_op_freeze(hs_http_tenant(c), c->st->name, frozen, &c->f))
+        return;
+    hs_sb_printf(&c->out, "{\"status\":\"Collection '%s' %s.\",\"collection\":", c->st->name,
+                 frozen ? "frozen" : "unfrozen");
+    hs_sb_cstr(&c->out, c->st->name);
+    hs_sb_printf(&c->out, ",\"frozen\":%s}", frozen ? "true" : "false");
+}
+
+void hs_route_freeze(hctx *c) { freeze_route(c, true); }
+
+void hs_route_unfreeze(hctx *c) { freeze_route(c, false); }

@@ -605,7 +605,15 @@ void hs_http_stats_members(sb *b, const hs_collection_stats *st)
     hs_sb_u64(b, st->deleted);
     hs_sb_puts(b, ",\"memory_bytes\":");
     hs_sb_u64(b, st->memory_bytes);
-    hs_sb_puts(b, ",\"loaded\":");
+    hs_sb_puts(b, ",\"resident_bytes\":{\"graph\":");
+    hs_sb_u64(b, st->resident_graph_bytes);
+    hs_sb_puts(b, ",\"codes\":");
+    hs_sb_u64(b, st->resident_codes_bytes);
+    hs_sb_puts(b, ",\"vectors\":");
+    hs_sb_u64(b, st->resident_vector_bytes);
+    hs_sb_puts(b, ",\"payload\":");
+    hs_sb_u64(b, st->resident_payload_bytes);
+    hs_sb_puts(b, "},\"loaded\":");
     hs_sb_puts(b, st->loaded ? "true" : "false");
     hs_sb_puts(b, ",\"m\":");
     hs_sb_u64(b, st->config.m);
@@ -613,6 +621,7 @@ void hs_http_stats_members(sb *b, const hs_collection_stats *st)
     hs_sb_u64(b, st->config.ef_construction);
     hs_sb_puts(b, ",\"ef_search\":");
     hs_sb_u64(b, st->config.ef_search);
+    hs_sb_puts(b, st->frozen ? ",\"frozen\":true" : ",\"frozen\":false");
 }
 
 void hs_http_digest_members(sb *b, const char *name, const hs_digest *d)

@@ -578,50 +578,37 @@ out:
 
 void hs_route_scroll(hctx *c)
 {
-    int64_t limit = 100;
-    bool has_limit, wv, wm;
-    const char *cursor = NULL;
+    hs_op_scroll_req q = {0};
+    bool wm;
+    int64_t offset = 0;
     hs_filter_set fs;
     hs_filter_init(&fs);
     hs_collection *h = NULL;
-    if (hs_http_get_int(c, c->json, "limit", false, INT64_MIN / 2, INT64_MAX / 2, &limit, &has_limit) ||
-        hs_http_get_bool(c, c->json, "with_vector", false, &wv) ||
-        hs_http_get_bool(c, c->json, "with_metadata", true, &wm))
+    if (hs_http_get_int(c, c->json, "limit", false, INT64_MIN / 2, INT64_MAX / 2, &q.limit,
+                        &q.has_limit) ||
+        hs_http_get_bool(c, c->json, "with_vector", false, &q.with_vector) ||
+        hs_http_get_bool(c, c->json, "with_metadata", true, &wm) ||
+        hs_http_get_int(c, c->json, "offset", false, 0, INT64_MAX / 2, &offset, NULL))
         goto out;
-    if (!has_limit)
-        limit = 100;
-    if (limit < 1 || limit > 1000) {
-        hs_http_fail(c, HS_ERR_PARAM_RANGE, "limit must be between 1 and 1000 (got %lld)",
-                     (long long)limit);
-        goto out;
-    }
+    q.offset = (uint64_t)offset;
     cJSON *cj = hs_http_member(c->json, "cursor");
-    uint64_t after = 0;
-    if (cj) {
-        if (!cJSON_IsString(cj) || !hs_http_parse_u64(cj->valuestring, strlen(cj->valuestring),
-                                                      4294967295ull, &after)) {
-            hs_http_fail(c, HS_ERR_CURSOR, "Invalid cursor");
-            goto out;
-        }
-        cursor = cj->valuestring;
-    }
-    if (hs_http_get_filters(c, c->json, &fs) || hs_http_open_coll(c, false, &h))
+    if (cj && !cJSON_IsString(cj)) {
+        hs_http_fail(c, HS_ERR_CURSOR, "Invalid cursor");
         goto out;
-    point_out o = {&c->out, wv, wm, 0, 0};
+    }
+    q.cursor = cj ? cj->valuestring : NULL;
+    q.filter = &fs;
+    if (hs_op_scroll_check(&q, &c->f) || hs_http_get_filters(c, c->json, &fs) ||
+        hs_http_open_coll(c, false, &h))
+        goto out;
+    point_out o = {&c->out, q.with_vector, wm, 0, 0};
     hs_sb_puts(&c->out, "{\"points\":[");
-    hs_read_opts ro;
-    hs_read_opts_init(&ro);
-    ro.mode = HS_READ_SCROLL;
-    ro.has_after = cursor != NULL;
-    ro.after = after;
-    ro.limit = (size_t)limit;
-    ro.with_vector = wv;
-    hs_read_result res;
-    if (hs_op_read(h, &ro, &fs, hs_http_point_json, &o, &res, &c->f))
+    hs_op_scroll_out so;
+    if (hs_op_scroll(h, &q, hs_http_point_json, &o, &so, &c->f))
         goto out;
     hs_sb_puts(&c->out, "],\"next_cursor\":");
-    if (res.more && o.count)
-        hs_sb_printf(&c->out, "\"%llu\"", (unsigned long long)o.last_id);
+    if (so.more)
+        hs_sb_printf(&c->out, "\"%s\"", so.next_cursor);
     else
         hs_sb_puts(&c->out, "null");
     hs_sb_put(&c->out, "}", 1);
@@ -683,4 +670,207 @@ void hs_route_peek(hctx *c)
     hs_sb_put(&c->out, "]", 1);
     if (res.more)
         hs_hresp_header(c->resp, "X-Next-Cursor", "%llu", (unsigned long long)res.next);
+}
+
+/* ---- routes: payload updates, searches across collections --------------------------------------- */
+
+/* The keys of a delete-mode payload update: an array of strings (checked by the engine). */
+static int get_keys(hctx *c, hs_kv **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *arr = hs_http_member(c->json, "keys");
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field 'keys' must be an array of strings");
+    size_t len = (size_t)cJSON_GetArraySize(arr), i = 0;
+    hs_kv *keys = calloc(len ? len : 1, sizeof(hs_kv));
+    if (!keys)
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    for (cJSON *it = arr->child; it; it = it->next, i++) {
+        if (!cJSON_IsString(it)) {
+            free(keys);
+            return hs_http_fail(c, HS_ERR_FIELD, "Field 'keys' must be an array of strings");
+        }
+        keys[i] = (hs_kv){it->valuestring, strlen(it->valuestring), NULL, 0, NULL};
+    }
+    *out = keys;
+    *n = len;
+    return 0;
+}
+
+static int get_mode(hctx *c, hs_payload_mode *mode)
+{
+    static const char *names[] = {"merge", "replace", "delete"};
+    const char *m = NULL;
+    *mode = HS_PAYLOAD_MERGE;
+    if (hs_http_get_string(c, c->json, "mode", false, &m))
+        return c->f.id;
+    for (int i = 0; m && i < 3; i++)
+        if (!strcasecmp(m, names[i])) {
+            *mode = (hs_payload_mode)i;
+            return 0;
+        }
+    if (m)
+        return hs_http_fail(c, HS_ERR_FIELD, "Field 'mode' must be one of merge, replace, "
+                            "delete (got '%.64s')", m);
+    return 0;
+}
+
+void hs_route_payload(hctx *c)
+{
+    hs_op_payload_req q = {0};
+    kvbuf meta = {0};
+    hs_kv *keys = NULL;
+    uint64_t *ids = NULL, one = 0;
+    int64_t id = 0;
+    bool has_id = false;
+    hs_filter_set fs;
+    hs_filter_init(&fs);
+    hs_op_payload_out out = {0};
+    cJSON *ids_j = hs_http_member(c->json, "ids");
+    bool has_filter = hs_http_has_filter_member(c->json);
+    if (hs_http_get_int(c, c->json, "id", false, 0, 4294967295LL, &id, &has_id))
+        goto done;
+    if ((int)has_id + (ids_j != NULL) + (int)has_filter != 1) {
+        hs_http_fail(c, HS_ERR_SELECTOR, "Provide exactly one of 'id', 'ids' or a filter");
+        goto done;
+    }
+    if (ids_j ? get_ids(c, ids_j, &ids, &q.nids)
+              : has_filter && hs_http_get_filters(c, c->json, &fs))
+        goto done;
+    if (get_mode(c, &q.mode) || hs_http_get_metadata(c, c->json, &meta) ||
+        get_keys(c, &keys, &q.nkeys) || hs_http_get_durability(c, &q.durability))
+        goto done;
+    one = (uint64_t)id;
+    q.single = has_id;
+    q.ids = has_id ? &one : ids;
+    q.nids = has_id ? 1 : q.nids;
+    q.filter = has_filter ? &fs : NULL;
+    q.meta = meta.kv;
+    q.nmeta = meta.n;
+    q.keys = keys;
+    if (hs_op_update_payload(hs_http_tenant(c), c->st->name, &q, true, &out, &c->f))
+        goto done;
+    hs_sb_printf(&c->out, "{\"updated\":%llu,\"not_found\":[", (unsigned long long)out.updated);
+    for (size_t i = 0; i < out.nmissing; i++)
+        hs_sb_printf(&c->out, "%s%llu", i ? "," : "", (unsigned long long)out.missing[i]);
+    hs_sb_printf(&c->out, "],\"logical_clock\":%llu}", (unsigned long long)out.clock);
+done:
+    free(out.missing);
+    free(ids);
+    free(keys);
+    hs_http_kvbuf_free(&meta);
+    hs_filter_free(&fs);
+}
+
+typedef struct multi_meta {
+    sb *meta; /* n x k: collection c's result i at c x k + i */
+    size_t k;
+} multi_meta;
+
+static int multi_on_result(void *ctx, size_t coll, size_t i, const hs_point_view *p)
+{
+    multi_meta *mm = ctx;
+    sb *b = &mm->meta[coll * mm->k + i];
+    hs_http_meta_object(b, p);
+    hs_http_typed_member(b, p);
+    return 0;
+}
+
+/* The names of a search across collections: an array of strings (pointers into the body). */
+static int get_collection_names(hctx *c, const char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *arr = hs_http_member(c->json, "collections");
+    if (!arr || !cJSON_IsArray(arr))
+        return hs_http_fail(c, HS_ERR_FIELD, arr ? "Field 'collections' must be an array of "
+                            "collection names" : "Missing field 'collections'");
+    size_t len = (size_t)cJSON_GetArraySize(arr), i = 0;
+    const char **names = calloc(len ? len : 1, sizeof(char *));
+    if (!names)
+        return hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+    for (cJSON *it = arr->child; it; it = it->next, i++) {
+        if (!cJSON_IsString(it)) {
+            free(names);
+            return hs_http_fail(c, HS_ERR_FIELD, "Field 'collections' must be an array of "
+                                "collection names");
+        }
+        names[i] = it->valuestring;
+    }
+    *out = names;
+    *n = len;
+    return 0;
+}
+
+static void multi_write(hctx *c, const hs_op_multi_req *r, const hs_op_multi_hit *merged,
+                        size_t n, const multi_meta *mm)
+{
+    sb *b = &c->out;
+    hs_sb_puts(b, "{\"results\":[");
+    for (size_t i = 0; i < n; i++) {
+        const hs_op_multi_hit *m = &merged[i];
+        const sb *meta = &mm->meta[m->coll * mm->k + m->rank];
+        hs_sb_puts(b, i ? ",{\"collection\":" : "{\"collection\":");
+        hs_sb_cstr(b, *r->names[m->coll] ? r->names[m->coll] : "default");
+        hs_sb_puts(b, ",\"id\":");
+        hs_sb_u64(b, m->hit.id);
+        hs_sb_puts(b, ",\"distance\":");
+        hs_sb_double(b, m->hit.distance);
+        hs_sb_puts(b, ",\"metadata\":");
+        if (meta->oom)
+            b->oom = true;
+        else if (meta->n)
+            hs_sb_put(b, meta->p, meta->n);
+        else
+            hs_sb_puts(b, "{}");
+        hs_sb_put(b, "}", 1);
+    }
+    hs_sb_puts(b, "]}");
+}
+
+void hs_route_search_multi(hctx *c)
+{
+    search_q q;
+    hs_op_multi_req r = {0};
+    multi_meta mm = {0};
+    hs_hit *hits = NULL;
+    size_t *counts = NULL;
+    hs_op_multi_hit *merged = NULL;
+    if (search_parse(c, c->json, &q) || get_collection_names(c, (const char ***)&r.names, &r.n))
+        goto out;
+    if (q.r.hybrid) {
+        hs_http_fail(c, HS_ERR_INVALID_ARGUMENT, "A search across collections cannot be hybrid "
+                     "(drop 'hybrid_query')");
+        goto out;
+    }
+    r.search = q.r;
+    if (hs_op_multi_check(&r, &c->f))
+        goto out;
+    size_t k = hs_op_search_k(&q.r);
+    mm.k = k;
+    mm.meta = calloc(r.n * k, sizeof(sb));
+    hits = malloc(r.n * k * sizeof(hs_hit));
+    counts = calloc(r.n, sizeof(size_t));
+    merged = malloc(k * sizeof(hs_op_multi_hit));
+    if (!mm.meta || !hits || !counts || !merged) {
+        hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        goto out;
+    }
+    r.on_result = multi_on_result;
+    r.result_ctx = &mm;
+    size_t n = 0;
+    if (!hs_op_search_multi(hs_http_tenant(c), &r, hits, counts, merged, &n, &c->f))
+        multi_write(c, &r, merged, n, &mm);
+out:
+    for (size_t i = 0; mm.meta && i < r.n * mm.k; i++)
+        free(mm.meta[i].p);
+    free(mm.meta);
+    free(hits);
+    free(counts);
+    free(merged);
+    free((void *)r.names);
+    search_q_free(&q);
 }

@@ -145,6 +145,8 @@ void hs_route_coll_snapshot(hctx *c);
 void hs_route_snapshot(hctx *c);
 void hs_route_vacuum(hctx *c);
 void hs_route_usage(hctx *c);
+void hs_route_freeze(hctx *c);
+void hs_route_unfreeze(hctx *c);
 
 /* ---- http_events.c: the change stream (long poll) ----------------------------------------- */
 void hs_route_events(hctx *c);
@@ -161,6 +163,8 @@ void hs_route_get_points(hctx *c);
 void hs_route_scroll(hctx *c);
 void hs_route_count(hctx *c);
 void hs_route_peek(hctx *c);
+void hs_route_payload(hctx *c);
+void hs_route_search_multi(hctx *c);
 
 /* ---- http_node.c: node, monitoring and health routes ------------------------------------ */
 void hs_route_cluster(hctx *c);

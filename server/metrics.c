@@ -478,6 +478,21 @@ static void put_collection_gauges(FILE *o, uint64_t ncoll)
             fprintf(o, "%s{%s} %llu\n", gauges[g].name, lab, (unsigned long long)v);
         }
     }
+    family(o, "hyperspace_collection_resident_bytes", "gauge",
+           "Bytes of a loaded collection in RAM now, by tier (graph, codes, vectors, payload).");
+    for (size_t i = 0; i < rows.n; i++) {
+        const hs_collection_stats *st = &rows.r[i].st;
+        if (!st->loaded)
+            continue;
+        coll_labels(lab, sizeof(lab), rows.r[i].tenant, rows.r[i].name);
+        lab[strlen(lab) - 1] = 0;
+        const char *tier[4] = {"graph", "codes", "vectors", "payload"};
+        uint64_t v[4] = {st->resident_graph_bytes, st->resident_codes_bytes,
+                         st->resident_vector_bytes, st->resident_payload_bytes};
+        for (int t = 0; t < 4; t++)
+            fprintf(o, "hyperspace_collection_resident_bytes{%s,tier=\"%s\"} %llu\n", lab,
+                    tier[t], (unsigned long long)v[t]);
+    }
     free(rows.r);
 
 }

@@ -128,4 +128,87 @@ int hs_op_search_check(const hs_op_search_req *r, hs_fail *f);
 int hs_op_search(const char *tenant, const char *metrics_name, hs_collection *h,
                  const hs_op_search_req *r, hs_hit *hits, size_t *n, hs_fail *f);
 
+/* ---- payload updates, scroll, searches across collections, freezing -------------------- */
+
+#define HS_OP_SCROLL_LIMIT_MAX 1000
+#define HS_OP_SCROLL_OFFSET_MAX 1000000 /* points an offset may skip (the read holds them) */
+#define HS_OP_MULTI_MAX 64              /* collections one search may cover */
+
+/* An UpdatePayload, decoded.  The points: one `id` (single: NOT_FOUND when it is not live), the
+ * `ids` (1..10000; those not live are reported), or the points matching `filter` (ids NULL; at
+ * least one condition, at most 10000 points). */
+typedef struct hs_op_payload_req {
+    hs_payload_mode mode;
+    const hs_kv *meta;   /* MERGE (at least one), REPLACE: metadata and typed_metadata */
+    size_t nmeta;
+    const hs_kv *keys;   /* DELETE (at least one): the keys removed */
+    size_t nkeys;
+    bool single;
+    const uint64_t *ids;
+    size_t nids;
+    const hs_filter_set *filter;
+    hs_durability durability;
+} hs_op_payload_req;
+
+typedef struct hs_op_payload_out {
+    uint64_t updated;   /* live points chosen */
+    uint64_t *missing;  /* ids not live, in the order given, each once (malloc'd; free it) */
+    size_t nmissing;
+    uint64_t clock;     /* the collection clock afterwards (when asked for) */
+} hs_op_payload_out;
+
+/* The checks that need no collection (mode, entries or keys, the selector's size). */
+int hs_op_payload_check(const hs_op_payload_req *r, hs_fail *f);
+int hs_op_update_payload(const char *tenant, const char *name, const hs_op_payload_req *r,
+                         bool want_clock, hs_op_payload_out *out, hs_fail *f);
+
+/* A Scroll, decoded: ascending ids after `cursor` (an opaque string from a previous page;
+ * NULL = from the start), the first `offset` matching points skipped, at most `limit`. */
+typedef struct hs_op_scroll_req {
+    bool has_limit;
+    int64_t limit; /* 1..1000; 100 when absent */
+    const char *cursor;
+    uint64_t offset;
+    bool with_vector;
+    const hs_filter_set *filter; /* NULL = none */
+} hs_op_scroll_req;
+
+typedef struct hs_op_scroll_out {
+    size_t n;              /* points passed to fn */
+    bool more;             /* further points exist: next_cursor continues after this page */
+    char next_cursor[24];
+} hs_op_scroll_out;
+
+int hs_op_scroll_check(const hs_op_scroll_req *r, hs_fail *f);
+int hs_op_scroll(hs_collection *h, const hs_op_scroll_req *r, hs_point_fn fn, void *ctx,
+                 hs_op_scroll_out *out, hs_fail *f);
+
+/* A search across collections: the same query (vector, top_k, filter; no hybrid) in each of
+ * names[0..n) (1..64, each once; "" is "default"), which must share a dimension and a metric. */
+typedef struct hs_op_multi_req {
+    const char *const *names;
+    size_t n;
+    hs_op_search_req search; /* its on_result is not used */
+    /* optional, called for result i of collection `coll` under that search's read lock */
+    int (*on_result)(void *ctx, size_t coll, size_t i, const hs_point_view *p);
+    void *result_ctx;
+} hs_op_multi_req;
+
+/* One hit of the merged ranking: the collection, its rank there, the hit. */
+typedef struct hs_op_multi_hit {
+    size_t coll;
+    size_t rank;
+    hs_hit hit;
+} hs_op_multi_hit;
+
+int hs_op_multi_check(const hs_op_multi_req *r, hs_fail *f);
+/* Runs the checked search.  hits holds n x k entries (collection c's results at hits + c x k,
+ * counts[c] of them, best first); merged (k entries) gets the best k of all of them by distance
+ * (ties: the collection listed first, then the smaller id), *nmerged of them. */
+int hs_op_search_multi(const char *tenant, const hs_op_multi_req *r, hs_hit *hits,
+                       size_t *counts, hs_op_multi_hit *merged, size_t *nmerged, hs_fail *f);
+
+/* Freezes (frozen) or unfreezes a collection; the name must not be empty. */
+int hs_op_freeze(const char *tenant, const char *name, bool frozen, hs_fail *f);
+
 #endif /* HS_OPS_H */

@@ -157,3 +157,12 @@ int hs_op_vacuum(size_t *collections, uint64_t *reclaimed, hs_fail *f)
     int rc = hs_db_vacuum(g_srv.db, collections, reclaimed, &err);
     return rc ? hs_fail_from_engine(f, rc, &err) : 0;
 }
+
+int hs_op_freeze(const char *tenant, const char *name, bool frozen, hs_fail *f)
+{
+    if (hs_op_check_name(name, true, f))
+        return f->id;
+    hs_error err;
+    int rc = hs_collection_freeze(g_srv.db, tenant, name, frozen, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}

@@ -1,10 +1,12 @@
 /*
  * ops_points.c: the point operations of the operations layer (ops.h): upsert, delete (by ids or
- * by filter) and search (the value checks, the engine call, the query counter and the
- * per-collection metrics), shared by gRPC and HTTP.
+ * by filter), search (the value checks, the engine call, the query counter and the
+ * per-collection metrics), payload updates, scroll and searches across collections, shared by
+ * gRPC and HTTP.
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/ops.h"
@@ -156,5 +158,263 @@ int hs_op_search(const char *tenant, const char *mname, hs_collection *h,
         return hs_fail_from_engine(f, rc, &err);
     hs_ops_count_search();
     hs_metrics_search(tenant, metrics_name(mname), (double)(hs_now_ns_srv() - t0) / 1e9);
+    return 0;
+}
+
+/* ---- payload updates --------------------------------------------------------------------- */
+
+int hs_op_payload_check(const hs_op_payload_req *r, hs_fail *f)
+{
+    if (r->mode != HS_PAYLOAD_MERGE && r->mode != HS_PAYLOAD_REPLACE &&
+        r->mode != HS_PAYLOAD_DELETE)
+        return hs_fail_set(f, HS_ERR_FIELD, "Unknown mode %d: expected merge (0), replace (1) "
+                           "or delete (2)", (int)r->mode);
+    if (r->mode == HS_PAYLOAD_DELETE && r->nmeta)
+        return hs_fail_set(f, HS_ERR_FIELD, "Fields 'metadata' and 'typed_metadata' must be "
+                           "empty with mode delete (the keys to remove go in 'keys')");
+    if (r->mode == HS_PAYLOAD_DELETE && !r->nkeys)
+        return hs_fail_set(f, HS_ERR_FIELD, "Field 'keys' must name at least one key with mode "
+                           "delete");
+    if (r->mode != HS_PAYLOAD_DELETE && r->nkeys)
+        return hs_fail_set(f, HS_ERR_FIELD, "Field 'keys' is only read with mode delete");
+    if (r->mode == HS_PAYLOAD_MERGE && !r->nmeta)
+        return hs_fail_set(f, HS_ERR_FIELD, "Nothing to update: 'metadata' and "
+                           "'typed_metadata' are empty (mode merge)");
+    if (r->ids && !r->single && (r->nids < 1 || r->nids > HS_OP_IDS_MAX))
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "ids must be between 1 and %d (got %zu)",
+                           HS_OP_IDS_MAX, r->nids);
+    if (!r->ids && (!r->filter || r->filter->n == 0))
+        return hs_fail_set(f, HS_ERR_SELECTOR, "UpdatePayload by filter needs at least one "
+                           "condition");
+    return 0;
+}
+
+int hs_op_update_payload(const char *tenant, const char *name, const hs_op_payload_req *r,
+                         bool want_clock, hs_op_payload_out *out, hs_fail *f)
+{
+    memset(out, 0, sizeof(*out));
+    hs_collection *h = NULL;
+    if (hs_op_check_name(name, false, f) || hs_op_payload_check(r, f) ||
+        hs_ops_open(tenant, name, false, &h, f))
+        return f->id;
+    hs_payload_opts o;
+    hs_payload_opts_init(&o);
+    o.mode = r->mode;
+    o.meta = r->mode == HS_PAYLOAD_DELETE ? r->keys : r->meta;
+    o.nmeta = r->mode == HS_PAYLOAD_DELETE ? r->nkeys : r->nmeta;
+    o.durability = r->durability;
+    if (r->ids) {
+        o.ids = r->ids;
+        o.nids = r->nids;
+        out->missing = malloc((r->nids ? r->nids : 1) * sizeof(uint64_t));
+        o.missing = out->missing;
+    } else {
+        o.accept = hs_filter_accept;
+        o.accept_ctx = (void *)r->filter;
+        o.max_points = HS_OP_IDS_MAX;
+    }
+    hs_error err;
+    hs_payload_result res = {0};
+    int rc = HS_OK;
+    if (r->ids && !out->missing)
+        hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+    else if (r->ids || !hs_filter_empty(r->filter)) /* an empty filter chooses nothing */
+        rc = hs_update_payload(h, &o, &res, &err);
+    if (rc)
+        hs_fail_from_engine(f, rc, &err);
+    if (!f->id && r->single && res.missing)
+        hs_fail_set(f, HS_ERR_POINT_NOT_FOUND, "Point %llu not found in collection '%s'",
+                    (unsigned long long)r->ids[0], metrics_name(name));
+    if (!f->id) {
+        out->updated = res.updated;
+        out->nmissing = res.missing;
+        out->clock = want_clock ? clock_of(tenant, name) : 0;
+    }
+    hs_collection_close(h);
+    return f->id;
+}
+
+/* ---- scroll -------------------------------------------------------------------------------- */
+
+static bool parse_cursor(const char *s, uint64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 10)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return v <= UINT32_MAX;
+}
+
+int hs_op_scroll_check(const hs_op_scroll_req *r, hs_fail *f)
+{
+    int64_t limit = r->has_limit ? r->limit : 100;
+    uint64_t after;
+    if (limit < 1 || limit > HS_OP_SCROLL_LIMIT_MAX)
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "limit must be between 1 and %d (got %lld)",
+                           HS_OP_SCROLL_LIMIT_MAX, (long long)limit);
+    if (r->cursor && !parse_cursor(r->cursor, &after))
+        return hs_fail_set(f, HS_ERR_CURSOR, "Invalid cursor");
+    if (r->offset > HS_OP_SCROLL_OFFSET_MAX)
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "offset must be at most %d (got %llu)",
+                           HS_OP_SCROLL_OFFSET_MAX, (unsigned long long)r->offset);
+    return 0;
+}
+
+/* Passes the points after the first `skip` to the caller's fn, noting the last id. */
+typedef struct scroll_walk {
+    hs_point_fn fn;
+    void *ctx;
+    uint64_t skip, seen, last_id;
+    size_t n;
+} scroll_walk;
+
+static int scroll_visit(void *ctx, const hs_point_view *p)
+{
+    scroll_walk *w = ctx;
+    if (w->seen++ < w->skip)
+        return 0;
+    w->n++;
+    w->last_id = p->id;
+    return w->fn ? w->fn(w->ctx, p) : 0;
+}
+
+int hs_op_scroll(hs_collection *h, const hs_op_scroll_req *r, hs_point_fn fn, void *ctx,
+                 hs_op_scroll_out *out, hs_fail *f)
+{
+    memset(out, 0, sizeof(*out));
+    if (hs_op_scroll_check(r, f))
+        return f->id;
+    uint64_t after = 0;
+    bool has_after = r->cursor && parse_cursor(r->cursor, &after);
+    scroll_walk w = {fn, ctx, r->offset, 0, 0, 0};
+    hs_read_opts ro;
+    hs_read_opts_init(&ro);
+    ro.mode = HS_READ_SCROLL;
+    ro.has_after = has_after;
+    ro.after = after;
+    ro.limit = (size_t)(r->offset + (uint64_t)(r->has_limit ? r->limit : 100));
+    ro.with_vector = r->with_vector;
+    hs_read_result res;
+    if (hs_op_read(h, &ro, r->filter, scroll_visit, &w, &res, f))
+        return f->id;
+    out->n = w.n;
+    out->more = res.more && w.n > 0;
+    if (out->more)
+        snprintf(out->next_cursor, sizeof(out->next_cursor), "%llu",
+                 (unsigned long long)w.last_id);
+    return 0;
+}
+
+/* ---- searches across collections ------------------------------------------------------------ */
+
+int hs_op_multi_check(const hs_op_multi_req *r, hs_fail *f)
+{
+    if (r->n < 1 || r->n > HS_OP_MULTI_MAX)
+        return hs_fail_set(f, HS_ERR_PARAM_RANGE, "collections must name between 1 and %d "
+                           "collections (got %zu)", HS_OP_MULTI_MAX, r->n);
+    for (size_t i = 0; i < r->n; i++) {
+        if (hs_op_check_name(r->names[i], false, f)) {
+            prefix_entry(f, "collections", (long)i);
+            return f->id;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(metrics_name(r->names[i]), metrics_name(r->names[j])))
+                return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "collections[%zu]: collection "
+                                   "'%s' is already listed (collections[%zu])", i,
+                                   metrics_name(r->names[i]), j);
+    }
+    if (r->search.hybrid)
+        return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "A search across collections cannot be "
+                           "hybrid");
+    return hs_op_search_check(&r->search, f);
+}
+
+/* The collections' parameters: they must share the dimension and the metric. */
+static int multi_compatible(const char *tenant, const hs_op_multi_req *r, hs_fail *f)
+{
+    hs_collection_stats first;
+    for (size_t i = 0; i < r->n; i++) {
+        hs_collection_stats st;
+        if (hs_op_stats(tenant, metrics_name(r->names[i]), &st, f))
+            return f->id;
+        if (i == 0) {
+            first = st;
+            continue;
+        }
+        const char *a = metrics_name(r->names[0]), *b = metrics_name(r->names[i]);
+        if (st.config.dimension != first.config.dimension)
+            return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "Collections '%s' and '%s' cannot be "
+                               "searched together: their dimensions differ (%u and %u)", a, b,
+                               first.config.dimension, st.config.dimension);
+        if (st.config.metric != first.config.metric)
+            return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "Collections '%s' and '%s' cannot be "
+                               "searched together: their metrics differ (%s and %s)", a, b,
+                               hs_metric_name(first.config.metric),
+                               hs_metric_name(st.config.metric));
+    }
+    return 0;
+}
+
+typedef struct multi_cb {
+    const hs_op_multi_req *r;
+    size_t coll;
+} multi_cb;
+
+static int multi_on_result(void *ctx, size_t i, const hs_point_view *p)
+{
+    multi_cb *m = ctx;
+    return m->r->on_result(m->r->result_ctx, m->coll, i, p);
+}
+
+static int cmp_multi(const void *a, const void *b)
+{
+    const hs_op_multi_hit *x = a, *y = b;
+    if (x->hit.distance != y->hit.distance)
+        return x->hit.distance < y->hit.distance ? -1 : 1;
+    if (x->coll != y->coll)
+        return x->coll < y->coll ? -1 : 1;
+    return x->hit.id < y->hit.id ? -1 : x->hit.id > y->hit.id;
+}
+
+int hs_op_search_multi(const char *tenant, const hs_op_multi_req *r, hs_hit *hits,
+                       size_t *counts, hs_op_multi_hit *merged, size_t *nmerged, hs_fail *f)
+{
+    *nmerged = 0;
+    size_t k = hs_op_search_k(&r->search);
+    if (hs_op_multi_check(r, f) || multi_compatible(tenant, r, f))
+        return f->id;
+    size_t total = 0;
+    for (size_t c = 0; c < r->n; c++) {
+        counts[c] = 0;
+        hs_collection *h = NULL;
+        if (hs_ops_open(tenant, r->names[c], false, &h, f))
+            return f->id;
+        hs_op_search_req q = r->search;
+        multi_cb cb = {r, c};
+        q.on_result = r->on_result ? multi_on_result : NULL;
+        q.result_ctx = &cb;
+        int rc = hs_op_search(tenant, r->names[c], h, &q, hits + c * k, &counts[c], f);
+        hs_collection_close(h);
+        if (rc)
+            return rc;
+        total += counts[c];
+    }
+    hs_op_multi_hit *all = malloc((total ? total : 1) * sizeof(*all));
+    if (!all)
+        return hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory");
+    size_t n = 0;
+    for (size_t c = 0; c < r->n; c++)
+        for (size_t i = 0; i < counts[c]; i++)
+            all[n++] = (hs_op_multi_hit){c, i, hits[c * k + i]};
+    qsort(all, n, sizeof(*all), cmp_multi);
+    *nmerged = n < k ? n : k;
+    memcpy(merged, all, *nmerged * sizeof(*all));
+    free(all);
     return 0;
 }

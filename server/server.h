@@ -155,7 +155,8 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(BINARY, INVALID_ARGUMENT, 400, "INVALID_BINARY_BODY")                           \
     X(SELECTOR, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")                            \
     X(HEADERS, INVALID_ARGUMENT, 431, "HEADERS_TOO_LARGE")                            \
-    X(INVALID_ARGUMENT, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")
+    X(INVALID_ARGUMENT, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")                    \
+    X(FROZEN, FAILED_PRECONDITION, 409, "COLLECTION_FROZEN")
 
 enum {
     HS_ERR_NONE = 0,

@@ -43,6 +43,7 @@
 #define CAT_MAX ((size_t)1 << 32) /* a larger file is not read (the directories are) */
 
 enum { CAT_CLEAN = 1, CAT_DIRTY = 2, CAT_GONE = 3 };
+#define CAT_FLAG_FROZEN 1u /* a CLEAN's optional trailing u32 of flags */
 
 /* ---- records ------------------------------------------------------------------------------ */
 
@@ -108,6 +109,8 @@ static void rec_clean(rec *r, const hs_db *db, const centry *e)
     put64(r, e->cold_deleted);
     put64(r, e->cold_clock);
     put64(r, e->cold_disk);
+    if (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE))
+        put32(r, CAT_FLAG_FROZEN); /* the flags, only when one is set */
     rec_end(r);
 }
 
@@ -223,6 +226,9 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
     for (int i = 0; i < 4; i++)
         if (!hs_read_le64(&rd, &fig[i]))
             return false;
+    uint32_t flags = 0;
+    if (hs_reader_left(&rd) == 4 && (!hs_read_le32(&rd, &flags) || (flags & ~CAT_FLAG_FROZEN)))
+        return false;
     char path[HS_PATH_MAX];
     if (hs_reader_left(&rd) != 0 ||
         hs_path(path, sizeof(path), "%s/%.*s", db->root, (int)dl, (const char *)dir) != HS_OK)
@@ -253,6 +259,7 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
     e->config.ef_search = cfg[5];
     hs_cat_set_cold_locked(e, fig[0], fig[1], fig[3]);
     e->cold_clock = fig[2];
+    __atomic_store_n(&e->frozen, (flags & CAT_FLAG_FROZEN) != 0, __ATOMIC_RELEASE);
     e->state = CE_COLD;
     e->cat_clean = true;
     e->seen = false;

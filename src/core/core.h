@@ -9,6 +9,8 @@
  *   persist.c    collection.json, loading, checkpoints (capture and restore)
  *   rebuild.c    compaction into a new vectors generation with a new graph
  *   write.c      validation, log records, apply (also used by replay), upsert/delete/configure
+ *   payload.c    metadata updates of existing points (logged as upserts of the stored vectors)
+ *   freeze.c     freezing and unfreezing a collection
  *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
  *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
@@ -45,6 +47,10 @@
 #define HS_META_MAX_VALUE 65536
 #define HS_META_MAX_LIST 1024 /* elements of a list value */
 #define HS_DROP_NOTES 256     /* drops remembered for change readers (changes.c) */
+/* collection.json formats (persist.c): 1 has no manifest, 2 keeps it in its own file and the
+ * log and vectors in subdirectories, 3 (flat) keeps it as a member and every file beside it */
+#define HS_CONFIG_FORMAT 2
+#define HS_CONFIG_FORMAT_FLAT 3
 
 /* WAL record types */
 enum {
@@ -131,6 +137,8 @@ typedef struct centry {
     bool cat_fresh;         /* created by this process, unchanged, no record yet (db->cat_mu):
                                the next rewrite writes its CLEAN; a change needs no DIRTY */
     bool seen;              /* open only: its directory was found */
+    bool frozen;            /* hs_collection_freeze (atomic: written under man_mu or a cold
+                               entry's LOADING state, with db->lock; read anywhere) */
     struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
 } centry;
 
@@ -325,6 +333,9 @@ void hs_life_stop(hs_db *db);
 void hs_coll_free(hs_coll *c);
 /* Unloads every loaded collection (at close), checkpointing changed ones. */
 int hs_life_unload_all(hs_db *db, hs_error *err);
+/* Unloads e (LOADED, no handle open) soon: marks it UNLOADING and hands it to the sweeper (or
+ * unloads it at once when there is none).  db->lock held. */
+void hs_life_unload_soon_locked(hs_db *db, centry *e);
 
 /* ---- persist.c ---- */
 int hs_config_write(hs_db *db, const char *dir, const centry *e, hs_error *err);
@@ -334,13 +345,15 @@ int hs_config_read(hs_db *db, const char *dir, centry *e, hs_error *err);
 int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
                       hs_error *err);
 int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *m, hs_error *err);
-/* Writes collection.json into a directory nobody else sees yet (a create in progress): the
- * file itself, fsynced, without the temporary name and directory fsync of a replacement (the
- * creator syncs the directory before publishing it). */
+/* Writes collection.json into a directory nobody else sees yet (a create in progress), without
+ * the temporary name and directory fsync of a replacement and without an fsync: *fd_out gets
+ * the open file, which the creator fsyncs (after its other files, so that one journal commit
+ * covers them) and closes before publishing the directory. */
 int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
-                        hs_error *err);
-/* Configure: writes collection.json with `updated`'s parameters (and c's manifest), then sets
- * them in the catalog entry; serialised with manifest writes by c->man_mu. */
+                        int *fd_out, hs_error *err);
+/* Configure, freeze: writes collection.json with `updated`'s parameters and frozen state (and
+ * c's manifest), then sets them in the catalog entry; serialised with manifest writes by
+ * c->man_mu. */
 int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err);
 /* Where a collection's files are: collection.json format 3 keeps everything in its directory
  * (log segments, `vectors-<gen>-<index>.seg`), earlier formats use wal/ and vectors-<gen>/. */
@@ -364,6 +377,11 @@ int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
 int hs_coll_read_only(const hs_coll *c, hs_error *err);
 int hs_coll_no_space(const hs_coll *c, hs_error *err);
 uint64_t hs_coll_memory(hs_coll *c);
+/* Fills st's resident_* figures (measured where page-mapped).  No lock held. */
+void hs_coll_resident(hs_coll *c, hs_collection_stats *st);
+/* With quantization: drops the vector files' pages from the process (traversal reads the codes,
+ * re-ranking reads records back one by one).  After a load, a checkpoint's sync, a rebuild. */
+void hs_coll_vectors_cold(hs_coll *c);
 
 /* Makes sure c->ids is built (a load leaves it for the first operation that needs it: searches
  * never do).  hs_coll_ids_locked: the caller holds wlock. */
@@ -386,12 +404,28 @@ void hs_coll_settle_locked(hs_coll *c);
 /* Waits until every queued write is durable (or refused) and settles them: afterwards the queue
  * is empty.  Caller holds wlock (it is kept across the fsync). */
 void hs_coll_drain_locked(hs_coll *c);
+/* The durability a write gets (HS_DURABILITY_DEFAULT: the database's). */
+hs_durability hs_coll_durability(const hs_coll *c, hs_durability d);
+/* HS_EFROZEN about e. */
+int hs_coll_frozen(const centry *e, hs_error *err);
+/* HS_OK when c takes changes: not read-only, not frozen (HS_EREADONLY, HS_EFROZEN).  wlock. */
+int hs_coll_writable_locked(hs_coll *c, hs_error *err);
+/* Logs an UPSERT record of n points built by the caller (its payload at buf + HS_WAL_HEADER,
+ * len bytes) and queues it (or applies it at once: ASYNC with nothing queued): capacity,
+ * blobs, clock ticks, append.  wlock held.  Whatever the result, hs_coll_upsert_finish(c, p,
+ * rc, ...) follows once wlock is released: it waits for the record as `mode` asks and frees
+ * what this prepared. */
+int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
+                          hs_pending *p, hs_error *err);
+int hs_coll_upsert_finish(hs_coll *c, hs_pending *p, int rc, hs_durability mode, hs_error *err);
 /* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
 int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 /* Before the first change of a loaded collection (log record, configuration, rebuild): makes
  * the catalog file say it changes (hs_catlog_dirty).  wlock held. */
 int hs_coll_mark_changed(hs_coll *c, hs_error *err);
 int hs_validate_vector(const hs_coll *c, const double *v, size_t dim, bool query, hs_error *err);
+/* The checks of a point's metadata entries (HS_EMETADATA with field, reason, key, limit). */
+int hs_validate_meta(const hs_kv *kv, size_t n, hs_error *err);
 /* Frees a slot's blob unless it lives in the arena. */
 static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
 {

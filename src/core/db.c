@@ -504,13 +504,14 @@ static int make_dirs(hs_db *db, const char *tenant_dir, const char *bucket_dir, 
     return rc;
 }
 
-/* Builds the collection directory under a temporary name, then renames it into place. */
+/* Builds the collection directory under a temporary name, then renames it into place.  Its two
+ * files are written first and fsynced together (collection.json's writeback started before the
+ * log's fsync: on a journalling file system one commit covers both, and the rename a second). */
 static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
 {
-    char tmp[HS_PATH_MAX], wal[HS_PATH_MAX];
+    char tmp[HS_PATH_MAX];
     if (hs_path(tmp, sizeof(tmp), "%s/.new-%s-%016" PRIx64, parent, e->name,
-                hs_mix64(hs_now_ns())) != HS_OK ||
-        hs_path(wal, sizeof(wal), "%s", tmp) != HS_OK)
+                hs_mix64(hs_now_ns())) != HS_OK)
         return hs_error_set(err, HS_ERANGE, "path too long");
     e->format = 3; /* flat: the log and the vector files in the collection's directory */
     int rc = db->io->mkdir(db->io->ctx, tmp, 0755);
@@ -520,7 +521,8 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
     }
     /* the manifest: no checkpoint yet, log segment 1 (inside collection.json: flat format) */
     hs_manifest m = {0, 1, NULL, 0};
-    int hrc = hs_config_write_new(db, tmp, e, &m, err);
+    int jfd;
+    int hrc = hs_config_write_new(db, tmp, e, &m, &jfd, err);
     if (hrc == HS_OK) {
         /* the log starts with the create record (its clock is the collection's first) */
         hs_wal_opts wo;
@@ -528,7 +530,7 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
         wo.io = db->io;
         wo.private_dir = true; /* synced below by the create record and the directory */
         hs_wal *w;
-        hrc = hs_wal_open(wal, &wo, (hs_wal_pos){0, 0}, NULL, NULL, &w, err);
+        hrc = hs_wal_open(tmp, &wo, (hs_wal_pos){0, 0}, NULL, NULL, &w, err);
         if (hrc == HS_OK) {
             uint8_t buf[HS_WAL_HEADER + 32];
             memset(buf, 0, sizeof(buf));
@@ -539,6 +541,11 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
                 hrc = hs_wal_wait(w, t, HS_DURABILITY_STRICT, err);
             hs_wal_close(w);
         }
+        rc = db->io->fsync(db->io->ctx, jfd);
+        db->io->close(db->io->ctx, jfd);
+        if (hrc == HS_OK && rc < 0)
+            hrc = hs_error_set(err, hs_rc_from_errno(rc), "%s/collection.json: %s", tmp,
+                               strerror(-rc));
     }
     if (hrc == HS_OK) {
         rc = db->io->fsync_dir(db->io->ctx, tmp);
@@ -762,6 +769,7 @@ void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats 
     st->unreachable = -1;
     st->clock = e->cold_clock;
     st->disk_bytes = e->cold_disk;
+    st->frozen = __atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE);
     snprintf(st->error, sizeof(st->error), "%s", e->error ? e->error : "");
 }
 

@@ -98,6 +98,23 @@ static void unload_locked(hs_db *db, centry *e)
     pthread_cond_broadcast(&db->cond);
 }
 
+void hs_life_unload_soon_locked(hs_db *db, centry *e)
+{
+    if (e->state != CE_LOADED || e->refs != 0)
+        return;
+    begin_unload_locked(e);
+    hs_log(HS_LOG_INFO, "Frozen collection '%s' (tenant '%s') unloaded from memory", e->name,
+           e->tenant);
+    if (!db->sweeper_started || db->closing) {
+        unload_locked(db, e);
+        return;
+    }
+    e->evict_next = db->evictions;
+    db->evictions = e;
+    db->nevictions++;
+    pthread_cond_broadcast(&db->cond); /* wakes the sweeper */
+}
+
 /* ---- the memory limit (opts.memory_limit) -------------------------------------------------- */
 
 /* Memory of the loaded collections (db->lock held; each collection's read lock is taken, as the
@@ -120,6 +137,19 @@ static uint64_t load_estimate(const centry *e)
     uint64_t rec = HS_ALIGN_UP((uint64_t)c->dimension * (f64 ? 8 : 4), 32) + (f64 ? 8 : 0);
     uint64_t per = rec + 4 * (1 + 2 * (uint64_t)(c->m ? c->m : 16)) + 8 + 8 + 1;
     return (e->cold_count + e->cold_deleted) * per + 64 * 1024;
+}
+
+/* Drops the vector pages of the loaded quantized collections from the process (their codes
+ * serve traversal; the limit counts them without their vectors): the cheap step before
+ * unloading anything.  A collection whose writer lock is busy is skipped.  db->lock held. */
+static void release_vectors_locked(hs_db *db)
+{
+    for (centry *e = db->loaded; e; e = e->lnext)
+        if (e->state == CE_LOADED && e->coll->quantized &&
+            pthread_mutex_trylock(&e->coll->wlock) == 0) {
+            hs_coll_vectors_cold(e->coll);
+            pthread_mutex_unlock(&e->coll->wlock);
+        }
 }
 
 /* The least recently used loaded collection without handles (other than keep), or NULL. */
@@ -146,6 +176,8 @@ static int make_room_locked(hs_db *db, centry *e, hs_error *err)
     if (!limit)
         return HS_OK;
     uint64_t used = loaded_memory_locked(db);
+    if (used + need > limit)
+        release_vectors_locked(db);
     while (used + need > limit) {
         centry *v = lru_victim_locked(db, e);
         if (!v || need > limit) {
@@ -176,6 +208,8 @@ static void enforce_limit_locked(hs_db *db, const centry *keep)
 {
     /* the memory limit: a collection that grew past its estimate (or by writes) pushes the
      * least recently used others out (unloaded here: the memory must come back now) */
+    if (db->opts.memory_limit && loaded_memory_locked(db) > db->opts.memory_limit)
+        release_vectors_locked(db);
     while (db->opts.memory_limit && loaded_memory_locked(db) > db->opts.memory_limit) {
         centry *v = lru_victim_locked(db, keep);
         if (!v)
@@ -532,6 +566,8 @@ int hs_db_checkpoint(hs_db *db, size_t *collections, hs_error *err)
 static void vacuum_one(hs_coll *c, void *ctx)
 {
     sweep_result *r = ctx;
+    if (__atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        return; /* a frozen collection is not changed, compaction included */
     pthread_mutex_lock(&c->wlock);
     uint64_t dead = c->nslots - c->nlive;
     pthread_mutex_unlock(&c->wlock);

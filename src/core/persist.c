@@ -34,8 +34,8 @@
 #define VECS_ENTRY 16u
 /* collection.json: format 1 (no checksum, no manifest) is read and upgraded by the first load;
  * format 2 ends with its CRC-32C and comes with a manifest */
-#define CONFIG_FORMAT 2      /* subdirectories wal/ and vectors-<gen>/ */
-#define CONFIG_FORMAT_FLAT 3 /* every file in the collection's directory (HS_FLAT) */
+#define CONFIG_FORMAT HS_CONFIG_FORMAT           /* subdirectories wal/ and vectors-<gen>/ */
+#define CONFIG_FORMAT_FLAT HS_CONFIG_FORMAT_FLAT /* every file in the collection's directory */
 #define CONFIG_CRC_KEY "\n  \"crc32c\": "
 
 typedef struct coll_state {
@@ -107,6 +107,8 @@ static int config_text(const centry *e, const hs_manifest *m, char **out, size_t
                      flat ? CONFIG_FORMAT_FLAT : CONFIG_FORMAT, e->tenant, e->name, c->dimension,
                      metric_name(c->metric), quant_name(c->quantization), c->m,
                      c->ef_construction, c->ef_search, e->created_clock);
+    if (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE)) /* written only when set */
+        n += snprintf(buf + n, cap - (size_t)n, "\n  \"frozen\": true,");
     if (hex)
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"manifest\": \"%s\",", hex);
     /* the checksum covers every byte before its own line */
@@ -132,10 +134,11 @@ int hs_config_write_m(hs_db *db, const char *dir, const centry *e, const hs_mani
 }
 
 int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_manifest *m,
-                        hs_error *err)
+                        int *fd_out, hs_error *err)
 {
     char *buf, path[HS_PATH_MAX];
     size_t len;
+    *fd_out = -1;
     if (hs_path(path, sizeof(path), "%s/collection.json", dir) != HS_OK)
         return hs_error_set(err, HS_ERANGE, "path too long: %s", dir);
     int rc = config_text(e, m, &buf, &len, err);
@@ -143,12 +146,16 @@ int hs_config_write_new(hs_db *db, const char *dir, const centry *e, const hs_ma
         return rc;
     int fd = db->io->open(db->io->ctx, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     long n = fd < 0 ? fd : db->io->pwrite(db->io->ctx, fd, buf, len, 0);
-    int frc = fd < 0 ? fd : n == (long)len ? db->io->fsync(db->io->ctx, fd) : (n < 0 ? (int)n : -EIO);
-    if (fd >= 0)
-        db->io->close(db->io->ctx, fd);
+    int frc = fd < 0 ? fd : n == (long)len ? 0 : (n < 0 ? (int)n : -EIO);
     free(buf);
-    if (frc < 0)
+    if (frc < 0) {
+        if (fd >= 0)
+            db->io->close(db->io->ctx, fd);
         return hs_error_set(err, hs_rc_from_errno(frc), "%s: %s", path, strerror(-frc));
+    }
+    if (db->io->writeback)
+        db->io->writeback(db->io->ctx, fd); /* a hint: its blocks join the log's commit */
+    *fd_out = fd;
     return HS_OK;
 }
 
@@ -173,6 +180,7 @@ int hs_coll_config_write(hs_coll *c, const centry *updated, hs_error *err)
     if (rc == HS_OK) {
         pthread_mutex_lock(&c->db->lock);
         c->e->config = updated->config;
+        __atomic_store_n(&c->e->frozen, updated->frozen, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&c->db->lock);
     }
     pthread_mutex_unlock(&c->man_mu);
@@ -247,12 +255,14 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
     uint64_t fmt, dim, m, efc, efs, clock;
     const cJSON *metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
     const cJSON *quant = cJSON_GetObjectItemCaseSensitive(j, "quantization");
+    const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(j, "frozen"); /* optional */
     bool ok = j && json_uint(j, "format", 1000, &fmt) && json_uint(j, "dimension", HS_MAX_DIM, &dim) &&
               dim >= 1 && json_uint(j, "m", HS_HNSW_MAX_M, &m) && m >= HS_HNSW_MIN_M &&
               json_uint(j, "ef_construction", 10000, &efc) &&
               json_uint(j, "ef_search", 10000, &efs) &&
               json_uint(j, "created_clock", UINT64_MAX, &clock) && cJSON_IsString(metric) &&
-              cJSON_IsString(quant);
+              cJSON_IsString(quant) && (!frozen || cJSON_IsBool(frozen));
+    bool is_frozen = ok && frozen && cJSON_IsTrue(frozen);
     if ((line || (ok && fmt >= 2)) && !sum_ok) {
         cJSON_Delete(j);
         return hs_error_set(err, HS_ECORRUPT, "%s: checksum mismatch or missing", path);
@@ -294,6 +304,7 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
     e->config = c;
     e->created_clock = clock;
     e->format = (uint32_t)fmt;
+    __atomic_store_n(&e->frozen, is_frozen, __ATOMIC_RELEASE);
     return HS_OK;
 }
 
@@ -518,6 +529,29 @@ uint64_t hs_coll_memory(hs_coll *c)
         mem += hs_pidx_memory(c->pidx);
     pthread_rwlock_unlock(&c->rw);
     return mem;
+}
+
+void hs_coll_resident(hs_coll *c, hs_collection_stats *st)
+{
+    hs_hnsw_stats gs;
+    hs_hnsw_stats_get(c->graph, &gs);
+    uint64_t n = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
+    st->resident_graph_bytes = gs.resident_bytes;
+    st->resident_codes_bytes = c->quantized ? hs_chunks_resident_bytes(&c->codes, n) : 0;
+    st->resident_vector_bytes = hs_segset_resident_bytes(c->vecs);
+    uint64_t payload = n * (sizeof(uint64_t) + sizeof(uint8_t *)) + c->live_words * 8 +
+                       hs_idmap_bytes(&c->ids) + __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED);
+    pthread_rwlock_rdlock(&c->rw);
+    if (c->pidx)
+        payload += hs_pidx_memory(c->pidx);
+    pthread_rwlock_unlock(&c->rw);
+    st->resident_payload_bytes = payload;
+}
+
+void hs_coll_vectors_cold(hs_coll *c)
+{
+    if (c->quantized)
+        hs_segset_release(c->vecs);
 }
 
 void hs_coll_free(hs_coll *c)
@@ -814,6 +848,8 @@ static int open_vectors(hs_coll *c, uint32_t gen, hs_error *err)
                             hs_seg_shift_for(c->full.rec_len), &c->vecs, err);
     if (rc == HS_OK)
         c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
+    if (rc == HS_OK && c->quantized)
+        hs_segset_set_random(c->vecs); /* read only to re-rank: record by record */
     return rc;
 }
 
@@ -1002,6 +1038,8 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         if (rc == HS_OK)
             manifest_after_load(c, legacy, wo.first_seg);
     }
+    if (rc == HS_OK)
+        hs_coll_vectors_cold(c); /* read to verify and encode: not needed in RAM any more */
     if (rc != HS_OK) {
         hs_coll_free(c);
         return rc;
@@ -1184,6 +1222,8 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
         rc = hs_segset_sync(c->vecs, err);
     if (rc == HS_OK)
         rc = capture_state(c, from, &cp, err);
+    if (rc == HS_OK) /* synced and summed (read whole): the codes serve traversal */
+        hs_coll_vectors_cold(c);
     if (rc == HS_OK)
         __atomic_store_n(&c->dirty, false, __ATOMIC_RELAXED);
     hs_indexer_resume(c);

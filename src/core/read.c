@@ -332,8 +332,10 @@ int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st)
     st->loaded = 1;
     st->unreachable = __atomic_load_n(&c->unreachable, __ATOMIC_RELAXED);
     st->read_only = c->read_only;
+    st->frozen = __atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE);
     pthread_rwlock_unlock(&c->rw);
     st->memory_bytes = hs_coll_memory(c);
+    hs_coll_resident(c, st);
     st->disk_bytes = hs_segset_disk_bytes(c->vecs) + hs_wal_disk_bytes(c->wal);
     pthread_mutex_unlock(&c->wlock);
     return HS_OK;

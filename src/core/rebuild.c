@@ -63,6 +63,8 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
         rc = hs_segset_reserve(p->vecs, n, err);
     if (rc != HS_OK)
         return rc;
+    if (c->quantized)
+        hs_segset_set_random(p->vecs);
     p->live_words = HS_MAX((size_t)((n + 63) / 64), (size_t)1);
     p->live = calloc(p->live_words, sizeof(uint64_t));
     bool ok = p->live && hs_chunks_init(&p->slot_ids, 8, 12) == HS_OK &&
@@ -99,7 +101,10 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
     uint64_t left = 0;
     hs_hnsw_repair(p->graph, 4, &left);
     __atomic_store_n(&c->unreachable, (int64_t)left, __ATOMIC_RELAXED);
-    return hs_segset_sync(p->vecs, err);
+    rc = hs_segset_sync(p->vecs, err);
+    if (rc == HS_OK && c->quantized)
+        hs_segset_release(p->vecs); /* written and synced: re-ranking reads them back */
+    return rc;
 }
 
 static void parts_free(hs_coll *c, coll_parts *p, bool remove_files)
@@ -149,6 +154,8 @@ int hs_coll_rebuild(hs_coll *c, hs_error *err)
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* queued writes would need slots of the old generation */
     int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
+    if (rc == HS_OK && __atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        rc = hs_coll_frozen(c->e, err);
     if (rc == HS_OK)
         rc = hs_coll_mark_changed(c, err); /* its figures (deleted, bytes) change */
     coll_parts p;

@@ -223,7 +223,7 @@ static int validate_value(const hs_kv *e, hs_error *err)
     return hs_value_text_len(v) > HS_META_MAX_VALUE ? too_long(err, e) : HS_OK;
 }
 
-static int validate_meta(const hs_kv *kv, size_t n, hs_error *err)
+int hs_validate_meta(const hs_kv *kv, size_t n, hs_error *err)
 {
     if (n > HS_META_MAX_ENTRIES)
         return meta_error(err, HS_FIELD_METADATA, HS_REASON_TOO_MANY, HS_META_MAX_ENTRIES, NULL,
@@ -484,7 +484,7 @@ int hs_coll_replay(void *ctx, const hs_wal_record *r)
 
 /* ---- public write calls ----------------------------------------------------------------- */
 
-static hs_durability resolve(const hs_coll *c, hs_durability d)
+hs_durability hs_coll_durability(const hs_coll *c, hs_durability d)
 {
     if (d >= HS_DURABILITY_ASYNC && d <= HS_DURABILITY_STRICT)
         return d;
@@ -508,6 +508,23 @@ static int read_only_error(const hs_coll *c, hs_error *err)
                  "(%s); restart the server", c->e->name, c->ro_msg);
     hs_error_name(err, c->e->name);
     return hs_error_about(err, HS_EREADONLY, HS_FIELD_COLLECTION, HS_REASON_FSYNC);
+}
+
+int hs_coll_frozen(const centry *e, hs_error *err)
+{
+    hs_error_set(err, HS_EFROZEN, "Collection '%s' is frozen: it refuses changes until it is "
+                 "unfrozen", e->name);
+    hs_error_name(err, e->name);
+    return hs_error_about(err, HS_EFROZEN, HS_FIELD_COLLECTION, HS_REASON_NONE);
+}
+
+int hs_coll_writable_locked(hs_coll *c, hs_error *err)
+{
+    if (c->read_only)
+        return read_only_error(c, err);
+    if (__atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        return hs_coll_frozen(c->e, err);
+    return HS_OK;
 }
 
 int hs_coll_read_only(const hs_coll *c, hs_error *err)
@@ -696,9 +713,49 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
     return buf;
 }
 
+int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
+                          hs_pending *p, hs_error *err)
+{
+    memset(p, 0, sizeof(*p));
+    p->type = HS_REC_UPSERT;
+    p->async = mode == HS_DURABILITY_ASYNC;
+    uint64_t first = 0;
+    int rc = hs_coll_ids_locked(c, err);
+    if (rc == HS_OK)
+        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &p->n, &p->blobs, &p->vecs, &p->ids,
+                             err);
+    if (rc == HS_OK)
+        rc = hs_db_tick(c->db, n, &first, err);
+    if (rc == HS_OK)
+        rc = log_record(c, HS_REC_UPSERT, first, buf, len, &p->ticket, err);
+    if (rc == HS_OK) {
+        p->lsn = first;
+        submit_locked(c, p);
+    }
+    return rc;
+}
+
+int hs_coll_upsert_finish(hs_coll *c, hs_pending *p, int rc, hs_durability mode, hs_error *err)
+{
+    if (rc == HS_OK)
+        rc = finish(c, p, mode, err);
+    if (p->blobs && p->state != 1)
+        for (uint32_t i = 0; i < p->n; i++)
+            free(p->blobs[i]); /* never applied: the slots did not take them */
+    free(p->blobs);
+    free(p->vecs);
+    free(p->ids);
+    p->blobs = NULL;
+    p->vecs = NULL;
+    p->ids = NULL;
+    return rc;
+}
+
 int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability durability,
               hs_error *err)
 {
+    if (__atomic_load_n(&h->e->frozen, __ATOMIC_ACQUIRE))
+        return hs_coll_frozen(h->e, err); /* without loading it */
     hs_coll *c;
     int rc = hs_coll_acquire(h, &c, err);
     if (rc != HS_OK || n == 0)
@@ -706,7 +763,7 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     for (size_t i = 0; i < n; i++) {
         rc = hs_validate_vector(c, pts[i].vector, pts[i].dim, false, err);
         if (rc == HS_OK)
-            rc = validate_meta(pts[i].meta, pts[i].nmeta, err);
+            rc = hs_validate_meta(pts[i].meta, pts[i].nmeta, err);
         if (rc != HS_OK) {
             if (err)
                 err->index = (long)i;
@@ -717,36 +774,15 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
     uint8_t *buf = encode_upserts(c, pts, n, &len, err);
     if (!buf)
         return HS_ENOMEM;
-    hs_durability mode = resolve(c, durability);
-    hs_pending p = {.type = HS_REC_UPSERT, .async = mode == HS_DURABILITY_ASYNC};
-    uint64_t first = 0;
+    hs_durability mode = hs_coll_durability(c, durability);
+    hs_pending p;
+    memset(&p, 0, sizeof(p));
     pthread_mutex_lock(&c->wlock);
-    if (c->read_only)
-        rc = read_only_error(c, err);
+    rc = hs_coll_writable_locked(c, err);
     if (rc == HS_OK)
-        rc = hs_coll_ids_locked(c, err);
-    if (rc == HS_OK)
-        rc = prepare_upserts(c, buf + HS_WAL_HEADER, len, &p.n, &p.blobs, &p.vecs, &p.ids, err);
-    bool prepared = rc == HS_OK;
-    if (rc == HS_OK)
-        rc = hs_db_tick(c->db, n, &first, err);
-    if (rc == HS_OK)
-        rc = log_record(c, HS_REC_UPSERT, first, buf, len, &p.ticket, err);
-    if (rc == HS_OK) {
-        p.lsn = first;
-        submit_locked(c, &p);
-    }
+        rc = hs_coll_upsert_locked(c, buf, len, n, mode, &p, err);
     pthread_mutex_unlock(&c->wlock);
-    if (rc == HS_OK)
-        rc = finish(c, &p, mode, err);
-    if (prepared && p.state != 1)
-        for (uint32_t i = 0; i < p.n; i++)
-            free(p.blobs[i]); /* never applied: the slots did not take them */
-    if (prepared) {
-        free(p.blobs);
-        free(p.vecs);
-        free(p.ids);
-    }
+    rc = hs_coll_upsert_finish(c, &p, rc, mode, err);
     free(buf);
     return rc;
 }
@@ -759,13 +795,17 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
 {
     if (deleted)
         *deleted = 0;
+    if (__atomic_load_n(&h->e->frozen, __ATOMIC_ACQUIRE))
+        return hs_coll_frozen(h->e, err); /* without loading it */
     hs_coll *c;
     int rc = hs_coll_acquire(h, &c, err);
     if (rc != HS_OK || (n == 0 && !accept))
         return rc;
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* the ids are chosen from every write logged before */
-    if ((rc = hs_coll_ids_locked(c, err)) != HS_OK) {
+    if (__atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        rc = hs_coll_frozen(c->e, err);
+    if (rc != HS_OK || (rc = hs_coll_ids_locked(c, err)) != HS_OK) {
         pthread_mutex_unlock(&c->wlock);
         return rc;
     }
@@ -796,7 +836,7 @@ static int delete_points(hs_collection *h, const uint64_t *ids, size_t n,
             hs_put_le64(buf + HS_WAL_HEADER + 4 + 8 * (size_t)m++, ids[i]);
     }
     pthread_rwlock_unlock(&c->rw);
-    hs_durability mode = resolve(c, durability);
+    hs_durability mode = hs_coll_durability(c, durability);
     hs_pending p = {.type = HS_REC_DELETE, .async = mode == HS_DURABILITY_ASYNC, .n = m};
     uint64_t first = 0;
     if (m > 0 && c->read_only)
@@ -840,13 +880,18 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
     int rc = hs_check_ef(ef_search, ef_construction, err);
     if (rc != HS_OK)
         return rc;
+    if (__atomic_load_n(&h->e->frozen, __ATOMIC_ACQUIRE))
+        return hs_coll_frozen(h->e, err);
     hs_coll *c;
     rc = hs_coll_acquire(h, &c, err);
     if (rc != HS_OK)
         return rc;
     pthread_mutex_lock(&c->wlock);
     hs_coll_drain_locked(c); /* its record carries c->clock: nothing may be queued before it */
-    rc = hs_coll_mark_changed(c, err); /* the catalog file's record holds the parameters */
+    if (__atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE))
+        rc = hs_coll_frozen(c->e, err);
+    else
+        rc = hs_coll_mark_changed(c, err); /* the catalog file's record holds the parameters */
     if (rc != HS_OK) {
         pthread_mutex_unlock(&c->wlock);
         return rc;
@@ -857,6 +902,7 @@ int hs_collection_configure(hs_collection *h, uint32_t ef_search, uint32_t ef_co
     memcpy(updated.name, c->e->name, sizeof(updated.name));
     updated.created_clock = c->e->created_clock;
     updated.format = c->e->format;
+    updated.frozen = __atomic_load_n(&c->e->frozen, __ATOMIC_ACQUIRE);
     pthread_mutex_lock(&c->db->lock);
     updated.config = c->e->config;
     pthread_mutex_unlock(&c->db->lock);

@@ -137,6 +137,8 @@ typedef struct hs_hnsw_stats {
     uint64_t graph_bytes;  /* heap bytes of the graph structures for the slots in use */
     uint64_t level0_edges; /* sum of level-0 out-degrees */
     uint64_t hubs;         /* nodes with more than 2m level-0 links (an overflow block) */
+    uint64_t resident_bytes; /* in RAM now: the per-slot tables measured (mincore), upper lists
+                                and overflow blocks as allocated */
 } hs_hnsw_stats;
 
 /* Full statistics: walks every node (O(n)).  hs_hnsw_nodes is the O(1) node count. */

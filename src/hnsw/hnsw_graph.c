@@ -915,4 +915,11 @@ void hs_hnsw_stats_get(const hs_hnsw *h, hs_hnsw_stats *st)
     st->graph_bytes = hi * (h->links0.rec_len + 1 + 2 * sizeof(uint32_t *) + sizeof(uint32_t)) +
                       __atomic_load_n(&h->upper_bytes, __ATOMIC_RELAXED) +
                       __atomic_load_n(&h->over_bytes, __ATOMIC_RELAXED);
+    st->resident_bytes = hs_chunks_resident_bytes(&h->links0, hi) +
+                         hs_chunks_resident_bytes(&h->info, hi) +
+                         hs_chunks_resident_bytes(&h->indeg, hi) +
+                         hs_chunks_resident_bytes(&h->upper, hi) +
+                         (h->cap0 > h->m0 ? hs_chunks_resident_bytes(&h->over, hi) : 0) +
+                         __atomic_load_n(&h->upper_bytes, __ATOMIC_RELAXED) +
+                         __atomic_load_n(&h->over_bytes, __ATOMIC_RELAXED);
 }

@@ -137,6 +137,24 @@ static int p_msync(void *ctx, void *addr, size_t len)
     return msync(addr, len, MS_SYNC) < 0 ? -errno : 0;
 }
 
+static int p_writeback(void *ctx, int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
+static int p_advise(void *ctx, void *addr, size_t len, int advice)
+{
+    int a = advice == HS_ADVISE_RANDOM ? MADV_RANDOM : advice == HS_ADVISE_RELEASE ? MADV_DONTNEED : -1;
+    if (a < 0)
+        return -EINVAL;
+    return madvise(addr, len, a) < 0 ? -errno : 0;
+}
+
 static const hs_io_ops posix_ops = {
     .ctx = NULL,
     .open = p_open,
@@ -156,6 +174,8 @@ static const hs_io_ops posix_ops = {
     .mmap = p_mmap,
     .munmap = p_munmap,
     .msync = p_msync,
+    .writeback = p_writeback,
+    .advise = p_advise,
 };
 
 const hs_io_ops *hs_io_posix(void) { return &posix_ops; }

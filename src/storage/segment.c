@@ -48,6 +48,7 @@ struct hs_segset {
     size_t nsegs;
     hs_chunks chunks;
     bool dir_unsynced; /* a file was created since the directory was last synced */
+    bool random;       /* records are read one by one (re-ranking): no read-ahead */
 };
 
 uint32_t hs_seg_shift_for(uint32_t rec_len)
@@ -112,6 +113,8 @@ static int add_segment(hs_segset *s, int fd, uint64_t alloc, uint32_t hdr, hs_er
         return hs_error_set(err, rc, "segments: out of memory");
     }
     s->segs[s->nsegs++] = (seg){fd, map, len, hdr, alloc, 0, 0};
+    if (s->random && s->io->advise)
+        s->io->advise(s->io->ctx, map, len, HS_ADVISE_RANDOM);
     return HS_OK;
 }
 
@@ -319,6 +322,38 @@ int hs_segset_verify(hs_segset *s, const hs_seg_sum *sums, size_t count, hs_erro
         g->sum_crc = crc;
     }
     return HS_OK;
+}
+
+void hs_segset_set_random(hs_segset *s)
+{
+    s->random = true;
+    for (size_t i = 0; s->io->advise && i < s->nsegs; i++)
+        s->io->advise(s->io->ctx, s->segs[i].map, s->segs[i].maplen, HS_ADVISE_RANDOM);
+}
+
+void hs_segset_release(hs_segset *s)
+{
+    for (size_t i = 0; s->io->advise && i < s->nsegs; i++)
+        s->io->advise(s->io->ctx, s->segs[i].map, s->segs[i].maplen, HS_ADVISE_RELEASE);
+}
+
+uint64_t hs_segset_resident_bytes(const hs_segset *s)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < s->nsegs; i++)
+        b += hs_mem_resident(s->segs[i].map, HS_MIN(s->segs[i].alloc, s->segs[i].maplen));
+    return b;
+}
+
+int hs_segset_pread(const hs_segset *s, uint32_t slot, void *buf)
+{
+    size_t i = slot >> s->shift;
+    if (i >= s->nsegs)
+        return HS_ERANGE;
+    const seg *g = &s->segs[i];
+    uint64_t off = g->hdr + (uint64_t)(slot & ((1u << s->shift) - 1)) * s->rec_len;
+    long n = s->io->pread(s->io->ctx, g->fd, buf, s->rec_len, off);
+    return n == (long)s->rec_len ? HS_OK : HS_EIO;
 }
 
 uint64_t hs_segset_disk_bytes(const hs_segset *s)

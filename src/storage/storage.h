@@ -216,6 +216,16 @@ const hs_chunks *hs_segset_chunks(const hs_segset *s);
 /* Flushes every mapping and fsyncs every file. */
 int hs_segset_sync(hs_segset *s, hs_error *err);
 uint64_t hs_segset_disk_bytes(const hs_segset *s);
+/* Marks the records as read one by one (no read-ahead), for these files and later ones. */
+void hs_segset_set_random(hs_segset *s);
+/* Drops the files' pages from the process (they stay in the files and the page cache; a later
+ * access reads them back).  Any time: readers and writers see the same data. */
+void hs_segset_release(hs_segset *s);
+/* Reads record `slot` into buf (rec_len bytes) with pread, without mapping its page into the
+ * process.  Errors: HS_ERANGE (no such record), HS_EIO. */
+int hs_segset_pread(const hs_segset *s, uint32_t slot, void *buf);
+/* Bytes of the files' pages mapped into the process now (/proc/self/pagemap). */
+uint64_t hs_segset_resident_bytes(const hs_segset *s);
 void hs_segset_close(hs_segset *s);
 /* The checksum of the first len record bytes of segment file `index` (section VECS of a
  * checkpoint, docs/file-format.md). */

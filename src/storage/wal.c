@@ -426,6 +426,9 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
         replay_state st = {fn, ctx, from, 0};
         rc = replay_all(w, o, &st, err);
     }
+    /* before the first segment is made: a private directory's creator syncs it (with the
+     * directory) itself, so the header gets no fsync of its own */
+    w->private_dir = o->private_dir;
     if (rc == HS_OK && w->fd < 0) {
         uint64_t next = HS_MAX(from.seg, 1);
         if (w->nsegs)
@@ -435,7 +438,6 @@ int hs_wal_open(const char *dir, const hs_wal_opts *o, hs_wal_pos from,
     /* from now on the owner hears of every new segment (at open it reads hs_wal_segments) */
     w->on_segment = o->on_segment;
     w->hook_ctx = o->hook_ctx;
-    w->private_dir = o->private_dir;
     if (rc != HS_OK) {
         hs_wal_close(w);
         return rc;

@@ -3,9 +3,11 @@
  */
 #include "util/chunks.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "hyperspace.h"
 #include "util/util.h"
@@ -183,6 +185,78 @@ int hs_chunks_append_external(hs_chunks *c, void *mem)
     if (!mem)
         return HS_EINVAL;
     return append_chunk(c, mem, 0);
+}
+
+/* The pages of [lo, lo + npages * page) mapped into this process now, from /proc/self/pagemap
+ * (bit 63: present); -1 when it cannot be read. */
+static int64_t pagemap_present(uintptr_t lo, size_t npages, size_t page)
+{
+    static int fd = -2;
+    int f = __atomic_load_n(&fd, __ATOMIC_ACQUIRE);
+    if (f == -2) {
+        int nf = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        int expect = -2;
+        if (!__atomic_compare_exchange_n(&fd, &expect, nf, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            if (nf >= 0)
+                close(nf);
+            nf = expect;
+        }
+        f = nf;
+    }
+    if (f < 0)
+        return -1;
+    uint64_t ent[512];
+    int64_t present = 0;
+    for (size_t done = 0; done < npages;) {
+        size_t n = HS_MIN(npages - done, sizeof(ent) / sizeof(ent[0]));
+        off_t off = (off_t)((lo / page + done) * sizeof(uint64_t));
+        if (pread(f, ent, n * sizeof(uint64_t), off) != (ssize_t)(n * sizeof(uint64_t)))
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            present += (int64_t)(ent[i] >> 63);
+        done += n;
+    }
+    return present;
+}
+
+uint64_t hs_mem_resident(const void *p, size_t len)
+{
+    if (!p || !len)
+        return 0;
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)p + len + page - 1) & ~(uintptr_t)(page - 1);
+    size_t npages = (hi - lo) / page;
+    int64_t present = pagemap_present(lo, npages, page);
+    if (present >= 0)
+        return (uint64_t)present * page;
+    /* no pagemap: mincore (for file pages it answers "in the page cache", an upper bound) */
+    unsigned char vec[4096];
+    uint64_t resident = 0;
+    for (size_t done = 0; done < npages;) {
+        size_t n = HS_MIN(npages - done, sizeof(vec));
+        if (mincore((void *)(lo + done * page), n * page, vec) != 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            resident += vec[i] & 1;
+        done += n;
+    }
+    return resident * page;
+}
+
+uint64_t hs_chunks_resident_bytes(const hs_chunks *c, uint64_t nrecs)
+{
+    uint64_t per = (uint64_t)1 << c->shift, b = 0;
+    uint32_t n = __atomic_load_n(&c->nchunks, __ATOMIC_ACQUIRE);
+    char **dir = __atomic_load_n(&c->dir, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n && (uint64_t)i * per < nrecs; i++) {
+        uint64_t recs = HS_MIN(per, nrecs - (uint64_t)i * per);
+        b += hs_mem_resident(dir[i], (size_t)(recs * c->rec_len));
+    }
+    return b;
 }
 
 size_t hs_chunks_owned_bytes(const hs_chunks *c)

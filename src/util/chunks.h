@@ -52,6 +52,13 @@ static inline uint64_t hs_chunks_capacity(const hs_chunks *c)
 /* Bytes allocated by the table itself (owned chunks and directories). */
 size_t hs_chunks_owned_bytes(const hs_chunks *c);
 
+/* Bytes of [p, p + len) mapped into this process's RAM now, by whole pages (pages the range
+ * shares with its neighbours count whole), from /proc/self/pagemap; where that cannot be read,
+ * mincore (which for file pages says "in the page cache").  0 when nothing can be measured. */
+uint64_t hs_mem_resident(const void *p, size_t len);
+/* Bytes of the records [0, nrecs) in RAM now (hs_mem_resident of each chunk's part). */
+uint64_t hs_chunks_resident_bytes(const hs_chunks *c, uint64_t nrecs);
+
 /* Record address of slot i; i must be below hs_chunks_capacity(). Lock-free. */
 static inline char *hs_chunks_at(const hs_chunks *c, uint32_t i)
 {

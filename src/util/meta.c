@@ -102,16 +102,15 @@ static uint8_t *put_value(uint8_t *o, const hs_kv *kv)
     return o;
 }
 
-size_t hs_meta_encode(const hs_point *pt, uint8_t *out)
+/* Writes the entries of kv[0..n) at o (no count), each key once; returns the end and adds the
+ * number of entries written to *count. */
+static uint8_t *encode_entries(const hs_kv *meta, size_t n, uint8_t *o, uint32_t *count)
 {
-    uint8_t *o = out + 4;
-    uint32_t count = 0;
-    for (size_t i = 0; i < pt->nmeta; i++) {
-        const hs_kv *kv = &pt->meta[i];
+    for (size_t i = 0; i < n; i++) {
+        const hs_kv *kv = &meta[i];
         bool later = false; /* a later entry with the same key wins (protobuf map rule) */
-        for (size_t j = i + 1; j < pt->nmeta && !later; j++)
-            later = pt->meta[j].key_len == kv->key_len &&
-                    !memcmp(pt->meta[j].key, kv->key, kv->key_len);
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = meta[j].key_len == kv->key_len && !memcmp(meta[j].key, kv->key, kv->key_len);
         if (later)
             continue;
         hs_put_le32(o, (uint32_t)kv->key_len);
@@ -121,8 +120,47 @@ size_t hs_meta_encode(const hs_point *pt, uint8_t *out)
         size_t len = value_payload(kv, &type);
         hs_put_le32(o, type << HS_META_TYPE_SHIFT | (uint32_t)len);
         o = put_value(o + 4, kv);
-        count++;
+        (*count)++;
     }
+    return o;
+}
+
+size_t hs_meta_encode(const hs_point *pt, uint8_t *out)
+{
+    uint32_t count = 0;
+    uint8_t *o = encode_entries(pt->meta, pt->nmeta, out + 4, &count);
+    hs_put_le32(out, count);
+    return (size_t)(o - out);
+}
+
+size_t hs_meta_rewrite_size(const uint8_t *stored, const hs_kv *kv, size_t n)
+{
+    hs_point pt = {0, NULL, 0, kv, n};
+    return (stored ? hs_get_le32(stored) : 0) + hs_meta_size(&pt);
+}
+
+size_t hs_meta_rewrite(const uint8_t *stored, bool (*drop)(void *ctx, const char *k, size_t kl),
+                       void *ctx, const hs_kv *kv, size_t n, uint8_t *out)
+{
+    uint8_t *o = out + 4;
+    uint32_t count = 0;
+    if (stored) {
+        const uint8_t *p = stored + 8, *end = stored + 4 + hs_get_le32(stored);
+        uint32_t total = hs_get_le32(stored + 4);
+        for (uint32_t i = 0; i < total; i++) {
+            const uint8_t *start = p, *payload;
+            const char *k;
+            uint32_t kl, word;
+            if (!hs_meta_skip(&p, end, &k, &kl, &word, &payload))
+                break; /* not reached: a stored blob was checked when it was written or read */
+            if (drop && drop(ctx, k, kl))
+                continue;
+            memcpy(o, start, (size_t)(p - start));
+            o += p - start;
+            count++;
+        }
+    }
+    o = encode_entries(kv, n, o, &count);
     hs_put_le32(out, count);
     return (size_t)(o - out);
 }

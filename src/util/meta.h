@@ -45,6 +45,15 @@ size_t hs_meta_size(const hs_point *pt);
  * have passed the write path's checks (types known, floats finite, no list in a list). */
 size_t hs_meta_encode(const hs_point *pt, uint8_t *out);
 
+/* A payload update: the entries of a stored blob (NULL = none) whose key `drop` (may be NULL)
+ * does not name, in their stored order, followed by the entries of kv[0..n) (each key once, the
+ * last of a repeated key), as an entries form written into out; returns its length (its entry
+ * count is its first u32).  out holds hs_meta_rewrite_size bytes (an upper bound).  The values
+ * of kv must have passed the write path's checks. */
+size_t hs_meta_rewrite_size(const uint8_t *stored, const hs_kv *kv, size_t n);
+size_t hs_meta_rewrite(const uint8_t *stored, bool (*drop)(void *ctx, const char *k, size_t kl),
+                       void *ctx, const hs_kv *kv, size_t n, uint8_t *out);
+
 /* Reads one entry at *p (bounded by end), checking its value; false when it is malformed. */
 bool hs_meta_read(const uint8_t **p, const uint8_t *end, const char **k, uint32_t *kl,
                   hs_mval *v);

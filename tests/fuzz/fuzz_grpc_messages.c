@@ -65,6 +65,40 @@ static int rpc_index(const char *name)
     abort();
 }
 
+/* UpdatePayload, Scroll, SearchMultiCollection, FreezeCollection (fl: a Filter). */
+static void write_later_seeds(const char *dir, Hyperspace__Filter *fl)
+{
+    uint32_t ids[3] = {7, 9, 99};
+    char *keys[1] = {"price"};
+    Hyperspace__UpdatePayloadRequest up = HYPERSPACE__UPDATE_PAYLOAD_REQUEST__INIT;
+    up.collection = "f3";
+    up.ids = ids;
+    up.n_ids = 3;
+    up.mode = HYPERSPACE__PAYLOAD_MODE__PAYLOAD_DELETE_KEYS;
+    up.keys = keys;
+    up.n_keys = 1;
+    seed(dir, "update_payload", rpc_index("UpdatePayload"), &up.base);
+    Hyperspace__ScrollRequest sc = HYPERSPACE__SCROLL_REQUEST__INIT;
+    sc.collection = "f3";
+    sc.limit = 2;
+    sc.offset = 1;
+    sc.filters = &fl;
+    sc.n_filters = 1;
+    seed(dir, "scroll", rpc_index("Scroll"), &sc.base);
+    double v3[3] = {0.1, 0.2, 0.3};
+    char *names[2] = {"f3", "c3"};
+    Hyperspace__SearchMultiCollectionRequest mu = HYPERSPACE__SEARCH_MULTI_COLLECTION_REQUEST__INIT;
+    mu.collections = names;
+    mu.n_collections = 2;
+    mu.vector = v3;
+    mu.n_vector = 3;
+    mu.top_k = 4;
+    seed(dir, "search_multi", rpc_index("SearchMultiCollection"), &mu.base);
+    Hyperspace__FreezeCollectionRequest fr = HYPERSPACE__FREEZE_COLLECTION_REQUEST__INIT;
+    fr.name = "p3";
+    seed(dir, "freeze", rpc_index("FreezeCollection"), &fr.base);
+}
+
 static void write_seeds(const char *dir)
 {
     double v3[3] = {0.1, 0.2, 0.3};
@@ -136,6 +170,7 @@ static void write_seeds(const char *dir)
     Hyperspace__DigestRequest dg = HYPERSPACE__DIGEST_REQUEST__INIT;
     dg.collection = "f3";
     seed(dir, "digest", rpc_index("GetDigest"), &dg.base);
+    write_later_seeds(dir, &fl);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -70,6 +70,16 @@ static void write_seeds(const char *dir)
         "POST /api/collections/f3/search HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"vector\":[0.1,0.2,0.3],\"hybrid_query\":\"a\\u0000\",\"filters\":[{\"match\":"
         "{\"key\":\"k\\u0000\",\"value\":\"v\"}}]}",
+        /* payload updates, offset scrolls, searches across collections, freezing */
+        "POST /api/collections/f3/payload HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"ids\":[7,8,99],\"metadata\":{\"tag\":\"b\"},\"typed_metadata\":{\"n\":[1,2.5]}}",
+        "PATCH /api/collections/f3/payload HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"filter\":{\"tag\":\"a\"},\"mode\":\"delete\",\"keys\":[\"price\"]}",
+        "POST /api/collections/f3/scroll HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"limit\":2,\"offset\":1,\"with_metadata\":false}",
+        "POST /api/search/multi HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"collections\":[\"f3\",\"docs\"],\"vector\":[0.1,0.2,0.3],\"top_k\":4}",
+        "POST /api/collections/f3/freeze HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char name[32];

@@ -1,8 +1,8 @@
 /*
  * fuzz_server.h: the fixture the server fuzz targets share: a real database in a private scratch
  * directory behind g_srv (ready, defaults of dimension 3 / cosine), the fixture collections f3
- * (l2), p3 (Poincaré) and c3 (cosine), and a bound on how many other collections the inputs may
- * leave behind.
+ * (l2), p3 (Poincaré) and c3 (cosine), writable (unfrozen) before each input, and a bound on how
+ * many other collections the inputs may leave behind.
  */
 #ifndef HS_FUZZ_SERVER_H
 #define HS_FUZZ_SERVER_H
@@ -49,6 +49,10 @@ static void fz_fixtures(void)
     fz_create("f3", 3, HS_METRIC_L2);
     fz_create("p3", 3, HS_METRIC_POINCARE);
     fz_create("c3", 3, HS_METRIC_COSINE);
+    /* an input may have frozen them: the next ones can write again */
+    static const char *names[] = {"f3", "p3", "c3", "default"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        hs_collection_freeze(g_srv.db, HS_DEFAULT_TENANT, names[i], 0, NULL);
 }
 
 static int fz_drop_extra(void *ctx, const char *tenant, const char *name)

@@ -20,7 +20,8 @@ from conftest import Server, http, finish, ok, short_id
 DIGEST_KEYS = ["collection_name", "logical_clock", "vector_count", "count", "state_hash",
                "state_hash_hex", "buckets"]
 STATS_KEYS = ["count", "dimension", "metric", "quantization", "indexing_queue", "deleted_count",
-              "memory_bytes", "loaded", "m", "ef_construction", "ef_search"]
+              "memory_bytes", "resident_bytes", "loaded", "m", "ef_construction", "ef_search",
+              "frozen"]
 INFO_KEYS = DIGEST_KEYS + ["name"] + STATS_KEYS[1:]
 LIST_KEYS = ["name", "count", "dimension", "metric", "quantization", "indexing_queue",
              "deleted_count", "loaded"]
