@@ -53,7 +53,8 @@ extern "C" {
     X(ENAME, -22, "invalid name")                                                     \
     X(ELOAD, -23, "collection failed to load")                                        \
     X(EHYPERBOLOID, -24, "vector is not on the upper sheet of the hyperboloid")        \
-    X(EFROZEN, -25, "collection is frozen")
+    X(EFROZEN, -25, "collection is frozen")                                           \
+    X(ETRUNCATED, -26, "the log no longer holds that position")
 
 typedef enum hs_rc {
 #define HS_RC_ENUM_(name, value, msg) HS_##name = value,
@@ -85,6 +86,7 @@ typedef enum hs_field {
     HS_FIELD_FILTER = 14,         /* condition `item` of filter group `key` (must, should, must_not) */
     HS_FIELD_HYBRID_ALPHA = 15,
     HS_FIELD_POINT = 16,          /* the point `id` */
+    HS_FIELD_CLOCK = 17,          /* a logical clock given (`actual`; the bound in `expected`) */
 } hs_field;
 
 /* Why the input named by hs_error.field was refused (hs_error.reason). */
@@ -226,6 +228,10 @@ typedef struct hs_db_opts {
                                           checkpoint of a collection whose log holds fewer bytes
                                           (it is replayed at the next load; default 65536; 0 =
                                           always checkpoint a changed collection) */
+    uint64_t wal_retain_bytes;      /* log a checkpoint no longer needs that is kept for change
+                                       readers (hs_changes_open), per collection: the newest
+                                       covered segments while their total stays within this
+                                       (default 0: a checkpoint removes all of it) */
     const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
 } hs_db_opts;
 
@@ -800,6 +806,91 @@ int hs_collection_rebuild(hs_collection *c, hs_error *err);
 /* Waits until every point written so far is in the graph (tests and benchmarks).
  * Ownership: none.  Thread-safety: safe.  Errors: HS_ELOAD. */
 int hs_collection_wait_indexed(hs_collection *c, hs_error *err);
+
+/* ---- the change stream ---------------------------------------------------------------------
+ * Every change applied to a collection, read back from its write-ahead log in log order: its
+ * creation, each point upserted (with the stored vector and metadata) and each point deleted,
+ * and its deletion (seen by a reader that is open when it happens).  Each change carries the
+ * logical clock it took (hs_db_clock: one clock for the whole node, so clocks strictly increase
+ * within a collection and are unique across collections, with gaps where other collections
+ * took values).  A reader resumes exactly after the last change it handled by opening again
+ * with `after` = that change's clock.  Configure takes no clock and is not a change.
+ *
+ * Retention: a checkpoint removes the log it covers except the newest segments within
+ * hs_db_opts.wal_retain_bytes; a reader whose position is older than what is left gets
+ * HS_ETRUNCATED and must read the collection afresh (hs_read), then follow it from the clock
+ * it read it at (hs_collection_stats_get's clock, taken before the read). */
+
+typedef enum hs_change_kind {
+    HS_CHANGE_CREATE = 1, /* the collection was created: config */
+    HS_CHANGE_UPSERT = 2, /* a point was written: point (id, vector when asked, metadata) */
+    HS_CHANGE_DELETE = 3, /* a live point was deleted: point.id */
+    HS_CHANGE_DROP = 4,   /* the collection was deleted; nothing follows */
+} hs_change_kind;
+
+/* One change.  Valid until the next hs_changes_next or hs_changes_close on its reader. */
+typedef struct hs_change {
+    hs_change_kind kind;
+    uint64_t clock;
+    hs_point_view point;         /* UPSERT, DELETE (metadata walked with hs_meta_each) */
+    hs_collection_config config; /* CREATE: the parameters the collection was created with */
+} hs_change;
+
+typedef struct hs_changes_opts {
+    uint64_t after;   /* changes with a clock above this (0: from the collection's creation) */
+    int from_now;     /* instead of `after`: the changes applied after the open */
+    unsigned kinds;   /* bit (1 << kind) of each kind wanted; 0 = every kind */
+    int with_vector;  /* UPSERT changes carry the vector (default 1) */
+} hs_changes_opts;
+
+/* Fills the defaults (after 0, every kind, with vectors).  Ownership: o is the caller's.
+ * Thread-safety: safe.  Errors: none. */
+void hs_changes_opts_init(hs_changes_opts *o);
+
+typedef struct hs_changes hs_changes;
+
+/*
+ * Opens a reader of the changes of a collection.  It holds no handle (the collection can be
+ * unloaded, checkpointed or dropped meanwhile) and reads the log files, loaded or not.
+ * Ownership: *out is freed with hs_changes_close.  Thread-safety: safe; a reader is used by
+ * one thread at a time.  Errors: HS_ENAME, HS_ENOTFOUND, HS_ELOAD (quarantined), HS_ERANGE
+ * (field CLOCK: `after` is above the node's clock, so it does not come from this node: actual
+ * = after, expected = the node's clock), HS_ETRUNCATED (field CLOCK: the log no longer holds
+ * the changes after `after`: actual = after, expected = the oldest clock a reader can resume
+ * after), HS_ECORRUPT, HS_EIO, HS_ENOMEM.
+ */
+int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_changes_opts *o,
+                    hs_changes **out, hs_error *err);
+
+/*
+ * The next change: HS_OK with *got = 1 and *out filled, or *got = 0 when every change applied
+ * so far has been read (call again later; an idle reader holds no open file).  After a DROP
+ * change *got stays 0.  Reads are bounded: the reader holds one point at a time, however large
+ * the batch it belongs to.
+ * Ownership: *out points into the reader.  Thread-safety: one thread per reader.
+ * Errors: HS_ETRUNCATED (a checkpoint removed changes the reader had not read yet; details as
+ * for hs_changes_open), HS_ENOTFOUND (the collection was deleted and its deletion is no longer
+ * known), HS_ECORRUPT (naming the log file), HS_EIO, HS_ENOMEM.  The reader stays usable after
+ * none of these.
+ */
+int hs_changes_next(hs_changes *r, hs_change *out, int *got, hs_error *err);
+
+/* The clock of the last change the reader has passed (read, or skipped as not wanted): open
+ * again after it to continue.  Ownership: none.  Thread-safety: the reader's thread.
+ * Errors: none. */
+uint64_t hs_changes_position(const hs_changes *r);
+
+/* Frees a reader (NULL is ignored).  Ownership: frees r.  Thread-safety: the reader's thread.
+ * Errors: none. */
+void hs_changes_close(hs_changes *r);
+
+/* Called after every change is applied (a write visible to readers, a create, a drop) with the
+ * collection and the change's last clock: for a server that wakes its waiting readers.  It runs
+ * on the writing thread with the collection's writer lock held: it must be quick and must not
+ * call into the database.  Set it before the database is used concurrently (NULL removes it).
+ * Ownership: ctx stays the caller's.  Thread-safety: see above.  Errors: none. */
+typedef void (*hs_change_fn)(void *ctx, const char *tenant, const char *name, uint64_t clock);
+void hs_db_set_change_observer(hs_db *db, hs_change_fn fn, void *ctx);
 
 /* ---- logging ------------------------------------------------------------------------------- */
 

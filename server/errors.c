@@ -108,6 +108,21 @@ static int from_name(hs_fail *f, const hs_error *e)
                        e->name);
 }
 
+/* What a change reader is told to do when its position cannot be served. */
+#define RESYNC "read the collection again and subscribe after the clock it had before the read"
+
+static int from_clock(hs_fail *f, int rc, const hs_error *e)
+{
+    if (rc == HS_ETRUNCATED)
+        return hs_fail_set(f, HS_ERR_LOG_TRUNCATED, "The log of collection '%s' no longer holds "
+                           "the events after clock %llu (it holds those after %llu): " RESYNC,
+                           e->name, (unsigned long long)e->actual,
+                           (unsigned long long)e->expected);
+    return hs_fail_set(f, HS_ERR_CLOCK_AHEAD, "Clock %llu is ahead of this node's clock %llu, so "
+                       "it does not come from this node's log: " RESYNC,
+                       (unsigned long long)e->actual, (unsigned long long)e->expected);
+}
+
 static int from_range(hs_fail *f, const hs_error *e, const char *m)
 {
     if (e->field == HS_FIELD_FILTER && e->reason == HS_REASON_RANGE) /* hs_update_payload */
@@ -262,7 +277,11 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
     case HS_EFROZEN:
         return from_collection(f, rc, err, m);
     case HS_ERANGE:
+        if (err->field == HS_FIELD_CLOCK)
+            return from_clock(f, rc, err);
         return from_range(f, err, m);
+    case HS_ETRUNCATED:
+        return from_clock(f, rc, err);
     case HS_EEMPTY:
     case HS_EDIM:
     case HS_ENONFINITE:

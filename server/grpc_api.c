@@ -936,6 +936,8 @@ static void maybe_end(hs_gcall *c, int status, const char *message)
 
 void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
 {
+    if (c->events)
+        return hs_events_stream_event(c, kind, ok);
     pthread_mutex_lock(&c->mu);
     if (kind == TAG_SENT)
         c->send_in_flight = false;
@@ -953,6 +955,8 @@ void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
 
 void hs_grpc_stream_done(hs_gcall *c)
 {
+    if (c->events)
+        return hs_events_stream_done(c);
     /* the status batch finished; the close batch finished too (it is part of the call) */
     hs_gcall_free(c);
 }
@@ -997,6 +1001,7 @@ static void *streams_main(void *arg)
 void hs_grpc_streams_start(void)
 {
     streams_running = pthread_create(&streams_thread, NULL, streams_main, NULL) == 0;
+    hs_events_start();
 }
 
 void hs_grpc_streams_stop(void)
@@ -1008,6 +1013,7 @@ void hs_grpc_streams_stop(void)
     if (streams_running)
         pthread_join(streams_thread, NULL);
     streams_running = false;
+    hs_events_stop();
 }
 
 /* ---- the table --------------------------------------------------------------------------- */
@@ -1066,6 +1072,8 @@ static const hs_rpc rpcs[] = {
      &hyperspace__freeze_collection_request__descriptor},
     {P "UnfreezeCollection", "UnfreezeCollection", HS_ROLE_ADMIN, false, true, hs_rpc_unfreeze,
      &hyperspace__unfreeze_collection_request__descriptor},
+    {P "SubscribeToEvents", "SubscribeToEvents", HS_ROLE_READER, false, false,
+     hs_events_subscribe, &hyperspace__event_subscription_request__descriptor},
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)

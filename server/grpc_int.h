@@ -15,6 +15,7 @@
 enum { TAG_NEW, TAG_READ, TAG_DONE, TAG_CLOSE, TAG_SENT };
 
 typedef struct hs_gcall hs_gcall;
+typedef struct hs_esub hs_esub;
 
 typedef struct hs_gtag {
     hs_gcall *call;
@@ -55,6 +56,7 @@ struct hs_gcall {
     bool send_in_flight, closed, done_sent;
     double next_due;
     struct hs_gcall *next;
+    hs_esub *events; /* SubscribeToEvents (grpc_events.c), NULL for other calls */
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
@@ -99,6 +101,12 @@ void hs_grpc_streams_start(void);
 void hs_grpc_streams_stop(void);
 void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok);
 void hs_grpc_stream_done(hs_gcall *c);
+/* SubscribeToEvents (grpc_events.c): the RPC, its completions, the serving thread */
+void hs_events_subscribe(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_events_stream_event(hs_gcall *c, int kind, bool ok);
+void hs_events_stream_done(hs_gcall *c);
+void hs_events_start(void);
+void hs_events_stop(void);
 
 /* typed metadata and conditions (grpc_meta.c) */
 

@@ -8,6 +8,7 @@
  *   http_collections.c  collection routes and per-collection / node maintenance
  *   http_points.c       writes (JSON and the binary bulk format) and reads
  *   http_node.c         cluster, status, metrics, logs, health
+ *   http_events.c       the change stream (long poll)
  *
  * Routes decode the request with these helpers, call the operations layer (ops.h) and write the
  * answer into hctx.out; a failure is recorded in hctx.f and turned into the envelope by stage 2.
@@ -146,6 +147,9 @@ void hs_route_vacuum(hctx *c);
 void hs_route_usage(hctx *c);
 void hs_route_freeze(hctx *c);
 void hs_route_unfreeze(hctx *c);
+
+/* ---- http_events.c: the change stream (long poll) ----------------------------------------- */
+void hs_route_events(hctx *c);
 
 /* ---- http_points.c: write and read routes ----------------------------------------------- */
 void hs_route_insert(hctx *c);

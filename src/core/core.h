@@ -14,6 +14,7 @@
  *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
  *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
+ *   changes.c    the change stream (readers of a collection's log), the log kept for it
  *
  * Lock order (never acquire against it):
  *   db->lock  ->  coll->ckpt_mu  ->  coll->wlock  ->  coll->rw  ->  coll->index_mu
@@ -45,6 +46,7 @@
 #define HS_META_MAX_KEY 256
 #define HS_META_MAX_VALUE 65536
 #define HS_META_MAX_LIST 1024 /* elements of a list value */
+#define HS_DROP_NOTES 256     /* drops remembered for change readers (changes.c) */
 /* collection.json formats (persist.c): 1 has no manifest, 2 keeps it in its own file and the
  * log and vectors in subdirectories, 3 (flat) keeps it as a member and every file beside it */
 #define HS_CONFIG_FORMAT 2
@@ -176,6 +178,15 @@ struct hs_db {
     bool sweeper_started;
     struct indexer *indexer;
     hs_db_counters counters; /* relaxed atomics; wal_* come from the storage layer */
+    /* the change stream (changes.c): the observer (set before concurrent use) and the latest
+     * drops, so that a reader learns the clock of its collection's deletion (db->lock) */
+    hs_change_fn change_fn;
+    void *change_ctx;
+    struct hs_drop_note {
+        char tenant[HS_NAME_MAX + 1], name[HS_NAME_MAX + 1];
+        uint64_t created, last, dropped; /* incarnation, its last change, the drop's clock */
+    } drops[HS_DROP_NOTES];
+    size_t ndrops; /* drops noted so far; the latest HS_DROP_NOTES are kept */
 };
 
 struct hs_collection {
@@ -215,7 +226,8 @@ struct hs_coll {
     uint32_t nslots;  /* slots in use (atomic for readers) */
     uint32_t nlive;   /* (rw) */
     hs_wal *wal;
-    uint64_t clock;     /* collection clock (wlock) */
+    uint64_t clock;     /* collection clock (written under wlock; atomic for change readers) */
+    uint64_t log_floor; /* every change with a clock above it is still in the log (atomic) */
     bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
     bool cat_marked;    /* the catalog file knows it changes (wlock): hs_coll_mark_changed */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
@@ -427,6 +439,21 @@ static inline void hs_meta_free(const hs_coll *c, uint8_t *blob)
 uint64_t hs_point_hash(hs_coll *c, uint64_t id, const void *rec);
 /* Recomputes every bucket from the live points. */
 void hs_digest_recompute(hs_coll *c);
+
+/* ---- changes.c ---- */
+/* Tells the observer (if any) that a change of e with last clock `clock` is visible. */
+void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock);
+/* Remembers the drop of e (its last change `last`, the drop's clock) for change readers.
+ * db->lock held. */
+void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t clock);
+/* After a checkpoint at `from` covering the changes up to ckpt_clock: *keep gets the oldest log
+ * segment to keep (hs_db_opts.wal_retain_bytes) and *floor the log floor once the older ones
+ * are removed.  Reads (does not change) c->log_floor.  ckpt_mu held. */
+void hs_coll_retention(hs_coll *c, hs_wal_pos from, uint64_t ckpt_clock, uint64_t *keep,
+                       uint64_t *floor);
+/* The log floor of a collection that is not loaded, from the newest checkpoint in dir (0 when
+ * there is none: the log is whole).  persist.c. */
+uint64_t hs_ckpt_log_floor(hs_db *db, const char *dir);
 
 /* ---- read.c ---- */
 static inline bool hs_live(const hs_coll *c, uint32_t slot)

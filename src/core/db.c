@@ -631,6 +631,7 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     }
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
+    hs_db_note_change(db, e, e->created_clock);
     /* no CLEAN record yet: its first write then needs no DIRTY (one fsync less on the way to
      * the first insert); the first unload or the close writes one, and after a crash before
      * that the open reads it from its files (a collection.json and one log segment) */
@@ -663,8 +664,13 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
     e->state = CE_DROPPED;
     if (c)
         hs_cat_set_loaded_locked(db, e, NULL);
-    uint64_t clock;
+    uint64_t clock = 0;
     rc = hs_db_tick(db, 1, &clock, err);
+    if (rc == HS_OK) {
+        /* nothing writes any more (no handle is open): its last change is final */
+        hs_db_note_drop_locked(db, e, c ? c->clock : e->cold_clock, clock);
+        hs_db_note_change(db, e, clock);
+    }
     pthread_mutex_unlock(&db->lock);
     if (c) {
         hs_indexer_forget(c);

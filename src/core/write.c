@@ -422,7 +422,7 @@ static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, u
         apply_upsert(c, ids[i], vecs[i], blobs[i]);
     pthread_rwlock_unlock(&c->rw);
     if (n) {
-        c->clock = lsn + n - 1;
+        __atomic_store_n(&c->clock, lsn + n - 1, __ATOMIC_RELEASE);
         __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     free(blobs);
@@ -442,7 +442,7 @@ static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, u
         unlink_point(c, hs_get_le64(payload + 4 + 8 * (size_t)i));
     pthread_rwlock_unlock(&c->rw);
     if (n) {
-        c->clock = lsn + n - 1;
+        __atomic_store_n(&c->clock, lsn + n - 1, __ATOMIC_RELEASE);
         __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     return HS_OK;
@@ -467,7 +467,7 @@ int hs_coll_replay(void *ctx, const hs_wal_record *r)
         break;
     case HS_REC_CREATE:
         if (r->lsn > c->clock)
-            c->clock = r->lsn;
+            __atomic_store_n(&c->clock, r->lsn, __ATOMIC_RELEASE);
         break;
     case HS_REC_CONFIGURE:
         break; /* collection.json holds the values (written before the record) */
@@ -552,12 +552,13 @@ static void apply_pending(hs_coll *c, hs_pending *p)
             apply_upsert(c, p->ids[i], p->vecs[i], p->blobs[i]);
         pthread_rwlock_unlock(&c->rw);
         if (p->n) {
-            c->clock = p->lsn + p->n - 1;
+            __atomic_store_n(&c->clock, p->lsn + p->n - 1, __ATOMIC_RELEASE);
             __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         }
     } else {
         apply_delete_record(c, p->payload, p->len, p->lsn, NULL);
     }
+    hs_db_note_change(c->db, c->e, c->clock); /* visible now: change readers may read it */
 }
 
 void hs_coll_settle_locked(hs_coll *c)

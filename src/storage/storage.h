@@ -137,6 +137,59 @@ uint64_t hs_wal_durable(hs_wal *w, bool *failed, char *msg, size_t len);
 /* Syncs (best effort) and frees. */
 void hs_wal_close(hs_wal *w);
 
+/* The segments of the log in dir (sequence numbers, ascending; *segs malloc'd, NULL when none;
+ * none when dir does not exist).  Errors: HS_EIO (the directory cannot be listed), HS_ENOMEM. */
+int hs_wal_list(const hs_io_ops *io, const char *dir, uint64_t **segs, size_t *n);
+/* Whether the 32 bytes at h are the header of segment seq. */
+bool hs_wal_seg_header_ok(const uint8_t *h, uint64_t seq);
+
+/* After a checkpoint whose replay starts at `from`, the segments before from.seg are needed by
+ * no recovery.  *keep gets the oldest segment to keep: the newest of those segments are kept
+ * while their total size stays within `retain` bytes (from.seg when none is).  Changes nothing;
+ * hs_wal_remove_before((hs_wal_pos){*keep, 0}) removes the rest. */
+void hs_wal_retention(hs_wal *w, hs_wal_pos from, uint64_t retain, uint64_t *keep);
+/* The oldest segment of the log (0 when it has none). */
+uint64_t hs_wal_oldest(hs_wal *w);
+
+/* ---- reading the log while it is written ------------------------------------------------
+ * A reader of a log that another thread (or process) appends to, whose oldest segments a
+ * checkpoint may remove meanwhile.  It reads records in log order and hands out only complete
+ * records whose checksum holds; it holds one window of the file (64 KiB, up to 1 MiB for a
+ * record read whole, more for a larger single read) and one descriptor, none while idle.  It knows nothing of record payloads.
+ * Thread-safety: one thread per reader. */
+
+typedef struct hs_wal_reader hs_wal_reader;
+
+/* A reader positioned at the first record of segment seg (0: of the oldest segment).
+ * Errors: HS_EIO, HS_ENOMEM, HS_ERANGE (path). */
+int hs_wal_reader_open(const hs_io_ops *io, const char *dir, uint64_t seg, hs_wal_reader **out,
+                       hs_error *err);
+/* Moves to the start of the newest segment whose first record has an lsn <= after (the oldest
+ * segment when none has): every record with an lsn above `after` is at or after it. */
+int hs_wal_reader_seek(hs_wal_reader *r, uint64_t after, hs_error *err);
+/*
+ * The next record whose lsn is <= limit: *got = 1 and rec filled (payload NULL: read it with
+ * hs_wal_reader_payload), or *got = 0 when the log holds no such complete record yet.
+ * HS_ETRUNCATED: the segment to read was removed; the reader has moved to the start of the
+ * oldest segment after it (the caller decides whether it missed records).  HS_ECORRUPT: a bad
+ * record that is not at the end of the newest segment.
+ */
+int hs_wal_reader_next(hs_wal_reader *r, uint64_t limit, hs_wal_record *rec, int *got,
+                       hs_error *err);
+/* For a reader that found nothing more although its owner knows more was written: when the
+ * segment after its own is gone and a later one exists, moves there and returns HS_ETRUNCATED
+ * (as hs_wal_reader_next); HS_OK otherwise. */
+int hs_wal_reader_recheck(hs_wal_reader *r, hs_error *err);
+/* Points *p to bytes [off, off + len) of the payload of the record last returned, valid until
+ * the next call on r.  Errors: HS_EINVAL (outside the payload), HS_EIO, HS_ENOMEM. */
+int hs_wal_reader_payload(hs_wal_reader *r, uint64_t off, size_t len, const uint8_t **p,
+                          hs_error *err);
+/* Closes the descriptor and drops the window; the position is kept. */
+void hs_wal_reader_idle(hs_wal_reader *r);
+/* The position of the next record. */
+hs_wal_pos hs_wal_reader_pos(const hs_wal_reader *r);
+void hs_wal_reader_close(hs_wal_reader *r);
+
 /* Decodes one record header at buf (avail bytes).  Returns HS_OK and the record, HS_EINVAL when
  * fewer than HS_WAL_HEADER bytes or the payload do not fit, HS_ECORRUPT on a checksum mismatch.
  * Exposed for the fuzzer and tests. */

@@ -38,6 +38,8 @@ static void write_seeds(const char *dir)
         "{\"limit\":2,\"cursor\":\"1\",\"with_vector\":true}",
         "POST /api/collections/f3/count HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n{}",
         "GET /api/collections/f3/peek?limit=2&cursor=1 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /api/collections/f3/events?after=0&limit=3&types=upsert,drop&wait_ms=5 HTTP/1.1\r\n"
+        "x-api-key: fuzz-key\r\n\r\n",
         "PATCH /api/collections/f3/config HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"ef_search\":200}",
         "GET /api/collections/f3 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",

@@ -425,6 +425,11 @@ def test_field_numbers_follow_the_rule(pb):
         "SearchMultiCollectionRequest": ["filters"],
         "SearchMultiCollectionResponse": ["hits"],
         "CollectionHit": ["collection", "result"],
+        "EventSubscriptionRequest": ["after_clock"],
+        "VectorInsertedEvent": ["vector"],
+        "CollectionCreatedEvent": ["collection", "logical_clock", "origin_node_id", "config"],
+        "CollectionDeletedEvent": ["collection", "logical_clock", "origin_node_id"],
+        "EventMessage": ["collection_created", "collection_deleted"],
     }
 
 
@@ -432,7 +437,7 @@ def test_field_numbers_follow_the_rule(pb):
 
 @pytest.mark.parametrize("method, stream", [
     ("Vectorize", False), ("SearchText", False), ("GetNode", False),
-    ("SyncHandshake", False), ("SubscribeToEvents", True), ("SyncPull", True),
+    ("SyncHandshake", False), ("SyncPull", True),
 ])
 def test_methods_not_served_are_unimplemented_by_name(srv, method, stream):
     code, msg = refused(srv, method, b"", stream=stream)
