@@ -324,7 +324,8 @@ void hs_collection_config_init(hs_collection_config *c);
 /*
  * Checks a name: `which` is HS_FIELD_COLLECTION (the name rule; empty is reason EMPTY) or
  * HS_FIELD_TENANT (the name rule, and not one of the data directory's own files: LOCK,
- * node.json, compared ignoring case: reason RESERVED).  err gets field, reason and the name
+ * node.json, compared ignoring case: reason RESERVED) or HS_FIELD_SNAPSHOT (the snapshot name
+ * rule, below).  err gets field, reason and the name
  * echoed safely.  Ownership: none.  Thread-safety: safe.  Errors: HS_ENAME, HS_EINVAL (which).
  */
 int hs_name_check(hs_field which, const char *name, hs_error *err);

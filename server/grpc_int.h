@@ -131,4 +131,11 @@ void hs_gmv_free(Hyperspace__MetadataValue *v);
 int hs_gfilters_add(hs_filter_set *fs, Hyperspace__SearchRequest__FilterEntry **map, size_t n_map,
                     Hyperspace__Filter **filters, size_t n_filters, hs_fail *f);
 
+/* snapshot archives (grpc_snapshots.c) */
+void hs_rpc_snapshot_create(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_list(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_get(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_delete(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_restore(hs_gcall *c, const uint8_t *msg, size_t len);
+
 #endif

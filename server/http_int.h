@@ -52,6 +52,11 @@ typedef struct hs_hresp {
     const char *content_type; /* NULL = none */
     hs_hheader headers[HS_HTTP_MAX_RESP_HEADERS];
     int nheaders;
+    /* a file as the body instead (a snapshot download): file_len bytes of file_fd, which the
+     * response owns (hs_hresp_free closes it unless the transport took it) */
+    bool has_file;
+    int file_fd;
+    uint64_t file_len;
 } hs_hresp;
 
 /* The request's state between the stages. */
@@ -59,6 +64,7 @@ typedef struct hs_hstate {
     const void *route;   /* the matched route, NULL when stage 1 answered */
     const char *templ;   /* route template for metrics and messages */
     char name[HS_NAME_MAX + 1];
+    char snapshot[HS_SNAPSHOT_NAME_MAX + 1]; /* the {snapshot} path parameter, checked */
     uint64_t id;
     bool binary;         /* body is application/x-hyperspace-f32 */
     bool head;           /* HEAD request: no body in the answer */

@@ -392,13 +392,23 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, const hs_hreq *req
 {
     hs_http_finalize(req, &hc->st, &hc->resp);
     hs_hresp *r = &hc->resp;
-    struct MHD_Response *mr =
-        MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
-                                        r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *mr;
+    if (r->has_file) {
+        /* a download: libmicrohttpd sends the file (sendfile) and closes it */
+        mr = MHD_create_response_from_fd64(r->file_len, r->file_fd);
+        if (mr)
+            r->has_file = false;
+    } else {
+        mr = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+                                             r->body ? MHD_RESPMEM_MUST_FREE
+                                                     : MHD_RESPMEM_PERSISTENT);
+        if (mr) {
+            r->body = NULL; /* owned by the response now */
+            r->len = 0;
+        }
+    }
     if (!mr)
         return MHD_NO;
-    r->body = NULL; /* owned by the response now */
-    r->len = 0;
     if (r->content_type)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     for (int i = 0; i < r->nheaders; i++)

@@ -129,6 +129,8 @@ int hs_name_check(hs_field which, const char *name, hs_error *err)
         return hs_check_names(name, "x", err);
     if (which == HS_FIELD_COLLECTION)
         return hs_check_names("t", name, err);
+    if (which == HS_FIELD_SNAPSHOT)
+        return hs_snap_name_check(name, err);
     return hs_error_set(err, HS_EINVAL, "hs_name_check: unknown field %d", (int)which);
 }
 

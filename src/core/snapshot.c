@@ -107,6 +107,8 @@ int hs_snap_corrupt(hs_error *err, const char *name, const char *fmt, ...)
     va_end(ap);
     hs_error_set(err, HS_ECORRUPT, "Snapshot '%s' is damaged: %s", name, cause);
     hs_error_name(err, name);
+    if (err)
+        snprintf(err->cause, sizeof(err->cause), "%s", cause);
     return hs_error_about(err, HS_ECORRUPT, HS_FIELD_SNAPSHOT, HS_REASON_NONE);
 }
 
