@@ -780,6 +780,18 @@ int hs_snapshot_import(hs_db *db, const char *name,
                        long (*source)(void *ctx, void *buf, size_t cap), void *ctx,
                        hs_snapshot_info *out, hs_error *err);
 
+/* An archive arriving in pieces (an HTTP upload): written under a name of its own, read back
+ * and checked in full by hs_snapshot_upload_end(commit = 1), which only then names it `name`;
+ * commit = 0 (or any failure) removes it.  Errors: begin HS_ENAME, HS_EEXIST, HS_EIO; write
+ * HS_EIO, HS_ENOSPC (kept until the end); end as hs_snapshot_import.  Ownership: end frees u.
+ * Thread-safety: one thread per upload. */
+typedef struct hs_snapshot_upload hs_snapshot_upload;
+int hs_snapshot_upload_begin(hs_db *db, const char *name, hs_snapshot_upload **out,
+                             hs_error *err);
+int hs_snapshot_upload_write(hs_snapshot_upload *u, const void *buf, size_t len, hs_error *err);
+int hs_snapshot_upload_end(hs_snapshot_upload *u, int commit, hs_snapshot_info *out,
+                           hs_error *err);
+
 /* Calls fn for every archive of the snapshot directory, in name order, from its manifest only
  * (an archive whose manifest cannot be read is listed with `error` set).  A non-zero return
  * from fn stops and is returned.  Ownership: s is valid during the call.  Thread-safety: safe.

@@ -142,6 +142,7 @@ static const route routes[] = {
     {"GET", "/api/snapshots", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshots_list},
     {"POST", "/api/snapshots", HS_ROLE_ADMIN, true, false, BODY_JSON_OPT, hs_route_snapshots_create},
     {"GET", S, HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot_download},
+    {"PUT", S, HS_ROLE_ADMIN, true, false, BODY_STREAM, hs_route_snapshot_upload},
     {"DELETE", S, HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot_delete},
     {"GET", S "/manifest", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot_manifest},
     {"POST", S "/restore", HS_ROLE_ADMIN, true, true, BODY_JSON_OPT, hs_route_snapshot_restore},
@@ -417,8 +418,19 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
             return true;
         }
     }
-    /* the body: size and media type before a byte of it is read */
-    if (r->body != BODY_NONE) {
+    /* the body: size and media type before a byte of it is read; a streamed body (an archive
+     * upload) is raw bytes of any size, written to disk as they arrive */
+    if (r->body == BODY_STREAM) {
+        const char *ct = hdr(req, "Content-Type");
+        if (ct && strncasecmp(ct, "application/octet-stream", 24)) {
+            hs_fail_set(&f, HS_ERR_MEDIA_TYPE, "Unsupported Content-Type '%.128s'; expected "
+                        "application/octet-stream", ct);
+            answer_fail(resp, &f);
+            st->route = NULL;
+            return true;
+        }
+        st->streamed = true;
+    } else if (r->body != BODY_NONE) {
         if (req->has_length && req->content_length > hs_http_body_limit()) {
             hs_http_too_large(st, resp);
             st->route = NULL;

@@ -71,6 +71,11 @@ typedef struct hs_hstate {
     hs_authn auth;
     char cors_origin[256]; /* Access-Control-Allow-Origin value, "" = none */
     uint64_t start_ns;
+    /* a route that takes its body as a stream (a snapshot upload): the pieces go to
+     * hs_http_stream as they arrive, not into memory, and no body limit applies */
+    bool streamed;
+    hs_snapshot_upload *upload; /* opened by the first piece */
+    hs_fail stream_fail;        /* the first failure; later pieces are dropped */
 } hs_hstate;
 
 /* Stage 1.  Returns true when resp holds the answer (do not read the body). */
@@ -82,6 +87,11 @@ void hs_http_too_large(hs_hstate *st, hs_hresp *resp);
 /* Adds the headers every response carries and records the request in the metrics. */
 void hs_http_finalize(const hs_hreq *req, hs_hstate *st, hs_hresp *resp);
 void hs_hresp_free(hs_hresp *resp);
+
+/* A streamed body (st->streamed, set by stage 1): each piece as it arrives, then stage 2 as
+ * usual; hs_http_stream_abort when the request ends without stage 2 (the connection closed). */
+void hs_http_stream(hs_hstate *st, const char *data, size_t n);
+void hs_http_stream_abort(hs_hstate *st);
 
 /* Body limit in bytes (HS_HTTP_MAX_BODY_MB). */
 uint64_t hs_http_body_limit(void);

@@ -85,7 +85,7 @@ typedef struct route {
     void (*run)(hctx *c);
 } route;
 
-enum { BODY_NONE, BODY_JSON, BODY_JSON_OPT, BODY_JSON_OR_BINARY };
+enum { BODY_NONE, BODY_JSON, BODY_JSON_OPT, BODY_JSON_OR_BINARY, BODY_STREAM };
 
 
 /* ---- http_json.c: string builder, failures, small parsers, JSON checks, output pieces ---- */
@@ -176,5 +176,6 @@ void hs_route_snapshot_download(hctx *c);
 void hs_route_snapshot_delete(hctx *c);
 void hs_route_snapshot_manifest(hctx *c);
 void hs_route_snapshot_restore(hctx *c);
+void hs_route_snapshot_upload(hctx *c);
 
 #endif /* HS_HTTP_ROUTE_H */

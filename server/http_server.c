@@ -448,6 +448,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         *upload_size = 0;
         if (hc->answered || hc->too_large)
             return MHD_YES; /* discarded */
+        if (hc->st.streamed) {
+            hs_http_stream(&hc->st, upload, n); /* a snapshot upload: to disk as it arrives */
+            return MHD_YES;
+        }
         if ((uint64_t)hc->len + n > hs_http_body_limit()) {
             hc->too_large = true;
             free(hc->body);
@@ -492,6 +496,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!hc)
         return;
     slot_request_done(conn);
+    hs_http_stream_abort(&hc->st); /* an upload the connection lost before its end */
     hs_hresp_free(&hc->resp);
     free(hc->body);
     free(hc);

@@ -175,7 +175,8 @@ void hs_route_snapshot_restore(hctx *c)
     static const char *const known[] = {"collection", "tenant", "target", "target_tenant",
                                         "replace", NULL};
     hs_op_restore_req r = {0};
-    if (only_members(c, known) || hs_http_get_string(c, c->json, "collection", false, &r.collection) ||
+    if (only_members(c, known) ||
+        hs_http_get_string(c, c->json, "collection", false, &r.collection) ||
         hs_http_get_string(c, c->json, "tenant", false, &r.tenant) ||
         hs_http_get_string(c, c->json, "target", false, &r.target) ||
         hs_http_get_string(c, c->json, "target_tenant", false, &r.target_tenant) ||
@@ -201,4 +202,48 @@ void hs_route_snapshot_restore(hctx *c)
     hs_sb_puts(b, "]}");
     b->oom |= inner.oom;
     free(inner.p);
+}
+
+/* ---- uploads --------------------------------------------------------------------------------- */
+
+void hs_http_stream(hs_hstate *st, const char *data, size_t n)
+{
+    if (st->stream_fail.id)
+        return; /* dropped after the first failure, reported at the end */
+    if (!st->upload && hs_op_snapshot_upload_begin(st->snapshot, &st->upload, &st->stream_fail))
+        return;
+    hs_op_snapshot_upload_write(st->upload, data, n, &st->stream_fail);
+}
+
+void hs_http_stream_abort(hs_hstate *st)
+{
+    if (!st->upload)
+        return;
+    hs_fail ignored;
+    hs_op_snapshot_upload_end(st->upload, false, NULL, &ignored);
+    st->upload = NULL;
+}
+
+void hs_route_snapshot_upload(hctx *c)
+{
+    hs_hstate *st = c->st;
+    if (!st->upload && !st->stream_fail.id && c->req->body_len) /* not streamed (a test) */
+        hs_http_stream(st, c->req->body, c->req->body_len);
+    if (!st->upload && !st->stream_fail.id) /* an empty body: checked, and refused, below */
+        hs_op_snapshot_upload_begin(st->snapshot, &st->upload, &st->stream_fail);
+    if (st->stream_fail.id) {
+        hs_http_stream_abort(st);
+        c->f = st->stream_fail;
+        return;
+    }
+    hs_snapshot_info s;
+    hs_snapshot_upload *u = st->upload;
+    st->upload = NULL;
+    if (hs_op_snapshot_upload_end(u, true, &s, &c->f))
+        return;
+    describe(c, s.name);
+    if (c->f.id)
+        return;
+    c->resp->status = 201;
+    hs_hresp_header(c->resp, "Location", "/api/snapshots/%s", s.name);
 }

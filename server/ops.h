@@ -142,6 +142,13 @@ int hs_op_snapshot_get(const char *name, hs_snapshot_info *out,
 int hs_op_snapshot_open(const char *name, int *fd, uint64_t *len, hs_fail *f);
 int hs_op_snapshot_delete(const char *name, hs_fail *f);
 
+/* An archive uploaded in pieces (hs_snapshot_upload_*): stored as `name` once it checked out
+ * in full (end with commit), removed otherwise. */
+int hs_op_snapshot_upload_begin(const char *name, hs_snapshot_upload **u, hs_fail *f);
+int hs_op_snapshot_upload_write(hs_snapshot_upload *u, const void *buf, size_t len, hs_fail *f);
+int hs_op_snapshot_upload_end(hs_snapshot_upload *u, bool commit, hs_snapshot_info *out,
+                              hs_fail *f);
+
 /* What to restore ("" or NULL = not given): the archive's collection (all when not given) and
  * its tenant there, the new name and tenant, and whether targets holding points are dropped. */
 typedef struct hs_op_restore_req {

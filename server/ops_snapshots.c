@@ -77,6 +77,36 @@ int hs_op_snapshot_delete(const char *name, hs_fail *f)
     return 0;
 }
 
+int hs_op_snapshot_upload_begin(const char *name, hs_snapshot_upload **u, hs_fail *f)
+{
+    *u = NULL;
+    if (check_snapshot_name(name, f))
+        return f->id;
+    hs_error err;
+    int rc = hs_snapshot_upload_begin(g_srv.db, name, u, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}
+
+int hs_op_snapshot_upload_write(hs_snapshot_upload *u, const void *buf, size_t len, hs_fail *f)
+{
+    hs_error err;
+    int rc = hs_snapshot_upload_write(u, buf, len, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}
+
+int hs_op_snapshot_upload_end(hs_snapshot_upload *u, bool commit, hs_snapshot_info *out,
+                              hs_fail *f)
+{
+    hs_error err;
+    int rc = hs_snapshot_upload_end(u, commit, out, &err);
+    if (rc)
+        return hs_fail_from_engine(f, rc, &err);
+    if (commit && out)
+        hs_log(HS_LOG_INFO, "Uploaded snapshot '%s': %llu bytes, clock %llu", out->name,
+               (unsigned long long)out->bytes, (unsigned long long)out->clock);
+    return 0;
+}
+
 static int check_restore(const char *name, const hs_op_restore_req *r, hs_fail *f)
 {
     if (check_snapshot_name(name, f))

@@ -12,7 +12,8 @@
  *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
  *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
- *   snapshot.c   snapshot archives: the cut at one clock, the snapshot directory, the gate
+ *   snapshot.c   snapshot archives: the cut at one clock, the archive's description, the gate
+ *   snapdir.c    the snapshot directory: names, create, upload, list, describe, open, delete
  *   restore.c    restoring collections from an archive
  *
  * Lock order (never acquire against it):
@@ -471,6 +472,9 @@ int hs_snap_peek(hs_db *db, int fd, uint64_t len, hs_archive_toc *t, hs_snap_met
  * false when kind and name do not follow the grammar; *num gets its number (checkpoint and
  * segment sequence, vector file index) and *gen the vectors generation. */
 bool hs_snap_entry_file(const hs_archive_entry *e, uint64_t *num, uint32_t *gen);
+/* The figures of an archive from its description. */
+void hs_snap_info_fill(hs_db *db, const hs_snap_meta *m, uint64_t clock, uint64_t bytes,
+                       hs_snapshot_info *out);
 /* HS_ECORRUPT about snapshot `name` (field SNAPSHOT), with the cause. */
 int hs_snap_corrupt(hs_error *err, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -638,7 +638,8 @@ static void test_targets_import_list_and_leftovers(void **state)
 static int setup(void **state)
 {
     (void)state;
-    if (hs_test_mkdtemp(root, sizeof(root), "snap") || hs_test_mkdtemp(root2, sizeof(root2), "snap2"))
+    if (hs_test_mkdtemp(root, sizeof(root), "snap") ||
+        hs_test_mkdtemp(root2, sizeof(root2), "snap2"))
         return -1;
     return 0;
 }
