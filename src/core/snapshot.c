@@ -782,7 +782,7 @@ static int write_gated(hs_db *db, const char *tenant, const char *collection, hs
     uint64_t total = 0;
     if (rc == HS_OK)
         rc = hs_archive_finish(w, b.p, b.n, &total, err);
-    if (rc == HS_OK && out)
+    if (rc == HS_OK)
         hs_snap_info_fill(db, &m, C, total, out);
     free(b.p);
     hs_archive_writer_free(w);
@@ -801,14 +801,17 @@ int hs_snapshot_write(hs_db *db, const char *tenant, const char *collection,
             return rc;
     }
     uint64_t t0 = hs_now_ns();
+    hs_snapshot_info info;
     pthread_rwlock_wrlock(&db->snap_gate);
-    int rc = write_gated(db, tenant, collection, sink, ctx, out, err);
+    int rc = write_gated(db, tenant, collection, sink, ctx, &info, err);
     pthread_rwlock_unlock(&db->snap_gate);
-    if (rc == HS_OK)
-        hs_log(HS_LOG_INFO, "snapshot of %s at clock %llu: %u collections, %llu bytes, %.3f s",
-               collection ? "a collection" : "the node", (unsigned long long)out->clock,
-               out->collections, (unsigned long long)out->bytes,
-               (double)(hs_now_ns() - t0) / 1e9);
-    return rc;
+    if (rc != HS_OK)
+        return rc;
+    hs_log(HS_LOG_INFO, "snapshot of %s at clock %llu: %u collections, %llu bytes, %.3f s",
+           collection ? "a collection" : "the node", (unsigned long long)info.clock,
+           info.collections, (unsigned long long)info.bytes, (double)(hs_now_ns() - t0) / 1e9);
+    if (out)
+        *out = info;
+    return HS_OK;
 }
 
