@@ -116,6 +116,7 @@ static void usage(void)
 {
     printf("usage: hyperspace-server [--host H] [-p|--port N] [--http-port N] [--data-dir DIR]\n"
            "                         [--role leader|follower] [--leader ADDR] [--config FILE]\n"
+           "                         [--snapshot-dir DIR]\n"
            "Settings may also come from the environment (HS_*, HYPERSPACE_*) or a settings\n"
            "file (./.env by default); flags win over the environment, which wins over the file.\n"
            "HTTP connection limits (docs/api/http.md, \"Connections\"):\n"
