@@ -579,7 +579,8 @@ int hs_snapshot_list(hs_db *db, int (*fn)(void *ctx, const hs_snapshot_info *s),
         return lrc > 0 ? hs_error_set(err, HS_ENOMEM, "Out of memory")
                        : io_fail(err, lrc, "cannot list", db->snap_dir);
     }
-    qsort(s.names, s.n, sizeof(*s.names), cmp_str);
+    if (s.n > 1)
+        qsort(s.names, s.n, sizeof(*s.names), cmp_str);
     int rc = HS_OK;
     for (size_t i = 0; i < s.n && rc == HS_OK; i++) {
         hs_snapshot_info info;

@@ -429,7 +429,8 @@ static int plan_log(job *j, uint64_t C, hs_error *err)
         free(l.seq);
         return io_fail(err, lrc, "cannot list", wal);
     }
-    qsort(l.seq, l.n, sizeof(*l.seq), cmp_u64);
+    if (l.n > 1)
+        qsort(l.seq, l.n, sizeof(*l.seq), cmp_u64);
     uint64_t first = j->have_ckpt ? HS_MAX(j->ck.wal.seg, 1) : 1;
     size_t i0 = 0;
     while (i0 < l.n && l.seq[i0] < first)
