@@ -738,7 +738,7 @@ typedef struct hs_snapshot_info {
     uint64_t bytes;
     uint64_t created_ms;  /* unix time in milliseconds */
     uint32_t collections;
-    uint32_t skipped;     /* quarantined collections a node snapshot left out */
+    uint32_t skipped;     /* collections a node snapshot left out (damaged or quarantined) */
     int node;             /* 1: the whole node; 0: the collection (tenant, collection) */
     char tenant[HS_NAME_MAX + 1], collection[HS_NAME_MAX + 1];
     char node_id[40];     /* the node that wrote it */
@@ -757,7 +757,8 @@ typedef struct hs_snapshot_coll {
 /* Writes a snapshot of the collection (tenant, collection), or of every collection of the node
  * when collection is NULL, into the snapshot directory as `name` (NULL: a name is made,
  * "<collection>-<clock>-<ms>.hsnap" or "node-<clock>-<ms>.hsnap"), durable before returning.
- * Quarantined collections are left out of a node snapshot (counted in skipped).
+ * Quarantined collections, and collections whose files do not read back, are left out of a node
+ * snapshot (counted in skipped).
  * Ownership: *out is the caller's.  Thread-safety: safe; snapshots run one at a time.
  * Errors: HS_ENAME (a name; field SNAPSHOT for the snapshot's), HS_ENOTFOUND, HS_EEXIST (field
  * SNAPSHOT), HS_ELOAD (a quarantined collection), HS_ECORRUPT (a collection file that does not

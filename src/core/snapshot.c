@@ -19,8 +19,9 @@
  *     vector records that checkpoint covers (records are written once and never change) and
  *     its log from the checkpoint's replay position up to the last record with a clock <= C
  *     go into the archive.  The restored collection replays exactly that log.
- * Quarantined collections are left out of a node snapshot (counted) and refuse a collection
- * snapshot.
+ * Quarantined collections, and collections whose files do not read back (found while planning,
+ * before any of their bytes is written), are left out of a node snapshot (counted, logged) and
+ * refuse a collection snapshot (HS_ELOAD).
  *
  * Locking: the gate, then db->lock (briefly, to find and pin a collection), then a collection's
  * wlock (taken and released).  The gate's holders per thread are counted, so a rebuild's own
@@ -270,6 +271,8 @@ typedef struct job {
     uint32_t rec_len, shift;
     seg_cut *segs;
     size_t nsegs;
+    uint64_t *vlen;    /* bytes of each vector file the archive keeps */
+    size_t nvec;
     uint64_t clock;    /* the collection's clock at C */
 } job;
 
@@ -465,6 +468,42 @@ static int plan_log(job *j, uint64_t C, hs_error *err)
     return rc;
 }
 
+/* Vector file i of the checkpoint's generation. */
+static void vec_path(const job *j, uint64_t i, char *path, size_t len)
+{
+    char dir[HS_PATH_MAX], prefix[32];
+    hs_coll_vec_place(&j->e, j->ck.gen, dir, sizeof(dir), prefix);
+    hs_path(path, len, "%s/%s%06" PRIu64 ".seg", dir, prefix, i);
+}
+
+/* The vector records the checkpoint covers: file i holds records [i << shift, ...) after its
+ * header (64 bytes, or 4,096 in version 1 files); the archive keeps the header and those. */
+static int plan_vectors(job *j, hs_error *err)
+{
+    uint64_t per = (uint64_t)1 << j->shift, n = j->ck.nslots;
+    j->vlen = calloc((size_t)((n + per - 1) / per) + 1, sizeof(*j->vlen));
+    if (!j->vlen)
+        return hs_error_set(err, HS_ENOMEM, "Out of memory");
+    for (uint64_t i = 0; i * per < n; i++) {
+        char path[HS_PATH_MAX];
+        vec_path(j, i, path, sizeof(path));
+        int fd = j->db->io->open(j->db->io->ctx, path, O_RDONLY, 0);
+        uint8_t h[64];
+        uint64_t size = 0;
+        bool ok = fd >= 0 && j->db->io->pread(j->db->io->ctx, fd, h, sizeof(h), 0) == 64 &&
+                  j->db->io->size(j->db->io->ctx, fd, &size) == 0;
+        if (fd >= 0)
+            j->db->io->close(j->db->io->ctx, fd);
+        uint64_t hdr = ok && hs_get_le32(h + 8) == 1 ? HS_SEG_HEADER : 64;
+        uint64_t len = hdr + HS_MIN(per, n - i * per) * j->rec_len;
+        if (!ok || size < len)
+            return hs_error_set(err, HS_ECORRUPT, "%s: missing or shorter than the %" PRIu64
+                                " bytes the checkpoint covers", path, len);
+        j->vlen[j->nvec++] = len;
+    }
+    return HS_OK;
+}
+
 /* What a collection's archive holds: its newest checkpoint, and its log cut at C. */
 static int plan(job *j, uint64_t C, hs_error *err)
 {
@@ -484,7 +523,8 @@ static int plan(job *j, uint64_t C, hs_error *err)
         return hs_error_set(err, rc, "%s: bad parameters", j->dir);
     j->rec_len = sp.rec_len;
     j->shift = hs_seg_shift_for(j->rec_len);
-    return plan_log(j, C, err);
+    rc = j->have_ckpt ? plan_vectors(j, err) : HS_OK;
+    return rc == HS_OK ? plan_log(j, C, err) : rc;
 }
 
 /* ---- writing a collection ------------------------------------------------------------------ */
@@ -523,30 +563,13 @@ static int put_file(job *j, hs_archive_writer *w, uint32_t group, int kind, uint
     return rc == HS_OK ? hs_archive_entry_end(w, err) : rc;
 }
 
-/* The vector records the checkpoint covers: file i holds records [i << shift, ...) after its
- * header (64 bytes, or 4,096 in version 1 files); the archive keeps the header and those. */
 static int put_vectors(job *j, hs_archive_writer *w, uint32_t group, uint8_t *buf, hs_error *err)
 {
-    uint64_t per = (uint64_t)1 << j->shift, n = j->ck.nslots;
-    char dir[HS_PATH_MAX], prefix[32];
-    hs_coll_vec_place(&j->e, j->ck.gen, dir, sizeof(dir), prefix);
     int rc = HS_OK;
-    for (uint64_t i = 0; rc == HS_OK && i * per < n; i++) {
+    for (size_t i = 0; rc == HS_OK && i < j->nvec; i++) {
         char path[HS_PATH_MAX];
-        hs_path(path, sizeof(path), "%s/%s%06" PRIu64 ".seg", dir, prefix, i);
-        int fd = j->db->io->open(j->db->io->ctx, path, O_RDONLY, 0);
-        uint8_t h[64];
-        uint64_t size = 0;
-        bool ok = fd >= 0 && j->db->io->pread(j->db->io->ctx, fd, h, sizeof(h), 0) == 64 &&
-                  j->db->io->size(j->db->io->ctx, fd, &size) == 0;
-        if (fd >= 0)
-            j->db->io->close(j->db->io->ctx, fd);
-        uint64_t hdr = ok && hs_get_le32(h + 8) == 1 ? HS_SEG_HEADER : 64;
-        uint64_t len = hdr + HS_MIN(per, n - i * per) * j->rec_len;
-        if (!ok || size < len)
-            return hs_error_set(err, HS_ECORRUPT, "%s: missing or shorter than the %" PRIu64
-                                " bytes the checkpoint covers", path, len);
-        rc = put_file(j, w, group, HS_SNAP_VECS, i, path, len, buf, err);
+        vec_path(j, i, path, sizeof(path));
+        rc = put_file(j, w, group, HS_SNAP_VECS, i, path, j->vlen[i], buf, err);
     }
     return rc;
 }
@@ -652,6 +675,17 @@ static int archive_one(hs_db *db, hs_archive_writer *w, uint32_t group, const ch
     }
     if (rc == HS_OK)
         rc = plan(&j, C, err);
+    /* nothing of it is in the archive yet: a damaged collection can be left out (HS_ELOAD) */
+    if (rc == HS_ECORRUPT && err) {
+        char why[sizeof(err->message)];
+        memcpy(why, err->message, sizeof(why));
+        hs_error_set(err, HS_ELOAD, "Collection '%s' cannot be read: %s", name, why);
+        hs_error_name(err, name);
+        snprintf(err->cause, sizeof(err->cause), "%s", why);
+        rc = hs_error_about(err, HS_ELOAD, HS_FIELD_COLLECTION, HS_REASON_NONE);
+    } else if (rc == HS_ECORRUPT) {
+        rc = HS_ELOAD;
+    }
     if (rc == HS_OK)
         rc = put_collection(&j, w, group, err);
     if (rc == HS_OK) {
@@ -663,6 +697,7 @@ static int archive_one(hs_db *db, hs_archive_writer *w, uint32_t group, const ch
         out->clock = j.clock;
     }
     free(j.segs);
+    free(j.vlen);
     unpin(db, tenant, name);
     return rc;
 }

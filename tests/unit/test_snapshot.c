@@ -635,6 +635,59 @@ static void test_targets_import_list_and_leftovers(void **state)
     assert_int_equal(hs_db_close(db, NULL), HS_OK);
 }
 
+/* A collection whose files are damaged is left out of a node snapshot (before any of its bytes
+ * go in: the archive stays whole) and refuses a snapshot of its own; so does a quarantined one. */
+static void test_damaged_collections_are_left_out(void **state)
+{
+    (void)state;
+    hs_db *db = open_db(root);
+    small_collection(db); /* d/c, checkpointed */
+    create(db, "d", "bad", HS_METRIC_L2);
+    hs_collection *h;
+    assert_int_equal(hs_collection_open(db, "d", "bad", &h, NULL), HS_OK);
+    for (uint64_t i = 0; i < 30; i++) {
+        double v[DIM] = {(double)i, 0, 0, 1};
+        hs_point p = {i, v, DIM, NULL, 0};
+        assert_int_equal(hs_upsert(h, &p, 1, HS_DURABILITY_ASYNC, NULL), HS_OK);
+    }
+    assert_int_equal(hs_collection_checkpoint(h, NULL), HS_OK);
+    hs_collection_close(h);
+    assert_int_equal(hs_db_close(db, NULL), HS_OK);
+    char dir[256], cmd[320];
+    hs_test_coll_dir(dir, sizeof(dir), root, "d", "bad");
+    snprintf(cmd, sizeof(cmd), "rm %s/vectors-0-000000.seg", dir);
+    assert_int_equal(system(cmd), 0);
+    db = open_db(root); /* the catalog vouches for it: cold, not known to be damaged */
+    hs_snapshot_info info;
+    hs_error err;
+    assert_int_equal(hs_snapshot_create(db, "d", "bad", "bad.hsnap", &info, &err), HS_ELOAD);
+    assert_int_equal(err.field, HS_FIELD_COLLECTION);
+    assert_non_null(strstr(err.message, "vectors-0-000000.seg"));
+    for (int round = 0; round < 2; round++) {
+        char name[32];
+        snprintf(name, sizeof(name), "node%d.hsnap", round);
+        if (hs_snapshot_create(db, NULL, NULL, name, &info, &err) != HS_OK)
+            fail_msg("node snapshot: %s", err.message);
+        assert_int_equal(info.skipped, 1);
+        assert_int_equal(info.collections, 1 + round); /* c, then c-copy0 too */
+        hs_restore_opts ro;
+        hs_restore_opts_init(&ro);
+        ro.collection = "c";
+        ro.to_name = round ? "c-copy1" : "c-copy0";
+        assert_int_equal(hs_snapshot_restore(db, name, &ro, NULL, NULL, &err), HS_OK);
+        /* then it is loaded and quarantined: the second round skips it as such */
+        assert_int_equal(hs_collection_open(db, "d", "bad", &h, NULL), HS_OK);
+        hs_digest d;
+        assert_int_equal(hs_collection_digest(h, &d, NULL), HS_ELOAD);
+        hs_collection_close(h);
+    }
+    hs_digest d1, d2;
+    digest_of(db, "d", "c", &d1);
+    digest_of(db, "d", "c-copy1", &d2);
+    assert_int_equal(d1.state_hash, d2.state_hash);
+    assert_int_equal(hs_db_close(db, NULL), HS_OK);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -659,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_archives_change_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_never_leave_the_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_targets_import_list_and_leftovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_collections_are_left_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
