@@ -97,7 +97,7 @@ typedef struct hs_pending {
     uint64_t lsn;
     uint8_t type;    /* HS_REC_UPSERT or HS_REC_DELETE */
     bool async;      /* applies when it reaches the head, without waiting for an fsync */
-    int state;       /* 0 waiting, 1 applied, -1 refused */
+    int state;       /* 0 waiting, 1 applied, -1 refused (atomic: its writer reads it) */
     uint32_t n;      /* points (upsert) or ids (delete) */
     uint8_t **blobs; /* upsert: prepared as by prepare_upserts */
     const uint8_t **vecs;
