@@ -26,10 +26,12 @@ foreach(src ${HS_ORACLE_TESTS})
   endif()
 endforeach()
 
-# The catalog's races (creates beside opens and drops) also run under TSan (make test-tsan).
+# The catalog's races (creates beside opens and drops) also run under TSan (make test-tsan), and
+# so do snapshots beside writers, checkpoints and rebuilds.
 set_tests_properties(test_catalog PROPERTIES LABELS "unit;concurrency")
 # A change reader beside writer threads and checkpoints (test_changes) runs under TSan too.
 set_tests_properties(test_changes PROPERTIES LABELS "unit;concurrency")
+set_tests_properties(test_snapshot PROPERTIES LABELS "unit;concurrency")
 
 # The typed error details again with every engine message reworded (HS_ERROR_REWORD).
 add_test(NAME test_errors_reworded COMMAND test_errors)

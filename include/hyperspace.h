@@ -87,6 +87,7 @@ typedef enum hs_field {
     HS_FIELD_HYBRID_ALPHA = 15,
     HS_FIELD_POINT = 16,          /* the point `id` */
     HS_FIELD_CLOCK = 17,          /* a logical clock given (`actual`; the bound in `expected`) */
+    HS_FIELD_SNAPSHOT = 18,       /* a snapshot archive (its name in `name`, or its contents) */
 } hs_field;
 
 /* Why the input named by hs_error.field was refused (hs_error.reason). */
@@ -233,6 +234,8 @@ typedef struct hs_db_opts {
                                        covered segments while their total stays within this
                                        (default 0: a checkpoint removes all of it) */
     const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
+    const char *snapshot_dir;       /* where snapshot archives are kept (default
+                                       <path>/.snapshots; copied at open) */
 } hs_db_opts;
 
 /* Fills the defaults above.  Ownership: o is the caller's.  Thread-safety: safe.  Errors: none. */
@@ -334,7 +337,8 @@ void hs_collection_config_init(hs_collection_config *c);
 /*
  * Checks a name: `which` is HS_FIELD_COLLECTION (the name rule; empty is reason EMPTY) or
  * HS_FIELD_TENANT (the name rule, and not one of the data directory's own files: LOCK,
- * node.json, compared ignoring case: reason RESERVED).  err gets field, reason and the name
+ * node.json, compared ignoring case: reason RESERVED) or HS_FIELD_SNAPSHOT (the snapshot name
+ * rule, below).  err gets field, reason and the name
  * echoed safely.  Ownership: none.  Thread-safety: safe.  Errors: HS_ENAME, HS_EINVAL (which).
  */
 int hs_name_check(hs_field which, const char *name, hs_error *err);
@@ -891,6 +895,131 @@ void hs_changes_close(hs_changes *r);
  * Ownership: ctx stays the caller's.  Thread-safety: see above.  Errors: none. */
 typedef void (*hs_change_fn)(void *ctx, const char *tenant, const char *name, uint64_t clock);
 void hs_db_set_change_observer(hs_db *db, hs_change_fn fn, void *ctx);
+/* ---- snapshots: archives of a collection or of the node --------------------------------------
+ * A snapshot is one file in the snapshot directory (hs_db_opts.snapshot_dir) holding a copy of
+ * one collection, or of every collection of the node, exactly as it was at one clock: each
+ * collection's newest checkpoint, the vector records it covers and its log up to that clock,
+ * then a manifest; every byte is under a CRC-32C (docs/file-format.md, "Snapshot archive").
+ * Writers are held up only while the log is synced; checkpoints, rebuilds and drops that
+ * start meanwhile wait for the snapshot (automatic checkpoints skip their turn).  Snapshot
+ * names match ^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.hsnap$ without "..", at most HS_SNAPSHOT_NAME_MAX
+ * bytes; no other name is ever opened, and symbolic links are not followed. */
+#define HS_SNAPSHOT_NAME_MAX 128
+
+typedef struct hs_snapshot_info {
+    char name[HS_SNAPSHOT_NAME_MAX + 1]; /* "" for a snapshot written to a stream */
+    uint64_t clock;       /* holds every operation with a clock <= this on what it covers, and
+                             none after */
+    uint64_t bytes;
+    uint64_t created_ms;  /* unix time in milliseconds */
+    uint32_t collections;
+    uint32_t skipped;     /* collections a node snapshot left out (damaged or quarantined) */
+    int node;             /* 1: the whole node; 0: the collection (tenant, collection) */
+    char tenant[HS_NAME_MAX + 1], collection[HS_NAME_MAX + 1];
+    char node_id[40];     /* the node that wrote it */
+    char error[256];      /* hs_snapshot_list: why the archive cannot be read ("" when it can) */
+} hs_snapshot_info;
+
+/* One collection in an archive (hs_snapshot_describe) or restored (hs_snapshot_restore). */
+typedef struct hs_snapshot_coll {
+    const char *tenant, *name;   /* restore: where it now is */
+    const char *from_tenant, *from_name; /* its names in the archive */
+    hs_collection_config config; /* as created (ef 0: follows the node's default) */
+    uint64_t clock;              /* its clock in the archive */
+    uint64_t count;              /* restore: live points; describe: 0 */
+} hs_snapshot_coll;
+
+/* Writes a snapshot of the collection (tenant, collection), or of every collection of the node
+ * when collection is NULL, into the snapshot directory as `name` (NULL: a name is made,
+ * "<collection>-<clock>-<ms>.hsnap" or "node-<clock>-<ms>.hsnap"), durable before returning.
+ * Quarantined collections, and collections whose files do not read back, are left out of a node
+ * snapshot (counted in skipped).
+ * Ownership: *out is the caller's.  Thread-safety: safe; snapshots run one at a time.
+ * Errors: HS_ENAME (a name; field SNAPSHOT for the snapshot's), HS_ENOTFOUND, HS_EEXIST (field
+ * SNAPSHOT), HS_ELOAD (a quarantined collection), HS_ECORRUPT (a collection file that does not
+ * read back), HS_EIO, HS_ENOSPC (nothing is left behind), HS_ENOMEM. */
+int hs_snapshot_create(hs_db *db, const char *tenant, const char *collection, const char *name,
+                       hs_snapshot_info *out, hs_error *err);
+
+/* As hs_snapshot_create, the archive going to sink (0 or a negative errno) instead of a file:
+ * for streaming a snapshot to another node.  out->name is "".  Errors as hs_snapshot_create,
+ * HS_EIO when the sink fails. */
+int hs_snapshot_write(hs_db *db, const char *tenant, const char *collection,
+                      int (*sink)(void *ctx, const void *buf, size_t len), void *ctx,
+                      hs_snapshot_info *out, hs_error *err);
+
+/* Stores the archive read from source (bytes read, 0 at the end, or a negative errno) in the
+ * snapshot directory as `name`, once every byte of it checked out; nothing is kept otherwise.
+ * Errors: HS_ENAME, HS_EEXIST, HS_ECORRUPT / HS_EVERSION (field SNAPSHOT; the message names the
+ * offset), HS_EIO, HS_ENOSPC, HS_ENOMEM. */
+int hs_snapshot_import(hs_db *db, const char *name,
+                       long (*source)(void *ctx, void *buf, size_t cap), void *ctx,
+                       hs_snapshot_info *out, hs_error *err);
+
+/* An archive arriving in pieces (an HTTP upload): written under a name of its own, read back
+ * and checked in full by hs_snapshot_upload_end(commit = 1), which only then names it `name`;
+ * commit = 0 (or any failure) removes it.  Errors: begin HS_ENAME, HS_EEXIST, HS_EIO; write
+ * HS_EIO, HS_ENOSPC (kept until the end); end as hs_snapshot_import.  Ownership: end frees u.
+ * Thread-safety: one thread per upload. */
+typedef struct hs_snapshot_upload hs_snapshot_upload;
+int hs_snapshot_upload_begin(hs_db *db, const char *name, hs_snapshot_upload **out,
+                             hs_error *err);
+int hs_snapshot_upload_write(hs_snapshot_upload *u, const void *buf, size_t len, hs_error *err);
+int hs_snapshot_upload_end(hs_snapshot_upload *u, int commit, hs_snapshot_info *out,
+                           hs_error *err);
+
+/* Calls fn for every archive of the snapshot directory, in name order, from its manifest only
+ * (an archive whose manifest cannot be read is listed with `error` set).  A non-zero return
+ * from fn stops and is returned.  Ownership: s is valid during the call.  Thread-safety: safe.
+ * Errors: HS_EIO, HS_ENOMEM, fn's value. */
+int hs_snapshot_list(hs_db *db, int (*fn)(void *ctx, const hs_snapshot_info *s), void *ctx,
+                     hs_error *err);
+
+/* The manifest of the archive `name`: *out, and fn (may be NULL) for each collection in it.
+ * Errors: HS_ENAME, HS_ENOTFOUND (field SNAPSHOT), HS_ECORRUPT, HS_EVERSION, HS_EIO, fn's. */
+int hs_snapshot_describe(hs_db *db, const char *name, hs_snapshot_info *out,
+                         int (*fn)(void *ctx, const hs_snapshot_coll *c), void *ctx,
+                         hs_error *err);
+
+/* Opens the archive `name` for reading (a download): *fd (close it) and its size in *len.
+ * Errors: HS_ENAME, HS_ENOTFOUND (field SNAPSHOT; also for a name that is not a regular file
+ * of the directory), HS_EIO. */
+int hs_snapshot_open(hs_db *db, const char *name, int *fd, uint64_t *len, hs_error *err);
+
+/* Removes the archive `name`.  Errors: HS_ENAME, HS_ENOTFOUND, HS_EIO. */
+int hs_snapshot_delete(hs_db *db, const char *name, hs_error *err);
+
+typedef struct hs_restore_opts {
+    /* the archive's collection to restore (tenant NULL: the only one of that name); collection
+     * NULL restores every collection of the archive under its own tenant and name */
+    const char *tenant, *collection;
+    /* the restored collection's tenant and name (NULL: as in the archive) */
+    const char *to_tenant, *to_name;
+    /* existing collections of the target names are dropped whatever they hold (default 0: only
+     * collections without points, such as a new node's default collection, are replaced; any
+     * other makes the restore fail before anything changes) */
+    int replace;
+} hs_restore_opts;
+
+/* Fills the defaults (everything, same names, no replacing).  Ownership: o is the caller's.
+ * Thread-safety: safe.  Errors: none. */
+void hs_restore_opts_init(hs_restore_opts *o);
+
+/*
+ * Restores collections from the archive `name`: the whole archive is read and every byte of it
+ * checked, each collection is rebuilt in a directory nobody sees and loaded from there (every
+ * file verified as at any load), the node's clock is raised to the archive's, and only then are
+ * the collections published (empty ones of the same names dropped first).  A damaged or cut
+ * archive, a name clash or a failed load changes nothing.  fn (may be NULL) is called for each
+ * restored collection.  Ownership: the strings fn sees are valid during the call.
+ * Thread-safety: safe.  Errors: HS_ENAME, HS_ENOTFOUND (the archive, or the collection in it),
+ * HS_EINVAL (a collection name held by several tenants of the archive), HS_EEXIST (a target
+ * holding points; field COLLECTION), HS_ECORRUPT / HS_EVERSION (field SNAPSHOT), HS_EFULL
+ * (tenant quota), HS_EIO, HS_ENOSPC, HS_ENOMEM.
+ */
+int hs_snapshot_restore(hs_db *db, const char *name, const hs_restore_opts *o,
+                        int (*fn)(void *ctx, const hs_snapshot_coll *c), void *ctx,
+                        hs_error *err);
 
 /* ---- logging ------------------------------------------------------------------------------- */
 

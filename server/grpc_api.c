@@ -1074,6 +1074,17 @@ static const hs_rpc rpcs[] = {
      &hyperspace__unfreeze_collection_request__descriptor},
     {P "SubscribeToEvents", "SubscribeToEvents", HS_ROLE_READER, false, false,
      hs_events_subscribe, &hyperspace__event_subscription_request__descriptor},
+    /* snapshot archives (grpc_snapshots.c); a restore writes collections: not on followers */
+    {P "CreateSnapshot", "CreateSnapshot", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_create,
+     &hyperspace__snapshot_create_request__descriptor},
+    {P "ListSnapshots", "ListSnapshots", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_list,
+     &hyperspace__empty__descriptor},
+    {P "GetSnapshot", "GetSnapshot", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_get,
+     &hyperspace__snapshot_request__descriptor},
+    {P "DeleteSnapshot", "DeleteSnapshot", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_delete,
+     &hyperspace__snapshot_request__descriptor},
+    {P "RestoreSnapshot", "RestoreSnapshot", HS_ROLE_ADMIN, true, true, hs_rpc_snapshot_restore,
+     &hyperspace__snapshot_restore_request__descriptor},
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)

@@ -221,5 +221,11 @@ void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_search_multi(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_freeze(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_unfreeze(hs_gcall *c, const uint8_t *msg, size_t len);
+/* snapshot archives (grpc_snapshots.c) */
+void hs_rpc_snapshot_create(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_list(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_get(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_delete(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_restore(hs_gcall *c, const uint8_t *msg, size_t len);
 
 #endif

@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     o.wal_retain_bytes = g_srv.cfg.wal_retain_bytes;
     o.indexer_threads = g_srv.cfg.indexer_threads;
     o.snapshot_interval_sec = g_srv.cfg.snapshot_interval_sec;
+    o.snapshot_dir = g_srv.cfg.snapshot_dir;
     if (g_srv.cfg.m)
         o.default_m = g_srv.cfg.m;
     if (g_srv.cfg.ef_construction)

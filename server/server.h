@@ -37,6 +37,7 @@ typedef struct hs_settings {
     char host[256];
     int grpc_port, http_port;
     char data_dir[1024];
+    char snapshot_dir[1024]; /* "" = <data_dir>/.snapshots */
     char role[16]; /* "" = persisted or leader */
     char leader[256];
     uint32_t dimension;
@@ -156,7 +157,11 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(SELECTOR, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")                            \
     X(HEADERS, INVALID_ARGUMENT, 431, "HEADERS_TOO_LARGE")                            \
     X(INVALID_ARGUMENT, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")                    \
-    X(FROZEN, FAILED_PRECONDITION, 409, "COLLECTION_FROZEN")
+    X(FROZEN, FAILED_PRECONDITION, 409, "COLLECTION_FROZEN")                          \
+    X(SNAPSHOT_NAME, INVALID_ARGUMENT, 400, "INVALID_SNAPSHOT_NAME")                  \
+    X(SNAPSHOT_NOT_FOUND, NOT_FOUND, 404, "SNAPSHOT_NOT_FOUND")                       \
+    X(SNAPSHOT_EXISTS, ALREADY_EXISTS, 409, "ALREADY_EXISTS")                         \
+    X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")
 
 enum {
     HS_ERR_NONE = 0,

@@ -442,6 +442,28 @@ void hs_coll_cold_stats(hs_db *db, centry *e)
     }
 }
 
+int hs_coll_newest_ckpt(hs_db *db, const char *dir, hs_ckpt_info *out, hs_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!newest_ckpt(db->io, dir, &out->seq))
+        return HS_ENOTFOUND;
+    char path[HS_PATH_MAX];
+    ckpt_path(dir, out->seq, path, sizeof(path));
+    uint8_t buf[STATE_LEN];
+    size_t len = 0;
+    coll_state st;
+    int rc = hs_ckpt_peek(db->io, path, HS_SEC_STATE, buf, sizeof(buf), &len, err);
+    if (rc == HS_OK && !state_decode(buf, len, &st))
+        rc = hs_error_set(err, HS_ECORRUPT, "%s: bad STATE section", path);
+    if (rc != HS_OK)
+        return rc;
+    out->gen = st.gen;
+    out->clock = st.clock;
+    out->wal = st.wal;
+    out->nslots = st.nslots;
+    return HS_OK;
+}
+
 /* ---- tables ----------------------------------------------------------------------------- */
 
 int hs_coll_open_tables(hs_coll *c, hs_error *err)
@@ -1192,7 +1214,7 @@ static void drop_covered(hs_coll *c, uint64_t seq, uint64_t keep, uint64_t floor
     c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
 }
 
-int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
+static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
 {
     bool force = mode == HS_CKPT_FORCE;
     pthread_mutex_lock(&c->ckpt_mu);
@@ -1261,6 +1283,17 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
                                    : &c->db->counters.snapshots_failed, 1, __ATOMIC_RELAXED);
     capture_free(&cp);
     pthread_mutex_unlock(&c->ckpt_mu);
+    return rc;
+}
+
+int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
+{
+    /* a snapshot being written copies the files a checkpoint deletes: automatic checkpoints
+     * skip their turn (the log keeps everything), the others wait for the snapshot */
+    if (!hs_snap_gate_enter(c->db, mode == HS_CKPT_AUTO))
+        return HS_OK;
+    int rc = checkpoint_gated(c, mode, err);
+    hs_snap_gate_leave(c->db);
     return rc;
 }
 

@@ -571,13 +571,13 @@ void hs_coll_settle_locked(hs_coll *c)
         if (p->type == HS_REC_UPSERT)
             c->pend_points -= p->n;
         apply_pending(c, p);
-        p->state = 1;
+        __atomic_store_n(&p->state, 1, __ATOMIC_RELEASE); /* its writer may look (finish) */
         c->pend_head = p->next;
     }
     if (failed) {
         /* the log cut every record past `durable`: they never happened */
         for (p = c->pend_head; p; p = p->next) {
-            p->state = -1;
+            __atomic_store_n(&p->state, -1, __ATOMIC_RELEASE);
             if (p->type == HS_REC_UPSERT)
                 c->pend_points -= p->n;
         }
@@ -628,7 +628,9 @@ static void submit_locked(hs_coll *c, hs_pending *p)
  * Returns the outcome: HS_OK when p was applied, the log's error when it was refused. */
 static int finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
 {
-    if (p->state == 1) { /* an ASYNC write applied at once */
+    /* an ASYNC write applied at once, or one a drain (checkpoint, delete) applied meanwhile:
+     * read without wlock, so atomically */
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == 1) {
         hs_indexer_kick(c);
         return HS_OK;
     }

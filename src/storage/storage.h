@@ -314,6 +314,79 @@ int hs_manifest_parse(const uint8_t *buf, size_t len, hs_manifest *m);
 /* The bytes of m as the manifest file holds them (malloc'd into *out).  HS_EFULL, HS_ENOMEM. */
 int hs_manifest_encode(const hs_manifest *m, uint8_t **out, size_t *out_len, hs_error *err);
 
+/* ---- snapshot archives (archive.c) ------------------------------------------------------- */
+
+/* A container of named entries written front to back (a file, a socket, a stream): header,
+ * entries, a manifest listing them with the caller's description, trailer; every byte under a
+ * CRC-32C (docs/file-format.md, "Snapshot archive").  Groups, kinds (1..65535) and names are
+ * the caller's; a reader hands names over unchecked, so never use one as a path as it is. */
+#define HS_ARCHIVE_NAME_MAX 255
+#define HS_ARCHIVE_HEADER 32
+#define HS_ARCHIVE_TRAILER 32
+
+/* Writes len bytes: 0 or a negative errno. */
+typedef int (*hs_archive_sink)(void *ctx, const void *buf, size_t len);
+/* Reads up to cap bytes: how many (0 at the end) or a negative errno. */
+typedef long (*hs_archive_source)(void *ctx, void *buf, size_t cap);
+/* Reads len bytes at off: how many or a negative errno. */
+typedef long (*hs_archive_pread)(void *ctx, void *buf, size_t len, uint64_t off);
+
+typedef struct hs_archive_entry {
+    uint32_t group;
+    uint16_t kind;
+    char name[HS_ARCHIVE_NAME_MAX + 1];
+    uint64_t len;    /* data bytes */
+    uint64_t offset; /* of the entry's header in the archive */
+    uint32_t crc;    /* of the data */
+} hs_archive_entry;
+
+typedef struct hs_archive_writer hs_archive_writer;
+
+/* Writes the header.  Ownership: free *out with hs_archive_writer_free. */
+int hs_archive_start(hs_archive_sink sink, void *ctx, uint64_t clock, hs_archive_writer **out,
+                     hs_error *err);
+/* An entry of exactly len data bytes: begin, data (any number of pieces), end. */
+int hs_archive_entry_begin(hs_archive_writer *w, uint32_t group, uint16_t kind, const char *name,
+                           uint64_t len, hs_error *err);
+int hs_archive_entry_data(hs_archive_writer *w, const void *buf, size_t len, hs_error *err);
+int hs_archive_entry_end(hs_archive_writer *w, hs_error *err);
+/* Writes the manifest (the entries and meta) and the trailer; *total gets the archive's size. */
+int hs_archive_finish(hs_archive_writer *w, const void *meta, size_t meta_len, uint64_t *total,
+                      hs_error *err);
+void hs_archive_writer_free(hs_archive_writer *w);
+
+/* What a reader calls for each entry before the manifest: begin (a non-zero return stops the
+ * read and is returned), data in pieces, end once the data's checksum matched.  Nothing an
+ * archive holds is verified before hs_archive_read returns HS_OK. */
+typedef struct hs_archive_visitor {
+    int (*begin)(void *ctx, const hs_archive_entry *e, hs_error *err);
+    int (*data)(void *ctx, const void *buf, size_t len, hs_error *err);
+    int (*end)(void *ctx, const hs_archive_entry *e, hs_error *err);
+    void *ctx;
+} hs_archive_visitor;
+
+/* An archive's manifest: its clock, size, entries and the writer's description. */
+typedef struct hs_archive_toc {
+    uint64_t clock, total;
+    hs_archive_entry *entries;
+    size_t n;
+    uint8_t *meta;
+    size_t meta_len;
+} hs_archive_toc;
+
+void hs_archive_toc_free(hs_archive_toc *t);
+/* Reads a whole archive (v may be NULL: check only), verifying every checksum, the manifest
+ * against the entries and the end of the stream right after the trailer.  Errors: HS_ECORRUPT
+ * (naming the offset: damage, a cut, bytes after the end), HS_EVERSION, HS_EIO (the source),
+ * HS_ENOMEM, or what a visitor returned.  Ownership: t is freed with hs_archive_toc_free (and
+ * zeroed on failure). */
+int hs_archive_read(hs_archive_source src, void *ctx, const hs_archive_visitor *v,
+                    hs_archive_toc *t, hs_error *err);
+/* Reads only the header, trailer and manifest of an archive of `size` bytes (a listing): the
+ * entries' data is not checked.  Errors as hs_archive_read. */
+int hs_archive_peek(hs_archive_pread fn, void *ctx, uint64_t size, hs_archive_toc *t,
+                    hs_error *err);
+
 /* Process-wide log counters (relaxed atomics): group and own fsyncs, failed fsyncs. */
 typedef struct hs_wal_counters_t {
     uint64_t fsyncs, fsync_failures;

@@ -80,6 +80,16 @@ static void write_seeds(const char *dir)
         "POST /api/search/multi HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"collections\":[\"f3\",\"docs\"],\"vector\":[0.1,0.2,0.3],\"top_k\":4}",
         "POST /api/collections/f3/freeze HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        /* snapshot archives: create, read, restore, remove, upload, names */
+        "POST /api/snapshots HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"collection\":\"f3\",\"snapshot\":\"f3.hsnap\"}",
+        "POST /api/snapshots/f3.hsnap/restore HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"collection\":\"f3\",\"target\":\"f3copy\",\"target_tenant\":\"acme\"}",
+        "GET /api/snapshots/f3.hsnap/manifest HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /api/snapshots/..%2Ff3.hsnap HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "DELETE /api/snapshots/f3.hsnap HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "PUT /api/snapshots/up.hsnap HTTP/1.1\r\nx-api-key: fuzz-key\r\n"
+        "Content-Type: application/octet-stream\r\n\r\nHSARCH01\x01",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char name[32];

@@ -430,6 +430,18 @@ def test_field_numbers_follow_the_rule(pb):
         "CollectionCreatedEvent": ["collection", "logical_clock", "origin_node_id", "config"],
         "CollectionDeletedEvent": ["collection", "logical_clock", "origin_node_id"],
         "EventMessage": ["collection_created", "collection_deleted"],
+        # snapshot archives: messages of our own
+        "SnapshotCreateRequest": ["collection", "name"],
+        "SnapshotRequest": ["name"],
+        "SnapshotCollection": ["tenant", "name", "dimension", "metric", "quantization", "m",
+                               "ef_construction", "ef_search", "logical_clock", "count",
+                               "from_tenant", "from_name"],
+        "SnapshotInfo": ["name", "logical_clock", "bytes", "created_ms", "node", "tenant",
+                         "collection", "collections", "skipped", "node_id", "error", "contents"],
+        "SnapshotList": ["snapshots"],
+        "SnapshotRestoreRequest": ["name", "collection", "tenant", "target", "target_tenant",
+                                   "replace"],
+        "SnapshotRestoreResponse": ["collections", "logical_clock"],
     }
 
 
