@@ -10,9 +10,10 @@
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
  *        [--no-repair] [--exact] [--seed N] [--alpha A] [--hub H] [--diag FILE]
- *        [--save-graph FILE] [--load-graph FILE]
+ *        [--save-graph FILE] [--load-graph FILE] [--dump-results FILE]
  * --load-graph FILE: read the graph saved by --save-graph for the same base instead of building
  * (search-side experiments at 1M without a build each time; build_seconds is then 0).
+ * --dump-results FILE: the k ids each query got at the last ef, as .ivecs (for analyses).
  * --diag FILE: after the ef list, a diagnosis of the misses at the last ef (hs_bench_diag.c).
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
  *
@@ -50,6 +51,7 @@ typedef struct bench_opts {
     uint64_t seed;
     const char *diag; /* TSV of the misses, or NULL */
     const char *save_graph, *load_graph;
+    const char *dump; /* .ivecs of the results at the last ef, or NULL */
 } bench_opts;
 
 typedef struct bench {
@@ -184,6 +186,8 @@ static void parse_args(bench_opts *o, int argc, char **argv)
             o->save_graph = v;
         } else if (!strcmp(a, "--load-graph")) {
             o->load_graph = v;
+        } else if (!strcmp(a, "--dump-results")) {
+            o->dump = v;
         } else if (!strcmp(a, "--diag")) {
             o->diag = v;
         } else if (!strcmp(a, "--no-repair")) {
@@ -437,7 +441,7 @@ static double query_radius(const bench *b, size_t qi)
  * and how many queries found none of their true neighbours. */
 static void print_bands(const bench *b)
 {
-    static const double edges[] = {0, 2, 4, 6, 7, 8, 1e300};
+    static const double edges[] = {0, 2, 4, 6, 7, 8, 10, 12, 14, 1e300};
     enum { NB = HS_ARRAY_LEN(edges) - 1 };
     size_t k = b->o.k, n[NB] = {0}, hits[NB] = {0}, zero = 0;
     const int32_t *gt = b->truth.data;
@@ -533,6 +537,20 @@ static void save_graph(const bench *b)
     free(buf);
 }
 
+/* --dump-results: one .ivecs row of k ids per query (UINT32_MAX where fewer were found). */
+static void dump_results(const bench *b)
+{
+    FILE *f = fopen(b->o.dump, "wb");
+    if (!f)
+        die(strerror(errno), b->o.dump);
+    int32_t k = (int32_t)b->o.k;
+    for (size_t q = 0; q < b->query.n; q++)
+        if (fwrite(&k, 4, 1, f) != 1 || fwrite(b->results + q * b->o.k, 4, b->o.k, f) != b->o.k)
+            die("cannot write", b->o.dump);
+    if (fclose(f) != 0)
+        die("cannot write", b->o.dump);
+}
+
 static const void *diag_query(void *ctx, size_t qi)
 {
     bench *b = ctx;
@@ -576,8 +594,12 @@ int main(int argc, char **argv)
     printf("build_seconds=%.2f threads=%zu insert_seconds=%.2f repair_seconds=%.3f\n",
            (double)(t1 - t0 + t3 - t2) / 1e9, b.o.threads, (double)(t1 - t0) / 1e9,
            (double)(t3 - t2) / 1e9);
-    printf("unreachable_before=%llu repair_links=%zu unreachable_after=%llu\n",
-           (unsigned long long)before, added, (unsigned long long)left);
+    uint64_t prunes, orphans;
+    diag_probe(b.index, &prunes, &orphans);
+    printf("unreachable_before=%llu repair_links=%zu unreachable_after=%llu probe_prunes=%llu "
+           "probe_orphans=%llu\n",
+           (unsigned long long)before, added, (unsigned long long)left,
+           (unsigned long long)prunes, (unsigned long long)orphans);
     fflush(stdout);
 
     for (size_t e = 0; e < b.o.nefs; e++) {
@@ -605,6 +627,8 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    if (b.o.dump)
+        dump_results(&b);
     if (b.o.save_graph)
         save_graph(&b);
     if (b.o.diag) {
@@ -623,11 +647,11 @@ int main(int argc, char **argv)
     uint64_t vec_bytes = (uint64_t)b.base.n * b.full.rec_len;
     uint64_t code_bytes = b.o.quant != HS_QUANT_NONE ? (uint64_t)b.base.n * b.trav.rec_len : 0;
     printf("index_bytes=%llu graph_bytes=%llu vector_bytes=%llu code_bytes=%llu "
-           "rss_growth_bytes=%ld avg_degree0=%.1f hubs=%llu\n",
+           "rss_growth_bytes=%ld avg_degree0=%.1f hubs=%llu construction=%s\n",
            (unsigned long long)(st.graph_bytes + vec_bytes + code_bytes),
            (unsigned long long)st.graph_bytes, (unsigned long long)vec_bytes,
            (unsigned long long)code_bytes, rss_bytes() - rss0, (double)st.level0_edges / (double)(st.nodes ? st.nodes : 1),
-           (unsigned long long)st.hubs);
+           (unsigned long long)st.hubs, hs_hnsw_engaged(b.index) ? "engaged" : "published");
     hs_hnsw_free(b.index);
     hs_chunks_destroy(&b.full_recs);
     if (b.o.quant != HS_QUANT_NONE)

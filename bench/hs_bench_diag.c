@@ -45,6 +45,12 @@ uint64_t *diag_reach(const hs_hnsw *h)
     return bits;
 }
 
+void diag_probe(const hs_hnsw *h, uint64_t *prunes, uint64_t *orphans)
+{
+    *prunes = __atomic_load_n(&h->prunes, __ATOMIC_RELAXED);
+    *orphans = __atomic_load_n(&h->orphans, __ATOMIC_RELAXED);
+}
+
 static bool bit(const uint64_t *b, uint32_t i) { return b && (b[i >> 6] >> (i & 63) & 1); }
 
 /* In-neighbours at level 0: CSR arrays (offsets n + 1, sources). */

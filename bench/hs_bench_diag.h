@@ -22,5 +22,7 @@ typedef struct diag_input {
 /* Level-0 reachability from the entry point (bitset over the slots; free() it). */
 uint64_t *diag_reach(const hs_hnsw *h);
 void diag_run(const diag_input *in);
+/* The adaptive probe's counts: level-0 prunes it watched and the nodes they orphaned. */
+void diag_probe(const hs_hnsw *h, uint64_t *prunes, uint64_t *orphans);
 
 #endif

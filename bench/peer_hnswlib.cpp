@@ -3,7 +3,7 @@
 //
 //   peer-hnswlib --metric l2|cosine|poincare --base F --query F --truth F [--k 10] [--M 16]
 //                [--ef-construction 200] [--threads 2] [--ef 10,20,40,80]
-//                [--base-f64 F --query-f64 F]
+//                [--base-f64 F --query-f64 F] [--dump-results F]
 //
 // l2 uses hnswlib's L2Space, cosine its InnerProductSpace on normalised vectors, and poincare a
 // small custom space: each element is the float32 ball coordinates followed by
@@ -118,7 +118,7 @@ struct PoincareSpace : public hnswlib::SpaceInterface<float> {
 };
 
 struct Options {
-    std::string metric = "l2", base, query, truth, base64, query64;
+    std::string metric = "l2", base, query, truth, base64, query64, dump;
     size_t k = 10, m = 16, efc = 200, threads = 2;
     std::vector<size_t> efs = {10, 20, 40, 80};
 };
@@ -157,6 +157,8 @@ Options parse(int argc, char **argv)
             }
         } else if (a == "--base-f64")
             o.base64 = v;
+        else if (a == "--dump-results")
+            o.dump = v;
         else if (a == "--query-f64")
             o.query64 = v;
         else if (a == "--quant") {
@@ -211,6 +213,19 @@ std::vector<char> element(const Options &o, const float *x, const double *x64, s
 }
 
 } // namespace
+
+// --dump-results: the k ids of every query at the last ef (1 thread), as .ivecs.
+static void dump_results(const std::string &path, const std::vector<uint32_t> &results, size_t k)
+{
+    FILE *f = std::fopen(path.c_str(), "wb");
+    if (!f)
+        die("cannot open " + path);
+    int32_t d = int32_t(k);
+    for (size_t i = 0; i < results.size() / k; i++)
+        if (std::fwrite(&d, 4, 1, f) != 1 || std::fwrite(&results[i * k], 4, k, f) != k)
+            die("cannot write " + path);
+    std::fclose(f);
+}
 
 int main(int argc, char **argv)
 {
@@ -299,14 +314,20 @@ int main(int argc, char **argv)
             pass(); /* warm-up, and the results the recall is computed from */
             // recall@k against the first k ids of the ground truth
             const int32_t *gt = truth.data.data();
-            size_t hits = 0;
-            for (size_t i = 0; i < query.n; i++)
+            size_t hits = 0, zero = 0; // zero: queries that found none of their k neighbours
+            for (size_t i = 0; i < query.n; i++) {
+                size_t h = 0;
                 for (size_t j = 0; j < o.k; j++)
                     for (size_t g = 0; g < o.k; g++)
                         if (results[i * o.k + j] == uint32_t(gt[i * truth.dim + g])) {
-                            hits++;
+                            h++;
                             break;
                         }
+                hits += h;
+                zero += h == 0;
+            }
+            if (threads == 1 && !o.dump.empty() && ef == o.efs.back())
+                dump_results(o.dump, results, o.k);
             std::vector<double> qps;
             for (int rep = 0; rep < 3; rep++) {
                 double secs = 0;
@@ -318,8 +339,8 @@ int main(int argc, char **argv)
                 qps.push_back(double(done) / secs);
             }
             std::sort(qps.begin(), qps.end());
-            std::printf("ef=%zu recall=%.4f qps=%.0f threads=%zu\n", ef,
-                        double(hits) / double(query.n * o.k), qps[1], threads);
+            std::printf("ef=%zu recall=%.4f qps=%.0f threads=%zu zero_hit_queries=%zu\n", ef,
+                        double(hits) / double(query.n * o.k), qps[1], threads, zero);
             std::fflush(stdout);
             if (o.threads == 1)
                 break;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: prepares the data sets (once) and runs hyperspace beside hnswlib and faiss on the
 # same files, printing one Markdown table per data set.  Results also go to $BUILD/bench-results.md.
-# Usage: bench/run.sh [build-dir]   (env: BENCH_THREADS=2, BENCH_SETS="fashion hyperbolic hierarchy")
+# Usage: bench/run.sh [build-dir]
+#   (env: BENCH_THREADS=2, BENCH_SETS="fashion hyperbolic hierarchy synthetic taxonomy-1m")
+# The first run generates the data: taxonomy-1m takes ~10 minutes and 1.6 GB of disk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -9,7 +11,7 @@ data=$build/bench-data
 shared=$root/../shared/bench
 py=/usr/bin/python3
 threads=${BENCH_THREADS:-2}
-sets=${BENCH_SETS:-fashion hyperbolic hierarchy}
+sets=${BENCH_SETS:-fashion hyperbolic hierarchy synthetic taxonomy-1m}
 out=$build/bench-results.md
 mkdir -p "$data" "$build/bin"
 
@@ -111,6 +113,69 @@ for set in $sets; do
           | tee -a "$out"
       done
       echo | tee -a "$out"
+      ;;
+    synthetic)
+      # gen_hyperbolic.py's other shapes at 100k (queries are held-out tree nodes, not base
+      # points): the taxonomy (power-law branching, nodes of up to 800 children) at 64-d and
+      # 10-d, and the uniform tree at 10-d.  hs-bench builds with 1 thread (deterministic),
+      # beside hnswlib with the Poincare key; recall per radius band from hs-bench.
+      for spec in taxonomy:64 taxonomy:10 uniform:10; do
+        shape=${spec%%:*} dim=${spec##*:}
+        sd=$data/$shape-100k-$dim
+        if [ ! -f "$sd/gt.ivecs" ]; then
+          OPENBLAS_NUM_THREADS=1 "$py" "$shared/gen_hyperbolic.py" --n-base 100000 --shape "$shape" \
+            --dim "$dim" --out "$sd" >&2
+        fi
+        echo "## Synthetic $shape 100k x $dim (Poincare ball), M=16, ef_construction=200, 1,000 held-out queries" | tee -a "$out"
+        "$py" "$root/bench/compare.py" --dataset "$shape-100k-$dim" \
+          --hs "$build/bin/hs-bench" --hnswlib "$build/bin/peer-hnswlib" -- \
+          --metric poincare --base "$sd/base.fvecs" --query "$sd/query.fvecs" \
+          --base-f64 "$sd/base.dvecs" --query-f64 "$sd/query.dvecs" --truth "$sd/gt.ivecs" \
+          --k 10 --M 16 --ef-construction 200 --threads 1 --ef 10,20,40,80,160 \
+          2> >(tee "$sd/compare.log" >&2) | tee -a "$out"
+        echo | tee -a "$out"
+        echo "Per radius band, zero-hit queries and distance evaluations (hs-bench, same run):" | tee -a "$out"
+        grep -E '^(## [a-z-]+:|unreachable|ef=.*threads=1 |  bands|index_bytes)' "$sd/compare.log" \
+          | sed -e 's/^## \([a-z-]*\):.*/\1:/' -e 's/^/    /' | tee -a "$out"
+      done
+      ;;
+    taxonomy-1m)
+      # the synthetic taxonomy at 1M x 64 (queries are held-out tree nodes), M=16,
+      # ef_construction=100 as the 1M x 64 headline, beside hnswlib with the Poincare key; then
+      # the saved graph again with the queries moved by a geodesic step of 0.5 (not base points,
+      # not tree nodes), 1 thread.  The points lie at a median 1 - |x| of 2.6e-6 (16 % clipped at
+      # 1e-6), where float32 coordinates cannot rank them (an exact scan of the float32 rows:
+      # recall@10 0.993-0.997),
+      # so hs-bench stores the float64 rows as the database does for Poincare collections;
+      # hnswlib gets the float32 rows with alpha from the float64 ones.
+      td=$data/taxonomy-1m
+      if [ ! -f "$td/gt.ivecs" ]; then
+        OPENBLAS_NUM_THREADS=1 "$py" "$shared/gen_hyperbolic.py" --n-base 1000000 --shape taxonomy \
+          --dim 64 --out "$td" >&2
+      fi
+      if [ ! -f "$td/moved0.5.gt.ivecs" ]; then
+        OPENBLAS_NUM_THREADS=1 "$py" "$root/bench/perturb_queries.py" "$td/base.dvecs" \
+          "$td/query.dvecs" "$td/moved0.5" --step 0.5 --k 10
+      fi
+      echo "## Synthetic taxonomy 1M x 64 (Poincare ball), M=16, ef_construction=100, 1,000 held-out queries" | tee -a "$out"
+      "$py" "$root/bench/compare.py" --dataset taxonomy-1m \
+        --hs "$build/bin/hs-bench" --hnswlib "$build/bin/peer-hnswlib" \
+        --hs-variant "hyperspace=--base $td/base.dvecs --query $td/query.dvecs --save-graph $td/graph.bin" -- \
+        --metric poincare --base "$td/base.fvecs" --query "$td/query.fvecs" \
+        --base-f64 "$td/base.dvecs" --query-f64 "$td/query.dvecs" --truth "$td/gt.ivecs" \
+        --k 10 --M 16 --ef-construction 100 --threads "$threads" --ef 10,20,40,80 \
+        2> >(tee "$td/compare.log" >&2) | tee -a "$out"
+      echo | tee -a "$out"
+      echo "Per radius band, zero-hit queries and distance evaluations (hs-bench, same run):" | tee -a "$out"
+      grep -E '^(## [a-z-]+:|unreachable|ef=.*threads=1 |  bands|index_bytes)' "$td/compare.log" \
+        | sed -e 's/^## \([a-z-]*\):.*/\1:/' -e 's/^/    /' | tee -a "$out"
+      echo | tee -a "$out"
+      echo "## taxonomy-1m, queries moved 0.5 from their tree node (hs-bench, saved graph, 1 thread)" | tee -a "$out"
+      "$build/bin/hs-bench" --metric poincare --base "$td/base.dvecs" \
+        --query "$td/moved0.5.query.dvecs" --truth "$td/moved0.5.gt.ivecs" --k 10 --threads 1 \
+        --ef 10,20,40,80 --load-graph "$td/graph.bin" \
+        | grep -E '^(ef=|  bands)' | sed 's/^/    /' | tee -a "$out"
+      rm -f "$td/graph.bin"
       ;;
     *) echo "unknown set $set" >&2; exit 2 ;;
   esac

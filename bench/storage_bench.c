@@ -17,10 +17,15 @@
  *       the serverless workload: create + first insert latency per collection, bytes on disk
  *       (allocated and apparent) and files, open time, RSS, first search of 100 random cold
  *       collections, the usage report, then 1,000 collections loaded (the default limit)
+ *   hs-storage-bench load    DIR --collection C --base F [--metric l2|cosine] [--quant none|
+ *                            scalar|binary] [--batch 1000]
+ *       a collection made from an .fvecs file (asynchronous batches, indexed, checkpointed)
  *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--threads 1]
  *                            [--seconds 10]
  *       search QPS and recall@k through the C API on an existing database (for instance the
- *       data directory a hyperspace-server wrote): the in-process side of bench/grpc_bench.sh
+ *       data directory a hyperspace-server wrote): the in-process side of bench/grpc_bench.sh;
+ *       then the process's RSS (anonymous and file pages) and the collection's bytes in RAM by
+ *       tier after the run
  *
  * One line per figure, key=value, for the notes in bench/README.md.
  */
@@ -39,7 +44,7 @@
 #include "texmex.h"
 
 typedef struct args {
-    const char *mode, *dir, *collection, *query, *truth;
+    const char *mode, *dir, *collection, *query, *truth, *base, *metric, *quant;
     size_t dim, n, batch, reps, wakes, count, points, k, threads;
     double seconds;
     hs_durability durability;
@@ -56,9 +61,10 @@ static void parse(args *a, int argc, char **argv)
 {
     *a = (args){.dim = 64, .n = 100000, .batch = 1000, .reps = 3, .wakes = 100, .count = 10000,
                 .points = 20, .durability = HS_DURABILITY_BATCH, .k = 10, .threads = 1,
-                .seconds = 10, .collection = "default"};
+                .seconds = 10, .collection = "default", .metric = "l2", .quant = "none"};
     if (argc < 3)
-        die("usage: hs-storage-bench ingest|reopen|wake|many|serverless|search DIR [flags]", NULL);
+        die("usage: hs-storage-bench ingest|reopen|wake|many|serverless|load|search DIR [flags]",
+            NULL);
     a->mode = argv[1];
     a->dir = argv[2];
     for (int i = 3; i < argc; i++) {
@@ -90,6 +96,12 @@ static void parse(args *a, int argc, char **argv)
             a->query = v;
         else if (!strcmp(k, "--truth"))
             a->truth = v;
+        else if (!strcmp(k, "--base"))
+            a->base = v;
+        else if (!strcmp(k, "--metric"))
+            a->metric = v;
+        else if (!strcmp(k, "--quant"))
+            a->quant = v;
         else if (!strcmp(k, "--k"))
             a->k = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--threads"))
@@ -517,6 +529,82 @@ static void *search_main(void *arg)
     return NULL;
 }
 
+static void run_load(const args *a)
+{
+    if (!a->base)
+        die("load needs --base", NULL);
+    texmex b = texmex_read(a->base, false);
+    hs_db *db = open_db(a->dir, 1000);
+    hs_collection_config c;
+    hs_collection_config_init(&c);
+    c.dimension = (uint32_t)b.dim;
+    c.metric = !strcmp(a->metric, "cosine") ? HS_METRIC_COSINE : HS_METRIC_L2;
+    c.quantization = !strcmp(a->quant, "scalar")   ? HS_QUANT_SCALAR
+                     : !strcmp(a->quant, "binary") ? HS_QUANT_BINARY
+                                                   : HS_QUANT_NONE;
+    hs_error err;
+    if (hs_collection_create(db, "default_admin", a->collection, &c, &err) != HS_OK)
+        die("create", &err);
+    hs_collection *h;
+    if (hs_collection_open(db, "default_admin", a->collection, &h, &err) != HS_OK)
+        die("open collection", &err);
+    double t0 = hs_now_s();
+    size_t batch = a->batch ? a->batch : 1000;
+    double *v = malloc(batch * b.dim * sizeof(double));
+    hs_point *p = malloc(batch * sizeof(hs_point));
+    for (size_t at = 0; at < b.n; at += batch) {
+        size_t n = b.n - at < batch ? b.n - at : batch;
+        for (size_t i = 0; i < n; i++) {
+            for (size_t d = 0; d < b.dim; d++)
+                v[i * b.dim + d] = b.f[(at + i) * b.dim + d];
+            p[i] = (hs_point){at + i, v + i * b.dim, b.dim, NULL, 0};
+        }
+        if (hs_upsert(h, p, n, HS_DURABILITY_ASYNC, &err) != HS_OK)
+            die("upsert", &err);
+    }
+    if (hs_collection_wait_indexed(h, &err) != HS_OK)
+        die("index", &err);
+    double built = hs_now_s() - t0;
+    hs_collection_close(h);
+    if (hs_db_checkpoint(db, NULL, &err) != HS_OK)
+        die("checkpoint", &err);
+    hs_db_close(db, NULL);
+    printf("mode=load n=%zu dim=%zu metric=%s quant=%s seconds=%.1f\n", b.n, b.dim, a->metric,
+           a->quant, built);
+    free(v);
+    free(p);
+    free(b.f);
+}
+
+/* VmRSS, RssAnon and RssFile of this process in kB. */
+static void rss_parts(long *rss, long *anon, long *file)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    *rss = *anon = *file = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        sscanf(line, "VmRSS: %ld kB", rss);
+        sscanf(line, "RssAnon: %ld kB", anon);
+        sscanf(line, "RssFile: %ld kB", file);
+    }
+    if (f)
+        fclose(f);
+}
+
+static void print_memory(hs_db *db, const char *collection, const char *when)
+{
+    long rss, anon, file;
+    rss_parts(&rss, &anon, &file);
+    hs_collection_stats st;
+    hs_error err;
+    if (hs_collection_stats_get(db, "default_admin", collection, &st, &err) != HS_OK)
+        die("stats", &err);
+    printf("memory when=%s rss_mb=%.1f rss_anon_mb=%.1f rss_file_mb=%.1f graph_mb=%.1f "
+           "codes_mb=%.1f vectors_mb=%.1f payload_mb=%.1f\n", when, rss / 1024.0, anon / 1024.0,
+           file / 1024.0, st.resident_graph_bytes / 1048576.0, st.resident_codes_bytes / 1048576.0,
+           st.resident_vector_bytes / 1048576.0, st.resident_payload_bytes / 1048576.0);
+}
+
 static void run_search(const args *a)
 {
     if (!a->query || a->threads < 1 || a->k < 1)
@@ -531,6 +619,7 @@ static void run_search(const args *a)
         die("open collection", &err);
     if (hs_collection_wait_indexed(h, &err) != HS_OK)
         die("load", &err);
+    print_memory(db, a->collection, "loaded");
     searcher *w = calloc(a->threads, sizeof(searcher));
     pthread_t *t = calloc(a->threads, sizeof(pthread_t));
     double t0 = hs_now_s();
@@ -551,6 +640,7 @@ static void run_search(const args *a)
     if (a->truth)
         printf(" recall=%.4f", (double)hits / (double)(done * a->k));
     printf("\n");
+    print_memory(db, a->collection, "after_queries");
     free(w);
     free(t);
     hs_collection_close(h);
@@ -572,6 +662,8 @@ int main(int argc, char **argv)
         run_wake(&a);
     else if (!strcmp(a.mode, "many"))
         run_many(&a);
+    else if (!strcmp(a.mode, "load"))
+        run_load(&a);
     else if (!strcmp(a.mode, "serverless"))
         run_serverless(&a);
     else if (!strcmp(a.mode, "search"))

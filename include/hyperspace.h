@@ -53,7 +53,8 @@ extern "C" {
     X(ENAME, -22, "invalid name")                                                     \
     X(ELOAD, -23, "collection failed to load")                                        \
     X(EHYPERBOLOID, -24, "vector is not on the upper sheet of the hyperboloid")        \
-    X(EFROZEN, -25, "collection is frozen")
+    X(EFROZEN, -25, "collection is frozen")                                           \
+    X(ETRUNCATED, -26, "the log no longer holds that position")
 
 typedef enum hs_rc {
 #define HS_RC_ENUM_(name, value, msg) HS_##name = value,
@@ -85,7 +86,9 @@ typedef enum hs_field {
     HS_FIELD_FILTER = 14,         /* condition `item` of filter group `key` (must, should, must_not) */
     HS_FIELD_HYBRID_ALPHA = 15,
     HS_FIELD_POINT = 16,          /* the point `id` (a string id: see hs_sid_check) */
-    HS_FIELD_ID_TYPE = 17,        /* hs_collection_config.id_type */
+    HS_FIELD_CLOCK = 17,          /* a logical clock given (`actual`; the bound in `expected`) */
+    HS_FIELD_SNAPSHOT = 18,       /* a snapshot archive (its name in `name`, or its contents) */
+    HS_FIELD_ID_TYPE = 19,        /* hs_collection_config.id_type */
 } hs_field;
 
 /* Why the input named by hs_error.field was refused (hs_error.reason). */
@@ -227,7 +230,13 @@ typedef struct hs_db_opts {
                                           checkpoint of a collection whose log holds fewer bytes
                                           (it is replayed at the next load; default 65536; 0 =
                                           always checkpoint a changed collection) */
+    uint64_t wal_retain_bytes;      /* log a checkpoint no longer needs that is kept for change
+                                       readers (hs_changes_open), per collection: the newest
+                                       covered segments while their total stays within this
+                                       (default 0: a checkpoint removes all of it) */
     const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
+    const char *snapshot_dir;       /* where snapshot archives are kept (default
+                                       <path>/.snapshots; copied at open) */
 } hs_db_opts;
 
 /* Fills the defaults above.  Ownership: o is the caller's.  Thread-safety: safe.  Errors: none. */
@@ -338,7 +347,8 @@ void hs_collection_config_init(hs_collection_config *c);
 /*
  * Checks a name: `which` is HS_FIELD_COLLECTION (the name rule; empty is reason EMPTY) or
  * HS_FIELD_TENANT (the name rule, and not one of the data directory's own files: LOCK,
- * node.json, compared ignoring case: reason RESERVED).  err gets field, reason and the name
+ * node.json, compared ignoring case: reason RESERVED) or HS_FIELD_SNAPSHOT (the snapshot name
+ * rule, below).  err gets field, reason and the name
  * echoed safely.  Ownership: none.  Thread-safety: safe.  Errors: HS_ENAME, HS_EINVAL (which).
  */
 int hs_name_check(hs_field which, const char *name, hs_error *err);
@@ -865,6 +875,216 @@ int hs_collection_rebuild(hs_collection *c, hs_error *err);
 /* Waits until every point written so far is in the graph (tests and benchmarks).
  * Ownership: none.  Thread-safety: safe.  Errors: HS_ELOAD. */
 int hs_collection_wait_indexed(hs_collection *c, hs_error *err);
+
+/* ---- the change stream ---------------------------------------------------------------------
+ * Every change applied to a collection, read back from its write-ahead log in log order: its
+ * creation, each point upserted (with the stored vector and metadata) and each point deleted,
+ * and its deletion (seen by a reader that is open when it happens).  Each change carries the
+ * logical clock it took (hs_db_clock: one clock for the whole node, so clocks strictly increase
+ * within a collection and are unique across collections, with gaps where other collections
+ * took values).  A reader resumes exactly after the last change it handled by opening again
+ * with `after` = that change's clock.  Configure takes no clock and is not a change.
+ *
+ * Retention: a checkpoint removes the log it covers except the newest segments within
+ * hs_db_opts.wal_retain_bytes; a reader whose position is older than what is left gets
+ * HS_ETRUNCATED and must read the collection afresh (hs_read), then follow it from the clock
+ * it read it at (hs_collection_stats_get's clock, taken before the read). */
+
+typedef enum hs_change_kind {
+    HS_CHANGE_CREATE = 1, /* the collection was created: config */
+    HS_CHANGE_UPSERT = 2, /* a point was written: point (id, vector when asked, metadata) */
+    HS_CHANGE_DELETE = 3, /* a live point was deleted: point.id */
+    HS_CHANGE_DROP = 4,   /* the collection was deleted; nothing follows */
+} hs_change_kind;
+
+/* One change.  Valid until the next hs_changes_next or hs_changes_close on its reader. */
+typedef struct hs_change {
+    hs_change_kind kind;
+    uint64_t clock;
+    hs_point_view point;         /* UPSERT, DELETE (metadata walked with hs_meta_each) */
+    hs_collection_config config; /* CREATE: the parameters the collection was created with */
+} hs_change;
+
+typedef struct hs_changes_opts {
+    uint64_t after;   /* changes with a clock above this (0: from the collection's creation) */
+    int from_now;     /* instead of `after`: the changes applied after the open */
+    unsigned kinds;   /* bit (1 << kind) of each kind wanted; 0 = every kind */
+    int with_vector;  /* UPSERT changes carry the vector (default 1) */
+} hs_changes_opts;
+
+/* Fills the defaults (after 0, every kind, with vectors).  Ownership: o is the caller's.
+ * Thread-safety: safe.  Errors: none. */
+void hs_changes_opts_init(hs_changes_opts *o);
+
+typedef struct hs_changes hs_changes;
+
+/*
+ * Opens a reader of the changes of a collection.  It holds no handle (the collection can be
+ * unloaded, checkpointed or dropped meanwhile) and reads the log files, loaded or not.
+ * Ownership: *out is freed with hs_changes_close.  Thread-safety: safe; a reader is used by
+ * one thread at a time.  Errors: HS_ENAME, HS_ENOTFOUND, HS_ELOAD (quarantined), HS_ERANGE
+ * (field CLOCK: `after` is above the node's clock, so it does not come from this node: actual
+ * = after, expected = the node's clock), HS_ETRUNCATED (field CLOCK: the log no longer holds
+ * the changes after `after`: actual = after, expected = the oldest clock a reader can resume
+ * after), HS_ECORRUPT, HS_EIO, HS_ENOMEM.
+ */
+int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_changes_opts *o,
+                    hs_changes **out, hs_error *err);
+
+/*
+ * The next change: HS_OK with *got = 1 and *out filled, or *got = 0 when every change applied
+ * so far has been read (call again later; an idle reader holds no open file).  After a DROP
+ * change *got stays 0.  Reads are bounded: the reader holds one point at a time, however large
+ * the batch it belongs to.
+ * Ownership: *out points into the reader.  Thread-safety: one thread per reader.
+ * Errors: HS_ETRUNCATED (a checkpoint removed changes the reader had not read yet; details as
+ * for hs_changes_open), HS_ENOTFOUND (the collection was deleted and its deletion is no longer
+ * known), HS_ECORRUPT (naming the log file), HS_EIO, HS_ENOMEM.  The reader stays usable after
+ * none of these.
+ */
+int hs_changes_next(hs_changes *r, hs_change *out, int *got, hs_error *err);
+
+/* The clock of the last change the reader has passed (read, or skipped as not wanted): open
+ * again after it to continue.  Ownership: none.  Thread-safety: the reader's thread.
+ * Errors: none. */
+uint64_t hs_changes_position(const hs_changes *r);
+
+/* Frees a reader (NULL is ignored).  Ownership: frees r.  Thread-safety: the reader's thread.
+ * Errors: none. */
+void hs_changes_close(hs_changes *r);
+
+/* Called after every change is applied (a write visible to readers, a create, a drop) with the
+ * collection and the change's last clock: for a server that wakes its waiting readers.  It runs
+ * on the writing thread with the collection's writer lock held: it must be quick and must not
+ * call into the database.  Set it before the database is used concurrently (NULL removes it).
+ * Ownership: ctx stays the caller's.  Thread-safety: see above.  Errors: none. */
+typedef void (*hs_change_fn)(void *ctx, const char *tenant, const char *name, uint64_t clock);
+void hs_db_set_change_observer(hs_db *db, hs_change_fn fn, void *ctx);
+/* ---- snapshots: archives of a collection or of the node --------------------------------------
+ * A snapshot is one file in the snapshot directory (hs_db_opts.snapshot_dir) holding a copy of
+ * one collection, or of every collection of the node, exactly as it was at one clock: each
+ * collection's newest checkpoint, the vector records it covers and its log up to that clock,
+ * then a manifest; every byte is under a CRC-32C (docs/file-format.md, "Snapshot archive").
+ * Writers are held up only while the log is synced; checkpoints, rebuilds and drops that
+ * start meanwhile wait for the snapshot (automatic checkpoints skip their turn).  Snapshot
+ * names match ^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.hsnap$ without "..", at most HS_SNAPSHOT_NAME_MAX
+ * bytes; no other name is ever opened, and symbolic links are not followed. */
+#define HS_SNAPSHOT_NAME_MAX 128
+
+typedef struct hs_snapshot_info {
+    char name[HS_SNAPSHOT_NAME_MAX + 1]; /* "" for a snapshot written to a stream */
+    uint64_t clock;       /* holds every operation with a clock <= this on what it covers, and
+                             none after */
+    uint64_t bytes;
+    uint64_t created_ms;  /* unix time in milliseconds */
+    uint32_t collections;
+    uint32_t skipped;     /* collections a node snapshot left out (damaged or quarantined) */
+    int node;             /* 1: the whole node; 0: the collection (tenant, collection) */
+    char tenant[HS_NAME_MAX + 1], collection[HS_NAME_MAX + 1];
+    char node_id[40];     /* the node that wrote it */
+    char error[256];      /* hs_snapshot_list: why the archive cannot be read ("" when it can) */
+} hs_snapshot_info;
+
+/* One collection in an archive (hs_snapshot_describe) or restored (hs_snapshot_restore). */
+typedef struct hs_snapshot_coll {
+    const char *tenant, *name;   /* restore: where it now is */
+    const char *from_tenant, *from_name; /* its names in the archive */
+    hs_collection_config config; /* as created (ef 0: follows the node's default) */
+    uint64_t clock;              /* its clock in the archive */
+    uint64_t count;              /* restore: live points; describe: 0 */
+} hs_snapshot_coll;
+
+/* Writes a snapshot of the collection (tenant, collection), or of every collection of the node
+ * when collection is NULL, into the snapshot directory as `name` (NULL: a name is made,
+ * "<collection>-<clock>-<ms>.hsnap" or "node-<clock>-<ms>.hsnap"), durable before returning.
+ * Quarantined collections, and collections whose files do not read back, are left out of a node
+ * snapshot (counted in skipped).
+ * Ownership: *out is the caller's.  Thread-safety: safe; snapshots run one at a time.
+ * Errors: HS_ENAME (a name; field SNAPSHOT for the snapshot's), HS_ENOTFOUND, HS_EEXIST (field
+ * SNAPSHOT), HS_ELOAD (a quarantined collection), HS_ECORRUPT (a collection file that does not
+ * read back), HS_EIO, HS_ENOSPC (nothing is left behind), HS_ENOMEM. */
+int hs_snapshot_create(hs_db *db, const char *tenant, const char *collection, const char *name,
+                       hs_snapshot_info *out, hs_error *err);
+
+/* As hs_snapshot_create, the archive going to sink (0 or a negative errno) instead of a file:
+ * for streaming a snapshot to another node.  out->name is "".  Errors as hs_snapshot_create,
+ * HS_EIO when the sink fails. */
+int hs_snapshot_write(hs_db *db, const char *tenant, const char *collection,
+                      int (*sink)(void *ctx, const void *buf, size_t len), void *ctx,
+                      hs_snapshot_info *out, hs_error *err);
+
+/* Stores the archive read from source (bytes read, 0 at the end, or a negative errno) in the
+ * snapshot directory as `name`, once every byte of it checked out; nothing is kept otherwise.
+ * Errors: HS_ENAME, HS_EEXIST, HS_ECORRUPT / HS_EVERSION (field SNAPSHOT; the message names the
+ * offset), HS_EIO, HS_ENOSPC, HS_ENOMEM. */
+int hs_snapshot_import(hs_db *db, const char *name,
+                       long (*source)(void *ctx, void *buf, size_t cap), void *ctx,
+                       hs_snapshot_info *out, hs_error *err);
+
+/* An archive arriving in pieces (an HTTP upload): written under a name of its own, read back
+ * and checked in full by hs_snapshot_upload_end(commit = 1), which only then names it `name`;
+ * commit = 0 (or any failure) removes it.  Errors: begin HS_ENAME, HS_EEXIST, HS_EIO; write
+ * HS_EIO, HS_ENOSPC (kept until the end); end as hs_snapshot_import.  Ownership: end frees u.
+ * Thread-safety: one thread per upload. */
+typedef struct hs_snapshot_upload hs_snapshot_upload;
+int hs_snapshot_upload_begin(hs_db *db, const char *name, hs_snapshot_upload **out,
+                             hs_error *err);
+int hs_snapshot_upload_write(hs_snapshot_upload *u, const void *buf, size_t len, hs_error *err);
+int hs_snapshot_upload_end(hs_snapshot_upload *u, int commit, hs_snapshot_info *out,
+                           hs_error *err);
+
+/* Calls fn for every archive of the snapshot directory, in name order, from its manifest only
+ * (an archive whose manifest cannot be read is listed with `error` set).  A non-zero return
+ * from fn stops and is returned.  Ownership: s is valid during the call.  Thread-safety: safe.
+ * Errors: HS_EIO, HS_ENOMEM, fn's value. */
+int hs_snapshot_list(hs_db *db, int (*fn)(void *ctx, const hs_snapshot_info *s), void *ctx,
+                     hs_error *err);
+
+/* The manifest of the archive `name`: *out, and fn (may be NULL) for each collection in it.
+ * Errors: HS_ENAME, HS_ENOTFOUND (field SNAPSHOT), HS_ECORRUPT, HS_EVERSION, HS_EIO, fn's. */
+int hs_snapshot_describe(hs_db *db, const char *name, hs_snapshot_info *out,
+                         int (*fn)(void *ctx, const hs_snapshot_coll *c), void *ctx,
+                         hs_error *err);
+
+/* Opens the archive `name` for reading (a download): *fd (close it) and its size in *len.
+ * Errors: HS_ENAME, HS_ENOTFOUND (field SNAPSHOT; also for a name that is not a regular file
+ * of the directory), HS_EIO. */
+int hs_snapshot_open(hs_db *db, const char *name, int *fd, uint64_t *len, hs_error *err);
+
+/* Removes the archive `name`.  Errors: HS_ENAME, HS_ENOTFOUND, HS_EIO. */
+int hs_snapshot_delete(hs_db *db, const char *name, hs_error *err);
+
+typedef struct hs_restore_opts {
+    /* the archive's collection to restore (tenant NULL: the only one of that name); collection
+     * NULL restores every collection of the archive under its own tenant and name */
+    const char *tenant, *collection;
+    /* the restored collection's tenant and name (NULL: as in the archive) */
+    const char *to_tenant, *to_name;
+    /* existing collections of the target names are dropped whatever they hold (default 0: only
+     * collections without points, such as a new node's default collection, are replaced; any
+     * other makes the restore fail before anything changes) */
+    int replace;
+} hs_restore_opts;
+
+/* Fills the defaults (everything, same names, no replacing).  Ownership: o is the caller's.
+ * Thread-safety: safe.  Errors: none. */
+void hs_restore_opts_init(hs_restore_opts *o);
+
+/*
+ * Restores collections from the archive `name`: the whole archive is read and every byte of it
+ * checked, each collection is rebuilt in a directory nobody sees and loaded from there (every
+ * file verified as at any load), the node's clock is raised to the archive's, and only then are
+ * the collections published (empty ones of the same names dropped first).  A damaged or cut
+ * archive, a name clash or a failed load changes nothing.  fn (may be NULL) is called for each
+ * restored collection.  Ownership: the strings fn sees are valid during the call.
+ * Thread-safety: safe.  Errors: HS_ENAME, HS_ENOTFOUND (the archive, or the collection in it),
+ * HS_EINVAL (a collection name held by several tenants of the archive), HS_EEXIST (a target
+ * holding points; field COLLECTION), HS_ECORRUPT / HS_EVERSION (field SNAPSHOT), HS_EFULL
+ * (tenant quota), HS_EIO, HS_ENOSPC, HS_ENOMEM.
+ */
+int hs_snapshot_restore(hs_db *db, const char *name, const hs_restore_opts *o,
+                        int (*fn)(void *ctx, const hs_snapshot_coll *c), void *ctx,
+                        hs_error *err);
 
 /* ---- logging ------------------------------------------------------------------------------- */
 

@@ -35,7 +35,8 @@ enum {
     S_HOST, S_PORT, S_HTTP_PORT, S_DATA_DIR, S_ROLE, S_LEADER, S_DIMENSION, S_METRIC, S_QUANT,
     S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
     S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_HEADER_TIMEOUT, S_MAX_CONN,
-    S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_MEMORY_LIMIT, S_COUNT
+    S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_MEMORY_LIMIT, S_WAL_RETAIN, S_SNAPSHOT_DIR,
+    S_COUNT
 };
 
 static setting table[S_COUNT] = {
@@ -90,6 +91,13 @@ static setting table[S_COUNT] = {
     /* memory the loaded collections may take: a byte count with an optional KiB/MiB/GiB/TiB
      * (or K/M/G/T) suffix; 0 = no limit */
     [S_MEMORY_LIMIT] = {"HS_MEMORY_LIMIT", NULL, NULL, NULL, K_BYTES, "0", 0, 0, false, false},
+    /* log a checkpoint no longer needs, kept per collection for change-stream readers
+     * (SubscribeToEvents) to resume from: bytes with an optional suffix; 0 = none */
+    [S_WAL_RETAIN] = {"HYPERSPACE_WAL_RETAIN_BYTES", NULL, NULL, NULL, K_BYTES, "64MiB", 0, 0,
+                      false, false},
+    /* where snapshot archives are kept; "" = <data dir>/.snapshots */
+    [S_SNAPSHOT_DIR] = {"HS_SNAPSHOT_DIR", NULL, "--snapshot-dir", NULL, K_STRING, "", 0, 0,
+                        false, false},
 };
 
 /* Upstream variables that are accepted and ignored (with a warning). */
@@ -113,6 +121,7 @@ static void usage(void)
 {
     printf("usage: hyperspace-server [--host H] [-p|--port N] [--http-port N] [--data-dir DIR]\n"
            "                         [--role leader|follower] [--leader ADDR] [--config FILE]\n"
+           "                         [--snapshot-dir DIR]\n"
            "Settings may also come from the environment (HS_*, HYPERSPACE_*) or a settings\n"
            "file (./.env by default); flags win over the environment, which wins over the file.\n"
            "HTTP connection limits (docs/api/http.md, \"Connections\"):\n"
@@ -333,6 +342,9 @@ static int convert(hs_settings *o)
         case S_MEMORY_LIMIT:
             o->memory_limit = v;
             break;
+        case S_WAL_RETAIN:
+            o->wal_retain_bytes = v;
+            break;
         default:
             break;
         }
@@ -340,6 +352,8 @@ static int convert(hs_settings *o)
     if (copy_value(o->host, sizeof(o->host), S_HOST))
         return 2;
     if (copy_value(o->data_dir, sizeof(o->data_dir), S_DATA_DIR))
+        return 2;
+    if (copy_value(o->snapshot_dir, sizeof(o->snapshot_dir), S_SNAPSHOT_DIR))
         return 2;
     if (copy_value(o->leader, sizeof(o->leader), S_LEADER))
         return 2;

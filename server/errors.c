@@ -108,6 +108,21 @@ static int from_name(hs_fail *f, const hs_error *e)
                        e->name);
 }
 
+/* What a change reader is told to do when its position cannot be served. */
+#define RESYNC "read the collection again and subscribe after the clock it had before the read"
+
+static int from_clock(hs_fail *f, int rc, const hs_error *e)
+{
+    if (rc == HS_ETRUNCATED)
+        return hs_fail_set(f, HS_ERR_LOG_TRUNCATED, "The log of collection '%s' no longer holds "
+                           "the events after clock %llu (it holds those after %llu): " RESYNC,
+                           e->name, (unsigned long long)e->actual,
+                           (unsigned long long)e->expected);
+    return hs_fail_set(f, HS_ERR_CLOCK_AHEAD, "Clock %llu is ahead of this node's clock %llu, so "
+                       "it does not come from this node's log: " RESYNC,
+                       (unsigned long long)e->actual, (unsigned long long)e->expected);
+}
+
 static int from_range(hs_fail *f, const hs_error *e, const char *m)
 {
     if (e->field == HS_FIELD_FILTER && e->reason == HS_REASON_RANGE) /* hs_update_payload */
@@ -271,6 +286,27 @@ static int from_collection(hs_fail *f, int rc, const hs_error *e, const char *m)
     }
 }
 
+/* Failures about a snapshot archive (field SNAPSHOT); a damaged one says what was found
+ * (`cause`: the offset, the file). */
+static int from_snapshot(hs_fail *f, int rc, const hs_error *e)
+{
+    switch (rc) {
+    case HS_ENAME:
+        if (e->reason == HS_REASON_EMPTY)
+            return hs_fail_set(f, HS_ERR_SNAPSHOT_NAME, "Snapshot name cannot be empty");
+        return hs_fail_set(f, HS_ERR_SNAPSHOT_NAME, "Invalid snapshot name '%s': use 1-%d "
+                           "characters from A-Z a-z 0-9 _ . - ending in .hsnap, not starting "
+                           "with '.'", e->name, HS_SNAPSHOT_NAME_MAX);
+    case HS_ENOTFOUND:
+        return hs_fail_set(f, HS_ERR_SNAPSHOT_NOT_FOUND, "Snapshot '%s' not found", e->name);
+    case HS_EEXIST:
+        return hs_fail_set(f, HS_ERR_SNAPSHOT_EXISTS, "Snapshot '%s' already exists", e->name);
+    default:
+        return hs_fail_set(f, HS_ERR_SNAPSHOT_DAMAGED, "Snapshot '%s' is damaged or incomplete: "
+                           "%s; nothing was changed", e->name, e->cause);
+    }
+}
+
 /*
  * Engine failures are mapped from the code and the typed details of hs_error, never from its
  * message: the message is only passed on as the human account where the failure has no typed
@@ -287,6 +323,10 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
         err = &none;
     }
     const char *m = err->message;
+    if (err->field == HS_FIELD_SNAPSHOT &&
+        (rc == HS_ENAME || rc == HS_ENOTFOUND || rc == HS_EEXIST || rc == HS_ECORRUPT ||
+         rc == HS_EVERSION))
+        return from_snapshot(f, rc, err);
     switch (rc) {
     case HS_ENAME:
         return from_name(f, err);
@@ -298,7 +338,11 @@ int hs_fail_from_engine(hs_fail *f, int rc, const hs_error *err)
     case HS_EFROZEN:
         return from_collection(f, rc, err, m);
     case HS_ERANGE:
+        if (err->field == HS_FIELD_CLOCK)
+            return from_clock(f, rc, err);
         return from_range(f, err, m);
+    case HS_ETRUNCATED:
+        return from_clock(f, rc, err);
     case HS_EEMPTY:
     case HS_EDIM:
     case HS_ENONFINITE:

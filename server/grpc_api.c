@@ -1025,6 +1025,8 @@ static void maybe_end(hs_gcall *c, int status, const char *message)
 
 void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
 {
+    if (c->events)
+        return hs_events_stream_event(c, kind, ok);
     pthread_mutex_lock(&c->mu);
     if (kind == TAG_SENT)
         c->send_in_flight = false;
@@ -1042,6 +1044,8 @@ void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
 
 void hs_grpc_stream_done(hs_gcall *c)
 {
+    if (c->events)
+        return hs_events_stream_done(c);
     /* the status batch finished; the close batch finished too (it is part of the call) */
     hs_gcall_free(c);
 }
@@ -1086,6 +1090,7 @@ static void *streams_main(void *arg)
 void hs_grpc_streams_start(void)
 {
     streams_running = pthread_create(&streams_thread, NULL, streams_main, NULL) == 0;
+    hs_events_start();
 }
 
 void hs_grpc_streams_stop(void)
@@ -1097,6 +1102,7 @@ void hs_grpc_streams_stop(void)
     if (streams_running)
         pthread_join(streams_thread, NULL);
     streams_running = false;
+    hs_events_stop();
 }
 
 /* ---- the table --------------------------------------------------------------------------- */
@@ -1155,6 +1161,19 @@ static const hs_rpc rpcs[] = {
      &hyperspace__freeze_collection_request__descriptor},
     {P "UnfreezeCollection", "UnfreezeCollection", HS_ROLE_ADMIN, false, true, hs_rpc_unfreeze,
      &hyperspace__unfreeze_collection_request__descriptor},
+    {P "SubscribeToEvents", "SubscribeToEvents", HS_ROLE_READER, false, false,
+     hs_events_subscribe, &hyperspace__event_subscription_request__descriptor},
+    /* snapshot archives (grpc_snapshots.c); a restore writes collections: not on followers */
+    {P "CreateSnapshot", "CreateSnapshot", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_create,
+     &hyperspace__snapshot_create_request__descriptor},
+    {P "ListSnapshots", "ListSnapshots", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_list,
+     &hyperspace__empty__descriptor},
+    {P "GetSnapshot", "GetSnapshot", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_get,
+     &hyperspace__snapshot_request__descriptor},
+    {P "DeleteSnapshot", "DeleteSnapshot", HS_ROLE_ADMIN, true, false, hs_rpc_snapshot_delete,
+     &hyperspace__snapshot_request__descriptor},
+    {P "RestoreSnapshot", "RestoreSnapshot", HS_ROLE_ADMIN, true, true, hs_rpc_snapshot_restore,
+     &hyperspace__snapshot_restore_request__descriptor},
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)

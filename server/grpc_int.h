@@ -15,6 +15,7 @@
 enum { TAG_NEW, TAG_READ, TAG_DONE, TAG_CLOSE, TAG_SENT };
 
 typedef struct hs_gcall hs_gcall;
+typedef struct hs_esub hs_esub;
 
 typedef struct hs_gtag {
     hs_gcall *call;
@@ -55,6 +56,7 @@ struct hs_gcall {
     bool send_in_flight, closed, done_sent;
     double next_due;
     struct hs_gcall *next;
+    hs_esub *events; /* SubscribeToEvents (grpc_events.c), NULL for other calls */
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
@@ -99,6 +101,12 @@ void hs_grpc_streams_start(void);
 void hs_grpc_streams_stop(void);
 void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok);
 void hs_grpc_stream_done(hs_gcall *c);
+/* SubscribeToEvents (grpc_events.c): the RPC, its completions, the serving thread */
+void hs_events_subscribe(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_events_stream_event(hs_gcall *c, int kind, bool ok);
+void hs_events_stream_done(hs_gcall *c);
+void hs_events_start(void);
+void hs_events_stop(void);
 
 /* typed metadata and conditions (grpc_meta.c) */
 
@@ -214,6 +222,12 @@ void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_search_multi(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_freeze(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_unfreeze(hs_gcall *c, const uint8_t *msg, size_t len);
+/* snapshot archives (grpc_snapshots.c) */
+void hs_rpc_snapshot_create(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_list(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_get(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_delete(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_rpc_snapshot_restore(hs_gcall *c, const uint8_t *msg, size_t len);
 
 /* String ids (grpc_api.c): sets p's id from a request's `id` and `string_id` as the collection
  * `name` (of kind `kind`, from hs_op_id_type; -1: not found) takes them, or fails naming what

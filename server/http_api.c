@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "server/http_route.h"
 #include "util/log.h"
@@ -43,6 +44,9 @@ void hs_hresp_free(hs_hresp *r)
     free(r->body);
     r->body = NULL;
     r->len = 0;
+    if (r->has_file)
+        close(r->file_fd);
+    r->has_file = false;
 }
 
 static void resp_take(hs_hresp *r, int status, sb *b, const char *ctype)
@@ -101,6 +105,7 @@ static void resp_empty(hs_hresp *r, int status)
 /* ---- the route table ------------------------------------------------------------------------- */
 
 #define C "/api/collections/{name}"
+#define S "/api/snapshots/{snapshot}"
 static const route routes[] = {
     {"GET", "/healthz", HS_ROLE_NONE, false, false, BODY_NONE, hs_route_healthz},
     {"GET", "/readyz", HS_ROLE_NONE, false, false, BODY_NONE, hs_route_readyz},
@@ -128,6 +133,7 @@ static const route routes[] = {
     {"POST", C "/freeze", HS_ROLE_ADMIN, false, true, BODY_NONE, hs_route_freeze},
     {"POST", C "/unfreeze", HS_ROLE_ADMIN, false, true, BODY_NONE, hs_route_unfreeze},
     {"POST", "/api/search/multi", HS_ROLE_READER, false, false, BODY_JSON, hs_route_search_multi},
+    {"GET", C "/events", HS_ROLE_READER, false, false, BODY_NONE, hs_route_events},
     {"POST", C "/rebuild", HS_ROLE_ADMIN, false, false, BODY_NONE, hs_route_rebuild},
     {"POST", C "/snapshot", HS_ROLE_ADMIN, false, false, BODY_NONE, hs_route_coll_snapshot},
     {"POST", "/api/admin/snapshot", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot},
@@ -138,13 +144,27 @@ static const route routes[] = {
     {"GET", "/api/status", HS_ROLE_READER, false, false, BODY_NONE, hs_route_status},
     {"GET", "/api/metrics", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_api_metrics},
     {"GET", "/api/logs", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_logs},
+    /* snapshot archives (http_snapshots.c) */
+    {"GET", "/api/snapshots", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshots_list},
+    {"POST", "/api/snapshots", HS_ROLE_ADMIN, true, false, BODY_JSON_OPT, hs_route_snapshots_create},
+    {"GET", S, HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot_download},
+    {"PUT", S, HS_ROLE_ADMIN, true, false, BODY_STREAM, hs_route_snapshot_upload},
+    {"DELETE", S, HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot_delete},
+    {"GET", S "/manifest", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot_manifest},
+    {"POST", S "/restore", HS_ROLE_ADMIN, true, true, BODY_JSON_OPT, hs_route_snapshot_restore},
 };
+#undef S
 #undef C
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* Matches a path against a template; {name} and {id} take one non-empty segment each. */
-static bool templ_match(const char *t, const char *p, const char **name, size_t *name_len,
-                        const char **id, size_t *id_len)
+/* Where the path parameters of a matched template are. */
+typedef struct params {
+    const char *name, *id, *snapshot;
+    size_t name_len, id_len, snapshot_len;
+} params;
+
+static bool templ_match(const char *t, const char *p, params *pp)
 {
     while (*t && *p) {
         if (*t == '{') {
@@ -154,11 +174,14 @@ static bool templ_match(const char *t, const char *p, const char **name, size_t 
             if (!seg)
                 return false;
             if (!strncmp(t, "{name}", 6)) {
-                *name = p;
-                *name_len = seg;
+                pp->name = p;
+                pp->name_len = seg;
+            } else if (!strncmp(t, "{snapshot}", 10)) {
+                pp->snapshot = p;
+                pp->snapshot_len = seg;
             } else {
-                *id = p;
-                *id_len = seg;
+                pp->id = p;
+                pp->id_len = seg;
             }
             t = close + 1;
             p += seg;
@@ -170,15 +193,14 @@ static bool templ_match(const char *t, const char *p, const char **name, size_t 
 }
 
 /* The routes whose template matches the path: the first such template, its methods in *allow. */
-static const char *match_path(const char *path, char *allow, size_t cap, const char **name,
-                              size_t *name_len, const char **id, size_t *id_len)
+static const char *match_path(const char *path, char *allow, size_t cap, params *pp)
 {
     const char *templ = NULL;
     allow[0] = 0;
     for (size_t i = 0; i < NROUTES; i++) {
         if (templ && strcmp(routes[i].templ, templ))
             continue;
-        if (!templ && !templ_match(routes[i].templ, path, name, name_len, id, id_len))
+        if (!templ && !templ_match(routes[i].templ, path, pp))
             continue;
         templ = routes[i].templ;
         size_t l = strlen(allow);
@@ -287,6 +309,24 @@ static int path_sid(hs_hstate *st, const char *id, size_t id_len, hs_fail *f)
     return 0;
 }
 
+/* The {snapshot} parameter: percent-decoded (%00 refused), then the snapshot name rule. */
+static int snapshot_param(const params *pp, hs_hstate *st, hs_fail *f)
+{
+    char decoded[HS_SNAPSHOT_NAME_MAX * 3 + 4];
+    hs_error err;
+    int rc;
+    size_t n = pp->snapshot_len;
+    if (!hs_http_pct_decode(pp->snapshot, n, decoded, sizeof(decoded), false))
+        return hs_fail_set(f, HS_ERR_SNAPSHOT_NAME, "Invalid snapshot name '%.*s': use 1-%d "
+                           "characters from A-Z a-z 0-9 _ . - ending in .hsnap, not starting "
+                           "with '.'", (int)(n > 200 ? 200 : n), pp->snapshot,
+                           HS_SNAPSHOT_NAME_MAX);
+    if ((rc = hs_name_check(HS_FIELD_SNAPSHOT, decoded, &err)) != HS_OK)
+        return hs_fail_from_engine(f, rc, &err);
+    memcpy(st->snapshot, decoded, strlen(decoded) + 1); /* valid names fit */
+    return 0;
+}
+
 bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
 {
     memset(st, 0, sizeof(*st));
@@ -314,9 +354,10 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
         return true;
     }
     char allow[128];
-    const char *name = NULL, *id = NULL;
-    size_t name_len = 0, id_len = 0;
-    const char *templ = match_path(path, allow, sizeof(allow), &name, &name_len, &id, &id_len);
+    params pp = {0};
+    const char *templ = match_path(path, allow, sizeof(allow), &pp);
+    const char *name = pp.name, *id = pp.id;
+    size_t name_len = pp.name_len, id_len = pp.id_len;
     bool api = !strncmp(path, "/api/", 5) || !strcmp(path, "/api");
     bool open_route = templ && (!strcmp(templ, "/healthz") || !strcmp(templ, "/readyz"));
     if (templ)
@@ -402,8 +443,19 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
             return true;
         }
     }
-    /* the body: size and media type before a byte of it is read */
-    if (r->body != BODY_NONE) {
+    /* the body: size and media type before a byte of it is read; a streamed body (an archive
+     * upload) is raw bytes of any size, written to disk as they arrive */
+    if (r->body == BODY_STREAM) {
+        const char *ct = hdr(req, "Content-Type");
+        if (ct && strncasecmp(ct, "application/octet-stream", 24)) {
+            hs_fail_set(&f, HS_ERR_MEDIA_TYPE, "Unsupported Content-Type '%.128s'; expected "
+                        "application/octet-stream", ct);
+            answer_fail(resp, &f);
+            st->route = NULL;
+            return true;
+        }
+        st->streamed = true;
+    } else if (r->body != BODY_NONE) {
         if (req->has_length && req->content_length > hs_http_body_limit()) {
             hs_http_too_large(st, resp);
             st->route = NULL;
@@ -435,6 +487,11 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
             st->route = NULL;
             return true;
         }
+    }
+    if (pp.snapshot && snapshot_param(&pp, st, &f)) {
+        answer_fail(resp, &f);
+        st->route = NULL;
+        return true;
     }
     if (id && path_sid(st, id, id_len, &f)) {
         answer_fail(resp, &f);
@@ -483,6 +540,8 @@ done:
     } else if (resp->status == 204) {
         free(c.out.p);
         resp_empty(resp, 204);
+    } else if (resp->has_file) {
+        free(c.out.p); /* the file is the body */
     } else {
         const char *ct = resp->content_type ? resp->content_type : "application/json";
         resp_take(resp, resp->status, &c.out, ct);

@@ -52,6 +52,11 @@ typedef struct hs_hresp {
     const char *content_type; /* NULL = none */
     hs_hheader headers[HS_HTTP_MAX_RESP_HEADERS];
     int nheaders;
+    /* a file as the body instead (a snapshot download): file_len bytes of file_fd, which the
+     * response owns (hs_hresp_free closes it unless the transport took it) */
+    bool has_file;
+    int file_fd;
+    uint64_t file_len;
 } hs_hresp;
 
 /* The request's state between the stages. */
@@ -59,6 +64,7 @@ typedef struct hs_hstate {
     const void *route;   /* the matched route, NULL when stage 1 answered */
     const char *templ;   /* route template for metrics and messages */
     char name[HS_NAME_MAX + 1];
+    char snapshot[HS_SNAPSHOT_NAME_MAX + 1]; /* the {snapshot} path parameter, checked */
     uint64_t id;
     char sid[HS_SID_MAX + 1]; /* {id} of a collection of string ids: the string (sid_len > 0) */
     size_t sid_len;
@@ -67,6 +73,11 @@ typedef struct hs_hstate {
     hs_authn auth;
     char cors_origin[256]; /* Access-Control-Allow-Origin value, "" = none */
     uint64_t start_ns;
+    /* a route that takes its body as a stream (a snapshot upload): the pieces go to
+     * hs_http_stream as they arrive, not into memory, and no body limit applies */
+    bool streamed;
+    hs_snapshot_upload *upload; /* opened by the first piece */
+    hs_fail stream_fail;        /* the first failure; later pieces are dropped */
 } hs_hstate;
 
 /* Stage 1.  Returns true when resp holds the answer (do not read the body). */
@@ -78,6 +89,11 @@ void hs_http_too_large(hs_hstate *st, hs_hresp *resp);
 /* Adds the headers every response carries and records the request in the metrics. */
 void hs_http_finalize(const hs_hreq *req, hs_hstate *st, hs_hresp *resp);
 void hs_hresp_free(hs_hresp *resp);
+
+/* A streamed body (st->streamed, set by stage 1): each piece as it arrives, then stage 2 as
+ * usual; hs_http_stream_abort when the request ends without stage 2 (the connection closed). */
+void hs_http_stream(hs_hstate *st, const char *data, size_t n);
+void hs_http_stream_abort(hs_hstate *st);
 
 /* Body limit in bytes (HS_HTTP_MAX_BODY_MB). */
 uint64_t hs_http_body_limit(void);

@@ -8,6 +8,8 @@
  *   http_collections.c  collection routes and per-collection / node maintenance
  *   http_points.c       writes (JSON and the binary bulk format) and reads
  *   http_node.c         cluster, status, metrics, logs, health
+ *   http_events.c       the change stream (long poll)
+ *   http_snapshots.c    snapshot archives: create, list, download, describe, delete, restore
  *
  * Routes decode the request with these helpers, call the operations layer (ops.h) and write the
  * answer into hctx.out; a failure is recorded in hctx.f and turned into the envelope by stage 2.
@@ -84,7 +86,7 @@ typedef struct route {
     void (*run)(hctx *c);
 } route;
 
-enum { BODY_NONE, BODY_JSON, BODY_JSON_OPT, BODY_JSON_OR_BINARY };
+enum { BODY_NONE, BODY_JSON, BODY_JSON_OPT, BODY_JSON_OR_BINARY, BODY_STREAM };
 
 
 /* ---- http_json.c: string builder, failures, small parsers, JSON checks, output pieces ---- */
@@ -159,6 +161,9 @@ void hs_route_usage(hctx *c);
 void hs_route_freeze(hctx *c);
 void hs_route_unfreeze(hctx *c);
 
+/* ---- http_events.c: the change stream (long poll) ----------------------------------------- */
+void hs_route_events(hctx *c);
+
 /* ---- http_points.c: write and read routes ----------------------------------------------- */
 void hs_route_insert(hctx *c);
 void hs_route_insert_batch(hctx *c);
@@ -183,5 +188,14 @@ void hs_route_prometheus(hctx *c);
 void hs_route_logs(hctx *c);
 void hs_route_readyz(hctx *c);
 void hs_route_healthz(hctx *c);
+
+/* ---- http_snapshots.c: snapshot archives ----------------------------------------------- */
+void hs_route_snapshots_list(hctx *c);
+void hs_route_snapshots_create(hctx *c);
+void hs_route_snapshot_download(hctx *c);
+void hs_route_snapshot_delete(hctx *c);
+void hs_route_snapshot_manifest(hctx *c);
+void hs_route_snapshot_restore(hctx *c);
+void hs_route_snapshot_upload(hctx *c);
 
 #endif /* HS_HTTP_ROUTE_H */

@@ -392,13 +392,23 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, const hs_hreq *req
 {
     hs_http_finalize(req, &hc->st, &hc->resp);
     hs_hresp *r = &hc->resp;
-    struct MHD_Response *mr =
-        MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
-                                        r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *mr;
+    if (r->has_file) {
+        /* a download: libmicrohttpd sends the file (sendfile) and closes it */
+        mr = MHD_create_response_from_fd64(r->file_len, r->file_fd);
+        if (mr)
+            r->has_file = false;
+    } else {
+        mr = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+                                             r->body ? MHD_RESPMEM_MUST_FREE
+                                                     : MHD_RESPMEM_PERSISTENT);
+        if (mr) {
+            r->body = NULL; /* owned by the response now */
+            r->len = 0;
+        }
+    }
     if (!mr)
         return MHD_NO;
-    r->body = NULL; /* owned by the response now */
-    r->len = 0;
     if (r->content_type)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     for (int i = 0; i < r->nheaders; i++)
@@ -438,6 +448,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         *upload_size = 0;
         if (hc->answered || hc->too_large)
             return MHD_YES; /* discarded */
+        if (hc->st.streamed) {
+            hs_http_stream(&hc->st, upload, n); /* a snapshot upload: to disk as it arrives */
+            return MHD_YES;
+        }
         if ((uint64_t)hc->len + n > hs_http_body_limit()) {
             hc->too_large = true;
             free(hc->body);
@@ -482,6 +496,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!hc)
         return;
     slot_request_done(conn);
+    hs_http_stream_abort(&hc->st); /* an upload the connection lost before its end */
     hs_hresp_free(&hc->resp);
     free(hc->body);
     free(hc);

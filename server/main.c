@@ -70,8 +70,10 @@ int main(int argc, char **argv)
     o.max_collections_per_tenant = g_srv.cfg.max_collections_per_tenant;
     o.checkpoint_min_log_bytes = g_srv.cfg.checkpoint_min_log_bytes;
     o.memory_limit = g_srv.cfg.memory_limit;
+    o.wal_retain_bytes = g_srv.cfg.wal_retain_bytes;
     o.indexer_threads = g_srv.cfg.indexer_threads;
     o.snapshot_interval_sec = g_srv.cfg.snapshot_interval_sec;
+    o.snapshot_dir = g_srv.cfg.snapshot_dir;
     if (g_srv.cfg.m)
         o.default_m = g_srv.cfg.m;
     if (g_srv.cfg.ef_construction)
@@ -90,6 +92,7 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(g_srv.node_id, sizeof(g_srv.node_id), "%s", hs_db_node_id(g_srv.db));
+    hs_events_observe(g_srv.db); /* change-stream readers wake on applied changes */
     hs_ops_role_init();
     hs_log(HS_LOG_INFO, "node %s, logical clock %llu", g_srv.node_id,
            (unsigned long long)hs_db_clock(g_srv.db));

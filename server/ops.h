@@ -228,5 +228,38 @@ int hs_op_search_multi(const char *tenant, const hs_op_multi_req *r, hs_hit *hit
 
 /* Freezes (frozen) or unfreezes a collection; the name must not be empty. */
 int hs_op_freeze(const char *tenant, const char *name, bool frozen, hs_fail *f);
+/* ---- snapshot archives (ops_snapshots.c) ------------------------------------------------- */
+
+/* A snapshot of the tenant's collection, or (collection NULL or "") of the whole node, named
+ * `name` (NULL or "": made by the server). */
+int hs_op_snapshot_create(const char *tenant, const char *collection, const char *name,
+                          hs_snapshot_info *out, hs_fail *f);
+int hs_op_snapshot_list(int (*fn)(void *ctx, const hs_snapshot_info *s), void *ctx, hs_fail *f);
+/* The manifest of an archive; fn (may be NULL) per collection in it. */
+int hs_op_snapshot_get(const char *name, hs_snapshot_info *out,
+                       int (*fn)(void *ctx, const hs_snapshot_coll *c), void *ctx, hs_fail *f);
+/* An archive opened for a download: *fd (the caller closes it) and its size. */
+int hs_op_snapshot_open(const char *name, int *fd, uint64_t *len, hs_fail *f);
+int hs_op_snapshot_delete(const char *name, hs_fail *f);
+
+/* An archive uploaded in pieces (hs_snapshot_upload_*): stored as `name` once it checked out
+ * in full (end with commit), removed otherwise. */
+int hs_op_snapshot_upload_begin(const char *name, hs_snapshot_upload **u, hs_fail *f);
+int hs_op_snapshot_upload_write(hs_snapshot_upload *u, const void *buf, size_t len, hs_fail *f);
+int hs_op_snapshot_upload_end(hs_snapshot_upload *u, bool commit, hs_snapshot_info *out,
+                              hs_fail *f);
+
+/* What to restore ("" or NULL = not given): the archive's collection (all when not given) and
+ * its tenant there, the new name and tenant, and whether targets holding points are dropped. */
+typedef struct hs_op_restore_req {
+    const char *collection, *tenant, *target, *target_tenant;
+    bool replace;
+} hs_op_restore_req;
+
+/* Checks (snapshot name, collection, tenant, target, target tenant in that order) and restores;
+ * fn (may be NULL) per restored collection; *clock gets the archive's clock. */
+int hs_op_snapshot_restore(const char *name, const hs_op_restore_req *r,
+                           int (*fn)(void *ctx, const hs_snapshot_coll *c), void *ctx,
+                           uint64_t *clock, hs_fail *f);
 
 #endif /* HS_OPS_H */

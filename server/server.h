@@ -37,6 +37,7 @@ typedef struct hs_settings {
     char host[256];
     int grpc_port, http_port;
     char data_dir[1024];
+    char snapshot_dir[1024]; /* "" = <data_dir>/.snapshots */
     char role[16]; /* "" = persisted or leader */
     char leader[256];
     uint32_t dimension;
@@ -46,7 +47,7 @@ typedef struct hs_settings {
     uint32_t indexer_threads;
     uint32_t idle_timeout_sec, max_loaded;
     uint32_t max_collections_per_tenant, checkpoint_min_log_bytes;
-    uint64_t memory_limit;
+    uint64_t memory_limit, wal_retain_bytes;
     char api_key[512];
     bool api_key_set;
     char keys_file[1024];
@@ -150,11 +151,17 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(METHOD, UNIMPLEMENTED, 405, "METHOD_NOT_ALLOWED")                               \
     X(POINT_NOT_FOUND, NOT_FOUND, 404, "POINT_NOT_FOUND")                             \
     X(CURSOR, INVALID_ARGUMENT, 400, "INVALID_CURSOR")                                \
+    X(LOG_TRUNCATED, OUT_OF_RANGE, 410, "LOG_TRUNCATED")                              \
+    X(CLOCK_AHEAD, OUT_OF_RANGE, 400, "CLOCK_AHEAD")                                  \
     X(BINARY, INVALID_ARGUMENT, 400, "INVALID_BINARY_BODY")                           \
     X(SELECTOR, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")                            \
     X(HEADERS, INVALID_ARGUMENT, 431, "HEADERS_TOO_LARGE")                            \
     X(INVALID_ARGUMENT, INVALID_ARGUMENT, 400, "INVALID_ARGUMENT")                    \
-    X(FROZEN, FAILED_PRECONDITION, 409, "COLLECTION_FROZEN")
+    X(FROZEN, FAILED_PRECONDITION, 409, "COLLECTION_FROZEN")                          \
+    X(SNAPSHOT_NAME, INVALID_ARGUMENT, 400, "INVALID_SNAPSHOT_NAME")                  \
+    X(SNAPSHOT_NOT_FOUND, NOT_FOUND, 404, "SNAPSHOT_NOT_FOUND")                       \
+    X(SNAPSHOT_EXISTS, ALREADY_EXISTS, 409, "ALREADY_EXISTS")                         \
+    X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")
 
 enum {
     HS_ERR_NONE = 0,
@@ -265,5 +272,37 @@ void hs_grpc_stop(hs_grpc *g, int grace_ms);
 typedef struct hs_http hs_http;
 int hs_http_start(const char *host, int port, hs_http **out);
 void hs_http_stop(hs_http *h);
+
+/* ---- the change stream (events.c), shared by gRPC SubscribeToEvents and HTTP /events ---- */
+
+/* Installs the engine's change observer, which moves the generation below; observed: whether
+ * it is installed (without it no change would end a wait: the fuzz targets). */
+void hs_events_observe(hs_db *db);
+bool hs_events_observed(void);
+/* The generation: moves on every applied change and every poke. */
+uint64_t hs_events_gen(void);
+/* Moves the generation and wakes every waiter (a message sent, a client gone, shutdown). */
+void hs_events_poke(void);
+/* Waits until the generation differs from `seen` (true) or timeout_ms passed (false). */
+bool hs_events_wait(uint64_t seen, int timeout_ms);
+/* The collections changed since the previous take, as bits of hs_events_key (cleared by the
+ * take: one reader of the set, the gRPC stream thread). */
+#define HS_EVENTS_KEYS 4096
+unsigned hs_events_key(const char *tenant, const char *name);
+void hs_events_take_dirty(uint64_t out[HS_EVENTS_KEYS / 64]);
+
+/* A subscription's request, transport-free: the collection ("" = default, never created), the
+ * change kinds wanted (bits 1 << HS_CHANGE_*, 0 = all), after `after` or from now. */
+typedef struct hs_op_events_req {
+    const char *collection;
+    unsigned kinds;
+    bool has_after;
+    uint64_t after;
+} hs_op_events_req;
+/* Opens the reader (name check, the engine's reader, its failures as the API's). */
+int hs_op_events_open(const char *tenant, const hs_op_events_req *q, hs_changes **out,
+                      hs_fail *f);
+/* The API's failure for a reader's error (hs_changes_next). */
+int hs_op_events_fail(const char *name, int rc, const hs_error *err, hs_fail *f);
 
 #endif /* HS_SERVER_H */

@@ -14,6 +14,10 @@
  *   search.c     vector, filtered and hybrid search (planner on the payload indexes)
  *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
+ *   changes.c    the change stream (readers of a collection's log), the log kept for it
+ *   snapshot.c   snapshot archives: the cut at one clock, the archive's description, the gate
+ *   snapdir.c    the snapshot directory: names, create, upload, list, describe, open, delete
+ *   restore.c    restoring collections from an archive
  *
  * Lock order (never acquire against it):
  *   db->lock  ->  coll->ckpt_mu  ->  coll->wlock  ->  coll->rw  ->  coll->index_mu
@@ -46,6 +50,7 @@
 #define HS_META_MAX_KEY 256
 #define HS_META_MAX_VALUE 65536
 #define HS_META_MAX_LIST 1024 /* elements of a list value */
+#define HS_DROP_NOTES 256     /* drops remembered for change readers (changes.c) */
 /* collection.json formats (persist.c): 1 has no manifest, 2 keeps it in its own file and the
  * log and vectors in subdirectories, 3 (flat) keeps it as a member and every file beside it */
 #define HS_CONFIG_FORMAT 2
@@ -104,7 +109,7 @@ typedef struct hs_pending {
     uint64_t lsn;
     uint8_t type;    /* HS_REC_UPSERT(_SID) or HS_REC_DELETE(_SID) */
     bool async;      /* applies when it reaches the head, without waiting for an fsync */
-    int state;       /* 0 waiting, 1 applied, -1 refused */
+    int state;       /* 0 waiting, 1 applied, -1 refused (atomic: its writer reads it) */
     uint32_t n;      /* points (upsert) or ids (delete) */
     uint8_t **blobs; /* upsert: prepared as by prepare_upserts */
     const uint8_t **vecs;
@@ -181,6 +186,20 @@ struct hs_db {
     bool sweeper_started;
     struct indexer *indexer;
     hs_db_counters counters; /* relaxed atomics; wal_* come from the storage layer */
+    /* the change stream (changes.c): the observer (set before concurrent use) and the latest
+     * drops, so that a reader learns the clock of its collection's deletion (db->lock) */
+    hs_change_fn change_fn;
+    void *change_ctx;
+    struct hs_drop_note {
+        char tenant[HS_NAME_MAX + 1], name[HS_NAME_MAX + 1];
+        uint64_t created, last, dropped; /* incarnation, its last change, the drop's clock */
+    } drops[HS_DROP_NOTES];
+    size_t ndrops; /* drops noted so far; the latest HS_DROP_NOTES are kept */
+    /* snapshot archives (snapshot.c): the directory, and the gate a snapshot holds for writing
+     * while it copies files; checkpoints, rebuilds and drops (which delete files) hold it for
+     * reading (immutable after open / a writer-preferring rwlock) */
+    char snap_dir[HS_PATH_MAX];
+    pthread_rwlock_t snap_gate;
 };
 
 struct hs_collection {
@@ -231,7 +250,8 @@ struct hs_coll {
     uint32_t nslots;  /* slots in use (atomic for readers) */
     uint32_t nlive;   /* (rw) */
     hs_wal *wal;
-    uint64_t clock;     /* collection clock (wlock) */
+    uint64_t clock;     /* collection clock (written under wlock; atomic for change readers) */
+    uint64_t log_floor; /* every change with a clock above it is still in the log (atomic) */
     bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
     bool cat_marked;    /* the catalog file knows it changes (wlock): hs_coll_mark_changed */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
@@ -314,6 +334,15 @@ void hs_bucket_of(const char *name, char out[4]);
 int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const char *path);
 int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err);
 void hs_db_observe_clock(hs_db *db, uint64_t clock);
+/* Raises the node clock to at least `clock`, the reservation persisted first (a restore brings
+ * records of another node's clock). */
+int hs_db_clock_raise(hs_db *db, uint64_t clock, hs_error *err);
+/* Makes the tenant and bucket directories a new collection `name` goes in; *parent gets the
+ * bucket's path and *dir the collection's. */
+int hs_db_coll_dirs(hs_db *db, const char *tenant, const char *name, char *parent, char *dir,
+                    size_t len, hs_error *err);
+/* Checks the parameters of a new collection as create does (m 0 becomes the default). */
+int hs_db_check_config(const hs_db *db, hs_collection_config *c, hs_error *err);
 int hs_check_names(const char *tenant, const char *name, hs_error *err);
 /* HS_ERANGE (field EF_CONSTRUCTION / EF_SEARCH) when a value is over HS_EF_MAX (0 = unchanged or
  * the database default). */
@@ -375,6 +404,16 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err);
 int hs_coll_rebuild(hs_coll *c, hs_error *err);
 /* Reads the figures of a cold collection from its newest checkpoint. */
 void hs_coll_cold_stats(hs_db *db, centry *e);
+/* The newest checkpoint in a collection directory and what its STATE section says. */
+typedef struct hs_ckpt_info {
+    uint64_t seq;
+    uint32_t gen;
+    uint64_t clock;
+    hs_wal_pos wal; /* where replay starts */
+    uint32_t nslots;
+} hs_ckpt_info;
+/* HS_ENOTFOUND when there is none; HS_ECORRUPT when its STATE does not read. */
+int hs_coll_newest_ckpt(hs_db *db, const char *dir, hs_ckpt_info *out, hs_error *err);
 int hs_coll_open_tables(hs_coll *c, hs_error *err);
 int hs_coll_reserve(hs_coll *c, uint64_t nslots, hs_error *err);
 /* HS_EREADONLY / HS_ENOSPC about collection c (name and field filled). */
@@ -468,12 +507,77 @@ unsigned hs_point_bucket(uint64_t id, const uint8_t *sid);
 /* Recomputes every bucket from the live points. */
 void hs_digest_recompute(hs_coll *c);
 
+/* ---- changes.c ---- */
+/* Tells the observer (if any) that a change of e with last clock `clock` is visible. */
+void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock);
+/* Remembers the drop of e (its last change `last`, the drop's clock) for change readers.
+ * db->lock held. */
+void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t clock);
+/* After a checkpoint at `from` covering the changes up to ckpt_clock: *keep gets the oldest log
+ * segment to keep (hs_db_opts.wal_retain_bytes) and *floor the log floor once the older ones
+ * are removed.  Reads (does not change) c->log_floor.  ckpt_mu held. */
+void hs_coll_retention(hs_coll *c, hs_wal_pos from, uint64_t ckpt_clock, uint64_t *keep,
+                       uint64_t *floor);
+/* The log floor of a collection that is not loaded, from the newest checkpoint in dir (0 when
+ * there is none: the log is whole).  persist.c. */
+uint64_t hs_ckpt_log_floor(hs_db *db, const char *dir);
+
 /* ---- read.c ---- */
 static inline bool hs_live(const hs_coll *c, uint32_t slot)
 {
     return slot < c->live_words * 64 &&
            (__atomic_load_n(&c->live[slot >> 6], __ATOMIC_RELAXED) >> (slot & 63) & 1);
 }
+
+/* ---- snapshot.c, restore.c ---- */
+/* Enters the snapshot gate for reading before deleting collection files (a checkpoint, a
+ * rebuild, a drop).  try_only: gives up (returns false) while a snapshot holds it.  Nested
+ * entries by one thread are free.  Returns true when entered; leave with hs_snap_gate_leave. */
+bool hs_snap_gate_enter(hs_db *db, bool try_only);
+void hs_snap_gate_leave(hs_db *db);
+/* Sets db->snap_dir at open and removes unfinished archives (`.*.tmp`) from it. */
+int hs_snap_init(hs_db *db, hs_error *err);
+
+/* Entry kinds of a snapshot archive (docs/file-format.md, "Snapshot archive"). */
+enum { HS_SNAP_CKPT = 1, HS_SNAP_VECS = 2, HS_SNAP_WAL = 3 };
+
+/* The description an archive's manifest carries (snapshot.c encodes and checks it). */
+typedef struct hs_snap_coll {
+    char tenant[HS_NAME_MAX + 1], name[HS_NAME_MAX + 1];
+    hs_collection_config config;
+    uint64_t created_clock, clock;
+} hs_snap_coll;
+
+typedef struct hs_snap_meta {
+    uint32_t node;      /* 1: a node snapshot */
+    uint64_t created_ms;
+    char node_id[40];
+    uint32_t skipped;
+    hs_snap_coll *colls;
+    size_t n;
+} hs_snap_meta;
+
+/* Decodes and checks a description (names, parameters): HS_ECORRUPT (field SNAPSHOT). */
+int hs_snap_meta_parse(const uint8_t *b, size_t len, hs_snap_meta *m, hs_error *err);
+void hs_snap_meta_free(hs_snap_meta *m);
+/* The snapshot name rule (HS_ENAME, field SNAPSHOT). */
+int hs_snap_name_check(const char *name, hs_error *err);
+/* Opens the regular file `name` of the snapshot directory read-only, without following a
+ * symbolic link: HS_ENOTFOUND (field SNAPSHOT) for anything else. */
+int hs_snap_open(hs_db *db, const char *name, int *fd, uint64_t *len, hs_error *err);
+/* The manifest of an open archive and its description (t, m freed by the caller). */
+int hs_snap_peek(hs_db *db, int fd, uint64_t len, hs_archive_toc *t, hs_snap_meta *m,
+                 hs_error *err);
+/* Rebuilds a collection's file name from an archive entry: the name the entry must have, or
+ * false when kind and name do not follow the grammar; *num gets its number (checkpoint and
+ * segment sequence, vector file index) and *gen the vectors generation. */
+bool hs_snap_entry_file(const hs_archive_entry *e, uint64_t *num, uint32_t *gen);
+/* The figures of an archive from its description. */
+void hs_snap_info_fill(hs_db *db, const hs_snap_meta *m, uint64_t clock, uint64_t bytes,
+                       hs_snapshot_info *out);
+/* HS_ECORRUPT about snapshot `name` (field SNAPSHOT), with the cause. */
+int hs_snap_corrupt(hs_error *err, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- indexer.c ---- */
 int hs_indexer_start(hs_db *db, hs_error *err);

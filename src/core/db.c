@@ -129,6 +129,8 @@ int hs_name_check(hs_field which, const char *name, hs_error *err)
         return hs_check_names(name, "x", err);
     if (which == HS_FIELD_COLLECTION)
         return hs_check_names("t", name, err);
+    if (which == HS_FIELD_SNAPSHOT)
+        return hs_snap_name_check(name, err);
     return hs_error_set(err, HS_EINVAL, "hs_name_check: unknown field %d", (int)which);
 }
 
@@ -230,6 +232,22 @@ int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err)
         *first = db->clock + 1;
         db->clock += n;
     }
+    pthread_mutex_unlock(&db->clock_lock);
+    return rc;
+}
+
+int hs_db_clock_raise(hs_db *db, uint64_t clock, hs_error *err)
+{
+    pthread_mutex_lock(&db->clock_lock);
+    int rc = HS_OK;
+    if (clock >= db->clock_reserved) {
+        uint64_t want = clock + CLOCK_BLOCK;
+        rc = node_write(db, want, err);
+        if (rc == HS_OK)
+            db->clock_reserved = want;
+    }
+    if (rc == HS_OK && clock > db->clock)
+        db->clock = clock;
     pthread_mutex_unlock(&db->clock_lock);
     return rc;
 }
@@ -381,6 +399,12 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
     pthread_mutex_init(&db->clock_lock, NULL);
     pthread_mutex_init(&db->cat_mu, NULL);
     pthread_mutex_init(&db->dir_mu, NULL);
+    pthread_rwlockattr_t ga;
+    pthread_rwlockattr_init(&ga);
+    /* a snapshot waiting for the gate is not starved by a stream of checkpoints */
+    pthread_rwlockattr_setkind_np(&ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&db->snap_gate, &ga);
+    pthread_rwlockattr_destroy(&ga);
     db->cat_fd = -1;
     int rc = hs_cat_init(db) == HS_OK ? HS_OK : hs_error_set(err, HS_ENOMEM, "out of memory");
     int mrc = rc == HS_OK ? db->io->mkdir(db->io->ctx, path, 0755) : 0;
@@ -390,6 +414,8 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
         rc = lock_root(db, err);
     if (rc == HS_OK)
         rc = node_load(db, err);
+    if (rc == HS_OK)
+        rc = hs_snap_init(db, err);
     if (rc == HS_OK)
         rc = hs_catlog_open(db, err);
     if (rc == HS_OK)
@@ -425,6 +451,7 @@ int hs_db_close(hs_db *db, hs_error *err)
     hs_cat_free(db);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
+    pthread_rwlock_destroy(&db->snap_gate);
     pthread_mutex_destroy(&db->lock);
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->clock_lock);
@@ -436,7 +463,7 @@ int hs_db_close(hs_db *db, hs_error *err)
 
 /* ---- create, drop, list, stats --------------------------------------------------------------- */
 
-static int check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
+int hs_db_check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
 {
     if (c->dimension < 1 || c->dimension > HS_MAX_DIM) {
         hs_error_set(err, HS_ERANGE, "Dimension must be between 1 and %d (got %u)", HS_MAX_DIM,
@@ -511,6 +538,18 @@ static int make_dirs(hs_db *db, const char *tenant_dir, const char *bucket_dir, 
     return rc;
 }
 
+int hs_db_coll_dirs(hs_db *db, const char *tenant, const char *name, char *parent, char *dir,
+                    size_t len, hs_error *err)
+{
+    char tenant_dir[HS_PATH_MAX], bucket[4];
+    hs_bucket_of(name, bucket);
+    if (hs_path(tenant_dir, sizeof(tenant_dir), "%s/%s", db->root, tenant) != HS_OK ||
+        hs_path(parent, len, "%s/%s", tenant_dir, bucket) != HS_OK ||
+        hs_path(dir, len, "%s/%s", parent, name) != HS_OK)
+        return hs_error_set(err, HS_ERANGE, "path too long");
+    return make_dirs(db, tenant_dir, parent, err);
+}
+
 /* Builds the collection directory under a temporary name, then renames it into place.  Its two
  * files are written first and fsynced together (collection.json's writeback started before the
  * log's fsync: on a journalling file system one commit covers both, and the rename a second). */
@@ -575,7 +614,7 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     if (rc != HS_OK)
         return rc;
     hs_collection_config c = *cfg;
-    if ((rc = check_config(db, &c, err)) != HS_OK)
+    if ((rc = hs_db_check_config(db, &c, err)) != HS_OK)
         return rc;
     char tenant_dir[HS_PATH_MAX];
     hs_path(tenant_dir, sizeof(tenant_dir), "%s/%s", db->root, tenant);
@@ -638,6 +677,7 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     }
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
+    hs_db_note_change(db, e, e->created_clock);
     /* no CLEAN record yet: its first write then needs no DIRTY (one fsync less on the way to
      * the first insert); the first unload or the close writes one, and after a crash before
      * that the open reads it from its files (a collection.json and one log segment) */
@@ -648,11 +688,24 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     return HS_OK;
 }
 
+static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error *err);
+
+/* A drop deletes files a snapshot may be copying, and a snapshot at clock C must hold every
+ * collection not dropped by C: drops wait for a snapshot being written. */
 int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error *err)
 {
     int rc = hs_check_names(tenant, name, err);
     if (rc != HS_OK)
         return rc;
+    hs_snap_gate_enter(db, false);
+    rc = drop_gated(db, tenant, name, err);
+    hs_snap_gate_leave(db);
+    return rc;
+}
+
+static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error *err)
+{
+    int rc;
     pthread_mutex_lock(&db->lock);
     centry *e = hs_db_find_created_locked(db, tenant, name);
     if (!e) {
@@ -670,8 +723,13 @@ int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error
     e->state = CE_DROPPED;
     if (c)
         hs_cat_set_loaded_locked(db, e, NULL);
-    uint64_t clock;
+    uint64_t clock = 0;
     rc = hs_db_tick(db, 1, &clock, err);
+    if (rc == HS_OK) {
+        /* nothing writes any more (no handle is open): its last change is final */
+        hs_db_note_drop_locked(db, e, c ? c->clock : e->cold_clock, clock);
+        hs_db_note_change(db, e, clock);
+    }
     pthread_mutex_unlock(&db->lock);
     if (c) {
         hs_indexer_forget(c);

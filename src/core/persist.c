@@ -44,7 +44,11 @@ typedef struct coll_state {
     hs_wal_pos wal;
     uint32_t nslots, nlive, index_low;
     uint64_t disk_bytes;
+    uint64_t floor; /* the log floor (hs_coll.log_floor); has_floor: written by this build */
+    bool has_floor;
 } coll_state;
+
+#define STATE_HAS_FLOOR 1u /* STATE flags (bytes 52..55) */
 
 
 /* ---- collection.json -------------------------------------------------------------------- */
@@ -317,6 +321,7 @@ typedef struct ckpt_scan {
     const char *dir;
     uint64_t best;
     bool found;
+    bool clean; /* remove the files of interrupted checkpoints (only their owner may) */
 } ckpt_scan;
 
 static int scan_ckpt(void *arg, const char *name)
@@ -330,7 +335,7 @@ static int scan_ckpt(void *arg, const char *name)
         if (!s->found || seq > s->best)
             s->best = seq;
         s->found = true;
-    } else if (!strcmp(tail, ".ckpt.tmp")) {
+    } else if (s->clean && !strcmp(tail, ".ckpt.tmp")) {
         char path[HS_PATH_MAX];
         if (hs_path(path, sizeof(path), "%s/%s", s->dir, name) == HS_OK)
             s->io->unlink(s->io->ctx, path); /* an interrupted checkpoint */
@@ -340,7 +345,7 @@ static int scan_ckpt(void *arg, const char *name)
 
 static bool newest_ckpt(const hs_io_ops *io, const char *dir, uint64_t *seq)
 {
-    ckpt_scan s = {io, dir, 0, false};
+    ckpt_scan s = {io, dir, 0, false, true};
     io->list(io->ctx, dir, scan_ckpt, &s);
     *seq = s.best;
     return s.found;
@@ -362,6 +367,8 @@ static bool state_decode(const uint8_t *b, size_t len, coll_state *st)
     st->nslots = hs_get_le32(b + 32);
     st->nlive = hs_get_le32(b + 36);
     st->index_low = hs_get_le32(b + 40);
+    st->floor = hs_get_le64(b + 44);
+    st->has_floor = (hs_get_le32(b + 52) & STATE_HAS_FLOOR) != 0;
     st->disk_bytes = hs_get_le64(b + 56);
     return st->nlive <= st->nslots && st->index_low <= st->nslots;
 }
@@ -377,7 +384,34 @@ static void state_encode(const coll_state *st, uint8_t *b)
     hs_put_le32(b + 32, st->nslots);
     hs_put_le32(b + 36, st->nlive);
     hs_put_le32(b + 40, st->index_low);
+    hs_put_le64(b + 44, st->floor);
+    hs_put_le32(b + 52, STATE_HAS_FLOOR);
     hs_put_le64(b + 56, st->disk_bytes);
+}
+
+/* The log floor a checkpoint's state implies: its own, or (written before log retention, when
+ * a checkpoint removed all the log it covered) its clock. */
+static uint64_t state_floor(const coll_state *st) { return st->has_floor ? st->floor : st->clock; }
+
+uint64_t hs_ckpt_log_floor(hs_db *db, const char *dir)
+{
+    /* a checkpoint may be under way: its temporary file is left alone, and the newest file
+     * found may be replaced (removed) before it is read, so the look is repeated */
+    for (int tries = 0; tries < 3; tries++) {
+        ckpt_scan scan = {db->io, dir, 0, false, false};
+        db->io->list(db->io->ctx, dir, scan_ckpt, &scan);
+        if (!scan.found)
+            return 0;
+        char path[HS_PATH_MAX];
+        ckpt_path(dir, scan.best, path, sizeof(path));
+        uint8_t buf[STATE_LEN];
+        size_t len = 0;
+        coll_state st;
+        if (hs_ckpt_peek(db->io, path, HS_SEC_STATE, buf, sizeof(buf), &len, NULL) == HS_OK &&
+            state_decode(buf, len, &st))
+            return state_floor(&st);
+    }
+    return UINT64_MAX; /* unreadable: nothing can be vouched for */
 }
 
 /* Sets e->replay_pending when the collection's log holds writes past `from`. */
@@ -413,6 +447,28 @@ void hs_coll_cold_stats(hs_db *db, centry *e)
         e->cold_disk = st.disk_bytes;
         check_pending(db, e, st.wal);
     }
+}
+
+int hs_coll_newest_ckpt(hs_db *db, const char *dir, hs_ckpt_info *out, hs_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!newest_ckpt(db->io, dir, &out->seq))
+        return HS_ENOTFOUND;
+    char path[HS_PATH_MAX];
+    ckpt_path(dir, out->seq, path, sizeof(path));
+    uint8_t buf[STATE_LEN];
+    size_t len = 0;
+    coll_state st;
+    int rc = hs_ckpt_peek(db->io, path, HS_SEC_STATE, buf, sizeof(buf), &len, err);
+    if (rc == HS_OK && !state_decode(buf, len, &st))
+        rc = hs_error_set(err, HS_ECORRUPT, "%s: bad STATE section", path);
+    if (rc != HS_OK)
+        return rc;
+    out->gen = st.gen;
+    out->clock = st.clock;
+    out->wal = st.wal;
+    out->nslots = st.nslots;
+    return HS_OK;
 }
 
 /* ---- tables ----------------------------------------------------------------------------- */
@@ -1062,6 +1118,7 @@ int hs_coll_load(hs_db *db, centry *e, hs_coll **out, hs_error *err)
         hs_ckpt_close(&k);
     if (rc == HS_OK) {
         c->clock = HS_MAX(c->clock, st.clock);
+        c->log_floor = have ? state_floor(&st) : 0;
         c->index_next = c->index_low = st.index_low;
         char wal[HS_PATH_MAX];
         hs_coll_wal_dir(e, wal, sizeof(wal));
@@ -1239,8 +1296,9 @@ static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err
     return hs_ckpt_commit(w, err);
 }
 
-/* After a new checkpoint is durable: older checkpoints and the log they needed go. */
-static void drop_covered(hs_coll *c, uint64_t seq, hs_wal_pos from)
+/* After a new checkpoint is durable: older checkpoints and the log they needed go, except the
+ * segments from `keep` on (kept for change readers; the floor says what is gone). */
+static void drop_covered(hs_coll *c, uint64_t seq, uint64_t keep, uint64_t floor)
 {
     for (uint64_t s = c->ckpt_seq; s < seq && s + 64 > seq; s++) {
         char path[HS_PATH_MAX];
@@ -1248,12 +1306,13 @@ static void drop_covered(hs_coll *c, uint64_t seq, hs_wal_pos from)
         c->db->io->unlink(c->db->io->ctx, path);
     }
     c->ckpt_seq = seq;
-    hs_wal_remove_before(c->wal, from, NULL);
+    __atomic_store_n(&c->log_floor, floor, __ATOMIC_RELEASE); /* before the records go */
+    hs_wal_remove_before(c->wal, (hs_wal_pos){keep, 0}, NULL);
     gen_scan g = {c->db->io, c->e->dir, c->gen}; /* generations older than a rebuild */
     c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
 }
 
-int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
+static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
 {
     bool force = mode == HS_CKPT_FORCE;
     pthread_mutex_lock(&c->ckpt_mu);
@@ -1289,9 +1348,13 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
         __atomic_store_n(&c->dirty, false, __ATOMIC_RELAXED);
     hs_indexer_resume(c);
     pthread_mutex_unlock(&c->wlock);
-    uint64_t seq = c->ckpt_seq + 1;
-    if (rc == HS_OK)
+    uint64_t seq = c->ckpt_seq + 1, keep = from.seg;
+    if (rc == HS_OK) {
+        /* the log kept for change readers, and the floor it leaves, recorded in the state */
+        hs_coll_retention(c, from, cp.st.clock, &keep, &cp.st.floor);
+        state_encode(&cp.st, cp.state);
         rc = write_file(c, seq, &cp, err);
+    }
     if (rc == HS_OK) {
         /* the manifest names the new checkpoint before anything it replaces is deleted */
         pthread_mutex_lock(&c->man_mu);
@@ -1305,7 +1368,7 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
         pthread_mutex_unlock(&c->man_mu);
     }
     if (rc == HS_OK) {
-        drop_covered(c, seq, from);
+        drop_covered(c, seq, keep, cp.st.floor);
         __atomic_store_n(&c->last_ckpt_ns, hs_now_ns(), __ATOMIC_RELAXED);
     } else {
         pthread_mutex_lock(&c->wlock);
@@ -1318,6 +1381,17 @@ int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
                                    : &c->db->counters.snapshots_failed, 1, __ATOMIC_RELAXED);
     capture_free(&cp);
     pthread_mutex_unlock(&c->ckpt_mu);
+    return rc;
+}
+
+int hs_coll_checkpoint(hs_coll *c, int mode, hs_error *err)
+{
+    /* a snapshot being written copies the files a checkpoint deletes: automatic checkpoints
+     * skip their turn (the log keeps everything), the others wait for the snapshot */
+    if (!hs_snap_gate_enter(c->db, mode == HS_CKPT_AUTO))
+        return HS_OK;
+    int rc = checkpoint_gated(c, mode, err);
+    hs_snap_gate_leave(c->db);
     return rc;
 }
 

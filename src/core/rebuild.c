@@ -158,7 +158,19 @@ static void swap_parts(hs_coll *c, coll_parts *p)
     *p = old;
 }
 
+static int rebuild_gated(hs_coll *c, hs_error *err);
+
+/* The old generation's files go once the new one is checkpointed: not while a snapshot copies
+ * them (the checkpoint inside is entered with the gate already held). */
 int hs_coll_rebuild(hs_coll *c, hs_error *err)
+{
+    hs_snap_gate_enter(c->db, false);
+    int rc = rebuild_gated(c, err);
+    hs_snap_gate_leave(c->db);
+    return rc;
+}
+
+static int rebuild_gated(hs_coll *c, hs_error *err)
 {
     pthread_mutex_lock(&c->ckpt_mu);
     pthread_mutex_lock(&c->wlock);

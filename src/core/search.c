@@ -399,8 +399,7 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
     /* the walk found fewer than k matches: answer exactly instead */
     if (filtered && n < k)
         return scan_exact(c, p, qfull, f, k, cand, rc);
-    if (c->quantized)
-        hs_rerank(&c->full, full, qfull, cand, n);
+    /* (a quantized walk's candidates are ranked by their exact distances in vector_branch) */
     if (low < nslots) {
         size_t nb = hs_exact_search_range(&c->full, full, qfull, low, nslots - low, f, k,
                                           cand + n);
@@ -415,6 +414,21 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
         }
     }
     return n;
+}
+
+/* The calling thread's buffer for one record of len bytes (64-byte aligned), or NULL. */
+static uint8_t *record_buffer(size_t len)
+{
+    static __thread uint8_t *buf;
+    static __thread size_t cap;
+    if (cap < len) {
+        free(buf);
+        cap = HS_ALIGN_UP(len, 64);
+        buf = aligned_alloc(64, cap);
+        if (!buf)
+            cap = 0;
+    }
+    return buf;
 }
 
 /* The vector ranking: the best k matching points by (distance, id) into rk; returns the count. */
@@ -434,8 +448,15 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
                    .ctx = (void *)p};
     size_t n = gather(c, p, qfull, qtrav, k, ef, &f, cand, want, exact_limit, rc);
     const hs_chunks *full = hs_segset_chunks(c->vecs);
+    uint8_t *buf = c->quantized ? record_buffer(c->full.rec_len) : NULL;
     for (size_t i = 0; i < n; i++) {
-        rk[i].d = reported(c, hs_chunks_at(full, cand[i].id), qfull);
+        /* a quantized collection's records are read from the file, not through the mapping:
+         * the kernel's fault-around would map 64 KiB around each (the whole vector file after
+         * a few seconds of queries); the codes serve the walk */
+        const void *rec = buf && hs_segset_pread(c->vecs, cand[i].id, buf) == HS_OK
+                              ? (const void *)buf
+                              : (const void *)hs_chunks_at(full, cand[i].id);
+        rk[i].d = reported(c, rec, qfull);
         rk[i].id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, cand[i].id);
         rk[i].slot = cand[i].id;
     }

@@ -596,7 +596,7 @@ static int apply_upsert_record(hs_coll *c, const uint8_t *payload, size_t len, b
     apply_prepared(c, &pr);
     pthread_rwlock_unlock(&c->rw);
     if (pr.n) {
-        c->clock = lsn + pr.n - 1;
+        __atomic_store_n(&c->clock, lsn + pr.n - 1, __ATOMIC_RELEASE);
         __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     prepared_free(&pr, false);
@@ -641,7 +641,7 @@ static int apply_delete_record(hs_coll *c, const uint8_t *payload, size_t len, b
     }
     pthread_rwlock_unlock(&c->rw);
     if (n) {
-        c->clock = lsn + n - 1;
+        __atomic_store_n(&c->clock, lsn + n - 1, __ATOMIC_RELEASE);
         __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     }
     return HS_OK;
@@ -669,7 +669,7 @@ int hs_coll_replay(void *ctx, const hs_wal_record *r)
         break;
     case HS_REC_CREATE:
         if (r->lsn > c->clock)
-            c->clock = r->lsn;
+            __atomic_store_n(&c->clock, r->lsn, __ATOMIC_RELEASE);
         break;
     case HS_REC_CONFIGURE:
         break; /* collection.json holds the values (written before the record) */
@@ -759,12 +759,13 @@ static void apply_pending(hs_coll *c, hs_pending *p)
         apply_prepared(c, &pr);
         pthread_rwlock_unlock(&c->rw);
         if (p->n) {
-            c->clock = p->lsn + p->n - 1;
+            __atomic_store_n(&c->clock, p->lsn + p->n - 1, __ATOMIC_RELEASE);
             __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
         }
     } else {
         apply_delete_record(c, p->payload, p->len, p->type == HS_REC_DELETE_SID, p->lsn, NULL);
     }
+    hs_db_note_change(c->db, c->e, c->clock); /* visible now: change readers may read it */
 }
 
 void hs_coll_settle_locked(hs_coll *c)
@@ -777,13 +778,13 @@ void hs_coll_settle_locked(hs_coll *c)
         if (is_upsert(p))
             c->pend_points -= p->n;
         apply_pending(c, p);
-        p->state = 1;
+        __atomic_store_n(&p->state, 1, __ATOMIC_RELEASE); /* its writer may look (finish) */
         c->pend_head = p->next;
     }
     if (failed) {
         /* the log cut every record past `durable`: they never happened */
         for (p = c->pend_head; p; p = p->next) {
-            p->state = -1;
+            __atomic_store_n(&p->state, -1, __ATOMIC_RELEASE);
             if (is_upsert(p))
                 c->pend_points -= p->n;
         }
@@ -834,7 +835,9 @@ static void submit_locked(hs_coll *c, hs_pending *p)
  * Returns the outcome: HS_OK when p was applied, the log's error when it was refused. */
 static int finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
 {
-    if (p->state == 1) { /* an ASYNC write applied at once */
+    /* an ASYNC write applied at once, or one a drain (checkpoint, delete) applied meanwhile:
+     * read without wlock, so atomically */
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == 1) {
         hs_indexer_kick(c);
         return HS_OK;
     }

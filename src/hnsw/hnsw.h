@@ -50,9 +50,12 @@ typedef struct hs_hnsw_opts {
  * 5 % of the pruned nodes without any in-link, the data are tree-like (a trained hierarchy: a
  * node's parent prunes all its siblings, a hub's children need more than 2m in-links): the
  * graph engages alpha 1.3 and hub 16 for good and relinks the nodes inserted so far under the
- * engaged rules.  Otherwise it stays the published algorithm (alpha 1, lists of 2m) with witness
- * links: a node a level-0 prune drops gets a link from the kept node that made it go (see
- * hnsw_graph.c; explicit alpha 1 / hub 1 builds this way from the start).  Measured:
+ * engaged rules.  Otherwise it stays the published algorithm (alpha 1) with witness links: a
+ * node a level-0 prune drops gets a link from the kept node that made it go; and its level-0
+ * lists keep all the heuristic keeps, up to hub 16 x 2m, where the published algorithm keeps the
+ * nearest 2m of them (a node with hundreds of children near the boundary needs a link into each
+ * subtree).  See hnsw_graph.c; explicit alpha 1 / hub 1 build the published algorithm with
+ * witness links and lists of 2m from the start.  Measured:
  * trained verb hierarchies orphan more than one node per prune, uniform hyperbolic points and
  * Fashion-MNIST (almost) none (bench/README.md, "Trained hierarchies").  Values set explicitly
  * are used as given from the start.

@@ -47,7 +47,8 @@ void hnsw_set_mode(hs_hnsw *h, uint32_t mode);
 
 struct hs_hnsw {
     uint32_t m, m0;           /* immutable: links per upper list, inline level-0 links */
-    uint32_t cap0;            /* immutable: most level-0 links of a hub once engaged (>= m0) */
+    uint32_t cap0;            /* immutable: most level-0 links of a hub (>= m0; m0 when explicit
+                                 alpha 1 / hub 1 ask for the published algorithm) */
     float alpha;              /* immutable: pruning slack once engaged (1 = Algorithm 4) */
     uint32_t mode;            /* atomic: HNSW_PROBING, HNSW_ENGAGED or HNSW_PLAIN */
     uint64_t prunes, orphans; /* atomic: level-0 prunes while probing, nodes they orphaned */

@@ -345,6 +345,17 @@ uint64_t hs_segset_resident_bytes(const hs_segset *s)
     return b;
 }
 
+int hs_segset_pread(const hs_segset *s, uint32_t slot, void *buf)
+{
+    size_t i = slot >> s->shift;
+    if (i >= s->nsegs)
+        return HS_ERANGE;
+    const seg *g = &s->segs[i];
+    uint64_t off = g->hdr + (uint64_t)(slot & ((1u << s->shift) - 1)) * s->rec_len;
+    long n = s->io->pread(s->io->ctx, g->fd, buf, s->rec_len, off);
+    return n == (long)s->rec_len ? HS_OK : HS_EIO;
+}
+
 uint64_t hs_segset_disk_bytes(const hs_segset *s)
 {
     uint64_t b = 0;

@@ -137,6 +137,59 @@ uint64_t hs_wal_durable(hs_wal *w, bool *failed, char *msg, size_t len);
 /* Syncs (best effort) and frees. */
 void hs_wal_close(hs_wal *w);
 
+/* The segments of the log in dir (sequence numbers, ascending; *segs malloc'd, NULL when none;
+ * none when dir does not exist).  Errors: HS_EIO (the directory cannot be listed), HS_ENOMEM. */
+int hs_wal_list(const hs_io_ops *io, const char *dir, uint64_t **segs, size_t *n);
+/* Whether the 32 bytes at h are the header of segment seq. */
+bool hs_wal_seg_header_ok(const uint8_t *h, uint64_t seq);
+
+/* After a checkpoint whose replay starts at `from`, the segments before from.seg are needed by
+ * no recovery.  *keep gets the oldest segment to keep: the newest of those segments are kept
+ * while their total size stays within `retain` bytes (from.seg when none is).  Changes nothing;
+ * hs_wal_remove_before((hs_wal_pos){*keep, 0}) removes the rest. */
+void hs_wal_retention(hs_wal *w, hs_wal_pos from, uint64_t retain, uint64_t *keep);
+/* The oldest segment of the log (0 when it has none). */
+uint64_t hs_wal_oldest(hs_wal *w);
+
+/* ---- reading the log while it is written ------------------------------------------------
+ * A reader of a log that another thread (or process) appends to, whose oldest segments a
+ * checkpoint may remove meanwhile.  It reads records in log order and hands out only complete
+ * records whose checksum holds; it holds one window of the file (64 KiB, up to 1 MiB for a
+ * record read whole, more for a larger single read) and one descriptor, none while idle.  It knows nothing of record payloads.
+ * Thread-safety: one thread per reader. */
+
+typedef struct hs_wal_reader hs_wal_reader;
+
+/* A reader positioned at the first record of segment seg (0: of the oldest segment).
+ * Errors: HS_EIO, HS_ENOMEM, HS_ERANGE (path). */
+int hs_wal_reader_open(const hs_io_ops *io, const char *dir, uint64_t seg, hs_wal_reader **out,
+                       hs_error *err);
+/* Moves to the start of the newest segment whose first record has an lsn <= after (the oldest
+ * segment when none has): every record with an lsn above `after` is at or after it. */
+int hs_wal_reader_seek(hs_wal_reader *r, uint64_t after, hs_error *err);
+/*
+ * The next record whose lsn is <= limit: *got = 1 and rec filled (payload NULL: read it with
+ * hs_wal_reader_payload), or *got = 0 when the log holds no such complete record yet.
+ * HS_ETRUNCATED: the segment to read was removed; the reader has moved to the start of the
+ * oldest segment after it (the caller decides whether it missed records).  HS_ECORRUPT: a bad
+ * record that is not at the end of the newest segment.
+ */
+int hs_wal_reader_next(hs_wal_reader *r, uint64_t limit, hs_wal_record *rec, int *got,
+                       hs_error *err);
+/* For a reader that found nothing more although its owner knows more was written: when the
+ * segment after its own is gone and a later one exists, moves there and returns HS_ETRUNCATED
+ * (as hs_wal_reader_next); HS_OK otherwise. */
+int hs_wal_reader_recheck(hs_wal_reader *r, hs_error *err);
+/* Points *p to bytes [off, off + len) of the payload of the record last returned, valid until
+ * the next call on r.  Errors: HS_EINVAL (outside the payload), HS_EIO, HS_ENOMEM. */
+int hs_wal_reader_payload(hs_wal_reader *r, uint64_t off, size_t len, const uint8_t **p,
+                          hs_error *err);
+/* Closes the descriptor and drops the window; the position is kept. */
+void hs_wal_reader_idle(hs_wal_reader *r);
+/* The position of the next record. */
+hs_wal_pos hs_wal_reader_pos(const hs_wal_reader *r);
+void hs_wal_reader_close(hs_wal_reader *r);
+
 /* Decodes one record header at buf (avail bytes).  Returns HS_OK and the record, HS_EINVAL when
  * fewer than HS_WAL_HEADER bytes or the payload do not fit, HS_ECORRUPT on a checksum mismatch.
  * Exposed for the fuzzer and tests. */
@@ -168,7 +221,10 @@ void hs_segset_set_random(hs_segset *s);
 /* Drops the files' pages from the process (they stay in the files and the page cache; a later
  * access reads them back).  Any time: readers and writers see the same data. */
 void hs_segset_release(hs_segset *s);
-/* Bytes of the files' pages mapped into the process now (measured with mincore). */
+/* Reads record `slot` into buf (rec_len bytes) with pread, without mapping its page into the
+ * process.  Errors: HS_ERANGE (no such record), HS_EIO. */
+int hs_segset_pread(const hs_segset *s, uint32_t slot, void *buf);
+/* Bytes of the files' pages mapped into the process now (/proc/self/pagemap). */
 uint64_t hs_segset_resident_bytes(const hs_segset *s);
 void hs_segset_close(hs_segset *s);
 /* The checksum of the first len record bytes of segment file `index` (section VECS of a
@@ -257,6 +313,79 @@ void hs_manifest_destroy(hs_manifest *m);
 int hs_manifest_parse(const uint8_t *buf, size_t len, hs_manifest *m);
 /* The bytes of m as the manifest file holds them (malloc'd into *out).  HS_EFULL, HS_ENOMEM. */
 int hs_manifest_encode(const hs_manifest *m, uint8_t **out, size_t *out_len, hs_error *err);
+
+/* ---- snapshot archives (archive.c) ------------------------------------------------------- */
+
+/* A container of named entries written front to back (a file, a socket, a stream): header,
+ * entries, a manifest listing them with the caller's description, trailer; every byte under a
+ * CRC-32C (docs/file-format.md, "Snapshot archive").  Groups, kinds (1..65535) and names are
+ * the caller's; a reader hands names over unchecked, so never use one as a path as it is. */
+#define HS_ARCHIVE_NAME_MAX 255
+#define HS_ARCHIVE_HEADER 32
+#define HS_ARCHIVE_TRAILER 32
+
+/* Writes len bytes: 0 or a negative errno. */
+typedef int (*hs_archive_sink)(void *ctx, const void *buf, size_t len);
+/* Reads up to cap bytes: how many (0 at the end) or a negative errno. */
+typedef long (*hs_archive_source)(void *ctx, void *buf, size_t cap);
+/* Reads len bytes at off: how many or a negative errno. */
+typedef long (*hs_archive_pread)(void *ctx, void *buf, size_t len, uint64_t off);
+
+typedef struct hs_archive_entry {
+    uint32_t group;
+    uint16_t kind;
+    char name[HS_ARCHIVE_NAME_MAX + 1];
+    uint64_t len;    /* data bytes */
+    uint64_t offset; /* of the entry's header in the archive */
+    uint32_t crc;    /* of the data */
+} hs_archive_entry;
+
+typedef struct hs_archive_writer hs_archive_writer;
+
+/* Writes the header.  Ownership: free *out with hs_archive_writer_free. */
+int hs_archive_start(hs_archive_sink sink, void *ctx, uint64_t clock, hs_archive_writer **out,
+                     hs_error *err);
+/* An entry of exactly len data bytes: begin, data (any number of pieces), end. */
+int hs_archive_entry_begin(hs_archive_writer *w, uint32_t group, uint16_t kind, const char *name,
+                           uint64_t len, hs_error *err);
+int hs_archive_entry_data(hs_archive_writer *w, const void *buf, size_t len, hs_error *err);
+int hs_archive_entry_end(hs_archive_writer *w, hs_error *err);
+/* Writes the manifest (the entries and meta) and the trailer; *total gets the archive's size. */
+int hs_archive_finish(hs_archive_writer *w, const void *meta, size_t meta_len, uint64_t *total,
+                      hs_error *err);
+void hs_archive_writer_free(hs_archive_writer *w);
+
+/* What a reader calls for each entry before the manifest: begin (a non-zero return stops the
+ * read and is returned), data in pieces, end once the data's checksum matched.  Nothing an
+ * archive holds is verified before hs_archive_read returns HS_OK. */
+typedef struct hs_archive_visitor {
+    int (*begin)(void *ctx, const hs_archive_entry *e, hs_error *err);
+    int (*data)(void *ctx, const void *buf, size_t len, hs_error *err);
+    int (*end)(void *ctx, const hs_archive_entry *e, hs_error *err);
+    void *ctx;
+} hs_archive_visitor;
+
+/* An archive's manifest: its clock, size, entries and the writer's description. */
+typedef struct hs_archive_toc {
+    uint64_t clock, total;
+    hs_archive_entry *entries;
+    size_t n;
+    uint8_t *meta;
+    size_t meta_len;
+} hs_archive_toc;
+
+void hs_archive_toc_free(hs_archive_toc *t);
+/* Reads a whole archive (v may be NULL: check only), verifying every checksum, the manifest
+ * against the entries and the end of the stream right after the trailer.  Errors: HS_ECORRUPT
+ * (naming the offset: damage, a cut, bytes after the end), HS_EVERSION, HS_EIO (the source),
+ * HS_ENOMEM, or what a visitor returned.  Ownership: t is freed with hs_archive_toc_free (and
+ * zeroed on failure). */
+int hs_archive_read(hs_archive_source src, void *ctx, const hs_archive_visitor *v,
+                    hs_archive_toc *t, hs_error *err);
+/* Reads only the header, trailer and manifest of an archive of `size` bytes (a listing): the
+ * entries' data is not checked.  Errors as hs_archive_read. */
+int hs_archive_peek(hs_archive_pread fn, void *ctx, uint64_t size, hs_archive_toc *t,
+                    hs_error *err);
 
 /* Process-wide log counters (relaxed atomics): group and own fsyncs, failed fsyncs. */
 typedef struct hs_wal_counters_t {

@@ -107,6 +107,13 @@ static void seg_header(uint8_t *h, uint64_t seq)
     hs_put_le32(h + 24, hs_crc32c(0, h, 24));
 }
 
+bool hs_wal_seg_header_ok(const uint8_t *h, uint64_t seq)
+{
+    uint8_t want[HS_WAL_SEG_HEADER];
+    seg_header(want, seq);
+    return memcmp(h, want, HS_WAL_SEG_HEADER) == 0;
+}
+
 /* ---- opening and replay -------------------------------------------------------------- */
 
 static int collect_seg(void *arg, const char *name)
@@ -129,6 +136,24 @@ static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+int hs_wal_list(const hs_io_ops *io, const char *dir, uint64_t **segs, size_t *n)
+{
+    hs_wal w;
+    memset(&w, 0, sizeof(w));
+    int lrc = io->list(io->ctx, dir, collect_seg, &w);
+    if (lrc != 0) {
+        free(w.segs);
+        *segs = NULL;
+        *n = 0;
+        return lrc == -ENOENT ? HS_OK : lrc < 0 ? HS_EIO : HS_ENOMEM; /* no directory: no log */
+    }
+    if (w.nsegs > 1)
+        qsort(w.segs, w.nsegs, sizeof(*w.segs), cmp_u64);
+    *segs = w.segs;
+    *n = w.nsegs;
+    return HS_OK;
 }
 
 /* Reads a whole segment file; *fd stays open (read-write) for the caller. */
@@ -315,6 +340,19 @@ static int check_length(const hs_wal *w, const hs_wal_opts *o, uint64_t seq, uin
     return HS_OK;
 }
 
+/* The size of a segment file (without reading it). */
+static int segment_size(hs_wal *w, uint64_t seq, uint64_t *size, hs_error *err)
+{
+    char path[HS_PATH_MAX];
+    seg_path(w, seq, path, sizeof(path));
+    int fd = w->io->open(w->io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return hs_error_set(err, hs_rc_from_errno(fd), "WAL %s: open: %s", path, strerror(-fd));
+    int rc = w->io->size(w->io->ctx, fd, size);
+    w->io->close(w->io->ctx, fd);
+    return rc < 0 ? hs_error_set(err, HS_EIO, "WAL %s: stat: %s", path, strerror(-rc)) : HS_OK;
+}
+
 static int replay_all(hs_wal *w, const hs_wal_opts *o, replay_state *st, hs_error *err)
 {
     int rc = check_segments(w, o, err);
@@ -323,8 +361,10 @@ static int replay_all(hs_wal *w, const hs_wal_opts *o, replay_state *st, hs_erro
         int fd = -1;
         uint8_t *data = NULL;
         uint64_t size = 0, end = 0;
-        bool covered = w->segs[i] < st->from.seg; /* older than the checkpoint: not replayed */
-        rc = read_segment(w, w->segs[i], &fd, &data, &size, err);
+        /* older than the checkpoint (kept for change readers): not replayed, only counted */
+        bool covered = w->segs[i] < st->from.seg;
+        rc = covered ? segment_size(w, w->segs[i], &size, err)
+                     : read_segment(w, w->segs[i], &fd, &data, &size, err);
         if (rc == HS_OK && !covered)
             rc = check_length(w, o, w->segs[i], size, err);
         if (rc == HS_OK && !covered)
@@ -703,6 +743,33 @@ int hs_wal_remove_before(hs_wal *w, hs_wal_pos pos, hs_error *err)
         w->io->fsync_dir(w->io->ctx, w->dir);
     pthread_mutex_unlock(&w->lock);
     return rc;
+}
+
+void hs_wal_retention(hs_wal *w, hs_wal_pos from, uint64_t retain, uint64_t *keep)
+{
+    hs_wal_seginfo *segs;
+    size_t n;
+    *keep = from.seg;
+    if (!retain || hs_wal_segments(w, &segs, &n) != HS_OK)
+        return;
+    uint64_t total = 0;
+    for (size_t i = n; i-- > 0;) {
+        if (segs[i].seq >= from.seg)
+            continue;
+        if (total + segs[i].len > retain || segs[i].seq + 1 != *keep)
+            break; /* over the budget, or a gap (nothing older can be read through it) */
+        total += segs[i].len;
+        *keep = segs[i].seq;
+    }
+    free(segs);
+}
+
+uint64_t hs_wal_oldest(hs_wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    uint64_t seq = w->nsegs ? w->segs[0] : 0;
+    pthread_mutex_unlock(&w->lock);
+    return seq;
 }
 
 int hs_wal_segments(hs_wal *w, hs_wal_seginfo **out, size_t *n)

@@ -38,6 +38,8 @@ static void write_seeds(const char *dir)
         "{\"limit\":2,\"cursor\":\"1\",\"with_vector\":true}",
         "POST /api/collections/f3/count HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n{}",
         "GET /api/collections/f3/peek?limit=2&cursor=1 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /api/collections/f3/events?after=0&limit=3&types=upsert,drop&wait_ms=5 HTTP/1.1\r\n"
+        "x-api-key: fuzz-key\r\n\r\n",
         "PATCH /api/collections/f3/config HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"ef_search\":200}",
         "GET /api/collections/f3 HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
@@ -99,6 +101,16 @@ static void write_seeds(const char *dir)
         "{\"ids\":[\"a\",\"b\"]}",
         "POST /api/collections HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
         "{\"name\":\"ids\",\"dimension\":3,\"metric\":\"l2\",\"id_type\":\"string\"}",
+        /* snapshot archives: create, read, restore, remove, upload, names */
+        "POST /api/snapshots HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"collection\":\"f3\",\"snapshot\":\"f3.hsnap\"}",
+        "POST /api/snapshots/f3.hsnap/restore HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n"
+        "{\"collection\":\"f3\",\"target\":\"f3copy\",\"target_tenant\":\"acme\"}",
+        "GET /api/snapshots/f3.hsnap/manifest HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "GET /api/snapshots/..%2Ff3.hsnap HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "DELETE /api/snapshots/f3.hsnap HTTP/1.1\r\nx-api-key: fuzz-key\r\n\r\n",
+        "PUT /api/snapshots/up.hsnap HTTP/1.1\r\nx-api-key: fuzz-key\r\n"
+        "Content-Type: application/octet-stream\r\n\r\nHSARCH01\x01",
     };
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         char name[32];

@@ -74,13 +74,32 @@ static int fz_count(void *ctx, const char *tenant, const char *name)
     return 0;
 }
 
-/* Keeps the fixture collections and at most 16 in all. */
+static int fz_count_snapshot(void *ctx, const hs_snapshot_info *s)
+{
+    (void)s;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static int fz_drop_snapshot(void *ctx, const hs_snapshot_info *s)
+{
+    (void)ctx;
+    hs_snapshot_delete(g_srv.db, s->name, NULL);
+    return 0;
+}
+
+/* Keeps the fixture collections and at most 16 in all, and at most 8 snapshot archives (inputs
+ * may create them). */
 static void fz_bound_collections(void)
 {
     size_t n = 0;
     hs_collection_list(g_srv.db, NULL, fz_count, &n, NULL);
     if (n > 16)
         hs_collection_list(g_srv.db, NULL, fz_drop_extra, NULL, NULL);
+    n = 0;
+    hs_snapshot_list(g_srv.db, fz_count_snapshot, &n, NULL);
+    if (n > 8)
+        hs_snapshot_list(g_srv.db, fz_drop_snapshot, NULL, NULL);
 }
 
 #endif /* HS_FUZZ_SERVER_H */

@@ -249,3 +249,19 @@ def http(server, method, path, body=None, headers=None, raw=None, timeout=30):
     except ValueError:
         parsed = text
     return status, {k.lower(): v for k, v in rh.items()}, parsed
+
+
+def restart(s, sig=signal.SIGTERM):
+    """Stops and starts s, then waits until it is ready (its log still holds the first start's
+    line, so the start itself does not wait)."""
+    s.stop(sig=sig)
+    s.start()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if http(s, "GET", "/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("not ready:\n" + s.output()[-3000:])

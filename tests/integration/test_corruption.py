@@ -48,7 +48,9 @@ def _damage(coll, case):
         assert paths
         for p in paths:
             os.unlink(p)
-        path = paths[0]
+        # the newest is the one recovery needs (older ones are kept for change-stream readers,
+        # HYPERSPACE_WAL_RETAIN_BYTES, and needed by no recovery)
+        path = paths[-1]
     elif case == "flip_manifest":  # a flat collection keeps its manifest in collection.json
         path = os.path.join(coll, "collection.json")
         with open(path, "rb") as f:

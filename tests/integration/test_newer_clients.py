@@ -409,7 +409,7 @@ def test_field_numbers_follow_the_rule(pb):
                                     "resident_graph_bytes", "resident_codes_bytes",
                                     "resident_vector_bytes", "resident_payload_bytes", "id_type"],
         "SearchResult": ["score", "typed_metadata", "string_id"],
-        "CreateCollectionOp": ["quantization", "m", "ef_construction", "ef_search"],
+        "CreateCollectionOp": ["quantization", "m", "ef_construction", "ef_search", "id_type"],
         "InsertRequest": ["typed_metadata", "string_id"],
         "VectorData": ["typed_metadata", "string_id"],
         "DeleteRequest": ["string_id"],
@@ -429,6 +429,24 @@ def test_field_numbers_follow_the_rule(pb):
         "SearchMultiCollectionRequest": ["filters"],
         "SearchMultiCollectionResponse": ["hits"],
         "CollectionHit": ["collection", "result"],
+        "EventSubscriptionRequest": ["after_clock"],
+        "VectorInsertedEvent": ["vector", "string_id"],
+        "VectorDeletedEvent": ["string_id"],
+        "CollectionCreatedEvent": ["collection", "logical_clock", "origin_node_id", "config"],
+        "CollectionDeletedEvent": ["collection", "logical_clock", "origin_node_id"],
+        "EventMessage": ["collection_created", "collection_deleted"],
+        # snapshot archives: messages of our own
+        "SnapshotCreateRequest": ["collection", "name"],
+        "SnapshotRequest": ["name"],
+        "SnapshotCollection": ["tenant", "name", "dimension", "metric", "quantization", "m",
+                               "ef_construction", "ef_search", "logical_clock", "count",
+                               "from_tenant", "from_name"],
+        "SnapshotInfo": ["name", "logical_clock", "bytes", "created_ms", "node", "tenant",
+                         "collection", "collections", "skipped", "node_id", "error", "contents"],
+        "SnapshotList": ["snapshots"],
+        "SnapshotRestoreRequest": ["name", "collection", "tenant", "target", "target_tenant",
+                                   "replace"],
+        "SnapshotRestoreResponse": ["collections", "logical_clock"],
     }
 
 
@@ -436,7 +454,7 @@ def test_field_numbers_follow_the_rule(pb):
 
 @pytest.mark.parametrize("method, stream", [
     ("Vectorize", False), ("SearchText", False), ("GetNode", False),
-    ("SyncHandshake", False), ("SubscribeToEvents", True), ("SyncPull", True),
+    ("SyncHandshake", False), ("SyncPull", True),
 ])
 def test_methods_not_served_are_unimplemented_by_name(srv, method, stream):
     code, msg = refused(srv, method, b"", stream=stream)

@@ -25,7 +25,7 @@ import time
 import grpc
 import pytest
 
-from conftest import Server, finish, http, ok
+from conftest import Server, finish, http, ok, restart
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
 FROZEN = "Collection '%s' is frozen: it refuses changes until it is unfrozen"
@@ -316,20 +316,6 @@ def test_freeze_errors(srv, db):
         "Collection 'nope' not found")
 
 
-def restart(s, sig):
-    """Stops and starts s, then waits until it is ready (its log still holds the first start's
-    line, so the start itself does not wait)."""
-    s.stop(sig=sig)
-    s.start()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if http(s, "GET", "/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("not ready:\n" + s.output()[-3000:])
 
 
 def test_frozen_state_survives_restart_and_kill(server_factory, pb):

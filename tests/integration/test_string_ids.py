@@ -574,3 +574,37 @@ def test_acknowledged_writes_survive_restart_kill_checkpoint_rebuild(server_fact
     restart(s, signal.SIGKILL)
     check()
     assert ok(http(s, "GET", "/api/collections/dur/stats"))["id_type"] == "string"
+
+
+# ---- the change stream and snapshot archives ---------------------------------------------
+
+def test_change_stream_and_snapshots_carry_the_strings(srv, db):
+    P, stub = db
+    create(srv, "ev_s")
+    ok(http(srv, "POST", "/api/collections/ev_s/insert", {"id": "ä/1", "vector": [1.0, 0.0]}))
+    ok(http(srv, "POST", "/api/collections/ev_s/points/delete", {"ids": ["ä/1"]}))
+    body = ok(http(srv, "GET", "/api/collections/ev_s/events?after=0"))
+    assert [e["type"] for e in body["events"]] == ["create", "upsert", "delete"]
+    assert body["events"][0]["config"]["id_type"] == "string"
+    assert body["events"][1]["point"]["id"] == "ä/1" and body["events"][2]["id"] == "ä/1"
+    with grpc.insecure_channel(srv.grpc_target) as ch:
+        call = ch.unary_stream("/hyperspace.Database/SubscribeToEvents",
+                               request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=P.EventMessage.FromString)
+        it = call(P.EventSubscriptionRequest(collection="ev_s", after_clock=0), timeout=20)
+        got = [next(it) for _ in range(3)]
+        it.cancel()
+    assert got[0].collection_created.config.id_type == "string"
+    assert (got[1].vector_inserted.id, got[1].vector_inserted.string_id) == (0, "ä/1")
+    assert (got[2].vector_deleted.id, got[2].vector_deleted.string_id) == (0, "ä/1")
+
+    # a snapshot restores the collection with its kind and its strings
+    ok(http(srv, "POST", "/api/collections/ev_s/insert/batch", {"vectors": [
+        {"id": uid(i), "vector": [float(i), 1.0]} for i in range(20)]}))
+    ok(http(srv, "POST", "/api/snapshots", {"collection": "ev_s", "snapshot": "ev_s.hsnap"}),
+       201)
+    ok(http(srv, "POST", "/api/snapshots/ev_s.hsnap/restore",
+            {"collection": "ev_s", "target": "ev_s_copy"}))
+    assert ok(http(srv, "GET", "/api/collections/ev_s_copy/stats"))["id_type"] == "string"
+    assert scroll_all(srv, "ev_s_copy")[1] == scroll_all(srv, "ev_s")[1]
+    assert digest(srv, "ev_s_copy") == digest(srv, "ev_s")

@@ -9,12 +9,11 @@ searched against this file's own evaluation; the refusals; and typed values thro
 import math
 import random
 import signal
-import time
 
 import grpc
 import pytest
 
-from conftest import Server, finish, http, ok
+from conftest import http, ok, restart
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
 I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
@@ -400,20 +399,6 @@ def test_v2_number_match_still_finds_strings(srv):
 
 # ---- restart, replay, rebuild --------------------------------------------------------------------
 
-def restart(s, sig=signal.SIGTERM):
-    """Stops and starts s, then waits until it is ready (its log still holds the first start's
-    line, so the start itself does not wait)."""
-    s.stop(sig=sig)
-    s.start()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if http(s, "GET", "/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("not ready:\n" + s.output()[-3000:])
 
 
 def test_typed_values_survive_replay_checkpoint_and_rebuild(server_factory, pb):

@@ -5,12 +5,11 @@ unknown ids reported (a single `id` is POINT_NOT_FOUND); the refusals, which cha
 payload indexes (filtered count and search) and the keyword index (hybrid search) after an update;
 and every acknowledged update through a restart, a kill -9, a checkpoint and a rebuild."""
 import signal
-import time
 
 import grpc
 import pytest
 
-from conftest import Server, finish, http, ok
+from conftest import Server, finish, http, ok, restart
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -294,18 +293,6 @@ def test_payload_and_text_indexes_follow(srv, db):
 
 # ---- durability -------------------------------------------------------------------------------------
 
-def restart(s, sig=signal.SIGTERM):
-    s.stop(sig=sig)
-    s.start()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if http(s, "GET", "/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("not ready:\n" + s.output()[-3000:])
 
 
 def test_updates_survive_restart_kill_checkpoint_rebuild(server_factory, pb):

@@ -771,6 +771,89 @@ static void test_racing_writers(void **state)
     assert_int_equal(hs_db_close(db, NULL), HS_OK);
 }
 
+/* ---- the change stream and snapshots ------------------------------------------------------- */
+
+static void test_change_stream_carries_the_strings(void **state)
+{
+    (void)state;
+    hs_db *db = open_db();
+    create(db, "s", HS_ID_STRING);
+    hs_collection *h = coll(db, "s");
+    hs_error err;
+    assert_int_equal(upsert_sid(h, "first", 1, "a", &err), HS_OK);
+    double v[2] = {2, 2};
+    hs_point two[2] = {{.vector = v, .dim = 2, .sid = "caf\xc3\xa9", .sid_len = 5},
+                       {.vector = v, .dim = 2, .sid = "first", .sid_len = 5}};
+    assert_int_equal(hs_upsert(h, two, 2, HS_DURABILITY_STRICT, &err), HS_OK);
+    hs_sid d = {"caf\xc3\xa9", 5};
+    assert_int_equal(hs_delete_sids(h, &d, 1, HS_DURABILITY_STRICT, NULL, &err), HS_OK);
+    hs_changes_opts o;
+    hs_changes_opts_init(&o);
+    hs_changes *r;
+    assert_int_equal(hs_changes_open(db, T, "s", &o, &r, &err), HS_OK);
+    const char *want[] = {"C", "U first", "U caf\xc3\xa9", "U first", "D caf\xc3\xa9"};
+    size_t n = 0;
+    for (;;) {
+        hs_change ch;
+        int more = 0;
+        assert_int_equal(hs_changes_next(r, &ch, &more, &err), HS_OK);
+        if (!more)
+            break;
+        char line[64];
+        if (ch.kind == HS_CHANGE_CREATE) {
+            assert_int_equal(ch.config.id_type, HS_ID_STRING);
+            snprintf(line, sizeof(line), "C");
+        } else {
+            assert_non_null(ch.point.sid);
+            snprintf(line, sizeof(line), "%c %.*s", ch.kind == HS_CHANGE_UPSERT ? 'U' : 'D',
+                     (int)ch.point.sid_len, ch.point.sid);
+        }
+        assert_true(n < 5);
+        assert_string_equal(line, want[n++]);
+    }
+    assert_int_equal(n, 5);
+    hs_changes_close(r);
+    hs_collection_close(h);
+    assert_int_equal(hs_db_close(db, NULL), HS_OK);
+}
+
+static void test_snapshot_keeps_the_kind_and_the_strings(void **state)
+{
+    (void)state;
+    hs_db *db = open_db();
+    create(db, "s", HS_ID_STRING);
+    hs_collection *h = coll(db, "s");
+    fill(h, 60);
+    hs_error err;
+    assert_int_equal(hs_collection_checkpoint(h, &err), HS_OK);
+    assert_int_equal(upsert_sid(h, "after", 7, "t", &err), HS_OK); /* in the log part */
+    keys want;
+    keys_of(h, &want);
+    hs_digest dw;
+    assert_int_equal(hs_collection_digest(h, &dw, NULL), HS_OK);
+    hs_snapshot_info info;
+    if (hs_snapshot_create(db, T, "s", "s.hsnap", &info, &err) != HS_OK)
+        fail_msg("snapshot: %s", err.message);
+    hs_restore_opts ro;
+    hs_restore_opts_init(&ro);
+    ro.collection = "s";
+    ro.to_name = "s2";
+    if (hs_snapshot_restore(db, "s.hsnap", &ro, NULL, NULL, &err) != HS_OK)
+        fail_msg("restore: %s", err.message);
+    assert_int_equal(hs_collection_id_type(db, T, "s2", NULL), HS_ID_STRING);
+    hs_collection *h2 = coll(db, "s2");
+    same_state(h2, &want, &dw);
+    assert_non_null(get_sid(h2, "after", NULL));
+    hs_collection_close(h2);
+    hs_collection_close(h);
+    assert_int_equal(hs_db_close(db, NULL), HS_OK);
+    db = open_db(); /* and after a reopen */
+    h2 = coll(db, "s2");
+    same_state(h2, &want, &dw);
+    hs_collection_close(h2);
+    assert_int_equal(hs_db_close(db, NULL), HS_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +866,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integer_files_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racing_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_stream_carries_the_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_keeps_the_kind_and_the_strings, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
