@@ -70,6 +70,7 @@ static int add_coll(void *ctx, const hs_snapshot_coll *x)
     o->m.m = x->config.m;
     o->m.ef_construction = x->config.ef_construction;
     o->m.ef_search = x->config.ef_search;
+    o->m.id_type = x->config.id_type == HS_ID_STRING ? "string" : "integer";
     o->m.logical_clock = x->clock;
     o->m.count = x->count;
     return 0;

@@ -102,7 +102,7 @@ static int put_coll(void *ctx, const hs_snapshot_coll *x)
                  (unsigned long long)x->clock);
     if (l->restored)
         hs_sb_printf(b, ",\"count\":%llu", (unsigned long long)x->count);
-    hs_sb_puts(b, "}");
+    hs_sb_puts(b, x->config.id_type == HS_ID_STRING ? ",\"id_type\":\"string\"}" : "}");
     return 0;
 }
 
