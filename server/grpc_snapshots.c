@@ -72,6 +72,7 @@ static int add_coll(void *ctx, const hs_snapshot_coll *x)
     o->m.ef_search = x->config.ef_search;
     o->m.logical_clock = x->clock;
     o->m.count = x->count;
+    o->m.frozen = x->frozen != 0;
     return 0;
 }
 
