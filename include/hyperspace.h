@@ -992,6 +992,7 @@ typedef struct hs_snapshot_coll {
     hs_collection_config config; /* as created (ef 0: follows the node's default) */
     uint64_t clock;              /* its clock in the archive */
     uint64_t count;              /* restore: live points; describe: 0 */
+    int frozen;                  /* frozen when archived (hs_collection_freeze): restored so */
 } hs_snapshot_coll;
 
 /* Writes a snapshot of the collection (tenant, collection), or of every collection of the node

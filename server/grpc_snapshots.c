@@ -13,23 +13,6 @@
 #include "server/grpc_int.h"
 #include "server/ops.h"
 
-static void snap_reply(hs_gcall *c, const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    c->reply = malloc(n ? n : 1);
-    if (!c->reply) {
-        hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
-        return;
-    }
-    c->reply_len = protobuf_c_message_pack(m, c->reply);
-    hs_gcall_finish(c, GRPC_STATUS_OK, "");
-}
-
-static void bad_message(hs_gcall *c)
-{
-    hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "Malformed request message");
-}
-
 /* The reply's strings point into what the info and the collections hold: an array of
  * collections (each with the strings it needs) kept until the reply is packed. */
 typedef struct coll_out {
@@ -73,6 +56,7 @@ static int add_coll(void *ctx, const hs_snapshot_coll *x)
     o->m.id_type = x->config.id_type == HS_ID_STRING ? "string" : "integer";
     o->m.logical_clock = x->clock;
     o->m.count = x->count;
+    o->m.frozen = x->frozen != 0;
     return 0;
 }
 
@@ -134,7 +118,7 @@ static void reply_described(hs_gcall *c, const char *name)
     info_msg(&s, &m);
     m.n_contents = l.n;
     m.contents = l.ptrs;
-    snap_reply(c, &m.base);
+    hs_grpc_reply(c, &m.base);
     colls_free(&l);
 }
 
@@ -143,7 +127,7 @@ void hs_rpc_snapshot_create(hs_gcall *c, const uint8_t *msg, size_t len)
     Hyperspace__SnapshotCreateRequest *r =
         hyperspace__snapshot_create_request__unpack(NULL, len, msg);
     if (!r)
-        return bad_message(c);
+        return hs_grpc_bad_message(c);
     hs_snapshot_info s;
     hs_fail f = {0};
     if (hs_op_snapshot_create(c->auth.tenant, r->collection, r->name, &s, &f))
@@ -157,7 +141,7 @@ void hs_rpc_snapshot_get(hs_gcall *c, const uint8_t *msg, size_t len)
 {
     Hyperspace__SnapshotRequest *r = hyperspace__snapshot_request__unpack(NULL, len, msg);
     if (!r)
-        return bad_message(c);
+        return hs_grpc_bad_message(c);
     reply_described(c, r->name);
     hyperspace__snapshot_request__free_unpacked(r, NULL);
 }
@@ -207,7 +191,7 @@ void hs_rpc_snapshot_list(hs_gcall *c, const uint8_t *msg, size_t len)
         Hyperspace__SnapshotList out = HYPERSPACE__SNAPSHOT_LIST__INIT;
         out.n_snapshots = l.n;
         out.snapshots = ps;
-        snap_reply(c, &out.base);
+        hs_grpc_reply(c, &out.base);
     }
     free(ms);
     free(ps);
@@ -218,7 +202,7 @@ void hs_rpc_snapshot_delete(hs_gcall *c, const uint8_t *msg, size_t len)
 {
     Hyperspace__SnapshotRequest *r = hyperspace__snapshot_request__unpack(NULL, len, msg);
     if (!r)
-        return bad_message(c);
+        return hs_grpc_bad_message(c);
     hs_fail f = {0};
     if (hs_op_snapshot_delete(r->name, &f)) {
         hs_gcall_fail(c, &f);
@@ -227,7 +211,7 @@ void hs_rpc_snapshot_delete(hs_gcall *c, const uint8_t *msg, size_t len)
         snprintf(text, sizeof(text), "Snapshot '%s' deleted.", r->name);
         Hyperspace__StatusResponse out = HYPERSPACE__STATUS_RESPONSE__INIT;
         out.status = text;
-        snap_reply(c, &out.base);
+        hs_grpc_reply(c, &out.base);
     }
     hyperspace__snapshot_request__free_unpacked(r, NULL);
 }
@@ -237,7 +221,7 @@ void hs_rpc_snapshot_restore(hs_gcall *c, const uint8_t *msg, size_t len)
     Hyperspace__SnapshotRestoreRequest *r =
         hyperspace__snapshot_restore_request__unpack(NULL, len, msg);
     if (!r)
-        return bad_message(c);
+        return hs_grpc_bad_message(c);
     hs_op_restore_req q = {r->collection, r->tenant, r->target, r->target_tenant, r->replace};
     colls l = {0};
     hs_fail f = {0};
@@ -251,7 +235,7 @@ void hs_rpc_snapshot_restore(hs_gcall *c, const uint8_t *msg, size_t len)
         out.n_collections = l.n;
         out.collections = l.ptrs;
         out.logical_clock = clock;
-        snap_reply(c, &out.base);
+        hs_grpc_reply(c, &out.base);
     }
     colls_free(&l);
     hyperspace__snapshot_restore_request__free_unpacked(r, NULL);

@@ -100,6 +100,8 @@ static int put_coll(void *ctx, const hs_snapshot_coll *x)
     hs_sb_printf(b, ",\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u,\"logical_clock\":%llu",
                  x->config.m, x->config.ef_construction, x->config.ef_search,
                  (unsigned long long)x->clock);
+    if (x->frozen)
+        hs_sb_puts(b, ",\"frozen\":true");
     if (l->restored)
         hs_sb_printf(b, ",\"count\":%llu", (unsigned long long)x->count);
     hs_sb_puts(b, x->config.id_type == HS_ID_STRING ? ",\"id_type\":\"string\"}" : "}");

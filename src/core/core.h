@@ -546,6 +546,7 @@ typedef struct hs_snap_coll {
     char tenant[HS_NAME_MAX + 1], name[HS_NAME_MAX + 1];
     hs_collection_config config;
     uint64_t created_clock, clock;
+    bool frozen; /* hs_collection_freeze: the restored copy is frozen too */
 } hs_snap_coll;
 
 typedef struct hs_snap_meta {

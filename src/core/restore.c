@@ -270,6 +270,7 @@ static void stage_entry(const stage *s, centry *e)
     e->config = s->src->config;
     e->created_clock = s->src->created_clock;
     e->format = 3;
+    e->frozen = s->src->frozen;
 }
 
 /* collection.json with the target names and the manifest of the staged files. */
@@ -280,10 +281,25 @@ static int stage_config(run *r, stage *s, hs_error *err)
     centry e;
     stage_entry(s, &e);
     e.dir = s->dir;
-    hs_manifest m = {s->have_ckpt ? s->ckpt_seq : 0, s->wal[s->nwal - 1].seq, s->wal,
-                     s->nwal - 1};
+    /* the manifest lists the closed segments from the replay position on; older ones (kept
+     * for change readers) are not the load's business, as on the source */
+    hs_ckpt_info ck;
+    uint64_t from = 1;
+    int rc = s->have_ckpt ? hs_coll_newest_ckpt(r->db, s->dir, &ck, err) : HS_OK;
+    if (rc == HS_ECORRUPT)
+        return hs_snap_corrupt(err, r->snap, "collection '%s': %s", s->src->name,
+                               err ? err->message : "bad checkpoint");
+    if (rc != HS_OK)
+        return rc;
+    if (s->have_ckpt)
+        from = HS_MAX(ck.wal.seg, 1);
+    size_t k = 0;
+    while (k + 1 < s->nwal && s->wal[k].seq < from)
+        k++;
+    hs_manifest m = {s->have_ckpt ? s->ckpt_seq : 0, s->wal[s->nwal - 1].seq, s->wal + k,
+                     s->nwal - 1 - k};
     int fd;
-    int rc = hs_config_write_new(r->db, s->dir, &e, &m, &fd, err);
+    rc = hs_config_write_new(r->db, s->dir, &e, &m, &fd, err);
     if (rc != HS_OK)
         return rc;
     int frc = r->db->io->fsync(r->db->io->ctx, fd);
@@ -489,7 +505,7 @@ int hs_snapshot_restore(hs_db *db, const char *name, const hs_restore_opts *o,
     for (size_t i = 0; fn && i < (rc == HS_OK ? r.nst : done ? done - 1 : 0); i++) {
         stage *s = &r.st[i];
         hs_snapshot_coll c = {s->tenant, s->name, s->src->tenant, s->src->name,
-                              s->src->config, s->clock, s->count};
+                              s->src->config, s->clock, s->count, s->src->frozen};
         if (fn(ctx, &c) != 0)
             break;
     }

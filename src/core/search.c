@@ -416,21 +416,6 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
     return n;
 }
 
-/* The calling thread's buffer for one record of len bytes (64-byte aligned), or NULL. */
-static uint8_t *record_buffer(size_t len)
-{
-    static __thread uint8_t *buf;
-    static __thread size_t cap;
-    if (cap < len) {
-        free(buf);
-        cap = HS_ALIGN_UP(len, 64);
-        buf = aligned_alloc(64, cap);
-        if (!buf)
-            cap = 0;
-    }
-    return buf;
-}
-
 /* The vector ranking: the best k matching points by (distance, id) into rk; returns the count. */
 static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, const void *qtrav,
                             size_t k, size_t ef, size_t exact_limit, ranked *rk, int *rc)
@@ -448,7 +433,8 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
                    .ctx = (void *)p};
     size_t n = gather(c, p, qfull, qtrav, k, ef, &f, cand, want, exact_limit, rc);
     const hs_chunks *full = hs_segset_chunks(c->vecs);
-    uint8_t *buf = c->quantized ? record_buffer(c->full.rec_len) : NULL;
+    /* one record read at a time (a failed allocation reads through the mapping instead) */
+    uint8_t *buf = c->quantized ? aligned_alloc(64, HS_ALIGN_UP(c->full.rec_len, 64)) : NULL;
     for (size_t i = 0; i < n; i++) {
         /* a quantized collection's records are read from the file, not through the mapping:
          * the kernel's fault-around would map 64 KiB around each (the whole vector file after
@@ -460,6 +446,7 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
         rk[i].id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, cand[i].id);
         rk[i].slot = cand[i].id;
     }
+    free(buf);
     free(cand);
     if (n > 1)
         qsort(rk, n, sizeof(*rk), cmp_ranked);

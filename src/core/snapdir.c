@@ -557,7 +557,8 @@ int hs_snapshot_describe(hs_db *db, const char *name, hs_snapshot_info *out,
         *out = info;
     for (size_t i = 0; fn && rc == HS_OK && i < m.n; i++) {
         const hs_snap_coll *c = &m.colls[i];
-        hs_snapshot_coll sc = {c->tenant, c->name, c->tenant, c->name, c->config, c->clock, 0};
+        hs_snapshot_coll sc = {c->tenant, c->name, c->tenant, c->name, c->config, c->clock, 0,
+                               c->frozen};
         rc = fn(ctx, &sc);
     }
     hs_snap_meta_free(&m);

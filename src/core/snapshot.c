@@ -18,7 +18,8 @@
  *   - its newest checkpoint (finished before the gate was taken, so of a clock <= C), the
  *     vector records that checkpoint covers (records are written once and never change) and
  *     its log from the checkpoint's replay position up to the last record with a clock <= C
- *     go into the archive.  The restored collection replays exactly that log.
+ *     go into the archive (with the older segments a checkpoint kept for change readers,
+ *     whole).  The restored collection replays exactly that log.
  * Quarantined collections, and collections whose files do not read back (found while planning,
  * before any of their bytes is written), are left out of a node snapshot (counted, logged) and
  * refuse a collection snapshot (HS_ELOAD).
@@ -43,12 +44,12 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define META_VERSION 1u
-#define META_VERSION_SID 2u /* as 1, with a u32 id type after each collection's ef_search; only
-                               written when a collection uses string ids */
+#define META_VERSION 2u /* 1: without the flags of each collection (still read) */
 #define SUFFIX ".hsnap"
 #define COPY_CHUNK (1u << 20)
 #define MAX_COLLECTIONS (1u << 24)
+#define META_FROZEN 1u /* flags of a collection (version 2) */
+#define META_SID 2u    /* ... the collection uses string ids (hs_collection_config.id_type) */
 
 /* ---- the gate ---------------------------------------------------------------------------- */
 
@@ -146,7 +147,7 @@ static void mput_str(mbuf *b, const char *s)
     mput(b, s, strlen(s));
 }
 
-static void meta_coll_put(mbuf *b, const hs_snap_coll *c, uint32_t ver)
+static void meta_coll_put(mbuf *b, const hs_snap_coll *c)
 {
     mput_str(b, c->tenant);
     mput_str(b, c->name);
@@ -156,10 +157,9 @@ static void meta_coll_put(mbuf *b, const hs_snap_coll *c, uint32_t ver)
     mput32(b, c->config.m);
     mput32(b, c->config.ef_construction);
     mput32(b, c->config.ef_search);
-    if (ver == META_VERSION_SID)
-        mput32(b, (uint32_t)c->config.id_type);
     mput64(b, c->created_clock);
     mput64(b, c->clock);
+    mput32(b, (c->frozen ? META_FROZEN : 0) | (c->config.id_type == HS_ID_STRING ? META_SID : 0));
 }
 
 static bool read_str(hs_reader *r, char *out, size_t cap)
@@ -192,9 +192,9 @@ int hs_snap_meta_parse(const uint8_t *b, size_t len, hs_snap_meta *m, hs_error *
     memset(m, 0, sizeof(*m));
     hs_reader r = hs_reader_of(b, len);
     uint32_t ver = 0, node = 0, n = 0;
-    bool ok = hs_read_le32(&r, &ver) && (ver == META_VERSION || ver == META_VERSION_SID) &&
-              hs_read_le32(&r, &node) &&
-              node <= 1 && hs_read_le64(&r, &m->created_ms) && hs_read_le32(&r, &m->skipped) &&
+    bool ok = hs_read_le32(&r, &ver) && ver >= 1 && ver <= META_VERSION &&
+              hs_read_le32(&r, &node) && node <= 1 && hs_read_le64(&r, &m->created_ms) &&
+              hs_read_le32(&r, &m->skipped) &&
               read_str(&r, m->node_id, sizeof(m->node_id)) && hs_read_le32(&r, &n) &&
               n <= MAX_COLLECTIONS && (node || n == 1) && n <= hs_reader_left(&r) / 48;
     m->node = node;
@@ -203,17 +203,18 @@ int hs_snap_meta_parse(const uint8_t *b, size_t len, hs_snap_meta *m, hs_error *
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     for (uint32_t i = 0; ok && i < n; i++) {
         hs_snap_coll *c = &m->colls[i];
-        uint32_t metric = 0, quant = 0, ids = 0;
+        uint32_t metric = 0, quant = 0, flags = 0;
         ok = read_str(&r, c->tenant, sizeof(c->tenant)) && read_str(&r, c->name, sizeof(c->name)) &&
              hs_read_le32(&r, &c->config.dimension) && hs_read_le32(&r, &metric) &&
              hs_read_le32(&r, &quant) && hs_read_le32(&r, &c->config.m) &&
              hs_read_le32(&r, &c->config.ef_construction) &&
-             hs_read_le32(&r, &c->config.ef_search) &&
-             (ver != META_VERSION_SID || (hs_read_le32(&r, &ids) && ids <= HS_ID_STRING)) &&
-             hs_read_le64(&r, &c->created_clock) && hs_read_le64(&r, &c->clock);
+             hs_read_le32(&r, &c->config.ef_search) && hs_read_le64(&r, &c->created_clock) &&
+             hs_read_le64(&r, &c->clock) && (ver < 2 || hs_read_le32(&r, &flags)) &&
+             (flags & ~(META_FROZEN | META_SID)) == 0;
+        c->frozen = flags & META_FROZEN;
+        c->config.id_type = flags & META_SID ? HS_ID_STRING : HS_ID_INTEGER;
         c->config.metric = (hs_metric)metric;
         c->config.quantization = (hs_quantization)quant;
-        c->config.id_type = (hs_id_type)ids;
         ok = ok && hs_check_names(c->tenant, c->name, NULL) == HS_OK && config_ok(&c->config) &&
              metric <= 3 && quant <= 2 && c->created_clock <= c->clock &&
              (i == 0 || cmp_coll(&m->colls[i - 1], c) < 0); /* sorted, no name twice */
@@ -448,10 +449,29 @@ static int plan_log(job *j, uint64_t C, hs_error *err)
     size_t i0 = 0;
     while (i0 < l.n && l.seq[i0] < first)
         i0++;
+    /* segments before it a checkpoint kept for change readers (hs_db_opts.wal_retain_bytes):
+     * the run of them that ends right before it goes along whole, so that a reader of the
+     * restored copy finds the history its checkpoint's log floor promises */
+    size_t k0 = i0;
+    while (k0 > 0 && l.seq[k0 - 1] + (i0 - k0) + 1 == first)
+        k0--;
     int rc = HS_OK;
-    j->segs = calloc(l.n - i0 + 1, sizeof(*j->segs));
+    j->segs = calloc(l.n - k0 + 1, sizeof(*j->segs));
     if (!j->segs)
         rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    for (size_t i = k0; rc == HS_OK && i < i0; i++) {
+        char path[HS_PATH_MAX];
+        hs_path(path, sizeof(path), "%s/%016" PRIx64 ".wal", wal, l.seq[i]);
+        int fd = j->db->io->open(j->db->io->ctx, path, O_RDONLY, 0);
+        seg_cut *s = &j->segs[j->nsegs];
+        s->seq = l.seq[i];
+        if (fd < 0 || j->db->io->size(j->db->io->ctx, fd, &s->len) < 0)
+            rc = io_fail(err, fd < 0 ? fd : -EIO, "cannot read", path);
+        if (fd >= 0)
+            j->db->io->close(j->db->io->ctx, fd);
+        if (rc == HS_OK)
+            j->nsegs++;
+    }
     if (rc == HS_OK && (i0 == l.n || l.seq[i0] != first))
         rc = hs_error_set(err, HS_ECORRUPT, "WAL %s/%016" PRIx64 ".wal: missing (the collection's "
                           "log starts there)", wal, first);
@@ -649,6 +669,7 @@ static int pin(hs_db *db, const char *tenant, const char *name, uint64_t C, job 
         j->e.format = e->format;
         j->e.config = e->config;
         j->e.created_clock = e->created_clock;
+        j->e.frozen = __atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE);
     }
     pthread_mutex_unlock(&db->lock);
     return rc;
@@ -705,6 +726,7 @@ static int archive_one(hs_db *db, hs_archive_writer *w, uint32_t group, const ch
         out->config = j.e.config;
         out->created_clock = j.e.created_clock;
         out->clock = j.clock;
+        out->frozen = j.e.frozen;
     }
     free(j.segs);
     free(j.vlen);
@@ -813,19 +835,15 @@ static int write_gated(hs_db *db, const char *tenant, const char *collection, hs
         }
     }
     mbuf b = {0};
-    uint32_t ver = META_VERSION; /* archives of integer-id collections as before string ids */
-    for (size_t i = 0; i < m.n; i++)
-        if (m.colls[i].config.id_type == HS_ID_STRING)
-            ver = META_VERSION_SID;
     if (rc == HS_OK) {
-        mput32(&b, ver);
+        mput32(&b, META_VERSION);
         mput32(&b, m.node);
         mput64(&b, m.created_ms);
         mput32(&b, m.skipped);
         mput_str(&b, m.node_id);
         mput32(&b, (uint32_t)m.n);
         for (size_t i = 0; i < m.n; i++)
-            meta_coll_put(&b, &m.colls[i], ver);
+            meta_coll_put(&b, &m.colls[i]);
         if (b.oom)
             rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
     }

@@ -214,8 +214,9 @@ def test_snapshot_under_concurrent_writes_restores_the_state_at_its_clock(pair,
     c1 = writers[0]
     assert c1.ops[0][0] <= one["logical_clock"] < c1.ops[-1][0]  # writes on both sides
     assert one["scope"] == "collection" and one["collections"] == 1
-    # every writer had writes acknowledged while the node snapshot ran, past its clock
-    assert all(any(c > node["logical_clock"] for c in d) for d in during), during
+    # every writer has acknowledged writes on both sides of the node snapshot's clock (how many
+    # fell inside the snapshot's own run depends on the scheduler: not asserted)
+    assert all(w.ops[0][0] <= node["logical_clock"] < w.ops[-1][0] for w in writers), during
     assert node["scope"] == "node" and node["collections"] == 5
     names = {(x["tenant"], x["name"]) for x in node["contents"]}
     assert names == {("default_admin", "default"), ("default_admin", "c1"),
@@ -284,10 +285,13 @@ def test_quiet_restore_equals_the_source_and_poincare_and_typed_metadata(pair):
 
 
 def _all_collections(server, tenants=("default_admin", "acme", "other")):
+    """The collections of some tenants with their contents' figures (not the indexer's backlog,
+    which moves on its own)."""
     out = {}
     for t in tenants:
-        out[t] = ok(http(server, "GET", "/api/collections",
-                         headers={"x-hyperspace-user-id": t}))
+        out[t] = [(c["name"], c["count"], c["deleted_count"], c["dimension"], c["metric"])
+                  for c in ok(http(server, "GET", "/api/collections",
+                                   headers={"x-hyperspace-user-id": t}))]
     return out
 
 

@@ -24,7 +24,7 @@ import threading
 import grpc
 import pytest
 
-from conftest import Server, finish, http, ok
+from conftest import http, ok, restart
 
 REWORDED = bool(os.environ.get("HS_ERROR_REWORD"))
 
@@ -150,6 +150,27 @@ def test_types_filter_and_live_subscription(server, pb):
     got = ok(http(server, "GET", "/api/collections/tf/events?after=%d&wait_ms=20000" %
                   pos["next"]))
     assert [e["point"]["id"] for e in got["events"]] == [11]
+
+
+def test_payload_updates_are_upserts_and_freezing_is_no_change(server, pb):
+    P, _ = pb
+    db = stub_of(server, pb)
+    db.CreateCollection(P.CreateCollectionRequest(name="pu", dimension=2, metric="l2"))
+    db.Insert(P.InsertRequest(collection="pu", id=1, vector=[1, 2], metadata={"a": "x"}))
+    start = db.GetDigest(P.DigestRequest(collection="pu")).logical_clock
+    ok(http(server, "POST", "/api/collections/pu/payload", {"id": 1, "metadata": {"b": "y"}}))
+    ok(http(server, "POST", "/api/collections/pu/freeze"))
+    ok(http(server, "POST", "/api/collections/pu/unfreeze"))
+    ok(http(server, "POST", "/api/collections/pu/payload", {"id": 1, "mode": "delete",
+                                                            "keys": ["a"]}))
+    stream = db.SubscribeToEvents(P.EventSubscriptionRequest(collection="pu", after_clock=start))
+    first, second = [e.vector_inserted for e in take(stream, 2)]
+    stream.cancel()
+    # the whole point as it stands after each update, with its stored vector
+    assert (first.id, dict(first.metadata), list(first.vector)) == (1, {"a": "x", "b": "y"},
+                                                                   [1, 2])
+    assert (second.id, dict(second.metadata), list(second.vector)) == (1, {"b": "y"}, [1, 2])
+    assert second.logical_clock == first.logical_clock + 1  # freezing took no clock
 
 
 # ---- errors ----------------------------------------------------------------------------------------
@@ -493,10 +514,7 @@ def run_exactly_once(server, pb, total, seed, restart_server=0):
             write_phase(total // phases)
             if phase + 1 < phases:  # every write so far was acknowledged (BATCH: durable)
                 with lock:
-                    server.stop(signal.SIGKILL)
-                    # a fresh log file: readiness is read from it
-                    server.log_path = os.path.join(tempfile.mkdtemp(prefix="hs-log-"), "server.log")
-                    server.start()
+                    restart(server, signal.SIGKILL)
                     db = stub_of(server, pb)
         # until the consumer has them all (no deadline of ours: the ctest timeout bounds it)
         while lines() < len(expected):

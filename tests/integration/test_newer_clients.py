@@ -440,7 +440,7 @@ def test_field_numbers_follow_the_rule(pb):
         "SnapshotRequest": ["name"],
         "SnapshotCollection": ["tenant", "name", "dimension", "metric", "quantization", "m",
                                "ef_construction", "ef_search", "logical_clock", "count",
-                               "from_tenant", "from_name", "id_type"],
+                               "from_tenant", "from_name", "frozen", "id_type"],
         "SnapshotInfo": ["name", "logical_clock", "bytes", "created_ms", "node", "tenant",
                          "collection", "collections", "skipped", "node_id", "error", "contents"],
         "SnapshotList": ["snapshots"],

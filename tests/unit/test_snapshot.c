@@ -585,6 +585,25 @@ static void test_targets_import_list_and_leftovers(void **state)
     ro.replace = 1;
     ro.to_name = NULL;
     assert_int_equal(hs_snapshot_restore(db, "c.hsnap", &ro, NULL, NULL, &err), HS_OK);
+    /* a frozen collection is archived and restored frozen */
+    assert_int_equal(hs_collection_freeze(db, "d", "c", 1, NULL), HS_OK);
+    assert_int_equal(hs_snapshot_create(db, "d", "c", "frozen.hsnap", NULL, &err), HS_OK);
+    hs_restore_opts fo;
+    hs_restore_opts_init(&fo);
+    fo.collection = "c";
+    fo.to_name = "ice";
+    assert_int_equal(hs_snapshot_restore(db, "frozen.hsnap", &fo, NULL, NULL, &err), HS_OK);
+    assert_int_equal(hs_collection_stats_get(db, "d", "ice", &st, NULL), HS_OK);
+    assert_true(st.frozen);
+    assert_int_equal(st.count, 40);
+    hs_collection *ice;
+    assert_int_equal(hs_collection_open(db, "d", "ice", &ice, NULL), HS_OK);
+    double iv[DIM] = {1, 1, 1, 1};
+    hs_point ip = {1000, iv, DIM, NULL, 0};
+    assert_int_equal(hs_upsert(ice, &ip, 1, HS_DURABILITY_ASYNC, NULL), HS_EFROZEN);
+    hs_collection_close(ice);
+    assert_int_equal(hs_collection_freeze(db, "d", "c", 0, NULL), HS_OK);
+    assert_int_equal(hs_snapshot_delete(db, "frozen.hsnap", NULL), HS_OK);
     /* a collection the archive does not hold */
     ro.collection = "nope";
     assert_int_equal(hs_snapshot_restore(db, "c.hsnap", &ro, NULL, NULL, &err), HS_ENOTFOUND);
@@ -688,6 +707,97 @@ static void test_damaged_collections_are_left_out(void **state)
     assert_int_equal(hs_db_close(db, NULL), HS_OK);
 }
 
+/* The changes a reader sees from `after` (up to `upto`), as kind/clock/id triples; the open's or
+ * first read's code when it fails (a position the log no longer holds). */
+static int changes_from(hs_db *db, const char *tenant, const char *name, uint64_t after,
+                        uint64_t upto, uint64_t *out, size_t cap, size_t *n)
+{
+    hs_changes_opts o;
+    memset(&o, 0, sizeof(o));
+    o.after = after;
+    o.with_vector = 0;
+    hs_changes *r;
+    *n = 0;
+    int rc = hs_changes_open(db, tenant, name, &o, &r, NULL);
+    if (rc != HS_OK)
+        return rc;
+    for (;;) {
+        hs_change ch;
+        int got = 0;
+        rc = hs_changes_next(r, &ch, &got, NULL);
+        if (rc != HS_OK || !got || ch.clock > upto)
+            break;
+        if (*n + 3 <= cap) {
+            out[(*n)++] = ch.kind;
+            out[(*n)++] = ch.clock;
+            out[(*n)++] = ch.point.id;
+        }
+    }
+    hs_changes_close(r);
+    return rc;
+}
+
+/* A collection that keeps log for change readers (wal_retain_bytes): the restored copy keeps
+ * the same history, so a reader of it sees, from any position, what a reader of the source sees
+ * up to the snapshot's clock, and is refused the same positions. */
+static void test_log_kept_for_change_readers_is_restored(void **state)
+{
+    (void)state;
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.wal_segment_bytes = 4096;
+    o.wal_retain_bytes = 12288;
+    o.checkpoint_min_log_bytes = 0;
+    o.snapshot_interval_sec = 0;
+    hs_db *db;
+    assert_int_equal(hs_db_open(root, &o, &db, NULL), HS_OK);
+    create(db, "t", "r", HS_METRIC_L2);
+    hs_collection *h;
+    assert_int_equal(hs_collection_open(db, "t", "r", &h, NULL), HS_OK);
+    for (uint64_t i = 0; i < 600; i++) {
+        double v[DIM] = {(double)(i % 50), 1, 2, (double)i};
+        hs_point p = {i % 50, v, DIM, NULL, 0};
+        assert_int_equal(hs_upsert(h, &p, 1, HS_DURABILITY_ASYNC, NULL), HS_OK);
+        if (i % 7 == 3) {
+            size_t d;
+            uint64_t id = (i * 3) % 50;
+            assert_int_equal(hs_delete(h, &id, 1, HS_DURABILITY_ASYNC, &d, NULL), HS_OK);
+        }
+        if (i % 100 == 99)
+            assert_int_equal(hs_collection_checkpoint(h, NULL), HS_OK);
+    }
+    hs_snapshot_info info;
+    hs_error err;
+    assert_int_equal(hs_snapshot_create(db, "t", "r", "r.hsnap", &info, &err), HS_OK);
+    for (uint64_t i = 0; i < 30; i++) { /* after the snapshot: not in the copy */
+        double v[DIM] = {9, 9, 9, (double)i};
+        hs_point p = {i, v, DIM, NULL, 0};
+        assert_int_equal(hs_upsert(h, &p, 1, HS_DURABILITY_ASYNC, NULL), HS_OK);
+    }
+    hs_collection_close(h);
+    hs_restore_opts ro;
+    hs_restore_opts_init(&ro);
+    ro.collection = "r";
+    ro.to_name = "r2";
+    if (hs_snapshot_restore(db, "r.hsnap", &ro, NULL, NULL, &err) != HS_OK)
+        fail_msg("restore: %s", err.message);
+    static uint64_t a[3 * 4096], b[3 * 4096];
+    size_t na, nb;
+    int truncated = 0, read = 0;
+    for (uint64_t after = 0; after <= info.clock; after += 37) {
+        int ra = changes_from(db, "t", "r", after, info.clock, a, 3 * 4096, &na);
+        int rb = changes_from(db, "t", "r2", after, info.clock, b, 3 * 4096, &nb);
+        if (ra != rb)
+            fail_msg("after %llu: source %d, restored %d", (unsigned long long)after, ra, rb);
+        truncated += ra == HS_ETRUNCATED;
+        read += ra == HS_OK && na > 0;
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof(a[0]));
+    }
+    assert_true(truncated > 0 && read > 0); /* both kinds of position were tried */
+    assert_int_equal(hs_db_close(db, NULL), HS_OK);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -713,6 +823,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names_never_leave_the_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_targets_import_list_and_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_collections_are_left_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_kept_for_change_readers_is_restored, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
