@@ -416,17 +416,24 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
     return n;
 }
 
+static pthread_key_t record_key; /* frees a thread's record buffer when the thread ends */
+static pthread_once_t record_once = PTHREAD_ONCE_INIT;
+
+static void record_key_make(void) { pthread_key_create(&record_key, free); }
+
 /* The calling thread's buffer for one record of len bytes (64-byte aligned), or NULL. */
 static uint8_t *record_buffer(size_t len)
 {
     static __thread uint8_t *buf;
     static __thread size_t cap;
     if (cap < len) {
+        pthread_once(&record_once, record_key_make);
         free(buf);
         cap = HS_ALIGN_UP(len, 64);
         buf = aligned_alloc(64, cap);
         if (!buf)
             cap = 0;
+        pthread_setspecific(record_key, buf);
     }
     return buf;
 }
