@@ -224,9 +224,12 @@ uint64_t hs_mem_resident(const void *p, size_t len)
 {
     if (!p || !len)
         return 0;
-    static size_t page;
-    if (!page)
+    static size_t page_size; /* atomic: statistics are read from any thread */
+    size_t page = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+    if (!page) {
         page = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page_size, page, __ATOMIC_RELAXED);
+    }
     uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(page - 1);
     uintptr_t hi = ((uintptr_t)p + len + page - 1) & ~(uintptr_t)(page - 1);
     size_t npages = (hi - lo) / page;
