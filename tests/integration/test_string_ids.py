@@ -16,7 +16,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import Server, finish, http, ok
+from conftest import http, ok
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
 NF = grpc.StatusCode.NOT_FOUND
@@ -79,17 +79,9 @@ def digest(srv, name):
 
 
 @pytest.fixture(scope="module")
-def srv():
-    s = Server().start()
-    yield s
-    finish(s)
-
-
-@pytest.fixture(scope="module")
-def db(srv, pb):
-    ch = grpc.insecure_channel(srv.grpc_target)
-    yield pb[0], pb[1].DatabaseStub(ch)
-    ch.close()
+def db(rpc):
+    """(messages, stub) of the module's server (conftest's srv and rpc)."""
+    return rpc
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import signal
 import grpc
 import pytest
 
-from conftest import Server, finish, http, ok, restart
+from conftest import http, ok, restart
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -60,17 +60,9 @@ def grpc_err(fn, req):
 
 
 @pytest.fixture(scope="module")
-def srv():
-    s = Server().start()
-    yield s
-    finish(s)
-
-
-@pytest.fixture(scope="module")
-def db(srv, pb):
-    ch = grpc.insecure_channel(srv.grpc_target)
-    yield pb[0], pb[1].DatabaseStub(ch)
-    ch.close()
+def db(rpc):
+    """(messages, stub) of the module's server (conftest's srv and rpc)."""
+    return rpc
 
 
 # ---- the three modes on both transports ---------------------------------------------------------
