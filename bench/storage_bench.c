@@ -20,7 +20,7 @@
  *   hs-storage-bench load    DIR --collection C --base F [--metric l2|cosine] [--quant none|
  *                            scalar|binary] [--batch 1000]
  *       a collection made from an .fvecs file (asynchronous batches, indexed, checkpointed)
- *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--threads 1]
+ *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--ef N] [--threads 1]
  *                            [--seconds 10]
  *       search QPS and recall@k through the C API on an existing database (for instance the
  *       data directory a hyperspace-server wrote): the in-process side of bench/grpc_bench.sh;
@@ -45,7 +45,7 @@
 
 typedef struct args {
     const char *mode, *dir, *collection, *query, *truth, *base, *metric, *quant;
-    size_t dim, n, batch, reps, wakes, count, points, k, threads;
+    size_t dim, n, batch, reps, wakes, count, points, k, threads, ef;
     double seconds;
     hs_durability durability;
     bool meta, indexed;
@@ -102,6 +102,8 @@ static void parse(args *a, int argc, char **argv)
             a->metric = v;
         else if (!strcmp(k, "--quant"))
             a->quant = v;
+        else if (!strcmp(k, "--ef"))
+            a->ef = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--k"))
             a->k = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--threads"))
@@ -496,7 +498,7 @@ static double hs_now_s(void) { return (double)hs_now_ns() / 1e9; }
 typedef struct searcher {
     hs_collection *h;
     const texmex *q, *truth;
-    size_t k, first;
+    size_t k, ef, first;
     double until;
     uint64_t done, hits;
 } searcher;
@@ -509,6 +511,7 @@ static void *search_main(void *arg)
     hs_search_opts so;
     hs_search_opts_init(&so);
     so.k = w->k;
+    so.ef = (uint32_t)w->ef;
     for (size_t qi = w->first; hs_now_s() < w->until; qi = (qi + 1) % w->q->n) {
         for (size_t d = 0; d < w->q->dim; d++)
             qv[d] = w->q->f[qi * w->q->dim + d];
@@ -624,7 +627,7 @@ static void run_search(const args *a)
     pthread_t *t = calloc(a->threads, sizeof(pthread_t));
     double t0 = hs_now_s();
     for (size_t i = 0; i < a->threads; i++) {
-        w[i] = (searcher){h, &q, a->truth ? &truth : NULL, a->k, i * q.n / a->threads,
+        w[i] = (searcher){h, &q, a->truth ? &truth : NULL, a->k, a->ef, i * q.n / a->threads,
                           t0 + a->seconds, 0, 0};
         pthread_create(&t[i], NULL, search_main, &w[i]);
     }
@@ -635,8 +638,8 @@ static void run_search(const args *a)
         hits += w[i].hits;
     }
     double secs = hs_now_s() - t0;
-    printf("mode=search threads=%zu k=%zu queries=%llu seconds=%.2f qps=%.0f", a->threads, a->k,
-           (unsigned long long)done, secs, (double)done / secs);
+    printf("mode=search threads=%zu k=%zu ef=%zu queries=%llu seconds=%.2f qps=%.0f", a->threads, a->k,
+           a->ef, (unsigned long long)done, secs, (double)done / secs);
     if (a->truth)
         printf(" recall=%.4f", (double)hits / (double)(done * a->k));
     printf("\n");

@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemall
             libicu-dev libroaring-dev libncurses-dev)
 test_pkgs=(clang libclang-rt-14-dev python3-grpcio python3-protobuf python3-pytest protobuf-compiler
            protobuf-compiler-grpc curl python3-numpy python3-tqdm python3-pip tmux systemd)
-bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist wordnet-base)
+bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist wordnet-base fasttext)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 groups=("$@")
