@@ -2,8 +2,9 @@
 # make bench: prepares the data sets (once) and runs hyperspace beside hnswlib and faiss on the
 # same files, printing one Markdown table per data set.  Results also go to $BUILD/bench-results.md.
 # Usage: bench/run.sh [build-dir]
-#   (env: BENCH_THREADS=2, BENCH_SETS="fashion hyperbolic hierarchy synthetic taxonomy-1m")
-# The first run generates the data: taxonomy-1m takes ~10 minutes and 1.6 GB of disk.
+#   (env: BENCH_THREADS=2, BENCH_SETS="fashion glosses hyperbolic hierarchy synthetic taxonomy-1m")
+# The first run generates the data: taxonomy-1m takes ~10 minutes and 1.6 GB of disk, glosses
+# ~10 minutes (fastText training).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -11,7 +12,7 @@ data=$build/bench-data
 shared=$root/../shared/bench
 py=/usr/bin/python3
 threads=${BENCH_THREADS:-2}
-sets=${BENCH_SETS:-fashion hyperbolic hierarchy synthetic taxonomy-1m}
+sets=${BENCH_SETS:-fashion glosses hyperbolic hierarchy synthetic taxonomy-1m}
 out=$build/bench-results.md
 mkdir -p "$data" "$build/bin"
 
@@ -41,6 +42,39 @@ for set in $sets; do
         --metric l2 --base "$fm/base.fvecs" --query "$fm/query1k.fvecs" --truth "$fm/gt1k_l2_top100.ivecs" \
         --k 10 --M 16 --ef-construction 200 --threads "$threads" --ef 10,12,14,16,18,20,22,24,28,32,40,64 \
         | tee -a "$out"
+      ;;
+    glosses)
+      # a realistic text-embedding set (bench/prep_glosses.py): WordNet glosses embedded by a
+      # fastText model trained on them, 768-d, centred, unit length; 1,000 held-out glosses as
+      # queries.  The graph search beside the peers, then each quantization mode through the
+      # database (C API: a checkpointed collection reopened, 10 s of queries per ef) with the
+      # bytes it holds in RAM per tier, measured.
+      gd=$data/glosses
+      if [ ! -f "$gd/gt.ivecs" ]; then
+        "$py" "$root/bench/prep_glosses.py" "$gd" >&2
+      fi
+      echo "## WordNet glosses 100k x 768 (fastText, centred), cosine, M=16, ef_construction=200, 1,000 held-out queries" | tee -a "$out"
+      "$py" "$root/bench/compare.py" --dataset glosses \
+        --hs "$build/bin/hs-bench" --hnswlib "$build/bin/peer-hnswlib" --faiss "$root/bench/peer_faiss.py" \
+        --hs-variant "hyperspace-none=--quant none" --hs-variant "hyperspace-scalar=--quant scalar" \
+        --hs-variant "hyperspace-binary=--quant binary" -- \
+        --metric cosine --base "$gd/base.fvecs" --query "$gd/query.fvecs" --truth "$gd/gt.ivecs" \
+        --k 10 --M 16 --ef-construction 200 --threads "$threads" --ef 10,20,40,80,160,320,640 \
+        | tee -a "$out"
+      echo | tee -a "$out"
+      echo "Through the database (hs-storage-bench; collection defaults M=16, ef_construction=100), memory after the queries:" | tee -a "$out"
+      for q in none scalar binary; do
+        db=$data/glosses-db-$q
+        rm -rf "$db"
+        "$build/bin/hs-storage-bench" load "$db" --collection g --base "$gd/base.fvecs" \
+          --metric cosine --quant $q | sed 's/^/    /' | tee -a "$out"
+        for ef in 40 100 320; do
+          "$build/bin/hs-storage-bench" search "$db" --collection g --query "$gd/query.fvecs" \
+            --truth "$gd/gt.ivecs" --ef $ef --seconds 10 | grep -v 'when=loaded' \
+            | sed 's/^/    /' | tee -a "$out"
+        done
+        rm -rf "$db"
+      done
       ;;
     hyperbolic)
       echo "## Synthetic hyperbolic 100k x 64 (Poincare ball), M=16, ef_construction=200, 1,000 queries" | tee -a "$out"
