@@ -4,6 +4,7 @@
  */
 #include <cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <strings.h>
 
 #include "server/http_route.h"
+#include "server/repl.h"
 #include "util/log.h"
 #include "util/numfmt.h"
 #include "util/utf8.h"
@@ -46,18 +48,26 @@ void hs_route_cluster(hctx *c)
 
 void hs_route_promote(hctx *c)
 {
+    static pthread_mutex_t promoting = PTHREAD_MUTEX_INITIALIZER; /* one promotion at a time */
+    pthread_mutex_lock(&promoting);
     const char *prev = role_text();
-    /* a follower stops following (this build streams nothing from a leader yet) and records
-     * its new role before answering, so it stays a leader after a restart without --role */
+    /* B11.7: a follower stops its replication client (joined: nothing is applied after the
+     * answer), records its new role before answering, so it stays a leader after a restart
+     * without --role, and takes writes from then on */
     if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
+        hs_follower_stop();
         if (hs_ops_role_persist(false)) {
             hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
                          g_srv.cfg.data_dir);
+            if (hs_follower_start()) /* still a follower: following again */
+                hs_log(HS_LOG_ERROR, "the replication client did not start again");
+            pthread_mutex_unlock(&promoting);
             return;
         }
         __atomic_store_n(&g_srv.follower, false, __ATOMIC_RELEASE);
         hs_log(HS_LOG_INFO, "promoted to leader");
     }
+    pthread_mutex_unlock(&promoting);
     hs_sb_puts(&c->out, "{\"role\":\"Leader\",\"previous_role\":");
     hs_sb_cstr(&c->out, prev);
     hs_sb_puts(&c->out, ",\"node_id\":");
