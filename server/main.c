@@ -111,14 +111,14 @@ int main(int argc, char **argv)
     }
     if (!g_srv.follower)
         hs_ops_ensure_default();
-    else if (hs_follower_start() != 0) { /* B12.1 step 4: the replication client */
+    else if (hs_repl_follower_start() != 0) { /* B12.1 step 4: the replication client */
         hs_http_stop(http);
         hs_db_close(g_srv.db, NULL);
         return 1;
     }
     hs_grpc *grpc = NULL;
     if (hs_grpc_start(g_srv.cfg.host, g_srv.cfg.grpc_port, &grpc) != 0) {
-        hs_follower_stop();
+        hs_repl_follower_stop();
         hs_http_stop(http);
         hs_db_close(g_srv.db, NULL);
         return 1;
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     pthread_create(&watcher, NULL, second_signal, &set);
     pthread_detach(watcher);
 
-    hs_follower_stop(); /* nothing is applied after this: the final checkpoint covers all */
+    hs_repl_follower_stop(); /* nothing is applied after this: the final checkpoint covers all */
     hs_grpc_stop(grpc, 10000);
     hs_http_stop(http);
     size_t n = 0;

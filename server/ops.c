@@ -53,6 +53,33 @@ int hs_auth_fail(const hs_authn *a, hs_fail *f)
     return 0;
 }
 
+/* E_FOLLOWER_WRITE naming the leader a client can write to instead (issue 15 item 6): HTTP
+ * details "leader" here; the gRPC trailing metadata and the HTTP header are added where the
+ * failure is sent (grpc_server.c, http_api.c) from the same setting. */
+static int follower_write(hs_fail *f)
+{
+    hs_fail_set(f, HS_ERR_FOLLOWER_WRITE, "Followers are read-only");
+    const char *l = g_srv.cfg.leader;
+    if (!*l)
+        return f->id;
+    char *d = f->details, *end = d + sizeof(f->details) - 2; /* room for '"' and NUL */
+    d += snprintf(d, sizeof(f->details), "\"leader\":\"");
+    for (; *l && d + 6 < end; l++) {
+        unsigned char ch = (unsigned char)*l;
+        if (ch == '"' || ch == '\\')
+            d += sprintf(d, "\\%c", ch);
+        else if (ch < 0x20)
+            d += sprintf(d, "\\u%04x", ch);
+        else
+            *d++ = (char)ch;
+    }
+    if (*l) /* longer than the details hold: none rather than a cut address */
+        f->details[0] = 0;
+    else
+        strcpy(d, "\"");
+    return f->id;
+}
+
 int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, const char *op,
                   hs_fail *f)
 {
@@ -68,7 +95,7 @@ int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, cons
     if (state == SRV_STOPPING)
         return hs_fail_set(f, HS_ERR_SHUTTING_DOWN, "Server is shutting down");
     if (write && __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
-        return hs_fail_set(f, HS_ERR_FOLLOWER_WRITE, "Followers are read-only");
+        return follower_write(f);
     return 0;
 }
 

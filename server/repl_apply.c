@@ -56,17 +56,20 @@ void hs_repl_clear_error(void)
     pthread_mutex_unlock(&S.lock);
 }
 
-uint64_t hs_follower_watermark(void) { return hs_repl_watermark(); }
-uint64_t hs_follower_records_applied(void) { return __atomic_load_n(&S.applied, __ATOMIC_RELAXED); }
-uint64_t hs_follower_errors(void) { return __atomic_load_n(&S.errors, __ATOMIC_RELAXED); }
+uint64_t hs_repl_follower_watermark(void) { return hs_repl_watermark(); }
 
-bool hs_follower_last_error(char *buf, size_t cap)
+uint64_t hs_repl_follower_records_applied(void)
+{
+    return __atomic_load_n(&S.applied, __ATOMIC_RELAXED);
+}
+
+uint64_t hs_repl_follower_errors(void) { return __atomic_load_n(&S.errors, __ATOMIC_RELAXED); }
+
+void hs_repl_follower_last_error(char *buf, size_t cap)
 {
     pthread_mutex_lock(&S.lock);
     snprintf(buf, cap, "%s", S.last_error);
-    bool any = S.last_error[0] != 0;
     pthread_mutex_unlock(&S.lock);
-    return any;
 }
 
 /* ---- applying records ------------------------------------------------------------------------ */

@@ -27,11 +27,11 @@
  *               Watermark 0 is persisted before anything is dropped, so a crash in between
  *               starts the bootstrap again instead of resuming on half a state.
  *
- * Stopping (promotion, shutdown): hs_follower_stop sets `stop` and cancels the call in flight
+ * Stopping (promotion, shutdown): hs_repl_follower_stop sets `stop` and cancels the call in flight
  * under F.lock; the thread notices within 200 ms at most (every wait on the completion queue is
  * bounded), drains its calls, syncs and persists, and returns; the caller joins it.
  * Locking: F.lock guards the fields marked (lock); the counters are atomics; stop_lock
- * serialises callers of hs_follower_stop so that each returns only once the thread is gone.
+ * serialises callers of hs_repl_follower_stop so that each returns only once the thread is gone.
  */
 #include <cJSON.h>
 #include <ctype.h>
@@ -68,8 +68,6 @@
 #define BACKOFF_FIRST_S 0.5
 #define BACKOFF_MAX_S 30.0
 #define HEALTHY_OPEN_S 30.0            /* a stream open this long resets the backoff */
-#define RESYNC_KEY "x-hyperspace-resync"
-#define NODE_ID_KEY "x-hyperspace-node-id"
 
 /* completion-queue tags */
 enum { T_SEND = 1, T_INIT, T_MSG, T_STATUS, T_ACK };
@@ -120,10 +118,17 @@ static bool stopping(void)
 
 /* ---- status ------------------------------------------------------------------------------ */
 
-bool hs_follower_connected(void) { return __atomic_load_n(&F.connected, __ATOMIC_ACQUIRE); }
-uint64_t hs_follower_reconnects(void) { return __atomic_load_n(&F.reconnects, __ATOMIC_RELAXED); }
+uint64_t hs_repl_follower_connected(void)
+{
+    return (uint64_t)__atomic_load_n(&F.connected, __ATOMIC_ACQUIRE);
+}
 
-void hs_follower_leader_id(char *buf, size_t cap)
+uint64_t hs_repl_follower_reconnects(void)
+{
+    return __atomic_load_n(&F.reconnects, __ATOMIC_RELAXED);
+}
+
+void hs_repl_follower_leader_id(char *buf, size_t cap)
 {
     pthread_mutex_lock(&F.lock);
     snprintf(buf, cap, "%s", F.leader_id);
@@ -220,7 +225,7 @@ fail:
     return -1;
 }
 
-static void leader_id(char *buf, size_t cap) { hs_follower_leader_id(buf, cap); }
+static void leader_id(char *buf, size_t cap) { hs_repl_follower_leader_id(buf, cap); }
 
 /* Makes every applied record durable; the durable watermark is then what was applied before. */
 static int sync_now(void)
@@ -285,14 +290,18 @@ static gpr_timespec after_ms(int ms)
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-/* The x-api-key the follower presents (HS_LEADER_API_KEY); 0 or 1 entries. */
-static size_t key_md(grpc_metadata *md)
+/* The request metadata of every call: this node's id (the leader tells its followers' streams
+ * apart by it) and the x-api-key the follower presents (HS_LEADER_API_KEY) when set. */
+static size_t call_md(grpc_metadata md[2])
 {
-    if (!g_srv.cfg.leader_api_key[0])
-        return 0;
-    md->key = grpc_slice_from_static_string("x-api-key");
-    md->value = grpc_slice_from_static_string(g_srv.cfg.leader_api_key);
-    return 1;
+    size_t n = 0;
+    md[n].key = grpc_slice_from_static_string(HS_REPL_NODE_ID_MD);
+    md[n++].value = grpc_slice_from_static_string(g_srv.node_id);
+    if (g_srv.cfg.leader_api_key[0]) {
+        md[n].key = grpc_slice_from_static_string("x-api-key");
+        md[n++].value = grpc_slice_from_static_string(g_srv.cfg.leader_api_key);
+    }
+    return n;
 }
 
 static grpc_byte_buffer *pack(const ProtobufCMessage *m)
@@ -362,11 +371,11 @@ static int stream_open(stream *s, void *method, const ProtobufCMessage *req)
     if (stop)
         grpc_call_cancel(s->call, NULL);
     s->send = pack(req);
-    grpc_metadata md[1];
+    grpc_metadata md[2];
     grpc_op ops[3];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = key_md(md);
+    ops[0].data.send_initial_metadata.count = call_md(md);
     ops[0].data.send_initial_metadata.metadata = md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = s->send;
@@ -473,11 +482,11 @@ static void ack_send(void)
     grpc_metadata_array_init(&F.ack_init);
     grpc_metadata_array_init(&F.ack_trail);
     F.ack_details = grpc_empty_slice();
-    grpc_metadata md[1];
+    grpc_metadata md[2];
     grpc_op ops[6];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = key_md(md);
+    ops[0].data.send_initial_metadata.count = call_md(md);
     ops[0].data.send_initial_metadata.metadata = md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = F.ack_send;
@@ -573,7 +582,7 @@ static void on_init(session *s, bool ok)
     char id[64], cur[64];
     if (!ok)
         return; /* the call failed: its status says why */
-    if (!md_value(&s->st.init_md, NODE_ID_KEY, id, sizeof(id)) || !id[0]) {
+    if (!md_value(&s->st.init_md, HS_REPL_NODE_ID_MD, id, sizeof(id)) || !id[0]) {
         s->no_id = true; /* a failing call's status follows; a record would be refused */
         recv_next(&s->st);
         return;
@@ -626,8 +635,8 @@ static void on_message(session *s)
     if (s->no_id || !s->accepted) {
         grpc_slice_unref(m);
         hs_log(HS_LOG_ERROR, "replication: the leader at %s sent no %s; not following it",
-               g_srv.cfg.leader_target, NODE_ID_KEY);
-        hs_repl_error("the leader sent no %s", NODE_ID_KEY);
+               g_srv.cfg.leader_target, HS_REPL_NODE_ID_MD);
+        hs_repl_error("the leader sent no %s", HS_REPL_NODE_ID_MD);
         hs_repl_count_errors(1);
         session_abort(s, END_RETRY);
         return;
@@ -671,7 +680,7 @@ static end_kind classify_end(session *s)
         return END_STOP;
     status_text(&s->st, text, sizeof(text));
     if (s->st.status == GRPC_STATUS_FAILED_PRECONDITION &&
-        md_value(&s->st.trail_md, RESYNC_KEY, resync, sizeof(resync)) &&
+        md_value(&s->st.trail_md, HS_REPL_RESYNC_MD, resync, sizeof(resync)) &&
         !strcmp(resync, "snapshot")) {
         hs_log(HS_LOG_WARN, "replication: %s; bootstrapping from the leader's snapshot", text);
         return END_RESYNC;
@@ -796,7 +805,7 @@ static bool snap_event(snap *c)
             char id[64], cur[64];
             c->st.got_init = true;
             leader_id(cur, sizeof(cur));
-            if (ev.success && md_value(&c->st.init_md, NODE_ID_KEY, id, sizeof(id)) && id[0]) {
+            if (ev.success && md_value(&c->st.init_md, HS_REPL_NODE_ID_MD, id, sizeof(id)) && id[0]) {
                 if ((cur[0] && strcmp(id, cur)) || !id_ok(id)) {
                     hs_log(HS_LOG_WARN, "replication: the snapshot comes from %s, not from the "
                            "leader %s; not taken", id_ok(id) ? id : "(invalid id)",
@@ -903,6 +912,7 @@ static int bootstrap(void)
     hs_snapshot_delete(g_srv.db, BOOT_ARCHIVE, NULL); /* a crashed attempt's */
     open_channel();
     Hyperspace__ReplicationSnapshotRequest req = HYPERSPACE__REPLICATION_SNAPSHOT_REQUEST__INIT;
+    req.node_id = g_srv.node_id;
     int rc = -1;
     snprintf(text, sizeof(text), "the call did not start");
     if (stream_open(&c.st, F.m_snapshot, &req.base) == 0) {
@@ -1031,7 +1041,7 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-int hs_follower_start(void)
+int hs_repl_follower_start(void)
 {
     state_load();
     char id[64];
@@ -1052,7 +1062,7 @@ int hs_follower_start(void)
     return 0;
 }
 
-void hs_follower_stop(void)
+void hs_repl_follower_stop(void)
 {
     pthread_mutex_lock(&stop_lock);
     pthread_mutex_lock(&F.lock);

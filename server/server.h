@@ -162,7 +162,10 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(SNAPSHOT_NAME, INVALID_ARGUMENT, 400, "INVALID_SNAPSHOT_NAME")                  \
     X(SNAPSHOT_NOT_FOUND, NOT_FOUND, 404, "SNAPSHOT_NOT_FOUND")                       \
     X(SNAPSHOT_EXISTS, ALREADY_EXISTS, 409, "ALREADY_EXISTS")                         \
-    X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")
+    X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")                           \
+    X(FOLLOWER_REPLICATE, FAILED_PRECONDITION, 409, "FOLLOWER_REPLICATE")             \
+    X(REPL_SLOW, UNAVAILABLE, 503, "REPLICATION_SLOW")                                \
+    X(REPL_RESYNC, FAILED_PRECONDITION, 410, "RESYNC_REQUIRED")
 
 enum {
     HS_ERR_NONE = 0,
