@@ -84,16 +84,6 @@ void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock)
         fn(db->change_ctx, e->tenant, e->name, clock);
 }
 
-void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t clock)
-{
-    struct hs_drop_note *d = &db->drops[db->ndrops++ % HS_DROP_NOTES];
-    memcpy(d->tenant, e->tenant, sizeof(d->tenant));
-    memcpy(d->name, e->name, sizeof(d->name));
-    d->created = e->created_clock;
-    d->last = last;
-    d->dropped = clock;
-}
-
 /* ---- the log kept for readers ------------------------------------------------------------- */
 
 /* The last clock a record holds: a batch of n points or ids takes lsn .. lsn + n - 1. */
@@ -189,15 +179,11 @@ static int look(hs_changes *r, uint64_t *floor, hs_error *err)
         pthread_mutex_unlock(&db->lock);
         return HS_OK;
     }
-    size_t kept = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);
-    for (size_t i = 0; i < kept && !r->dropped; i++) {
-        const struct hs_drop_note *d = &db->drops[i];
-        if (d->created == r->created && !strcmp(d->name, r->name) &&
-            !strcmp(d->tenant, r->tenant)) {
-            r->dropped = true;
-            r->drop_clock = d->dropped;
-            r->limit = d->last;
-        }
+    struct hs_drop_note d;
+    if (!r->dropped && hs_drops_find_locked(db, r->tenant, r->name, r->created, &d)) {
+        r->dropped = true;
+        r->drop_clock = d.dropped;
+        r->limit = d.last;
     }
     pthread_mutex_unlock(&db->lock);
     if (r->dropped)
