@@ -585,6 +585,10 @@ unsigned hs_point_bucket(uint64_t id, const uint8_t *sid);
 void hs_digest_recompute(hs_coll *c);
 
 /* ---- changes.c ---- */
+/* hs_changes_open of the incarnation created at `created` (0: the current one): HS_ENOTFOUND
+ * when the collection of that name is another one or none. */
+int hs_changes_open_inc(hs_db *db, const char *tenant, const char *name, uint64_t created,
+                        const hs_changes_opts *o, hs_changes **out, hs_error *err);
 /* Tells the observer (if any) that a change of e with last clock `clock` is visible. */
 void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock);
 
