@@ -215,6 +215,12 @@ static int truncated(hs_changes *r, uint64_t floor, hs_error *err)
 int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_changes_opts *o,
                     hs_changes **out, hs_error *err)
 {
+    return hs_changes_open_inc(db, tenant, name, 0, o, out, err);
+}
+
+int hs_changes_open_inc(hs_db *db, const char *tenant, const char *name, uint64_t created,
+                        const hs_changes_opts *o, hs_changes **out, hs_error *err)
+{
     *out = NULL;
     hs_changes_opts def;
     if (!o) {
@@ -234,7 +240,7 @@ int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_ch
     r->with_vector = o->with_vector != 0;
     pthread_mutex_lock(&db->lock);
     centry *e = hs_db_find_created_locked(db, tenant, name);
-    if (!e) {
+    if (!e || (created && e->created_clock != created)) {
         rc = hs_not_found(err, name);
     } else if (e->state == CE_FAILED) {
         hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", name,

@@ -523,6 +523,8 @@ void hs_coll_drain_locked(hs_coll *c);
 hs_durability hs_coll_durability(const hs_coll *c, hs_durability d);
 /* HS_EFROZEN about e. */
 int hs_coll_frozen(const centry *e, hs_error *err);
+/* HS_EREADONLY when c's log failed (a replicated change ignores the frozen state).  wlock. */
+int hs_coll_loggable_locked(hs_coll *c, hs_error *err);
 /* HS_OK when c takes changes: not read-only, not frozen (HS_EREADONLY, HS_EFROZEN).  wlock. */
 int hs_coll_writable_locked(hs_coll *c, hs_error *err);
 /* Logs an UPSERT record of n points built by the caller (its payload at buf + HS_WAL_HEADER,
@@ -538,6 +540,19 @@ int hs_coll_upsert_finish(hs_coll *c, hs_pending *p, int rc, hs_durability mode,
  * hs_coll_encode_upserts builds them. */
 int hs_coll_upsert_at_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
                              uint64_t clock, hs_pending *p, hs_error *err);
+/* The UPSERT (UPSERT_SID) payload of n points after HS_WAL_HEADER bytes of room (malloc'd, *len
+ * its payload bytes).  processed: the vectors are stored ones (no normalisation); stored
+ * (optional, n entries): a point's metadata in stored form ([u32 length][blob]) instead of
+ * pts[i].meta, NULL entries taking pts[i].meta. */
+uint8_t *hs_coll_encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, bool processed,
+                                const uint8_t *const *stored, size_t *len, hs_error *err);
+/* The write path's steps for a record built by the caller (replicate.c): log it (wlock held;
+ * the collection turns read-only when the log fails), queue or apply it (wlock held), then
+ * once wlock is released wait for it as `mode` asks (HS_OK when it was applied). */
+int hs_coll_log_locked(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
+                       uint64_t *ticket, hs_error *err);
+void hs_coll_submit_locked(hs_coll *c, hs_pending *p);
+int hs_coll_submit_finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err);
 /* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
 int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 /* Before the first change of a loaded collection (log record, configuration, rebuild): makes
@@ -585,6 +600,10 @@ unsigned hs_point_bucket(uint64_t id, const uint8_t *sid);
 void hs_digest_recompute(hs_coll *c);
 
 /* ---- changes.c ---- */
+/* hs_changes_open of the incarnation created at `created` (0: the current one): HS_ENOTFOUND
+ * when the collection of that name is another one or none. */
+int hs_changes_open_inc(hs_db *db, const char *tenant, const char *name, uint64_t created,
+                        const hs_changes_opts *o, hs_changes **out, hs_error *err);
 /* Tells the observer (if any) that a change of e with last clock `clock` is visible. */
 void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock);
 
@@ -596,6 +615,8 @@ void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t 
 /* The note of the drop of incarnation (tenant, name, created): 1 and *out, or 0.  db->lock. */
 int hs_drops_find_locked(const hs_db *db, const char *tenant, const char *name,
                          uint64_t created, struct hs_drop_note *out);
+/* The clock of the latest drop noted of a collection of that name (0: none).  db->lock. */
+uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *name);
 /* Reads <root>/.drops into db->drops at open and rewrites it (no other thread runs). */
 int hs_drops_open(hs_db *db, hs_error *err);
 /* Closes the file (rewritten when an append failed). */

@@ -172,6 +172,18 @@ int hs_drops_find_locked(const hs_db *db, const char *tenant, const char *name,
     return 0;
 }
 
+uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *name)
+{
+    size_t n = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);
+    uint64_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct hs_drop_note *d = &db->drops[i];
+        if (d->dropped > last && !strcmp(d->name, name) && !strcmp(d->tenant, tenant))
+            last = d->dropped;
+    }
+    return last;
+}
+
 /* Decodes the records of the file into the notes; stops at the first that does not check
  * out. */
 static void parse(hs_db *db, const uint8_t *p, size_t len)

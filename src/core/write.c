@@ -729,6 +729,11 @@ int hs_coll_writable_locked(hs_coll *c, hs_error *err)
     return HS_OK;
 }
 
+int hs_coll_loggable_locked(hs_coll *c, hs_error *err)
+{
+    return c->read_only ? read_only_error(c, err) : HS_OK;
+}
+
 int hs_coll_read_only(const hs_coll *c, hs_error *err)
 {
     hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only", c->e->name);
@@ -885,13 +890,29 @@ static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size
     return rc;
 }
 
-/* Builds the UPSERT payload (after HS_WAL_HEADER bytes of room). */
-static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, size_t *len,
-                               hs_error *err)
+int hs_coll_log_locked(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
+                       uint64_t *ticket, hs_error *err)
+{
+    return log_record(c, type, lsn, buf, len, ticket, err);
+}
+
+int hs_coll_submit_finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
+{
+    return finish(c, p, mode, err);
+}
+
+void hs_coll_submit_locked(hs_coll *c, hs_pending *p)
+{
+    submit_locked(c, p);
+}
+
+uint8_t *hs_coll_encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, bool processed,
+                                const uint8_t *const *stored, size_t *len, hs_error *err)
 {
     size_t dim = c->cfg.dimension, vbytes = dim * (c->f64 ? 8 : 4), total = 4;
     for (size_t i = 0; i < n; i++)
-        total += (c->sid ? 6 + pts[i].sid_len : 12) + vbytes + hs_meta_size(&pts[i]);
+        total += (c->sid ? 6 + pts[i].sid_len : 12) + vbytes +
+                 (stored && stored[i] ? hs_get_le32(stored[i]) : hs_meta_size(&pts[i]));
     uint8_t *buf = malloc(HS_WAL_HEADER + total);
     double *tmp = malloc(dim * sizeof(double));
     if (!buf || !tmp) {
@@ -914,7 +935,7 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
             hs_put_le64(p, pts[i].id);
         }
         memcpy(tmp, pts[i].vector, dim * sizeof(double));
-        if (c->cfg.metric == HS_METRIC_COSINE)
+        if (c->cfg.metric == HS_METRIC_COSINE && !processed)
             hs_vec_normalize_f64(tmp, dim);
         uint8_t *v = mlp + 4;
         for (size_t j = 0; j < dim; j++) {
@@ -925,7 +946,11 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
                 memcpy(v + 4 * j, &f, 4);
             }
         }
-        size_t ml = hs_meta_encode(&pts[i], v + vbytes);
+        size_t ml = stored && stored[i] ? hs_get_le32(stored[i]) : 0;
+        if (ml)
+            memcpy(v + vbytes, stored[i] + 4, ml);
+        else
+            ml = hs_meta_encode(&pts[i], v + vbytes);
         hs_put_le32(mlp, (uint32_t)ml);
         p = v + vbytes + ml;
     }
@@ -1013,7 +1038,7 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
         }
     }
     size_t len;
-    uint8_t *buf = encode_upserts(c, pts, n, &len, err);
+    uint8_t *buf = hs_coll_encode_upserts(c, pts, n, false, NULL, &len, err);
     if (!buf)
         return HS_ENOMEM;
     hs_durability mode = hs_coll_durability(c, durability);
