@@ -33,6 +33,10 @@ set_tests_properties(test_catalog test_sid PROPERTIES LABELS "unit;concurrency")
 # A change reader beside writer threads and checkpoints (test_changes) runs under TSan too.
 set_tests_properties(test_changes PROPERTIES LABELS "unit;concurrency")
 set_tests_properties(test_snapshot PROPERTIES LABELS "unit;concurrency")
+# Replication: the applied clock under writer threads and injected faults, the node-wide reader
+# beside writers, creates and drops, the follower's apply (test_applied, test_node_changes,
+# test_replicate) also run under TSan.
+set_tests_properties(test_applied test_node_changes PROPERTIES LABELS "unit;concurrency")
 
 # The typed error details again with every engine message reworded (HS_ERROR_REWORD).
 add_test(NAME test_errors_reworded COMMAND test_errors)

@@ -84,16 +84,6 @@ void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock)
         fn(db->change_ctx, e->tenant, e->name, clock);
 }
 
-void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t clock)
-{
-    struct hs_drop_note *d = &db->drops[db->ndrops++ % HS_DROP_NOTES];
-    memcpy(d->tenant, e->tenant, sizeof(d->tenant));
-    memcpy(d->name, e->name, sizeof(d->name));
-    d->created = e->created_clock;
-    d->last = last;
-    d->dropped = clock;
-}
-
 /* ---- the log kept for readers ------------------------------------------------------------- */
 
 /* The last clock a record holds: a batch of n points or ids takes lsn .. lsn + n - 1. */
@@ -189,15 +179,11 @@ static int look(hs_changes *r, uint64_t *floor, hs_error *err)
         pthread_mutex_unlock(&db->lock);
         return HS_OK;
     }
-    size_t kept = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);
-    for (size_t i = 0; i < kept && !r->dropped; i++) {
-        const struct hs_drop_note *d = &db->drops[i];
-        if (d->created == r->created && !strcmp(d->name, r->name) &&
-            !strcmp(d->tenant, r->tenant)) {
-            r->dropped = true;
-            r->drop_clock = d->dropped;
-            r->limit = d->last;
-        }
+    struct hs_drop_note d;
+    if (!r->dropped && hs_drops_find_locked(db, r->tenant, r->name, r->created, &d)) {
+        r->dropped = true;
+        r->drop_clock = d.dropped;
+        r->limit = d.last;
     }
     pthread_mutex_unlock(&db->lock);
     if (r->dropped)
@@ -229,6 +215,12 @@ static int truncated(hs_changes *r, uint64_t floor, hs_error *err)
 int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_changes_opts *o,
                     hs_changes **out, hs_error *err)
 {
+    return hs_changes_open_inc(db, tenant, name, 0, o, out, err);
+}
+
+int hs_changes_open_inc(hs_db *db, const char *tenant, const char *name, uint64_t created,
+                        const hs_changes_opts *o, hs_changes **out, hs_error *err)
+{
     *out = NULL;
     hs_changes_opts def;
     if (!o) {
@@ -248,7 +240,7 @@ int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_ch
     r->with_vector = o->with_vector != 0;
     pthread_mutex_lock(&db->lock);
     centry *e = hs_db_find_created_locked(db, tenant, name);
-    if (!e) {
+    if (!e || (created && e->created_clock != created)) {
         rc = hs_not_found(err, name);
     } else if (e->state == CE_FAILED) {
         hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", name,

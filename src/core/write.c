@@ -766,6 +766,7 @@ static void apply_pending(hs_coll *c, hs_pending *p)
         apply_delete_record(c, p->payload, p->len, p->type == HS_REC_DELETE_SID, p->lsn, NULL);
     }
     hs_db_note_change(c->db, c->e, c->clock); /* visible now: change readers may read it */
+    hs_db_tick_done(c->db, p->lsn, true);
 }
 
 void hs_coll_settle_locked(hs_coll *c)
@@ -778,15 +779,18 @@ void hs_coll_settle_locked(hs_coll *c)
         if (is_upsert(p))
             c->pend_points -= p->n;
         apply_pending(c, p);
+        c->pend_head = p->next; /* read before the state: its writer may return at once */
         __atomic_store_n(&p->state, 1, __ATOMIC_RELEASE); /* its writer may look (finish) */
-        c->pend_head = p->next;
     }
     if (failed) {
         /* the log cut every record past `durable`: they never happened */
-        for (p = c->pend_head; p; p = p->next) {
-            __atomic_store_n(&p->state, -1, __ATOMIC_RELEASE);
+        for (p = c->pend_head; p;) {
+            hs_pending *next = p->next; /* p is its writer's again once its state is set */
             if (is_upsert(p))
                 c->pend_points -= p->n;
+            hs_db_tick_done(c->db, p->lsn, false);
+            __atomic_store_n(&p->state, -1, __ATOMIC_RELEASE);
+            p = next;
         }
         c->pend_head = NULL;
         read_only_locked(c, why);
@@ -933,6 +937,12 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
 int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
                           hs_pending *p, hs_error *err)
 {
+    return hs_coll_upsert_at_locked(c, buf, len, n, mode, 0, p, err);
+}
+
+int hs_coll_upsert_at_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
+                             uint64_t clock, hs_pending *p, hs_error *err)
+{
     memset(p, 0, sizeof(*p));
     p->type = c->sid ? HS_REC_UPSERT_SID : HS_REC_UPSERT;
     p->async = mode == HS_DURABILITY_ASYNC;
@@ -946,13 +956,20 @@ int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_dur
     p->vecs = pr.vecs;
     p->ids = pr.ids;
     p->sids = pr.sids;
-    if (rc == HS_OK)
-        rc = hs_db_tick(c->db, n, &first, err);
+    if (rc == HS_OK && clock) {
+        first = clock;
+        rc = hs_db_clock_merge(c->db, c->e, HS_TICK_WRITE, clock, n, err);
+    } else if (rc == HS_OK) {
+        rc = hs_db_tick(c->db, c->e, HS_TICK_WRITE, n, &first, err);
+    }
+    bool ticked = rc == HS_OK;
     if (rc == HS_OK)
         rc = log_record(c, p->type, first, buf, len, &p->ticket, err);
     if (rc == HS_OK) {
         p->lsn = first;
         submit_locked(c, p);
+    } else if (ticked) {
+        hs_db_tick_done(c->db, first, false); /* never logged: the clocks took no effect */
     }
     return rc;
 }
@@ -1140,12 +1157,15 @@ static int delete_points(hs_collection *h, const uint64_t *ids, const hs_sid *si
     if (m > 0 && rc == HS_OK) {
         p.payload = buf + HS_WAL_HEADER;
         p.len = len;
-        rc = hs_db_tick(c->db, m, &first, err);
+        rc = hs_db_tick(c->db, c->e, HS_TICK_WRITE, m, &first, err);
+        bool ticked = rc == HS_OK;
         if (rc == HS_OK)
             rc = log_record(c, p.type, first, buf, p.len, &p.ticket, err);
         if (rc == HS_OK) {
             p.lsn = first;
             submit_locked(c, &p);
+        } else if (ticked) {
+            hs_db_tick_done(c->db, first, false);
         }
     }
     pthread_mutex_unlock(&c->wlock);
