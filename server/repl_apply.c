@@ -74,6 +74,16 @@ void hs_repl_follower_last_error(char *buf, size_t cap)
 
 /* ---- applying records ------------------------------------------------------------------------ */
 
+/* The durability records are applied with.  A strict node fsyncs each apply; otherwise the
+ * apply is handed to the OS and the client's hs_db_sync makes it durable as the node's mode
+ * asks (batch: within its interval once the stream is quiet; see repl_follower.c), so a run of
+ * records never waits for a group commit (a wait per run held a busy follower seconds behind). */
+static hs_durability apply_mode(void)
+{
+    return g_srv.cfg.wal_mode == HS_DURABILITY_STRICT ? HS_DURABILITY_STRICT
+                                                      : HS_DURABILITY_ASYNC;
+}
+
 /* A run of upserts of one collection with consecutive clocks, applied as one
  * hs_db_replicate_upserts; the records stay unpacked until then (the points point into them). */
 struct hs_repl_batch {
@@ -202,7 +212,7 @@ static int flush_each(hs_repl_batch *b)
         uint64_t c = b->first + i;
         hs_error err;
         int rc = hs_db_replicate_upserts(g_srv.db, b->tenant, b->name, c, &b->pts[i], 1,
-                                         HS_DURABILITY_DEFAULT, &applied, &err);
+                                         apply_mode(), &applied, &err);
         if (rc == HS_OK) {
             __atomic_fetch_add(&S.applied, applied, __ATOMIC_RELAXED);
         } else if (permanent(rc)) {
@@ -233,7 +243,7 @@ int hs_repl_flush(hs_repl_batch *b)
     uint64_t last = b->first + b->n - 1;
     hs_error err;
     int rc = hs_db_replicate_upserts(g_srv.db, b->tenant, b->name, b->first, b->pts, b->n,
-                                     HS_DURABILITY_DEFAULT, &applied, &err);
+                                     apply_mode(), &applied, &err);
     if (rc != HS_OK && rc != HS_ENOTFOUND && permanent(rc) && b->n > 1)
         return flush_each(b);
     if (rc == HS_OK) {
@@ -324,7 +334,7 @@ static int apply_one(const Hyperspace__ReplicationLog *r, const char *tenant, co
     }
     int applied = 0;
     hs_error err;
-    int rc = hs_db_replicate(g_srv.db, tenant, name, &ch, NULL, 0, HS_DURABILITY_DEFAULT,
+    int rc = hs_db_replicate(g_srv.db, tenant, name, &ch, NULL, 0, apply_mode(),
                              &applied, &err);
     if (rc == HS_ENOTFOUND && ch.kind == HS_CHANGE_DROP)
         rc = HS_OK; /* B11.3: dropping a missing collection is a no-op */

@@ -9,13 +9,16 @@
  * then a wait before the next session: 0.5 s doubling to 30 s, each randomised by +-20 %, back
  * to 0.5 s after a session that delivered a record or stayed open 30 s (B11.3).
  *
- *   watermark   the highest clock applied (in memory, atomic).  Every 1 s while applying, after
- *               a run of records when the stream goes quiet, and at every stream end the node's
- *               logs are synced (hs_db_sync); that value is then the durable watermark: it is
- *               written to <data dir>/.replication (at most once per second and at stream end)
- *               and reported to the leader with ReplicationAck.  After a crash the follower
- *               resumes from the file; records re-sent above it are skipped by the engine's
- *               clock rules, so the file may lag what is applied.
+ *   watermark   the highest clock applied (in memory, atomic).  Records are applied without
+ *               waiting for an fsync (strict nodes excepted: repl_apply.c); the node's logs are
+ *               synced (hs_db_sync) once the stream is quiet for the node's group-commit
+ *               interval (batch mode; 0.1 s in async mode) and at least every 0.1 s (batch) or
+ *               1 s (async) while it is busy, and at every stream end.  What was applied before
+ *               a sync is the durable watermark: it is reported to the leader with
+ *               ReplicationAck and written to <data dir>/.replication (at most once per second
+ *               and at stream end).  After a crash the follower resumes from the file; records
+ *               re-sent above it are skipped by the engine's clock rules, so the file may lag
+ *               what is applied.
  *   leader id   the leader's node id (initial metadata x-hyperspace-node-id), kept in the same
  *               file.  A different one (or a first one while local collections exist) means a
  *               new leader: every local collection is dropped, the watermark is 0, the new id is
@@ -60,8 +63,12 @@
 #define BOOT_ARCHIVE "replication-bootstrap.hsnap"
 #define POLL_MS 200                    /* the longest wait on the queue (stop latency) */
 #define GATHER_MS 2                    /* how long a pending batch waits for the next record */
-#define SYNC_IDLE_S 0.1                /* a quiet stream is synced and acknowledged after this */
-#define SYNC_BUSY_S 1.0                /* a busy one at least this often */
+/* A quiet stream is synced (then acknowledged) this long after its last apply: the node's
+ * group-commit interval in batch mode, SYNC_QUIET_S otherwise; a busy one at least every
+ * SYNC_BUSY_BATCH_S (batch) or SYNC_BUSY_S (async). */
+#define SYNC_QUIET_S 0.1
+#define SYNC_BUSY_BATCH_S 0.1
+#define SYNC_BUSY_S 1.0
 #define PERSIST_S 1.0                  /* the state file at most this often while applying */
 #define ACK_DEADLINE_S 10
 #define ACK_MIN_S 0.1                  /* between acknowledgements (a failing one is retried) */
@@ -663,7 +670,10 @@ static void on_message(session *s)
 static void housekeeping(session *s, bool quiet)
 {
     double t = now_s();
-    if (hs_repl_watermark() != F.durable && t - F.last_sync >= (quiet ? SYNC_IDLE_S : SYNC_BUSY_S))
+    bool batch = g_srv.cfg.wal_mode == HS_DURABILITY_BATCH;
+    double every = quiet ? (batch ? g_srv.cfg.wal_batch_ms / 1000.0 : SYNC_QUIET_S)
+                         : (batch ? SYNC_BUSY_BATCH_S : SYNC_BUSY_S);
+    if (hs_repl_watermark() != F.durable && t - F.last_sync >= every)
         sync_now();
     if (s->accepted && !s->abort && !s->st.got_status)
         ack_send();

@@ -426,13 +426,41 @@ def test_new_follower_bootstraps_from_a_snapshot_after_compaction(cluster):
     # the stream goes on from the archive's clock
     w.run(500)
     wait_converged(cluster, leader, [f])
-    # and survives a restart of the follower (the watermark was persisted with the archive's)
+
+
+# The engine's drop notes (src/core/drops.c) outlive a follower's local drops: a collection the
+# follower dropped before a restore (or before a new leader's creates) comes back with the same
+# or a lower creation clock, and the notes then either drop it again at the next start ("deleted
+# at clock N before a crash") or make hs_db_replicate skip the new leader's CREATE.  The fix
+# needs an engine call that drops everything without notes (requested from CORE); until then
+# these two fail, and strict xfail turns them red once it lands.
+NEEDS_RESET = pytest.mark.xfail(strict=True, reason="needs the engine's follower reset (drop "
+                                "without notes): drop notes of local drops outlive them")
+
+
+@NEEDS_RESET
+def test_lagging_follower_bootstraps_and_keeps_its_data(cluster):
+    env = {"HYPERSPACE_WAL_RETAIN_BYTES": "0", "HS_CHECKPOINT_MIN_LOG_BYTES": "0"}
+    leader = cluster.leader(env=env)
+    f = cluster.follower(leader)
+    w = Workload(leader, seed=9)
+    w.setup()
+    w.run(500)
+    wait_converged(cluster, leader, [f])
+    f.stop()
+    w.run(500)
+    cluster.stub(leader).TriggerSnapshot(cluster.pb[0].Empty())
+    wait_ready(f.start(wait=False))
+    wait_converged(cluster, leader, [f])
+    assert "bootstrapped from the leader's snapshot" in f.output()
+    # the watermark was persisted with the archive's clock: a kill -9 keeps everything
     cluster.restart(f, sig=signal.SIGKILL)
     w.run(200)
-    wait_converged(cluster, leader, [f])
+    wait_converged(cluster, leader, [f], timeout=10)
     assert f.output().count("bootstrapped from the leader's snapshot") == 1
 
 
+@NEEDS_RESET
 def test_leader_change_resynchronises(cluster):
     l1, l2 = cluster.leader(), cluster.leader()
     w1, w2 = Workload(l1, seed=5), Workload(l2, seed=6)
@@ -447,7 +475,7 @@ def test_leader_change_resynchronises(cluster):
     assert ("default_admin", "only_l1") in state(cluster, f)
     id1, id2 = cluster_status(l1)["node_id"], cluster_status(l2)["node_id"]
     cluster.restart(f, args=["--role", "follower", "--leader", l2.grpc_target])
-    took = wait_converged(cluster, l2, [f])
+    took = wait_converged(cluster, l2, [f], timeout=10)
     print("REPL leader change: converged to the new leader in %.2f s" % took)
     assert ("default_admin", "only_l1") not in state(cluster, f)
     assert "WARN Leader changed from %s to %s; discarding local data and resynchronising" % (
