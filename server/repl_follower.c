@@ -1011,6 +1011,7 @@ static void pause_for(double seconds)
 static void *client_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "hs-repl-follow");
     hs_repl_batch *b = hs_repl_batch_new();
     F.cq = grpc_completion_queue_create_for_next(NULL);
     double delay = BACKOFF_FIRST_S;

