@@ -72,6 +72,18 @@ class Cluster:
             s.args = list(args)
         return wait_ready(s.start(wait=False))
 
+    def restart_same_ports(self, s, sig=signal.SIGTERM):
+        """Stops s and starts it again on its ports (a leader its followers point at)."""
+        import conftest
+        s.stop(sig=sig)
+        ports, free = iter([s.grpc_port, s.http_port]), conftest.free_port
+        conftest.free_port = lambda: next(ports)
+        try:
+            s.start(wait=False)
+        finally:
+            conftest.free_port = free
+        return wait_ready(s)
+
     def stub(self, s):
         ch = grpc.insecure_channel(s.grpc_target)
         self.channels.append(ch)
@@ -395,6 +407,24 @@ def test_follower_killed_during_writes_converges(cluster):
     # and once more with the leader idle: a kill right after convergence changes nothing
     cluster.restart(f, sig=signal.SIGKILL)
     wait_converged(cluster, leader, [f])
+
+
+def test_follower_reconnects_to_a_restarted_leader(cluster):
+    leader = cluster.leader()
+    f = cluster.follower(leader)
+    w = Workload(leader, seed=10)
+    w.setup()
+    w.run(300)
+    wait_converged(cluster, leader, [f])
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        cluster.restart_same_ports(leader, sig=sig)
+        w.run(300)
+        took = wait_converged(cluster, leader, [f], timeout=60)
+        print("REPL leader restart (%s): follower converged %.2f s after the last write" % (
+            sig.name, took))
+    rep = cluster_status(f)["replication"]
+    assert rep["reconnects"] >= 2 and rep["connected"] is True and rep["last_error"] is None
+    assert "WARN replication: stream from %s ended: UNAVAILABLE" % leader.grpc_target in f.output()
 
 
 def test_new_follower_bootstraps_from_a_snapshot_after_compaction(cluster):
