@@ -530,6 +530,33 @@ static void test_drop_file(void **state)
     hs_db_close(db, NULL);
 }
 
+/* A collection restored from an archive written before its drop is the same incarnation the
+ * drop note names: the next open must not finish that drop on it. */
+static void test_restore_after_drop(void **state)
+{
+    (void)state;
+    hs_db *db = open_db();
+    create(db, "a", HS_METRIC_L2, HS_ID_INTEGER);
+    put(db, "a", 1);
+    hs_error err;
+    if (hs_snapshot_create(db, "t", "a", "a.hsnap", NULL, &err) != HS_OK)
+        fail_msg("snapshot: %s", err.message);
+    assert_int_equal(hs_collection_drop(db, "t", "a", NULL), HS_OK);
+    if (hs_snapshot_restore(db, "a.hsnap", NULL, NULL, NULL, &err) != HS_OK)
+        fail_msg("restore: %s", err.message);
+    hs_db_close(db, NULL);
+    db = open_db();
+    hs_collection_stats st;
+    assert_int_equal(hs_collection_stats_get(db, "t", "a", &st, NULL), HS_OK);
+    assert_int_equal(st.count, 1);
+    /* the drop is still in the node's stream */
+    seen s = read_all(db, 0);
+    assert_int_equal(s.n, 3); /* the restored collection's create and upsert, the drop */
+    assert_int_equal(s.v[2].kind, HS_CHANGE_DROP);
+    free(s.v);
+    hs_db_close(db, NULL);
+}
+
 /* ---- writers, creates and drops while a reader follows ------------------------------------ */
 
 enum { PERM = 8, EPH = 4, WRITERS = 4, OPS = 300, MAXOBS = 1 << 16 };
@@ -705,6 +732,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_after_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
