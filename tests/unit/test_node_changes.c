@@ -372,6 +372,49 @@ static void test_restart(void **state)
     hs_db_close(db, NULL);
 }
 
+/* File opens of log segments, counted (the catalog-only claim: a reader whose position is
+ * recent opens the logs of the collections changed since, not the others). */
+static unsigned long wal_opens; /* atomic */
+static char wal_dirs[16][128];      /* the collections whose logs were opened (dirs_mu) */
+static size_t nwal_dirs;
+static pthread_mutex_t dirs_mu = PTHREAD_MUTEX_INITIALIZER;
+static hs_io_ops counting;
+
+static int count_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    size_t n = strlen(path);
+    if (n > 4 && !strcmp(path + n - 4, ".wal")) {
+        __atomic_add_fetch(&wal_opens, 1, __ATOMIC_RELAXED);
+        char dir[128];
+        snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+        pthread_mutex_lock(&dirs_mu);
+        size_t i = 0;
+        while (i < nwal_dirs && strcmp(wal_dirs[i], dir))
+            i++;
+        if (i == nwal_dirs && nwal_dirs < 16)
+            snprintf(wal_dirs[nwal_dirs++], sizeof(wal_dirs[0]), "%s", dir);
+        pthread_mutex_unlock(&dirs_mu);
+    }
+    return hs_io_posix()->open(NULL, path, flags, mode);
+}
+
+static hs_db *open_counting(void)
+{
+    counting = *hs_io_posix();
+    counting.open = count_open;
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.indexer_threads = 1;
+    o.wal_retain_bytes = 1 << 30;
+    o.max_loaded = 8;
+    o.io = &counting;
+    hs_db *db;
+    hs_error err;
+    if (hs_db_open(root, &o, &db, &err) != HS_OK)
+        fail_msg("open: %s", err.message);
+    return db;
+}
+
 /* 100 collections written in turn (more than the 32 readers kept open), one loaded at a time:
  * every change once, in clock order, from the directory and (after a restart) the catalog. */
 static void test_many_collections(void **state)
@@ -400,6 +443,24 @@ static void test_many_collections(void **state)
     free(t.v);
     t = read_all(db, 150);
     same(&s, 150, &t);
+    free(t.v);
+    hs_db_close(db, NULL);
+    /* after a restart (no directory: the catalog's clocks), from three changes before the end:
+     * only the three collections changed since are read */
+    db = open_counting();
+    __atomic_store_n(&wal_opens, 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&dirs_mu);
+    nwal_dirs = 0;
+    pthread_mutex_unlock(&dirs_mu);
+    t = read_all(db, clock - 3);
+    same(&s, (size_t)clock - 3, &t);
+    unsigned long opens = __atomic_load_n(&wal_opens, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&dirs_mu);
+    size_t dirs = nwal_dirs;
+    pthread_mutex_unlock(&dirs_mu);
+    print_message("reading 3 changes of 100 collections opened %lu segments of %zu logs\n", opens,
+                  dirs);
+    assert_int_equal(dirs, 3);
     free(t.v);
     free(s.v);
     hs_db_close(db, NULL);
