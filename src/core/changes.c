@@ -20,8 +20,8 @@
  * has not, even when it finds its segment gone (the records it had not read are all newer).
  *
  * Drops remove the files at once; db->drops keeps the latest drops (incarnation, last change,
- * clock of the drop) so that a reader still catching up reads what it can and then delivers the
- * drop with its clock.
+ * clock of the drop; drops.c, kept across restarts in <root>/.drops) so that a reader still
+ * catching up reads what it can and then delivers the drop with its clock.
  *
  * Locking: a reader is one thread's.  It takes db->lock only to look at its collection's
  * catalog entry (when it has read everything up to the limit it knew).

@@ -615,6 +615,10 @@ void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t 
 /* The note of the drop of incarnation (tenant, name, created): 1 and *out, or 0.  db->lock. */
 int hs_drops_find_locked(const hs_db *db, const char *tenant, const char *name,
                          uint64_t created, struct hs_drop_note *out);
+/* A restore publishes e, an incarnation a note may say was dropped (an archive older than the
+ * drop): such notes no longer name it, so the open does not finish that drop again on it.
+ * db->lock held. */
+void hs_drops_disarm_locked(hs_db *db, const centry *e);
 /* The clock of the latest drop noted of a collection of that name (0: none).  db->lock. */
 uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *name);
 /* Reads <root>/.drops into db->drops at open and rewrites it (no other thread runs). */

@@ -852,9 +852,10 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_
  * the directory went) are finished, without a clock of their own: the note has it. */
 static void finish_drops(hs_db *db)
 {
-    size_t n = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES), k = 0;
-    struct hs_drop_note *todo = malloc((n ? n : 1) * sizeof(*todo));
+    size_t n = HS_DROP_NOTES, k = 0;
+    struct hs_drop_note *todo = malloc(n * sizeof(*todo));
     pthread_mutex_lock(&db->lock);
+    n = HS_MIN(db->ndrops, n);
     for (size_t i = 0; todo && i < n; i++) {
         const struct hs_drop_note *d = &db->drops[i];
         const centry *e = hs_db_find_locked(db, d->tenant, d->name);

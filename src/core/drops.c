@@ -172,6 +172,24 @@ int hs_drops_find_locked(const hs_db *db, const char *tenant, const char *name,
     return 0;
 }
 
+void hs_drops_disarm_locked(hs_db *db, const centry *e)
+{
+    size_t n = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);
+    bool changed = false;
+    for (size_t i = 0; i < n; i++) {
+        struct hs_drop_note *d = &db->drops[i];
+        if (d->created == e->created_clock && !strcmp(d->name, e->name) &&
+            !strcmp(d->tenant, e->tenant)) {
+            d->created = 0; /* no incarnation: still a drop of that name at its clock */
+            changed = true;
+        }
+    }
+    hs_error err;
+    if (changed && rewrite_locked(db, &err) != HS_OK)
+        hs_log(HS_LOG_WARN, "drop notes not rewritten after restoring collection '%s': %s",
+               e->name, err.message);
+}
+
 uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *name)
 {
     size_t n = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);

@@ -410,6 +410,7 @@ static int publish(run *r, stage *s, hs_error *err)
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
     hs_catlog_fresh_locked(db, e);
+    hs_drops_disarm_locked(db, e); /* restored after its drop: it stays */
     pthread_mutex_unlock(&db->lock);
     hs_log(HS_LOG_INFO, "Restored collection '%s' (tenant '%s') from snapshot '%s': %" PRIu64
            " points, clock %" PRIu64, s->name, s->tenant, r->snap, s->count, s->clock);

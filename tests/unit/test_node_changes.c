@@ -372,6 +372,49 @@ static void test_restart(void **state)
     hs_db_close(db, NULL);
 }
 
+/* File opens of log segments, counted (the catalog-only claim: a reader whose position is
+ * recent opens the logs of the collections changed since, not the others). */
+static unsigned long wal_opens; /* atomic */
+static char wal_dirs[16][128];      /* the collections whose logs were opened (dirs_mu) */
+static size_t nwal_dirs;
+static pthread_mutex_t dirs_mu = PTHREAD_MUTEX_INITIALIZER;
+static hs_io_ops counting;
+
+static int count_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    size_t n = strlen(path);
+    if (n > 4 && !strcmp(path + n - 4, ".wal")) {
+        __atomic_add_fetch(&wal_opens, 1, __ATOMIC_RELAXED);
+        char dir[128];
+        snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+        pthread_mutex_lock(&dirs_mu);
+        size_t i = 0;
+        while (i < nwal_dirs && strcmp(wal_dirs[i], dir))
+            i++;
+        if (i == nwal_dirs && nwal_dirs < 16)
+            snprintf(wal_dirs[nwal_dirs++], sizeof(wal_dirs[0]), "%s", dir);
+        pthread_mutex_unlock(&dirs_mu);
+    }
+    return hs_io_posix()->open(NULL, path, flags, mode);
+}
+
+static hs_db *open_counting(void)
+{
+    counting = *hs_io_posix();
+    counting.open = count_open;
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.indexer_threads = 1;
+    o.wal_retain_bytes = 1 << 30;
+    o.max_loaded = 8;
+    o.io = &counting;
+    hs_db *db;
+    hs_error err;
+    if (hs_db_open(root, &o, &db, &err) != HS_OK)
+        fail_msg("open: %s", err.message);
+    return db;
+}
+
 /* 100 collections written in turn (more than the 32 readers kept open), one loaded at a time:
  * every change once, in clock order, from the directory and (after a restart) the catalog. */
 static void test_many_collections(void **state)
@@ -400,6 +443,24 @@ static void test_many_collections(void **state)
     free(t.v);
     t = read_all(db, 150);
     same(&s, 150, &t);
+    free(t.v);
+    hs_db_close(db, NULL);
+    /* after a restart (no directory: the catalog's clocks), from three changes before the end:
+     * only the three collections changed since are read */
+    db = open_counting();
+    __atomic_store_n(&wal_opens, 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&dirs_mu);
+    nwal_dirs = 0;
+    pthread_mutex_unlock(&dirs_mu);
+    t = read_all(db, clock - 3);
+    same(&s, (size_t)clock - 3, &t);
+    unsigned long opens = __atomic_load_n(&wal_opens, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&dirs_mu);
+    size_t dirs = nwal_dirs;
+    pthread_mutex_unlock(&dirs_mu);
+    print_message("reading 3 changes of 100 collections opened %lu segments of %zu logs\n", opens,
+                  dirs);
+    assert_int_equal(dirs, 3);
     free(t.v);
     free(s.v);
     hs_db_close(db, NULL);
@@ -526,6 +587,33 @@ static void test_drop_file(void **state)
     db = open_db();
     s = read_all(db, 2);
     assert_int_equal(s.n, 2); /* the rewritten file kept them */
+    free(s.v);
+    hs_db_close(db, NULL);
+}
+
+/* A collection restored from an archive written before its drop is the same incarnation the
+ * drop note names: the next open must not finish that drop on it. */
+static void test_restore_after_drop(void **state)
+{
+    (void)state;
+    hs_db *db = open_db();
+    create(db, "a", HS_METRIC_L2, HS_ID_INTEGER);
+    put(db, "a", 1);
+    hs_error err;
+    if (hs_snapshot_create(db, "t", "a", "a.hsnap", NULL, &err) != HS_OK)
+        fail_msg("snapshot: %s", err.message);
+    assert_int_equal(hs_collection_drop(db, "t", "a", NULL), HS_OK);
+    if (hs_snapshot_restore(db, "a.hsnap", NULL, NULL, NULL, &err) != HS_OK)
+        fail_msg("restore: %s", err.message);
+    hs_db_close(db, NULL);
+    db = open_db();
+    hs_collection_stats st;
+    assert_int_equal(hs_collection_stats_get(db, "t", "a", &st, NULL), HS_OK);
+    assert_int_equal(st.count, 1);
+    /* the drop is still in the node's stream */
+    seen s = read_all(db, 0);
+    assert_int_equal(s.n, 3); /* the restored collection's create and upsert, the drop */
+    assert_int_equal(s.v[2].kind, HS_CHANGE_DROP);
     free(s.v);
     hs_db_close(db, NULL);
 }
@@ -705,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_after_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
