@@ -465,7 +465,29 @@ bool hs_repl_has_collections(void)
 }
 
 /* Drops every local collection (B11.5, snapshot bootstrap); 0 or -1 (logged). */
-int hs_repl_drop_all(void)
+/* Drops one local collection: as its leader's drop at `clock` when given and the collection
+ * was created before it, so that the drop note carries the leader's clock (a drop ticking this
+ * node's clock would note a clock above the leader's and hs_db_replicate would then skip the
+ * leader's later creates of that name); otherwise with a tick of this node's clock. */
+static int drop_one(const char *tenant, const char *name, uint64_t clock, hs_error *err)
+{
+    if (clock) {
+        hs_change ch;
+        memset(&ch, 0, sizeof(ch));
+        ch.kind = HS_CHANGE_DROP;
+        ch.clock = clock;
+        int applied = 0;
+        int rc = hs_db_replicate(g_srv.db, tenant, name, &ch, NULL, 0, HS_DURABILITY_DEFAULT,
+                                 &applied, err);
+        if (rc != HS_OK || applied)
+            return rc;
+        hs_log(HS_LOG_WARN, "replication: collection '%s/%s' was created after clock %llu: "
+               "dropped with this node's clock", tenant, name, (unsigned long long)clock);
+    }
+    return hs_collection_drop(g_srv.db, tenant, name, err);
+}
+
+int hs_repl_drop_all(uint64_t clock)
 {
     names l = {0};
     hs_error err;
@@ -477,7 +499,7 @@ int hs_repl_drop_all(void)
         goto done;
     }
     for (size_t i = 0; i < l.n; i++) {
-        int drc = hs_collection_drop(g_srv.db, l.tenant[i], l.name[i], &err);
+        int drc = drop_one(l.tenant[i], l.name[i], clock, &err);
         if (drc != HS_OK && drc != HS_ENOTFOUND) {
             hs_log(HS_LOG_ERROR, "replication: cannot drop '%s/%s': %s", l.tenant[i], l.name[i],
                    err.message);

@@ -546,7 +546,7 @@ static void ack_done(bool ok)
  * (a crash in between finds the old id still recorded and drops again). */
 static int take_new_leader(const char *id)
 {
-    if (hs_repl_drop_all())
+    if (hs_repl_drop_all(0))
         return -1;
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
@@ -965,7 +965,7 @@ static int bootstrap(void)
     }
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
-    if (state_write(id, 0) || hs_repl_drop_all())
+    if (state_write(id, 0) || hs_repl_drop_all(c.clock))
         goto fail;
     hs_restore_opts o;
     hs_restore_opts_init(&o);

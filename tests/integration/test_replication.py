@@ -458,17 +458,17 @@ def test_new_follower_bootstraps_from_a_snapshot_after_compaction(cluster):
     wait_converged(cluster, leader, [f])
 
 
-# The engine's drop notes (src/core/drops.c) outlive a follower's local drops: a collection the
-# follower dropped before a restore (or before a new leader's creates) comes back with the same
-# or a lower creation clock, and the notes then either drop it again at the next start ("deleted
-# at clock N before a crash") or make hs_db_replicate skip the new leader's CREATE.  The fix
-# needs an engine call that drops everything without notes (requested from CORE); until then
-# these two fail, and strict xfail turns them red once it lands.
-NEEDS_RESET = pytest.mark.xfail(strict=True, reason="needs the engine's follower reset (drop "
-                                "without notes): drop notes of local drops outlive them")
+# A new leader's history is unrelated to the old one's: the follower drops every local collection
+# with its own clock (B11.5), and the engine's drop notes of those drops (src/core/drops.c) then
+# make hs_db_replicate skip the new leader's creates of the same names at lower clocks (every
+# fresh leader creates `default` at clock 1).  It needs an engine call that drops everything
+# without notes and forgets the old leader's notes (requested from CORE); until then the test
+# fails, and strict xfail turns it red once it passes.
+NEEDS_RESET = pytest.mark.xfail(strict=True, reason="needs the engine's follower reset (drops "
+                                "without notes): notes of the local drops skip the new leader's "
+                                "creates")
 
 
-@NEEDS_RESET
 def test_lagging_follower_bootstraps_and_keeps_its_data(cluster):
     env = {"HYPERSPACE_WAL_RETAIN_BYTES": "0", "HS_CHECKPOINT_MIN_LOG_BYTES": "0"}
     leader = cluster.leader(env=env)
