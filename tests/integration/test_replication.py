@@ -344,11 +344,15 @@ def test_writes_are_refused_on_a_follower(cluster):
     st, h, body = http(f, "POST", "/api/collections/c/insert", {"id": 1, "vector": [1, 2]})
     assert st == 409 and body["error"]["code"] == FOLLOWER_READ_ONLY["code"], body
     assert body["error"]["message"] == FOLLOWER_READ_ONLY["message"]
+    # the refusal names the leader a client can write to instead
+    assert body["error"]["details"] == {"leader": leader.grpc_target}
+    assert h["x-hyperspace-leader"] == leader.grpc_target
     P, stub = cluster.pb[0], cluster.stub(f)
     with pytest.raises(grpc.RpcError) as ei:
         stub.Insert(P.InsertRequest(collection="c", id=1, vector=[1, 2]))
     assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert ei.value.details() == "Followers are read-only"
+    assert ("x-hyperspace-leader", leader.grpc_target) in ei.value.trailing_metadata()
     with pytest.raises(grpc.RpcError) as ei:
         stub.Replicate(P.ReplicationRequest(last_logical_clock=0)).next()
     assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
