@@ -276,7 +276,8 @@ static int config_of(const Hyperspace__CreateCollectionOp *op, hs_collection_con
     c->dimension = op->dimension;
     if (!op->metric || !hs_parse_metric(op->metric, &c->metric))
         return -1;
-    if (op->quantization && op->quantization[0] && !hs_parse_quant(op->quantization, &c->quantization))
+    if (op->quantization && op->quantization[0] &&
+        !hs_parse_quant(op->quantization, &c->quantization))
         return -1;
     c->m = op->m;
     c->ef_construction = op->ef_construction;
@@ -327,7 +328,8 @@ static int apply_one(const Hyperspace__ReplicationLog *r, const char *tenant, co
     default:
         hs_log(HS_LOG_ERROR, "replication: record of an unknown kind (clock %llu, '%s/%s'): "
                "skipped", (unsigned long long)ch.clock, tenant, name);
-        hs_repl_error("record of an unknown kind skipped (clock %llu)", (unsigned long long)ch.clock);
+        hs_repl_error("record of an unknown kind skipped (clock %llu)",
+                      (unsigned long long)ch.clock);
         hs_repl_count_errors(1);
         hs_repl_set_watermark(ch.clock);
         return 0;

@@ -266,12 +266,16 @@ static void open_channel(void)
 {
     grpc_arg args[7];
     int i = 0;
-    args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = 64 << 20}};
-    args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = 64 << 20}};
+    const int msg_max = 64 << 20; /* grpc.md section 1 */
+    args[i++] =
+        (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = msg_max}};
+    args[i++] =
+        (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = msg_max}};
     /* B11.3: ping every 10 s, dead after 10 s more; pings also while no record flows */
     args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 10000}};
     args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 10000}};
-    args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}};
+    args[i++] =
+        (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}};
     args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, {.integer = 0}};
     /* the session loop does the backing off; a transparent retry would hide a stream end */
     args[i++] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_RETRIES, {.integer = 0}};
@@ -481,10 +485,10 @@ static void ack_send(void)
     req.durable_clock = F.durable;
     req.address = addr;
     F.ack_clock = F.durable;
-    F.ack = grpc_channel_create_registered_call(
-        F.ch, NULL, GRPC_PROPAGATE_DEFAULTS, F.cq, F.m_ack,
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(ACK_DEADLINE_S, GPR_TIMESPAN)),
-        NULL);
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                         gpr_time_from_seconds(ACK_DEADLINE_S, GPR_TIMESPAN));
+    F.ack = grpc_channel_create_registered_call(F.ch, NULL, GRPC_PROPAGATE_DEFAULTS, F.cq,
+                                                F.m_ack, deadline, NULL);
     F.ack_send = pack(&req.base);
     grpc_metadata_array_init(&F.ack_init);
     grpc_metadata_array_init(&F.ack_trail);
@@ -720,8 +724,8 @@ static end_kind run_session(hs_repl_batch *b, uint64_t *delivered, double *open_
     if (stream_open(&s.st, F.m_replicate, &req.base))
         s.abort = true;
     while (s.st.pending > 0 || F.ack) {
-        grpc_event ev = grpc_completion_queue_next(F.cq, after_ms(hs_repl_batch_pending(b) ? GATHER_MS : POLL_MS),
-                                                   NULL);
+        int wait = hs_repl_batch_pending(b) ? GATHER_MS : POLL_MS;
+        grpc_event ev = grpc_completion_queue_next(F.cq, after_ms(wait), NULL);
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
             if (!s.abort && hs_repl_flush(b))
                 session_abort(&s, END_RETRY);
@@ -815,7 +819,8 @@ static bool snap_event(snap *c)
             char id[64], cur[64];
             c->st.got_init = true;
             leader_id(cur, sizeof(cur));
-            if (ev.success && md_value(&c->st.init_md, HS_REPL_NODE_ID_MD, id, sizeof(id)) && id[0]) {
+            if (ev.success && md_value(&c->st.init_md, HS_REPL_NODE_ID_MD, id, sizeof(id)) &&
+                id[0]) {
                 if ((cur[0] && strcmp(id, cur)) || !id_ok(id)) {
                     hs_log(HS_LOG_WARN, "replication: the snapshot comes from %s, not from the "
                            "leader %s; not taken", id_ok(id) ? id : "(invalid id)",
@@ -867,8 +872,10 @@ static bool snap_next(snap *c)
     while (!c->chunk && !c->ended && !c->failed) {
         if (!c->st.recv_armed && c->st.got_init)
             recv_next(&c->st);
-        if (!snap_event(c))
+        if (!snap_event(c)) { /* nothing pending: nothing more can come */
+            c->failed |= !c->ended;
             return false;
+        }
     }
     return c->chunk != NULL;
 }
@@ -941,6 +948,9 @@ static int bootstrap(void)
         } else {
             status_text(&c.st, text, sizeof(text));
         }
+    } else {
+        while (snap_event(&c)) /* what the call started completes before it is freed */
+            ;
     }
     if (c.chunk)
         hyperspace__snapshot_chunk__free_unpacked(c.chunk, NULL);
@@ -1069,7 +1079,8 @@ int hs_repl_follower_start(void)
         return -1;
     }
     hs_log(HS_LOG_INFO, "replication: following %s from clock %llu (leader %s)",
-           g_srv.cfg.leader_target, (unsigned long long)hs_repl_watermark(), id[0] ? id : "not known yet");
+           g_srv.cfg.leader_target, (unsigned long long)hs_repl_watermark(),
+           id[0] ? id : "not known yet");
     return 0;
 }
 
