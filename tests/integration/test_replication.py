@@ -325,8 +325,19 @@ def test_three_nodes_converge_on_mixed_writes(cluster):
         assert rep["replication"]["connected"] is True
         assert rep["replication"]["leader_node_id"] == cluster_status(leader)["node_id"]
         assert rep["replication"]["last_error"] is None
-    # the leader lists both followers' streams
+    # the leader lists both followers' streams, and their acknowledgements (ReplicationAck) bring
+    # it their durable watermarks: no lag once they caught up
     assert len(cluster_status(leader)["downstream_peers"]) == 2
+    ids = {cluster_status(f)["node_id"] for f in (f1, f2)}
+    deadline = time.time() + 10
+    while True:
+        fol = {x["node_id"]: x for x in cluster_status(leader)["followers"]}
+        if set(fol) == ids and all(x["watermark"] == clock and x["lag_records"] == 0 and
+                                   x["connected"] and x["last_ack_ms"] for x in fol.values()):
+            break
+        assert time.time() < deadline, fol
+        time.sleep(0.05)
+    assert {x["address"] for x in fol.values()} == {f1.grpc_target, f2.grpc_target}
     # typed metadata, string ids and payload updates arrived as written
     for t in TENANTS:
         a = ok(http(leader, "POST", "/api/collections/sids/scroll",
