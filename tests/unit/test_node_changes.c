@@ -680,6 +680,64 @@ static void test_recreated_same_name(void **state)
     hs_db_close(db, NULL);
 }
 
+/* A create of a name whose drop waits for a handle waits for that drop's clock: the new
+ * incarnation's creation clock is above the drop's (a follower drops by name what was created
+ * before the drop's clock). */
+typedef struct racer {
+    hs_db *db;
+    int done; /* atomic */
+    int rc;
+} racer;
+
+static void *drop_main(void *arg)
+{
+    racer *x = arg;
+    x->rc = hs_collection_drop(x->db, "t", "a", NULL);
+    __atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *create_main(void *arg)
+{
+    racer *x = arg;
+    hs_collection_config c;
+    hs_collection_config_init(&c);
+    c.dimension = 3;
+    c.metric = HS_METRIC_L2;
+    x->rc = hs_collection_create(x->db, "t", "a", &c, NULL);
+    __atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_create_waits_for_drop(void **state)
+{
+    (void)state;
+    hs_db *db = open_db();
+    create(db, "a", HS_METRIC_L2, HS_ID_INTEGER);
+    put(db, "a", 1);
+    hs_collection *h;
+    assert_int_equal(hs_collection_open(db, "t", "a", &h, NULL), HS_OK);
+    racer d = {db, 0, -1}, c = {db, 0, -1};
+    pthread_t td, tc;
+    pthread_create(&td, NULL, drop_main, &d);
+    usleep(50 * 1000); /* the drop has taken the name out of the catalog and waits for h */
+    pthread_create(&tc, NULL, create_main, &c);
+    usleep(100 * 1000);
+    assert_false(__atomic_load_n(&d.done, __ATOMIC_ACQUIRE));
+    assert_false(__atomic_load_n(&c.done, __ATOMIC_ACQUIRE)); /* waits for the drop's clock */
+    hs_collection_close(h);
+    pthread_join(td, NULL);
+    pthread_join(tc, NULL);
+    assert_int_equal(d.rc, HS_OK);
+    assert_int_equal(c.rc, HS_OK);
+    seen s = read_all(db, 2);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.v[0].kind, HS_CHANGE_DROP);
+    assert_int_equal(s.v[1].kind, HS_CHANGE_CREATE);
+    free(s.v);
+    hs_db_close(db, NULL);
+}
+
 /* A collection restored from an archive written before its drop is the same incarnation the
  * drop note names: the next open must not finish that drop on it. */
 static void test_restore_after_drop(void **state)
@@ -884,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drop_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_after_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recreated_same_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_waits_for_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
