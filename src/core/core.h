@@ -163,6 +163,7 @@ typedef struct centry {
     bool frozen;            /* hs_collection_freeze (atomic: written under man_mu or a cold
                                entry's LOADING state, with db->lock; read anywhere) */
     struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
+    struct centry *drop_next;  /* db->dropping (db->lock) */
 } centry;
 
 struct hs_db {
@@ -190,6 +191,10 @@ struct hs_db {
      * sweeper so that no request pays for another collection's eviction (db->lock) */
     centry *evictions;
     size_t nevictions;
+    /* entries a drop has taken out of the catalog and not yet given its clock (it waits for
+     * their users): a create of the same name waits, so that a new incarnation's creation clock
+     * is above the old one's drop (db->lock, db->cond) */
+    centry *dropping;
     /* clock */
     pthread_mutex_t clock_lock;
     uint64_t clock;          /* guarded by clock_lock */
@@ -367,6 +372,9 @@ int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const
 /* Hands out n clock values *first .. *first + n - 1 for an operation of `kind` (HS_TICK_*) on
  * e (CREATE: e->hash set, the creation clock is *first), tracked until hs_db_tick_done.  n = 0
  * hands out nothing and tracks nothing. */
+/* Waits while a drop of (tenant, name) has not yet taken its clock (db->lock held, released
+ * while waiting): a collection created afterwards gets a creation clock above that drop's. */
+void hs_db_wait_dropping_locked(hs_db *db, const char *tenant, const char *name);
 /* Creates a collection as hs_collection_create does; clock != 0: a follower's create with its
  * leader's creation clock (merged, no tick; the tenant quota does not apply). */
 int hs_db_create(hs_db *db, const char *tenant, const char *name,

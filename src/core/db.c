@@ -664,6 +664,7 @@ int hs_db_create(hs_db *db, const char *tenant, const char *name,
     char tenant_dir[HS_PATH_MAX];
     hs_path(tenant_dir, sizeof(tenant_dir), "%s/%s", db->root, tenant);
     pthread_mutex_lock(&db->lock);
+    hs_db_wait_dropping_locked(db, tenant, name);
     if (hs_db_find_locked(db, tenant, name)) {
         pthread_mutex_unlock(&db->lock);
         hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
@@ -750,6 +751,18 @@ int hs_db_create(hs_db *db, const char *tenant, const char *name,
 static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_drop_how *how,
                       hs_error *err);
 
+void hs_db_wait_dropping_locked(hs_db *db, const char *tenant, const char *name)
+{
+    for (;;) {
+        const centry *d = db->dropping;
+        while (d && (strcmp(d->name, name) || strcmp(d->tenant, tenant)))
+            d = d->drop_next;
+        if (!d)
+            return;
+        pthread_cond_wait(&db->cond, &db->lock);
+    }
+}
+
 /* A drop deletes files a snapshot may be copying, and a snapshot at clock C must hold every
  * collection not dropped by C: drops wait for a snapshot being written. */
 int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error *err)
@@ -803,8 +816,11 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_
         pthread_mutex_unlock(&db->lock);
         return HS_OK; /* another incarnation: nothing to drop (*how->dropped stays 0) */
     }
-    /* no new handle can find it; wait for loads, unloads and operations in flight */
+    /* no new handle can find it; wait for loads, unloads and operations in flight (a create
+     * of the name waits meanwhile: hs_db_wait_dropping_locked) */
     hs_cat_remove_locked(db, e);
+    e->drop_next = db->dropping;
+    db->dropping = e;
     while (e->refs > 0 || e->state == CE_LOADING || e->state == CE_UNLOADING)
         pthread_cond_wait(&db->cond, &db->lock);
     db->nfailed -= e->state == CE_FAILED;
@@ -816,6 +832,12 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_
         hs_cat_set_loaded_locked(db, e, NULL);
     uint64_t clock = 0;
     rc = drop_clock_locked(db, e, how, &clock, err);
+    for (centry **p = &db->dropping; *p; p = &(*p)->drop_next)
+        if (*p == e) {
+            *p = e->drop_next;
+            break;
+        }
+    pthread_cond_broadcast(&db->cond); /* creates of the name waiting */
     if (rc == HS_OK && clock) {
         /* nothing writes any more (no handle is open): its last change is final; the note is
          * durable before any reader can see the drop */

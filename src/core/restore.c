@@ -370,6 +370,7 @@ static int publish(run *r, stage *s, hs_error *err)
     e->cold_clock = s->clock;
     e->cold_disk = s->disk;
     pthread_mutex_lock(&db->lock);
+    hs_db_wait_dropping_locked(db, s->tenant, s->name);
     hs_tenant *t = hs_cat_tenant_locked(db, s->tenant, false);
     uint32_t quota = db->opts.max_collections_per_tenant;
     if (hs_db_find_locked(db, s->tenant, s->name)) {
