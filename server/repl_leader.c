@@ -32,7 +32,9 @@
  * and its status batch are all done (refs), in whatever order.
  *
  * `downstream_peers` are the open Replicate streams: a stream leaves the list as soon as its
- * close batch completes (the client left) or its thread ends.
+ * close batch completes (the client left) or its thread ends.  Followers are known from their
+ * acknowledgements and from the node id their streams carry (request metadata); lag in seconds
+ * comes from samples of the applied clock that a sampler thread takes as the clock moves.
  *
  * Locking: list_mu guards the stream list, the counts and `stopping`; each call's mu guards its
  * send flags and the stream's ending fields, and is the mutex of the stream's cv; fol_mu guards

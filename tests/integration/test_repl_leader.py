@@ -274,7 +274,10 @@ def test_snapshot_stream_restores_on_another_node(server_factory, pb):
     w.create("s", tenant="t2", id_type="string")
     w.insert("s", [{"id": "u-%d" % i, "vector": [1, i, 0]} for i in range(20)], tenant="t2")
     db = stub_of(a, pb)
-    chunks = list(db.ReplicateSnapshot(P.ReplicationSnapshotRequest(node_id="f-9"), timeout=60))
+    call = db.ReplicateSnapshot(P.ReplicationSnapshotRequest(node_id="f-9"), timeout=60)
+    assert dict(call.initial_metadata())["x-hyperspace-node-id"] == \
+        ok(http(a, "GET", "/api/cluster/status"))["node_id"]
+    chunks = list(call)
     assert chunks[-1].last and all(not c.last for c in chunks[:-1])
     assert chunks[-1].clock == clock_of(a)
     assert all(len(c.data) <= 1 << 20 for c in chunks)
@@ -417,7 +420,7 @@ def test_shutdown_ends_an_open_stream_with_unavailable(server_factory, pb):
     t.wait_clock(1)
     assert s.stop(signal.SIGTERM) == 0
     e = t.wait_end()
-    assert e.code() == grpc.StatusCode.UNAVAILABLE, e.details()
+    assert (e.code(), e.details()) == (grpc.StatusCode.UNAVAILABLE, "Server is shutting down")
 
 
 def test_a_live_follower_that_stops_reading_is_cut_when_too_far_behind(server_factory, pb):
@@ -452,3 +455,60 @@ def test_a_live_follower_that_stops_reading_is_cut_when_too_far_behind(server_fa
         assert clocks == sorted(set(clocks)) and len(clocks) == total + 2
     finally:
         t2.close()
+
+
+def test_concurrent_writers_resumed_stream_has_every_record_once(server_factory, pb):
+    """Writers to three collections at once; a stream opened in the middle, cut and resumed
+    after its last record: every acknowledged write after the start clock arrives exactly once,
+    in clock order, as the (collection, id) the write gave that clock."""
+    P, _ = pb
+    s = server_factory()
+    for n in ("w0", "w1", "w2"):
+        ok(http(s, "POST", "/api/collections", {"name": n, "dimension": 2, "metric": "l2"}), 201)
+    by_clock, errors, stop = {}, [], threading.Event()
+
+    def writer(k):
+        import random
+        rng, next_id = random.Random(k), 0
+        try:
+            while not stop.is_set():
+                n = rng.randint(1, 20)
+                ids = list(range(next_id, next_id + n))
+                next_id += n
+                r = ok(http(s, "POST", "/api/collections/w%d/insert/batch" % k,
+                            {"vectors": [{"id": i, "vector": [i, k]} for i in ids]}))
+                last = r["logical_clock"]
+                for j, i in enumerate(ids):
+                    by_clock[last - n + 1 + j] = ("default_admin/w%d" % k, "insert", i)
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.7)
+    x = clock_of(s)
+    db = stub_of(s, pb)
+    got = []
+    t1 = Tail(db, P, x)
+    time.sleep(0.7)
+    t1.close()
+    got += t1.msgs
+    resume = got[-1].logical_clock if got else x
+    t2 = Tail(db, P, resume)
+    time.sleep(0.7)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    try:
+        t2.wait_clock(clock_of(s))
+    finally:
+        t2.close()
+    got += t2.msgs
+    clocks = [m.logical_clock for m in got]
+    assert clocks == sorted(set(clocks)) and clocks[0] > x
+    expected = sorted(c for c in by_clock if c > x)
+    assert clocks == expected
+    assert [op_of(m) for m in got] == [by_clock[c] for c in expected]
+    assert len(t1.msgs) > 0 and len(t2.msgs) > 0
