@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long bench bench-grpc bench-serverless run clean format
+.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long test-cluster-long bench bench-grpc bench-serverless run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -24,7 +24,7 @@ build: deps $(BUILD)/build.ninja
 
 # Every test: the release suite, then the sanitizer builds.
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long|chaos-long'
+	ctest --test-dir $(BUILD) --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long|chaos-long|cluster-long'
 	$(MAKE) --no-print-directory test-asan test-tsan test-fuzz
 
 test-unit: build
@@ -35,7 +35,7 @@ test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" \
 	  -DHS_SANITIZE=address,undefined >/dev/null
 	ninja -C build-asan
-	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long|chaos-long'
+	ctest --test-dir build-asan --output-on-failure -j2 -LE 'crash-long|fuzz-long|stress-long|chaos-long|cluster-long'
 
 # The concurrency tests under ThreadSanitizer.
 test-tsan: deps
@@ -75,6 +75,13 @@ test-stress-long: build
 CHAOS_BUILD ?= $(BUILD)
 test-chaos-long: build
 	ctest --test-dir $(CHAOS_BUILD) --output-on-failure -V -L chaos-long
+
+# The long replication run: a leader and two followers, 100,000 writes with random kill -9 of the
+# followers, then digest equality (tests/integration/test_replication.py; HS_REPL_LONG_WRITES,
+# HS_REPL_SEED); CLUSTER_BUILD=build-asan runs it against the sanitizer build's server.
+CLUSTER_BUILD ?= $(BUILD)
+test-cluster-long: build
+	ctest --test-dir $(CLUSTER_BUILD) --output-on-failure -V -L cluster-long
 
 # Benchmarks beside the peers (hnswlib, faiss) on Fashion-MNIST and the hyperbolic set.
 bench: build

@@ -33,6 +33,10 @@ set_tests_properties(test_catalog test_sid PROPERTIES LABELS "unit;concurrency")
 # A change reader beside writer threads and checkpoints (test_changes) runs under TSan too.
 set_tests_properties(test_changes PROPERTIES LABELS "unit;concurrency")
 set_tests_properties(test_snapshot PROPERTIES LABELS "unit;concurrency")
+# Replication: the applied clock under writer threads and injected faults, the node-wide reader
+# beside writers, creates and drops, the follower's apply (test_applied, test_node_changes,
+# test_replicate) also run under TSan.
+set_tests_properties(test_applied test_node_changes test_replicate PROPERTIES LABELS "unit;concurrency")
 
 # The typed error details again with every engine message reworded (HS_ERROR_REWORD).
 add_test(NAME test_errors_reworded COMMAND test_errors)
@@ -89,6 +93,13 @@ if(TARGET hyperspace-server)
            ${CMAKE_SOURCE_DIR}/tests/integration/test_events.py -k long)
   set_tests_properties(integration_events_long PROPERTIES LABELS stress-long TIMEOUT 3600
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_EVENTS_LONG=1")
+  # Replication's long run: 100,000 writes on a leader with random kill -9 of its two followers,
+  # then digest equality (the suite runs a few thousand writes): `make test-cluster-long`, not
+  # in `make test`.
+  add_test(NAME integration_replication_long COMMAND /usr/bin/python3 -m pytest -q -s
+           -p no:cacheprovider ${CMAKE_SOURCE_DIR}/tests/integration/test_replication.py -k long)
+  set_tests_properties(integration_replication_long PROPERTIES LABELS cluster-long TIMEOUT 3600
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_REPL_LONG=1")
 endif()
 
 # Chaos: kill -9 of the real server under load over both transports, checked against a client

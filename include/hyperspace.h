@@ -960,6 +960,123 @@ void hs_changes_close(hs_changes *r);
  * Ownership: ctx stays the caller's.  Thread-safety: see above.  Errors: none. */
 typedef void (*hs_change_fn)(void *ctx, const char *tenant, const char *name, uint64_t clock);
 void hs_db_set_change_observer(hs_db *db, hs_change_fn fn, void *ctx);
+
+/* ---- replication (spec B11): the leader's ordered stream, the follower's apply -------------
+ * A leader streams every change of the node in clock order (hs_node_changes_*), up to the
+ * applied clock; a follower applies each change with the leader's clock (hs_db_replicate*),
+ * so its collections' clocks, digests and logs match the leader's, and persists its position
+ * after hs_db_sync. */
+
+/*
+ * The applied clock: every operation with a clock at or below it (each point upserted or
+ * deleted, each create and drop) is applied, visible to change readers, or failed and took no
+ * effect.  Every clock value is tracked from its tick until its operation is applied or
+ * abandoned; the applied clock is the highest value with none in flight at or below it, and
+ * never moves back.  With nothing in flight on a leader it equals hs_db_clock.  (A follower's
+ * merge, B2.7's "+ 1", is no operation's clock and is not covered.)  An observer set with
+ * hs_db_set_change_observer runs before the change counts as applied here.
+ * Ownership: none.  Thread-safety: safe.  Errors: none.
+ */
+uint64_t hs_db_applied_clock(hs_db *db);
+
+/* Blocks until hs_db_applied_clock(db) > after or timeout_ms passed (0: does not block);
+ * returns the applied clock.  Ownership: none.  Thread-safety: safe.  Errors: none. */
+uint64_t hs_db_wait_applied(hs_db *db, uint64_t after, int timeout_ms);
+
+/* One change of the node-wide stream: the collection and the change (as hs_changes_next gives
+ * it, DROP included; UPSERT with the stored vector, its metadata and, in a collection of
+ * string ids, the string; CREATE with the parameters as created, id_type included). */
+typedef struct hs_node_change {
+    const char *tenant, *name; /* valid until the next call on the reader */
+    hs_change change;
+} hs_node_change;
+
+typedef struct hs_node_changes hs_node_changes;
+
+/*
+ * Opens a reader of every change of every collection with a clock above `after`: creates,
+ * upserts, deletes and drops (drops made before a restart included: <root>/.drops keeps the
+ * latest 1,024), in strictly increasing clock order across collections, each once, up to the
+ * applied clock.  Changes of a collection dropped before the reader reached them are not
+ * delivered (the drop is: B11.6, a drop supersedes them).  Memory does not grow with the number
+ * of collections beyond a few dozen bytes per collection that changed after the position: a
+ * collection is read only when its clocks (its creation clock and last clock, from the
+ * catalog, or the node's directory of recent operations) can hold changes after the position,
+ * and at most 32 collection readers are open at once (others are reopened at their position).
+ * Quarantined collections are left out.
+ * Ownership: *out is freed with hs_node_changes_close.  Thread-safety: safe; a reader is used
+ * by one thread at a time.  Errors: HS_ERANGE (field CLOCK: `after` is above the node clock;
+ * actual = after, expected = the clock), HS_ETRUNCATED (field CLOCK: a drop after `after` is no
+ * longer remembered: actual = after, expected = the highest clock of a forgotten drop), HS_EIO,
+ * HS_ENOMEM.
+ */
+int hs_node_changes_open(hs_db *db, uint64_t after, hs_node_changes **out, hs_error *err);
+
+/*
+ * The next change: HS_OK with *got = 1 and *out filled, or *got = 0 when every change up to the
+ * applied clock at the call was delivered (wait with hs_db_wait_applied, then call again).
+ * Ownership: *out points into the reader (valid until its next call).  Thread-safety: the
+ * reader's thread.  Errors: HS_ETRUNCATED (field CLOCK: a checkpoint removed a change the
+ * reader had not delivered, or a drop is forgotten; err->name names the collection; the
+ * follower must start from a snapshot), HS_ECORRUPT, HS_EIO, HS_ENOMEM.  After an error the
+ * reader stays usable at its position (a retry reads again what failed).
+ */
+int hs_node_changes_next(hs_node_changes *r, hs_node_change *out, int *got, hs_error *err);
+
+/* The position: every change with a clock at or below it was delivered (open again after it
+ * to resume).  Ownership: none.  Thread-safety: the reader's thread.  Errors: none. */
+uint64_t hs_node_changes_position(const hs_node_changes *r);
+
+/* Frees a reader (NULL is ignored).  Ownership: frees r.  Thread-safety: the reader's thread.
+ * Errors: none. */
+void hs_node_changes_close(hs_node_changes *r);
+
+/*
+ * A follower applies one change of its leader with the leader's clock ch->clock, through the
+ * write path (its log stores the leader's clocks, so after a restart the collection's clock is
+ * the leader's).  Idempotent by clocks: a change already applied is skipped (*applied = 0):
+ *   CREATE  a collection of that name created at or after ch->clock: skipped; one created
+ *           before: dropped (no clock, no note), then created with creation clock ch->clock
+ *           and ch->config (no tick, no quota);
+ *   DROP    drops the collection of that name when it was created before ch->clock (noted
+ *           with ch->clock for change readers), otherwise skipped;
+ *   UPSERT  skipped when ch->clock <= the collection's clock (its last logged change); the
+ *           point is ch->point: its id (sid in a collection of string ids), its vector, which
+ *           is the leader's stored (processed) vector and is stored bit for bit (no second
+ *           normalisation), and its metadata: meta[0..nmeta) when meta is not NULL, otherwise
+ *           ch->point.meta as a change reader gives it (so a change read from another
+ *           database's reader can be passed as it is);
+ *   DELETE  skipped likewise; deletes the point ch->point.id (or sid); the collection's clock
+ *           becomes ch->clock even when the point is not live.
+ * A frozen collection or a tenant quota does not stop a replicated change; a cold collection
+ * is loaded.  The node clock becomes max(C, ch->clock) + 1 (B2.7 merge).
+ * Ownership: ch and meta stay the caller's.  Thread-safety: safe; changes of one collection must
+ * be applied in clock order (one thread per collection, or one for the node).
+ * Errors: HS_ENOTFOUND (UPSERT / DELETE on a missing collection: the caller counts and skips
+ * it), HS_ENAME, HS_EINVAL (kind, or a point of the wrong id kind), HS_EDIM, HS_ENONFINITE,
+ * HS_EMETADATA, HS_ERANGE / HS_EINVAL (CREATE parameters), HS_EREADONLY, HS_ENOSPC, HS_EIO,
+ * HS_ELOAD, HS_ENOMEM: nothing applied.
+ */
+int hs_db_replicate(hs_db *db, const char *tenant, const char *name, const hs_change *ch,
+                    const hs_kv *meta, size_t nmeta, hs_durability mode, int *applied,
+                    hs_error *err);
+
+/*
+ * n UPSERTs of one collection with the leader's clocks first_clock .. first_clock + n - 1 (the
+ * stored vectors, metadata as hs_kv), logged as one record; those at or below the collection's
+ * clock are skipped (*applied gets how many were applied).  Rules as hs_db_replicate.
+ * Ownership: pts stay the caller's.  Thread-safety: as hs_db_replicate.  Errors: as
+ * hs_db_replicate (err->index names a bad point).
+ */
+int hs_db_replicate_upserts(hs_db *db, const char *tenant, const char *name,
+                            uint64_t first_clock, const hs_point *pts, size_t n,
+                            hs_durability mode, size_t *applied, hs_error *err);
+
+/* Makes every applied change durable: the log of every loaded collection fsynced (collections
+ * being unloaded are waited for; creates and drops are durable when they return).  A follower
+ * calls it before persisting its position.  Ownership: none.  Thread-safety: safe.
+ * Errors: HS_EIO (the first log that failed; it is read-only from now on), HS_ENOMEM. */
+int hs_db_sync(hs_db *db, hs_error *err);
 /* ---- snapshots: archives of a collection or of the node --------------------------------------
  * A snapshot is one file in the snapshot directory (hs_db_opts.snapshot_dir) holding a copy of
  * one collection, or of every collection of the node, exactly as it was at one clock: each

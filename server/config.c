@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/server.h"
 #include "util/log.h"
@@ -115,6 +116,56 @@ static int config_error(const char *fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
     return 2;
+}
+
+/* The gRPC target of a --leader value (B10.2): `http://host:port`, `host:port` or `[v6]:port`,
+ * the port defaulting to 50051; 0, or -1 when the value is none of those. */
+static int leader_target(const char *v, char *out, size_t cap)
+{
+    if (!strncasecmp(v, "http://", 7))
+        v += 7;
+    size_t len = strlen(v);
+    if (len && v[len - 1] == '/')
+        len--;
+    const char *port = NULL;
+    size_t host_len;
+    if (v[0] == '[') {
+        const char *close = memchr(v, ']', len);
+        if (!close || close == v + 1)
+            return -1;
+        host_len = (size_t)(close - v) + 1;
+        if (host_len < len) {
+            if (v[host_len] != ':')
+                return -1;
+            port = v + host_len + 1;
+        }
+    } else {
+        const char *colon = memchr(v, ':', len);
+        host_len = colon ? (size_t)(colon - v) : len;
+        port = colon ? colon + 1 : NULL;
+    }
+    if (host_len == 0)
+        return -1;
+    for (size_t i = 0; i < host_len; i++)
+        if (v[i] <= ' ' || v[i] == '/' || v[i] == '@' || v[i] == '?' || v[i] == '#' ||
+            (v[0] != '[' && v[i] == ':'))
+            return -1;
+    unsigned long p = 50051;
+    if (port) {
+        size_t plen = len - (size_t)(port - v);
+        if (plen == 0 || plen > 5)
+            return -1;
+        p = 0;
+        for (size_t i = 0; i < plen; i++) {
+            if (!isdigit((unsigned char)port[i]))
+                return -1;
+            p = p * 10 + (unsigned long)(port[i] - '0');
+        }
+        if (p < 1 || p > 65535)
+            return -1;
+    }
+    int n = snprintf(out, cap, "%.*s:%lu", (int)host_len, v, p);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
 static void usage(void)
@@ -357,6 +408,10 @@ static int convert(hs_settings *o)
         return 2;
     if (copy_value(o->leader, sizeof(o->leader), S_LEADER))
         return 2;
+    if (o->leader[0] && leader_target(o->leader, o->leader_target, sizeof(o->leader_target)))
+        return config_error("invalid value '%s' for --leader (from %s): expected http://host:port, "
+                            "host:port or [v6]:port (port 1..65535, default 50051)", o->leader,
+                            table[S_LEADER].source);
     const char *r = table[S_ROLE].value;
     if (*r && !ieq(r, "leader") && !ieq(r, "follower"))
         return config_error("invalid value '%s' for --role (from %s): expected leader or follower",

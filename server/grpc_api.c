@@ -5,7 +5,9 @@
  *
  * Monitor streams are kept in a list served by one thread that sends SystemStats at t0 + n
  * seconds to every stream whose previous message has gone out (at most one unsent message per
- * stream); a stream ends when its client cancels or the server stops (UNAVAILABLE).
+ * stream); a stream ends when its client cancels or the server stops (UNAVAILABLE).  The
+ * completions of the other streams go to their files: SubscribeToEvents (grpc_events.c),
+ * Replicate and ReplicateSnapshot (repl_leader.c).
  */
 #include <grpc/status.h>
 #include <math.h>
@@ -19,6 +21,7 @@
 #include "server/ops.h"
 #include "util/numfmt.h"
 #include "server/grpc_int.h"
+#include "server/repl.h"
 #include "util/log.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -66,6 +69,17 @@ static hs_durability durability_of(int level)
 }
 
 void hs_grpc_reply(hs_gcall *c, const ProtobufCMessage *m) { reply(c, m); }
+
+void hs_gcall_trailer(hs_gcall *c, const char *key, const char *value)
+{
+    size_t cap = sizeof(c->trailers) / sizeof(c->trailers[0]);
+    if (c->n_trailers == cap)
+        return;
+    grpc_metadata *m = &c->trailers[c->n_trailers++];
+    memset(m, 0, sizeof(*m));
+    m->key = grpc_slice_from_static_string(key);
+    m->value = grpc_slice_from_copied_string(value);
+}
 
 void hs_grpc_status_reply(hs_gcall *c, const char *text) { status_reply(c, "%s", text); }
 
@@ -932,20 +946,6 @@ static void rpc_rebuild(hs_gcall *c, const uint8_t *msg, size_t len)
     hyperspace__rebuild_index_request__free_unpacked(r, NULL);
 }
 
-static void rpc_replicate(hs_gcall *c, const uint8_t *msg, size_t len)
-{
-    (void)msg;
-    (void)len;
-    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
-        hs_gcall_finish(c, GRPC_STATUS_FAILED_PRECONDITION,
-                        "I am a follower, cannot replicate from me");
-        return;
-    }
-    hs_gcall_finish(c, GRPC_STATUS_UNIMPLEMENTED,
-                    "Replication is not available in this build yet (leader-follower "
-                    "replication is a later milestone)");
-}
-
 /* ---- Monitor streams ----------------------------------------------------------------------- */
 
 static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1027,6 +1027,8 @@ void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
 {
     if (c->events)
         return hs_events_stream_event(c, kind, ok);
+    if (c->repl)
+        return hs_repl_stream_event(c, kind, ok);
     pthread_mutex_lock(&c->mu);
     if (kind == TAG_SENT)
         c->send_in_flight = false;
@@ -1046,6 +1048,8 @@ void hs_grpc_stream_done(hs_gcall *c)
 {
     if (c->events)
         return hs_events_stream_done(c);
+    if (c->repl)
+        return hs_repl_stream_done(c);
     /* the status batch finished; the close batch finished too (it is part of the call) */
     hs_gcall_free(c);
 }
@@ -1091,6 +1095,7 @@ void hs_grpc_streams_start(void)
 {
     streams_running = pthread_create(&streams_thread, NULL, streams_main, NULL) == 0;
     hs_events_start();
+    hs_repl_leader_start();
 }
 
 void hs_grpc_streams_stop(void)
@@ -1103,6 +1108,7 @@ void hs_grpc_streams_stop(void)
         pthread_join(streams_thread, NULL);
     streams_running = false;
     hs_events_stop();
+    hs_repl_leader_stop();
 }
 
 /* ---- the table --------------------------------------------------------------------------- */
@@ -1137,7 +1143,7 @@ static const hs_rpc rpcs[] = {
      &hyperspace__empty__descriptor},
     {P "Configure", "Configure", HS_ROLE_ADMIN, false, false, rpc_configure,
      &hyperspace__config_update__descriptor},
-    {P "Replicate", "Replicate", HS_ROLE_ADMIN, true, false, rpc_replicate,
+    {P "Replicate", "Replicate", HS_ROLE_ADMIN, true, false, hs_repl_replicate,
      &hyperspace__replication_request__descriptor},
     {P "GetDigest", "GetDigest", HS_ROLE_READER, false, false, rpc_digest,
      &hyperspace__digest_request__descriptor},
@@ -1174,6 +1180,14 @@ static const hs_rpc rpcs[] = {
      &hyperspace__snapshot_request__descriptor},
     {P "RestoreSnapshot", "RestoreSnapshot", HS_ROLE_ADMIN, true, true, hs_rpc_snapshot_restore,
      &hyperspace__snapshot_restore_request__descriptor},
+    /* replication beside Replicate (repl_leader.c): refused on followers by the calls themselves
+     * (E_FOLLOWER_REPLICATE), as Replicate */
+    {P "ReplicateSnapshot", "ReplicateSnapshot", HS_ROLE_ADMIN, true, false, hs_repl_snapshot,
+     &hyperspace__replication_snapshot_request__descriptor},
+    {P "ReplicationAck", "ReplicationAck", HS_ROLE_ADMIN, true, false, hs_repl_ack,
+     &hyperspace__replication_ack_request__descriptor},
+    {P "ClusterStatus", "ClusterStatus", HS_ROLE_READER, false, false, hs_repl_cluster_status,
+     &hyperspace__empty__descriptor},
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len)

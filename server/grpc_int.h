@@ -16,6 +16,7 @@ enum { TAG_NEW, TAG_READ, TAG_DONE, TAG_CLOSE, TAG_SENT };
 
 typedef struct hs_gcall hs_gcall;
 typedef struct hs_esub hs_esub;
+typedef struct hs_rstream hs_rstream;
 
 typedef struct hs_gtag {
     hs_gcall *call;
@@ -57,6 +58,13 @@ struct hs_gcall {
     double next_due;
     struct hs_gcall *next;
     hs_esub *events; /* SubscribeToEvents (grpc_events.c), NULL for other calls */
+    hs_rstream *repl; /* Replicate, ReplicateSnapshot (repl_leader.c), NULL for other calls */
+    /* metadata sent with the initial metadata and with the status: the arrays and the values'
+     * slices live until the call is freed (keys are static strings) */
+    grpc_metadata initial_md[1];
+    size_t n_initial_md;
+    grpc_metadata trailers[2];
+    size_t n_trailers;
 };
 
 const hs_rpc *hs_grpc_find_rpc(const char *path, size_t len);
@@ -93,6 +101,9 @@ void hs_pb_issue_text(const hs_pb_issue *is, char *text, size_t cap);
 size_t hs_grpc_rpc_count(void);
 const hs_rpc *hs_grpc_rpc_at(size_t i);
 void hs_gcall_finish(hs_gcall *c, int status, const char *message);
+/* Adds trailing metadata key: value (key a static string, value copied) to what the status
+ * will carry; at most two entries, more are dropped. */
+void hs_gcall_trailer(hs_gcall *c, const char *key, const char *value);
 void hs_gcall_fail(hs_gcall *c, const hs_fail *f);
 void hs_gcall_free(hs_gcall *c);
 
@@ -222,6 +233,15 @@ void hs_rpc_scroll(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_search_multi(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_freeze(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_unfreeze(hs_gcall *c, const uint8_t *msg, size_t len);
+/* replication, the leader side (repl_leader.c; repl.h): the RPCs, the completions of their
+ * streams, and the initial metadata of a Replicate call (the leader's node id) */
+void hs_repl_replicate(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_repl_snapshot(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_repl_ack(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_repl_cluster_status(hs_gcall *c, const uint8_t *msg, size_t len);
+void hs_repl_stream_event(hs_gcall *c, int kind, bool ok);
+void hs_repl_stream_done(hs_gcall *c);
+void hs_repl_initial_md(hs_gcall *c);
 /* snapshot archives (grpc_snapshots.c) */
 void hs_rpc_snapshot_create(hs_gcall *c, const uint8_t *msg, size_t len);
 void hs_rpc_snapshot_list(hs_gcall *c, const uint8_t *msg, size_t len);

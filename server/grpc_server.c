@@ -11,6 +11,8 @@
  * Every answer carries initial metadata (a reply without it hangs grpc-core clients).
  * Server streams (Monitor) are handed to grpc_api.c's streamer, which sends one message per
  * second from its own thread; a separate RECV_CLOSE_ON_SERVER batch tells when the client left.
+ * Metadata a call sends besides (the leader's node id on Replicate, the leader's address on a
+ * write a follower refuses, a resync request) is kept in the call until it is freed.
  *
  * Settings: 64 MiB messages, SO_REUSEPORT off (a second server on a busy port fails), keepalive
  * pings every 30 s with a 10 s timeout, client pings accepted every 5 s without strikes.
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "server/grpc_int.h"
+#include "server/repl.h"
 #include "util/log.h"
 
 #define OUTSTANDING 16
@@ -77,6 +80,10 @@ void hs_gcall_free(hs_gcall *c)
     grpc_metadata_array_destroy(&c->md);
     if (c->recv)
         grpc_byte_buffer_destroy(c->recv);
+    for (size_t i = 0; i < c->n_initial_md; i++)
+        grpc_slice_unref(c->initial_md[i].value);
+    for (size_t i = 0; i < c->n_trailers; i++)
+        grpc_slice_unref(c->trailers[i].value);
     pthread_mutex_destroy(&c->mu);
     free(c->reply);
     free(c);
@@ -130,6 +137,8 @@ void hs_gcall_finish(hs_gcall *c, int status, const char *message)
     size_t n = 0;
     if (!c->sent_initial) {
         ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[n].data.send_initial_metadata.count = c->n_initial_md;
+        ops[n].data.send_initial_metadata.metadata = c->n_initial_md ? c->initial_md : NULL;
         n++;
         c->sent_initial = true;
     }
@@ -146,6 +155,8 @@ void hs_gcall_finish(hs_gcall *c, int status, const char *message)
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)status;
     ops[n].data.send_status_from_server.status_details = &details;
+    ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailers;
+    ops[n].data.send_status_from_server.trailing_metadata = c->n_trailers ? c->trailers : NULL;
     n++;
     if (!c->close_armed) {
         ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -166,6 +177,9 @@ void hs_gcall_finish(hs_gcall *c, int status, const char *message)
 
 void hs_gcall_fail(hs_gcall *c, const hs_fail *f)
 {
+    /* a write refused by a follower names the leader, so that a client can go there (repl.h) */
+    if (f->id == HS_ERR_FOLLOWER_WRITE && g_srv.cfg.leader[0])
+        hs_gcall_trailer(c, HS_REPL_LEADER_MD, g_srv.cfg.leader);
     hs_gcall_finish(c, hs_err_grpc_status(f->id), f->message);
 }
 
@@ -215,9 +229,12 @@ static void on_new(hs_gcall *c, bool ok)
         hs_gcall_fail(c, &f);
         return;
     }
+    hs_repl_initial_md(c); /* Replicate: the leader's node id */
     grpc_op ops[2];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = c->n_initial_md;
+    ops[0].data.send_initial_metadata.metadata = c->n_initial_md ? c->initial_md : NULL;
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &c->recv;
     c->sent_initial = true;

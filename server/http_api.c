@@ -70,6 +70,16 @@ static void resp_take(hs_hresp *r, int status, sb *b, const char *ctype)
     b->n = b->cap = 0;
 }
 
+/* Whether the configured leader can be a header value (printable, fits). */
+static bool leader_header_ok(const char *l)
+{
+    size_t n = 0;
+    for (; l[n]; n++)
+        if ((unsigned char)l[n] < 0x20 || l[n] == 0x7f)
+            return false;
+    return n > 0 && n < sizeof(((hs_hheader *)0)->value);
+}
+
 static void resp_error(hs_hresp *r, const hs_fail *f, const char *extra_details)
 {
     sb b = {0};
@@ -91,6 +101,8 @@ static void resp_error(hs_hresp *r, const hs_fail *f, const char *extra_details)
     resp_take(r, hs_err_http_status(f->id), &b, "application/json");
     if (r->status == 401)
         hs_hresp_header(r, "WWW-Authenticate", "Bearer realm=\"hyperspace\"");
+    if (f->id == HS_ERR_FOLLOWER_WRITE && leader_header_ok(g_srv.cfg.leader))
+        hs_hresp_header(r, "X-Hyperspace-Leader", "%s", g_srv.cfg.leader);
 }
 
 static void resp_empty(hs_hresp *r, int status)

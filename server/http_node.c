@@ -4,6 +4,7 @@
  */
 #include <cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <strings.h>
 
 #include "server/http_route.h"
+#include "server/repl.h"
 #include "util/log.h"
 #include "util/numfmt.h"
 #include "util/utf8.h"
@@ -20,44 +22,111 @@ static const char *role_text(void)
     return __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) ? "Follower" : "Leader";
 }
 
+/* A follower's "replication" member (B11.3, read from the replication client). */
+static void follower_replication(sb *b)
+{
+    char leader_id[64], last_error[512];
+    hs_repl_follower_leader_id(leader_id, sizeof(leader_id));
+    hs_repl_follower_last_error(last_error, sizeof(last_error));
+    hs_sb_printf(b, "{\"connected\":%s,\"leader_node_id\":",
+                 hs_repl_follower_connected() ? "true" : "false");
+    if (leader_id[0])
+        hs_sb_cstr(b, leader_id);
+    else
+        hs_sb_puts(b, "null");
+    hs_sb_printf(b, ",\"watermark\":%llu,\"reconnects\":%llu,\"last_error\":",
+                 (unsigned long long)hs_repl_follower_watermark(),
+                 (unsigned long long)hs_repl_follower_reconnects());
+    if (last_error[0])
+        hs_sb_cstr(b, last_error);
+    else
+        hs_sb_puts(b, "null");
+    hs_sb_put(b, "}", 1);
+}
+
+/* A leader's "followers": every follower it heard from (acknowledgements, streams). */
+static void leader_followers(sb *b, const hs_repl_leader_status *st)
+{
+    hs_sb_puts(b, ",\"followers\":[");
+    for (size_t i = 0; i < st->nfollowers; i++) {
+        const hs_repl_follower_info *f = &st->followers[i];
+        hs_sb_puts(b, i ? ",{\"node_id\":" : "{\"node_id\":");
+        hs_sb_cstr(b, f->node_id);
+        hs_sb_puts(b, ",\"address\":");
+        hs_sb_cstr(b, f->address);
+        hs_sb_printf(b, ",\"watermark\":%llu,\"lag_records\":%llu,\"lag_seconds\":",
+                     (unsigned long long)f->watermark, (unsigned long long)f->lag_records);
+        hs_sb_double(b, f->lag_seconds);
+        hs_sb_printf(b, ",\"connected\":%s,\"last_ack_ms\":", f->connected ? "true" : "false");
+        if (f->last_ack_ms)
+            hs_sb_u64(b, f->last_ack_ms);
+        else
+            hs_sb_puts(b, "null");
+        hs_sb_put(b, "}", 1);
+    }
+    hs_sb_put(b, "]", 1);
+}
+
 void hs_route_cluster(hctx *c)
 {
     sb *b = &c->out;
+    bool follower = __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE);
+    hs_repl_leader_status *st = follower ? NULL : calloc(1, sizeof(*st));
+    if (!follower && !st) {
+        hs_http_fail(c, HS_ERR_NO_MEMORY, "Out of memory");
+        return;
+    }
+    if (st)
+        hs_repl_leader_status_get(st);
     hs_sb_puts(b, "{\"node_id\":");
     hs_sb_cstr(b, g_srv.node_id);
     hs_sb_puts(b, ",\"role\":");
-    hs_sb_cstr(b, role_text());
+    hs_sb_cstr(b, follower ? "Follower" : "Leader");
     hs_sb_puts(b, ",\"upstream_peer\":");
-    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE) && g_srv.cfg.leader[0])
+    if (follower && g_srv.cfg.leader[0])
         hs_sb_cstr(b, g_srv.cfg.leader);
     else
         hs_sb_puts(b, "null");
-    uint64_t clock = hs_db_clock(g_srv.db);
-    hs_sb_printf(b, ",\"downstream_peers\":[],\"logical_clock\":%llu,\"replication\":",
-                 (unsigned long long)clock);
-    if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
-        hs_sb_printf(b, "{\"connected\":false,\"leader_node_id\":null,\"watermark\":%llu,"
-                     "\"reconnects\":0,\"last_error\":\"Replication is not available in this "
-                     "build\"}}",
-                  (unsigned long long)clock);
-    else
-        hs_sb_puts(b, "null}");
+    hs_sb_puts(b, ",\"downstream_peers\":[");
+    for (size_t i = 0; st && i < st->npeers; i++) {
+        if (i)
+            hs_sb_put(b, ",", 1);
+        hs_sb_cstr(b, st->peers[i]);
+    }
+    hs_sb_printf(b, "],\"logical_clock\":%llu,\"replication\":",
+                 (unsigned long long)hs_db_clock(g_srv.db));
+    if (follower) {
+        follower_replication(b);
+    } else {
+        hs_sb_puts(b, "null");
+        leader_followers(b, st);
+    }
+    hs_sb_put(b, "}", 1);
+    free(st);
 }
 
 void hs_route_promote(hctx *c)
 {
+    static pthread_mutex_t promoting = PTHREAD_MUTEX_INITIALIZER; /* one promotion at a time */
+    pthread_mutex_lock(&promoting);
     const char *prev = role_text();
-    /* a follower stops following (this build streams nothing from a leader yet) and records
-     * its new role before answering, so it stays a leader after a restart without --role */
+    /* B11.7: a follower stops its replication client (joined: nothing is applied after the
+     * answer), records its new role before answering, so it stays a leader after a restart
+     * without --role, and takes writes from then on */
     if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
+        hs_repl_follower_stop();
         if (hs_ops_role_persist(false)) {
             hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
                          g_srv.cfg.data_dir);
+            if (hs_repl_follower_start()) /* still a follower: following again */
+                hs_log(HS_LOG_ERROR, "the replication client did not start again");
+            pthread_mutex_unlock(&promoting);
             return;
         }
         __atomic_store_n(&g_srv.follower, false, __ATOMIC_RELEASE);
         hs_log(HS_LOG_INFO, "promoted to leader");
     }
+    pthread_mutex_unlock(&promoting);
     hs_sb_puts(&c->out, "{\"role\":\"Leader\",\"previous_role\":");
     hs_sb_cstr(&c->out, prev);
     hs_sb_puts(&c->out, ",\"node_id\":");

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/repl.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -93,7 +94,10 @@ int main(int argc, char **argv)
     }
     snprintf(g_srv.node_id, sizeof(g_srv.node_id), "%s", hs_db_node_id(g_srv.db));
     hs_events_observe(g_srv.db); /* change-stream readers wake on applied changes */
-    hs_ops_role_init();
+    if (hs_ops_role_init()) { /* B11.1, B11.7: logged */
+        hs_db_close(g_srv.db, NULL);
+        return 2;
+    }
     hs_log(HS_LOG_INFO, "node %s, logical clock %llu", g_srv.node_id,
            (unsigned long long)hs_db_clock(g_srv.db));
 
@@ -107,8 +111,14 @@ int main(int argc, char **argv)
     }
     if (!g_srv.follower)
         hs_ops_ensure_default();
+    else if (hs_repl_follower_start() != 0) { /* B12.1 step 4: the replication client */
+        hs_http_stop(http);
+        hs_db_close(g_srv.db, NULL);
+        return 1;
+    }
     hs_grpc *grpc = NULL;
     if (hs_grpc_start(g_srv.cfg.host, g_srv.cfg.grpc_port, &grpc) != 0) {
+        hs_repl_follower_stop();
         hs_http_stop(http);
         hs_db_close(g_srv.db, NULL);
         return 1;
@@ -133,6 +143,7 @@ int main(int argc, char **argv)
     pthread_create(&watcher, NULL, second_signal, &set);
     pthread_detach(watcher);
 
+    hs_repl_follower_stop(); /* nothing is applied after this: the final checkpoint covers all */
     hs_grpc_stop(grpc, 10000);
     hs_http_stop(http);
     size_t n = 0;

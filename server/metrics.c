@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/repl.h"
 #include "server/server.h"
 #include "util/numfmt.h"
 
@@ -626,23 +627,29 @@ char *hs_metrics_text(size_t *len)
     fprintf(o, "hyperspace_snapshots_total{result=\"error\"} %llu\n",
             (unsigned long long)dc.snapshots_failed);
 
-    /* replication is not in this build: a leader without followers, a node that follows nobody */
+    /* replication: the leader's streams (repl_leader.c), the follower's client (repl.h) */
     family(o, "hyperspace_replication_followers", "gauge", "Open Replicate streams (leader).");
-    fputs("hyperspace_replication_followers 0\n", o);
+    fprintf(o, "hyperspace_replication_followers %llu\n",
+            (unsigned long long)hs_repl_leader_streams());
     family(o, "hyperspace_replication_records_sent_total", "counter",
            "Records sent to followers (leader).");
-    fputs("hyperspace_replication_records_sent_total 0\n", o);
+    fprintf(o, "hyperspace_replication_records_sent_total %llu\n",
+            (unsigned long long)hs_repl_leader_records_sent());
     family(o, "hyperspace_replication_connected", "gauge",
            "1 while the follower's stream is open.");
-    fputs("hyperspace_replication_connected 0\n", o);
+    fprintf(o, "hyperspace_replication_connected %llu\n",
+            (unsigned long long)(hs_repl_follower_connected() ? 1 : 0));
     family(o, "hyperspace_replication_watermark", "gauge", "Follower watermark.");
-    fputs("hyperspace_replication_watermark 0\n", o);
+    fprintf(o, "hyperspace_replication_watermark %llu\n",
+            (unsigned long long)hs_repl_follower_watermark());
     family(o, "hyperspace_replication_records_applied_total", "counter",
            "Records applied (follower).");
-    fputs("hyperspace_replication_records_applied_total 0\n", o);
+    fprintf(o, "hyperspace_replication_records_applied_total %llu\n",
+            (unsigned long long)hs_repl_follower_records_applied());
     family(o, "hyperspace_replication_errors_total", "counter",
            "Skipped or failed records and stream errors (follower).");
-    fputs("hyperspace_replication_errors_total 0\n", o);
+    fprintf(o, "hyperspace_replication_errors_total %llu\n",
+            (unsigned long long)hs_repl_follower_errors());
 
     family(o, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.");
     fprintf(o, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);

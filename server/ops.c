@@ -53,6 +53,33 @@ int hs_auth_fail(const hs_authn *a, hs_fail *f)
     return 0;
 }
 
+/* E_FOLLOWER_WRITE naming the leader a client can write to instead (issue 15 item 6): HTTP
+ * details "leader" here; the gRPC trailing metadata and the HTTP header are added where the
+ * failure is sent (grpc_server.c, http_api.c) from the same setting. */
+static int follower_write(hs_fail *f)
+{
+    hs_fail_set(f, HS_ERR_FOLLOWER_WRITE, "Followers are read-only");
+    const char *l = g_srv.cfg.leader;
+    if (!*l)
+        return f->id;
+    char *d = f->details, *end = d + sizeof(f->details) - 2; /* room for '"' and NUL */
+    d += snprintf(d, sizeof(f->details), "\"leader\":\"");
+    for (; *l && d + 6 < end; l++) {
+        unsigned char ch = (unsigned char)*l;
+        if (ch == '"' || ch == '\\')
+            d += sprintf(d, "\\%c", ch);
+        else if (ch < 0x20)
+            d += sprintf(d, "\\u%04x", ch);
+        else
+            *d++ = (char)ch;
+    }
+    if (*l) /* longer than the details hold: none rather than a cut address */
+        f->details[0] = 0;
+    else
+        strcpy(d, "\"");
+    return f->id;
+}
+
 int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, const char *op,
                   hs_fail *f)
 {
@@ -68,7 +95,7 @@ int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, cons
     if (state == SRV_STOPPING)
         return hs_fail_set(f, HS_ERR_SHUTTING_DOWN, "Server is shutting down");
     if (write && __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
-        return hs_fail_set(f, HS_ERR_FOLLOWER_WRITE, "Followers are read-only");
+        return follower_write(f);
     return 0;
 }
 
@@ -221,24 +248,41 @@ int hs_ops_role_persist(bool follower)
     return 0;
 }
 
-void hs_ops_role_init(void)
+/* B11.1 and B11.7 at start-up: the role is --role when given, else the recorded one, else
+ * leader (a data directory without a record was a leader's).  A follower needs a leader address;
+ * a leader's data directory holding collections never becomes a follower (its data would mix
+ * with the leader's).  The effective role is recorded. */
+int hs_ops_role_init(void)
 {
-    if (g_srv.cfg.role[0]) {
-        g_srv.follower = !strcasecmp(g_srv.cfg.role, "follower");
-        if (hs_ops_role_persist(g_srv.follower))
-            hs_log(HS_LOG_WARN, "cannot record the role in %s/.role", g_srv.cfg.data_dir);
-    } else {
-        char path[1100], text[16] = "";
-        FILE *f = role_path(path, sizeof(path)) ? NULL : fopen(path, "r");
-        if (f) {
-            if (!fgets(text, sizeof(text), f))
-                text[0] = 0;
-            fclose(f);
-        }
-        g_srv.follower = !strncmp(text, "follower", 8);
+    char path[1100], text[16] = "";
+    FILE *f = role_path(path, sizeof(path)) ? NULL : fopen(path, "r");
+    if (f) {
+        if (!fgets(text, sizeof(text), f))
+            text[0] = 0;
+        fclose(f);
     }
-    if (g_srv.follower)
-        hs_log(HS_LOG_WARN, "role follower of %s: writes are refused; streaming the leader's log "
-                            "is not available in this build, so this node serves its own data",
-               g_srv.cfg.leader[0] ? g_srv.cfg.leader : "(no leader configured)");
+    bool was_follower = !strncmp(text, "follower", 8);
+    bool follower = g_srv.cfg.role[0] ? !strcasecmp(g_srv.cfg.role, "follower") : was_follower;
+    if (follower && !was_follower) {
+        uint64_t cols = 0, pts, loaded, failed;
+        hs_db_totals(g_srv.db, &cols, &pts, &loaded, &failed);
+        if (cols) {
+            hs_log(HS_LOG_ERROR, "data directory belongs to a leader; start the follower with an "
+                                 "empty data directory");
+            return 2;
+        }
+    }
+    if (follower && !g_srv.cfg.leader_target[0]) {
+        hs_log(HS_LOG_ERROR, "role follower (recorded in %s/.role) needs --leader (or HS_LEADER)",
+               g_srv.cfg.data_dir);
+        return 2;
+    }
+    g_srv.follower = follower;
+    if (hs_ops_role_persist(follower))
+        hs_log(HS_LOG_WARN, "cannot record the role in %s/.role", g_srv.cfg.data_dir);
+    if (was_follower && !follower)
+        hs_log(HS_LOG_INFO, "recorded follower started as leader: promoted");
+    if (follower)
+        hs_log(HS_LOG_INFO, "role follower of %s: writes are refused", g_srv.cfg.leader);
+    return 0;
 }

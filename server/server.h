@@ -40,6 +40,7 @@ typedef struct hs_settings {
     char snapshot_dir[1024]; /* "" = <data_dir>/.snapshots */
     char role[16]; /* "" = persisted or leader */
     char leader[256];
+    char leader_target[300]; /* the gRPC target of `leader`: "host:port" ("" when no leader) */
     uint32_t dimension;
     hs_metric metric;
     hs_quantization quantization;
@@ -161,7 +162,10 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(SNAPSHOT_NAME, INVALID_ARGUMENT, 400, "INVALID_SNAPSHOT_NAME")                  \
     X(SNAPSHOT_NOT_FOUND, NOT_FOUND, 404, "SNAPSHOT_NOT_FOUND")                       \
     X(SNAPSHOT_EXISTS, ALREADY_EXISTS, 409, "ALREADY_EXISTS")                         \
-    X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")
+    X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")                           \
+    X(FOLLOWER_REPLICATE, FAILED_PRECONDITION, 409, "FOLLOWER_REPLICATE")             \
+    X(REPL_SLOW, UNAVAILABLE, 503, "REPLICATION_SLOW")                                \
+    X(REPL_RESYNC, FAILED_PRECONDITION, 410, "RESYNC_REQUIRED")
 
 enum {
     HS_ERR_NONE = 0,
@@ -213,9 +217,11 @@ int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, cons
 int hs_ops_open(const char *tenant, const char *name, bool create_default, hs_collection **h,
                 hs_fail *f);
 
-/* The node's role: from --role (recorded in the data directory) or as recorded (leader when
- * never set); persist writes it durably (promotion). */
-void hs_ops_role_init(void);
+/* The node's role at start-up (B11.1, B11.7): from --role, else as recorded, else leader;
+ * recorded durably.  Returns 0, or 2 (exit code) when the role cannot be taken: a follower
+ * without a leader address, or a leader's data directory holding collections started as a
+ * follower (logged).  persist writes the role durably (promotion). */
+int hs_ops_role_init(void);
 int hs_ops_role_persist(bool follower);
 
 /* Statistics of a collection by name (loads nothing, not counted as a use). */

@@ -87,6 +87,19 @@ centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name)
     return NULL;
 }
 
+uint64_t hs_cat_hash(const hs_db *db, const char *tenant, const char *name)
+{
+    return entry_hash(db, tenant, name);
+}
+
+centry *hs_cat_find_inc_locked(hs_db *db, uint64_t hash, uint64_t created)
+{
+    for (centry *e = db->htab[hash & (db->hcap - 1)]; e; e = e->hnext)
+        if (e->hash == hash && e->created_clock == created)
+            return e;
+    return NULL;
+}
+
 centry *hs_db_find_created_locked(hs_db *db, const char *tenant, const char *name)
 {
     centry *e;

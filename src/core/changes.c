@@ -20,8 +20,8 @@
  * has not, even when it finds its segment gone (the records it had not read are all newer).
  *
  * Drops remove the files at once; db->drops keeps the latest drops (incarnation, last change,
- * clock of the drop) so that a reader still catching up reads what it can and then delivers the
- * drop with its clock.
+ * clock of the drop; drops.c, kept across restarts in <root>/.drops) so that a reader still
+ * catching up reads what it can and then delivers the drop with its clock.
  *
  * Locking: a reader is one thread's.  It takes db->lock only to look at its collection's
  * catalog entry (when it has read everything up to the limit it knew).
@@ -50,6 +50,7 @@ struct hs_changes {
     uint64_t last;  /* clock of the last change passed */
     uint64_t limit; /* records with an lsn up to here are applied */
     bool dropped;   /* the collection is gone: read up to limit, then deliver the drop */
+    bool gone;      /* its path may hold another incarnation's files: read no more of them */
     uint64_t drop_clock;
     bool ended;     /* the drop was delivered */
     hs_wal_reader *rd;
@@ -82,16 +83,6 @@ void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock)
     hs_change_fn fn = __atomic_load_n(&db->change_fn, __ATOMIC_ACQUIRE);
     if (fn)
         fn(db->change_ctx, e->tenant, e->name, clock);
-}
-
-void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t clock)
-{
-    struct hs_drop_note *d = &db->drops[db->ndrops++ % HS_DROP_NOTES];
-    memcpy(d->tenant, e->tenant, sizeof(d->tenant));
-    memcpy(d->name, e->name, sizeof(d->name));
-    d->created = e->created_clock;
-    d->last = last;
-    d->dropped = clock;
 }
 
 /* ---- the log kept for readers ------------------------------------------------------------- */
@@ -189,15 +180,11 @@ static int look(hs_changes *r, uint64_t *floor, hs_error *err)
         pthread_mutex_unlock(&db->lock);
         return HS_OK;
     }
-    size_t kept = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);
-    for (size_t i = 0; i < kept && !r->dropped; i++) {
-        const struct hs_drop_note *d = &db->drops[i];
-        if (d->created == r->created && !strcmp(d->name, r->name) &&
-            !strcmp(d->tenant, r->tenant)) {
-            r->dropped = true;
-            r->drop_clock = d->dropped;
-            r->limit = d->last;
-        }
+    struct hs_drop_note d;
+    if (!r->dropped && hs_drops_find_locked(db, r->tenant, r->name, r->created, &d)) {
+        r->dropped = true;
+        r->drop_clock = d.dropped;
+        r->limit = d.last;
     }
     pthread_mutex_unlock(&db->lock);
     if (r->dropped)
@@ -205,6 +192,33 @@ static int look(hs_changes *r, uint64_t *floor, hs_error *err)
     hs_error_set(err, HS_ENOTFOUND, "Collection '%s' was deleted", r->name);
     hs_error_name(err, r->name);
     return hs_error_about(err, HS_ENOTFOUND, HS_FIELD_COLLECTION, HS_REASON_NONE);
+}
+
+/* After a read that opened a file of the log by its path (or listed its directory): whether
+ * the path still held this incarnation's files; a drop and a create of the same name reuse it.
+ * A file opened while the incarnation was in the catalog is its own (drops leave the catalog
+ * first), so a check after the read suffices.  When it is not (or the incarnation is known to
+ * be dropped: its path may be anyone's now), what was read is not trusted: the reader reads no
+ * more files (r->gone) and ends with the drop (HS_ENOTFOUND when the drop is not noted). */
+static int check_ours(hs_changes *r, uint64_t opens_before, hs_error *err)
+{
+    if (r->gone || hs_wal_reader_opens(r->rd) == opens_before)
+        return HS_OK;
+    bool ours = false;
+    if (!r->dropped) {
+        pthread_mutex_lock(&r->db->lock);
+        const centry *e = hs_db_find_locked(r->db, r->tenant, r->name);
+        ours = e && e->created_clock == r->created && e->state != CE_CREATING &&
+               e->state != CE_DROPPED;
+        pthread_mutex_unlock(&r->db->lock);
+    }
+    if (ours)
+        return HS_OK;
+    r->gone = true;
+    r->in_rec = false;
+    hs_wal_reader_idle(r->rd);
+    uint64_t floor;
+    return look(r, &floor, err);
 }
 
 /* The log floor now (after a look that found the collection not loaded: from its files). */
@@ -229,6 +243,12 @@ static int truncated(hs_changes *r, uint64_t floor, hs_error *err)
 int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_changes_opts *o,
                     hs_changes **out, hs_error *err)
 {
+    return hs_changes_open_inc(db, tenant, name, 0, o, out, err);
+}
+
+int hs_changes_open_inc(hs_db *db, const char *tenant, const char *name, uint64_t created,
+                        const hs_changes_opts *o, hs_changes **out, hs_error *err)
+{
     *out = NULL;
     hs_changes_opts def;
     if (!o) {
@@ -248,7 +268,7 @@ int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_ch
     r->with_vector = o->with_vector != 0;
     pthread_mutex_lock(&db->lock);
     centry *e = hs_db_find_created_locked(db, tenant, name);
-    if (!e) {
+    if (!e || (created && e->created_clock != created)) {
         rc = hs_not_found(err, name);
     } else if (e->state == CE_FAILED) {
         hs_error_set(err, HS_ELOAD, "Collection '%s' failed to load: %s", name,
@@ -288,6 +308,8 @@ int hs_changes_open(hs_db *db, const char *tenant, const char *name, const hs_ch
         rc = hs_wal_reader_open(db->io, r->waldir, 0, &r->rd, err);
     if (rc == HS_OK)
         rc = hs_wal_reader_seek(r->rd, r->last, err);
+    if (rc == HS_OK)
+        rc = check_ours(r, 0, err);
     /* the floor is read after the reader has found its segments: a checkpoint raises it before
      * it removes any, so segments missing from that listing are covered by the value read */
     if (rc == HS_OK && (rc = look(r, &floor, err)) == HS_OK && !r->dropped) {
@@ -516,6 +538,23 @@ static int segments_gone(hs_changes *r, hs_error *err)
     return r->last < f ? truncated(r, f, err) : HS_OK;
 }
 
+/* Everything readable was read: idle, and the drop when the collection is gone. */
+static int end(hs_changes *r, hs_change *out, int *got)
+{
+    hs_wal_reader_idle(r->rd);
+    if (r->dropped) {
+        r->ended = true;
+        if (r->drop_clock > r->last && (r->kinds & (1u << HS_CHANGE_DROP))) {
+            memset(out, 0, sizeof(*out));
+            out->kind = HS_CHANGE_DROP;
+            out->clock = r->drop_clock;
+            *got = 1;
+        }
+        r->last = HS_MAX(r->last, r->drop_clock);
+    }
+    return HS_OK;
+}
+
 int hs_changes_next(hs_changes *r, hs_change *out, int *got, hs_error *err)
 {
     *got = 0;
@@ -524,9 +563,24 @@ int hs_changes_next(hs_changes *r, hs_change *out, int *got, hs_error *err)
     bool looked = false;
     for (;;) {
         int rc;
+        if (r->gone) {
+            uint64_t floor; /* a drop in progress is noted once it has waited for its users */
+            if (!r->dropped && (rc = look(r, &floor, err)) != HS_OK)
+                return rc;
+            return end(r, out, got);
+        }
         if (r->in_rec) {
             if (r->i < r->n) {
-                if ((rc = next_point(r, out, got, err)) != HS_OK || *got)
+                uint64_t opens = hs_wal_reader_opens(r->rd);
+                rc = next_point(r, out, got, err);
+                int crc = check_ours(r, opens, err);
+                if (crc != HS_OK || r->gone) {
+                    *got = 0;
+                    if (crc != HS_OK)
+                        return crc;
+                    continue;
+                }
+                if (rc != HS_OK || *got)
                     return rc;
                 continue;
             }
@@ -534,7 +588,13 @@ int hs_changes_next(hs_changes *r, hs_change *out, int *got, hs_error *err)
         }
         hs_wal_record rec;
         int have = 0;
+        uint64_t opens = hs_wal_reader_opens(r->rd);
         rc = hs_wal_reader_next(r->rd, r->limit, &rec, &have, err);
+        int crc = check_ours(r, opens, err);
+        if (crc != HS_OK)
+            return crc;
+        if (r->gone)
+            continue;
         if (rc == HS_ETRUNCATED && (rc = segments_gone(r, err)) == HS_OK)
             continue;
         if (rc != HS_OK)
@@ -555,23 +615,17 @@ int hs_changes_next(hs_changes *r, hs_change *out, int *got, hs_error *err)
         }
         /* changes up to the limit exist that the reader did not find: its next segment went */
         if (r->last < r->limit && !r->dropped) {
+            opens = hs_wal_reader_opens(r->rd);
             rc = hs_wal_reader_recheck(r->rd, err);
+            if ((crc = check_ours(r, opens, err)) != HS_OK)
+                return crc;
+            if (r->gone)
+                continue;
             if (rc == HS_ETRUNCATED && (rc = segments_gone(r, err)) == HS_OK)
                 continue;
             if (rc != HS_OK)
                 return rc;
         }
-        hs_wal_reader_idle(r->rd);
-        if (r->dropped) {
-            r->ended = true;
-            if (r->drop_clock > r->last && (r->kinds & (1u << HS_CHANGE_DROP))) {
-                memset(out, 0, sizeof(*out));
-                out->kind = HS_CHANGE_DROP;
-                out->clock = r->drop_clock;
-                *got = 1;
-            }
-            r->last = HS_MAX(r->last, r->drop_clock);
-        }
-        return HS_OK;
+        return end(r, out, got);
     }
 }

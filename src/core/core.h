@@ -15,12 +15,17 @@
  *   read.c       views, get, hs_read (scroll, ids, newest first, count), statistics, digests
  *   indexer.c    the shared pool of graph-insertion threads
  *   changes.c    the change stream (readers of a collection's log), the log kept for it
+ *   applied.c    clock values in flight, the applied clock, the directory of recent ticks
+ *   drops.c      the drops remembered for change readers, kept in <root>/.drops
+ *   nodechanges.c  the node-wide change reader (every collection, in clock order)
+ *   replicate.c  a follower's apply of its leader's changes with the leader's clocks
  *   snapshot.c   snapshot archives: the cut at one clock, the archive's description, the gate
  *   snapdir.c    the snapshot directory: names, create, upload, list, describe, open, delete
  *   restore.c    restoring collections from an archive
  *
  * Lock order (never acquire against it):
  *   db->lock  ->  coll->ckpt_mu  ->  coll->wlock  ->  coll->rw  ->  coll->index_mu
+ * db->clock_lock (the clock, the ticks in flight) is innermost: taken under any of them.
  * db->lock guards the catalog (entries, states, handle counts, LRU); it is never held across
  * I/O except by create/drop's short directory operations.  coll->wlock serialises writers
  * (log append + apply), checkpoints and rebuilds.  coll->rw is taken for writing only while
@@ -50,7 +55,7 @@
 #define HS_META_MAX_KEY 256
 #define HS_META_MAX_VALUE 65536
 #define HS_META_MAX_LIST 1024 /* elements of a list value */
-#define HS_DROP_NOTES 256     /* drops remembered for change readers (changes.c) */
+#define HS_DROP_NOTES 1024    /* drops remembered for change readers (drops.c) */
 /* collection.json formats (persist.c): 1 has no manifest, 2 keeps it in its own file and the
  * log and vectors in subdirectories, 3 (flat) keeps it as a member and every file beside it */
 #define HS_CONFIG_FORMAT 2
@@ -90,6 +95,16 @@ typedef enum centry_state {
 } centry_state;
 
 typedef struct hs_coll hs_coll;
+
+/* A range of clock values handed out and what it is for (applied.c): the collection is named
+ * by its catalog hash and creation clock (unique on the node). */
+enum { HS_TICK_WRITE = 1, HS_TICK_CREATE = 2, HS_TICK_DROP = 3, HS_TICK_RAISE = 4 };
+enum { HS_TICK_FLIGHT = 0, HS_TICK_APPLIED = 1, HS_TICK_ABANDONED = 2 };
+typedef struct hs_tick {
+    uint64_t first, last;
+    uint64_t hash, created; /* the collection (0, 0 for a raise) */
+    uint8_t kind, state;
+} hs_tick;
 
 /* A tenant's collection count and the summed figures of its collections that are not loaded
  * (catalog.c keeps them as entries change state; db->lock). */
@@ -148,6 +163,7 @@ typedef struct centry {
     bool frozen;            /* hs_collection_freeze (atomic: written under man_mu or a cold
                                entry's LOADING state, with db->lock; read anywhere) */
     struct centry *evict_next; /* the list of LRU victims the sweeper unloads (db->lock) */
+    struct centry *drop_next;  /* db->dropping (db->lock) */
 } centry;
 
 struct hs_db {
@@ -175,10 +191,23 @@ struct hs_db {
      * sweeper so that no request pays for another collection's eviction (db->lock) */
     centry *evictions;
     size_t nevictions;
+    /* entries a drop has taken out of the catalog and not yet given its clock (it waits for
+     * their users): a create of the same name waits, so that a new incarnation's creation clock
+     * is above the old one's drop (db->lock, db->cond) */
+    centry *dropping;
     /* clock */
     pthread_mutex_t clock_lock;
     uint64_t clock;          /* guarded by clock_lock */
     uint64_t clock_reserved; /* persisted upper bound, guarded by clock_lock */
+    /* the ticks in flight and the recent ones (applied.c), guarded by clock_lock: a ring
+     * ordered by first clock, entries [0, tick_busy) completed (the directory), the rest
+     * holding at least the first one in flight */
+    hs_tick *ticks;
+    size_t tick_cap, tick_head, tick_len, tick_busy;
+    uint64_t applied;   /* hs_db_applied_clock */
+    uint64_t dir_floor; /* the directory names every operation with a clock above it */
+    pthread_cond_t applied_cv;
+    int applied_waiters;
     char node_id[40];
     /* background threads */
     bool closing; /* db->lock */
@@ -195,6 +224,10 @@ struct hs_db {
         uint64_t created, last, dropped; /* incarnation, its last change, the drop's clock */
     } drops[HS_DROP_NOTES];
     size_t ndrops; /* drops noted so far; the latest HS_DROP_NOTES are kept */
+    uint64_t drop_horizon; /* the highest clock of a drop no longer noted (db->lock) */
+    int drops_fd;          /* <root>/.drops open for appending, -1 when not (db->lock) */
+    uint64_t drops_len;    /* its length (db->lock) */
+    uint32_t drops_records; /* records in the file (db->lock): rewritten past 2 x the notes */
     /* snapshot archives (snapshot.c): the directory, and the gate a snapshot holds for writing
      * while it copies files; checkpoints, rebuilds and drops (which delete files) hold it for
      * reading (immutable after open / a writer-preferring rwlock) */
@@ -289,6 +322,10 @@ void hs_centry_free(centry *e);
 int hs_centry_set(char **field, const char *s);
 void hs_cat_free(hs_db *db);
 centry *hs_db_find_locked(hs_db *db, const char *tenant, const char *name);
+/* The catalog hash of (tenant, name), as e->hash. */
+uint64_t hs_cat_hash(const hs_db *db, const char *tenant, const char *name);
+/* The entry of the incarnation (hash, created), NULL when it is not in the catalog. */
+centry *hs_cat_find_inc_locked(hs_db *db, uint64_t hash, uint64_t created);
 /* As hs_db_find_locked, waiting (on db->cond) while the entry is being created. */
 centry *hs_db_find_created_locked(hs_db *db, const char *tenant, const char *name);
 /* Adds e (its tenant, name and cold figures set); HS_ENOMEM when its tenant cannot be made. */
@@ -332,11 +369,54 @@ void hs_bucket_of(const char *name, char out[4]);
  * the newest checkpoint, the log's record headers); a collection that cannot be read is added
  * quarantined.  HS_ENOMEM only.  db->lock held (or no other thread). */
 int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const char *path);
-int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err);
+/* Hands out n clock values *first .. *first + n - 1 for an operation of `kind` (HS_TICK_*) on
+ * e (CREATE: e->hash set, the creation clock is *first), tracked until hs_db_tick_done.  n = 0
+ * hands out nothing and tracks nothing. */
+/* Waits while a drop of (tenant, name) has not yet taken its clock (db->lock held, released
+ * while waiting): a collection created afterwards gets a creation clock above that drop's. */
+void hs_db_wait_dropping_locked(hs_db *db, const char *tenant, const char *name);
+/* Creates a collection as hs_collection_create does; clock != 0: a follower's create with its
+ * leader's creation clock (merged, no tick; the tenant quota does not apply). */
+int hs_db_create(hs_db *db, const char *tenant, const char *name,
+                 const hs_collection_config *cfg, uint64_t clock, hs_error *err);
+/* How hs_db_drop drops: with a tick (hs_collection_drop), with the leader's clock `clock`
+ * (merged, noted) or silently (no clock, no note: replacing a collection, finishing a drop
+ * noted before a crash); only the incarnation `created` (0: any) and only when its creation
+ * clock is below `below` (0: any); *dropped (may be NULL) gets whether it dropped. */
+enum { HS_DROP_TICK = 0, HS_DROP_MERGE = 1, HS_DROP_SILENT = 2 };
+typedef struct hs_drop_how {
+    uint64_t created, below, clock;
+    int mode;
+    int *dropped;
+} hs_drop_how;
+/* Errors: as hs_collection_drop; another incarnation is no error (*dropped = 0). */
+int hs_db_drop(hs_db *db, const char *tenant, const char *name, const hs_drop_how *how,
+               hs_error *err);
+int hs_db_tick(hs_db *db, const centry *e, int kind, uint64_t n, uint64_t *first, hs_error *err);
+/* Ends the range starting at `first` (handed out by hs_db_tick, hs_db_clock_merge or
+ * hs_db_clock_raise): applied (visible to change readers) or abandoned (no effect).  Every
+ * range handed out is ended exactly once, on every path. */
+void hs_db_tick_done(hs_db *db, uint64_t first, bool applied);
 void hs_db_observe_clock(hs_db *db, uint64_t clock);
 /* Raises the node clock to at least `clock`, the reservation persisted first (a restore brings
- * records of another node's clock). */
-int hs_db_clock_raise(hs_db *db, uint64_t clock, hs_error *err);
+ * records of another node's clock).  When it moved, the values passed over are one range in
+ * flight starting at *held (0 when none), which the caller ends once what carries those clocks
+ * is published. */
+int hs_db_clock_raise(hs_db *db, uint64_t clock, uint64_t *held, hs_error *err);
+/* A follower's change with its leader's clocks first .. first + n - 1 on e (B2.7 merge): the
+ * node clock becomes max(C, first + n - 1) + 1 and the range is in flight until
+ * hs_db_tick_done(db, first, ...). */
+int hs_db_clock_merge(hs_db *db, const centry *e, int kind, uint64_t first, uint64_t n,
+                      hs_error *err);
+/* ---- applied.c ---- */
+int hs_ticks_init(hs_db *db); /* after node_load: the applied clock starts at the node's */
+void hs_ticks_free(hs_db *db);
+/* Enters a range in flight (clock_lock held): HS_ENOMEM when the ring cannot grow. */
+int hs_ticks_enter_locked(hs_db *db, const centry *e, int kind, uint64_t first, uint64_t n);
+/* A copy of the directory's entries holding a clock in (after, upto] (upto <= the applied
+ * clock), in clock order (*out malloc'd): HS_ERANGE when the directory does not reach back to
+ * `after` (the caller reads the catalog), HS_ENOMEM. */
+int hs_ticks_since(hs_db *db, uint64_t after, uint64_t upto, hs_tick **out, size_t *n);
 /* Makes the tenant and bucket directories a new collection `name` goes in; *parent gets the
  * bucket's path and *dir the collection's. */
 int hs_db_coll_dirs(hs_db *db, const char *tenant, const char *name, char *parent, char *dir,
@@ -451,6 +531,8 @@ void hs_coll_drain_locked(hs_coll *c);
 hs_durability hs_coll_durability(const hs_coll *c, hs_durability d);
 /* HS_EFROZEN about e. */
 int hs_coll_frozen(const centry *e, hs_error *err);
+/* HS_EREADONLY when c's log failed (a replicated change ignores the frozen state).  wlock. */
+int hs_coll_loggable_locked(hs_coll *c, hs_error *err);
 /* HS_OK when c takes changes: not read-only, not frozen (HS_EREADONLY, HS_EFROZEN).  wlock. */
 int hs_coll_writable_locked(hs_coll *c, hs_error *err);
 /* Logs an UPSERT record of n points built by the caller (its payload at buf + HS_WAL_HEADER,
@@ -461,6 +543,24 @@ int hs_coll_writable_locked(hs_coll *c, hs_error *err);
 int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
                           hs_pending *p, hs_error *err);
 int hs_coll_upsert_finish(hs_coll *c, hs_pending *p, int rc, hs_durability mode, hs_error *err);
+/* As hs_coll_upsert_locked; clock != 0: the points take clock .. clock + n - 1 (a follower's
+ * leader's clocks, merged: hs_db_clock_merge) instead of a tick.  UPSERT payloads as
+ * hs_coll_encode_upserts builds them. */
+int hs_coll_upsert_at_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
+                             uint64_t clock, hs_pending *p, hs_error *err);
+/* The UPSERT (UPSERT_SID) payload of n points after HS_WAL_HEADER bytes of room (malloc'd, *len
+ * its payload bytes).  processed: the vectors are stored ones (no normalisation); stored
+ * (optional, n entries): a point's metadata in stored form ([u32 length][blob]) instead of
+ * pts[i].meta, NULL entries taking pts[i].meta. */
+uint8_t *hs_coll_encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, bool processed,
+                                const uint8_t *const *stored, size_t *len, hs_error *err);
+/* The write path's steps for a record built by the caller (replicate.c): log it (wlock held;
+ * the collection turns read-only when the log fails), queue or apply it (wlock held), then
+ * once wlock is released wait for it as `mode` asks (HS_OK when it was applied). */
+int hs_coll_log_locked(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
+                       uint64_t *ticket, hs_error *err);
+void hs_coll_submit_locked(hs_coll *c, hs_pending *p);
+int hs_coll_submit_finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err);
 /* hs_wal_sync of the collection's log; a failure makes the collection read-only. */
 int hs_coll_wal_sync(hs_coll *c, hs_error *err);
 /* Before the first change of a loaded collection (log record, configuration, rebuild): makes
@@ -508,11 +608,33 @@ unsigned hs_point_bucket(uint64_t id, const uint8_t *sid);
 void hs_digest_recompute(hs_coll *c);
 
 /* ---- changes.c ---- */
+/* hs_changes_open of the incarnation created at `created` (0: the current one): HS_ENOTFOUND
+ * when the collection of that name is another one or none. */
+int hs_changes_open_inc(hs_db *db, const char *tenant, const char *name, uint64_t created,
+                        const hs_changes_opts *o, hs_changes **out, hs_error *err);
 /* Tells the observer (if any) that a change of e with last clock `clock` is visible. */
 void hs_db_note_change(hs_db *db, const centry *e, uint64_t clock);
-/* Remembers the drop of e (its last change `last`, the drop's clock) for change readers.
- * db->lock held. */
+
+/* ---- drops.c ---- */
+/* Remembers the drop of e (its last change `last`, the drop's clock) for change readers and
+ * appends it to <root>/.drops (fsynced; a failure is logged and the file rewritten at the next
+ * drop or at close).  db->lock held. */
 void hs_db_note_drop_locked(hs_db *db, const centry *e, uint64_t last, uint64_t clock);
+/* The note of the drop of incarnation (tenant, name, created): 1 and *out, or 0.  db->lock. */
+int hs_drops_find_locked(const hs_db *db, const char *tenant, const char *name,
+                         uint64_t created, struct hs_drop_note *out);
+/* A restore publishes e, an incarnation a note may say was dropped (an archive older than the
+ * drop): such notes no longer name it, so the open does not finish that drop again on it.
+ * db->lock held. */
+void hs_drops_disarm_locked(hs_db *db, const centry *e);
+/* The clock of the latest drop noted of a collection of that name (0: none).  db->lock. */
+uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *name);
+/* Reads <root>/.drops into db->drops at open and rewrites it (no other thread runs). */
+int hs_drops_open(hs_db *db, hs_error *err);
+/* Closes the file (rewritten when an append failed). */
+void hs_drops_close(hs_db *db);
+/* The highest clock of a drop no longer noted (0: none forgotten). */
+uint64_t hs_drops_horizon(hs_db *db);
 /* After a checkpoint at `from` covering the changes up to ckpt_clock: *keep gets the oldest log
  * segment to keep (hs_db_opts.wal_retain_bytes) and *floor the log floor once the older ones
  * are removed.  Reads (does not change) c->log_floor.  ckpt_mu held. */

@@ -218,16 +218,24 @@ static int node_load(hs_db *db, hs_error *err)
     return node_write(db, db->clock_reserved, err);
 }
 
-int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err)
+/* Persists a reservation covering `upto` when it does not (clock_lock held). */
+static int reserve_clock_locked(hs_db *db, uint64_t upto, hs_error *err)
+{
+    if (upto < db->clock_reserved)
+        return HS_OK;
+    uint64_t want = upto + CLOCK_BLOCK;
+    int rc = node_write(db, want, err);
+    if (rc == HS_OK)
+        db->clock_reserved = want;
+    return rc;
+}
+
+int hs_db_tick(hs_db *db, const centry *e, int kind, uint64_t n, uint64_t *first, hs_error *err)
 {
     pthread_mutex_lock(&db->clock_lock);
-    int rc = HS_OK;
-    if (db->clock + n >= db->clock_reserved) {
-        uint64_t want = db->clock + n + CLOCK_BLOCK;
-        rc = node_write(db, want, err);
-        if (rc == HS_OK)
-            db->clock_reserved = want;
-    }
+    int rc = reserve_clock_locked(db, db->clock + n, err);
+    if (rc == HS_OK && hs_ticks_enter_locked(db, e, kind, db->clock + 1, n) != HS_OK)
+        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
     if (rc == HS_OK) {
         *first = db->clock + 1;
         db->clock += n;
@@ -236,18 +244,35 @@ int hs_db_tick(hs_db *db, uint64_t n, uint64_t *first, hs_error *err)
     return rc;
 }
 
-int hs_db_clock_raise(hs_db *db, uint64_t clock, hs_error *err)
+int hs_db_clock_merge(hs_db *db, const centry *e, int kind, uint64_t first, uint64_t n,
+                      hs_error *err)
 {
+    uint64_t last = first + (n ? n - 1 : 0);
     pthread_mutex_lock(&db->clock_lock);
-    int rc = HS_OK;
-    if (clock >= db->clock_reserved) {
-        uint64_t want = clock + CLOCK_BLOCK;
-        rc = node_write(db, want, err);
-        if (rc == HS_OK)
-            db->clock_reserved = want;
+    uint64_t to = HS_MAX(db->clock, last) + 1;
+    int rc = reserve_clock_locked(db, to, err);
+    if (rc == HS_OK && hs_ticks_enter_locked(db, e, kind, first, n) != HS_OK)
+        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    if (rc == HS_OK)
+        db->clock = to;
+    pthread_mutex_unlock(&db->clock_lock);
+    return rc;
+}
+
+int hs_db_clock_raise(hs_db *db, uint64_t clock, uint64_t *held, hs_error *err)
+{
+    *held = 0;
+    pthread_mutex_lock(&db->clock_lock);
+    int rc = reserve_clock_locked(db, clock, err);
+    if (rc == HS_OK && clock > db->clock) {
+        if (hs_ticks_enter_locked(db, NULL, HS_TICK_RAISE, db->clock + 1,
+                                  clock - db->clock) != HS_OK) {
+            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+        } else {
+            *held = db->clock + 1;
+            db->clock = clock;
+        }
     }
-    if (rc == HS_OK && clock > db->clock)
-        db->clock = clock;
     pthread_mutex_unlock(&db->clock_lock);
     return rc;
 }
@@ -326,6 +351,8 @@ int hs_db_scan_collection(hs_db *db, const char *tenant, const char *name, const
     }
     return HS_OK;
 }
+
+static void finish_drops(hs_db *db);
 
 static int lock_root(hs_db *db, hs_error *err)
 {
@@ -406,6 +433,7 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
     pthread_rwlock_init(&db->snap_gate, &ga);
     pthread_rwlockattr_destroy(&ga);
     db->cat_fd = -1;
+    db->drops_fd = -1;
     int rc = hs_cat_init(db) == HS_OK ? HS_OK : hs_error_set(err, HS_ENOMEM, "out of memory");
     int mrc = rc == HS_OK ? db->io->mkdir(db->io->ctx, path, 0755) : 0;
     if (mrc < 0 && mrc != -EEXIST)
@@ -414,10 +442,16 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
         rc = lock_root(db, err);
     if (rc == HS_OK)
         rc = node_load(db, err);
+    if (rc == HS_OK && hs_ticks_init(db) != HS_OK)
+        rc = hs_error_set(err, HS_ENOMEM, "out of memory");
     if (rc == HS_OK)
         rc = hs_snap_init(db, err);
     if (rc == HS_OK)
         rc = hs_catlog_open(db, err);
+    if (rc == HS_OK)
+        rc = hs_drops_open(db, err);
+    if (rc == HS_OK)
+        finish_drops(db);
     if (rc == HS_OK)
         rc = hs_indexer_start(db, err);
     if (rc == HS_OK)
@@ -426,7 +460,10 @@ int hs_db_open(const char *path, const hs_db_opts *opts, hs_db **out, hs_error *
         recover(db);
     if (rc != HS_OK) {
         hs_indexer_stop(db);
+        if (db->drops_fd >= 0)
+            db->io->close(db->io->ctx, db->drops_fd);
         hs_cat_free(db);
+        hs_ticks_free(db);
         if (db->lock_fd >= 0)
             close(db->lock_fd);
         free(db);
@@ -448,7 +485,9 @@ int hs_db_close(hs_db *db, hs_error *err)
     if (hs_catlog_rewrite_locked(db, &cerr) != HS_OK) /* the next open reads the directories */
         hs_log(HS_LOG_WARN, "catalog not written at close: %s", cerr.message);
     pthread_mutex_unlock(&db->lock);
+    hs_drops_close(db);
     hs_cat_free(db);
+    hs_ticks_free(db);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
     pthread_rwlock_destroy(&db->snap_gate);
@@ -610,6 +649,12 @@ static int create_files(hs_db *db, centry *e, const char *parent, hs_error *err)
 int hs_collection_create(hs_db *db, const char *tenant, const char *name,
                          const hs_collection_config *cfg, hs_error *err)
 {
+    return hs_db_create(db, tenant, name, cfg, 0, err);
+}
+
+int hs_db_create(hs_db *db, const char *tenant, const char *name,
+                 const hs_collection_config *cfg, uint64_t clock, hs_error *err)
+{
     int rc = hs_check_names(tenant, name, err);
     if (rc != HS_OK)
         return rc;
@@ -619,6 +664,7 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     char tenant_dir[HS_PATH_MAX];
     hs_path(tenant_dir, sizeof(tenant_dir), "%s/%s", db->root, tenant);
     pthread_mutex_lock(&db->lock);
+    hs_db_wait_dropping_locked(db, tenant, name);
     if (hs_db_find_locked(db, tenant, name)) {
         pthread_mutex_unlock(&db->lock);
         hs_error_set(err, HS_EEXIST, "Collection '%s' already exists", name);
@@ -627,7 +673,7 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     }
     hs_tenant *t = hs_cat_tenant_locked(db, tenant, false);
     uint32_t quota = db->opts.max_collections_per_tenant;
-    if (quota && t && t->collections >= quota) {
+    if (!clock && quota && t && t->collections >= quota) { /* a replicated create is not held */
         pthread_mutex_unlock(&db->lock);
         hs_error_set(err, HS_EFULL, "Tenant '%s' has %u collections, its quota", tenant, quota);
         hs_error_name(err, tenant);
@@ -649,13 +695,25 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     char cdir[HS_PATH_MAX];
     hs_path(cdir, sizeof(cdir), "%s/%s", bucket_dir, name);
     e->config = c;
+    e->hash = hs_cat_hash(db, tenant, name); /* what the tick names it by */
     /* the entry is in the catalog (the name and the quota are taken) while its files are made
      * without db->lock: other operations on it wait for CE_CREATING to end */
     e->state = CE_CREATING;
-    if (hs_centry_set(&e->dir, cdir) != HS_OK ||
-        (rc = hs_db_tick(db, 1, &e->created_clock, err)) != HS_OK ||
-        hs_cat_insert_locked(db, e) != HS_OK) {
+    if (clock) {
+        e->created_clock = clock;
+        if (hs_centry_set(&e->dir, cdir) != HS_OK)
+            rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+        else
+            rc = hs_db_clock_merge(db, e, HS_TICK_CREATE, clock, 1, err);
+    } else if (hs_centry_set(&e->dir, cdir) != HS_OK) {
+        rc = hs_error_set(err, HS_ENOMEM, "Out of memory");
+    } else {
+        rc = hs_db_tick(db, e, HS_TICK_CREATE, 1, &e->created_clock, err);
+    }
+    if (rc != HS_OK || hs_cat_insert_locked(db, e) != HS_OK) {
         pthread_mutex_unlock(&db->lock);
+        if (rc == HS_OK)
+            hs_db_tick_done(db, e->created_clock, false);
         hs_centry_free(e);
         return rc != HS_OK ? rc : hs_error_set(err, HS_ENOMEM, "Out of memory");
     }
@@ -672,12 +730,14 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
         while (e->refs > 0) /* handles opened meanwhile see DROPPED: not found */
             pthread_cond_wait(&db->cond, &db->lock);
         pthread_mutex_unlock(&db->lock);
+        hs_db_tick_done(db, e->created_clock, false);
         hs_centry_free(e);
         return rc;
     }
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
     hs_db_note_change(db, e, e->created_clock);
+    hs_db_tick_done(db, e->created_clock, true);
     /* no CLEAN record yet: its first write then needs no DIRTY (one fsync less on the way to
      * the first insert); the first unload or the close writes one, and after a crash before
      * that the open reads it from its files (a collection.json and one log segment) */
@@ -688,22 +748,61 @@ int hs_collection_create(hs_db *db, const char *tenant, const char *name,
     return HS_OK;
 }
 
-static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error *err);
+static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_drop_how *how,
+                      hs_error *err);
+
+void hs_db_wait_dropping_locked(hs_db *db, const char *tenant, const char *name)
+{
+    for (;;) {
+        const centry *d = db->dropping;
+        while (d && (strcmp(d->name, name) || strcmp(d->tenant, tenant)))
+            d = d->drop_next;
+        if (!d)
+            return;
+        pthread_cond_wait(&db->cond, &db->lock);
+    }
+}
 
 /* A drop deletes files a snapshot may be copying, and a snapshot at clock C must hold every
  * collection not dropped by C: drops wait for a snapshot being written. */
 int hs_collection_drop(hs_db *db, const char *tenant, const char *name, hs_error *err)
 {
+    hs_drop_how how = {0, 0, 0, HS_DROP_TICK, NULL};
+    return hs_db_drop(db, tenant, name, &how, err);
+}
+
+int hs_db_drop(hs_db *db, const char *tenant, const char *name, const hs_drop_how *how,
+               hs_error *err)
+{
+    if (how->dropped)
+        *how->dropped = 0;
     int rc = hs_check_names(tenant, name, err);
     if (rc != HS_OK)
         return rc;
     hs_snap_gate_enter(db, false);
-    rc = drop_gated(db, tenant, name, err);
+    rc = drop_gated(db, tenant, name, how, err);
     hs_snap_gate_leave(db);
     return rc;
 }
 
-static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error *err)
+/* The drop's clock as `how` says: a tick, the leader's (merged) or none (0).  db->lock held. */
+static int drop_clock_locked(hs_db *db, const centry *e, const hs_drop_how *how,
+                             uint64_t *clock, hs_error *err)
+{
+    *clock = 0;
+    if (how->mode == HS_DROP_TICK)
+        return hs_db_tick(db, e, HS_TICK_DROP, 1, clock, err);
+    if (how->mode == HS_DROP_MERGE) {
+        int rc = hs_db_clock_merge(db, e, HS_TICK_DROP, how->clock, 1, err);
+        if (rc == HS_OK)
+            *clock = how->clock;
+        return rc;
+    }
+    return HS_OK;
+}
+
+static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_drop_how *how,
+                      hs_error *err)
 {
     int rc;
     pthread_mutex_lock(&db->lock);
@@ -712,8 +811,16 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error 
         pthread_mutex_unlock(&db->lock);
         return hs_not_found(err, name);
     }
-    /* no new handle can find it; wait for loads, unloads and operations in flight */
+    if ((how->created && e->created_clock != how->created) ||
+        (how->below && e->created_clock >= how->below)) {
+        pthread_mutex_unlock(&db->lock);
+        return HS_OK; /* another incarnation: nothing to drop (*how->dropped stays 0) */
+    }
+    /* no new handle can find it; wait for loads, unloads and operations in flight (a create
+     * of the name waits meanwhile: hs_db_wait_dropping_locked) */
     hs_cat_remove_locked(db, e);
+    e->drop_next = db->dropping;
+    db->dropping = e;
     while (e->refs > 0 || e->state == CE_LOADING || e->state == CE_UNLOADING)
         pthread_cond_wait(&db->cond, &db->lock);
     db->nfailed -= e->state == CE_FAILED;
@@ -724,12 +831,22 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error 
     if (c)
         hs_cat_set_loaded_locked(db, e, NULL);
     uint64_t clock = 0;
-    rc = hs_db_tick(db, 1, &clock, err);
-    if (rc == HS_OK) {
-        /* nothing writes any more (no handle is open): its last change is final */
+    rc = drop_clock_locked(db, e, how, &clock, err);
+    for (centry **p = &db->dropping; *p; p = &(*p)->drop_next)
+        if (*p == e) {
+            *p = e->drop_next;
+            break;
+        }
+    pthread_cond_broadcast(&db->cond); /* creates of the name waiting */
+    if (rc == HS_OK && clock) {
+        /* nothing writes any more (no handle is open): its last change is final; the note is
+         * durable before any reader can see the drop */
         hs_db_note_drop_locked(db, e, c ? c->clock : e->cold_clock, clock);
         hs_db_note_change(db, e, clock);
+        hs_db_tick_done(db, clock, true);
     }
+    if (how->dropped)
+        *how->dropped = 1;
     pthread_mutex_unlock(&db->lock);
     if (c) {
         hs_indexer_forget(c);
@@ -739,7 +856,8 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error 
     snprintf(parent, sizeof(parent), "%s", e->dir);
     *strrchr(parent, '/') = 0; /* the tenant's directory or its bucket */
     hs_catlog_gone(db, e);
-    hs_path(trash, sizeof(trash), "%s/.trash-%s-%016" PRIx64, parent, name, hs_mix64(clock));
+    hs_path(trash, sizeof(trash), "%s/.trash-%s-%016" PRIx64, parent, name,
+            hs_mix64(clock ^ hs_now_ns()));
     int mrc = db->io->rename(db->io->ctx, e->dir, trash);
     if (mrc == 0)
         mrc = db->io->fsync_dir(db->io->ctx, parent);
@@ -750,6 +868,31 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, hs_error 
     hs_centry_free(e);
     hs_log(HS_LOG_INFO, "Deleted collection '%s' (tenant '%s')", name, tenant);
     return rc;
+}
+
+/* Drops noted in <root>/.drops whose collection is still there (a crash after the note, before
+ * the directory went) are finished, without a clock of their own: the note has it. */
+static void finish_drops(hs_db *db)
+{
+    size_t n = HS_DROP_NOTES, k = 0;
+    struct hs_drop_note *todo = malloc(n * sizeof(*todo));
+    pthread_mutex_lock(&db->lock);
+    n = HS_MIN(db->ndrops, n);
+    for (size_t i = 0; todo && i < n; i++) {
+        const struct hs_drop_note *d = &db->drops[i];
+        const centry *e = hs_db_find_locked(db, d->tenant, d->name);
+        if (e && e->created_clock == d->created)
+            todo[k++] = *d;
+    }
+    pthread_mutex_unlock(&db->lock);
+    for (size_t i = 0; i < k; i++) {
+        hs_drop_how how = {todo[i].created, 0, 0, HS_DROP_SILENT, NULL};
+        hs_log(HS_LOG_WARN, "collection '%s' (tenant '%s') was deleted at clock %" PRIu64
+               " before a crash: its files are removed now", todo[i].name, todo[i].tenant,
+               todo[i].dropped);
+        hs_db_drop(db, todo[i].tenant, todo[i].name, &how, NULL);
+    }
+    free(todo);
 }
 
 static int list_names(hs_db *db, const char *tenant, bool loaded_only,

@@ -370,6 +370,7 @@ static int publish(run *r, stage *s, hs_error *err)
     e->cold_clock = s->clock;
     e->cold_disk = s->disk;
     pthread_mutex_lock(&db->lock);
+    hs_db_wait_dropping_locked(db, s->tenant, s->name);
     hs_tenant *t = hs_cat_tenant_locked(db, s->tenant, false);
     uint32_t quota = db->opts.max_collections_per_tenant;
     if (hs_db_find_locked(db, s->tenant, s->name)) {
@@ -410,6 +411,7 @@ static int publish(run *r, stage *s, hs_error *err)
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
     hs_catlog_fresh_locked(db, e);
+    hs_drops_disarm_locked(db, e); /* restored after its drop: it stays */
     pthread_mutex_unlock(&db->lock);
     hs_log(HS_LOG_INFO, "Restored collection '%s' (tenant '%s') from snapshot '%s': %" PRIu64
            " points, clock %" PRIu64, s->name, s->tenant, r->snap, s->count, s->clock);
@@ -488,8 +490,9 @@ int hs_snapshot_restore(hs_db *db, const char *name, const hs_restore_opts *o,
     for (size_t i = 0; rc == HS_OK && i < r.nst; i++)
         rc = stage_config(&r, &r.st[i], err);
     /* the restored records carry the archive's clocks: later writes must get higher ones */
+    uint64_t held = 0; /* the clocks up to the archive's are in flight until published */
     if (rc == HS_OK)
-        rc = hs_db_clock_raise(db, r.toc.clock, err);
+        rc = hs_db_clock_raise(db, r.toc.clock, &held, err);
     for (size_t i = 0; rc == HS_OK && i < r.nst; i++)
         rc = stage_verify(&r, &r.st[i], err);
     size_t done = 0;
@@ -502,6 +505,8 @@ int hs_snapshot_restore(hs_db *db, const char *name, const hs_restore_opts *o,
         at = HS_MIN(at, sizeof(err->message) - 1 - strlen(note));
         memcpy(err->message + at, note, strlen(note) + 1);
     }
+    if (held)
+        hs_db_tick_done(db, held, true);
     for (size_t i = 0; fn && i < (rc == HS_OK ? r.nst : done ? done - 1 : 0); i++) {
         stage *s = &r.st[i];
         hs_snapshot_coll c = {s->tenant, s->name, s->src->tenant, s->src->name,

@@ -729,6 +729,11 @@ int hs_coll_writable_locked(hs_coll *c, hs_error *err)
     return HS_OK;
 }
 
+int hs_coll_loggable_locked(hs_coll *c, hs_error *err)
+{
+    return c->read_only ? read_only_error(c, err) : HS_OK;
+}
+
 int hs_coll_read_only(const hs_coll *c, hs_error *err)
 {
     hs_error_set(err, HS_EREADONLY, "Collection '%s' is read-only", c->e->name);
@@ -766,6 +771,7 @@ static void apply_pending(hs_coll *c, hs_pending *p)
         apply_delete_record(c, p->payload, p->len, p->type == HS_REC_DELETE_SID, p->lsn, NULL);
     }
     hs_db_note_change(c->db, c->e, c->clock); /* visible now: change readers may read it */
+    hs_db_tick_done(c->db, p->lsn, true);
 }
 
 void hs_coll_settle_locked(hs_coll *c)
@@ -778,15 +784,18 @@ void hs_coll_settle_locked(hs_coll *c)
         if (is_upsert(p))
             c->pend_points -= p->n;
         apply_pending(c, p);
+        c->pend_head = p->next; /* read before the state: its writer may return at once */
         __atomic_store_n(&p->state, 1, __ATOMIC_RELEASE); /* its writer may look (finish) */
-        c->pend_head = p->next;
     }
     if (failed) {
         /* the log cut every record past `durable`: they never happened */
-        for (p = c->pend_head; p; p = p->next) {
-            __atomic_store_n(&p->state, -1, __ATOMIC_RELEASE);
+        for (p = c->pend_head; p;) {
+            hs_pending *next = p->next; /* p is its writer's again once its state is set */
             if (is_upsert(p))
                 c->pend_points -= p->n;
+            hs_db_tick_done(c->db, p->lsn, false);
+            __atomic_store_n(&p->state, -1, __ATOMIC_RELEASE);
+            p = next;
         }
         c->pend_head = NULL;
         read_only_locked(c, why);
@@ -881,13 +890,29 @@ static int log_record(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size
     return rc;
 }
 
-/* Builds the UPSERT payload (after HS_WAL_HEADER bytes of room). */
-static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, size_t *len,
-                               hs_error *err)
+int hs_coll_log_locked(hs_coll *c, uint8_t type, uint64_t lsn, uint8_t *buf, size_t len,
+                       uint64_t *ticket, hs_error *err)
+{
+    return log_record(c, type, lsn, buf, len, ticket, err);
+}
+
+int hs_coll_submit_finish(hs_coll *c, hs_pending *p, hs_durability mode, hs_error *err)
+{
+    return finish(c, p, mode, err);
+}
+
+void hs_coll_submit_locked(hs_coll *c, hs_pending *p)
+{
+    submit_locked(c, p);
+}
+
+uint8_t *hs_coll_encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, bool processed,
+                                const uint8_t *const *stored, size_t *len, hs_error *err)
 {
     size_t dim = c->cfg.dimension, vbytes = dim * (c->f64 ? 8 : 4), total = 4;
     for (size_t i = 0; i < n; i++)
-        total += (c->sid ? 6 + pts[i].sid_len : 12) + vbytes + hs_meta_size(&pts[i]);
+        total += (c->sid ? 6 + pts[i].sid_len : 12) + vbytes +
+                 (stored && stored[i] ? hs_get_le32(stored[i]) : hs_meta_size(&pts[i]));
     uint8_t *buf = malloc(HS_WAL_HEADER + total);
     double *tmp = malloc(dim * sizeof(double));
     if (!buf || !tmp) {
@@ -910,7 +935,7 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
             hs_put_le64(p, pts[i].id);
         }
         memcpy(tmp, pts[i].vector, dim * sizeof(double));
-        if (c->cfg.metric == HS_METRIC_COSINE)
+        if (c->cfg.metric == HS_METRIC_COSINE && !processed)
             hs_vec_normalize_f64(tmp, dim);
         uint8_t *v = mlp + 4;
         for (size_t j = 0; j < dim; j++) {
@@ -921,7 +946,11 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
                 memcpy(v + 4 * j, &f, 4);
             }
         }
-        size_t ml = hs_meta_encode(&pts[i], v + vbytes);
+        size_t ml = stored && stored[i] ? hs_get_le32(stored[i]) : 0;
+        if (ml)
+            memcpy(v + vbytes, stored[i] + 4, ml);
+        else
+            ml = hs_meta_encode(&pts[i], v + vbytes);
         hs_put_le32(mlp, (uint32_t)ml);
         p = v + vbytes + ml;
     }
@@ -932,6 +961,12 @@ static uint8_t *encode_upserts(const hs_coll *c, const hs_point *pts, size_t n, 
 
 int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
                           hs_pending *p, hs_error *err)
+{
+    return hs_coll_upsert_at_locked(c, buf, len, n, mode, 0, p, err);
+}
+
+int hs_coll_upsert_at_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_durability mode,
+                             uint64_t clock, hs_pending *p, hs_error *err)
 {
     memset(p, 0, sizeof(*p));
     p->type = c->sid ? HS_REC_UPSERT_SID : HS_REC_UPSERT;
@@ -946,13 +981,20 @@ int hs_coll_upsert_locked(hs_coll *c, uint8_t *buf, size_t len, size_t n, hs_dur
     p->vecs = pr.vecs;
     p->ids = pr.ids;
     p->sids = pr.sids;
-    if (rc == HS_OK)
-        rc = hs_db_tick(c->db, n, &first, err);
+    if (rc == HS_OK && clock) {
+        first = clock;
+        rc = hs_db_clock_merge(c->db, c->e, HS_TICK_WRITE, clock, n, err);
+    } else if (rc == HS_OK) {
+        rc = hs_db_tick(c->db, c->e, HS_TICK_WRITE, n, &first, err);
+    }
+    bool ticked = rc == HS_OK;
     if (rc == HS_OK)
         rc = log_record(c, p->type, first, buf, len, &p->ticket, err);
     if (rc == HS_OK) {
         p->lsn = first;
         submit_locked(c, p);
+    } else if (ticked) {
+        hs_db_tick_done(c->db, first, false); /* never logged: the clocks took no effect */
     }
     return rc;
 }
@@ -996,7 +1038,7 @@ int hs_upsert(hs_collection *h, const hs_point *pts, size_t n, hs_durability dur
         }
     }
     size_t len;
-    uint8_t *buf = encode_upserts(c, pts, n, &len, err);
+    uint8_t *buf = hs_coll_encode_upserts(c, pts, n, false, NULL, &len, err);
     if (!buf)
         return HS_ENOMEM;
     hs_durability mode = hs_coll_durability(c, durability);
@@ -1140,12 +1182,15 @@ static int delete_points(hs_collection *h, const uint64_t *ids, const hs_sid *si
     if (m > 0 && rc == HS_OK) {
         p.payload = buf + HS_WAL_HEADER;
         p.len = len;
-        rc = hs_db_tick(c->db, m, &first, err);
+        rc = hs_db_tick(c->db, c->e, HS_TICK_WRITE, m, &first, err);
+        bool ticked = rc == HS_OK;
         if (rc == HS_OK)
             rc = log_record(c, p.type, first, buf, p.len, &p.ticket, err);
         if (rc == HS_OK) {
             p.lsn = first;
             submit_locked(c, &p);
+        } else if (ticked) {
+            hs_db_tick_done(c->db, first, false);
         }
     }
     pthread_mutex_unlock(&c->wlock);

@@ -188,6 +188,10 @@ int hs_wal_reader_payload(hs_wal_reader *r, uint64_t off, size_t len, const uint
 void hs_wal_reader_idle(hs_wal_reader *r);
 /* The position of the next record. */
 hs_wal_pos hs_wal_reader_pos(const hs_wal_reader *r);
+/* How many times the reader opened (or tried to open) a file of the log by its path: an owner
+ * whose directory may be replaced (a drop, then a create of the same name) checks after a read
+ * that opened one that the path was still its own. */
+uint64_t hs_wal_reader_opens(const hs_wal_reader *r);
 void hs_wal_reader_close(hs_wal_reader *r);
 
 /* Decodes one record header at buf (avail bytes).  Returns HS_OK and the record, HS_EINVAL when

@@ -52,6 +52,7 @@ struct hs_wal_reader {
     uint64_t rec_off; /* offset of the record last returned, its payload length */
     uint64_t rec_len;
     bool have_rec;
+    uint64_t opens; /* files opened (or tried) so far */
 };
 
 static void path_of(const hs_wal_reader *r, uint64_t seq, char *buf, size_t len)
@@ -98,11 +99,14 @@ void hs_wal_reader_close(hs_wal_reader *r)
 
 hs_wal_pos hs_wal_reader_pos(const hs_wal_reader *r) { return (hs_wal_pos){r->seg, r->off}; }
 
+uint64_t hs_wal_reader_opens(const hs_wal_reader *r) { return r->opens; }
+
 /* Size of segment seq's file: HS_OK, HS_ENOTFOUND (no such file), HS_EIO. */
-static int seg_size(const hs_wal_reader *r, uint64_t seq, uint64_t *size)
+static int seg_size(hs_wal_reader *r, uint64_t seq, uint64_t *size)
 {
     char path[HS_PATH_MAX];
     path_of(r, seq, path, sizeof(path));
+    r->opens++;
     int fd = r->io->open(r->io->ctx, path, O_RDONLY, 0);
     if (fd < 0)
         return fd == -ENOENT ? HS_ENOTFOUND : HS_EIO;
@@ -112,10 +116,11 @@ static int seg_size(const hs_wal_reader *r, uint64_t seq, uint64_t *size)
 }
 
 /* Opens segment seq: HS_OK (*fd, *size), HS_ENOTFOUND, HS_EIO. */
-static int seg_open(const hs_wal_reader *r, uint64_t seq, int *fd, uint64_t *size)
+static int seg_open(hs_wal_reader *r, uint64_t seq, int *fd, uint64_t *size)
 {
     char path[HS_PATH_MAX];
     path_of(r, seq, path, sizeof(path));
+    r->opens++;
     *fd = r->io->open(r->io->ctx, path, O_RDONLY, 0);
     if (*fd < 0)
         return *fd == -ENOENT ? HS_ENOTFOUND : HS_EIO;
@@ -128,10 +133,11 @@ static int seg_open(const hs_wal_reader *r, uint64_t seq, int *fd, uint64_t *siz
 }
 
 /* The oldest segment at or after seq (0: none); HS_EIO when the directory cannot be listed. */
-static int oldest_from(const hs_wal_reader *r, uint64_t seq, uint64_t *out)
+static int oldest_from(hs_wal_reader *r, uint64_t seq, uint64_t *out)
 {
     uint64_t *segs;
     size_t n;
+    r->opens++;
     int rc = hs_wal_list(r->io, r->dir, &segs, &n);
     *out = 0;
     for (size_t i = 0; rc == HS_OK && i < n && !*out; i++)
@@ -415,6 +421,7 @@ int hs_wal_reader_seek(hs_wal_reader *r, uint64_t after, hs_error *err)
 {
     uint64_t *segs;
     size_t n;
+    r->opens++;
     int rc = hs_wal_list(r->io, r->dir, &segs, &n);
     if (rc != HS_OK)
         return hs_error_set(err, rc, "WAL %s: cannot list the log", r->dir);

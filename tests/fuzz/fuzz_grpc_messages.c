@@ -3,8 +3,8 @@
  * executed by the real RPC handlers (server/grpc_api.c) against a real database.  The first
  * input byte picks the RPC, the rest is the message.  Only the transport is replaced: the
  * call's reply and status are kept in memory instead of being sent (hs_gcall_finish below), so
- * each input runs decode -> validation -> engine -> reply packing.  Monitor and
- * SubscribeToEvents (streams) are left to the integration tests.  After each input the reply of a successful call must unpack.
+ * each input runs decode -> validation -> engine -> reply packing.  Monitor, SubscribeToEvents,
+ * Replicate and ReplicateSnapshot (streams) are left to the integration tests.  After each input the reply of a successful call must unpack.
  */
 #include <grpc/status.h>
 #include <stdint.h>
@@ -254,7 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fz_fixtures(); /* a DeleteCollection may have removed them */
     const hs_rpc *rpc = hs_grpc_rpc_at(data[0] % hs_grpc_rpc_count());
-    if (!strcmp(rpc->name, "Monitor") || !strcmp(rpc->name, "SubscribeToEvents"))
+    if (!strcmp(rpc->name, "Monitor") || !strcmp(rpc->name, "SubscribeToEvents") ||
+        !strcmp(rpc->name, "Replicate") || !strcmp(rpc->name, "ReplicateSnapshot"))
         return 0;
     hs_gcall c;
     memset(&c, 0, sizeof(c));

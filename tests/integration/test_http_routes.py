@@ -672,8 +672,10 @@ def test_cluster_status_and_promote_on_a_leader(srv):
     st, h, body = http(srv, "GET", "/api/cluster/status")
     assert st == 200
     assert_json_headers(h)
+    # the spec's members in its order, then a leader's followers (docs/api/http.md)
     assert list(body) == ["node_id", "role", "upstream_peer", "downstream_peers", "logical_clock",
-                          "replication"]
+                          "replication", "followers"]
+    assert body["followers"] == []
     assert body["role"] == "Leader" and body["upstream_peer"] is None
     assert body["downstream_peers"] == [] and body["replication"] is None
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
@@ -1006,10 +1008,13 @@ def test_follower_refuses_writes_until_promoted(server_factory):
             ("DELETE", "/api/collections/x", None),
             ("DELETE", "/api/collections/x/points/1", None),
             ("POST", "/api/collections/x/points/delete", {"ids": [1]})):
-        st_, _, resp = http(s, method, path, body)
+        st_, h_, resp = http(s, method, path, body)
         assert st_ == 409, (method, path, resp)
+        # the leader to write to instead (issue 15 item 6)
         assert resp == {"error": {"code": "FOLLOWER_READ_ONLY",
-                                  "message": "Followers are read-only"}}
+                                  "message": "Followers are read-only",
+                                  "details": {"leader": "http://127.0.0.1:9"}}}
+        assert h_["x-hyperspace-leader"] == "http://127.0.0.1:9"
     # reads and node-local admin routes are allowed
     assert http(s, "POST", "/api/collections/x/search", {"vector": [1]})[0] == 404
     ok(http(s, "POST", "/api/admin/snapshot"))

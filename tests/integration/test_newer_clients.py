@@ -447,6 +447,18 @@ def test_field_numbers_follow_the_rule(pb):
         "SnapshotRestoreRequest": ["name", "collection", "tenant", "target", "target_tenant",
                                    "replace"],
         "SnapshotRestoreResponse": ["collections", "logical_clock"],
+        # replication: the records' additions, then messages of our own
+        "InsertOp": ["id64", "string_id", "typed_metadata"],
+        "DeleteOp": ["id64", "string_id"],
+        "ReplicationSnapshotRequest": ["node_id"],
+        "SnapshotChunk": ["data", "clock", "last"],
+        "ReplicationAckRequest": ["node_id", "durable_clock", "address"],
+        "FollowerStatus": ["node_id", "address", "watermark", "lag_records", "lag_seconds",
+                           "connected", "last_ack_ms"],
+        "ReplicationState": ["connected", "leader_node_id", "watermark", "reconnects",
+                             "last_error"],
+        "ClusterStatusResponse": ["node_id", "role", "upstream_peer", "downstream_peers",
+                                  "logical_clock", "replication", "followers"],
     }
 
 

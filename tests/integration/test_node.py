@@ -82,12 +82,7 @@ def test_monitor_streams_real_stats_every_second(server, pb):
     assert got[2][0] >= 1.5
 
 
-def test_replicate_and_insert_text_say_what_is_missing(stub, pb):
-    with pytest.raises(grpc.RpcError) as ei:
-        for _ in stub.Replicate(pb[0].ReplicationRequest(), timeout=10):
-            pass
-    assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "Replication is not available" in ei.value.details()
+def test_insert_text_says_what_is_missing(stub, pb):
     with pytest.raises(grpc.RpcError) as ei:
         stub.InsertText(pb[0].InsertTextRequest(id=1, text="hello"))
     assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -102,7 +97,8 @@ def test_follower_refuses_writes_and_promotion_survives_restart(server_factory, 
     st, _, body = http(s, "POST", "/api/collections", {"name": "a", "dimension": 2,
                                                       "metric": "l2"})
     assert st == 409 and body["error"] == {"code": "FOLLOWER_READ_ONLY",
-                                           "message": "Followers are read-only"}
+                                           "message": "Followers are read-only",
+                                           "details": {"leader": "http://10.9.9.9:50051"}}
     with grpc.insecure_channel(s.grpc_target) as ch:
         with pytest.raises(grpc.RpcError) as ei:
             pb[1].DatabaseStub(ch).Insert(pb[0].InsertRequest(id=1, vector=[0.1] * 1024))
