@@ -15,6 +15,9 @@
 
 #include "server/server.h"
 
+/* Changes of other tenants (or kinds) a node-wide reader passes over in one call. */
+#define NODE_SKIP_MAX 4096
+
 static uint64_t gen;      /* atomic */
 static int waiters;       /* atomic */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -131,4 +134,34 @@ int hs_op_events_open(const char *tenant, const hs_op_events_req *q, hs_changes 
     memset(&err, 0, sizeof(err));
     rc = hs_changes_open(g_srv.db, tenant, name, &o, out, &err);
     return rc ? hs_op_events_fail(name, rc, &err, f) : 0;
+}
+
+/* ---- the node-wide stream: every collection of one tenant (both transports) ----------------- */
+
+int hs_op_node_events_open(const hs_op_events_req *q, hs_node_changes **out, hs_fail *f)
+{
+    *out = NULL;
+    hs_error err;
+    memset(&err, 0, sizeof(err));
+    uint64_t after = q->has_after ? q->after : hs_db_applied_clock(g_srv.db);
+    int rc = hs_node_changes_open(g_srv.db, after, out, &err);
+    return rc ? hs_fail_from_engine(f, rc, &err) : 0;
+}
+
+int hs_op_node_events_next(hs_node_changes *r, const char *tenant, unsigned kinds,
+                           hs_node_change *out, int *got, hs_fail *f)
+{
+    for (int skipped = 0; skipped < NODE_SKIP_MAX; skipped++) {
+        hs_error err;
+        memset(&err, 0, sizeof(err));
+        int rc = hs_node_changes_next(r, out, got, &err);
+        if (rc)
+            return hs_fail_from_engine(f, rc, &err);
+        if (!*got)
+            return 0;
+        if (!strcmp(out->tenant, tenant) && (!kinds || (kinds >> out->change.kind & 1)))
+            return 0;
+    }
+    *got = -1; /* only other tenants' changes so far: the caller comes back at once */
+    return 0;
 }

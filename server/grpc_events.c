@@ -1,8 +1,10 @@
 /*
- * grpc_events.c: SubscribeToEvents, the change stream of one collection over gRPC
- * (docs/api/grpc.md, "Change stream").
+ * grpc_events.c: SubscribeToEvents, the change stream of one collection, or of every
+ * collection of the caller's tenant when the request names none, over gRPC (docs/api/grpc.md,
+ * "Change stream").
  *
- * A subscription is an engine change reader (hs_changes) tied to a server-streaming call.  One
+ * A subscription is an engine change reader (hs_changes, or the node-wide hs_node_changes
+ * filtered to the tenant) tied to a server-streaming call.  One
  * thread serves every subscription: it sends the next change of each subscription whose
  * previous message has gone out, so a call has at most one message in flight and the reader
  * reads the log only as fast as the client takes messages (back-pressure: nothing queues in
@@ -36,6 +38,9 @@
 struct hs_esub {
     hs_gcall *call;
     hs_changes *cur;
+    hs_node_changes *node; /* instead of cur: every collection of the tenant */
+    char tenant[HS_NAME_MAX + 1];
+    unsigned kinds;        /* node: the kinds wanted (0 = all) */
     char collection[HS_NAME_MAX + 1];
     unsigned key;   /* hs_events_key of its collection */
     bool idle;      /* found nothing new at its last step (events thread) */
@@ -63,6 +68,7 @@ static void unref_unlock(hs_gcall *c)
     if (!last)
         return;
     hs_changes_close(s->cur);
+    hs_node_changes_close(s->node);
     free(s);
     c->events = NULL;
     hs_gcall_free(c);
@@ -291,30 +297,39 @@ static bool step(hs_esub *s, bool changed)
     if (busy || (s->idle && !changed))
         return false;
     hs_change ch;
+    hs_node_change nc;
+    const char *name = s->collection;
     int got = 0;
-    hs_error err;
-    memset(&err, 0, sizeof(err));
-    int rc = hs_changes_next(s->cur, &ch, &got, &err); /* the log: no lock held */
+    hs_fail f = {0};
+    if (s->node) { /* every collection of the tenant: a drop ends nothing */
+        hs_op_node_events_next(s->node, s->tenant, s->kinds, &nc, &got, &f);
+        ch = nc.change;
+        name = nc.name;
+    } else {
+        hs_error err;
+        memset(&err, 0, sizeof(err));
+        int rc = hs_changes_next(s->cur, &ch, &got, &err); /* the log: no lock held */
+        if (rc != HS_OK)
+            hs_op_events_fail(s->collection, rc, &err, &f);
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
-    bool packed = rc == HS_OK && got && pack_change(&ch, s->collection, &buf, &len);
-    s->idle = rc == HS_OK && !got;
+    bool packed = !f.id && got == 1 && pack_change(&ch, name, &buf, &len);
+    s->idle = !f.id && got == 0;
     pthread_mutex_lock(&c->mu);
-    if (rc != HS_OK) {
-        hs_fail f = {0};
-        hs_op_events_fail(s->collection, rc, &err, &f);
+    if (f.id) {
         end_with(c, hs_err_grpc_status(f.id), f.message);
-    } else if (got && !packed) {
+    } else if (got == 1 && !packed) {
         end_with(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
-    } else if (got && !s->end) {
+    } else if (got == 1 && !s->end) {
         send_bytes(c, buf, len);
-        if (ch.kind == HS_CHANGE_DROP) /* the collection is gone: nothing follows */
+        if (ch.kind == HS_CHANGE_DROP && !s->node) /* the collection is gone */
             end_with(c, GRPC_STATUS_OK, "");
     }
     maybe_finish(c);
     pthread_mutex_unlock(&c->mu);
     free(buf);
-    return packed;
+    return packed || got < 0;
 }
 
 /* Unlinks the subscriptions that sent their status (and, when stopping, every one: one whose
@@ -361,7 +376,7 @@ static void *events_main(void *arg)
         pthread_mutex_unlock(&subs_mu);
         bool sent = false;
         for (hs_esub *s = head; s; s = s->next)
-            sent |= step(s, full || (dirty[s->key / 64] >> (s->key % 64) & 1));
+            sent |= step(s, full || s->node || (dirty[s->key / 64] >> (s->key % 64) & 1));
         sweep(false);
         if (stop)
             break;
@@ -435,20 +450,22 @@ void hs_events_subscribe(hs_gcall *c, const uint8_t *msg, size_t len)
     long kinds = kinds_of(r, &bad);
     hs_fail f = {0};
     hs_changes *cur = NULL;
+    hs_node_changes *node = NULL;
     hs_esub *s = NULL;
-    if (r->_collection_case != HYPERSPACE__EVENT_SUBSCRIPTION_REQUEST___COLLECTION_COLLECTION) {
-        hs_fail_set(&f, HS_ERR_INVALID_ARGUMENT, "SubscribeToEvents needs a collection: this "
-                    "server streams the events of one collection (field 2, 'collection')");
-    } else if (kinds < 0) {
+    bool all = r->_collection_case != HYPERSPACE__EVENT_SUBSCRIPTION_REQUEST___COLLECTION_COLLECTION;
+    if (kinds < 0) {
         snprintf(text, sizeof(text), "types[%zu] is %d, which is not an event type", bad,
                  (int)r->types[bad]);
         hs_fail_set(&f, HS_ERR_INVALID_ARGUMENT, "%s", text);
     } else {
         hs_op_events_req q = {
-            r->collection, (unsigned)kinds,
+            all ? "" : r->collection, (unsigned)kinds,
             r->_after_clock_case == HYPERSPACE__EVENT_SUBSCRIPTION_REQUEST___AFTER_CLOCK_AFTER_CLOCK,
             r->after_clock};
-        hs_op_events_open(c->auth.tenant, &q, &cur, &f);
+        if (all)
+            hs_op_node_events_open(&q, &node, &f);
+        else
+            hs_op_events_open(c->auth.tenant, &q, &cur, &f);
     }
     if (!f.id && !(s = calloc(1, sizeof(*s))))
         hs_fail_set(&f, HS_ERR_NO_MEMORY, "Out of memory");
@@ -460,15 +477,21 @@ void hs_events_subscribe(hs_gcall *c, const uint8_t *msg, size_t len)
     if (f.id) {
         pthread_mutex_unlock(&subs_mu);
         hs_changes_close(cur);
+        hs_node_changes_close(node);
         free(s);
         hs_gcall_fail(c, &f);
         hyperspace__event_subscription_request__free_unpacked(r, NULL);
         return;
     }
-    snprintf(s->collection, sizeof(s->collection), "%s", *r->collection ? r->collection
-                                                                         : "default");
+    snprintf(s->collection, sizeof(s->collection), "%s",
+             all ? "" : *r->collection ? r->collection : "default");
+    snprintf(s->tenant, sizeof(s->tenant), "%s", c->auth.tenant);
+    s->kinds = kinds & 0x1f; /* TRAJECTORY_STEP's bit asks for nothing sent */
+    if (!s->kinds && kinds)
+        s->kinds = 1u << 30; /* only trajectory steps: nothing matches */
     s->call = c;
     s->cur = cur;
+    s->node = node;
     s->key = hs_events_key(c->auth.tenant, s->collection);
     s->refs = 3;
     c->events = s;

@@ -146,6 +146,7 @@ static const route routes[] = {
     {"POST", C "/unfreeze", HS_ROLE_ADMIN, false, true, BODY_NONE, hs_route_unfreeze},
     {"POST", "/api/search/multi", HS_ROLE_READER, false, false, BODY_JSON, hs_route_search_multi},
     {"GET", C "/events", HS_ROLE_READER, false, false, BODY_NONE, hs_route_events},
+    {"GET", "/api/events", HS_ROLE_READER, false, false, BODY_NONE, hs_route_node_events},
     {"POST", C "/rebuild", HS_ROLE_ADMIN, false, false, BODY_NONE, hs_route_rebuild},
     {"POST", C "/snapshot", HS_ROLE_ADMIN, false, false, BODY_NONE, hs_route_coll_snapshot},
     {"POST", "/api/admin/snapshot", HS_ROLE_ADMIN, true, false, BODY_NONE, hs_route_snapshot},

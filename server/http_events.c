@@ -1,6 +1,7 @@
 /*
  * http_events.c: GET /api/collections/{name}/events, the change stream over HTTP as a long
- * poll (docs/api/http.md, "Change stream"): the events after `after` (up to `limit`, and about
+ * poll (docs/api/http.md, "Change stream"), and GET /api/events, the same for every collection
+ * of the tenant at once (each event names its collection; a drop ends nothing): the events after `after` (up to `limit`, and about
  * 4 MiB), waiting up to `wait_ms` for the first one; `next` is what to pass as `after` on the
  * next request.  Without `after` it answers at once with no event and the collection's current
  * position, from which a client follows it.  Each request opens its own engine reader, so the
@@ -52,10 +53,16 @@ static void config_json(sb *b, const hs_collection_config *cfg)
     hs_sb_puts(b, cfg->id_type == HS_ID_STRING ? ",\"id_type\":\"string\"}" : "}");
 }
 
-static void event_json(sb *b, const hs_change *ch)
+static void event_json(sb *b, const hs_change *ch, const char *collection)
 {
     static const char *types[] = {"", "create", "upsert", "delete", "drop"};
-    hs_sb_puts(b, "{\"type\":");
+    hs_sb_puts(b, "{");
+    if (collection) {
+        hs_sb_puts(b, "\"collection\":");
+        hs_sb_cstr(b, collection);
+        hs_sb_puts(b, ",");
+    }
+    hs_sb_puts(b, "\"type\":");
     hs_sb_cstr(b, types[ch->kind]);
     hs_sb_puts(b, ",\"clock\":");
     hs_sb_u64(b, ch->clock);
@@ -139,7 +146,7 @@ void hs_route_events(hctx *c)
                 break;
             if (n++)
                 hs_sb_put(&c->out, ",", 1);
-            event_json(&c->out, &ch);
+            event_json(&c->out, &ch, NULL);
             ended = ch.kind == HS_CHANGE_DROP;
             if (n == limit || c->out.n >= EVENTS_BYTES || ended)
                 break;
@@ -157,4 +164,55 @@ void hs_route_events(hctx *c)
         hs_sb_put(&c->out, "}", 1);
     }
     hs_changes_close(cur);
+}
+
+void hs_route_node_events(hctx *c)
+{
+    hs_op_events_req q = {"", 0, false, 0};
+    uint64_t limit = 100, wait_ms = 0;
+    if (!arguments(c, &q, &limit, &wait_ms))
+        return;
+    hs_node_changes *cur;
+    if (hs_op_node_events_open(&q, &cur, &c->f))
+        return;
+    const char *tenant = hs_http_tenant(c);
+    uint64_t deadline = hs_now_ns_srv() + wait_ms * 1000000u;
+    size_t n = 0;
+    hs_sb_puts(&c->out, "{\"events\":[");
+    while (q.has_after && !c->f.id) {
+        uint64_t gen = hs_events_gen();
+        for (;;) {
+            hs_node_change nc;
+            int got = 0;
+            hs_fail f = {0};
+            hs_op_node_events_next(cur, tenant, q.kinds, &nc, &got, &f);
+            if (f.id && n)
+                break; /* the events so far go out; the next request gets the error */
+            if (f.id) {
+                c->f = f;
+                break;
+            }
+            if (got < 0)
+                continue;
+            if (!got)
+                break;
+            if (n++)
+                hs_sb_put(&c->out, ",", 1);
+            event_json(&c->out, &nc.change, nc.name);
+            if (n == limit || c->out.n >= EVENTS_BYTES)
+                break;
+        }
+        uint64_t now = hs_now_ns_srv();
+        if (n || c->f.id || now >= deadline || !hs_events_observed() ||
+            __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE) == SRV_STOPPING)
+            break;
+        uint64_t left_ms = (deadline - now) / 1000000u + 1;
+        hs_events_wait(gen, left_ms > 1000 ? 1000 : (int)left_ms); /* looks at shutdown */
+    }
+    if (!c->f.id) {
+        hs_sb_puts(&c->out, "],\"next\":");
+        hs_sb_u64(&c->out, hs_node_changes_position(cur));
+        hs_sb_put(&c->out, "}", 1);
+    }
+    hs_node_changes_close(cur);
 }

@@ -163,6 +163,7 @@ void hs_route_unfreeze(hctx *c);
 
 /* ---- http_events.c: the change stream (long poll) ----------------------------------------- */
 void hs_route_events(hctx *c);
+void hs_route_node_events(hctx *c);
 
 /* ---- http_points.c: write and read routes ----------------------------------------------- */
 void hs_route_insert(hctx *c);

@@ -310,5 +310,13 @@ int hs_op_events_open(const char *tenant, const hs_op_events_req *q, hs_changes 
                       hs_fail *f);
 /* The API's failure for a reader's error (hs_changes_next). */
 int hs_op_events_fail(const char *name, int rc, const hs_error *err, hs_fail *f);
+/* The node-wide stream of one tenant: every collection's changes in clock order, after
+ * q->after (or from the applied clock when !q->has_after; q->collection is not read). */
+int hs_op_node_events_open(const hs_op_events_req *q, hs_node_changes **out, hs_fail *f);
+/* The next change of `tenant` of the wanted kinds (0 = all): *got = 1 with *out, 0 when there
+ * is none yet, -1 when NODE_SKIP_MAX changes of others were passed over (call again at once;
+ * the position moved). */
+int hs_op_node_events_next(hs_node_changes *r, const char *tenant, unsigned kinds,
+                           hs_node_change *out, int *got, hs_fail *f);
 
 #endif /* HS_SERVER_H */

@@ -271,9 +271,9 @@ def test_bad_requests(srv, pb):
     db = stub_of(srv, pb)
     INV = grpc.StatusCode.INVALID_ARGUMENT
     db.CreateCollection(P.CreateCollectionRequest(name="br", dimension=2, metric="l2"))
-    assert rpc_error(db.SubscribeToEvents(P.EventSubscriptionRequest())) == (
-        INV, "SubscribeToEvents needs a collection: this server streams the events of one "
-        "collection (field 2, 'collection')")
+    assert rpc_error(db.SubscribeToEvents(P.EventSubscriptionRequest(after_clock=1 << 60))) == (
+        grpc.StatusCode.OUT_OF_RANGE, rpc_error(db.SubscribeToEvents(
+            P.EventSubscriptionRequest(after_clock=1 << 60)))[1])  # node-wide: a clock ahead
     assert rpc_error(db.SubscribeToEvents(P.EventSubscriptionRequest(collection="no/pe"))) == (
         INV, "Invalid collection name 'no/pe': use 1-64 characters from A-Z a-z 0-9 _ . - not "
         "starting with '.'")
