@@ -209,7 +209,8 @@ static void parse(hs_db *db, const uint8_t *p, size_t len)
     size_t off = 0, good = 0;
     while (len - off >= 8) {
         uint32_t bl = hs_get_le32(p + off);
-        if (bl < 9 || bl > len - off - 8 || hs_crc32c(0, p + off + 8, bl) != hs_get_le32(p + off + 4))
+        if (bl < 9 || bl > len - off - 8 ||
+            hs_crc32c(0, p + off + 8, bl) != hs_get_le32(p + off + 4))
             break;
         const uint8_t *b = p + off + 8;
         if (b[0] == REC_HORIZON && bl == 9) {

@@ -252,14 +252,20 @@ static int c_rename(void *ctx, const char *a, const char *b)
     return hs_io_posix()->rename(NULL, a, b);
 }
 static int c_unlink(void *ctx, const char *p) { return hs_io_posix()->unlink(NULL, p); }
-static int c_mkdir(void *ctx, const char *p, unsigned m) { return hs_io_posix()->mkdir(NULL, p, m); }
+static int c_mkdir(void *ctx, const char *p, unsigned m)
+{
+    return hs_io_posix()->mkdir(NULL, p, m);
+}
 static int c_rmdir(void *ctx, const char *p) { return hs_io_posix()->rmdir(NULL, p); }
 static int c_fsync_dir(void *ctx, const char *p) { return hs_io_posix()->fsync_dir(NULL, p); }
 static int c_list(void *ctx, const char *d, int (*fn)(void *, const char *), void *arg)
 {
     return hs_io_posix()->list(NULL, d, fn, arg);
 }
-static void *c_mmap(void *ctx, int fd, size_t len, int w) { return hs_io_posix()->mmap(NULL, fd, len, w); }
+static void *c_mmap(void *ctx, int fd, size_t len, int w)
+{
+    return hs_io_posix()->mmap(NULL, fd, len, w);
+}
 static int c_munmap(void *ctx, void *a, size_t len) { return hs_io_posix()->munmap(NULL, a, len); }
 static int c_msync(void *ctx, void *a, size_t len) { return hs_io_posix()->msync(NULL, a, len); }
 

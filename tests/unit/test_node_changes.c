@@ -720,7 +720,9 @@ static void test_create_waits_for_drop(void **state)
     racer d = {db, 0, -1}, c = {db, 0, -1};
     pthread_t td, tc;
     pthread_create(&td, NULL, drop_main, &d);
-    usleep(50 * 1000); /* the drop has taken the name out of the catalog and waits for h */
+    /* once the name is out of the catalog the drop waits for h */
+    while (hs_collection_id_type(db, "t", "a", NULL) != HS_ENOTFOUND)
+        usleep(1000);
     pthread_create(&tc, NULL, create_main, &c);
     usleep(100 * 1000);
     assert_false(__atomic_load_n(&d.done, __ATOMIC_ACQUIRE));

@@ -287,7 +287,7 @@ static size_t apply(hs_db *f, const cap *v, size_t n, bool batch, hs_durability 
     return applied;
 }
 
-/* ---- comparing databases ---------------------------------------------------------------------- */
+/* ---- comparing databases --------------------------------------------------------------------- */
 
 typedef struct fp_coll {
     char tenant[HS_NAME_MAX + 1], name[HS_NAME_MAX + 1];
@@ -397,7 +397,7 @@ static void same_fingerprint(const fingerprint *a, const fingerprint *b)
     }
 }
 
-/* ---- a random workload on the source ------------------------------------------------------------ */
+/* ---- a random workload on the source --------------------------------------------------------- */
 
 /* Five collections of different kinds under two tenants. */
 static const char *const TEN[5] = {"t1", "t1", "t1", "t2", "t2"};
@@ -438,7 +438,8 @@ static int upsert_random(hs_db *db, int k, uint64_t *seed)
             v[i][0] = 0.25;
         snprintf(sid[i], sizeof(sid[i]), "doc-%u-\xc3\xa9", (unsigned)id);
         snprintf(str[i], sizeof(str[i]), "s%u", (unsigned)(hs_test_xorshift(seed) % 100));
-        val[i][0] = (hs_value){.type = HS_VALUE_INT, .i = (int64_t)(hs_test_xorshift(seed) % 1000) - 500};
+        int64_t r = (int64_t)(hs_test_xorshift(seed) % 1000) - 500;
+        val[i][0] = (hs_value){.type = HS_VALUE_INT, .i = r};
         val[i][1] = (hs_value){.type = HS_VALUE_FLOAT, .f = unit(seed) * 1e6};
         val[i][2] = (hs_value){.type = HS_VALUE_BOOL, .i = (int64_t)(hs_test_xorshift(seed) & 1)};
         items[i][0] = (hs_value){.type = HS_VALUE_INT, .i = (int64_t)id};
@@ -472,7 +473,8 @@ static int delete_random(hs_db *db, int k, uint64_t *seed)
         char s[3][24];
         hs_sid sids[3];
         for (size_t i = 0; i < n; i++) {
-            snprintf(s[i], sizeof(s[i]), "doc-%u-\xc3\xa9", (unsigned)(hs_test_xorshift(seed) % 60));
+            unsigned id = (unsigned)(hs_test_xorshift(seed) % 60);
+            snprintf(s[i], sizeof(s[i]), "doc-%u-\xc3\xa9", id);
             sids[i] = (hs_sid){s[i], strlen(s[i])};
         }
         rc = hs_delete_sids(h, sids, n, HS_DURABILITY_BATCH, &deleted, NULL);
@@ -715,7 +717,7 @@ static void test_rules(void **state)
     hs_db_close(f, NULL);
 }
 
-/* ---- restore keeps the clocks ----------------------------------------------------------------- */
+/* ---- restore keeps the clocks ---------------------------------------------------------------- */
 
 typedef struct membuf {
     uint8_t *p;
@@ -812,7 +814,7 @@ static void test_restore_keeps_clocks(void **state)
     hs_db_close(src, NULL);
 }
 
-/* ---- convergence ------------------------------------------------------------------------------ */
+/* ---- convergence ----------------------------------------------------------------------------- */
 
 typedef struct feed {
     hs_db *src, *f;
@@ -980,7 +982,7 @@ static void test_converge(void **state)
     hs_db_close(src, NULL);
 }
 
-/* ---- a follower killed mid-stream ---------------------------------------------------------------- */
+/* ---- a follower killed mid-stream ------------------------------------------------------------ */
 
 static uint64_t read_pos(void)
 {
