@@ -111,6 +111,19 @@ static bool arguments(hctx *c, hs_op_events_req *q, uint64_t *limit, uint64_t *w
     return true;
 }
 
+/* Waits for the change generation to move past `gen` (at most until the deadline, a second
+ * at a time so that shutdown is seen); false when the request should answer now. */
+static bool wait_more(hctx *c, uint64_t deadline, uint64_t gen)
+{
+    uint64_t now = hs_now_ns_srv();
+    if (c->f.id || now >= deadline || !hs_events_observed() ||
+        __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE) == SRV_STOPPING)
+        return false;
+    uint64_t left_ms = (deadline - now) / 1000000u + 1;
+    hs_events_wait(gen, left_ms > 1000 ? 1000 : (int)left_ms);
+    return true;
+}
+
 void hs_route_events(hctx *c)
 {
     hs_op_events_req q = {c->st->name, 0, false, 0};
@@ -151,12 +164,8 @@ void hs_route_events(hctx *c)
             if (n == limit || c->out.n >= EVENTS_BYTES || ended)
                 break;
         }
-        uint64_t now = hs_now_ns_srv();
-        if (n || c->f.id || now >= deadline || !hs_events_observed() ||
-            __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE) == SRV_STOPPING)
+        if (n || !wait_more(c, deadline, gen))
             break;
-        uint64_t left_ms = (deadline - now) / 1000000u + 1;
-        hs_events_wait(gen, left_ms > 1000 ? 1000 : (int)left_ms); /* looks at shutdown */
     }
     if (!c->f.id) {
         hs_sb_puts(&c->out, "],\"next\":");
@@ -202,12 +211,8 @@ void hs_route_node_events(hctx *c)
             if (n == limit || c->out.n >= EVENTS_BYTES)
                 break;
         }
-        uint64_t now = hs_now_ns_srv();
-        if (n || c->f.id || now >= deadline || !hs_events_observed() ||
-            __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE) == SRV_STOPPING)
+        if (n || !wait_more(c, deadline, gen))
             break;
-        uint64_t left_ms = (deadline - now) / 1000000u + 1;
-        hs_events_wait(gen, left_ms > 1000 ? 1000 : (int)left_ms); /* looks at shutdown */
     }
     if (!c->f.id) {
         hs_sb_puts(&c->out, "],\"next\":");
