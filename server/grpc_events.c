@@ -374,13 +374,19 @@ static void *events_main(void *arg)
         hs_esub *head = subs; /* new ones go in front; only this thread unlinks */
         bool stop = stopping;
         pthread_mutex_unlock(&subs_mu);
-        bool sent = false;
-        for (hs_esub *s = head; s; s = s->next)
+        bool sent = false, node = false;
+        for (hs_esub *s = head; s; s = s->next) {
             sent |= step(s, full || s->node || (dirty[s->key / 64] >> (s->key % 64) & 1));
+            node |= s->node != NULL;
+        }
         sweep(false);
         if (stop)
             break;
-        if (!sent)
+        node = node && !__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE); /* clock is +1 */
+        uint64_t applied = node ? hs_db_applied_clock(g_srv.db) : 0;
+        if (!sent && node && applied < hs_db_clock(g_srv.db))
+            hs_db_wait_applied(g_srv.db, applied, 5); /* observed before applied: look again */
+        else if (!sent)
             hs_events_wait(gen, IDLE_MS);
     }
     sweep(true); /* the ones with a message in flight end from its completion */

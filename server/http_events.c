@@ -120,7 +120,12 @@ static bool wait_more(hctx *c, uint64_t deadline, uint64_t gen)
         __atomic_load_n(&g_srv.state, __ATOMIC_ACQUIRE) == SRV_STOPPING)
         return false;
     uint64_t left_ms = (deadline - now) / 1000000u + 1;
-    hs_events_wait(gen, left_ms > 1000 ? 1000 : (int)left_ms);
+    uint64_t applied = hs_db_applied_clock(g_srv.db);
+    if (applied < hs_db_clock(g_srv.db) && /* the observer runs before a change is applied: */
+        !__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) /* (a follower's clock is +1) */
+        hs_db_wait_applied(g_srv.db, applied, 5); /* a node reader woken by it looks again */
+    else
+        hs_events_wait(gen, left_ms > 1000 ? 1000 : (int)left_ms);
     return true;
 }
 

@@ -736,8 +736,8 @@ int hs_db_create(hs_db *db, const char *tenant, const char *name,
     }
     e->state = CE_COLD;
     pthread_cond_broadcast(&db->cond);
-    hs_db_tick_done(db, e->created_clock, true);
     hs_db_note_change(db, e, e->created_clock);
+    hs_db_tick_done(db, e->created_clock, true);
     /* no CLEAN record yet: its first write then needs no DIRTY (one fsync less on the way to
      * the first insert); the first unload or the close writes one, and after a crash before
      * that the open reads it from its files (a collection.json and one log segment) */
@@ -842,8 +842,8 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_
         /* nothing writes any more (no handle is open): its last change is final; the note is
          * durable before any reader can see the drop */
         hs_db_note_drop_locked(db, e, c ? c->clock : e->cold_clock, clock);
-        hs_db_tick_done(db, clock, true);
         hs_db_note_change(db, e, clock);
+        hs_db_tick_done(db, clock, true);
     }
     if (how->dropped)
         *how->dropped = 1;

@@ -770,9 +770,8 @@ static void apply_pending(hs_coll *c, hs_pending *p)
     } else {
         apply_delete_record(c, p->payload, p->len, p->type == HS_REC_DELETE_SID, p->lsn, NULL);
     }
-    /* visible now: applied first, then the observer, so a node-wide reader it wakes sees it */
+    hs_db_note_change(c->db, c->e, c->clock); /* visible now: change readers may read it */
     hs_db_tick_done(c->db, p->lsn, true);
-    hs_db_note_change(c->db, c->e, c->clock);
 }
 
 void hs_coll_settle_locked(hs_coll *c)
