@@ -21,12 +21,16 @@
  *               what is applied.
  *   leader id   the leader's node id (initial metadata x-hyperspace-node-id), kept in the same
  *               file.  A different one (or a first one while local collections exist) means a
- *               new leader: every local collection is dropped, the watermark is 0, the new id is
- *               persisted, then the follower connects again (B11.5).
+ *               new leader: every local collection and drop note is forgotten
+ *               (hs_db_replica_reset), the watermark is 0, the new id is persisted, then the
+ *               follower connects again (B11.5).
  *   bootstrap   a stream ending FAILED_PRECONDITION with trailing metadata x-hyperspace-resync:
  *               snapshot means the leader's log no longer holds what follows the watermark: the
  *               archive of ReplicateSnapshot is stored (hs_snapshot_import), every local
- *               collection dropped, the archive restored and the watermark set to its clock.
+ *               collection and drop note forgotten (hs_db_replica_reset: no drop of this node
+ *               may skip the leader's creates, none may reach a reader of a promoted node;
+ *               readers from below the archive's clock bootstrap), the archive restored and
+ *               the watermark set to its clock.
  *               Watermark 0 is persisted before anything is dropped, so a crash in between
  *               starts the bootstrap again instead of resuming on half a state.
  *
@@ -550,7 +554,7 @@ static void ack_done(bool ok)
  * (a crash in between finds the old id still recorded and drops again). */
 static int take_new_leader(const char *id)
 {
-    if (hs_repl_drop_all(0))
+    if (hs_repl_reset(0))
         return -1;
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
@@ -975,7 +979,7 @@ static int bootstrap(void)
     }
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
-    if (state_write(id, 0) || hs_repl_drop_all(c.clock))
+    if (state_write(id, 0) || hs_repl_reset(c.clock))
         goto fail;
     hs_restore_opts o;
     hs_restore_opts_init(&o);

@@ -286,3 +286,12 @@ uint64_t hs_drops_horizon(hs_db *db)
     pthread_mutex_unlock(&db->lock);
     return h;
 }
+
+int hs_drops_forget_locked(hs_db *db, uint64_t horizon, hs_error *err)
+{
+    memset(db->drops, 0, sizeof(db->drops));
+    db->ndrops = 0;
+    if (horizon > db->drop_horizon)
+        db->drop_horizon = horizon;
+    return rewrite_locked(db, err);
+}
