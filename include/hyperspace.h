@@ -1097,6 +1097,12 @@ int hs_db_sync(hs_db *db, hs_error *err);
  */
 int hs_db_replica_reset(hs_db *db, uint64_t horizon, hs_error *err);
 
+/* The clock of the latest drop of (tenant, name) this node remembers (its drop notes), 0 when
+ * none: what a leader waits for its followers to acknowledge after hs_collection_drop (a later
+ * drop of the name only gives a higher clock).  Ownership: none.  Thread-safety: safe.
+ * Errors: none. */
+uint64_t hs_db_drop_clock(hs_db *db, const char *tenant, const char *name);
+
 /* ---- snapshots: archives of a collection or of the node --------------------------------------
  * A snapshot is one file in the snapshot directory (hs_db_opts.snapshot_dir) holding a copy of
  * one collection, or of every collection of the node, exactly as it was at one clock: each

@@ -295,3 +295,11 @@ int hs_drops_forget_locked(hs_db *db, uint64_t horizon, hs_error *err)
         db->drop_horizon = horizon;
     return rewrite_locked(db, err);
 }
+
+uint64_t hs_db_drop_clock(hs_db *db, const char *tenant, const char *name)
+{
+    pthread_mutex_lock(&db->lock);
+    uint64_t c = hs_drops_last_locked(db, tenant, name);
+    pthread_mutex_unlock(&db->lock);
+    return c;
+}
