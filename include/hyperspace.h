@@ -1077,6 +1077,32 @@ int hs_db_replicate_upserts(hs_db *db, const char *tenant, const char *name,
  * calls it before persisting its position.  Ownership: none.  Thread-safety: safe.
  * Errors: HS_EIO (the first log that failed; it is read-only from now on), HS_ENOMEM. */
 int hs_db_sync(hs_db *db, hs_error *err);
+
+/*
+ * A follower forgets its history before it takes another one (B11.5, a new leader; the
+ * snapshot bootstrap): every collection is dropped without a clock and without a drop note
+ * (the new leader never made these drops: a note would make hs_db_replicate skip the new
+ * leader's creates of those names at lower clocks), every drop note is forgotten, and the
+ * drop horizon becomes max(node clock + 1, horizon), so that every node-wide reader positioned
+ * in the old history (or below `horizon`) ends with HS_ETRUNCATED and its follower
+ * bootstraps from a snapshot instead of mixing two histories (a node promoted later serves
+ * only what it applied after the reset).  The node clock does not move back (a promoted
+ * node's operations stay above every clock it has seen, B11.7); the new leader's records at
+ * low clocks apply because the skip rules compare with each collection's own clocks and the
+ * drop notes, all gone.  Durable when it returns (a crash before that leaves the notes and
+ * possibly some collections: call it again).  The caller makes sure nothing else writes
+ * (a follower's replication thread).
+ * Ownership: none.  Thread-safety: safe.  Errors: HS_EIO (a directory or the notes' file),
+ * HS_EBUSY (collections kept being created meanwhile), HS_ENOMEM: call it again.
+ */
+int hs_db_replica_reset(hs_db *db, uint64_t horizon, hs_error *err);
+
+/* The clock of the latest drop of (tenant, name) this node remembers (its drop notes), 0 when
+ * none: what a leader waits for its followers to acknowledge after hs_collection_drop (a later
+ * drop of the name only gives a higher clock).  Ownership: none.  Thread-safety: safe.
+ * Errors: none. */
+uint64_t hs_db_drop_clock(hs_db *db, const char *tenant, const char *name);
+
 /* ---- snapshots: archives of a collection or of the node --------------------------------------
  * A snapshot is one file in the snapshot directory (hs_db_opts.snapshot_dir) holding a copy of
  * one collection, or of every collection of the node, exactly as it was at one clock: each

@@ -37,7 +37,7 @@ enum {
     S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
     S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_HEADER_TIMEOUT, S_MAX_CONN,
     S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_MEMORY_LIMIT, S_WAL_RETAIN, S_SNAPSHOT_DIR,
-    S_COUNT
+    S_SYNC_REPLICAS, S_SYNC_TIMEOUT, S_COUNT
 };
 
 static setting table[S_COUNT] = {
@@ -99,6 +99,13 @@ static setting table[S_COUNT] = {
     /* where snapshot archives are kept; "" = <data dir>/.snapshots */
     [S_SNAPSHOT_DIR] = {"HS_SNAPSHOT_DIR", NULL, "--snapshot-dir", NULL, K_STRING, "", 0, 0,
                         false, false},
+    /* synchronous acknowledgement (issue 15 item 3): a leader answers a write once this many
+     * followers acknowledged a durable watermark at or above its clock (0 = asynchronous), or
+     * after the timeout with REPLICATION_TIMEOUT */
+    [S_SYNC_REPLICAS] = {"HS_SYNC_REPLICAS", NULL, "--sync-replicas", NULL, K_UINT, "0", 0,
+                         64 /* HS_REPL_MAX_FOLLOWERS */, false, false},
+    [S_SYNC_TIMEOUT] = {"HS_SYNC_TIMEOUT_MS", NULL, "--sync-timeout-ms", NULL, K_UINT, "5000", 1,
+                        3600000, false, false},
 };
 
 /* Upstream variables that are accepted and ignored (with a warning). */
@@ -395,6 +402,12 @@ static int convert(hs_settings *o)
             break;
         case S_WAL_RETAIN:
             o->wal_retain_bytes = v;
+            break;
+        case S_SYNC_REPLICAS:
+            o->sync_replicas = (uint32_t)v;
+            break;
+        case S_SYNC_TIMEOUT:
+            o->sync_timeout_ms = (uint32_t)v;
             break;
         default:
             break;

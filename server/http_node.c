@@ -57,7 +57,8 @@ static void leader_followers(sb *b, const hs_repl_leader_status *st)
         hs_sb_printf(b, ",\"watermark\":%llu,\"lag_records\":%llu,\"lag_seconds\":",
                      (unsigned long long)f->watermark, (unsigned long long)f->lag_records);
         hs_sb_double(b, f->lag_seconds);
-        hs_sb_printf(b, ",\"connected\":%s,\"last_ack_ms\":", f->connected ? "true" : "false");
+        hs_sb_printf(b, ",\"connected\":%s,\"in_sync\":%s,\"last_ack_ms\":",
+                     f->connected ? "true" : "false", f->in_sync ? "true" : "false");
         if (f->last_ack_ms)
             hs_sb_u64(b, f->last_ack_ms);
         else

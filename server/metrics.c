@@ -650,6 +650,11 @@ char *hs_metrics_text(size_t *len)
            "Skipped or failed records and stream errors (follower).");
     fprintf(o, "hyperspace_replication_errors_total %llu\n",
             (unsigned long long)hs_repl_follower_errors());
+    family(o, "hyperspace_replication_sync_timeouts_total", "counter",
+           "Writes answered REPLICATION_TIMEOUT: fewer followers than --sync-replicas confirmed "
+           "them in time (leader).");
+    fprintf(o, "hyperspace_replication_sync_timeouts_total %llu\n",
+            (unsigned long long)hs_repl_leader_sync_timeouts());
 
     family(o, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.");
     fprintf(o, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "server/ops.h"
+#include "server/repl.h"
 
 int hs_op_check_name(const char *name, bool empty_is_error, hs_fail *f)
 {
@@ -73,9 +74,13 @@ int hs_op_create(const char *tenant, const hs_op_create_req *r, hs_collection_st
     int rc = hs_collection_create(g_srv.db, tenant, r->name, &cfg, &err);
     if (rc)
         return hs_fail_from_engine(f, rc, &err);
+    hs_collection_stats own;
+    if (!st && g_srv.cfg.sync_replicas)
+        st = &own;
     if (st && (rc = hs_ops_stats_named(tenant, r->name, st, &err)) != HS_OK)
         return hs_fail_from_engine(f, rc, &err);
-    return 0;
+    /* --sync-replicas: its clock (at or above the create's) made durable by enough followers */
+    return g_srv.cfg.sync_replicas ? hs_repl_sync_wait(st->clock, f) : 0;
 }
 
 int hs_op_drop(const char *tenant, const char *name, hs_fail *f)
@@ -85,7 +90,9 @@ int hs_op_drop(const char *tenant, const char *name, hs_fail *f)
     if (rc)
         return hs_fail_from_engine(f, rc, &err);
     hs_metrics_forget(tenant, name);
-    return 0;
+    /* --sync-replicas: the drop's clock (the latest of the name) durable on enough followers */
+    return g_srv.cfg.sync_replicas ? hs_repl_sync_wait(hs_db_drop_clock(g_srv.db, tenant, name), f)
+                                   : 0;
 }
 
 int hs_op_stats(const char *tenant, const char *name, hs_collection_stats *st, hs_fail *f)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "server/ops.h"
+#include "server/repl.h"
 #include "util/numfmt.h"
 
 /* Prefixes f's message with "what[index]: " (the failing entry of a batch). */
@@ -29,6 +30,21 @@ static uint64_t clock_of(const char *tenant, const char *name)
 {
     hs_collection_stats st;
     return hs_ops_stats_named(tenant, metrics_name(name), &st, NULL) == HS_OK ? st.clock : 0;
+}
+
+/* Synchronous acknowledgement (--sync-replicas): a write that changed something is answered
+ * once enough followers made the collection's clock after it durable.  That clock is the last
+ * change applied to the collection, at or above every clock of this write (a later writer's
+ * only makes the wait longer), and always a logged record's, so the followers' watermarks reach
+ * it.  *clock (when not NULL and 0) gets it.  0 or the error recorded in f. */
+static int sync_wait(const char *tenant, const char *name, uint64_t *clock, hs_fail *f)
+{
+    if (!g_srv.cfg.sync_replicas)
+        return 0;
+    uint64_t c = clock && *clock ? *clock : clock_of(tenant, name);
+    if (clock)
+        *clock = c;
+    return hs_repl_sync_wait(c, f);
 }
 
 int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size_t n,
@@ -52,6 +68,8 @@ int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size
         }
     }
     hs_collection_close(h);
+    if (!rc && n)
+        return sync_wait(tenant, name, out ? &out->clock : NULL, f);
     return rc ? f->id : 0;
 }
 
@@ -84,6 +102,8 @@ int hs_op_delete(const char *tenant, const char *name, const uint64_t *ids, cons
         }
     }
     hs_collection_close(h);
+    if (!rc && deleted)
+        return sync_wait(tenant, name, out ? &out->clock : NULL, f);
     return rc ? f->id : 0;
 }
 
@@ -284,6 +304,8 @@ int hs_op_update_payload(const char *tenant, const char *name, const hs_op_paylo
         out->clock = want_clock ? clock_of(tenant, name) : 0;
     }
     hs_collection_close(h);
+    if (!f->id && res.updated)
+        sync_wait(tenant, name, &out->clock, f);
     return f->id;
 }
 

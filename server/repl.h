@@ -37,6 +37,18 @@
 /* Trailing metadata (gRPC) / header (HTTP) of a write refused by a follower: the leader. */
 #define HS_REPL_LEADER_MD "x-hyperspace-leader"
 
+/* Initial metadata of Replicate on a leader with synchronous acknowledgement (value "1"): the
+ * follower syncs and acknowledges as soon as it has applied what it received. */
+#define HS_REPL_SYNC_MD "x-hyperspace-sync-ack"
+
+/* Synchronous acknowledgement (issue 15 item 3, --sync-replicas N): returns 0 at once when N is
+ * 0 (or on a follower), else once N followers acknowledged a durable watermark >= clock; after
+ * --sync-timeout-ms: HS_ERR_REPL_TIMEOUT in *f (the write stays durable on the leader), counted
+ * (hs_repl_leader_sync_timeouts).  Thread-safety: safe (request threads). */
+struct hs_fail;
+int hs_repl_sync_wait(uint64_t clock, struct hs_fail *f);
+uint64_t hs_repl_leader_sync_timeouts(void);
+
 /* Starts / stops the leader side (from hs_grpc_streams_start / _stop).  Stop ends every stream
  * with UNAVAILABLE `Server is shutting down` and returns once their threads are gone. */
 void hs_repl_leader_start(void);
@@ -51,6 +63,7 @@ typedef struct hs_repl_follower_info {
     double lag_seconds;     /* since the applied clock first passed the watermark; 0 when none */
     bool connected;         /* one of its Replicate streams is open */
     uint64_t last_ack_ms;   /* unix time of its last acknowledgement, 0 = none */
+    bool in_sync;           /* connected, and caught up or behind for less than the sync timeout */
 } hs_repl_follower_info;
 
 typedef struct hs_repl_leader_status {

@@ -466,54 +466,26 @@ bool hs_repl_has_collections(void)
     return cols > 0;
 }
 
-/* Drops every local collection (B11.5, snapshot bootstrap); 0 or -1 (logged). */
-/* Drops one local collection: as its leader's drop at `clock` when given and the collection
- * was created before it, so that the drop note carries the leader's clock (a drop ticking this
- * node's clock would note a clock above the leader's and hs_db_replicate would then skip the
- * leader's later creates of that name); otherwise with a tick of this node's clock. */
-static int drop_one(const char *tenant, const char *name, uint64_t clock, hs_error *err)
-{
-    if (clock) {
-        hs_change ch;
-        memset(&ch, 0, sizeof(ch));
-        ch.kind = HS_CHANGE_DROP;
-        ch.clock = clock;
-        int applied = 0;
-        int rc = hs_db_replicate(g_srv.db, tenant, name, &ch, NULL, 0, HS_DURABILITY_DEFAULT,
-                                 &applied, err);
-        if (rc != HS_OK || applied)
-            return rc;
-        hs_log(HS_LOG_WARN, "replication: collection '%s/%s' was created after clock %llu: "
-               "dropped with this node's clock", tenant, name, (unsigned long long)clock);
-    }
-    return hs_collection_drop(g_srv.db, tenant, name, err);
-}
-
-int hs_repl_drop_all(uint64_t clock)
+/* Forgets every local collection and drop note (B11.5, snapshot bootstrap:
+ * hs_db_replica_reset); 0 or -1 (logged). */
+int hs_repl_reset(uint64_t horizon)
 {
     names l = {0};
     hs_error err;
-    int rc = hs_collection_list(g_srv.db, NULL, collect, &l, &err);
+    int rc = hs_collection_list(g_srv.db, NULL, collect, &l, &err); /* for the metrics */
+    if (rc == HS_OK)
+        rc = hs_db_replica_reset(g_srv.db, horizon, &err);
     if (rc != HS_OK) {
-        hs_log(HS_LOG_ERROR, "replication: cannot list the local collections: %s",
-               rc == HS_ENOMEM ? "out of memory" : err.message);
+        const char *m = rc == HS_ENOMEM ? "out of memory" : err.message;
+        hs_log(HS_LOG_ERROR, "replication: cannot discard the local data: %s", m);
+        hs_repl_error("cannot discard the local data: %s", m);
         rc = -1;
-        goto done;
+    } else {
+        for (size_t i = 0; i < l.n; i++)
+            hs_metrics_forget(l.tenant[i], l.name[i]);
+        if (l.n)
+            hs_log(HS_LOG_INFO, "replication: dropped %zu local collections", l.n);
     }
-    for (size_t i = 0; i < l.n; i++) {
-        int drc = drop_one(l.tenant[i], l.name[i], clock, &err);
-        if (drc != HS_OK && drc != HS_ENOTFOUND) {
-            hs_log(HS_LOG_ERROR, "replication: cannot drop '%s/%s': %s", l.tenant[i], l.name[i],
-                   err.message);
-            hs_repl_error("cannot drop '%s/%s': %s", l.tenant[i], l.name[i], err.message);
-            rc = -1;
-            goto done;
-        }
-        hs_metrics_forget(l.tenant[i], l.name[i]);
-    }
-    if (l.n)
-        hs_log(HS_LOG_INFO, "replication: dropped %zu local collections", l.n);
-done:
     free(l.tenant);
     free(l.name);
     return rc;

@@ -32,10 +32,9 @@ int hs_repl_take(hs_repl_batch *b, Hyperspace__ReplicationLog *r);
 /* Applies the pending run; 0 or -1 as hs_repl_take. */
 int hs_repl_flush(hs_repl_batch *b);
 
-/* Drops every local collection (B11.5, snapshot bootstrap): as drops of the leader at `clock`
- * (a snapshot's clock: the leader's later creates of those names apply), or with this node's
- * clock when 0 (a new leader); 0 or -1 (logged). */
-int hs_repl_drop_all(uint64_t clock);
+/* Forgets every local collection and drop note (B11.5 a new leader, the snapshot bootstrap):
+ * hs_db_replica_reset with `horizon` (the archive's clock, or 0); 0 or -1 (logged). */
+int hs_repl_reset(uint64_t horizon);
 bool hs_repl_has_collections(void);
 
 /* The counters and the last error (atomics; the error under a lock). */

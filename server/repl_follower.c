@@ -21,12 +21,16 @@
  *               what is applied.
  *   leader id   the leader's node id (initial metadata x-hyperspace-node-id), kept in the same
  *               file.  A different one (or a first one while local collections exist) means a
- *               new leader: every local collection is dropped, the watermark is 0, the new id is
- *               persisted, then the follower connects again (B11.5).
+ *               new leader: every local collection and drop note is forgotten
+ *               (hs_db_replica_reset), the watermark is 0, the new id is persisted, then the
+ *               follower connects again (B11.5).
  *   bootstrap   a stream ending FAILED_PRECONDITION with trailing metadata x-hyperspace-resync:
  *               snapshot means the leader's log no longer holds what follows the watermark: the
  *               archive of ReplicateSnapshot is stored (hs_snapshot_import), every local
- *               collection dropped, the archive restored and the watermark set to its clock.
+ *               collection and drop note forgotten (hs_db_replica_reset: no drop of this node
+ *               may skip the leader's creates, none may reach a reader of a promoted node;
+ *               readers from below the archive's clock bootstrap), the archive restored and
+ *               the watermark set to its clock.
  *               Watermark 0 is persisted before anything is dropped, so a crash in between
  *               starts the bootstrap again instead of resuming on half a state.
  *
@@ -108,6 +112,8 @@ typedef struct follower {
     uint64_t acked, ack_clock;
     double last_ack;
     bool ack_unimplemented;
+    bool sync_mode;           /* the leader waits for acknowledgements (HS_REPL_SYNC_MD) */
+    bool sync_failed, ack_failed; /* the last sync / acknowledgement failed: no hurry then */
 } follower;
 
 static follower F = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
@@ -246,8 +252,10 @@ static int sync_now(void)
         hs_log(HS_LOG_ERROR, "replication: sync failed: %s", err.message);
         hs_repl_error("sync failed: %s", err.message);
         hs_repl_count_errors(1);
+        F.sync_failed = true;
         return -1;
     }
+    F.sync_failed = false;
     F.durable = w;
     return 0;
 }
@@ -474,7 +482,7 @@ static grpc_slice take_message(stream *s)
 static void ack_send(void)
 {
     if (F.ack || F.ack_unimplemented || F.durable == F.acked || !F.ch ||
-        now_s() - F.last_ack < ACK_MIN_S)
+        ((!F.sync_mode || F.ack_failed) && now_s() - F.last_ack < ACK_MIN_S))
         return;
     F.last_ack = now_s();
     char addr[320];
@@ -524,6 +532,7 @@ static void ack_send(void)
 
 static void ack_done(bool ok)
 {
+    F.ack_failed = !(ok && F.ack_status == GRPC_STATUS_OK);
     if (ok && F.ack_status == GRPC_STATUS_OK) {
         F.acked = F.ack_clock;
     } else if (F.ack_status == GRPC_STATUS_UNIMPLEMENTED) {
@@ -550,7 +559,7 @@ static void ack_done(bool ok)
  * (a crash in between finds the old id still recorded and drops again). */
 static int take_new_leader(const char *id)
 {
-    if (hs_repl_drop_all(0))
+    if (hs_repl_reset(0))
         return -1;
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
@@ -623,6 +632,9 @@ static void on_init(session *s, bool ok)
             return;
         }
     }
+    char sync[8];
+    F.sync_mode = md_value(&s->st.init_md, HS_REPL_SYNC_MD, sync, sizeof(sync)) &&
+                  !strcmp(sync, "1");
     s->accepted = true;
     s->opened = now_s();
     __atomic_store_n(&F.connected, 1, __ATOMIC_RELEASE);
@@ -677,6 +689,8 @@ static void housekeeping(session *s, bool quiet)
     bool batch = g_srv.cfg.wal_mode == HS_DURABILITY_BATCH;
     double every = quiet ? (batch ? g_srv.cfg.wal_batch_ms / 1000.0 : SYNC_QUIET_S)
                          : (batch ? SYNC_BUSY_BATCH_S : SYNC_BUSY_S);
+    if (quiet && F.sync_mode)
+        every = 0; /* the leader's writers wait: sync and acknowledge what was received */
     if (hs_repl_watermark() != F.durable && t - F.last_sync >= every)
         sync_now();
     if (s->accepted && !s->abort && !s->st.got_status)
@@ -719,12 +733,19 @@ static end_kind run_session(hs_repl_batch *b, uint64_t *delivered, double *open_
     s.end = END_RETRY;
     open_channel();
     F.ack_unimplemented = false;
+    F.sync_mode = false;
     Hyperspace__ReplicationRequest req = HYPERSPACE__REPLICATION_REQUEST__INIT;
     req.last_logical_clock = hs_repl_watermark();
     if (stream_open(&s.st, F.m_replicate, &req.base))
         s.abort = true;
     while (s.st.pending > 0 || F.ack) {
         int wait = hs_repl_batch_pending(b) ? GATHER_MS : POLL_MS;
+        /* sync mode: nothing more buffered means apply, sync and acknowledge now (one poll) */
+        if (F.sync_mode && !s.abort &&
+            (hs_repl_batch_pending(b) ||
+             (!F.sync_failed && hs_repl_watermark() != F.durable) ||
+             (!F.ack && !F.ack_failed && !F.ack_unimplemented && F.durable != F.acked)))
+            wait = 0;
         grpc_event ev = grpc_completion_queue_next(F.cq, after_ms(wait), NULL);
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
             if (!s.abort && hs_repl_flush(b))
@@ -975,7 +996,7 @@ static int bootstrap(void)
     }
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
-    if (state_write(id, 0) || hs_repl_drop_all(c.clock))
+    if (state_write(id, 0) || hs_repl_reset(c.clock))
         goto fail;
     hs_restore_opts o;
     hs_restore_opts_init(&o);

@@ -108,6 +108,9 @@ typedef struct follower {
 } follower;
 
 static pthread_mutex_t fol_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fol_cv; /* with fol_mu: an acknowledgement arrived (CLOCK_MONOTONIC) */
+static pthread_once_t fol_cv_once = PTHREAD_ONCE_INIT;
+static uint64_t sync_timeouts; /* atomic: writes answered REPLICATION_TIMEOUT */
 static follower fols[HS_REPL_MAX_FOLLOWERS];
 static struct {
     uint64_t ns, clock;
@@ -889,6 +892,68 @@ void hs_repl_initial_md(hs_gcall *c)
     c->initial_md[0].key = grpc_slice_from_static_string(HS_REPL_NODE_ID_MD);
     c->initial_md[0].value = grpc_slice_from_copied_string(g_srv.node_id);
     c->n_initial_md = 1;
+    if (g_srv.cfg.sync_replicas && c->rpc->run == hs_repl_replicate) {
+        /* writes wait for acknowledgements: the follower acknowledges as soon as it applied */
+        c->initial_md[1].key = grpc_slice_from_static_string(HS_REPL_SYNC_MD);
+        c->initial_md[1].value = grpc_slice_from_static_string("1");
+        c->n_initial_md = 2;
+    }
+}
+
+/* ---- synchronous acknowledgement ---------------------------------------------------------------- */
+
+static void fol_cv_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&fol_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* Followers whose acknowledged durable watermark is at or above clock (fol_mu held). */
+static uint32_t confirmed_locked(uint64_t clock)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < HS_REPL_MAX_FOLLOWERS; i++)
+        n += fols[i].used && fols[i].watermark >= clock;
+    return n;
+}
+
+int hs_repl_sync_wait(uint64_t clock, hs_fail *f)
+{
+    uint32_t need = g_srv.cfg.sync_replicas;
+    if (!need || !clock || __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
+        return 0;
+    pthread_once(&fol_cv_once, fol_cv_init);
+    uint32_t ms = g_srv.cfg.sync_timeout_ms;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&fol_mu);
+    uint32_t got;
+    while ((got = confirmed_locked(clock)) < need &&
+           pthread_cond_timedwait(&fol_cv, &fol_mu, &until) != ETIMEDOUT)
+        ;
+    got = confirmed_locked(clock);
+    pthread_mutex_unlock(&fol_mu);
+    if (got >= need)
+        return 0;
+    __atomic_add_fetch(&sync_timeouts, 1, __ATOMIC_RELAXED);
+    return hs_fail_set(f, HS_ERR_REPL_TIMEOUT, "The write (clock %llu) was confirmed by %u of the "
+                       "%u followers required within %u ms; it is durable on the leader and "
+                       "reaches the followers when they catch up", (unsigned long long)clock, got,
+                       need, ms);
+}
+
+uint64_t hs_repl_leader_sync_timeouts(void)
+{
+    return __atomic_load_n(&sync_timeouts, __ATOMIC_RELAXED);
 }
 
 /* ---- ReplicationAck ---------------------------------------------------------------------------- */
@@ -923,6 +988,8 @@ void hs_repl_ack(hs_gcall *c, const uint8_t *msg, size_t len)
         snprintf(fo->address, sizeof(fo->address), "%s", r->address);
     fo->last_ack_ms = unix_ms();
     fo->seen_ns = now;
+    pthread_once(&fol_cv_once, fol_cv_init);
+    pthread_cond_broadcast(&fol_cv); /* writes waiting for acknowledgements */
     pthread_mutex_unlock(&fol_mu);
     char text[80];
     snprintf(text, sizeof(text), "Acknowledged clock %llu", (unsigned long long)r->durable_clock);
@@ -965,6 +1032,9 @@ void hs_repl_leader_status_get(hs_repl_leader_status *out)
         o->last_ack_ms = f->last_ack_ms;
         for (size_t k = 0; k < nids && !o->connected; k++)
             o->connected = !strcmp(ids[k], f->node_id);
+        /* in sync: connected and caught up, or behind for less than the sync timeout */
+        o->in_sync = o->connected &&
+                     (o->lag_records == 0 || o->lag_seconds * 1000 < g_srv.cfg.sync_timeout_ms);
     }
     pthread_mutex_unlock(&fol_mu);
 }
@@ -1033,6 +1103,7 @@ void hs_repl_cluster_status(hs_gcall *c, const uint8_t *msg, size_t len)
             fs[i].lag_seconds = f->lag_seconds;
             fs[i].connected = f->connected;
             fs[i].last_ack_ms = f->last_ack_ms;
+            fs[i].in_sync = f->in_sync;
             fp[i] = &fs[i];
         }
         out.n_followers = st->nfollowers;

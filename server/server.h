@@ -49,6 +49,8 @@ typedef struct hs_settings {
     uint32_t idle_timeout_sec, max_loaded;
     uint32_t max_collections_per_tenant, checkpoint_min_log_bytes;
     uint64_t memory_limit, wal_retain_bytes;
+    uint32_t sync_replicas;   /* followers that must confirm a write (0 = asynchronous) */
+    uint32_t sync_timeout_ms; /* how long a write waits for them */
     char api_key[512];
     bool api_key_set;
     char keys_file[1024];
@@ -165,7 +167,8 @@ void hs_authenticate(const char *key, size_t key_len, const char *tenant_header,
     X(SNAPSHOT_DAMAGED, DATA_LOSS, 422, "SNAPSHOT_DAMAGED")                           \
     X(FOLLOWER_REPLICATE, FAILED_PRECONDITION, 409, "FOLLOWER_REPLICATE")             \
     X(REPL_SLOW, UNAVAILABLE, 503, "REPLICATION_SLOW")                                \
-    X(REPL_RESYNC, FAILED_PRECONDITION, 410, "RESYNC_REQUIRED")
+    X(REPL_RESYNC, FAILED_PRECONDITION, 410, "RESYNC_REQUIRED")                       \
+    X(REPL_TIMEOUT, UNAVAILABLE, 503, "REPLICATION_TIMEOUT")
 
 enum {
     HS_ERR_NONE = 0,

@@ -223,3 +223,14 @@ int hs_ticks_since(hs_db *db, uint64_t after, uint64_t upto, hs_tick **out, size
     }
     return rc;
 }
+
+void hs_ticks_forget(hs_db *db, uint64_t floor)
+{
+    pthread_mutex_lock(&db->clock_lock);
+    db->tick_head = (db->tick_head + db->tick_busy) & (db->tick_cap - 1);
+    db->tick_len -= db->tick_busy;
+    db->tick_busy = 0;
+    if (floor > db->dir_floor)
+        db->dir_floor = floor;
+    pthread_mutex_unlock(&db->clock_lock);
+}

@@ -417,6 +417,9 @@ int hs_ticks_enter_locked(hs_db *db, const centry *e, int kind, uint64_t first, 
  * clock), in clock order (*out malloc'd): HS_ERANGE when the directory does not reach back to
  * `after` (the caller reads the catalog), HS_ENOMEM. */
 int hs_ticks_since(hs_db *db, uint64_t after, uint64_t upto, hs_tick **out, size_t *n);
+/* Forgets the history of completed ticks (the directory no longer names any operation at or
+ * below `floor`): a follower's reset. */
+void hs_ticks_forget(hs_db *db, uint64_t floor);
 /* Makes the tenant and bucket directories a new collection `name` goes in; *parent gets the
  * bucket's path and *dir the collection's. */
 int hs_db_coll_dirs(hs_db *db, const char *tenant, const char *name, char *parent, char *dir,
@@ -635,6 +638,9 @@ int hs_drops_open(hs_db *db, hs_error *err);
 void hs_drops_close(hs_db *db);
 /* The highest clock of a drop no longer noted (0: none forgotten). */
 uint64_t hs_drops_horizon(hs_db *db);
+/* Forgets every note and raises the horizon to at least `horizon`; the file rewritten (db->lock
+ * held). */
+int hs_drops_forget_locked(hs_db *db, uint64_t horizon, hs_error *err);
 /* After a checkpoint at `from` covering the changes up to ckpt_clock: *keep gets the oldest log
  * segment to keep (hs_db_opts.wal_retain_bytes) and *floor the log floor once the older ones
  * are removed.  Reads (does not change) c->log_floor.  ckpt_mu held. */

@@ -286,3 +286,20 @@ uint64_t hs_drops_horizon(hs_db *db)
     pthread_mutex_unlock(&db->lock);
     return h;
 }
+
+int hs_drops_forget_locked(hs_db *db, uint64_t horizon, hs_error *err)
+{
+    memset(db->drops, 0, sizeof(db->drops));
+    db->ndrops = 0;
+    if (horizon > db->drop_horizon)
+        db->drop_horizon = horizon;
+    return rewrite_locked(db, err);
+}
+
+uint64_t hs_db_drop_clock(hs_db *db, const char *tenant, const char *name)
+{
+    pthread_mutex_lock(&db->lock);
+    uint64_t c = hs_drops_last_locked(db, tenant, name);
+    pthread_mutex_unlock(&db->lock);
+    return c;
+}

@@ -325,3 +325,68 @@ int hs_db_sync(hs_db *db, hs_error *err)
     free(names);
     return first;
 }
+
+/* ---- reset ----------------------------------------------------------------------------------- */
+
+typedef struct reset_names {
+    char (*v)[2][HS_NAME_MAX + 1];
+    size_t n, cap;
+} reset_names;
+
+static int reset_collect(void *ctx, const char *tenant, const char *name)
+{
+    reset_names *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        void *v = realloc(l->v, cap * sizeof(*l->v));
+        if (!v)
+            return HS_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n][0], sizeof(l->v[l->n][0]), "%s", tenant);
+    snprintf(l->v[l->n][1], sizeof(l->v[l->n][1]), "%s", name);
+    l->n++;
+    return 0;
+}
+
+int hs_db_replica_reset(hs_db *db, uint64_t horizon, hs_error *err)
+{
+    /* first the readers: every clock of the old history is at or below the node clock (silent
+     * drops take none), so a reader positioned there (or below `horizon`) is told it lost
+     * drops before it can miss a collection; the directory no longer names them either */
+    uint64_t clock = hs_db_clock(db);
+    uint64_t h = HS_MAX(clock + 1, horizon);
+    pthread_mutex_lock(&db->lock);
+    int rc = hs_drops_forget_locked(db, h, err);
+    pthread_mutex_unlock(&db->lock);
+    hs_ticks_forget(db, clock);
+    if (rc != HS_OK)
+        return rc;
+    /* silent drops: no clock, no note (the collections' directories go as in any drop) */
+    reset_names l = {0};
+    for (int round = 0; round < 8; round++) {
+        l.n = 0;
+        rc = hs_collection_list(db, NULL, reset_collect, &l, err);
+        if (rc == HS_ENOMEM)
+            hs_error_set(err, HS_ENOMEM, "Out of memory");
+        if (rc != HS_OK || l.n == 0)
+            break;
+        for (size_t i = 0; i < l.n && rc == HS_OK; i++) {
+            hs_drop_how how = {0, 0, 0, HS_DROP_SILENT, NULL};
+            rc = hs_db_drop(db, l.v[i][0], l.v[i][1], &how, err);
+            if (rc == HS_ENOTFOUND)
+                rc = HS_OK;
+        }
+        if (rc != HS_OK)
+            break;
+    }
+    free(l.v);
+    if (rc == HS_OK && l.n)
+        rc = hs_error_set(err, HS_EBUSY, "Collections keep being created during the reset");
+    if (rc == HS_OK)
+        hs_log(HS_LOG_INFO, "Replication: this node's collections and drop notes are forgotten "
+               "(node clock %" PRIu64 "; node-wide readers from below clock %" PRIu64
+               " must start from a snapshot)", clock, h);
+    return rc;
+}

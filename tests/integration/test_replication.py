@@ -473,17 +473,6 @@ def test_new_follower_bootstraps_from_a_snapshot_after_compaction(cluster):
     wait_converged(cluster, leader, [f])
 
 
-# A new leader's history is unrelated to the old one's: the follower drops every local collection
-# with its own clock (B11.5), and the engine's drop notes of those drops (src/core/drops.c) then
-# make hs_db_replicate skip the new leader's creates of the same names at lower clocks (every
-# fresh leader creates `default` at clock 1).  It needs an engine call that drops everything
-# without notes and forgets the old leader's notes (requested from CORE); until then the test
-# fails, and strict xfail turns it red once it passes.
-NEEDS_RESET = pytest.mark.xfail(strict=True, reason="needs the engine's follower reset (drops "
-                                "without notes): notes of the local drops skip the new leader's "
-                                "creates")
-
-
 def test_lagging_follower_bootstraps_and_keeps_its_data(cluster):
     env = {"HYPERSPACE_WAL_RETAIN_BYTES": "0", "HS_CHECKPOINT_MIN_LOG_BYTES": "0"}
     leader = cluster.leader(env=env)
@@ -505,7 +494,9 @@ def test_lagging_follower_bootstraps_and_keeps_its_data(cluster):
     assert f.output().count("bootstrapped from the leader's snapshot") == 1
 
 
-@NEEDS_RESET
+# A new leader's history is unrelated to the old one's (B11.5): the follower forgets every local
+# collection and drop note (hs_db_replica_reset), so the new leader's creates at low clocks
+# (every fresh leader creates `default` at clock 1) apply.
 def test_leader_change_resynchronises(cluster):
     l1, l2 = cluster.leader(), cluster.leader()
     w1, w2 = Workload(l1, seed=5), Workload(l2, seed=6)

@@ -16,6 +16,7 @@
  *               second follower starts from a node snapshot taken midway; afterwards both
  *               hold the source's collections with equal digests (all buckets, count, clock)
  *               and contents; the whole stream fed again changes nothing;
+ *   reset       a follower forgetting its history for a new leader (hs_db_replica_reset);
  *   crash       a follower killed (SIGKILL) at random points without a sync, restarted from its
  *               last persisted position, converges all the same.
  * Label concurrency: also under TSan (the crash test forks only once no thread of its own runs).
@@ -1101,6 +1102,97 @@ static void test_crash_resume(void **state)
     hs_db_close(f, NULL);
 }
 
+/* A follower taking a new leader (B11.5): its own drops noted at its clock (which jumps at
+ * each restart) would skip the new leader's creates at low clocks; hs_db_replica_reset drops
+ * everything silently, forgets the notes, keeps the node clock and raises the drop horizon
+ * above it, so the new history applies and no reader of the old history goes on. */
+static void test_reset(void **state)
+{
+    (void)state;
+    hs_db *f = open_at(froot, 0);
+    hs_error err;
+    int applied;
+    double v[4] = {1, 0, 0, 0};
+    hs_change ch = mk(HS_CHANGE_CREATE, 1);
+    ch.config = config_of(0);
+    assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 1);
+    ch = mk(HS_CHANGE_UPSERT, 2);
+    ch.point = (hs_point_view){7, v, 4, NULL, NULL, 0};
+    assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    /* the old way of discarding: a drop with this node's tick, noted */
+    assert_int_equal(hs_collection_drop(f, "t", "default", &err), HS_OK);
+    hs_db_close(f, NULL);
+    f = open_at(froot, 0); /* the clock jumps past its reservation */
+    ch = mk(HS_CHANGE_CREATE, 3);
+    ch.config = config_of(0);
+    assert_int_equal(hs_db_replicate(f, "t", "x", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 1);
+    /* the bug: a new leader's create of `default` at clock 1 is skipped by the note */
+    ch = mk(HS_CHANGE_CREATE, 1);
+    ch.config = config_of(0);
+    assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 0);
+    hs_node_changes *r;
+    assert_int_equal(hs_node_changes_open(f, 0, &r, &err), HS_OK); /* the old history */
+    uint64_t c = hs_db_clock(f);
+    assert_true(c > 65536);
+    assert_int_equal(hs_db_replica_reset(f, 0, &err), HS_OK);
+    assert_int_equal(hs_db_clock(f), c); /* never back */
+    hs_collection *h;
+    assert_int_equal(hs_collection_open(f, "t", "x", &h, &err), HS_ENOTFOUND);
+    /* a reader of the old history ends at its next call; none opens below c + 1 */
+    hs_node_change nc;
+    int got;
+    assert_int_equal(hs_node_changes_next(r, &nc, &got, &err), HS_ETRUNCATED);
+    hs_node_changes_close(r);
+    assert_int_equal(hs_node_changes_open(f, 0, &r, &err), HS_ETRUNCATED);
+    assert_int_equal(err.expected, c + 1);
+    assert_int_equal(hs_node_changes_open(f, c, &r, &err), HS_ETRUNCATED);
+    /* the new leader's history applies from clock 1 */
+    assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 1);
+    ch = mk(HS_CHANGE_UPSERT, 2);
+    ch.point = (hs_point_view){7, v, 4, NULL, NULL, 0};
+    assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(coll_clock(f, "t", "default"), 2);
+    ch = mk(HS_CHANGE_CREATE, 3);
+    ch.config = config_of(0);
+    assert_int_equal(hs_db_replicate(f, "t", "x", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 1);
+    /* a reader above the old history gets the new history's changes above it, nothing else */
+    assert_int_equal(hs_db_clock(f), c + 3); /* each merge: max(C, r) + 1 */
+    assert_int_equal(hs_node_changes_open(f, c + 1, &r, &err), HS_OK);
+    ch = mk(HS_CHANGE_UPSERT, c + 5);
+    ch.point = (hs_point_view){8, v, 4, NULL, NULL, 0};
+    assert_int_equal(hs_db_replicate(f, "t", "x", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(hs_db_wait_applied(f, c + 4, 1000), c + 5);
+    assert_int_equal(hs_node_changes_next(r, &nc, &got, &err), HS_OK);
+    assert_int_equal(got, 1);
+    assert_int_equal(nc.change.clock, c + 5);
+    assert_string_equal(nc.name, "x");
+    assert_int_equal(hs_node_changes_next(r, &nc, &got, &err), HS_OK);
+    assert_int_equal(got, 0);
+    hs_node_changes_close(r);
+    /* durable: after a restart the notes stay forgotten and the horizon stays */
+    hs_db_close(f, NULL);
+    f = open_at(froot, 0);
+    assert_int_equal(hs_node_changes_open(f, c, &r, &err), HS_ETRUNCATED);
+    assert_int_equal(coll_clock(f, "t", "default"), 2);
+    assert_int_equal(coll_clock(f, "t", "x"), c + 5);
+    /* reset again with a horizon above the clock (a bootstrap's archive clock) */
+    uint64_t c2 = hs_db_clock(f);
+    assert_int_equal(hs_db_replica_reset(f, c2 + 100, &err), HS_OK);
+    assert_int_equal(hs_node_changes_open(f, c2, &r, &err), HS_ETRUNCATED);
+    assert_int_equal(err.expected, c2 + 100);
+    ch = mk(HS_CHANGE_CREATE, 1);
+    ch.config = config_of(0);
+    assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
+    assert_int_equal(applied, 1);
+    hs_db_close(f, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1108,6 +1200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_keeps_clocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_converge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
