@@ -120,35 +120,6 @@ void hs_events_stream_done(hs_gcall *c)
 
 /* ---- messages ------------------------------------------------------------------------------- */
 
-typedef struct meta_out {
-    Hyperspace__VectorInsertedEvent__MetadataEntry *e;
-    size_t n, cap;
-} meta_out;
-
-static int add_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
-{
-    meta_out *m = ctx;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 8;
-        Hyperspace__VectorInsertedEvent__MetadataEntry *e = realloc(m->e, cap * sizeof(*e));
-        if (!e)
-            return 1;
-        m->e = e;
-        m->cap = cap;
-    }
-    Hyperspace__VectorInsertedEvent__MetadataEntry *e = &m->e[m->n];
-    hyperspace__vector_inserted_event__metadata_entry__init(e);
-    e->key = strndup(k, kl);
-    e->value = strndup(v, vl);
-    if (!e->key || !e->value) {
-        free(e->key);
-        free(e->value);
-        return 1;
-    }
-    m->n++;
-    return 0;
-}
-
 /* Packs an upsert's event into *out (malloc'd); false when out of memory. */
 static bool pack_upsert(const hs_change *ch, const char *collection, uint8_t **out, size_t *len)
 {
@@ -162,15 +133,14 @@ static bool pack_upsert(const hs_change *ch, const char *collection, uint8_t **o
     char *sid = ch->point.sid ? strndup(ch->point.sid, ch->point.sid_len) : NULL;
     if (sid)
         ev.string_id = sid;
-    meta_out m = {0};
+    hs_gstrmap m;
     hs_gtyped t = {0};
-    bool ok = hs_meta_each(&ch->point, add_kv, &m) == 0 && hs_gtyped_collect(&t, &ch->point) == 0;
-    Hyperspace__VectorInsertedEvent__MetadataEntry **mp = malloc((m.n + 1) * sizeof(*mp));
+    bool ok = hs_gstrmap_collect(&m, &hyperspace__vector_inserted_event__metadata_entry__descriptor,
+                                 &ch->point) == 0 &&
+              hs_gtyped_collect(&t, &ch->point) == 0;
     Hyperspace__VectorInsertedEvent__TypedMetadataEntry *te = malloc((t.n + 1) * sizeof(*te));
     Hyperspace__VectorInsertedEvent__TypedMetadataEntry **tp = malloc((t.n + 1) * sizeof(*tp));
-    ok = ok && mp && te && tp && (sid || !ch->point.sid);
-    for (size_t i = 0; ok && i < m.n; i++)
-        mp[i] = &m.e[i];
+    ok = ok && te && tp && (sid || !ch->point.sid);
     for (size_t i = 0; ok && i < t.n; i++) {
         hyperspace__vector_inserted_event__typed_metadata_entry__init(&te[i]);
         te[i].key = t.keys[i];
@@ -180,7 +150,7 @@ static bool pack_upsert(const hs_change *ch, const char *collection, uint8_t **o
     Hyperspace__EventMessage msg = HYPERSPACE__EVENT_MESSAGE__INIT;
     if (ok) {
         ev.n_metadata = m.n;
-        ev.metadata = mp;
+        ev.metadata = (Hyperspace__VectorInsertedEvent__MetadataEntry **)m.ptrs;
         ev.n_typed_metadata = t.n;
         ev.typed_metadata = tp;
         msg.type = HYPERSPACE__EVENT_TYPE__VECTOR_INSERTED;
@@ -192,12 +162,7 @@ static bool pack_upsert(const hs_change *ch, const char *collection, uint8_t **o
     }
     if (ok)
         protobuf_c_message_pack(&msg.base, *out);
-    for (size_t i = 0; i < m.n; i++) {
-        free(m.e[i].key);
-        free(m.e[i].value);
-    }
-    free(m.e);
-    free(mp);
+    hs_gstrmap_free(&m);
     free(te);
     free(tp);
     free(sid);

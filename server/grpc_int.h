@@ -134,6 +134,20 @@ int hs_gmeta_build(hs_gmeta *m, const char *const *keys, const char *const *valu
                    size_t nt);
 void hs_gmeta_free(hs_gmeta *m);
 
+/* A viewed point's metadata as the entries of a map<string, string> field: entry messages of
+ * type `desc` (e.g. &hyperspace__insert_op__metadata_entry__descriptor), each value in its
+ * string form; ptrs[0..n) is what the message's repeated field takes.  Returns 0 or -1 (out of
+ * memory; what was made is freed by hs_gstrmap_free all the same). */
+typedef struct hs_gstrmap {
+    void **ptrs;
+    size_t n, cap;
+    const ProtobufCMessageDescriptor *desc;
+    bool oom;
+} hs_gstrmap;
+int hs_gstrmap_collect(hs_gstrmap *m, const ProtobufCMessageDescriptor *desc,
+                       const hs_point_view *p);
+void hs_gstrmap_free(hs_gstrmap *m);
+
 /* A viewed point's metadata as typed values (copied; nothing when every value is a string). */
 typedef struct hs_gtyped {
     char **keys;

@@ -217,6 +217,61 @@ int hs_gtyped_collect(hs_gtyped *t, const hs_point_view *p)
     return t->oom ? -1 : 0;
 }
 
+/* The key and value strings of a map entry message, by its descriptor's field offsets. */
+static char **entry_field(const hs_gstrmap *m, void *entry, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->desc, name);
+    return (char **)((char *)entry + f->offset);
+}
+
+static int collect_str(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    hs_gstrmap *m = ctx;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 8;
+        void **np = realloc(m->ptrs, cap * sizeof(*np));
+        if (!np)
+            goto oom;
+        m->ptrs = np;
+        m->cap = cap;
+    }
+    void *e = calloc(1, m->desc->sizeof_message);
+    if (!e)
+        goto oom;
+    protobuf_c_message_init(m->desc, e);
+    m->ptrs[m->n++] = e;
+    char **key = entry_field(m, e, "key"), **value = entry_field(m, e, "value");
+    *key = strndup(k, kl);
+    *value = strndup(v, vl);
+    if (*key && *value)
+        return 0;
+oom:
+    m->oom = true;
+    return 1;
+}
+
+int hs_gstrmap_collect(hs_gstrmap *m, const ProtobufCMessageDescriptor *desc,
+                       const hs_point_view *p)
+{
+    memset(m, 0, sizeof(*m));
+    m->desc = desc;
+    if (hs_meta_each(p, collect_str, m) < 0)
+        m->oom = true;
+    return m->oom ? -1 : 0;
+}
+
+void hs_gstrmap_free(hs_gstrmap *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(*entry_field(m, m->ptrs[i], "key"));
+        free(*entry_field(m, m->ptrs[i], "value"));
+        free(m->ptrs[i]);
+    }
+    free(m->ptrs);
+    memset(m, 0, sizeof(*m));
+}
+
 void hs_gtyped_free(hs_gtyped *t)
 {
     for (size_t i = 0; i < t->n; i++) {

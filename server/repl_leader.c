@@ -348,35 +348,6 @@ static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int ms)
 
 /* ---- ReplicationLog messages ------------------------------------------------------------------ */
 
-typedef struct meta_out {
-    Hyperspace__InsertOp__MetadataEntry *e;
-    size_t n, cap;
-} meta_out;
-
-static int add_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
-{
-    meta_out *m = ctx;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 8;
-        Hyperspace__InsertOp__MetadataEntry *e = realloc(m->e, cap * sizeof(*e));
-        if (!e)
-            return 1;
-        m->e = e;
-        m->cap = cap;
-    }
-    Hyperspace__InsertOp__MetadataEntry *e = &m->e[m->n];
-    hyperspace__insert_op__metadata_entry__init(e);
-    e->key = strndup(k, kl);
-    e->value = strndup(v, vl);
-    if (!e->key || !e->value) {
-        free(e->key);
-        free(e->value);
-        return 1;
-    }
-    m->n++;
-    return 0;
-}
-
 /* Packs msg into *out (malloc'd); false when out of memory. */
 static bool pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len)
 {
@@ -412,15 +383,14 @@ static bool pack_insert(Hyperspace__ReplicationLog *log, const hs_change *ch, ui
     SET_POINT_ID(&op, &ch->point, sid);
     op.vector = (double *)ch->point.vector;
     op.n_vector = ch->point.vector ? ch->point.dim : 0;
-    meta_out m = {0};
+    hs_gstrmap m;
     hs_gtyped t = {0};
-    bool ok = hs_meta_each(&ch->point, add_kv, &m) == 0 && hs_gtyped_collect(&t, &ch->point) == 0;
-    Hyperspace__InsertOp__MetadataEntry **mp = malloc((m.n + 1) * sizeof(*mp));
+    bool ok = hs_gstrmap_collect(&m, &hyperspace__insert_op__metadata_entry__descriptor,
+                                 &ch->point) == 0 &&
+              hs_gtyped_collect(&t, &ch->point) == 0;
     Hyperspace__InsertOp__TypedMetadataEntry *te = malloc((t.n + 1) * sizeof(*te));
     Hyperspace__InsertOp__TypedMetadataEntry **tp = malloc((t.n + 1) * sizeof(*tp));
-    ok = ok && mp && te && tp;
-    for (size_t i = 0; ok && i < m.n; i++)
-        mp[i] = &m.e[i];
+    ok = ok && te && tp;
     size_t nt = 0;
     for (size_t i = 0; ok && i < t.n; i++) {
         if (t.vals[i]->kind_case == HYPERSPACE__METADATA_VALUE__KIND_STRING_VALUE)
@@ -433,19 +403,14 @@ static bool pack_insert(Hyperspace__ReplicationLog *log, const hs_change *ch, ui
     }
     if (ok) {
         op.n_metadata = m.n;
-        op.metadata = mp;
+        op.metadata = (Hyperspace__InsertOp__MetadataEntry **)m.ptrs;
         op.n_typed_metadata = nt;
         op.typed_metadata = tp;
         log->operation_case = HYPERSPACE__REPLICATION_LOG__OPERATION_INSERT;
         log->insert = &op;
         ok = pack(&log->base, out, len);
     }
-    for (size_t i = 0; i < m.n; i++) {
-        free(m.e[i].key);
-        free(m.e[i].value);
-    }
-    free(m.e);
-    free(mp);
+    hs_gstrmap_free(&m);
     free(te);
     free(tp);
     hs_gtyped_free(&t);
