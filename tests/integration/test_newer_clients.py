@@ -454,7 +454,7 @@ def test_field_numbers_follow_the_rule(pb):
         "SnapshotChunk": ["data", "clock", "last"],
         "ReplicationAckRequest": ["node_id", "durable_clock", "address"],
         "FollowerStatus": ["node_id", "address", "watermark", "lag_records", "lag_seconds",
-                           "connected", "last_ack_ms"],
+                           "connected", "last_ack_ms", "in_sync"],
         "ReplicationState": ["connected", "leader_node_id", "watermark", "reconnects",
                              "last_error"],
         "ClusterStatusResponse": ["node_id", "role", "upstream_peer", "downstream_peers",
