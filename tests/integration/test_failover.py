@@ -9,8 +9,9 @@ restarted (kill -9) or continued (SIGCONT) and must report itself a follower.  A
 acknowledged writes lost, 0 phantoms (no id that was never sent, the point count equals the ids
 found), no epoch in which writes were acknowledged by two nodes, digests equal on all nodes.
 
-HS_FAILOVER_CYCLES (default 20; ctest label `cluster`), 200 under label `cluster-long`
-(`make test-cluster-long`); HS_FAILOVER_SEED.
+HS_FAILOVER_CYCLES: 2 by default (the integration suite's smoke run), 20 under ctest label
+`cluster` (test `failover`), 200 under label `cluster-long` (`make test-cluster-long`);
+HS_FAILOVER_SEED (printed) replays a run's choices of moments and signals.
 """
 import os
 import random
@@ -29,7 +30,7 @@ import conftest
 from test_replication import cluster, cluster_status, wait_converged, wait_ready  # noqa: F401
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
-CYCLES = int(os.environ.get("HS_FAILOVER_CYCLES", "20"))
+CYCLES = int(os.environ.get("HS_FAILOVER_CYCLES", "2"))
 SEED = int(os.environ.get("HS_FAILOVER_SEED", str(int(time.time()))))
 TTL = 3
 FAILOVER_LIMIT_S = 10.0  # lease TTL 3 s + 2 polls + promotion, with room for a loaded machine
