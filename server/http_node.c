@@ -95,17 +95,18 @@ void hs_route_cluster(hctx *c)
             hs_sb_put(b, ",", 1);
         hs_sb_cstr(b, st->peers[i]);
     }
-    hs_sb_printf(b, "],\"logical_clock\":%llu,\"failover\":%s,\"epoch\":%lld,\"writable\":%s,"
-                 "\"replication\":",
-                 (unsigned long long)hs_db_clock(g_srv.db), hs_failover_enabled() ? "true" : "false",
-                 (long long)hs_failover_epoch(),
-                 !follower && hs_failover_write_ok() ? "true" : "false");
+    hs_sb_printf(b, "],\"logical_clock\":%llu,\"replication\":",
+                 (unsigned long long)hs_db_clock(g_srv.db));
     if (follower) {
         follower_replication(b);
     } else {
         hs_sb_puts(b, "null");
         leader_followers(b, st);
     }
+    if (hs_failover_enabled()) /* after the spec's members: the etcd epoch and the write gate */
+        hs_sb_printf(b, ",\"failover\":{\"epoch\":%lld,\"writable\":%s}",
+                     (long long)hs_failover_epoch(),
+                     !follower && hs_failover_write_ok() ? "true" : "false");
     hs_sb_put(b, "}", 1);
     free(st);
 }

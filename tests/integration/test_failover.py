@@ -100,7 +100,7 @@ class Recorder:
             if s.proc is None:
                 continue
             st = status(s, 0.5)
-            if st and st["role"] == "Leader" and st.get("writable"):
+            if st and st["role"] == "Leader" and st["failover"]["writable"]:
                 return s, st
         return None, None
 
@@ -123,7 +123,9 @@ class Recorder:
                 code = None
             if code == 200:
                 after = status(s, 1.0)
-                e = st["epoch"] if after and after["epoch"] == st["epoch"] else None
+                e = st["failover"]["epoch"]
+                if not after or after["failover"]["epoch"] != e:
+                    e = None
                 with self.lock:
                     self.acked[i] = (st["node_id"], e)
             else:
@@ -201,7 +203,7 @@ def test_failover_cycles(cluster, etcd):
             times.append(took)
             n = check_acked(new, rec)
             print("FAILOVER cycle %d %s: new leader %s epoch %s after %.2fs (%d acknowledged)" % (
-                cycle, how, nst["node_id"][:8], nst["epoch"], took, n))
+                cycle, how, nst["node_id"][:8], nst["failover"]["epoch"], took, n))
             if how == "kill":
                 old.stop(sig=signal.SIGKILL)
                 old.args = []
