@@ -78,7 +78,8 @@ test-chaos-long: build
 
 # The long replication run: a leader and two followers, 100,000 writes with random kill -9 of the
 # followers, then digest equality (tests/integration/test_replication.py; HS_REPL_LONG_WRITES,
-# HS_REPL_SEED); CLUSTER_BUILD=build-asan runs it against the sanitizer build's server.
+# HS_REPL_SEED), and 200 failover cycles on a real etcd, the leader killed with kill -9 or frozen
+# with SIGSTOP (tests/integration/test_failover.py); CLUSTER_BUILD=build-asan runs it against the sanitizer build's server.
 CLUSTER_BUILD ?= $(BUILD)
 test-cluster-long: build
 	ctest --test-dir $(CLUSTER_BUILD) --output-on-failure -V -L cluster-long

@@ -100,6 +100,17 @@ if(TARGET hyperspace-server)
            -p no:cacheprovider ${CMAKE_SOURCE_DIR}/tests/integration/test_replication.py -k long)
   set_tests_properties(integration_replication_long PROPERTIES LABELS cluster-long TIMEOUT 3600
                        ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_REPL_LONG=1")
+  # Automatic failover on etcd (tests/integration/test_failover.py): a real etcd and three
+  # servers, the leader killed or frozen at random: 20 cycles under label cluster (about 2 to 3
+  # minutes), 200 under cluster-long (`make test-cluster-long`).  Skipped without etcd-server.
+  add_test(NAME failover COMMAND /usr/bin/python3 -m pytest -q -s -p no:cacheprovider
+           ${CMAKE_SOURCE_DIR}/tests/integration/test_failover.py)
+  set_tests_properties(failover PROPERTIES LABELS cluster TIMEOUT 600
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_FAILOVER_CYCLES=20")
+  add_test(NAME failover_long COMMAND /usr/bin/python3 -m pytest -q -s -p no:cacheprovider
+           ${CMAKE_SOURCE_DIR}/tests/integration/test_failover.py)
+  set_tests_properties(failover_long PROPERTIES LABELS cluster-long TIMEOUT 7200
+                       ENVIRONMENT "HS_SERVER_BIN=$<TARGET_FILE:hyperspace-server>;PYTHONDONTWRITEBYTECODE=1;HS_FAILOVER_CYCLES=200")
 endif()
 
 # Chaos: kill -9 of the real server under load over both transports, checked against a client

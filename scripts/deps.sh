@@ -6,9 +6,10 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config libcmocka-dev libjemalloc-dev libcjson-dev
             libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libssl-dev
-            libicu-dev libroaring-dev libncurses-dev)
+            libicu-dev libroaring-dev libncurses-dev libcurl4-openssl-dev)
 test_pkgs=(clang libclang-rt-14-dev python3-grpcio python3-protobuf python3-pytest protobuf-compiler
-           protobuf-compiler-grpc curl python3-numpy python3-tqdm python3-pip tmux systemd)
+           protobuf-compiler-grpc curl python3-numpy python3-tqdm python3-pip tmux systemd
+           etcd-server etcd-client)
 bench_pkgs=(g++ libhnswlib-dev python3-numpy python3-faiss dataset-fashion-mnist wordnet-base fasttext)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 

@@ -486,7 +486,8 @@ static int convert(hs_settings *o)
     } else {
         memcpy(o->leader_api_key, o->api_key, sizeof(o->leader_api_key));
     }
-    if (ieq(o->role, "follower") && !o->leader[0])
+    const char *etcd = getenv("HS_ETCD_ENDPOINTS"); /* failover finds the leader (failover.c) */
+    if (ieq(o->role, "follower") && !o->leader[0] && !(etcd && *etcd))
         return config_error("--role follower needs --leader (or HS_LEADER)");
     return 0;
 }

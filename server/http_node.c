@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "server/http_route.h"
+#include "server/failover.h"
 #include "server/repl.h"
 #include "util/log.h"
 #include "util/numfmt.h"
@@ -102,32 +103,46 @@ void hs_route_cluster(hctx *c)
         hs_sb_puts(b, "null");
         leader_followers(b, st);
     }
+    if (hs_failover_enabled()) /* after the spec's members: the etcd epoch and the write gate */
+        hs_sb_printf(b, ",\"failover\":{\"epoch\":%lld,\"writable\":%s}",
+                     (long long)hs_failover_epoch(),
+                     !follower && hs_failover_write_ok() ? "true" : "false");
     hs_sb_put(b, "}", 1);
     free(st);
 }
 
-void hs_route_promote(hctx *c)
+/* B11.7: a follower stops its replication client (joined: nothing is applied after the answer),
+ * records its new role before answering, so it stays a leader after a restart without --role,
+ * and takes writes from then on.  0, or -1 (still a follower, following again).  Used by the
+ * promote route and by failover (failover.c). */
+int hs_node_promote(void)
 {
     static pthread_mutex_t promoting = PTHREAD_MUTEX_INITIALIZER; /* one promotion at a time */
+    int rc = 0;
     pthread_mutex_lock(&promoting);
-    const char *prev = role_text();
-    /* B11.7: a follower stops its replication client (joined: nothing is applied after the
-     * answer), records its new role before answering, so it stays a leader after a restart
-     * without --role, and takes writes from then on */
     if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
         hs_repl_follower_stop();
         if (hs_ops_role_persist(false)) {
-            hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
-                         g_srv.cfg.data_dir);
             if (hs_repl_follower_start()) /* still a follower: following again */
                 hs_log(HS_LOG_ERROR, "the replication client did not start again");
-            pthread_mutex_unlock(&promoting);
-            return;
+            rc = -1;
+        } else {
+            __atomic_store_n(&g_srv.follower, false, __ATOMIC_RELEASE);
+            hs_log(HS_LOG_INFO, "promoted to leader");
         }
-        __atomic_store_n(&g_srv.follower, false, __ATOMIC_RELEASE);
-        hs_log(HS_LOG_INFO, "promoted to leader");
     }
     pthread_mutex_unlock(&promoting);
+    return rc;
+}
+
+void hs_route_promote(hctx *c)
+{
+    const char *prev = role_text();
+    if (hs_node_promote()) {
+        hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
+                     g_srv.cfg.data_dir);
+        return;
+    }
     hs_sb_puts(&c->out, "{\"role\":\"Leader\",\"previous_role\":");
     hs_sb_cstr(&c->out, prev);
     hs_sb_puts(&c->out, ",\"node_id\":");

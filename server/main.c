@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/failover.h"
 #include "server/repl.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -111,13 +112,22 @@ int main(int argc, char **argv)
     }
     if (!g_srv.follower)
         hs_ops_ensure_default();
-    else if (hs_repl_follower_start() != 0) { /* B12.1 step 4: the replication client */
+    else if (g_srv.cfg.leader_target[0] && hs_repl_follower_start() != 0) {
+        /* B12.1 step 4: the replication client (with failover on etcd and no --leader, the
+         * failover thread starts it once it knows the leader) */
         hs_http_stop(http);
         hs_db_close(g_srv.db, NULL);
         return 1;
     }
     hs_grpc *grpc = NULL;
     if (hs_grpc_start(g_srv.cfg.host, g_srv.cfg.grpc_port, &grpc) != 0) {
+        hs_repl_follower_stop();
+        hs_http_stop(http);
+        hs_db_close(g_srv.db, NULL);
+        return 1;
+    }
+    if (hs_failover_start() != 0) { /* issue 15 item 4: failover on etcd, when configured */
+        hs_grpc_stop(grpc, 0);
         hs_repl_follower_stop();
         hs_http_stop(http);
         hs_db_close(g_srv.db, NULL);
@@ -143,6 +153,7 @@ int main(int argc, char **argv)
     pthread_create(&watcher, NULL, second_signal, &set);
     pthread_detach(watcher);
 
+    hs_failover_stop(); /* no role change from here on; the lease expires by itself */
     hs_repl_follower_stop(); /* nothing is applied after this: the final checkpoint covers all */
     hs_grpc_stop(grpc, 10000);
     hs_http_stop(http);

@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "server/failover.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -96,6 +98,10 @@ int hs_ops_permit(const hs_authn *a, hs_role need, bool global, bool write, cons
         return hs_fail_set(f, HS_ERR_SHUTTING_DOWN, "Server is shutting down");
     if (write && __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
         return follower_write(f);
+    /* failover on etcd: a leader whose lease may have lapsed writes nothing (failover.h) */
+    if (write && !hs_failover_write_ok())
+        return hs_fail_set(f, HS_ERR_FOLLOWER_WRITE,
+                           "Not the leader: no current leadership lease (failover)");
     return 0;
 }
 
@@ -272,7 +278,8 @@ int hs_ops_role_init(void)
             return 2;
         }
     }
-    if (follower && !g_srv.cfg.leader_target[0]) {
+    const char *etcd = getenv("HS_ETCD_ENDPOINTS"); /* failover finds the leader (failover.c) */
+    if (follower && !g_srv.cfg.leader_target[0] && !(etcd && *etcd)) {
         hs_log(HS_LOG_ERROR, "role follower (recorded in %s/.role) needs --leader (or HS_LEADER)",
                g_srv.cfg.data_dir);
         return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/failover.h"
 #include "server/ops.h"
 #include "server/repl.h"
 
@@ -80,7 +81,8 @@ int hs_op_create(const char *tenant, const hs_op_create_req *r, hs_collection_st
     if (st && (rc = hs_ops_stats_named(tenant, r->name, st, &err)) != HS_OK)
         return hs_fail_from_engine(f, rc, &err);
     /* --sync-replicas: its clock (at or above the create's) made durable by enough followers */
-    return g_srv.cfg.sync_replicas ? hs_repl_sync_wait(st->clock, f) : 0;
+    rc = g_srv.cfg.sync_replicas ? hs_repl_sync_wait(st->clock, f) : 0;
+    return rc ? rc : hs_failover_confirm(f);
 }
 
 int hs_op_drop(const char *tenant, const char *name, hs_fail *f)
@@ -91,8 +93,9 @@ int hs_op_drop(const char *tenant, const char *name, hs_fail *f)
         return hs_fail_from_engine(f, rc, &err);
     hs_metrics_forget(tenant, name);
     /* --sync-replicas: the drop's clock (the latest of the name) durable on enough followers */
-    return g_srv.cfg.sync_replicas ? hs_repl_sync_wait(hs_db_drop_clock(g_srv.db, tenant, name), f)
-                                   : 0;
+    rc = g_srv.cfg.sync_replicas ? hs_repl_sync_wait(hs_db_drop_clock(g_srv.db, tenant, name), f)
+                                 : 0;
+    return rc ? rc : hs_failover_confirm(f);
 }
 
 int hs_op_stats(const char *tenant, const char *name, hs_collection_stats *st, hs_fail *f)

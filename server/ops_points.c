@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/failover.h"
 #include "server/ops.h"
 #include "server/repl.h"
 #include "util/numfmt.h"
@@ -40,11 +41,12 @@ static uint64_t clock_of(const char *tenant, const char *name)
 static int sync_wait(const char *tenant, const char *name, uint64_t *clock, hs_fail *f)
 {
     if (!g_srv.cfg.sync_replicas)
-        return 0;
+        return hs_failover_confirm(f);
     uint64_t c = clock && *clock ? *clock : clock_of(tenant, name);
     if (clock)
         *clock = c;
-    return hs_repl_sync_wait(c, f);
+    int rc = hs_repl_sync_wait(c, f);
+    return rc ? rc : hs_failover_confirm(f); /* fenced meanwhile: not acknowledged */
 }
 
 int hs_op_upsert(const char *tenant, const char *name, const hs_point *pts, size_t n,

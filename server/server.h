@@ -225,6 +225,7 @@ int hs_ops_open(const char *tenant, const char *name, bool create_default, hs_co
  * without a leader address, or a leader's data directory holding collections started as a
  * follower (logged).  persist writes the role durably (promotion). */
 int hs_ops_role_init(void);
+int hs_node_promote(void);
 int hs_ops_role_persist(bool follower);
 
 /* Statistics of a collection by name (loads nothing, not counted as a use). */
