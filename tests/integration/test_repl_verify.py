@@ -62,6 +62,9 @@ def test_digest_checks_detect_and_repair_a_diverged_follower(cluster):
     assert rep["last_digest_check_ms"] > 0
     assert metric(f, "hyperspace_replication_digest_checks_total") >= n
     assert metric(f, "hyperspace_replication_digest_mismatches_total") == 0
+    g = cluster.stub(f).ClusterStatus(cluster.pb[0].Empty()).replication
+    assert g.digest_checks >= n and g.digest_mismatches == 0 and g.last_digest_check_ms > 0
+    assert g.last_digest_check.startswith("ok"), g
     assert "digest mismatch" not in f.output()
 
     # a point written into the stopped follower's collection at the leader's next clock
