@@ -34,6 +34,11 @@
  *               Watermark 0 is persisted before anything is dropped, so a crash in between
  *               starts the bootstrap again instead of resuming on half a state.
  *
+ *   checks      after each catch-up (the first POLL_MS of a session without a record) and every
+ *               --repl-verify-sec, with nothing left to apply: the digests are compared with
+ *               the leader's (repl_verify.c); a mismatch ends the session as a resync, so the
+ *               snapshot bootstrap above repairs it.
+ *
  * Stopping (promotion, shutdown): hs_repl_follower_stop sets `stop` and cancels the call in flight
  * under F.lock; the thread notices within 200 ms at most (every wait on the completion queue is
  * bounded), drains its calls, syncs and persists, and returns; the caller joins it.
@@ -59,9 +64,9 @@
 #include <unistd.h>
 
 #include "server/grpc_int.h"
-#include "server/ops.h"
 #include "server/repl.h"
 #include "server/repl_apply.h"
+#include "server/repl_verify.h"
 #include "util/log.h"
 
 #define STATE_FILE ".replication"
@@ -80,7 +85,6 @@
 #define BACKOFF_FIRST_S 0.5
 #define BACKOFF_MAX_S 30.0
 #define HEALTHY_OPEN_S 30.0            /* a stream open this long resets the backoff */
-#define VERIFY_DEADLINE_S 5            /* each ListCollections / GetDigest call of a check */
 
 /* completion-queue tags */
 enum { T_SEND = 1, T_INIT, T_MSG, T_STATUS, T_ACK };
@@ -116,11 +120,7 @@ typedef struct follower {
     bool ack_unimplemented;
     bool sync_mode;           /* the leader waits for acknowledgements (HS_REPL_SYNC_MD) */
     bool sync_failed, ack_failed; /* the last sync / acknowledgement failed: no hurry then */
-    /* convergence checks (see "convergence checks" below) */
-    uint64_t checks, mismatches; /* atomics: collections compared, mismatches found */
-    uint64_t last_check_ms;      /* (lock) unix time of the last round, 0 = none */
-    char last_check[200];        /* (lock) its result */
-    double last_verify;          /* the client thread's: when the last round ran */
+    double last_verify;       /* when the last convergence check ran (repl_verify.c) */
 } follower;
 
 static follower F = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
@@ -562,279 +562,6 @@ static void ack_done(bool ok)
     F.ack_reply = F.ack_send = NULL;
 }
 
-/* ---- convergence checks (issue 15 item 2) ---------------------------------------------------- */
-/* A round compares, for every collection of this node's catalog, its digest with the leader's
- * (GetDigest on the session's channel, with the leader key and the collection's tenant), once the
- * records received so far are applied.  Only a collection both sides report at the same clock is
- * compared (otherwise it is in flux: skipped this round); a leader's collection missing here is a
- * mismatch once the watermark has passed its clock (its list: ListCollections of each tenant this
- * node knows).  A mismatch is logged at ERROR, counted, and repaired by the snapshot bootstrap
- * (hs_repl_reset + ReplicateSnapshot + restore): the whole node, not the one collection, because
- * that path exists, is crash-safe (watermark 0 persisted first) and leaves no question about
- * clocks or drop notes of one collection restored under a running stream.  Rounds run after each
- * catch-up (the first quiet moment of a session) and every --repl-verify-sec while streaming
- * (0: never); each call is bounded by VERIFY_DEADLINE_S and the thread applies nothing meanwhile. */
-
-uint64_t hs_repl_follower_digest_checks(void)
-{
-    return __atomic_load_n(&F.checks, __ATOMIC_RELAXED);
-}
-
-uint64_t hs_repl_follower_digest_mismatches(void)
-{
-    return __atomic_load_n(&F.mismatches, __ATOMIC_RELAXED);
-}
-
-void hs_repl_follower_last_check(uint64_t *unix_ms, char *buf, size_t cap)
-{
-    pthread_mutex_lock(&F.lock);
-    *unix_ms = F.last_check_ms;
-    snprintf(buf, cap, "%s", F.last_check);
-    pthread_mutex_unlock(&F.lock);
-}
-
-/* One unary call to the leader as `tenant`; the reply's bytes in *out (free with
- * grpc_slice_unref) when the status is OK.  Returns the status (CANCELLED on stop). */
-static grpc_status_code unary(const char *method, const char *tenant, const ProtobufCMessage *req,
-                              grpc_slice *out)
-{
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                         gpr_time_from_seconds(VERIFY_DEADLINE_S, GPR_TIMESPAN));
-    grpc_slice m = grpc_slice_from_static_string(method);
-    grpc_call *call =
-        grpc_channel_create_call(F.ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
-    grpc_byte_buffer *send = pack(req), *reply = NULL;
-    grpc_metadata_array init, trail;
-    grpc_metadata_array_init(&init);
-    grpc_metadata_array_init(&trail);
-    grpc_slice details = grpc_empty_slice();
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_metadata md[3];
-    size_t n = call_md(md);
-    md[n].key = grpc_slice_from_static_string("x-hyperspace-user-id");
-    md[n++].value = grpc_slice_from_static_string(tenant);
-    grpc_op ops[6];
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n;
-    ops[0].data.send_initial_metadata.metadata = md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &reply;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    if (grpc_call_start_batch(call, ops, 6, TAG(1), NULL) == GRPC_CALL_OK) {
-        for (;;) { /* bounded waits: a stop cancels the call */
-            grpc_event ev = grpc_completion_queue_pluck(cq, TAG(1), after_ms(POLL_MS), NULL);
-            if (ev.type == GRPC_OP_COMPLETE)
-                break;
-            if (stopping())
-                grpc_call_cancel(call, NULL);
-        }
-    }
-    if (status == GRPC_STATUS_OK && reply) {
-        grpc_byte_buffer_reader rd;
-        grpc_byte_buffer_reader_init(&rd, reply);
-        *out = grpc_byte_buffer_reader_readall(&rd);
-        grpc_byte_buffer_reader_destroy(&rd);
-    } else if (status == GRPC_STATUS_OK) {
-        status = GRPC_STATUS_INTERNAL; /* no reply */
-    }
-    if (reply)
-        grpc_byte_buffer_destroy(reply);
-    grpc_byte_buffer_destroy(send);
-    grpc_metadata_array_destroy(&init);
-    grpc_metadata_array_destroy(&trail);
-    grpc_slice_unref(details);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
-    return status;
-}
-
-typedef struct local_list {
-    char (*tenant)[HS_NAME_MAX + 1];
-    char (*name)[HS_NAME_MAX + 1];
-    size_t n, cap;
-} local_list;
-
-static int local_add(void *ctx, const char *tenant, const char *name)
-{
-    local_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *t = realloc(l->tenant, cap * sizeof(*l->tenant));
-        if (t)
-            l->tenant = t;
-        void *nm = realloc(l->name, cap * sizeof(*l->name));
-        if (nm)
-            l->name = nm;
-        if (!t || !nm)
-            return HS_ENOMEM;
-        l->cap = cap;
-    }
-    snprintf(l->tenant[l->n], sizeof(l->tenant[0]), "%s", tenant);
-    snprintf(l->name[l->n], sizeof(l->name[0]), "%s", name);
-    l->n++;
-    return 0;
-}
-
-static bool local_has(const local_list *l, const char *tenant, const char *name)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->tenant[i], tenant) && !strcmp(l->name[i], name))
-            return true;
-    return false;
-}
-
-/* The leader's digest of tenant/name: 1 = got, 0 = not found there, -1 = the call failed. */
-static int leader_digest(const char *tenant, const char *name, Hyperspace__DigestResponse **out)
-{
-    Hyperspace__DigestRequest req = HYPERSPACE__DIGEST_REQUEST__INIT;
-    req.collection = (char *)name;
-    grpc_slice m;
-    grpc_status_code st = unary("/hyperspace.Database/GetDigest", tenant, &req.base, &m);
-    if (st == GRPC_STATUS_NOT_FOUND)
-        return 0;
-    if (st != GRPC_STATUS_OK)
-        return -1;
-    *out = hyperspace__digest_response__unpack(NULL, GRPC_SLICE_LENGTH(m), GRPC_SLICE_START_PTR(m));
-    grpc_slice_unref(m);
-    return *out && (*out)->n_buckets == 256 ? 1 : -1;
-}
-
-static void check_done(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void check_done(const char *fmt, ...)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    pthread_mutex_lock(&F.lock);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(F.last_check, sizeof(F.last_check), fmt, ap);
-    va_end(ap);
-    F.last_check_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    pthread_mutex_unlock(&F.lock);
-}
-
-/* One round (see above).  Returns true when a mismatch was found (the caller bootstraps). */
-static bool verify_round(void)
-{
-    F.last_verify = now_s();
-    local_list l = {0};
-    hs_error err;
-    if (hs_collection_list(g_srv.db, NULL, local_add, &l, &err) != HS_OK) {
-        check_done("error: cannot list the local collections");
-        free(l.tenant), free(l.name);
-        return false;
-    }
-    size_t nlocal = l.n, compared = 0, skipped = 0, failed = 0, bad = 0;
-    char first_bad[2 * HS_NAME_MAX + 2] = "";
-    /* the leader's collections of every tenant this node knows (and the default tenant) */
-    const char *deflt = "default_admin";
-    for (size_t t = 0; t <= nlocal && !stopping(); t++) {
-        const char *tenant = t < nlocal ? l.tenant[t] : deflt;
-        bool seen = false; /* asked already (each tenant once) */
-        for (size_t u = 0; u < nlocal && u < t && !seen; u++)
-            seen = !strcmp(l.tenant[u], tenant);
-        for (size_t u = 0; t == nlocal && u < nlocal && !seen; u++)
-            seen = !strcmp(l.tenant[u], tenant);
-        if (seen)
-            continue;
-        Hyperspace__Empty req = HYPERSPACE__EMPTY__INIT;
-        grpc_slice m;
-        if (unary("/hyperspace.Database/ListCollections", tenant, &req.base, &m) !=
-            GRPC_STATUS_OK) {
-            failed++;
-            continue;
-        }
-        Hyperspace__ListCollectionsResponse *r = hyperspace__list_collections_response__unpack(
-            NULL, GRPC_SLICE_LENGTH(m), GRPC_SLICE_START_PTR(m));
-        grpc_slice_unref(m);
-        for (size_t i = 0; r && i < r->n_collections; i++)
-            if (!local_has(&l, tenant, r->collections[i]) &&
-                strlen(r->collections[i]) <= HS_NAME_MAX &&
-                local_add(&l, tenant, r->collections[i]) != 0)
-                break;
-        if (r)
-            hyperspace__list_collections_response__free_unpacked(r, NULL);
-    }
-    for (size_t i = 0; i < l.n && !stopping(); i++) {
-        Hyperspace__DigestResponse *d = NULL;
-        int got = leader_digest(l.tenant[i], l.name[i], &d);
-        if (got < 0) {
-            failed++;
-        } else if (got == 0) {
-            skipped++; /* dropped there: the drop is on its way (or was in a later record) */
-        } else {
-            hs_fail f = {0};
-            hs_digest mine;
-            bool local = i < nlocal;
-            if (local)
-                hs_op_collection(l.tenant[i], l.name[i], HS_OP_DIGEST, &mine, NULL, &f);
-            bool missing = !local || f.id == HS_ERR_NOT_FOUND;
-            if (missing && d->logical_clock > hs_repl_watermark()) {
-                skipped++; /* created or written after the watermark: on its way */
-            } else if (!missing && f.id) {
-                failed++;
-            } else if (!missing && mine.clock != d->logical_clock) {
-                skipped++; /* in flux */
-            } else {
-                compared++;
-                __atomic_fetch_add(&F.checks, 1, __ATOMIC_RELAXED);
-                if (missing || mine.state_hash != d->state_hash || mine.count != d->count ||
-                    memcmp(mine.buckets, d->buckets, sizeof(mine.buckets))) {
-                    bad++;
-                    __atomic_fetch_add(&F.mismatches, 1, __ATOMIC_RELAXED);
-                    if (!first_bad[0])
-                        snprintf(first_bad, sizeof(first_bad), "%s/%s", l.tenant[i], l.name[i]);
-                    if (missing)
-                        hs_log(HS_LOG_ERROR, "replication: digest mismatch: collection '%s' of "
-                               "tenant '%s' is missing here; the leader has it at clock %llu "
-                               "(hash %llu, %llu points)", l.name[i], l.tenant[i],
-                               (unsigned long long)d->logical_clock,
-                               (unsigned long long)d->state_hash,
-                               (unsigned long long)d->count);
-                    else
-                        hs_log(HS_LOG_ERROR, "replication: digest mismatch: collection '%s' of "
-                               "tenant '%s' at clock %llu: leader hash %llu (%llu points), "
-                               "follower clock %llu hash %llu (%llu points)", l.name[i],
-                               l.tenant[i], (unsigned long long)d->logical_clock,
-                               (unsigned long long)d->state_hash, (unsigned long long)d->count,
-                               (unsigned long long)mine.clock,
-                               (unsigned long long)mine.state_hash,
-                               (unsigned long long)mine.count);
-                }
-            }
-        }
-        if (d)
-            hyperspace__digest_response__free_unpacked(d, NULL);
-    }
-    free(l.tenant);
-    free(l.name);
-    if (bad)
-        check_done("mismatch: %zu of %zu compared (first %s); resynchronising from a snapshot",
-                   bad, compared, first_bad);
-    else if (failed)
-        check_done("incomplete: %zu compared equal, %zu skipped (in flux), %zu calls failed",
-                   compared, skipped, failed);
-    else
-        check_done("ok: %zu compared equal, %zu skipped (in flux)", compared, skipped);
-    hs_log(bad ? HS_LOG_WARN : HS_LOG_DEBUG, "replication: digest check: %zu compared, %zu "
-           "mismatched, %zu skipped, %zu calls failed", compared, bad, skipped, failed);
-    return bad > 0;
-}
-
 /* B11.5: a new leader.  Local data goes first, then the new id is persisted with watermark 0
  * (a crash in between finds the old id still recorded and drops again). */
 static int take_new_leader(const char *id)
@@ -1038,7 +765,10 @@ static end_kind run_session(hs_repl_batch *b, uint64_t *delivered, double *open_
             if (!s.abort && s.accepted && !s.st.got_status && every &&
                 ((s.verify_due && wait == POLL_MS) || now_s() - F.last_verify >= every)) {
                 s.verify_due = false;
-                if (verify_round() && !stopping())
+                F.last_verify = now_s();
+                grpc_metadata md[2];
+                hs_repl_verify_ctx vc = {F.ch, md, call_md(md), stopping};
+                if (hs_repl_verify_round(&vc, hs_repl_watermark()) && !stopping())
                     session_abort(&s, END_RESYNC);
             }
             if (stopping()) {
