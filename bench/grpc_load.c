@@ -8,8 +8,11 @@
  *       Search QPS (each thread cycles through the queries) and recall@k against the truth.
  *   hs-grpc-load ingest --target H:P --collection C --dim D --n N [--batch 1000]
  *                       [--concurrency 1] [--durability async|batch|strict] [--base F]
- *       BatchInsert throughput in vectors per second (ids 0..N-1; vectors from --base when
- *       given, else seeded random); the collection must exist.
+ *                       [--rate R] [--from ID]
+ *       BatchInsert throughput in vectors per second (ids ID..ID+N-1, --from default 0; vectors
+ *       from --base when given, else seeded random); the collection must exist.  --rate paces
+ *       the load to R vectors per second over all threads (a steady write load, e.g. for
+ *       bench/repl_bench.py); 0 (default) = as fast as possible.
  *   --api-key K sends x-api-key.  One line of key=value results on stdout.
  */
 #include <errno.h>
@@ -31,8 +34,8 @@
 
 typedef struct opts {
     const char *mode, *target, *collection, *query, *truth, *base, *api_key;
-    size_t k, concurrency, dim, n, batch;
-    double seconds;
+    size_t k, concurrency, dim, n, batch, from;
+    double seconds, rate;
     int durability;
 } opts;
 
@@ -267,7 +270,15 @@ static void *ingest_main(void *arg)
     Hyperspace__VectorData **vp = calloc(o->batch, sizeof(*vp));
     double *vals = malloc(o->batch * dim * sizeof(double));
     uint64_t seed = 0x9E3779B97F4A7C15ull ^ w->from;
+    double t0 = now_s(), rate = o->rate / (double)o->concurrency; /* this thread's share */
     for (size_t id = w->from; id < w->to;) {
+        if (rate > 0) { /* paced: batch k leaves at t0 + (vectors sent before it) / rate */
+            double wait = t0 + (double)(id - w->from) / rate - now_s();
+            if (wait > 0) {
+                struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+        }
         size_t n = 0;
         for (; n < o->batch && id < w->to; n++, id++) {
             double *v = vals + n * dim;
@@ -324,7 +335,8 @@ static int run_ingest(const opts *o)
     double t0 = now_s();
     for (size_t i = 0; i < o->concurrency; i++) {
         w[i] = (iworker){.o = o, .base = o->base ? &base : NULL,
-                         .from = i * o->n / o->concurrency, .to = (i + 1) * o->n / o->concurrency};
+                         .from = o->from + i * o->n / o->concurrency,
+                         .to = o->from + (i + 1) * o->n / o->concurrency};
         pthread_create(&w[i].t, NULL, ingest_main, &w[i]);
     }
     for (size_t i = 0; i < o->concurrency; i++)
@@ -375,6 +387,10 @@ int main(int argc, char **argv)
             o.dim = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--n"))
             o.n = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--rate"))
+            o.rate = strtod(v, NULL);
+        else if (!strcmp(k, "--from"))
+            o.from = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--batch"))
             o.batch = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--durability"))

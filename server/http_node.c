@@ -42,6 +42,20 @@ static void follower_replication(sb *b)
         hs_sb_cstr(b, last_error);
     else
         hs_sb_puts(b, "null");
+    char check[200];
+    uint64_t check_ms;
+    hs_repl_follower_last_check(&check_ms, check, sizeof(check));
+    hs_sb_printf(b, ",\"digest_checks\":%llu,\"digest_mismatches\":%llu,\"last_digest_check_ms\":",
+                 (unsigned long long)hs_repl_follower_digest_checks(),
+                 (unsigned long long)hs_repl_follower_digest_mismatches());
+    if (check_ms)
+        hs_sb_printf(b, "%llu,\"last_digest_check\":", (unsigned long long)check_ms);
+    else
+        hs_sb_puts(b, "null,\"last_digest_check\":");
+    if (check[0])
+        hs_sb_cstr(b, check);
+    else
+        hs_sb_puts(b, "null");
     hs_sb_put(b, "}", 1);
 }
 

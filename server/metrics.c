@@ -650,6 +650,14 @@ char *hs_metrics_text(size_t *len)
            "Skipped or failed records and stream errors (follower).");
     fprintf(o, "hyperspace_replication_errors_total %llu\n",
             (unsigned long long)hs_repl_follower_errors());
+    family(o, "hyperspace_replication_digest_checks_total", "counter",
+           "Collections whose digest the follower compared with the leader's.");
+    fprintf(o, "hyperspace_replication_digest_checks_total %llu\n",
+            (unsigned long long)hs_repl_follower_digest_checks());
+    family(o, "hyperspace_replication_digest_mismatches_total", "counter",
+           "Digest mismatches found by the follower (each repaired by a snapshot bootstrap).");
+    fprintf(o, "hyperspace_replication_digest_mismatches_total %llu\n",
+            (unsigned long long)hs_repl_follower_digest_mismatches());
     family(o, "hyperspace_replication_sync_timeouts_total", "counter",
            "Writes answered REPLICATION_TIMEOUT: fewer followers than --sync-replicas confirmed "
            "them in time (leader).");

@@ -110,5 +110,11 @@ uint64_t hs_repl_follower_reconnects(void);
  * none) into buf (cap bytes, NUL-terminated). */
 void hs_repl_follower_leader_id(char *buf, size_t cap);
 void hs_repl_follower_last_error(char *buf, size_t cap);
+/* Convergence checks (issue 15 item 2): collections whose digest was compared with the
+ * leader's, mismatches found (each repaired by a snapshot bootstrap), and the last round's
+ * unix time in ms (0 = none) with its result ("ok: ...", "mismatch: ...", "incomplete: ..."). */
+uint64_t hs_repl_follower_digest_checks(void);
+uint64_t hs_repl_follower_digest_mismatches(void);
+void hs_repl_follower_last_check(uint64_t *unix_ms, char *buf, size_t cap);
 
 #endif /* HS_REPL_H */

@@ -34,6 +34,11 @@
  *               Watermark 0 is persisted before anything is dropped, so a crash in between
  *               starts the bootstrap again instead of resuming on half a state.
  *
+ *   checks      after each catch-up (the first POLL_MS of a session without a record) and every
+ *               --repl-verify-sec, with nothing left to apply: the digests are compared with
+ *               the leader's (repl_verify.c); a mismatch ends the session as a resync, so the
+ *               snapshot bootstrap above repairs it.
+ *
  * Stopping (promotion, shutdown): hs_repl_follower_stop sets `stop` and cancels the call in flight
  * under F.lock; the thread notices within 200 ms at most (every wait on the completion queue is
  * bounded), drains its calls, syncs and persists, and returns; the caller joins it.
@@ -61,6 +66,7 @@
 #include "server/grpc_int.h"
 #include "server/repl.h"
 #include "server/repl_apply.h"
+#include "server/repl_verify.h"
 #include "util/log.h"
 
 #define STATE_FILE ".replication"
@@ -114,6 +120,7 @@ typedef struct follower {
     bool ack_unimplemented;
     bool sync_mode;           /* the leader waits for acknowledgements (HS_REPL_SYNC_MD) */
     bool sync_failed, ack_failed; /* the last sync / acknowledgement failed: no hurry then */
+    double last_verify;       /* when the last convergence check ran (repl_verify.c) */
 } follower;
 
 static follower F = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
@@ -584,6 +591,7 @@ typedef struct session {
     uint64_t delivered;
     double opened;
     char new_leader[64];
+    bool verify_due;   /* a convergence check at the first quiet moment (after catch-up) */
 } session;
 
 static void session_abort(session *s, end_kind e)
@@ -637,6 +645,7 @@ static void on_init(session *s, bool ok)
                   !strcmp(sync, "1");
     s->accepted = true;
     s->opened = now_s();
+    s->verify_due = g_srv.cfg.repl_verify_sec > 0;
     __atomic_store_n(&F.connected, 1, __ATOMIC_RELEASE);
     hs_repl_clear_error();
     hs_log(HS_LOG_INFO, "replication: streaming from leader %s at %s after clock %llu", id,
@@ -751,6 +760,17 @@ static end_kind run_session(hs_repl_batch *b, uint64_t *delivered, double *open_
             if (!s.abort && hs_repl_flush(b))
                 session_abort(&s, END_RETRY);
             housekeeping(&s, true);
+            /* convergence checks: after catch-up (POLL_MS without a record), and periodically */
+            uint32_t every = g_srv.cfg.repl_verify_sec;
+            if (!s.abort && s.accepted && !s.st.got_status && every &&
+                ((s.verify_due && wait == POLL_MS) || now_s() - F.last_verify >= every)) {
+                s.verify_due = false;
+                F.last_verify = now_s();
+                grpc_metadata md[2];
+                hs_repl_verify_ctx vc = {F.ch, md, call_md(md), stopping};
+                if (hs_repl_verify_round(&vc, hs_repl_watermark()) && !stopping())
+                    session_abort(&s, END_RESYNC);
+            }
             if (stopping()) {
                 stream_cancel(&s.st);
                 if (F.ack)

@@ -1019,8 +1019,12 @@ uint64_t hs_repl_leader_records_sent(void)
 
 /* The follower's own replication into rs (strings in the buffers). */
 static void follower_state(Hyperspace__ReplicationState *rs, char *leader_id, size_t id_cap,
-                           char *last_error, size_t err_cap)
+                           char *last_error, size_t err_cap, char *check, size_t check_cap)
 {
+    hs_repl_follower_last_check(&rs->last_digest_check_ms, check, check_cap);
+    rs->last_digest_check = check;
+    rs->digest_checks = hs_repl_follower_digest_checks();
+    rs->digest_mismatches = hs_repl_follower_digest_mismatches();
     hs_repl_follower_leader_id(leader_id, id_cap);
     hs_repl_follower_last_error(last_error, err_cap);
     rs->connected = hs_repl_follower_connected() != 0;
@@ -1037,7 +1041,7 @@ void hs_repl_cluster_status(hs_gcall *c, const uint8_t *msg, size_t len)
     bool is_follower = __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE);
     Hyperspace__ClusterStatusResponse out = HYPERSPACE__CLUSTER_STATUS_RESPONSE__INIT;
     Hyperspace__ReplicationState rs = HYPERSPACE__REPLICATION_STATE__INIT;
-    char leader_id[64], last_error[512];
+    char leader_id[64], last_error[512], check[200];
     hs_repl_leader_status *st = calloc(1, sizeof(*st));
     Hyperspace__FollowerStatus *fs = calloc(HS_REPL_MAX_FOLLOWERS, sizeof(*fs));
     Hyperspace__FollowerStatus **fp = calloc(HS_REPL_MAX_FOLLOWERS, sizeof(*fp));
@@ -1049,7 +1053,8 @@ void hs_repl_cluster_status(hs_gcall *c, const uint8_t *msg, size_t len)
     if (!st || !fs || !fp || !peers) {
         hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
     } else if (is_follower) {
-        follower_state(&rs, leader_id, sizeof(leader_id), last_error, sizeof(last_error));
+        follower_state(&rs, leader_id, sizeof(leader_id), last_error, sizeof(last_error), check,
+                       sizeof(check));
         out.replication = &rs;
         hs_grpc_reply(c, &out.base);
     } else {

@@ -51,6 +51,7 @@ typedef struct hs_settings {
     uint64_t memory_limit, wal_retain_bytes;
     uint32_t sync_replicas;   /* followers that must confirm a write (0 = asynchronous) */
     uint32_t sync_timeout_ms; /* how long a write waits for them */
+    uint32_t repl_verify_sec; /* follower digest checks: period in seconds, 0 = off */
     char api_key[512];
     bool api_key_set;
     char keys_file[1024];
