@@ -20,13 +20,12 @@
  *   hs-storage-bench load    DIR --collection C --base F [--metric l2|cosine] [--quant none|
  *                            scalar|binary] [--batch 1000]
  *       a collection made from an .fvecs file (asynchronous batches, indexed, checkpointed)
- *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--ef N] [--oversampling O] [--threads 1]
- *                            [--seconds 10]
- *       (--oversampling: the request's factor, 0 = the collection's)
+ *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--ef N]
+ *                            [--oversampling O] [--threads 1] [--seconds 10]
  *       search QPS and recall@k through the C API on an existing database (for instance the
  *       data directory a hyperspace-server wrote): the in-process side of bench/grpc_bench.sh;
  *       then the process's RSS (anonymous and file pages) and the collection's bytes in RAM by
- *       tier after the run
+ *       tier after the run; --oversampling is the requests' factor (0 = the collection's)
  *
  * One line per figure, key=value, for the notes in bench/README.md.
  */

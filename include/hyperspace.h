@@ -346,7 +346,7 @@ typedef struct hs_collection_config {
 } hs_collection_config;
 
 /* HS_OVERSAMPLING_MAX bounds hs_collection_config.oversampling and hs_search_opts.oversampling.
- * hs_oversampling_default: the factor a collection with oversampling 0 uses (binary 4, scalar 1,
+ * hs_oversampling_default: the factor a collection with oversampling 0 uses (binary 5, scalar 1,
  * none 1: measured on 100k x 768 cosine, bench/README.md).  Ownership: none.  Thread-safety:
  * safe.  Errors: none. */
 #define HS_OVERSAMPLING_MAX 100
