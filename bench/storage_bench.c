@@ -20,12 +20,12 @@
  *   hs-storage-bench load    DIR --collection C --base F [--metric l2|cosine] [--quant none|
  *                            scalar|binary] [--batch 1000]
  *       a collection made from an .fvecs file (asynchronous batches, indexed, checkpointed)
- *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--ef N] [--threads 1]
- *                            [--seconds 10]
+ *   hs-storage-bench search  DIR --collection C --query F --truth F [--k 10] [--ef N]
+ *                            [--oversampling O] [--threads 1] [--seconds 10]
  *       search QPS and recall@k through the C API on an existing database (for instance the
  *       data directory a hyperspace-server wrote): the in-process side of bench/grpc_bench.sh;
  *       then the process's RSS (anonymous and file pages) and the collection's bytes in RAM by
- *       tier after the run
+ *       tier after the run; --oversampling is the requests' factor (0 = the collection's)
  *
  * One line per figure, key=value, for the notes in bench/README.md.
  */
@@ -46,6 +46,7 @@
 typedef struct args {
     const char *mode, *dir, *collection, *query, *truth, *base, *metric, *quant;
     size_t dim, n, batch, reps, wakes, count, points, k, threads, ef;
+    double oversampling;
     double seconds;
     hs_durability durability;
     bool meta, indexed;
@@ -104,6 +105,8 @@ static void parse(args *a, int argc, char **argv)
             a->quant = v;
         else if (!strcmp(k, "--ef"))
             a->ef = strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--oversampling"))
+            a->oversampling = strtod(v, NULL);
         else if (!strcmp(k, "--k"))
             a->k = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--threads"))
@@ -499,7 +502,7 @@ typedef struct searcher {
     hs_collection *h;
     const texmex *q, *truth;
     size_t k, ef, first;
-    double until;
+    double oversampling, until;
     uint64_t done, hits;
 } searcher;
 
@@ -512,6 +515,7 @@ static void *search_main(void *arg)
     hs_search_opts_init(&so);
     so.k = w->k;
     so.ef = (uint32_t)w->ef;
+    so.oversampling = w->oversampling;
     for (size_t qi = w->first; hs_now_s() < w->until; qi = (qi + 1) % w->q->n) {
         for (size_t d = 0; d < w->q->dim; d++)
             qv[d] = w->q->f[qi * w->q->dim + d];
@@ -628,7 +632,7 @@ static void run_search(const args *a)
     double t0 = hs_now_s();
     for (size_t i = 0; i < a->threads; i++) {
         w[i] = (searcher){h, &q, a->truth ? &truth : NULL, a->k, a->ef, i * q.n / a->threads,
-                          t0 + a->seconds, 0, 0};
+                          a->oversampling, t0 + a->seconds, 0, 0};
         pthread_create(&t[i], NULL, search_main, &w[i]);
     }
     uint64_t done = 0, hits = 0;
@@ -638,8 +642,9 @@ static void run_search(const args *a)
         hits += w[i].hits;
     }
     double secs = hs_now_s() - t0;
-    printf("mode=search threads=%zu k=%zu ef=%zu queries=%llu seconds=%.2f qps=%.0f", a->threads, a->k,
-           a->ef, (unsigned long long)done, secs, (double)done / secs);
+    printf("mode=search threads=%zu k=%zu ef=%zu oversampling=%g queries=%llu seconds=%.2f "
+           "qps=%.0f", a->threads, a->k, a->ef, a->oversampling, (unsigned long long)done, secs,
+           (double)done / secs);
     if (a->truth)
         printf(" recall=%.4f", (double)hits / (double)(done * a->k));
     printf("\n");

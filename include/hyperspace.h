@@ -89,6 +89,7 @@ typedef enum hs_field {
     HS_FIELD_CLOCK = 17,          /* a logical clock given (`actual`; the bound in `expected`) */
     HS_FIELD_SNAPSHOT = 18,       /* a snapshot archive (its name in `name`, or its contents) */
     HS_FIELD_ID_TYPE = 19,        /* hs_collection_config.id_type */
+    HS_FIELD_OVERSAMPLING = 20,   /* hs_collection_config / hs_search_opts .oversampling */
 } hs_field;
 
 /* Why the input named by hs_error.field was refused (hs_error.reason). */
@@ -338,7 +339,18 @@ typedef struct hs_collection_config {
     uint32_t ef_construction;     /* 1..10000, 0 = follow the database default */
     uint32_t ef_search;           /* 1..10000, 0 = follow the database default */
     hs_id_type id_type;           /* HS_ID_INTEGER (the default) or HS_ID_STRING */
+    /* quantized collections: a search re-scores max(ef, ceil(oversampling * k)) candidates of
+     * the walk on the codes with the full vectors; 1..100 (kept to hundredths), 0 = the
+     * quantization's default (hs_oversampling_default); ignored without quantization */
+    double oversampling;
 } hs_collection_config;
+
+/* HS_OVERSAMPLING_MAX bounds hs_collection_config.oversampling and hs_search_opts.oversampling.
+ * hs_oversampling_default: the factor a collection with oversampling 0 uses (binary 5, scalar 1,
+ * none 1: measured on 100k x 768 cosine, bench/README.md).  Ownership: none.  Thread-safety:
+ * safe.  Errors: none. */
+#define HS_OVERSAMPLING_MAX 100
+double hs_oversampling_default(hs_quantization q);
 
 /* Fills the defaults (dimension 0: set it; metric cosine; no quantization; database defaults
  * for m and ef).  Ownership: c is the caller's.  Thread-safety: safe.  Errors: none. */
@@ -737,6 +749,9 @@ int hs_where_match(const hs_where *w, const hs_point_view *p);
 typedef struct hs_search_opts {
     size_t k;         /* results wanted (0 = 10) */
     uint32_t ef;      /* search list size; 0 = the collection's ef_search (raised to k) */
+    /* quantized collections: candidates re-scored on the full vectors are
+     * max(ef, ceil(oversampling * k)); 1..100, 0 = the collection's; ignored without codes */
+    double oversampling;
     /* optional filter: a point is returned only when it returns non-zero (called under the
      * collection's read lock with the point's id and metadata) */
     int (*accept)(void *ctx, const hs_point_view *p);

@@ -83,6 +83,8 @@ static const char *field_label(hs_field f)
         return "ef_search";
     case HS_FIELD_HYBRID_ALPHA:
         return "hybrid_alpha";
+    case HS_FIELD_OVERSAMPLING:
+        return "Field 'oversampling'";
     default:
         return NULL;
     }
@@ -132,6 +134,9 @@ static int from_range(hs_fail *f, const hs_error *e, const char *m)
     if (!label || e->reason != HS_REASON_RANGE)
         return hs_fail_set(f, HS_ERR_PARAM_RANGE, "%s", m);
     int id = e->field == HS_FIELD_DIMENSION ? HS_ERR_DIMENSION_RANGE : HS_ERR_PARAM_RANGE;
+    if (e->field == HS_FIELD_OVERSAMPLING)
+        return hs_fail_set(f, id, "%s must be a number between %g and %g (got %g)", label, e->min,
+                           e->max, e->value);
     if (e->field == HS_FIELD_HYBRID_ALPHA)
         return hs_fail_set(f, id, "%s must be between %g and %g (got %g)", label, e->min, e->max,
                            e->value);

@@ -97,7 +97,7 @@ static void rpc_create(hs_gcall *c, const uint8_t *msg, size_t len)
         return bad_message(c);
     hs_fail f = {0};
     hs_op_create_req q = {r->name, r->dimension, r->metric, r->quantization, r->m,
-                          r->ef_construction, r->ef_search, r->id_type};
+                          r->ef_construction, r->ef_search, r->id_type, r->oversampling};
     if (hs_op_create(c->auth.tenant, &q, NULL, &f))
         fail(c, &f);
     else
@@ -196,6 +196,7 @@ static void rpc_stats(hs_gcall *c, const uint8_t *msg, size_t len)
         out.resident_vector_bytes = st.resident_vector_bytes;
         out.resident_payload_bytes = st.resident_payload_bytes;
         out.id_type = st.config.id_type == HS_ID_STRING ? "string" : "integer";
+        out.oversampling = st.config.oversampling;
         reply(c, &out.base);
     }
     hyperspace__collection_stats_request__free_unpacked(r, NULL);
@@ -396,6 +397,7 @@ static hs_op_search_req search_req(const Hyperspace__SearchRequest *r)
     q.vector = r->vector;
     q.dim = r->n_vector;
     q.top_k = r->top_k;
+    q.oversampling = r->oversampling;
     q.hybrid = r->_hybrid_query_case == HYPERSPACE__SEARCH_REQUEST___HYBRID_QUERY_HYBRID_QUERY;
     if (q.hybrid) {
         q.text = r->hybrid_query;

@@ -327,6 +327,7 @@ void hs_rpc_search_multi(hs_gcall *c, const uint8_t *msg, size_t len)
     q.search.vector = r->vector;
     q.search.dim = r->n_vector;
     q.search.top_k = r->top_k;
+    q.search.oversampling = r->oversampling;
     q.search.filter = &fs;
     multi mu = {q.n, hs_op_search_k(&q.search), NULL, NULL, NULL, NULL, 0};
     q.on_result = multi_on_result;

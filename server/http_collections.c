@@ -126,7 +126,9 @@ void hs_route_create(hctx *c)
         hs_http_get_int(c, c->json, "ef_search", false, 0, 4294967295LL, &efs, NULL) ||
         hs_http_get_string(c, c->json, "id_type", false, &id_type))
         return;
-    hs_op_create_req q = {name, dim, metric, quant, m, efc, efs, id_type};
+    hs_op_create_req q = {name, dim, metric, quant, m, efc, efs, id_type, 0};
+    if (hs_http_get_oversampling(c, c->json, &q.oversampling))
+        return;
     hs_collection_stats st;
     if (hs_op_create(hs_http_tenant(c), &q, &st, &c->f))
         return;
@@ -139,9 +141,9 @@ void hs_route_create(hctx *c)
     hs_sb_cstr(b, hs_metric_name(st.config.metric));
     hs_sb_puts(b, ",\"quantization\":");
     hs_sb_cstr(b, hs_quant_name(st.config.quantization));
-    hs_sb_printf(b, ",\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u,\"logical_clock\":%llu",
-                 st.config.m, st.config.ef_construction, st.config.ef_search,
-              (unsigned long long)st.clock);
+    hs_sb_printf(b, ",\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u,\"oversampling\":%g,"
+                 "\"logical_clock\":%llu", st.config.m, st.config.ef_construction,
+                 st.config.ef_search, st.config.oversampling, (unsigned long long)st.clock);
     hs_sb_puts(b, st.config.id_type == HS_ID_STRING ? ",\"id_type\":\"string\"}" : "}");
     c->resp->status = 201;
     hs_hresp_header(c->resp, "Location", "/api/collections/%s", name);

@@ -158,6 +158,19 @@ int hs_http_get_bool(hctx *c, const cJSON *obj, const char *field, bool dflt, bo
     return 0;
 }
 
+int hs_http_get_oversampling(hctx *c, const cJSON *obj, double *out)
+{
+    cJSON *v = hs_http_member(obj, "oversampling");
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v))
+        return hs_http_fail(c, HS_ERR_FIELD, "Field 'oversampling' must be a number between 1 "
+                            "and %d", HS_OVERSAMPLING_MAX);
+    *out = v->valuedouble;
+    return hs_op_check_oversampling(*out, &c->f);
+}
+
 /* A vector: a JSON array of numbers (overflowing numbers are infinite; the engine rejects them
  * with E_NONFINITE).  *out is malloc'd. */
 int hs_http_get_vector(hctx *c, const cJSON *obj, const char *field, double **out, size_t *n)

@@ -631,6 +631,7 @@ void hs_http_stats_members(sb *b, const hs_collection_stats *st)
     hs_sb_u64(b, st->config.ef_construction);
     hs_sb_puts(b, ",\"ef_search\":");
     hs_sb_u64(b, st->config.ef_search);
+    hs_sb_printf(b, ",\"oversampling\":%g", st->config.oversampling);
     hs_sb_puts(b, st->frozen ? ",\"frozen\":true" : ",\"frozen\":false");
     if (st->config.id_type == HS_ID_STRING) /* absent for integer ids: the v2.0.0 shape */
         hs_sb_puts(b, ",\"id_type\":\"string\"");

@@ -319,7 +319,8 @@ static int search_parse(hctx *c, const cJSON *o, search_q *q)
     const char *hq = NULL;
     if (hs_http_get_vector(c, o, "vector", &q->vec, &q->r.dim) ||
         hs_http_get_int(c, o, "top_k", false, 0, INT64_MAX / 2, &k, NULL) ||
-        hs_op_check_top_k((uint64_t)k, &c->f))
+        hs_op_check_top_k((uint64_t)k, &c->f) ||
+        hs_http_get_oversampling(c, o, &q->r.oversampling))
         return c->f.id;
     q->r.vector = q->vec;
     q->r.top_k = (uint64_t)k;

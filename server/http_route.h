@@ -126,6 +126,8 @@ cJSON *hs_http_get_object_array(hctx *c, const char *field);
 int hs_http_get_string(hctx *c, const cJSON *obj, const char *field, bool required,
                        const char **out);
 int hs_http_get_bool(hctx *c, const cJSON *obj, const char *field, bool dflt, bool *out);
+/* The optional member "oversampling": absent = 0 (the collection's), else a number 1..100. */
+int hs_http_get_oversampling(hctx *c, const cJSON *obj, double *out);
 int hs_http_get_vector(hctx *c, const cJSON *obj, const char *field, double **out, size_t *n);
 void hs_http_kvbuf_free(kvbuf *k);
 int hs_http_get_metadata_obj(hctx *c, const cJSON *m, kvbuf *out);

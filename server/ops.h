@@ -40,6 +40,7 @@ typedef struct hs_op_create_req {
     int64_t ef_construction;  /* 0 = follow the database default */
     int64_t ef_search;        /* 0 = follow the database default */
     const char *id_type;      /* NULL or "" = integer ids, "integer", "string" (any case) */
+    double oversampling;      /* 0 = the quantization's default, else 1..100 */
 } hs_op_create_req;
 
 /* Validates (name, dimension, metric, quantization, m, ef_construction, ef_search in that order)
@@ -121,6 +122,7 @@ typedef struct hs_op_search_req {
     size_t text_len;
     bool has_alpha;
     double alpha;                /* default 0.5 */
+    double oversampling;         /* 0 = the collection's, else 1..100 */
     const hs_filter_set *filter; /* NULL = none */
     /* optional, called for result i under the search's read lock (metadata of the hit) */
     int (*on_result)(void *ctx, size_t i, const hs_point_view *p);
@@ -134,6 +136,8 @@ size_t hs_op_search_k(const hs_op_search_req *r);
  * alpha and the hybrid query length) or all at once. */
 int hs_op_check_top_k(uint64_t top_k, hs_fail *f);
 int hs_op_check_hybrid(bool has_alpha, double alpha, size_t text_len, hs_fail *f);
+/* 0 (not given) or 1..HS_OVERSAMPLING_MAX; else PARAM_RANGE naming the field. */
+int hs_op_check_oversampling(double o, hs_fail *f);
 int hs_op_search_check(const hs_op_search_req *r, hs_fail *f);
 
 /* Runs a checked search on an open collection; hits holds hs_op_search_k(r) entries.  Counts

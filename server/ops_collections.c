@@ -54,6 +54,9 @@ static int check_create(const hs_op_create_req *r, hs_collection_config *cfg, hs
         strcasecmp(r->id_type, "string"))
         return hs_fail_set(f, HS_ERR_PARAM_RANGE, "Unknown id type '%.64s': expected integer or "
                            "string", r->id_type);
+    if (hs_op_check_oversampling(r->oversampling, f))
+        return f->id;
+    cfg->oversampling = r->oversampling;
     cfg->id_type = r->id_type && !strcasecmp(r->id_type, "string") ? HS_ID_STRING : HS_ID_INTEGER;
     if (!has_quant)
         cfg->quantization = g_srv.cfg.quantization;

@@ -180,9 +180,21 @@ int hs_op_check_hybrid(bool has_alpha, double alpha, size_t text_len, hs_fail *f
     return 0;
 }
 
+int hs_op_check_oversampling(double o, hs_fail *f)
+{
+    if (o == 0.0 || (o >= 1.0 && o <= HS_OVERSAMPLING_MAX))
+        return 0;
+    char num[40];
+    hs_fmt_double(o, num, sizeof(num));
+    return hs_fail_set(f, HS_ERR_PARAM_RANGE, "Field 'oversampling' must be a number between 1 "
+                       "and %d (got %s)", HS_OVERSAMPLING_MAX, num);
+}
+
 int hs_op_search_check(const hs_op_search_req *r, hs_fail *f)
 {
     if (hs_op_check_top_k(r->top_k, f))
+        return f->id;
+    if (hs_op_check_oversampling(r->oversampling, f))
         return f->id;
     if (r->hybrid && hs_op_check_hybrid(r->has_alpha, r->alpha, r->text_len, f))
         return f->id;
@@ -195,6 +207,7 @@ int hs_op_search(const char *tenant, const char *mname, hs_collection *h,
     hs_search_opts so;
     hs_search_opts_init(&so);
     so.k = hs_op_search_k(r);
+    so.oversampling = r->oversampling;
     so.on_result = r->on_result;
     so.result_ctx = r->result_ctx;
     if (r->filter)

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 enum { CAT_CLEAN = 1, CAT_DIRTY = 2, CAT_GONE = 3 };
 #define CAT_FLAG_FROZEN 1u /* a CLEAN's optional trailing u32 of flags */
 #define CAT_FLAG_SID 2u    /* the collection uses string ids (hs_collection_config.id_type) */
+#define CAT_FLAG_OVS 4u    /* a u32 follows the flags: hs_collection_config.oversampling x 100 */
 
 /* ---- records ------------------------------------------------------------------------------ */
 
@@ -111,9 +113,12 @@ static void rec_clean(rec *r, const hs_db *db, const centry *e)
     put64(r, e->cold_clock);
     put64(r, e->cold_disk);
     uint32_t flags = (__atomic_load_n(&e->frozen, __ATOMIC_ACQUIRE) ? CAT_FLAG_FROZEN : 0) |
-                     (c->id_type == HS_ID_STRING ? CAT_FLAG_SID : 0);
+                     (c->id_type == HS_ID_STRING ? CAT_FLAG_SID : 0) |
+                     (c->oversampling > 0 ? CAT_FLAG_OVS : 0);
     if (flags)
         put32(r, flags); /* the flags, only when one is set */
+    if (flags & CAT_FLAG_OVS) /* kept to hundredths by hs_db_check_config */
+        put32(r, (uint32_t)lround(c->oversampling * 100.0));
     rec_end(r);
 }
 
@@ -229,9 +234,13 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
     for (int i = 0; i < 4; i++)
         if (!hs_read_le64(&rd, &fig[i]))
             return false;
-    uint32_t flags = 0;
-    if (hs_reader_left(&rd) == 4 &&
-        (!hs_read_le32(&rd, &flags) || (flags & ~(CAT_FLAG_FROZEN | CAT_FLAG_SID))))
+    uint32_t flags = 0, ovs = 0;
+    if (hs_reader_left(&rd) >= 4 &&
+        (!hs_read_le32(&rd, &flags) ||
+         (flags & ~(CAT_FLAG_FROZEN | CAT_FLAG_SID | CAT_FLAG_OVS))))
+        return false;
+    if ((flags & CAT_FLAG_OVS) &&
+        (!hs_read_le32(&rd, &ovs) || ovs < 100 || ovs > HS_OVERSAMPLING_MAX * 100))
         return false;
     char path[HS_PATH_MAX];
     if (hs_reader_left(&rd) != 0 ||
@@ -262,6 +271,7 @@ static bool apply(hs_db *db, const uint8_t *b, size_t len)
     e->config.ef_construction = cfg[4];
     e->config.ef_search = cfg[5];
     e->config.id_type = flags & CAT_FLAG_SID ? HS_ID_STRING : HS_ID_INTEGER;
+    e->config.oversampling = ovs / 100.0;
     hs_cat_set_cold_locked(e, fig[0], fig[1], fig[3]);
     e->cold_clock = fig[2];
     __atomic_store_n(&e->frozen, (flags & CAT_FLAG_FROZEN) != 0, __ATOMIC_RELEASE);

@@ -434,6 +434,10 @@ int hs_check_ef(uint32_t ef_search, uint32_t ef_construction, hs_error *err);
 /* HS_ENOTFOUND about the collection `name`. */
 int hs_not_found(hs_error *err, const char *name);
 uint32_t hs_coll_ef_search(const hs_coll *c);
+/* The factor a search of c uses when the request gives none (the configured or the default). */
+double hs_coll_oversampling(const hs_coll *c);
+/* 0 or 1..HS_OVERSAMPLING_MAX, else HS_ERANGE about HS_FIELD_OVERSAMPLING. */
+int hs_check_oversampling(double o, hs_error *err);
 uint32_t hs_coll_ef_construction(const hs_coll *c);
 /* Fills st from the catalog (a collection not loaded).  Caller holds db->lock. */
 void hs_stats_cold_locked(const hs_db *db, const centry *e, hs_collection_stats *st);

@@ -111,6 +111,8 @@ static int config_text(const centry *e, const hs_manifest *m, char **out, size_t
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"frozen\": true,");
     if (c->id_type == HS_ID_STRING) /* likewise: integer ids are the absent member */
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"id_type\": \"string\",");
+    if (c->oversampling > 0) /* likewise: 0 (the quantization's default) is the absent member */
+        n += snprintf(buf + n, cap - (size_t)n, "\n  \"oversampling\": %.2f,", c->oversampling);
     if (hex)
         n += snprintf(buf + n, cap - (size_t)n, "\n  \"manifest\": \"%s\",", hex);
     /* the checksum covers every byte before its own line */
@@ -259,6 +261,7 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
     const cJSON *quant = cJSON_GetObjectItemCaseSensitive(j, "quantization");
     const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(j, "frozen"); /* optional */
     const cJSON *idt = cJSON_GetObjectItemCaseSensitive(j, "id_type");   /* optional */
+    const cJSON *ovs = cJSON_GetObjectItemCaseSensitive(j, "oversampling"); /* optional */
     bool ok = j && json_uint(j, "format", 1000, &fmt) && json_uint(j, "dimension", HS_MAX_DIM, &dim) &&
               dim >= 1 && json_uint(j, "m", HS_HNSW_MAX_M, &m) && m >= HS_HNSW_MIN_M &&
               json_uint(j, "ef_construction", 10000, &efc) &&
@@ -266,7 +269,9 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
               json_uint(j, "created_clock", UINT64_MAX, &clock) && cJSON_IsString(metric) &&
               cJSON_IsString(quant) && (!frozen || cJSON_IsBool(frozen)) &&
               (!idt || (cJSON_IsString(idt) && (!strcmp(idt->valuestring, "string") ||
-                                                !strcmp(idt->valuestring, "integer"))));
+                                                !strcmp(idt->valuestring, "integer")))) &&
+              (!ovs || (cJSON_IsNumber(ovs) && ovs->valuedouble >= 1 &&
+                        ovs->valuedouble <= HS_OVERSAMPLING_MAX));
     bool is_frozen = ok && frozen && cJSON_IsTrue(frozen);
     if ((line || (ok && fmt >= 2)) && !sum_ok) {
         cJSON_Delete(j);
@@ -303,6 +308,7 @@ int hs_config_read_m(hs_db *db, const char *dir, centry *e, hs_manifest *man, hs
         c.ef_construction = (uint32_t)efc;
         c.ef_search = (uint32_t)efs;
         c.id_type = idt && !strcmp(idt->valuestring, "string") ? HS_ID_STRING : HS_ID_INTEGER;
+        c.oversampling = ovs ? ovs->valuedouble : 0;
     }
     cJSON_Delete(j);
     if (!ok)

@@ -396,6 +396,7 @@ int hs_coll_stats_of(hs_collection *h, hs_collection_stats *st)
     st->config = c->cfg;
     st->config.ef_search = hs_coll_ef_search(c);
     st->config.ef_construction = hs_coll_ef_construction(c);
+    st->config.oversampling = hs_coll_oversampling(c);
     st->count = c->nlive;
     st->deleted = c->nslots - c->nlive;
     uint32_t low = __atomic_load_n(&c->index_low, __ATOMIC_ACQUIRE);

@@ -32,6 +32,9 @@
 
 /* A matching set at most this large is scanned exactly (see plan_exact). */
 #define EXACT_MIN 2048
+/* the largest candidate pool a quantized search widens to (oversampling, the ball's x4): 4x
+ * the largest ef_search, about 40k x (id + distance) = 640 kB of candidates per search */
+#define POOL_MAX 40000
 
 typedef struct plan {
     const hs_search_opts *o;
@@ -596,6 +599,9 @@ static int check_opts(const hs_search_opts *o, hs_error *err)
         if (rc != HS_OK)
             return rc;
     }
+    int rc = hs_check_oversampling(o->oversampling, err);
+    if (rc != HS_OK)
+        return rc;
     if (o->hybrid && !(o->alpha >= 0.0 && o->alpha <= 1.0)) {
         hs_error_set(err, HS_ERANGE, "hybrid_alpha must be between 0 and 1 (got %g)", o->alpha);
         return hs_error_range(err, HS_ERANGE, HS_FIELD_HYBRID_ALPHA, 0, o->alpha, 0, 1);
@@ -669,9 +675,16 @@ int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search
     bool indexed = (opts->where && hs_where_size(opts->where)) || opts->hybrid;
     size_t k = opts->k ? opts->k : 10;
     size_t ef = HS_MAX(opts->ef ? opts->ef : hs_coll_ef_search(c), k);
-    /* scalar codes of points near the ball's boundary rank coarsely: widen the pool */
-    if (c->quantized && c->cfg.metric == HS_METRIC_POINCARE)
-        ef = HS_MIN(ef * 4, (size_t)40000);
+    if (c->quantized) {
+        /* oversampling: the walk on the codes keeps at least ceil(o * k) candidates, all
+         * re-scored on the full vectors; at most POOL_MAX from the factor (as the ball's x4) */
+        double o = opts->oversampling > 0 ? opts->oversampling : hs_coll_oversampling(c);
+        double want = ceil(o * (double)k - 1e-9);
+        ef = HS_MAX(ef, want < (double)POOL_MAX ? (size_t)want : (size_t)POOL_MAX);
+        /* scalar codes of points near the ball's boundary rank coarsely: widen the pool */
+        if (c->cfg.metric == HS_METRIC_POINCARE)
+            ef = HS_MIN(ef * 4, (size_t)POOL_MAX);
+    }
     void *qfull = calloc(1, c->full.rec_len), *qtrav = calloc(1, c->trav.rec_len);
     if (!qfull || !qtrav)
         rc = hs_error_set(err, HS_ENOMEM, "Out of memory");

@@ -21,12 +21,12 @@ DIGEST_KEYS = ["collection_name", "logical_clock", "vector_count", "count", "sta
                "state_hash_hex", "buckets"]
 STATS_KEYS = ["count", "dimension", "metric", "quantization", "indexing_queue", "deleted_count",
               "memory_bytes", "resident_bytes", "loaded", "m", "ef_construction", "ef_search",
-              "frozen"]
+              "oversampling", "frozen"]
 INFO_KEYS = DIGEST_KEYS + ["name"] + STATS_KEYS[1:]
 LIST_KEYS = ["name", "count", "dimension", "metric", "quantization", "indexing_queue",
              "deleted_count", "loaded"]
 CREATE_KEYS = ["name", "dimension", "metric", "quantization", "m", "ef_construction", "ef_search",
-               "logical_clock"]
+               "oversampling", "logical_clock"]
 
 
 @pytest.fixture(scope="module")
