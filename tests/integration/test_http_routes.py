@@ -995,7 +995,8 @@ def test_follower_refuses_writes_until_promoted(server_factory):
                         "replication"]
     assert st["role"] == "Follower" and st["upstream_peer"] == "http://127.0.0.1:9"
     assert list(st["replication"]) == ["connected", "leader_node_id", "watermark", "reconnects",
-                                       "last_error"]
+                                       "last_error", "digest_checks", "digest_mismatches",
+                                       "last_digest_check_ms", "last_digest_check"]
     assert st["replication"]["connected"] is False
     assert ok(http(s, "GET", "/readyz"))["role"] == "Follower"
     assert ok(http(s, "GET", "/api/status"))["role"] == "Follower"

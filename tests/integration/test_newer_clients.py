@@ -458,7 +458,8 @@ def test_field_numbers_follow_the_rule(pb):
         "FollowerStatus": ["node_id", "address", "watermark", "lag_records", "lag_seconds",
                            "connected", "last_ack_ms", "in_sync"],
         "ReplicationState": ["connected", "leader_node_id", "watermark", "reconnects",
-                             "last_error"],
+                             "last_error", "digest_checks", "digest_mismatches",
+                             "last_digest_check_ms", "last_digest_check"],
         "ClusterStatusResponse": ["node_id", "role", "upstream_peer", "downstream_peers",
                                   "logical_clock", "replication", "followers"],
     }
