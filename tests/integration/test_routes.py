@@ -19,7 +19,7 @@ def docs(server):
     assert st == 201, body
     assert h["location"] == "/api/collections/docs"
     assert list(body) == ["name", "dimension", "metric", "quantization", "m", "ef_construction",
-                          "ef_search", "logical_clock"]
+                          "ef_search", "oversampling", "logical_clock"]
     assert body["m"] == 8 and body["ef_construction"] == 50 and body["ef_search"] == 100
     st, _, body = http(server, "POST", "/api/collections/docs/insert/batch", {"vectors": [
         {"id": i, "vector": [i, i % 3], "metadata": {"cat": "ab"[i % 2], "n": i}}
