@@ -860,12 +860,6 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_
         hs_cat_set_loaded_locked(db, e, NULL);
     uint64_t clock = 0;
     rc = drop_clock_locked(db, e, how, &clock, err);
-    for (centry **p = &db->dropping; *p; p = &(*p)->drop_next)
-        if (*p == e) {
-            *p = e->drop_next;
-            break;
-        }
-    pthread_cond_broadcast(&db->cond); /* creates of the name waiting */
     if (rc == HS_OK && clock) {
         /* nothing writes any more (no handle is open): its last change is final; the note is
          * durable before any reader can see the drop */
@@ -889,6 +883,16 @@ static int drop_gated(hs_db *db, const char *tenant, const char *name, const hs_
     int mrc = db->io->rename(db->io->ctx, e->dir, trash);
     if (mrc == 0)
         mrc = db->io->fsync_dir(db->io->ctx, parent);
+    /* only now may a create of the name take the directory (and write its catalog record
+     * after the drop's) */
+    pthread_mutex_lock(&db->lock);
+    for (centry **p = &db->dropping; *p; p = &(*p)->drop_next)
+        if (*p == e) {
+            *p = e->drop_next;
+            break;
+        }
+    pthread_cond_broadcast(&db->cond); /* creates of the name waiting */
+    pthread_mutex_unlock(&db->lock);
     if (mrc == 0)
         hs_remove_tree(db->io, trash);
     if (mrc < 0 && rc == HS_OK)
