@@ -1112,6 +1112,14 @@ int hs_db_sync(hs_db *db, hs_error *err);
  */
 int hs_db_replica_reset(hs_db *db, uint64_t horizon, hs_error *err);
 
+/* The highest clock of any change this node holds: each collection's latest change and create,
+ * each drop noted.  Unlike hs_db_clock (a reservation after a restart, + 1 after a follower's
+ * merge) it names a change this node has; a follower compares it with where a new leader's
+ * history parts from its own (server/repl_history.c).  Exact once the database is open (the
+ * open replays every log a checkpoint does not cover).  Ownership: none.  Thread-safety: safe.
+ * Errors: none. */
+uint64_t hs_db_held_clock(hs_db *db);
+
 /* The clock of the latest drop of (tenant, name) this node remembers (its drop notes), 0 when
  * none: what a leader waits for its followers to acknowledge after hs_collection_drop (a later
  * drop of the name only gives a higher clock).  Ownership: none.  Thread-safety: safe.

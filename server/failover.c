@@ -225,7 +225,7 @@ static void lease_keep(void)
 
 static uint64_t applied(void)
 {
-    return hs_db_clock(g_srv.db);
+    return hs_db_held_clock(g_srv.db); /* not the clock: a reservation after a restart */
 }
 
 static void register_node(void)

@@ -61,7 +61,7 @@ struct hs_gcall {
     hs_rstream *repl; /* Replicate, ReplicateSnapshot (repl_leader.c), NULL for other calls */
     /* metadata sent with the initial metadata and with the status: the arrays and the values'
      * slices live until the call is freed (keys are static strings) */
-    grpc_metadata initial_md[2];
+    grpc_metadata initial_md[3];
     size_t n_initial_md;
     grpc_metadata trailers[2];
     size_t n_trailers;

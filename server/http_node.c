@@ -14,6 +14,7 @@
 #include "server/http_route.h"
 #include "server/failover.h"
 #include "server/repl.h"
+#include "server/repl_history.h"
 #include "util/log.h"
 #include "util/numfmt.h"
 #include "util/utf8.h"
@@ -45,6 +46,9 @@ static void follower_replication(sb *b)
     char check[200];
     uint64_t check_ms;
     hs_repl_follower_last_check(&check_ms, check, sizeof(check));
+    hs_sb_printf(b, ",\"leader_changes_continued\":%llu,\"full_resyncs\":%llu",
+                 (unsigned long long)hs_repl_follower_continued(),
+                 (unsigned long long)hs_repl_follower_resyncs());
     hs_sb_printf(b, ",\"digest_checks\":%llu,\"digest_mismatches\":%llu,\"last_digest_check_ms\":",
                  (unsigned long long)hs_repl_follower_digest_checks(),
                  (unsigned long long)hs_repl_follower_digest_mismatches());
@@ -117,7 +121,14 @@ void hs_route_cluster(hctx *c)
         hs_sb_puts(b, "null");
         leader_followers(b, st);
     }
-    if (hs_failover_enabled()) /* after the spec's members: the etcd epoch and the write gate */
+    uint64_t epoch_id, epoch_start; /* after the spec's members: the history's latest epoch */
+    hs_history_current(&epoch_id, &epoch_start);
+    if (epoch_id)
+        hs_sb_printf(b, ",\"epoch\":{\"id\":\"%016llx\",\"start\":%llu}",
+                     (unsigned long long)epoch_id, (unsigned long long)epoch_start);
+    else
+        hs_sb_puts(b, ",\"epoch\":null");
+    if (hs_failover_enabled()) /* the etcd epoch and the write gate */
         hs_sb_printf(b, ",\"failover\":{\"epoch\":%lld,\"writable\":%s}",
                      (long long)hs_failover_epoch(),
                      !follower && hs_failover_write_ok() ? "true" : "false");
@@ -136,7 +147,8 @@ int hs_node_promote(void)
     pthread_mutex_lock(&promoting);
     if (__atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE)) {
         hs_repl_follower_stop();
-        if (hs_ops_role_persist(false)) {
+        /* nothing is applied any more: the epoch begins after everything held */
+        if (hs_history_begin(hs_db_held_clock(g_srv.db)) || hs_ops_role_persist(false)) {
             if (hs_repl_follower_start()) /* still a follower: following again */
                 hs_log(HS_LOG_ERROR, "the replication client did not start again");
             rc = -1;

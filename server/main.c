@@ -17,6 +17,7 @@
 
 #include "server/failover.h"
 #include "server/repl.h"
+#include "server/repl_history.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -96,6 +97,12 @@ int main(int argc, char **argv)
     snprintf(g_srv.node_id, sizeof(g_srv.node_id), "%s", hs_db_node_id(g_srv.db));
     hs_events_observe(g_srv.db); /* change-stream readers wake on applied changes */
     if (hs_ops_role_init()) { /* B11.1, B11.7: logged */
+        hs_db_close(g_srv.db, NULL);
+        return 2;
+    }
+    /* a leader's writes go into an epoch of its own, begun after everything it holds */
+    hs_history_load();
+    if (!g_srv.follower && hs_history_begin(hs_db_held_clock(g_srv.db))) {
         hs_db_close(g_srv.db, NULL);
         return 2;
     }

@@ -658,6 +658,16 @@ char *hs_metrics_text(size_t *len)
            "Digest mismatches found by the follower (each repaired by a snapshot bootstrap).");
     fprintf(o, "hyperspace_replication_digest_mismatches_total %llu\n",
             (unsigned long long)hs_repl_follower_digest_mismatches());
+    family(o, "hyperspace_replication_leader_changes_continued_total", "counter",
+           "Leader changes the follower took without a resync (its history a prefix of the new "
+           "leader's).");
+    fprintf(o, "hyperspace_replication_leader_changes_continued_total %llu\n",
+            (unsigned long long)hs_repl_follower_continued());
+    family(o, "hyperspace_replication_full_resyncs_total", "counter",
+           "Times the follower discarded its data to resynchronise (a diverged history, a leader "
+           "without epochs, a snapshot bootstrap).");
+    fprintf(o, "hyperspace_replication_full_resyncs_total %llu\n",
+            (unsigned long long)hs_repl_follower_resyncs());
     family(o, "hyperspace_replication_sync_timeouts_total", "counter",
            "Writes answered REPLICATION_TIMEOUT: fewer followers than --sync-replicas confirmed "
            "them in time (leader).");

@@ -106,6 +106,11 @@ uint64_t hs_repl_follower_watermark(void);        /* B11.3 */
 uint64_t hs_repl_follower_records_applied(void);  /* records applied since start */
 uint64_t hs_repl_follower_errors(void);           /* skipped or failed records, stream errors */
 uint64_t hs_repl_follower_reconnects(void);
+/* Leader changes taken without a resync (this node's history a prefix of the new leader's,
+ * repl_history.h), and full resyncs (local data discarded: a diverged history, a leader without
+ * epochs, a snapshot bootstrap). */
+uint64_t hs_repl_follower_continued(void);
+uint64_t hs_repl_follower_resyncs(void);
 /* The leader's node id ("" when not known yet) and the last replication error message ("" when
  * none) into buf (cap bytes, NUL-terminated). */
 void hs_repl_follower_leader_id(char *buf, size_t cap);

@@ -66,6 +66,7 @@
 #include "server/grpc_int.h"
 #include "server/repl.h"
 #include "server/repl_apply.h"
+#include "server/repl_history.h"
 #include "server/repl_verify.h"
 #include "util/log.h"
 
@@ -121,6 +122,9 @@ typedef struct follower {
     bool sync_mode;           /* the leader waits for acknowledgements (HS_REPL_SYNC_MD) */
     bool sync_failed, ack_failed; /* the last sync / acknowledgement failed: no hurry then */
     double last_verify;       /* when the last convergence check ran (repl_verify.c) */
+    char leader_hist[HS_HISTORY_WIRE_CAP + 64]; /* the leader's epochs as its last call gave */
+    /* atomics: leader changes taken without a resync, full resyncs (reset or snapshot) */
+    uint64_t continued, resyncs;
 } follower;
 
 static follower F = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
@@ -141,6 +145,16 @@ static bool stopping(void)
 uint64_t hs_repl_follower_connected(void)
 {
     return (uint64_t)__atomic_load_n(&F.connected, __ATOMIC_ACQUIRE);
+}
+
+uint64_t hs_repl_follower_continued(void)
+{
+    return __atomic_load_n(&F.continued, __ATOMIC_RELAXED);
+}
+
+uint64_t hs_repl_follower_resyncs(void)
+{
+    return __atomic_load_n(&F.resyncs, __ATOMIC_RELAXED);
 }
 
 uint64_t hs_repl_follower_reconnects(void)
@@ -568,6 +582,11 @@ static int take_new_leader(const char *id)
 {
     if (hs_repl_reset(0))
         return -1;
+    __atomic_fetch_add(&F.resyncs, 1, __ATOMIC_RELAXED);
+    /* nothing held: the leader's epochs (none from a leader without them) are ours; a crash
+     * before this resets again */
+    if (hs_history_adopt(F.leader_hist))
+        return -1;
     hs_repl_set_watermark(0);
     F.durable = F.acked = 0;
     F.ack_unimplemented = false;
@@ -579,7 +598,8 @@ static int take_new_leader(const char *id)
 
 /* ---- one Replicate stream -------------------------------------------------------------------- */
 
-typedef enum end_kind { END_RETRY, END_RESYNC, END_NEW_LEADER, END_STOP } end_kind;
+/* END_AGAIN: a new call at once (the watermark changed after the request went out) */
+typedef enum end_kind { END_RETRY, END_RESYNC, END_NEW_LEADER, END_STOP, END_AGAIN } end_kind;
 
 typedef struct session {
     stream st;
@@ -603,6 +623,84 @@ static void session_abort(session *s, end_kind e)
     stream_cancel(&s->st);
 }
 
+/* Waits until nothing this node ticked itself is still being applied (a write of a leader
+ * that just lost its key); false after 5 s. */
+static bool writes_settled(void)
+{
+    for (int i = 0; i < 50; i++) {
+        uint64_t clock = hs_db_clock(g_srv.db);
+        if (hs_db_applied_clock(g_srv.db) >= clock)
+            return true;
+        hs_db_wait_applied(g_srv.db, clock - 1, 100);
+    }
+    return false;
+}
+
+/* Issue 15 item 4: this node goes on with the leader when what it holds is a prefix of the
+ * leader's history (repl_history.h); a diverged node resyncs fully.  1: go on (the leader's
+ * epochs adopted, a new leader recorded); 0: the session ends (a resync, or a retry);
+ * -1: the leader's epochs do not parse (the session ends). */
+static int check_history(session *s, const char *id, const char *cur)
+{
+    bool own = !cur[0] && hs_repl_has_collections(); /* a former leader's data */
+    if (own && !writes_settled()) {
+        hs_log(HS_LOG_WARN, "replication: writes of this node are still being applied; "
+               "retrying");
+        session_abort(s, END_RETRY);
+        return 0;
+    }
+    uint64_t held = hs_db_held_clock(g_srv.db), at;
+    int p = hs_history_prefix(F.leader_hist, held, &at);
+    if (p < 0) {
+        hs_log(HS_LOG_ERROR, "replication: the epochs the leader %s sent do not parse; not "
+               "following it", id);
+        hs_repl_error("the leader's %s does not parse", HS_REPL_HISTORY_MD);
+        hs_repl_count_errors(1);
+        session_abort(s, END_RETRY);
+        return -1;
+    }
+    if (!p) {
+        hs_log(HS_LOG_WARN, "replication: this node's history parts from the leader %s's at "
+               "clock %llu and it holds changes up to %llu; discarding local data and "
+               "resynchronising", id, (unsigned long long)at, (unsigned long long)held);
+        snprintf(s->new_leader, sizeof(s->new_leader), "%s", id);
+        session_abort(s, END_NEW_LEADER);
+        return 0;
+    }
+    if (hs_history_adopt(F.leader_hist)) {
+        session_abort(s, END_RETRY);
+        return 0;
+    }
+    if (!strcmp(cur, id) || (!cur[0] && !own))
+        return 1; /* the same leader, or a first one of an empty follower (recorded below) */
+    uint64_t from = hs_repl_watermark();
+    if (own) { /* everything held is this node's own and complete: resume after it */
+        hs_repl_set_watermark(held);
+        if (sync_now()) {
+            session_abort(s, END_RETRY);
+            return 0;
+        }
+        from = held;
+    }
+    pthread_mutex_lock(&F.lock);
+    snprintf(F.leader_id, sizeof(F.leader_id), "%s", id);
+    pthread_mutex_unlock(&F.lock);
+    if (state_write(id, F.durable)) {
+        session_abort(s, END_RETRY);
+        return 0;
+    }
+    __atomic_fetch_add(&F.continued, 1, __ATOMIC_RELAXED);
+    hs_log(HS_LOG_INFO, "Leader changed from %s to %s; this node's history is a prefix of the "
+           "new leader's (holds changes up to clock %llu, the histories part at %llu): "
+           "continuing from clock %llu without a resync", cur[0] ? cur : "(this node)", id,
+           (unsigned long long)held, (unsigned long long)at, (unsigned long long)from);
+    if (own) { /* the call asked from the old watermark: ask again from `held` */
+        session_abort(s, END_AGAIN);
+        return 0;
+    }
+    return 1;
+}
+
 /* The leader's id (B11.5): the recorded one goes on; the first one of a follower without local
  * data is recorded; any other means a new leader. */
 static void on_init(session *s, bool ok)
@@ -624,7 +722,19 @@ static void on_init(session *s, bool ok)
         return;
     }
     leader_id(cur, sizeof(cur));
-    if (strcmp(cur, id) && (cur[0] || hs_repl_has_collections())) {
+    F.leader_hist[0] = 0;
+    if (md_value(&s->st.init_md, HS_REPL_HISTORY_MD, F.leader_hist, sizeof(F.leader_hist))) {
+        int h = check_history(s, id, cur);
+        if (h <= 0) {
+            if (h < 0)
+                F.leader_hist[0] = 0;
+            return;
+        }
+    } else if (hs_history_adopt("")) { /* a leader without epochs: none describe our data */
+        session_abort(s, END_RETRY);
+        return;
+    } else if (strcmp(cur, id) && (cur[0] || hs_repl_has_collections())) {
+        /* a leader without epochs: any other leader means a resync */
         hs_log(HS_LOG_WARN, "Leader changed from %s to %s; discarding local data and "
                "resynchronising", cur[0] ? cur : "(unknown)", id);
         snprintf(s->new_leader, sizeof(s->new_leader), "%s", id);
@@ -838,6 +948,7 @@ typedef struct snap {
     bool failed;   /* the stream cannot give a whole archive */
     uint64_t clock, bytes;
     char leader[64]; /* the node id the stream gave */
+    char hist[HS_HISTORY_WIRE_CAP + 64]; /* its epochs ("" when it sent none) */
 } snap;
 
 /* Handles the next event of the snapshot call (a stop cancels it); false once nothing is
@@ -870,6 +981,8 @@ static bool snap_event(snap *c)
                     stream_cancel(&c->st);
                 } else {
                     snprintf(c->leader, sizeof(c->leader), "%s", id);
+                    if (!md_value(&c->st.init_md, HS_REPL_HISTORY_MD, c->hist, sizeof(c->hist)))
+                        c->hist[0] = 0;
                 }
             }
         } else if ((intptr_t)ev.tag == T_STATUS) {
@@ -1028,6 +1141,10 @@ static int bootstrap(void)
         goto fail;
     }
     hs_snapshot_delete(g_srv.db, BOOT_ARCHIVE, NULL);
+    /* what is held now is the leader's up to the archive's clock: its epochs are ours */
+    if (hs_history_adopt(c.hist[0] ? c.hist : F.leader_hist))
+        goto fail;
+    __atomic_fetch_add(&F.resyncs, 1, __ATOMIC_RELAXED);
     hs_repl_set_watermark(c.clock);
     if (sync_now() || state_write(id, c.clock))
         return -1;
@@ -1078,6 +1195,8 @@ static void *client_main(void *arg)
         end_kind e = run_session(b, &delivered, &open_s, new_leader);
         if (e == END_STOP || stopping())
             break;
+        if (e == END_AGAIN)
+            continue;
         if (e == END_NEW_LEADER && take_new_leader(new_leader) == 0)
             continue; /* at once, from clock 0 */
         if (e == END_RESYNC && bootstrap() == 0)

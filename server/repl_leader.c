@@ -54,6 +54,7 @@
 #include "hyperspace.pb-c.h"
 #include "server/grpc_int.h"
 #include "server/repl.h"
+#include "server/repl_history.h"
 #include "util/log.h"
 
 /* How long a stream's thread sleeps at most before it looks at its ending flags again (the
@@ -863,6 +864,13 @@ void hs_repl_initial_md(hs_gcall *c)
         c->initial_md[1].value = grpc_slice_from_static_string("1");
         c->n_initial_md = 2;
     }
+    char wire[HS_HISTORY_WIRE_CAP];
+    hs_history_wire(wire, sizeof(wire));
+    if (wire[0]) { /* where a follower's history parts from ours (repl_history.h) */
+        c->initial_md[c->n_initial_md].key = grpc_slice_from_static_string(HS_REPL_HISTORY_MD);
+        c->initial_md[c->n_initial_md].value = grpc_slice_from_copied_string(wire);
+        c->n_initial_md++;
+    }
 }
 
 /* ---- synchronous acknowledgement ---------------------------------------------------------------- */
@@ -1032,6 +1040,8 @@ static void follower_state(Hyperspace__ReplicationState *rs, char *leader_id, si
     rs->watermark = hs_repl_follower_watermark();
     rs->reconnects = hs_repl_follower_reconnects();
     rs->last_error = last_error;
+    rs->leader_changes_continued = hs_repl_follower_continued();
+    rs->full_resyncs = hs_repl_follower_resyncs();
 }
 
 void hs_repl_cluster_status(hs_gcall *c, const uint8_t *msg, size_t len)
@@ -1050,6 +1060,12 @@ void hs_repl_cluster_status(hs_gcall *c, const uint8_t *msg, size_t len)
     out.role = is_follower ? "Follower" : "Leader";
     out.upstream_peer = is_follower ? g_srv.cfg.leader : "";
     out.logical_clock = hs_db_clock(g_srv.db);
+    char epoch[24] = "";
+    uint64_t epoch_id;
+    hs_history_current(&epoch_id, &out.epoch_start);
+    if (epoch_id)
+        snprintf(epoch, sizeof(epoch), "%016llx", (unsigned long long)epoch_id);
+    out.epoch_id = epoch;
     if (!st || !fs || !fp || !peers) {
         hs_gcall_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "Out of memory");
     } else if (is_follower) {

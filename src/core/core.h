@@ -634,6 +634,8 @@ int hs_drops_find_locked(const hs_db *db, const char *tenant, const char *name,
  * drop): such notes no longer name it, so the open does not finish that drop again on it.
  * db->lock held. */
 void hs_drops_disarm_locked(hs_db *db, const centry *e);
+/* The highest clock of a drop noted (0 when none; not the horizon).  db->lock. */
+uint64_t hs_drops_max_locked(const hs_db *db);
 /* The clock of the latest drop noted of a collection of that name (0: none).  db->lock. */
 uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *name);
 /* Reads <root>/.drops into db->drops at open and rewrites it (no other thread runs). */

@@ -303,3 +303,11 @@ uint64_t hs_db_drop_clock(hs_db *db, const char *tenant, const char *name)
     pthread_mutex_unlock(&db->lock);
     return c;
 }
+
+uint64_t hs_drops_max_locked(const hs_db *db)
+{
+    uint64_t m = 0;
+    for (size_t i = 0, n = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES); i < n; i++)
+        m = HS_MAX(m, kept_locked(db, i)->dropped);
+    return m;
+}

@@ -326,6 +326,25 @@ int hs_db_sync(hs_db *db, hs_error *err)
     return first;
 }
 
+/* ---- the history held --------------------------------------------------------------------- */
+
+uint64_t hs_db_held_clock(hs_db *db)
+{
+    pthread_mutex_lock(&db->lock);
+    uint64_t m = hs_drops_max_locked(db);
+    for (const centry *e = db->entries; e; e = e->next) {
+        m = HS_MAX(m, e->created_clock);
+        if (e->state == CE_LOADED)
+            m = HS_MAX(m, __atomic_load_n(&e->coll->clock, __ATOMIC_ACQUIRE));
+        else
+            m = HS_MAX(m, e->cold_clock); /* exact once open replayed every pending log */
+    }
+    for (const centry *e = db->dropping; e; e = e->drop_next)
+        m = HS_MAX(m, e->created_clock);
+    pthread_mutex_unlock(&db->lock);
+    return m;
+}
+
 /* ---- reset ----------------------------------------------------------------------------------- */
 
 typedef struct reset_names {

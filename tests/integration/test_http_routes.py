@@ -674,8 +674,11 @@ def test_cluster_status_and_promote_on_a_leader(srv):
     assert_json_headers(h)
     # the spec's members in its order, then a leader's followers (docs/api/http.md)
     assert list(body) == ["node_id", "role", "upstream_peer", "downstream_peers", "logical_clock",
-                          "replication", "followers"]
+                          "replication", "followers", "epoch"]
     assert body["followers"] == []
+    # a leader writes in an epoch of its own, begun after everything it holds
+    assert list(body["epoch"]) == ["id", "start"] and len(body["epoch"]["id"]) == 16
+    assert 1 <= body["epoch"]["start"] <= body["logical_clock"] + 1
     assert body["role"] == "Leader" and body["upstream_peer"] is None
     assert body["downstream_peers"] == [] and body["replication"] is None
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
@@ -992,10 +995,12 @@ def test_follower_refuses_writes_until_promoted(server_factory):
     s = server_factory(args=["--role", "follower", "--leader", "http://127.0.0.1:9"])
     st = ok(http(s, "GET", "/api/cluster/status"))
     assert list(st) == ["node_id", "role", "upstream_peer", "downstream_peers", "logical_clock",
-                        "replication"]
+                        "replication", "epoch"]
+    assert st["epoch"] is None  # a follower that never led nor followed anyone
     assert st["role"] == "Follower" and st["upstream_peer"] == "http://127.0.0.1:9"
     assert list(st["replication"]) == ["connected", "leader_node_id", "watermark", "reconnects",
-                                       "last_error", "digest_checks", "digest_mismatches",
+                                       "last_error", "leader_changes_continued", "full_resyncs",
+                                       "digest_checks", "digest_mismatches",
                                        "last_digest_check_ms", "last_digest_check"]
     assert st["replication"]["connected"] is False
     assert ok(http(s, "GET", "/readyz"))["role"] == "Follower"

@@ -459,9 +459,11 @@ def test_field_numbers_follow_the_rule(pb):
                            "connected", "last_ack_ms", "in_sync"],
         "ReplicationState": ["connected", "leader_node_id", "watermark", "reconnects",
                              "last_error", "digest_checks", "digest_mismatches",
-                             "last_digest_check_ms", "last_digest_check"],
+                             "last_digest_check_ms", "last_digest_check",
+                             "leader_changes_continued", "full_resyncs"],
         "ClusterStatusResponse": ["node_id", "role", "upstream_peer", "downstream_peers",
-                                  "logical_clock", "replication", "followers"],
+                                  "logical_clock", "replication", "followers", "epoch_id",
+                                  "epoch_start"],
     }
 
 

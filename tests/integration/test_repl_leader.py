@@ -384,7 +384,8 @@ def test_followers_refuse_replication_and_name_their_leader_on_writes(server_fac
     assert st["downstream_peers"] == [] and "followers" not in st
     assert set(st["replication"]) == {"connected", "leader_node_id", "watermark", "reconnects",
                                       "last_error", "digest_checks", "digest_mismatches",
-                                      "last_digest_check_ms", "last_digest_check"}
+                                      "last_digest_check_ms", "last_digest_check",
+                                      "leader_changes_continued", "full_resyncs"}
     g = db.ClusterStatus(P.Empty())
     assert g.role == "Follower" and g.upstream_peer == "127.0.0.1:59999"
     assert g.HasField("replication") and list(g.followers) == []

@@ -514,14 +514,78 @@ def test_leader_change_resynchronises(cluster):
     took = wait_converged(cluster, l2, [f], timeout=10)
     print("REPL leader change: converged to the new leader in %.2f s" % took)
     assert ("default_admin", "only_l1") not in state(cluster, f)
-    assert "WARN Leader changed from %s to %s; discarding local data and resynchronising" % (
-        id1, id2) in f.output()
-    assert cluster_status(f)["replication"]["leader_node_id"] == id2
+    # two leaders that never shared an epoch: the histories part at clock 1
+    assert ("WARN replication: this node's history parts from the leader %s's at clock 1 and "
+            "it holds changes up to " % id2) in f.output()
+    assert "; discarding local data and resynchronising" in f.output()
+    rep = cluster_status(f)["replication"]
+    assert rep["leader_node_id"] == id2 and rep["full_resyncs"] >= 1
+    assert rep["leader_changes_continued"] == 0
+    assert cluster_status(f)["epoch"] == cluster_status(l2)["epoch"]
     # the new leader is remembered: a restart keeps the data
     cluster.restart(f, sig=signal.SIGKILL)
     w2.run(100)
     wait_converged(cluster, l2, [f])
-    assert f.output().count("Leader changed from") == 1
+    assert f.output().count("discarding local data") == 1
+    assert cluster_status(f)["replication"]["full_resyncs"] == 0  # this process's
+
+
+def test_prefix_follower_continues_and_a_diverged_one_resyncs(cluster):
+    """Issue 15 item 4: after a promotion, a follower whose history is a prefix of the new
+    leader's goes on from its watermark (no data discarded); one holding changes the new leader
+    never got resyncs fully.  Both end with the new leader's state."""
+    l = cluster.leader()
+    f1, f2 = cluster.follower(l), cluster.follower(l)
+    w = Workload(l, seed=21)
+    w.setup()
+    w.run(600)
+    wait_converged(cluster, l, [f1, f2])
+    e_l = cluster_status(l)["epoch"]
+    assert e_l is not None and cluster_status(f1)["epoch"] == e_l == cluster_status(f2)["epoch"]
+    l.stop(sig=signal.SIGKILL)
+    p = ok(http(f1, "POST", "/api/cluster/promote"))
+    assert p["role"] == "Leader"
+    e_1 = cluster_status(f1)["epoch"]
+    assert e_1["id"] != e_l["id"] and e_1["start"] > e_l["start"]
+    # f2 follows the promoted f1 (a restart, as an operator would re-point it)
+    held = state(cluster, f2)
+    cluster.restart(f2, args=["--role", "follower", "--leader", f1.grpc_target])
+    w.s = f1
+    w.run(300)
+    took = wait_converged(cluster, f1, [f2], timeout=60)
+    print("REPL prefix follower: converged with the promoted leader %.2f s after the last write"
+          % took)
+    out = f2.output()
+    assert "this node's history is a prefix of the new leader's" in out, out[-4000:]
+    assert "discarding local data" not in out and "bootstrapped from" not in out
+    rep = cluster_status(f2)["replication"]
+    assert rep["leader_changes_continued"] == 1 and rep["full_resyncs"] == 0, rep
+    assert cluster_status(f2)["epoch"] == e_1
+    g = cluster.stub(f2).ClusterStatus(cluster.pb[0].Empty())  # the same through gRPC
+    assert g.epoch_id == e_1["id"] and g.epoch_start == e_1["start"]
+    assert g.replication.leader_changes_continued == 1 and g.replication.full_resyncs == 0
+    assert held  # it went on from what it held: nothing was dropped on the way
+    # a follower f3 of f1 falls behind (stopped) while f2 keeps up; then f1 dies and f3 is
+    # promoted: f2 holds changes f3 never got, so f2's history parts from f3's below its clock
+    f3 = cluster.follower(f1)
+    wait_converged(cluster, f1, [f2, f3])
+    f3.stop()
+    w.run(200)
+    wait_converged(cluster, f1, [f2])
+    f1.stop(sig=signal.SIGKILL)
+    f3 = cluster.restart(f3, args=["--role", "follower", "--leader", "127.0.0.1:9"])
+    ok(http(f3, "POST", "/api/cluster/promote"))
+    cluster.restart(f2, args=["--role", "follower", "--leader", f3.grpc_target])
+    ok(http(f3, "POST", "/api/collections", {"name": "after", "dimension": 2, "metric": "l2"}),
+       201)
+    ok(http(f3, "POST", "/api/collections/after/insert", {"id": 1, "vector": [1, 2]}))
+    wait_converged(cluster, f3, [f2], timeout=60)
+    out = f2.output()
+    assert "this node's history parts from the leader" in out, out[-4000:]
+    assert "discarding local data and resynchronising" in out
+    rep = cluster_status(f2)["replication"]
+    assert rep["full_resyncs"] >= 1 and rep["leader_changes_continued"] == 0, rep
+    assert cluster_status(f2)["epoch"] == cluster_status(f3)["epoch"]
 
 
 def test_promotion_stops_following_and_takes_writes(cluster):
