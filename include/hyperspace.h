@@ -1027,6 +1027,15 @@ typedef struct hs_node_changes hs_node_changes;
  */
 int hs_node_changes_open(hs_db *db, uint64_t after, hs_node_changes **out, hs_error *err);
 
+/* hs_node_changes_open with flags.  HS_NODE_CHANGES_SAME_HISTORY: the caller has established
+ * that `after` is a position in the history this node holds now (a follower whose epochs are a
+ * prefix of this node's, server/repl_history.h), so the history a hs_db_replica_reset forgot
+ * does not end the reader: only drops of the current history no longer remembered do (those
+ * the ring of notes let go, and everything below a bootstrap archive's clock). */
+#define HS_NODE_CHANGES_SAME_HISTORY 1u
+int hs_node_changes_open_ex(hs_db *db, uint64_t after, unsigned flags, hs_node_changes **out,
+                            hs_error *err);
+
 /*
  * The next change: HS_OK with *got = 1 and *out filled, or *got = 0 when every change up to the
  * applied clock at the call was delivered (wait with hs_db_wait_applied, then call again).

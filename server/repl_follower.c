@@ -123,6 +123,7 @@ typedef struct follower {
     bool sync_failed, ack_failed; /* the last sync / acknowledgement failed: no hurry then */
     double last_verify;       /* when the last convergence check ran (repl_verify.c) */
     char leader_hist[HS_HISTORY_WIRE_CAP + 64]; /* the leader's epochs as its last call gave */
+    char send_hist[HS_HISTORY_WIRE_CAP];        /* ours, sent with the Replicate in flight */
     /* atomics: leader changes taken without a resync, full resyncs (reset or snapshot) */
     uint64_t continued, resyncs;
 } follower;
@@ -411,11 +412,16 @@ static int stream_open(stream *s, void *method, const ProtobufCMessage *req)
     if (stop)
         grpc_call_cancel(s->call, NULL);
     s->send = pack(req);
-    grpc_metadata md[2];
+    grpc_metadata md[3];
+    size_t nmd = call_md(md);
+    if (method == F.m_replicate && F.send_hist[0]) { /* where our position lies (leader side) */
+        md[nmd].key = grpc_slice_from_static_string(HS_REPL_HISTORY_MD);
+        md[nmd++].value = grpc_slice_from_static_string(F.send_hist);
+    }
     grpc_op ops[3];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = call_md(md);
+    ops[0].data.send_initial_metadata.count = nmd;
     ops[0].data.send_initial_metadata.metadata = md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = s->send;
@@ -673,14 +679,16 @@ static int check_history(session *s, const char *id, const char *cur)
     }
     if (!strcmp(cur, id) || (!cur[0] && !own))
         return 1; /* the same leader, or a first one of an empty follower (recorded below) */
-    uint64_t from = hs_repl_watermark();
-    if (own) { /* everything held is this node's own and complete: resume after it */
-        hs_repl_set_watermark(held);
+    /* a position in the old leader's clock space above every change held may be a clock the
+     * new leader uses: resume after the last change held at most (everything up to it is
+     * here: applied in order, or this node's own) */
+    uint64_t was = hs_repl_watermark(), from = own || was > held ? held : was;
+    if (from != was) {
+        hs_repl_set_watermark(from);
         if (sync_now()) {
             session_abort(s, END_RETRY);
             return 0;
         }
-        from = held;
     }
     pthread_mutex_lock(&F.lock);
     snprintf(F.leader_id, sizeof(F.leader_id), "%s", id);
@@ -694,7 +702,7 @@ static int check_history(session *s, const char *id, const char *cur)
            "new leader's (holds changes up to clock %llu, the histories part at %llu): "
            "continuing from clock %llu without a resync", cur[0] ? cur : "(this node)", id,
            (unsigned long long)held, (unsigned long long)at, (unsigned long long)from);
-    if (own) { /* the call asked from the old watermark: ask again from `held` */
+    if (from != was) { /* the call asked from the old watermark: ask again */
         session_abort(s, END_AGAIN);
         return 0;
     }
@@ -855,6 +863,7 @@ static end_kind run_session(hs_repl_batch *b, uint64_t *delivered, double *open_
     F.sync_mode = false;
     Hyperspace__ReplicationRequest req = HYPERSPACE__REPLICATION_REQUEST__INIT;
     req.last_logical_clock = hs_repl_watermark();
+    hs_history_wire(F.send_hist, sizeof(F.send_hist));
     if (stream_open(&s.st, F.m_replicate, &req.base))
         s.abort = true;
     while (s.st.pending > 0 || F.ack) {

@@ -75,6 +75,7 @@ struct hs_rstream {
     uint64_t after;         /* Replicate: last_logical_clock (immutable) */
     char peer[64];          /* ip:port (immutable) */
     char node_id[40];       /* the follower's, from its request metadata; "" = not sent */
+    bool same_history;      /* Replicate: `after` lies in our history (its epochs, checked) */
     pthread_cond_t cv;      /* with call->mu: a send completed, the client left, stop */
     /* call->mu: */
     bool end;               /* end with end_status once nothing is in flight */
@@ -575,7 +576,8 @@ static void *log_main(void *arg)
     hs_error err;
     memset(&err, 0, sizeof(err));
     s->pos = s->after;
-    int rc = hs_node_changes_open(g_srv.db, s->after, &r, &err);
+    int rc = hs_node_changes_open_ex(g_srv.db, s->after,
+                                     s->same_history ? HS_NODE_CHANGES_SAME_HISTORY : 0, &r, &err);
     hs_log(HS_LOG_INFO, "Replication stream to %s%s%s opened after clock %llu%s", s->peer,
            s->node_id[0] ? " (node " : "", s->node_id[0] ? s->node_id : "",
            (unsigned long long)s->after, s->node_id[0] ? ")" : "");
@@ -724,6 +726,28 @@ static void node_id_of(hs_gcall *c, char *out, size_t cap)
                                 GRPC_SLICE_LENGTH(c->md.metadata[i].value));
 }
 
+/* Whether the follower's epochs (request metadata HS_REPL_HISTORY_MD) put `after` in this node's
+ * history: then what a replica reset of this node forgot does not concern it (repl_history.h;
+ * the follower checks the same with what it really holds before it applies anything). */
+static bool same_history(hs_gcall *c, uint64_t after)
+{
+    for (size_t i = 0; i < c->md.count; i++) {
+        if (grpc_slice_str_cmp(c->md.metadata[i].key, HS_REPL_HISTORY_MD))
+            continue;
+        size_t n = GRPC_SLICE_LENGTH(c->md.metadata[i].value);
+        char *wire = malloc(n + 1);
+        if (!wire)
+            return false;
+        memcpy(wire, GRPC_SLICE_START_PTR(c->md.metadata[i].value), n);
+        wire[n] = 0;
+        uint64_t at;
+        bool same = n <= HS_HISTORY_WIRE_CAP && hs_history_prefix(wire, after, &at) == 1;
+        free(wire);
+        return same;
+    }
+    return false;
+}
+
 /* Lists the stream, arms the close batch and starts its thread; false (and f set) when it
  * cannot (the caller answers). */
 static bool stream_start(hs_gcall *c, hs_rstream *s, void *(*main_fn)(void *), hs_fail *f)
@@ -815,6 +839,7 @@ void hs_repl_replicate(hs_gcall *c, const uint8_t *msg, size_t len)
         return hs_gcall_fail(c, &f);
     }
     s->after = after;
+    s->same_history = after > 0 && same_history(c, after);
     if (s->node_id[0])
         follower_stream_opened(s->node_id, after, s->peer);
     if (!stream_start(c, s, log_main, &f)) {

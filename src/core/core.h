@@ -225,6 +225,9 @@ struct hs_db {
     } drops[HS_DROP_NOTES];
     size_t ndrops; /* drops noted so far; the latest HS_DROP_NOTES are kept */
     uint64_t drop_horizon; /* the highest clock of a drop no longer noted (db->lock) */
+    /* the same for the history the node holds now: drops the ring let go, and the base of the
+     * latest reset (0, or a bootstrap archive's clock); without the history a reset forgot */
+    uint64_t drop_kept_horizon; /* (db->lock) */
     int drops_fd;          /* <root>/.drops open for appending, -1 when not (db->lock) */
     uint64_t drops_len;    /* its length (db->lock) */
     uint32_t drops_records; /* records in the file (db->lock): rewritten past 2 x the notes */
@@ -642,11 +645,12 @@ uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *n
 int hs_drops_open(hs_db *db, hs_error *err);
 /* Closes the file (rewritten when an append failed). */
 void hs_drops_close(hs_db *db);
-/* The highest clock of a drop no longer noted (0: none forgotten). */
-uint64_t hs_drops_horizon(hs_db *db);
-/* Forgets every note and raises the horizon to at least `horizon`; the file rewritten (db->lock
- * held). */
-int hs_drops_forget_locked(hs_db *db, uint64_t horizon, hs_error *err);
+/* The highest clock of a drop no longer noted (0: none forgotten); with `kept`, of the history
+ * the node holds now (drop_kept_horizon). */
+uint64_t hs_drops_horizon(hs_db *db, bool kept);
+/* Forgets every note, raises the horizon to at least `horizon` and sets the kept horizon to
+ * `base`; the file rewritten (db->lock held). */
+int hs_drops_forget_locked(hs_db *db, uint64_t horizon, uint64_t base, hs_error *err);
 /* After a checkpoint at `from` covering the changes up to ckpt_clock: *keep gets the oldest log
  * segment to keep (hs_db_opts.wal_retain_bytes) and *floor the log floor once the older ones
  * are removed.  Reads (does not change) c->log_floor.  ckpt_mu held. */

@@ -32,7 +32,7 @@
 
 #define DROPS_FILE ".drops"
 #define DROPS_MAX_BYTES (64u << 20) /* far above 2 x HS_DROP_NOTES records of ~160 bytes */
-enum { REC_NOTE = 1, REC_HORIZON = 2 };
+enum { REC_NOTE = 1, REC_HORIZON = 2, REC_KEPT = 3 };
 
 /* Encodes one record at p ([u32 body length][u32 crc32c of the body][body]); returns its
  * length (at most 8 + 1 + 24 + 2 + 2 x HS_NAME_MAX bytes). */
@@ -54,9 +54,9 @@ static size_t encode_note(uint8_t *p, const struct hs_drop_note *d)
     return 8 + len;
 }
 
-static size_t encode_horizon(uint8_t *p, uint64_t horizon)
+static size_t encode_horizon(uint8_t *p, int type, uint64_t horizon)
 {
-    p[8] = REC_HORIZON;
+    p[8] = (uint8_t)type;
     hs_put_le64(p + 9, horizon);
     hs_put_le32(p, 9);
     hs_put_le32(p + 4, hs_crc32c(0, p + 8, 9));
@@ -71,6 +71,8 @@ static void remember_locked(hs_db *db, const struct hs_drop_note *n)
     struct hs_drop_note *d = &db->drops[db->ndrops % HS_DROP_NOTES];
     if (db->ndrops >= HS_DROP_NOTES && d->dropped > db->drop_horizon)
         db->drop_horizon = d->dropped;
+    if (db->ndrops >= HS_DROP_NOTES && d->dropped > db->drop_kept_horizon)
+        db->drop_kept_horizon = d->dropped;
     *d = *n;
     db->ndrops++;
 }
@@ -105,10 +107,11 @@ static int open_append(hs_db *db, hs_error *err)
 static int rewrite_locked(hs_db *db, hs_error *err)
 {
     size_t n = HS_MIN(db->ndrops, (size_t)HS_DROP_NOTES);
-    uint8_t *buf = malloc(17 + n * REC_MAX);
+    uint8_t *buf = malloc(34 + n * REC_MAX);
     if (!buf)
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
-    size_t len = encode_horizon(buf, db->drop_horizon);
+    size_t len = encode_horizon(buf, REC_HORIZON, db->drop_horizon);
+    len += encode_horizon(buf + len, REC_KEPT, db->drop_kept_horizon);
     for (size_t i = 0; i < n; i++)
         len += encode_note(buf + len, kept_locked(db, i));
     if (db->drops_fd >= 0)
@@ -118,7 +121,7 @@ static int rewrite_locked(hs_db *db, hs_error *err)
     free(buf);
     if (rc == HS_OK)
         rc = open_append(db, err);
-    db->drops_records = (uint32_t)n + 1;
+    db->drops_records = (uint32_t)n + 2;
     return rc;
 }
 
@@ -207,6 +210,7 @@ uint64_t hs_drops_last_locked(const hs_db *db, const char *tenant, const char *n
 static void parse(hs_db *db, const uint8_t *p, size_t len)
 {
     size_t off = 0, good = 0;
+    bool kept = false; /* a file written before REC_KEPT: the kept horizon is the horizon */
     while (len - off >= 8) {
         uint32_t bl = hs_get_le32(p + off);
         if (bl < 9 || bl > len - off - 8 ||
@@ -215,6 +219,9 @@ static void parse(hs_db *db, const uint8_t *p, size_t len)
         const uint8_t *b = p + off + 8;
         if (b[0] == REC_HORIZON && bl == 9) {
             db->drop_horizon = HS_MAX(db->drop_horizon, hs_get_le64(b + 1));
+        } else if (b[0] == REC_KEPT && bl == 9) {
+            db->drop_kept_horizon = HS_MAX(db->drop_kept_horizon, hs_get_le64(b + 1));
+            kept = true;
         } else if (b[0] == REC_NOTE && bl >= 27) {
             struct hs_drop_note n;
             memset(&n, 0, sizeof(n));
@@ -235,6 +242,8 @@ static void parse(hs_db *db, const uint8_t *p, size_t len)
         off += 8 + bl;
         good++;
     }
+    if (!kept)
+        db->drop_kept_horizon = HS_MAX(db->drop_kept_horizon, db->drop_horizon);
     if (off != len)
         hs_log(HS_LOG_WARN, "%s/%s: %zu bytes after record %zu do not read (a torn append): "
                "ignored", db->root, DROPS_FILE, len - off, good);
@@ -279,20 +288,21 @@ void hs_drops_close(hs_db *db)
     pthread_mutex_unlock(&db->lock);
 }
 
-uint64_t hs_drops_horizon(hs_db *db)
+uint64_t hs_drops_horizon(hs_db *db, bool kept)
 {
     pthread_mutex_lock(&db->lock);
-    uint64_t h = db->drop_horizon;
+    uint64_t h = kept ? db->drop_kept_horizon : db->drop_horizon;
     pthread_mutex_unlock(&db->lock);
     return h;
 }
 
-int hs_drops_forget_locked(hs_db *db, uint64_t horizon, hs_error *err)
+int hs_drops_forget_locked(hs_db *db, uint64_t horizon, uint64_t base, hs_error *err)
 {
     memset(db->drops, 0, sizeof(db->drops));
     db->ndrops = 0;
     if (horizon > db->drop_horizon)
         db->drop_horizon = horizon;
+    db->drop_kept_horizon = base; /* the history held from now on starts there */
     return rewrite_locked(db, err);
 }
 

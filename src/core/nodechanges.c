@@ -58,6 +58,7 @@ typedef struct cand {
 
 struct hs_node_changes {
     hs_db *db;
+    bool same_history; /* HS_NODE_CHANGES_SAME_HISTORY: the kept horizon applies */
     uint64_t pos;  /* every change at or below it was delivered */
     uint64_t upto; /* the round's bound */
     bool round;
@@ -229,7 +230,7 @@ static int start_round(hs_node_changes *r, bool *idle, hs_error *err)
     if (scan)
         rc = HS_OK;
     pthread_mutex_lock(&db->lock);
-    uint64_t horizon = db->drop_horizon;
+    uint64_t horizon = r->same_history ? db->drop_kept_horizon : db->drop_horizon;
     if (rc == HS_OK && r->pos < horizon)
         rc = drop_lost(r, horizon, err);
     else if (rc == HS_OK && scan)
@@ -340,6 +341,12 @@ static int peek(hs_node_changes *r, slot *s, bool *gone, hs_error *err)
 
 int hs_node_changes_open(hs_db *db, uint64_t after, hs_node_changes **out, hs_error *err)
 {
+    return hs_node_changes_open_ex(db, after, 0, out, err);
+}
+
+int hs_node_changes_open_ex(hs_db *db, uint64_t after, unsigned flags, hs_node_changes **out,
+                            hs_error *err)
+{
     *out = NULL;
     uint64_t now = hs_db_clock(db);
     if (after > now) {
@@ -356,7 +363,8 @@ int hs_node_changes_open(hs_db *db, uint64_t after, hs_node_changes **out, hs_er
         return hs_error_set(err, HS_ENOMEM, "Out of memory");
     r->db = db;
     r->pos = after;
-    uint64_t horizon = hs_drops_horizon(db);
+    r->same_history = flags & HS_NODE_CHANGES_SAME_HISTORY;
+    uint64_t horizon = hs_drops_horizon(db, r->same_history);
     if (after < horizon) {
         int rc = drop_lost(r, horizon, err);
         free(r);

@@ -377,7 +377,7 @@ int hs_db_replica_reset(hs_db *db, uint64_t horizon, hs_error *err)
     uint64_t clock = hs_db_clock(db);
     uint64_t h = HS_MAX(clock + 1, horizon);
     pthread_mutex_lock(&db->lock);
-    int rc = hs_drops_forget_locked(db, h, err);
+    int rc = hs_drops_forget_locked(db, h, horizon, err);
     pthread_mutex_unlock(&db->lock);
     hs_ticks_forget(db, clock);
     if (rc != HS_OK)

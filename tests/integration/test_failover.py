@@ -180,6 +180,7 @@ def test_failover_cycles(cluster, etcd):
     t = threading.Thread(target=rec.run)
     t.start()
     times = []
+    rejoin = {}  # how old leaders rejoined: "continued" (a prefix) or "resynced" (diverged)
     try:
         for cycle in range(CYCLES):
             old, st = rec.leader()
@@ -190,6 +191,7 @@ def test_failover_cycles(cluster, etcd):
                 old, st = rec.leader()
             # both followers connected, so a sync write can be acknowledged
             time.sleep(rng.uniform(0.3, 1.5))
+            before = {s: (status(s) or {}).get("replication") for s in nodes if s is not old}
             how = rng.choice(["kill", "stop"])
             old.proc.send_signal(signal.SIGKILL if how == "kill" else signal.SIGSTOP)
             t0 = time.time()
@@ -219,6 +221,18 @@ def test_failover_cycles(cluster, etcd):
                     cycle, ost, old.output()[-4000:])
                 time.sleep(0.05)
             wait_converged(cluster, new, [s for s in nodes if s is not new], timeout=60)
+            # the third node held no more than the node elected (the most up-to-date): its
+            # history is a prefix of the new leader's, so it went on without a resync
+            third = [s for s in nodes if s is not old and s is not new][0]
+            b, a = before[third], status(third)["replication"]
+            assert b is not None, "cycle %d: the third node was not a follower" % cycle
+            assert a["full_resyncs"] == b["full_resyncs"], (cycle, b, a, third.output()[-3000:])
+            assert a["leader_changes_continued"] == b["leader_changes_continued"] + 1, (cycle, b, a)
+            o = status(old)["replication"]
+            outcome = "continued" if o["leader_changes_continued"] else "resynced"
+            rejoin[outcome] = rejoin.get(outcome, 0) + 1
+            print("FAILOVER cycle %d: the third node went on; the old leader %s" % (cycle,
+                                                                                  outcome))
     finally:
         rec.stop = True
         t.join()
@@ -240,7 +254,7 @@ def test_failover_cycles(cluster, etcd):
     assert not both, "epochs with writes acknowledged by two nodes: %s" % both
     times.sort()
     print("FAILOVER %d cycles (seed %d): %d acknowledged, %d sent, %d present, %d epochs; "
-          "failover s min %.2f median %.2f max %.2f" % (
+          "failover s min %.2f median %.2f max %.2f; old leaders rejoined: %s" % (
               CYCLES, SEED, n, len(sent), len(have), len(by_epoch), times[0],
-              times[len(times) // 2], times[-1]))
+              times[len(times) // 2], times[-1], rejoin))
     assert n > 0

@@ -1149,6 +1149,11 @@ static void test_reset(void **state)
     assert_int_equal(hs_node_changes_open(f, 0, &r, &err), HS_ETRUNCATED);
     assert_int_equal(err.expected, c + 1);
     assert_int_equal(hs_node_changes_open(f, c, &r, &err), HS_ETRUNCATED);
+    /* a reader whose position lies in the history held now (a follower whose epochs say so)
+     * is not ended by the history the reset forgot: this one gets the new history below */
+    hs_node_changes *same;
+    assert_int_equal(hs_node_changes_open_ex(f, 1, HS_NODE_CHANGES_SAME_HISTORY, &same, &err),
+                     HS_OK);
     /* the new leader's history applies from clock 1 */
     assert_int_equal(hs_db_replicate(f, "t", "default", &ch, NULL, 0, 0, &applied, &err), HS_OK);
     assert_int_equal(applied, 1);
@@ -1161,6 +1166,15 @@ static void test_reset(void **state)
     ch.config = config_of(0);
     assert_int_equal(hs_db_replicate(f, "t", "x", &ch, NULL, 0, 0, &applied, &err), HS_OK);
     assert_int_equal(applied, 1);
+    assert_int_equal(hs_node_changes_next(same, &nc, &got, &err), HS_OK); /* after clock 1 */
+    assert_int_equal(got, 1);
+    assert_int_equal(nc.change.clock, 2);
+    assert_string_equal(nc.name, "default");
+    assert_int_equal(hs_node_changes_next(same, &nc, &got, &err), HS_OK);
+    assert_int_equal(got, 1);
+    assert_int_equal(nc.change.clock, 3);
+    assert_int_equal(nc.change.kind, HS_CHANGE_CREATE);
+    hs_node_changes_close(same);
     /* a reader above the old history gets the new history's changes above it, nothing else */
     assert_int_equal(hs_db_clock(f), c + 3); /* each merge: max(C, r) + 1 */
     assert_int_equal(hs_node_changes_open(f, c + 1, &r, &err), HS_OK);
@@ -1181,10 +1195,20 @@ static void test_reset(void **state)
     assert_int_equal(hs_node_changes_open(f, c, &r, &err), HS_ETRUNCATED);
     assert_int_equal(coll_clock(f, "t", "default"), 2);
     assert_int_equal(coll_clock(f, "t", "x"), c + 5);
+    /* the clock held is the latest change, not the clock's reservation after the restart */
+    assert_int_equal(hs_db_held_clock(f), c + 5);
+    assert_true(hs_db_clock(f) > c + 5 + 60000);
     /* reset again with a horizon above the clock (a bootstrap's archive clock) */
     uint64_t c2 = hs_db_clock(f);
+    assert_int_equal(hs_node_changes_open_ex(f, 1, HS_NODE_CHANGES_SAME_HISTORY, &r, &err),
+                     HS_OK); /* kept across the restart */
+    hs_node_changes_close(r);
     assert_int_equal(hs_db_replica_reset(f, c2 + 100, &err), HS_OK);
     assert_int_equal(hs_node_changes_open(f, c2, &r, &err), HS_ETRUNCATED);
+    assert_int_equal(err.expected, c2 + 100);
+    /* below a bootstrap archive's clock nothing is in the logs, whatever the history */
+    assert_int_equal(hs_node_changes_open_ex(f, c2, HS_NODE_CHANGES_SAME_HISTORY, &r, &err),
+                     HS_ETRUNCATED);
     assert_int_equal(err.expected, c2 + 100);
     ch = mk(HS_CHANGE_CREATE, 1);
     ch.config = config_of(0);
