@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long test-cluster-long bench bench-grpc bench-serverless bench-replication run clean format
+.PHONY: all deps deps-run install build test test-unit test-asan test-tsan test-fuzz fuzz test-crash-long test-stress-long test-chaos-long test-cluster-long bench bench-grpc bench-serverless bench-replication bench-seed run clean format
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -98,6 +98,12 @@ bench-replication: build
 # End-to-end through a running server over gRPC (after make bench has prepared the data).
 bench-grpc: build
 	bench/grpc_bench.sh $(BUILD)
+
+# The seed's large configuration, 1M x 1024 l2 through gRPC per quantization mode (bench/README.md
+# "1M x 1024"; SEED_N / SEED_DIM make it smaller).
+bench-seed: build
+	@scripts/deps.sh bench
+	bench/seed_bench.sh $(BUILD)
 
 # Many small collections on one node (bench/README.md "Serverless"): SERVERLESS_COUNT of 20
 # points x 32-d; about 6 minutes and 1.6 GB of disk at the default 100,000.
