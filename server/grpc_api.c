@@ -1209,7 +1209,20 @@ void hs_grpc_run(hs_gcall *c, const uint8_t *msg, size_t len)
         hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, text);
         return;
     }
+    int sync = -1;
+    for (size_t i = 0; i < c->md.count; i++) {
+        if (grpc_slice_str_cmp(c->md.metadata[i].key, HS_REPL_SYNC_MD_REQUEST))
+            continue;
+        hs_fail f = {0};
+        if (hs_repl_sync_parse((const char *)GRPC_SLICE_START_PTR(c->md.metadata[i].value),
+                               GRPC_SLICE_LENGTH(c->md.metadata[i].value), &sync, &f)) {
+            hs_gcall_finish(c, GRPC_STATUS_INVALID_ARGUMENT, f.message);
+            return;
+        }
+    }
+    hs_repl_sync_request(sync); /* unary writes run to their end on this thread */
     c->rpc->run(c, msg, len);
+    hs_repl_sync_request(-1);
 }
 
 size_t hs_grpc_rpc_count(void) { return sizeof(rpcs) / sizeof(rpcs[0]); }

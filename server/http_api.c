@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "server/http_route.h"
+#include "server/repl.h"
 #include "util/log.h"
 #include "util/numfmt.h"
 #include "util/utf8.h"
@@ -344,6 +345,7 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
 {
     memset(st, 0, sizeof(*st));
     memset(resp, 0, sizeof(*resp));
+    st->sync_replicas = -1;
     st->start_ns = hs_now_ns_srv();
     st->templ = "other";
     hs_fail f = {0};
@@ -445,6 +447,11 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
         hs_hresp_header(resp, "Allow", "%s", allow);
         return true;
     }
+    const char *sync = hdr(req, HS_REPL_SYNC_MD_REQUEST);
+    if (sync && hs_repl_sync_parse(sync, strlen(sync), &st->sync_replicas, &f)) {
+        answer_fail(resp, &f);
+        return true;
+    }
     st->route = r;
     if (!open_route) {
         /* 3-4: role, node state, follower rule */
@@ -543,7 +550,9 @@ void hs_http_run(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
     resp->status = 200;
     if ((r->body == BODY_JSON || r->body == BODY_JSON_OPT) && hs_http_parse_body(&c, r->body == BODY_JSON_OPT))
         goto done;
+    hs_repl_sync_request(st->sync_replicas); /* this thread runs the route to its end */
     r->run(&c);
+    hs_repl_sync_request(-1);
 done:
     if (c.f.id) {
         free(c.out.p);

@@ -71,6 +71,7 @@ typedef struct hs_hstate {
     bool binary;         /* body is application/x-hyperspace-f32 */
     bool head;           /* HEAD request: no body in the answer */
     hs_authn auth;
+    int sync_replicas;   /* X-Hyperspace-Sync-Replicas, -1 when not sent */
     char cors_origin[256]; /* Access-Control-Allow-Origin value, "" = none */
     uint64_t start_ns;
     /* a route that takes its body as a stream (a snapshot upload): the pieces go to

@@ -79,12 +79,12 @@ int hs_op_create(const char *tenant, const hs_op_create_req *r, hs_collection_st
     if (rc)
         return hs_fail_from_engine(f, rc, &err);
     hs_collection_stats own;
-    if (!st && g_srv.cfg.sync_replicas)
+    if (!st && hs_repl_sync_need())
         st = &own;
     if (st && (rc = hs_ops_stats_named(tenant, r->name, st, &err)) != HS_OK)
         return hs_fail_from_engine(f, rc, &err);
     /* --sync-replicas: its clock (at or above the create's) made durable by enough followers */
-    rc = g_srv.cfg.sync_replicas ? hs_repl_sync_wait(st->clock, f) : 0;
+    rc = hs_repl_sync_need() ? hs_repl_sync_wait(st->clock, f) : 0;
     return rc ? rc : hs_failover_confirm(f);
 }
 
@@ -96,8 +96,8 @@ int hs_op_drop(const char *tenant, const char *name, hs_fail *f)
         return hs_fail_from_engine(f, rc, &err);
     hs_metrics_forget(tenant, name);
     /* --sync-replicas: the drop's clock (the latest of the name) durable on enough followers */
-    rc = g_srv.cfg.sync_replicas ? hs_repl_sync_wait(hs_db_drop_clock(g_srv.db, tenant, name), f)
-                                 : 0;
+    rc = hs_repl_sync_need() ? hs_repl_sync_wait(hs_db_drop_clock(g_srv.db, tenant, name), f)
+                             : 0;
     return rc ? rc : hs_failover_confirm(f);
 }
 

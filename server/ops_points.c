@@ -40,7 +40,7 @@ static uint64_t clock_of(const char *tenant, const char *name)
  * it.  *clock (when not NULL and 0) gets it.  0 or the error recorded in f. */
 static int sync_wait(const char *tenant, const char *name, uint64_t *clock, hs_fail *f)
 {
-    if (!g_srv.cfg.sync_replicas)
+    if (!hs_repl_sync_need())
         return hs_failover_confirm(f);
     uint64_t c = clock && *clock ? *clock : clock_of(tenant, name);
     if (clock)

@@ -47,6 +47,18 @@
  * (hs_repl_leader_sync_timeouts).  Thread-safety: safe (request threads). */
 struct hs_fail;
 int hs_repl_sync_wait(uint64_t clock, struct hs_fail *f);
+
+/* Per request (issue 15 item 3): a write may ask for more followers than --sync-replicas with
+ * HTTP header X-Hyperspace-Sync-Replicas / gRPC metadata x-hyperspace-sync-replicas (0 to
+ * HS_REPL_SYNC_MAX; never fewer than the node's setting).  The transport parses the value
+ * (hs_repl_sync_parse: 0, or -1 with *f set naming the header) and sets it for the thread that
+ * runs the request (hs_repl_sync_request; -1 clears it); hs_repl_sync_need is what the write
+ * path waits for. */
+#define HS_REPL_SYNC_MD_REQUEST "x-hyperspace-sync-replicas"
+#define HS_REPL_SYNC_MAX 64
+int hs_repl_sync_parse(const char *v, size_t len, int *out, struct hs_fail *f);
+void hs_repl_sync_request(int n);
+uint32_t hs_repl_sync_need(void);
 uint64_t hs_repl_leader_sync_timeouts(void);
 
 /* Starts / stops the leader side (from hs_grpc_streams_start / _stop).  Stop ends every stream

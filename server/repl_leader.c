@@ -918,9 +918,42 @@ static uint32_t confirmed_locked(uint64_t clock)
     return n;
 }
 
+static __thread int request_sync = -1; /* the running request's own, -1 = none */
+
+int hs_repl_sync_parse(const char *v, size_t len, int *out, hs_fail *f)
+{
+    char text[16];
+    unsigned long n = 0;
+    bool ok = len > 0 && len < sizeof(text);
+    if (ok) {
+        memcpy(text, v, len);
+        text[len] = 0;
+        for (size_t i = 0; i < len && ok; i++)
+            ok = text[i] >= '0' && text[i] <= '9';
+        n = ok ? strtoul(text, NULL, 10) : 0;
+    }
+    if (!ok || n > HS_REPL_SYNC_MAX)
+        return hs_fail_set(f, HS_ERR_INVALID_ARGUMENT, "%s must be a whole number from 0 to %d "
+                           "(got '%.*s')", HS_REPL_SYNC_MD_REQUEST, HS_REPL_SYNC_MAX,
+                           (int)(len > 32 ? 32 : len), v), -1;
+    *out = (int)n;
+    return 0;
+}
+
+void hs_repl_sync_request(int n)
+{
+    request_sync = n;
+}
+
+uint32_t hs_repl_sync_need(void)
+{
+    uint32_t node = g_srv.cfg.sync_replicas;
+    return request_sync > (int)node ? (uint32_t)request_sync : node;
+}
+
 int hs_repl_sync_wait(uint64_t clock, hs_fail *f)
 {
-    uint32_t need = g_srv.cfg.sync_replicas;
+    uint32_t need = hs_repl_sync_need();
     if (!need || !clock || __atomic_load_n(&g_srv.follower, __ATOMIC_ACQUIRE))
         return 0;
     pthread_once(&fol_cv_once, fol_cv_init);

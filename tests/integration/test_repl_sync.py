@@ -162,6 +162,63 @@ def test_sync_more_replicas_than_followers(cluster):
     wait_converged(cluster, leader, [f])
 
 
+def test_per_request_sync_replicas(cluster):
+    """X-Hyperspace-Sync-Replicas / x-hyperspace-sync-replicas: a write asks for more followers
+    than the node's setting (never fewer); bad values are refused naming the header and change
+    nothing."""
+    leader = cluster.leader(env=sync_env(0, 800))
+    f = cluster.follower(leader)
+    wait_follower_known(leader)
+    ok(http(leader, "POST", "/api/collections", {"name": "vecs", "dimension": 2, "metric": "l2"},
+            headers={"X-Hyperspace-Sync-Replicas": "1"}), 201)
+    assert ("default_admin", "vecs") in state(cluster, f)  # on the follower when answered
+    for i in range(1, 21):
+        ok(http(leader, "POST", "/api/collections/vecs/insert", {"id": i, "vector": [i, 1.0]},
+                headers={"X-Hyperspace-Sync-Replicas": "1"}))
+        assert state(cluster, f) == state(cluster, leader), i
+    # more than there are followers: the documented error after the node's timeout
+    st, _, body = http(leader, "POST", "/api/collections/vecs/insert",
+                       {"id": 100, "vector": [1, 2]}, headers={"X-Hyperspace-Sync-Replicas": "2"})
+    assert st == 503 and body["error"]["code"] == "REPLICATION_TIMEOUT", body
+    assert "confirmed by 1 of the 2 followers required within 800 ms" in body["error"]["message"]
+    # bad values: 400 naming the header, nothing written
+    for bad in ("abc", "-1", "65", "1.5", "", "99999999999999999999"):
+        st, _, body = http(leader, "POST", "/api/collections/vecs/insert",
+                           {"id": 200, "vector": [1, 2]}, headers={"X-Hyperspace-Sync-Replicas": bad})
+        if bad == "":  # an empty header is no header for some HTTP stacks: then it is a write
+            continue
+        assert st == 400, (bad, body)
+        assert body["error"]["code"] == "INVALID_ARGUMENT", body
+        assert "x-hyperspace-sync-replicas must be a whole number from 0 to 64" in \
+            body["error"]["message"], body
+    assert http(leader, "GET", "/api/collections/vecs/points/200")[0] == 404
+    # gRPC: the same through metadata
+    P, stub = cluster.pb[0], cluster.stub(leader)
+    stub.Insert(P.InsertRequest(collection="vecs", id=300, vector=[3, 1]),
+                metadata=tmd("default_admin") + [("x-hyperspace-sync-replicas", "1")])
+    assert state(cluster, f) == state(cluster, leader)
+    for pid, md, code, text in (
+            (301, ("x-hyperspace-sync-replicas", "2"), grpc.StatusCode.UNAVAILABLE,
+             "confirmed by 1 of the 2 followers"),
+            (302, ("x-hyperspace-sync-replicas", "x"), grpc.StatusCode.INVALID_ARGUMENT,
+             "x-hyperspace-sync-replicas must be a whole number from 0 to 64 (got 'x')")):
+        try:
+            stub.Insert(P.InsertRequest(collection="vecs", id=pid, vector=[3, 1]),
+                        metadata=tmd("default_admin") + [md])
+            raise AssertionError("acknowledged with %s" % (md,))
+        except grpc.RpcError as e:
+            assert e.code() == code, e
+            assert text in e.details(), e.details()
+    # the refused one is not there; the timed-out one is (durable on the leader)
+    got = stub.GetPoints(P.GetPointsRequest(collection="vecs", ids=[301, 302]),
+                         metadata=tmd("default_admin"))
+    assert [p.id for p in got.points] == [301]
+    # a node setting above the request's wins: 0 asks for nothing less
+    l2 = cluster.leader(env=sync_env(1, 500))
+    ok(http(l2, "POST", "/api/collections", {"name": "w", "dimension": 2, "metric": "l2"},
+            headers={"X-Hyperspace-Sync-Replicas": "0"}), 503)
+
+
 def latencies(leader, n=500):
     ok(http(leader, "POST", "/api/collections", {"name": "vecs", "dimension": 2, "metric": "l2"}),
        201)
