@@ -386,7 +386,8 @@ bool hs_http_prepare(const hs_hreq *req, hs_hstate *st, hs_hresp *resp)
                 hs_hresp_header(resp, "Access-Control-Allow-Methods",
                                 "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
                 hs_hresp_header(resp, "Access-Control-Allow-Headers",
-                                "content-type, x-api-key, authorization, x-hyperspace-user-id");
+                                "content-type, x-api-key, authorization, x-hyperspace-user-id, "
+                                "x-hyperspace-sync-replicas");
                 hs_hresp_header(resp, "Access-Control-Max-Age", "600");
             }
         } else {

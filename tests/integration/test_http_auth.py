@@ -18,7 +18,8 @@ FILE_ADMIN = "file-admin-5c6d"
 ALL_KEYS = (ADMIN, READER, WRITER, ACME_WRITER, ACME_ADMIN, FILE_ADMIN)
 TENANT_RULE = "use 1-64 characters from A-Z a-z 0-9 _ . - not starting with '.'"
 ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-ALLOW_HEADERS = "content-type, x-api-key, authorization, x-hyperspace-user-id"
+ALLOW_HEADERS = ("content-type, x-api-key, authorization, x-hyperspace-user-id, "
+                 "x-hyperspace-sync-replicas")
 
 
 def sha(key):
