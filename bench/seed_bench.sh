@@ -86,6 +86,7 @@ for mode in $MODES; do
   printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$mode" "$acked" "$indexed" "$disk" "$first" \
     "$recall" "$qps" "$rss"
   stop_server
+  if [ -n "${SEED_KEEP:-}" ]; then echo "kept $data" >&2; data=; continue; fi
   rm -rf "$data" "$data.log"
   data=
 done

@@ -298,6 +298,7 @@ struct hs_coll {
     uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
     int64_t unreachable;  /* latest reachability check, -1 before the first (atomic) */
     uint64_t last_ckpt_ns; /* atomic (the sweeper reads it under db->lock only) */
+    uint64_t ckpt_nodes;   /* graph nodes in the newest checkpoint (ckpt_mu) */
     hs_manifest man;         /* the files the collection needs (man_mu) */
     pthread_mutex_t man_mu;  /* taken inside the log's lock (segment hook); nothing inside it */
     pthread_mutex_t ckpt_mu; /* one checkpoint or rebuild at a time; taken before wlock */

@@ -107,6 +107,9 @@ static bool run_batch(hs_coll *c, uint32_t start, uint32_t end)
             hs_log(HS_LOG_ERROR, "collection '%s': graph insert of slot %u failed (%s); it stays "
                    "searchable by exact scan until a rebuild", c->e->name, s, hs_rc_name(rc));
     }
+    /* the graph grew: the next checkpoint (at the latest the one at unload or close) saves it,
+     * or a reopen would index these points again and scan them meanwhile */
+    __atomic_store_n(&c->dirty, true, __ATOMIC_RELAXED);
     pthread_mutex_lock(&c->index_mu);
     for (uint32_t i = 0; i < c->ninflight; i++) {
         if (c->inflight[i] == start) {

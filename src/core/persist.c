@@ -870,8 +870,10 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
     hs_hnsw_free(c->graph);
     c->graph = NULL;
     rc = hs_hnsw_deserialize(graph, glen, &c->trav, c->trav_recs, &c->graph, err);
-    if (rc == HS_OK)
+    if (rc == HS_OK) {
         hs_hnsw_set_ef_construction(c->graph, hs_coll_ef_construction(c));
+        c->ckpt_nodes = hs_hnsw_nodes(c->graph);
+    }
     return rc;
 }
 
@@ -1318,6 +1320,9 @@ static void drop_covered(hs_coll *c, uint64_t seq, uint64_t keep, uint64_t floor
     c->db->io->list(c->db->io->ctx, c->e->dir, drop_other_gens, &g);
 }
 
+/* Graph nodes added since the newest checkpoint that make a checkpoint worth its cost. */
+#define GRAPH_SAVE_NODES 1024u
+
 static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
 {
     bool force = mode == HS_CKPT_FORCE;
@@ -1326,8 +1331,12 @@ static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
     /* writes logged but waiting for their fsync: the checkpoint covers the log up to its
      * rotation, so they are applied (or refused) first */
     hs_coll_drain_locked(c);
+    /* a short log is cheaper to replay than a checkpoint to write, unless the graph grew by
+     * more than GRAPH_SAVE_NODES since the newest checkpoint: indexing is not in the log, and
+     * a reopen would index those points again (scanning them meanwhile) */
     bool small = mode == HS_CKPT_AUTO &&
-                 hs_wal_disk_bytes(c->wal) < c->db->opts.checkpoint_min_log_bytes;
+                 hs_wal_disk_bytes(c->wal) < c->db->opts.checkpoint_min_log_bytes &&
+                 hs_hnsw_nodes(c->graph) < c->ckpt_nodes + GRAPH_SAVE_NODES;
     if ((!c->dirty && !force) || c->read_only || small) {
         int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
         pthread_mutex_unlock(&c->wlock);
@@ -1346,6 +1355,7 @@ static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
         hs_coll_settle_locked(c); /* a failed log makes the collection read-only */
     if (rc == HS_OK)
         rc = hs_segset_sync(c->vecs, err);
+    uint64_t nodes = hs_hnsw_nodes(c->graph); /* the indexer is paused */
     if (rc == HS_OK)
         rc = capture_state(c, from, &cp, err);
     if (rc == HS_OK) /* synced and summed (read whole): the codes serve traversal */
@@ -1375,6 +1385,7 @@ static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
     }
     if (rc == HS_OK) {
         drop_covered(c, seq, keep, cp.st.floor);
+        c->ckpt_nodes = nodes;
         __atomic_store_n(&c->last_ckpt_ns, hs_now_ns(), __ATOMIC_RELAXED);
     } else {
         pthread_mutex_lock(&c->wlock);
