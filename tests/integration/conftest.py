@@ -72,6 +72,10 @@ class Server:
 
     def start(self, wait=True):
         self.grpc_port, self.http_port = free_port(), free_port()
+        self.port_retries = 0
+        return self._launch(wait)
+
+    def _launch(self, wait):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("HS_") and not k.startswith("HYPERSPACE_")}
         env.setdefault("HS_IDLE_TIMEOUT_SEC", "3600")
@@ -81,6 +85,7 @@ class Server:
             env["HS_ERROR_REWORD"] = os.environ["HS_ERROR_REWORD"]
         env.update(self.env)
         self.log = open(self.log_path, "ab")
+        self.log_start = self.log.tell()
         self.proc = subprocess.Popen(
             [BIN, "--host", "127.0.0.1", "--port", str(self.grpc_port), "--http-port",
              str(self.http_port), "--data-dir", self.data_dir] + self.args,
@@ -89,9 +94,25 @@ class Server:
             self.wait_ready()
         return self
 
+    def port_taken_retry(self):
+        """A port free_port() found free was taken by another process before the server bound
+        it (ports from bind(0) are the ones outgoing connections use too): starts the server
+        again on new ports, at most 5 times.  True when it did."""
+        if self.proc is None or self.proc.poll() is None or self.port_retries >= 5:
+            return False
+        if "Address already in use" not in self.output()[getattr(self, "log_start", 0):]:
+            return False
+        self.port_retries += 1
+        self.log.close()
+        self.grpc_port, self.http_port = free_port(), free_port()
+        self._launch(False)
+        return True
+
     def wait_ready(self, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
+            if self.port_taken_retry():
+                continue
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited with %d:\n%s" % (self.proc.returncode,
                                                                     self.output()))

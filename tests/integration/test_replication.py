@@ -36,6 +36,8 @@ FOLLOWER_READ_ONLY = {"code": "FOLLOWER_READ_ONLY", "message": "Followers are re
 def wait_ready(s, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if s.port_taken_retry():
+            continue
         if s.proc.poll() is not None:
             raise AssertionError("server exited with %s:\n%s" % (s.proc.returncode,
                                                                   s.output()[-5000:]))
