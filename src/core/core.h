@@ -288,7 +288,7 @@ struct hs_coll {
     hs_wal *wal;
     uint64_t clock;     /* collection clock (written under wlock; atomic for change readers) */
     uint64_t log_floor; /* every change with a clock above it is still in the log (atomic) */
-    bool dirty;         /* changed since the last checkpoint (written under wlock; atomic) */
+    bool dirty;         /* changed since the last checkpoint (atomic: the indexer sets it too) */
     bool cat_marked;    /* the catalog file knows it changes (wlock): hs_coll_mark_changed */
     uint64_t ckpt_seq;  /* sequence number of the newest checkpoint file */
     hs_pending *pend_head, *pend_tail; /* logged, not yet applied, in log order (wlock) */

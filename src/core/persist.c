@@ -1337,7 +1337,7 @@ static int checkpoint_gated(hs_coll *c, int mode, hs_error *err)
     bool small = mode == HS_CKPT_AUTO &&
                  hs_wal_disk_bytes(c->wal) < c->db->opts.checkpoint_min_log_bytes &&
                  hs_hnsw_nodes(c->graph) < c->ckpt_nodes + GRAPH_SAVE_NODES;
-    if ((!c->dirty && !force) || c->read_only || small) {
+    if ((!__atomic_load_n(&c->dirty, __ATOMIC_RELAXED) && !force) || c->read_only || small) {
         int rc = c->read_only ? hs_coll_read_only(c, err) : HS_OK;
         pthread_mutex_unlock(&c->wlock);
         pthread_mutex_unlock(&c->ckpt_mu);
