@@ -165,8 +165,8 @@ void hs_route_promote(hctx *c)
 {
     const char *prev = role_text();
     if (hs_node_promote()) {
-        hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role in %s/.role",
-                     g_srv.cfg.data_dir);
+        hs_http_fail(c, HS_ERR_INTERNAL, "Internal error: cannot record the new role and its "
+                     "epoch in %s (.role, .history; the log says which)", g_srv.cfg.data_dir);
         return;
     }
     hs_sb_puts(&c->out, "{\"role\":\"Leader\",\"previous_role\":");
