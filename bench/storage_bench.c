@@ -545,7 +545,16 @@ static void run_load(const args *a)
     hs_collection_config c;
     hs_collection_config_init(&c);
     c.dimension = (uint32_t)b.dim;
-    c.metric = !strcmp(a->metric, "cosine") ? HS_METRIC_COSINE : HS_METRIC_L2;
+    if (!strcmp(a->metric, "cosine"))
+        c.metric = HS_METRIC_COSINE;
+    else if (!strcmp(a->metric, "poincare"))
+        c.metric = HS_METRIC_POINCARE;
+    else if (!strcmp(a->metric, "lorentz"))
+        c.metric = HS_METRIC_LORENTZ;
+    else if (!strcmp(a->metric, "l2"))
+        c.metric = HS_METRIC_L2;
+    else
+        die("--metric must be l2, cosine, poincare or lorentz", NULL);
     c.quantization = !strcmp(a->quant, "scalar")   ? HS_QUANT_SCALAR
                      : !strcmp(a->quant, "binary") ? HS_QUANT_BINARY
                                                    : HS_QUANT_NONE;
