@@ -147,6 +147,22 @@ for set in $sets; do
           | tee -a "$out"
       done
       echo | tee -a "$out"
+      # verbs10 through the database (C API, float32 rows as a client sends them, stored in
+      # float64), unquantized and with scalar codes (walk on the codes, re-rank from the vectors)
+      echo "## verbs10 through the database, none and scalar (hs-storage-bench, 1 thread)" | tee -a "$out"
+      for q in none scalar; do
+        db=$data/verbs10-db-$q
+        rm -rf "$db"
+        "$build/bin/hs-storage-bench" load "$db" --collection v --base "$hd/verbs10.base.fvecs" \
+          --metric poincare --quant $q | sed 's/^/    /' | tee -a "$out"
+        for ef in 10 20 40; do
+          "$build/bin/hs-storage-bench" search "$db" --collection v --query "$hd/verbs10.query.fvecs" \
+            --truth "$shared/hierarchy/data/verbs10.gt.ivecs" --ef $ef --seconds 2 \
+            | grep -v 'when=loaded' | sed 's/^/    /' | tee -a "$out"
+        done
+        rm -rf "$db"
+      done
+      echo | tee -a "$out"
       ;;
     synthetic)
       # gen_hyperbolic.py's other shapes at 100k (queries are held-out tree nodes, not base
