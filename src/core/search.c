@@ -521,6 +521,7 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
             free(cand);
             if (r != rk)
                 free(r);
+            free(prev);
             *rc = HS_ENOMEM;
             return 0;
         }
