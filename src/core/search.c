@@ -498,8 +498,9 @@ static void rank_exact(const hs_coll *c, const void *qfull, const hs_pair *cand,
  * from the second half of the pool in the walk's order (near the boundary int8 codes cannot
  * order neighbours: a synthetic taxonomy at 1 - |x| ~ 1e-6 gave recall@10 0.61 at ef_search
  * 100, where spec B4.2 asks for 0.95), then again (x4 each time, up to POOL_MAX) until two
- * pools give the same best k and those come from the first half of the last pool.  Where the codes rank (trained hierarchies, the uniform sets) the
- * best k sit at the head of the pool and nothing changes.
+ * pools give the same best k and those come from the first half of the last pool.  Where the
+ * codes rank (trained hierarchies, the uniform sets) the best k sit at the head of the pool and
+ * nothing changes.
  */
 static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, const void *qtrav,
                             size_t k, size_t ef, size_t exact_limit, ranked *rk, int *rc)
