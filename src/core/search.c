@@ -535,8 +535,10 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
             /* the first widening stores the first pool's best k (false only without memory) */
             if (ef == first)
                 again = codes_missed(r, walked, k) && best_changed(r, n, k, &prev, &nprev);
-            else /* (both run: best_changed stores this pool's best k) */
-                again = best_changed(r, n, k, &prev, &nprev) | codes_missed(r, walked, k);
+            else { /* both run: best_changed stores this pool's best k */
+                bool changed = best_changed(r, n, k, &prev, &nprev);
+                again = changed || codes_missed(r, walked, k);
+            }
         }
         if (!again && n > 1)
             qsort(r, n, sizeof(*r), cmp_ranked);
