@@ -18,6 +18,24 @@ mkdir -p "$data" "$build/bin"
 
 g++ -O3 -march=native -std=c++17 -pthread "$root/bench/peer_hnswlib.cpp" -o "$build/bin/peer-hnswlib"
 
+# through_db NAME BASE QUERY TRUTH METRIC "QUANTS" "EFS" SECONDS: each quantization mode through the
+# database (hs-storage-bench: a checkpointed collection reopened, then searches per ef), indented
+# into $out with the memory it holds after the queries
+through_db() {
+  local name=$1 base=$2 query=$3 truth=$4 metric=$5 quants=$6 efs=$7 secs=$8 q ef db
+  for q in $quants; do
+    db=$data/$name-db-$q
+    rm -rf "$db"
+    "$build/bin/hs-storage-bench" load "$db" --collection c --base "$base" --metric "$metric" \
+      --quant $q | sed 's/^/    /' | tee -a "$out"
+    for ef in $efs; do
+      "$build/bin/hs-storage-bench" search "$db" --collection c --query "$query" --truth "$truth" \
+        --ef $ef --seconds $secs | grep -v 'when=loaded' | sed 's/^/    /' | tee -a "$out"
+    done
+    rm -rf "$db"
+  done
+}
+
 fm=$data/fashion-mnist
 if [ ! -f "$fm/gt1k_l2_top100.ivecs" ]; then
   "$py" "$shared/prep_fashion_mnist.py" "$fm"
@@ -63,18 +81,8 @@ for set in $sets; do
         | tee -a "$out"
       echo | tee -a "$out"
       echo "Through the database (hs-storage-bench; collection defaults M=16, ef_construction=100), memory after the queries:" | tee -a "$out"
-      for q in none scalar binary; do
-        db=$data/glosses-db-$q
-        rm -rf "$db"
-        "$build/bin/hs-storage-bench" load "$db" --collection g --base "$gd/base.fvecs" \
-          --metric cosine --quant $q | sed 's/^/    /' | tee -a "$out"
-        for ef in 40 100 320; do
-          "$build/bin/hs-storage-bench" search "$db" --collection g --query "$gd/query.fvecs" \
-            --truth "$gd/gt.ivecs" --ef $ef --seconds 10 | grep -v 'when=loaded' \
-            | sed 's/^/    /' | tee -a "$out"
-        done
-        rm -rf "$db"
-      done
+      through_db glosses "$gd/base.fvecs" "$gd/query.fvecs" "$gd/gt.ivecs" cosine \
+        "none scalar binary" "40 100 320" 10
       ;;
     hyperbolic)
       echo "## Synthetic hyperbolic 100k x 64 (Poincare ball), M=16, ef_construction=200, 1,000 queries" | tee -a "$out"
@@ -150,18 +158,8 @@ for set in $sets; do
       # verbs10 through the database (C API, float32 rows as a client sends them, stored in
       # float64), unquantized and with scalar codes (walk on the codes, re-rank from the vectors)
       echo "## verbs10 through the database, none and scalar (hs-storage-bench, 1 thread)" | tee -a "$out"
-      for q in none scalar; do
-        db=$data/verbs10-db-$q
-        rm -rf "$db"
-        "$build/bin/hs-storage-bench" load "$db" --collection v --base "$hd/verbs10.base.fvecs" \
-          --metric poincare --quant $q | sed 's/^/    /' | tee -a "$out"
-        for ef in 10 20 40; do
-          "$build/bin/hs-storage-bench" search "$db" --collection v --query "$hd/verbs10.query.fvecs" \
-            --truth "$shared/hierarchy/data/verbs10.gt.ivecs" --ef $ef --seconds 2 \
-            | grep -v 'when=loaded' | sed 's/^/    /' | tee -a "$out"
-        done
-        rm -rf "$db"
-      done
+      through_db verbs10 "$hd/verbs10.base.fvecs" "$hd/verbs10.query.fvecs" \
+        "$shared/hierarchy/data/verbs10.gt.ivecs" poincare "none scalar" "10 20 40" 2
       echo | tee -a "$out"
       ;;
     synthetic)

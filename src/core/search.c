@@ -421,54 +421,36 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
     return n;
 }
 
-/* Whether the exact best k of a quantized walk's pool came from its second half in the walk's
- * order: the codes did not rank these points (r[0 .. walked) in walk order, exact distances). */
-static bool codes_missed(const ranked *r, size_t walked, size_t k)
-{
-    ranked *tmp = malloc(walked * sizeof(*tmp));
-    if (!tmp)
-        return false;
-    for (size_t i = 0; i < walked; i++) {
-        tmp[i] = r[i];
-        tmp[i].slot = (uint32_t)i; /* its position in the walk */
-    }
-    qsort(tmp, walked, sizeof(*tmp), cmp_ranked);
-    size_t deepest = 0;
-    for (size_t i = 0; i < k; i++)
-        deepest = HS_MAX(deepest, (size_t)tmp[i].slot);
-    free(tmp);
-    return deepest >= walked / 2;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Whether the best k ids of r[0 .. n) (exact distances, any order) differ from *prev; stores
- * them (sorted) in *prev.  The first call (nothing stored) answers true. */
-static bool best_changed(const ranked *r, size_t n, size_t k, uint64_t **prev, size_t *nprev)
+/* The exact best k (k <= n) of a quantized walk's pool r[0 .. n), its first `walked` entries in
+ * the walk's order: *deepest gets the latest walk position among them (the codes did not rank
+ * them when it lies in the pool's second half), ids[0 .. k) their ids sorted.  One sort of a
+ * copy; false without memory. */
+static bool pool_best(const ranked *r, size_t n, size_t walked, size_t k, size_t *deepest,
+                      uint64_t *ids)
 {
     ranked *tmp = malloc(n * sizeof(*tmp));
-    size_t m = HS_MIN(n, k);
-    uint64_t *ids = malloc((m ? m : 1) * sizeof(*ids));
-    if (!tmp || !ids) {
-        free(tmp);
-        free(ids);
+    if (!tmp)
         return false;
+    for (size_t i = 0; i < n; i++) {
+        tmp[i] = r[i];
+        tmp[i].slot = (uint32_t)i; /* its position in the pool */
     }
-    memcpy(tmp, r, n * sizeof(*tmp));
     qsort(tmp, n, sizeof(*tmp), cmp_ranked);
-    for (size_t i = 0; i < m; i++)
+    *deepest = 0;
+    for (size_t i = 0; i < k; i++) {
         ids[i] = tmp[i].id;
+        if (tmp[i].slot < walked) /* (the unindexed tail is scanned exactly, not walked) */
+            *deepest = HS_MAX(*deepest, (size_t)tmp[i].slot);
+    }
     free(tmp);
-    qsort(ids, m, sizeof(*ids), cmp_u64);
-    bool changed = !*prev || *nprev != m || memcmp(*prev, ids, m * sizeof(*ids)) != 0;
-    free(*prev);
-    *prev = ids;
-    *nprev = m;
-    return changed;
+    qsort(ids, k, sizeof(*ids), cmp_u64);
+    return true;
 }
 
 /* The candidates' exact distances into r (from the file for a quantized collection). */
@@ -511,8 +493,7 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
                    .allow_n = (uint32_t)HS_MIN(c->live_words * 64, (size_t)UINT32_MAX),
                    .accept = filtered ? plan_accept : NULL,
                    .ctx = (void *)p};
-    uint64_t *prev = NULL; /* the best k ids of the last pool, sorted, once widening */
-    size_t nprev = 0;
+    uint64_t *prev = NULL; /* the best k ids of the last pool, sorted */
     for (size_t first = ef;;) {
         size_t want = c->quantized ? ef : k;
         hs_pair *cand = malloc((want + k) * sizeof(*cand));
@@ -532,13 +513,19 @@ static size_t vector_branch(const hs_coll *c, const plan *p, const void *qfull, 
         free(cand);
         bool again = false;
         if (widen && *rc == HS_OK && walked == want && walked >= 4 * k && ef < POOL_MAX) {
-            /* the first widening stores the first pool's best k (false only without memory) */
-            if (ef == first)
-                again = codes_missed(r, walked, k) && best_changed(r, n, k, &prev, &nprev);
-            else { /* both run: best_changed stores this pool's best k */
-                bool changed = best_changed(r, n, k, &prev, &nprev);
-                again = changed || codes_missed(r, walked, k);
+            /* widen when the best k come from the pool's second half; once widening, go on
+             * until two pools agree on them as well */
+            uint64_t *ids = malloc(k * sizeof(*ids));
+            size_t deepest;
+            if (ids && pool_best(r, n, walked, k, &deepest, ids)) {
+                bool missed = deepest >= walked / 2;
+                bool changed = prev && memcmp(prev, ids, k * sizeof(*ids)) != 0;
+                again = missed || changed;
+                free(prev);
+                prev = ids;
+                ids = NULL;
             }
+            free(ids);
         }
         if (!again && n > 1)
             qsort(r, n, sizeof(*r), cmp_ranked);
