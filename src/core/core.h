@@ -256,7 +256,12 @@ struct hs_coll {
     uint32_t gen; /* vectors-<gen> directory */
     hs_segset *vecs;
     hs_chunks codes; /* quantized traversal codes (when quantized) */
-    const hs_chunks *trav_recs;
+    /* What the graph is built on and walked with by hs_hnsw_search: the full vectors, except
+     * for a quantized collection outside the ball (its codes).  In the ball the codes cannot
+     * order neighbours near the boundary, so the graph is built on the full vectors and the
+     * codes are walked with hs_hnsw_search_over (search.c, vector_branch). */
+    const hs_space *graph_space;
+    const hs_chunks *graph_recs;
     hs_hnsw *graph;
     hs_idmap ids;     /* id -> slot of the live point (rw); built on first need after a load */
     bool ids_ready;   /* atomic; set under wlock + rw */
@@ -297,6 +302,12 @@ struct hs_coll {
     char ro_msg[256];
     uint64_t meta_bytes;  /* heap bytes of the metadata blobs (atomic) */
     int64_t unreachable;  /* latest reachability check, -1 before the first (atomic) */
+    /* Quantized walks in the ball (search.c, vector_branch), all atomic: the current window of
+     * checked walks (checks << 32 | misses), whether the last full window said the codes cannot
+     * rank (walks then go to the full vectors), and a count of walks for sampling. */
+    uint64_t walk_window;
+    bool walk_full;
+    uint64_t walks;
     uint64_t last_ckpt_ns; /* atomic (the sweeper reads it under db->lock only) */
     uint64_t ckpt_nodes;   /* graph nodes in the newest checkpoint (ckpt_mu) */
     hs_manifest man;         /* the files the collection needs (man_mu) */
@@ -662,6 +673,20 @@ void hs_coll_retention(hs_coll *c, hs_wal_pos from, uint64_t ckpt_clock, uint64_
 uint64_t hs_ckpt_log_floor(hs_db *db, const char *dir);
 
 /* ---- read.c ---- */
+/* True when the graph is built on the codes (quantized, outside the ball; see graph_space). */
+static inline bool hs_coll_codes_graph(const hs_coll *c)
+{
+    return c->quantized && c->cfg.metric != HS_METRIC_POINCARE;
+}
+
+/* Points graph_space and graph_recs at the tables the graph uses (after vecs or codes moved). */
+static inline void hs_coll_set_graph_recs(hs_coll *c)
+{
+    bool codes = hs_coll_codes_graph(c);
+    c->graph_space = codes ? &c->trav : &c->full;
+    c->graph_recs = codes ? &c->codes : hs_segset_chunks(c->vecs);
+}
+
 static inline bool hs_live(const hs_coll *c, uint32_t slot)
 {
     return slot < c->live_words * 64 &&

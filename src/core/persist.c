@@ -741,7 +741,7 @@ static int new_graph(hs_coll *c, hs_error *err)
     hs_hnsw_opts_init(&o);
     o.m = c->cfg.m;
     o.ef_construction = hs_coll_ef_construction(c);
-    int rc = hs_hnsw_new(&o, &c->trav, c->trav_recs, &c->graph);
+    int rc = hs_hnsw_new(&o, c->graph_space, c->graph_recs, &c->graph);
     return rc == HS_OK ? HS_OK : hs_error_set(err, rc, "cannot create the graph");
 }
 
@@ -869,7 +869,7 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
         encode_codes(c, 0, (uint32_t)n);
     hs_hnsw_free(c->graph);
     c->graph = NULL;
-    rc = hs_hnsw_deserialize(graph, glen, &c->trav, c->trav_recs, &c->graph, err);
+    rc = hs_hnsw_deserialize(graph, glen, c->graph_space, c->graph_recs, &c->graph, err);
     if (rc == HS_OK) {
         hs_hnsw_set_ef_construction(c->graph, hs_coll_ef_construction(c));
         c->ckpt_nodes = hs_hnsw_nodes(c->graph);
@@ -955,7 +955,7 @@ static int open_vectors(hs_coll *c, uint32_t gen, hs_error *err)
     int rc = hs_segset_open(c->db->io, dir, prefix, c->full.rec_len,
                             hs_seg_shift_for(c->full.rec_len), &c->vecs, err);
     if (rc == HS_OK)
-        c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
+        hs_coll_set_graph_recs(c);
     if (rc == HS_OK && c->quantized)
         hs_segset_set_random(c->vecs); /* read only to re-rank: record by record */
     return rc;

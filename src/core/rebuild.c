@@ -90,8 +90,9 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
     hs_hnsw_opts_init(&o);
     o.m = c->cfg.m;
     o.ef_construction = hs_coll_ef_construction(c);
-    const hs_chunks *trav = c->quantized ? &p->codes : hs_segset_chunks(p->vecs);
-    rc = hs_hnsw_new(&o, &c->trav, trav, &p->graph);
+    bool codes = hs_coll_codes_graph(c);
+    rc = hs_hnsw_new(&o, c->graph_space, codes ? &p->codes : hs_segset_chunks(p->vecs),
+                     &p->graph);
     uint32_t *slots = rc == HS_OK ? malloc((n ? n : 1) * sizeof(uint32_t)) : NULL;
     if (!slots)
         return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
@@ -147,8 +148,8 @@ static void swap_parts(hs_coll *c, coll_parts *p)
     c->live = p->live;
     c->live_words = p->live_words;
     c->ids = p->ids;
-    c->trav_recs = c->quantized ? &c->codes : hs_segset_chunks(c->vecs);
-    hs_hnsw_set_records(c->graph, c->trav_recs); /* it was built over p's table */
+    hs_coll_set_graph_recs(c);
+    hs_hnsw_set_records(c->graph, c->graph_recs); /* it was built over p's table */
     c->nslots = c->nlive;
     hs_pidx_free(c->pidx); /* keyed by the old slots: rebuilt by the next query */
     c->pidx = NULL;

@@ -131,6 +131,14 @@ bool hs_hnsw_contains(const hs_hnsw *h, uint32_t slot);
  */
 size_t hs_hnsw_search(const hs_hnsw *h, const void *q, size_t k, size_t ef, const hs_filter *filter,
                       hs_pair *out, int *rc);
+/*
+ * The same walk over another encoding of the graph's points: `recs` holds for every slot of the
+ * graph a record of `space` (q is one too), e.g. the quantized codes of a graph built on the
+ * full vectors.  The graph's links are the same; only the distances differ.
+ */
+size_t hs_hnsw_search_over(const hs_hnsw *h, const hs_space *space, const hs_chunks *recs,
+                           const void *q, size_t k, size_t ef, const hs_filter *filter,
+                           hs_pair *out, int *rc);
 
 typedef struct hs_hnsw_stats {
     uint64_t nodes;        /* slots in the graph */

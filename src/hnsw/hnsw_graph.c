@@ -739,6 +739,7 @@ static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level,
                           hs_pair cur)
 {
     const void *q = hnsw_rec(h, slot);
+    hnsw_recs own = hnsw_own(h);
     size_t efc = __atomic_load_n(&h->ef_construction, __ATOMIC_RELAXED);
     int lmax = HS_MIN(level, top);
     hs_pair *layer = malloc((efc + 1) * sizeof(*layer));
@@ -749,7 +750,7 @@ static int connect_layers(hs_hnsw *h, hnsw_scratch *s, uint32_t slot, int level,
     const hs_pair *eps = &cur;
     size_t neps = 1;
     for (int l = lmax; l >= 0 && rc == HS_OK; l--) {
-        long n = hnsw_search_layer(h, s, q, eps, neps, efc, l, false, NULL, layer);
+        long n = hnsw_search_layer(h, s, &own, q, eps, neps, efc, l, false, NULL, layer);
         if (n < 0) {
             rc = HS_ENOMEM;
             break;
@@ -797,8 +798,9 @@ static int relink(hs_hnsw *h, hnsw_scratch *s, uint32_t u, hs_pair *layer, hs_pa
     uint64_t ep = hnsw_ep(h);
     const void *q = hnsw_rec(h, u);
     hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, (uint32_t)ep)), (uint32_t)ep};
-    cur = hnsw_descend(h, s, q, cur, (int)(ep >> 32) - 1, 0);
-    long n = hnsw_search_layer(h, s, q, &cur, 1, efc, 0, false, NULL, layer);
+    hnsw_recs own = hnsw_own(h);
+    cur = hnsw_descend(h, s, &own, q, cur, (int)(ep >> 32) - 1, 0);
+    long n = hnsw_search_layer(h, s, &own, q, &cur, 1, efc, 0, false, NULL, layer);
     if (n < 0)
         return HS_ENOMEM;
     size_t w = 0;
@@ -870,7 +872,8 @@ int hs_hnsw_insert(hs_hnsw *h, uint32_t slot)
     uint32_t entry = (uint32_t)ep;
     const void *q = hnsw_rec(h, slot);
     hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
-    cur = hnsw_descend(h, s, q, cur, top, level);
+    hnsw_recs own = hnsw_own(h);
+    cur = hnsw_descend(h, s, &own, q, cur, top, level);
     rc = connect_layers(h, s, slot, level, top, cur);
     if (rc != HS_OK)
         return rc;

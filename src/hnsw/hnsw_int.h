@@ -100,6 +100,18 @@ static inline const void *hnsw_rec(const hs_hnsw *h, uint32_t slot)
     return hs_chunks_at(h->recs, slot);
 }
 
+/* The records a search reads and their space: the graph's own, or another encoding of the same
+ * points (hs_hnsw_search_over). */
+typedef struct hnsw_recs {
+    const hs_space *sp;
+    const hs_chunks *recs;
+} hnsw_recs;
+
+static inline hnsw_recs hnsw_own(const hs_hnsw *h)
+{
+    return (hnsw_recs){h->space, h->recs};
+}
+
 static inline uint32_t list_count(const uint32_t *list, uint32_t max)
 {
     uint32_t c = __atomic_load_n(&list[0], __ATOMIC_ACQUIRE);
@@ -197,15 +209,15 @@ int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
 /* Best-first search of one layer from the given entry points.  Writes at most ef results
  * (acceptable nodes only when `filtered`; all nodes otherwise) into *out, sorted ascending.
  * Returns the count or -1 on allocation failure. */
-long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const hs_pair *eps,
-                       size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
+long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const hnsw_recs *rv, const void *q,
+                       const hs_pair *eps, size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
                        hs_pair *out);
 /* Greedy descent through the layers top..bottom + 1 from `cur`: on each, moves to the closest
  * neighbour until none is closer; returns the closest node found.  Each node is evaluated once
  * (the current node is always the closest of all evaluated, so skipping them loses nothing:
  * the lists of consecutive nodes overlap). */
-hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair cur, int top,
-                     int bottom);
+hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const hnsw_recs *rv, const void *q,
+                     hs_pair cur, int top, int bottom);
 
 /* Algorithm 4 (neighbour selection heuristic) over candidates sorted ascending by distance to
  * the base; keeps at most max of them in sel.  Returns the number kept.  When wit is given,

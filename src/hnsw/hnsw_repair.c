@@ -65,8 +65,9 @@ static bool repair_node(repair_ctx *c, hnsw_scratch *s, hs_pair *w, size_t ef, u
     uint32_t entry = (uint32_t)ep;
     const void *q = hnsw_rec(h, u);
     hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
-    cur = hnsw_descend(h, s, q, cur, top, 0);
-    long n = hnsw_search_layer(h, s, q, &cur, 1, ef, 0, false, NULL, w);
+    hnsw_recs own = hnsw_own(h);
+    cur = hnsw_descend(h, s, &own, q, cur, top, 0);
+    long n = hnsw_search_layer(h, s, &own, q, &cur, 1, ef, 0, false, NULL, w);
     for (long i = 0; i < n; i++) {
         uint32_t r = w[i].id;
         if (r == u || r >= c->n || !bit_get(c->reach, r))

@@ -150,9 +150,9 @@ static inline bool acceptable(const hs_hnsw *h, uint32_t slot, const hs_filter *
     return hs_filter_pass(f, slot);
 }
 
-static inline size_t prefetch_len(const hs_hnsw *h)
+static inline size_t prefetch_len(const hs_space *sp)
 {
-    size_t len = h->space->rec_len;
+    size_t len = sp->rec_len;
     return len <= HNSW_PREFETCH_WHOLE ? len : HNSW_PREFETCH_MAX;
 }
 
@@ -168,10 +168,10 @@ static inline void prefetch_list(const hs_hnsw *h, uint32_t id, int level)
 /* Collects the unvisited neighbours of `node` on `level` among its list entries [from, to) into
  * s->ids, marking them visited and prefetching their records.  Returns their count or -1 on
  * allocation failure. */
-static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, const hnsw_view *v, uint32_t from,
-                              uint32_t to)
+static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, const hnsw_recs *rv,
+                              const hnsw_view *v, uint32_t from, uint32_t to)
 {
-    size_t plen = prefetch_len(h);
+    size_t plen = prefetch_len(rv->sp);
     long m = 0;
     for (uint32_t i = from; i < to; i++) {
         uint32_t id = view_get(v, i);
@@ -180,7 +180,7 @@ static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, const hnsw_view
             return -1;
         if (visit_test_set(s, id))
             continue;
-        const void *r = hnsw_rec(h, id);
+        const void *r = hs_chunks_at(rv->recs, id);
         hs_prefetch_far(r, plen);
         s->ids[m] = id;
         s->rp[m++] = r;
@@ -188,11 +188,11 @@ static long collect_unvisited(const hs_hnsw *h, hnsw_scratch *s, const hnsw_view
     return m;
 }
 
-long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const hs_pair *eps,
-                       size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
-                       hs_pair *out)
+long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const hnsw_recs *rv, const void *q,
+                       const hs_pair *eps, size_t neps, size_t ef, int level, bool filtered,
+                       const hs_filter *filter, hs_pair *out)
 {
-    const hs_space *sp = h->space;
+    const hs_space *sp = rv->sp;
     visit_clear(s);
     size_t nc = 0, nr = 0;
     /* nothing to reject: the acceptance check (a random access per candidate) is skipped; a
@@ -254,7 +254,7 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
                     to = cnt;
             }
         }
-        long m = collect_unvisited(h, s, &v, from, to);
+        long m = collect_unvisited(h, s, rv, &v, from, to);
         if (m < 0)
             return -1;
         if (nc + (size_t)m > s->cand_cap &&
@@ -286,11 +286,11 @@ long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const void *q, const h
     return (long)nr;
 }
 
-hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair cur, int top,
-                     int bottom)
+hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const hnsw_recs *rv, const void *q,
+                     hs_pair cur, int top, int bottom)
 {
-    const hs_space *sp = h->space;
-    size_t plen = prefetch_len(h);
+    const hs_space *sp = rv->sp;
+    size_t plen = prefetch_len(sp);
     visit_clear(s);
     if (cur.id < s->visit_cap)
         visit_test_set(s, cur.id);
@@ -308,7 +308,7 @@ hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair c
                 if (id < s->visit_cap && visit_test_set(s, id))
                     continue;
                 ids[m] = id;
-                rp[m] = hnsw_rec(h, id);
+                rp[m] = hs_chunks_at(rv->recs, id);
                 hs_prefetch_far(rp[m++], plen);
             }
             sp->dist_many(sp, q, rp, m, dd);
@@ -327,9 +327,11 @@ hs_pair hnsw_descend(const hs_hnsw *h, hnsw_scratch *s, const void *q, hs_pair c
     return cur;
 }
 
-size_t hs_hnsw_search(const hs_hnsw *h, const void *q, size_t k, size_t ef, const hs_filter *filter,
-                      hs_pair *out, int *rc)
+size_t hs_hnsw_search_over(const hs_hnsw *h, const hs_space *space, const hs_chunks *recs,
+                           const void *q, size_t k, size_t ef, const hs_filter *filter,
+                           hs_pair *out, int *rc)
 {
+    hnsw_recs rv = {space, recs};
     if (rc)
         *rc = HS_OK;
     uint64_t ep = hnsw_ep(h);
@@ -340,13 +342,13 @@ size_t hs_hnsw_search(const hs_hnsw *h, const void *q, size_t k, size_t ef, cons
         goto nomem;
     int top = (int)(ep >> 32) - 1;
     uint32_t entry = (uint32_t)ep;
-    hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
-    cur = hnsw_descend(h, s, q, cur, top, 0);
+    hs_pair cur = {space->dist(space, q, hs_chunks_at(recs, entry)), entry};
+    cur = hnsw_descend(h, s, &rv, q, cur, top, 0);
     if (ef < k)
         ef = k;
     if (hnsw_scratch_reserve(&s->w, &s->w_cap, ef) != HS_OK)
         goto nomem;
-    long n = hnsw_search_layer(h, s, q, &cur, 1, ef, 0, true, filter, s->w);
+    long n = hnsw_search_layer(h, s, &rv, q, &cur, 1, ef, 0, true, filter, s->w);
     if (n < 0)
         goto nomem;
     size_t take = HS_MIN((size_t)n, k);
@@ -356,6 +358,12 @@ nomem:
     if (rc)
         *rc = HS_ENOMEM;
     return 0;
+}
+
+size_t hs_hnsw_search(const hs_hnsw *h, const void *q, size_t k, size_t ef, const hs_filter *filter,
+                      hs_pair *out, int *rc)
+{
+    return hs_hnsw_search_over(h, h->space, h->recs, q, k, ef, filter, out, rc);
 }
 
 size_t hs_exact_search(const hs_space *space, const hs_chunks *recs, const void *q,
