@@ -138,13 +138,15 @@ def test_persisted_across_restart(server_factory, pb):
     assert st.oversampling == 12.25
 
 
-def test_scalar_in_the_ball_widens_where_codes_cannot_rank(srv):
+def test_scalar_in_the_ball_walks_the_vectors_where_codes_cannot_rank(srv):
     """Scalar codes in the Poincare ball (spec B4.2: recall@10 >= 0.95 for `scalar` at the
     defaults): points 1e-6 to 1e-5 from the boundary in tight clusters (directions 1e-4 apart)
     have all but equal int8 codes, so a walk on the codes cannot order a cluster.  With
-    ef_search 10 the first pool (40) holds a fifth of a cluster; the search widens it until the
-    best 10 settle, and the answers are those of the unquantized twin: 600 of 600 in runs here
-    (a build that loses the way to a whole cluster costs 20), 203 before the widening."""
+    ef_search 10 the walk's pool (40) holds a fifth of a cluster; a walk whose exact best 10 lie
+    in the pool's second half is redone on the full vectors (the graph is built on them), and
+    the answers are those of the unquantized twin: 595-598 of 600 in runs here (the first 64
+    walks, before the collection decides to walk the vectors, can miss unseen), 203 on the
+    codes alone, 600 with the earlier pool widening at 50 QPS."""
     import time
 
     import numpy as np
@@ -167,13 +169,16 @@ def test_scalar_in_the_ball_widens_where_codes_cannot_rank(srv):
     while any(stats(srv, n)["indexing_queue"] for n in ("ball_sq", "ball_none")):
         assert time.time() < deadline, "not indexed in 300 s"
         time.sleep(0.2)
-    hits = total = 0
-    for qi in range(0, len(pts), len(pts) // 60):
+    per_query = []
+    for qi in range(0, len(pts), len(pts) // 200):
         q = {"vector": [float(x) for x in pts[qi]], "top_k": 10}
         got = ok(http(srv, "POST", "/api/collections/ball_sq/search", q))
         want = ok(http(srv, "POST", "/api/collections/ball_none/search", q))
         ids = lambda body: [r["id"] for r in (body["results"] if "results" in body else body)]
-        hits += len(set(ids(got)) & set(ids(want)))
-        total += 10
-    print("ball recall@10 scalar vs none: %d / %d" % (hits, total))
-    assert hits / total >= 0.9, (hits, total)
+        per_query.append(len(set(ids(got)) & set(ids(want))))
+    hits, total = sum(per_query), 10 * len(per_query)
+    late = sum(per_query[100:]), 10 * len(per_query[100:])
+    print("ball recall@10 scalar vs none: %d / %d, after 100 queries %d / %d" % ((hits, total) + late))
+    assert hits / total >= 0.95, (hits, total)
+    # after a window of walks the collection walks the full vectors: the twin's answers
+    assert late[0] / late[1] >= 0.98, late
