@@ -628,6 +628,7 @@ static void run_search(const args *a)
     texmex q = texmex_read(a->query, false), truth = {0};
     if (a->truth)
         truth = texmex_read(a->truth, true);
+    double t_open = hs_now_s();
     hs_db *db = open_db(a->dir, 1000);
     hs_collection *h;
     hs_error err;
@@ -635,6 +636,7 @@ static void run_search(const args *a)
         die("open collection", &err);
     if (hs_collection_wait_indexed(h, &err) != HS_OK)
         die("load", &err);
+    printf("mode=open load_ms=%.1f\n", (hs_now_s() - t_open) * 1e3);
     print_memory(db, a->collection, "loaded");
     searcher *w = calloc(a->threads, sizeof(searcher));
     pthread_t *t = calloc(a->threads, sizeof(pthread_t));

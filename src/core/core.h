@@ -82,6 +82,7 @@ enum {
     HS_SEC_PIDX = 7, /* the payload indexes (optional; rebuilt from META when absent) */
     HS_SEC_VECS = 8, /* checksums of the vector records the checkpoint covers */
     HS_SEC_SIDS = 9, /* a collection of string ids: keys and strings (instead of IDS) */
+    HS_SEC_CODES = 10, /* a quantized collection's codes (optional; encoded again when absent) */
 };
 
 typedef enum centry_state {

@@ -3,7 +3,8 @@
  *   collection.json                 parameters (atomic replace)
  *   wal/                            the log (storage/wal.c)
  *   vectors-<gen>/                  stored vectors (storage/segment.c); a rebuild writes gen+1
- *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH, DIGEST, PIDX, VECS
+ *   checkpoint-<seq as 16 hex>.ckpt sections STATE, IDS, LIVE, META, GRAPH, DIGEST, PIDX, VECS,
+ *                                   CODES
  *   manifest                        the newest checkpoint and the log segments (storage/manifest.c)
  * Loading = newest checkpoint + replay of the log from the position it records.  Checkpoint =
  * (writers paused) rotate the log, sync the vectors, capture the state; (writers running) write
@@ -31,6 +32,8 @@
 #define STATE_VERSION 1u
 #define VECS_VERSION 1u
 #define VECS_FIXED 16u /* version, count, record length, shift */
+#define CODES_VERSION 1u
+#define CODES_FIXED 16u /* version, code, record length, dimension */
 #define VECS_ENTRY 16u
 /* collection.json: format 1 (no checksum, no manifest) is read and upgraded by the first load;
  * format 2 ends with its CRC-32C and comes with a manifest */
@@ -758,6 +761,24 @@ static void encode_codes(hs_coll *c, uint32_t from, uint32_t to)
     }
 }
 
+/* The codes of slots [0, n) from a CODES section when it matches the collection (true), else
+ * false: the caller encodes them from the vectors. */
+static bool restore_codes(hs_coll *c, const hs_ckpt *k, uint64_t n)
+{
+    size_t len;
+    const uint8_t *sec = hs_ckpt_section(k, HS_SEC_CODES, &len);
+    if (!sec || len < CODES_FIXED || hs_get_le32(sec) != CODES_VERSION ||
+        hs_get_le32(sec + 4) != (uint32_t)c->trav.code ||
+        hs_get_le32(sec + 8) != c->trav.rec_len || hs_get_le32(sec + 12) != c->cfg.dimension ||
+        len - CODES_FIXED != n * c->trav.rec_len)
+        return false;
+    uint32_t per = 1u << c->codes.shift;
+    for (uint64_t from = 0; from < n; from += per)
+        memcpy(hs_chunks_at(&c->codes, (uint32_t)from), sec + CODES_FIXED + from * c->trav.rec_len,
+               (size_t)HS_MIN((uint64_t)per, n - from) * c->trav.rec_len);
+    return true;
+}
+
 /* Section SIDS of a collection of string ids: u64 the next internal key, then per slot
  * { u64 key, u16 length, the string id } (length 0 for a slot that is not live): the blob
  * layout, so the live slots point into one arena holding the records.  Live bits are set. */
@@ -865,7 +886,7 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
             hs_log(HS_LOG_WARN, "collection '%s': checkpoint: unreadable payload index section; "
                    "it will be rebuilt", c->e->name);
     }
-    if (c->quantized)
+    if (c->quantized && !restore_codes(c, k, n))
         encode_codes(c, 0, (uint32_t)n);
     hs_hnsw_free(c->graph);
     c->graph = NULL;
@@ -1274,6 +1295,33 @@ static int capture_state(hs_coll *c, hs_wal_pos from, capture *cp, hs_error *err
                : hs_error_set(err, HS_EINTERNAL, "checkpoint: graph serialisation failed");
 }
 
+/* Section CODES: u32 version 1, u32 the code (HS_CODE_SQ8 / HS_CODE_BIN), u32 record length,
+ * u32 dimension, then the records of slots [0, n) in order, written from the table's chunks.
+ * The records below nslots never change (a write takes a new slot) and ckpt_mu keeps a rebuild
+ * from replacing the table, so the writers need not wait for this. */
+static int write_codes(hs_coll *c, hs_ckpt_writer *w, uint32_t n, hs_error *err)
+{
+    uint8_t head[CODES_FIXED];
+    hs_put_le32(head, CODES_VERSION);
+    hs_put_le32(head + 4, (uint32_t)c->trav.code);
+    hs_put_le32(head + 8, c->trav.rec_len);
+    hs_put_le32(head + 12, c->cfg.dimension);
+    uint32_t per = 1u << c->codes.shift;
+    size_t nparts = 1 + (n + per - 1) / per;
+    hs_ckpt_part *parts = malloc(nparts * sizeof(*parts));
+    if (!parts)
+        return hs_error_set(err, HS_ENOMEM, "checkpoint: out of memory");
+    parts[0] = (hs_ckpt_part){head, sizeof(head)};
+    for (size_t i = 1; i < nparts; i++) {
+        uint32_t from = (uint32_t)(i - 1) * per;
+        parts[i] = (hs_ckpt_part){hs_chunks_at(&c->codes, from),
+                                  (size_t)HS_MIN(per, n - from) * c->trav.rec_len};
+    }
+    int rc = hs_ckpt_add_parts(w, HS_SEC_CODES, parts, nparts, err);
+    free(parts);
+    return rc;
+}
+
 static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err)
 {
     char name[64];
@@ -1297,6 +1345,8 @@ static int write_file(hs_coll *c, uint64_t seq, const capture *cp, hs_error *err
         rc = hs_ckpt_add(w, HS_SEC_PIDX, cp->pidx, cp->pidx_len, err);
     if (rc == HS_OK)
         rc = hs_ckpt_add(w, HS_SEC_VECS, cp->vecs, cp->vecs_len, err);
+    if (rc == HS_OK && c->quantized)
+        rc = write_codes(c, w, cp->st.nslots, err);
     if (rc != HS_OK) {
         hs_ckpt_abort(w);
         return rc;

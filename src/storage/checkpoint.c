@@ -66,23 +66,38 @@ int hs_ckpt_begin(const hs_io_ops *io, const char *dir, const char *name, hs_ckp
     return HS_OK;
 }
 
-int hs_ckpt_add(hs_ckpt_writer *w, uint32_t tag, const void *data, size_t len, hs_error *err)
+int hs_ckpt_add_parts(hs_ckpt_writer *w, uint32_t tag, const hs_ckpt_part *parts, size_t nparts,
+                      hs_error *err)
 {
     if (w->n == HS_CKPT_MAX_SECTIONS)
         return hs_error_set(err, HS_EFULL, "checkpoint: too many sections");
-    long n = len ? w->io->pwrite(w->io->ctx, w->fd, data, len, w->off) : 0;
-    if (n != (long)len) {
-        int e = n < 0 ? (int)n : -EIO;
-        return hs_error_set(err, hs_rc_from_errno(e), "checkpoint %s: write: %s", w->tmp,
-                            strerror(-e));
+    uint64_t off = w->off, len = 0;
+    uint32_t crc = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        long n = parts[i].len ? w->io->pwrite(w->io->ctx, w->fd, parts[i].data, parts[i].len,
+                                              off + len)
+                              : 0;
+        if (n != (long)parts[i].len) {
+            int e = n < 0 ? (int)n : -EIO;
+            return hs_error_set(err, hs_rc_from_errno(e), "checkpoint %s: write: %s", w->tmp,
+                                strerror(-e));
+        }
+        crc = hs_crc32c(crc, parts[i].data, parts[i].len);
+        len += parts[i].len;
     }
     w->sec[w->n].tag = tag;
-    w->sec[w->n].crc = hs_crc32c(0, data, len);
-    w->sec[w->n].off = w->off;
+    w->sec[w->n].crc = crc;
+    w->sec[w->n].off = off;
     w->sec[w->n].len = len;
     w->n++;
-    w->off = HS_ALIGN_UP(w->off + len, CKPT_ALIGN);
+    w->off = HS_ALIGN_UP(off + len, CKPT_ALIGN);
     return HS_OK;
+}
+
+int hs_ckpt_add(hs_ckpt_writer *w, uint32_t tag, const void *data, size_t len, hs_error *err)
+{
+    hs_ckpt_part part = {data, len};
+    return hs_ckpt_add_parts(w, tag, &part, 1, err);
 }
 
 int hs_ckpt_commit(hs_ckpt_writer *w, hs_error *err)

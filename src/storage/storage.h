@@ -260,6 +260,13 @@ typedef struct hs_ckpt_writer hs_ckpt_writer;
 int hs_ckpt_begin(const hs_io_ops *io, const char *dir, const char *name, hs_ckpt_writer **out,
                   hs_error *err);
 int hs_ckpt_add(hs_ckpt_writer *w, uint32_t tag, const void *data, size_t len, hs_error *err);
+/* A section from pieces written one after the other (one checksum over them all). */
+typedef struct hs_ckpt_part {
+    const void *data;
+    size_t len;
+} hs_ckpt_part;
+int hs_ckpt_add_parts(hs_ckpt_writer *w, uint32_t tag, const hs_ckpt_part *parts, size_t nparts,
+                      hs_error *err);
 /* Writes the header, fsyncs, renames to `<dir>/<name>` and fsyncs the directory.  Frees w. */
 int hs_ckpt_commit(hs_ckpt_writer *w, hs_error *err);
 /* Removes the temporary file and frees w. */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "hyperspace.h"
+#include "core/core.h"
 #include "hs_test.h"
 #include "storage/storage.h"
 #include "util/siphash.h"
@@ -359,6 +361,33 @@ static void test_names_and_catalog(void **state)
     hs_db_close(db, NULL);
 }
 
+/* The checkpoints under root holding a CODES section: their count and the records of the last. */
+static int ncodes_ckpts;
+static uint64_t codes_records;
+
+static int find_codes(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    size_t n = strlen(path);
+    if (type != FTW_F || n < 5 || strcmp(path + n - 5, ".ckpt") != 0)
+        return 0;
+    hs_ckpt k;
+    hs_error err;
+    assert_int_equal(hs_ckpt_open(hs_io_posix(), path, &k, &err), HS_OK);
+    size_t len;
+    const uint8_t *sec = hs_ckpt_section(&k, HS_SEC_CODES, &len);
+    if (sec) {
+        assert_true(len >= 16);
+        uint32_t rec_len = hs_get_le32(sec + 8);
+        assert_true(rec_len > 0 && (len - 16) % rec_len == 0);
+        codes_records = (len - 16) / rec_len;
+        ncodes_ckpts++;
+    }
+    hs_ckpt_close(&k);
+    return 0;
+}
+
 static void test_persistence(void **state)
 {
     (void)state;
@@ -382,6 +411,12 @@ static void test_persistence(void **state)
         hs_collection_close(hq);
         hs_db_close(db, NULL);
     }
+    /* the quantized collection's checkpoint carries its codes (spec section 6: codes on disk),
+     * the 800 points it covers; the unquantized one has none */
+    ncodes_ckpts = 0;
+    assert_int_equal(nftw(root, find_codes, 16, FTW_PHYS), 0);
+    assert_int_equal(ncodes_ckpts, 1);
+    assert_int_equal(codes_records, 800);
     hs_db *db = open_db(NULL);
     assert_true(hs_db_clock(db) >= clock);
     hs_collection_stats st;
