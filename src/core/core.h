@@ -285,6 +285,7 @@ struct hs_coll {
     uint64_t next_key;
     uint64_t sid_bytes; /* heap bytes of the blobs (atomic) */
     double *scratch;  /* dimension doubles for apply (wlock / rw write) */
+    double *codebuf;  /* dimension doubles for hs_coll_encode_code under wlock (Lorentz codes) */
     uint8_t *hashbuf; /* HS_SID_MAX + 8 x dimension bytes: a point's digest input (rw write) */
     uint64_t digest[256]; /* XOR of the point hashes of each bucket (rw) */
     uint64_t *live;   /* bitset of live slots (rw; reallocated under the write lock) */
@@ -674,11 +675,18 @@ void hs_coll_retention(hs_coll *c, hs_wal_pos from, uint64_t ckpt_clock, uint64_
 uint64_t hs_ckpt_log_floor(hs_db *db, const char *dir);
 
 /* ---- read.c ---- */
-/* True when the graph is built on the codes (quantized, outside the ball; see graph_space). */
+/* True when the graph is built on the codes (quantized l2 or cosine; see graph_space). */
 static inline bool hs_coll_codes_graph(const hs_coll *c)
 {
-    return c->quantized && c->cfg.metric != HS_METRIC_POINCARE;
+    return c->quantized && c->cfg.metric != HS_METRIC_POINCARE &&
+           c->cfg.metric != HS_METRIC_LORENTZ;
 }
+
+/* Encodes the traversal code of one vector's components x (float64 for poincare and lorentz,
+ * float32 otherwise).  A hyperboloid point is coded as its image in the Poincaré ball,
+ * p_i = x_i / (1 + x_0) (the same distances; its own coordinates, x_0 in the millions near the
+ * boundary, would cancel in -<x, y>_L): buf holds dimension doubles for that. */
+void hs_coll_encode_code(const hs_coll *c, const void *x, void *code, double *buf);
 
 /* Points graph_space and graph_recs at the tables the graph uses (after vecs or codes moved). */
 static inline void hs_coll_set_graph_recs(hs_coll *c)

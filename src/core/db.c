@@ -557,11 +557,6 @@ int hs_db_check_config(const hs_db *db, hs_collection_config *c, hs_error *err)
             err->actual = (uint64_t)c->id_type;
         return hs_error_about(err, HS_EINVAL, HS_FIELD_ID_TYPE, HS_REASON_UNKNOWN);
     }
-    if (c->metric == HS_METRIC_LORENTZ && c->quantization != HS_QUANT_NONE) {
-        hs_error_set(err, HS_ERANGE, "Quantization '%s' is not available for the lorentz metric: "
-                     "use none", c->quantization == HS_QUANT_SCALAR ? "scalar" : "binary");
-        return hs_error_about(err, HS_ERANGE, HS_FIELD_QUANTIZATION, HS_REASON_UNKNOWN);
-    }
     if (c->metric == HS_METRIC_LORENTZ && c->dimension < 2) {
         hs_error_set(err, HS_ERANGE, "Dimension must be between 2 and %d for the lorentz metric "
                      "(got %u)", HS_MAX_DIM, c->dimension);

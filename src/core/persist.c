@@ -490,10 +490,12 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
                            cfg->dimension);
     c->quantized = cfg->quantization != HS_QUANT_NONE;
     c->trav = c->full;
+    bool lorentz = cfg->metric == HS_METRIC_LORENTZ;
+    /* a hyperboloid point's code is that of its image in the ball (hs_coll_encode_code) */
     if (rc == HS_OK && c->quantized)
-        rc = hs_space_init(&c->trav, cfg->metric,
+        rc = hs_space_init(&c->trav, lorentz ? HS_METRIC_POINCARE : cfg->metric,
                            cfg->quantization == HS_QUANT_SCALAR ? HS_CODE_SQ8 : HS_CODE_BIN,
-                           cfg->dimension);
+                           lorentz ? cfg->dimension - 1 : cfg->dimension);
     if (rc == HS_OK)
         rc = hs_chunks_init(&c->slot_ids, sizeof(uint64_t), 12);
     if (rc == HS_OK)
@@ -505,8 +507,9 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_init(&c->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len));
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
+    c->codebuf = malloc((size_t)cfg->dimension * sizeof(double));
     c->hashbuf = malloc(HS_SID_MAX + 8 * (size_t)cfg->dimension);
-    if (rc == HS_OK && (!c->scratch || !c->hashbuf))
+    if (rc == HS_OK && (!c->scratch || !c->codebuf || !c->hashbuf))
         rc = HS_ENOMEM;
     hs_idmap_init(&c->ids);
     pthread_mutex_init(&c->wlock, NULL);
@@ -633,6 +636,7 @@ void hs_coll_free(hs_coll *c)
     hs_manifest_destroy(&c->man);
     free(c->live);
     free(c->scratch);
+    free(c->codebuf);
     free(c->hashbuf);
     pthread_mutex_destroy(&c->man_mu);
     pthread_mutex_destroy(&c->wlock);
@@ -748,17 +752,25 @@ static int new_graph(hs_coll *c, hs_error *err)
     return rc == HS_OK ? HS_OK : hs_error_set(err, rc, "cannot create the graph");
 }
 
+void hs_coll_encode_code(const hs_coll *c, const void *x, void *code, double *buf)
+{
+    if (c->cfg.metric == HS_METRIC_LORENTZ) {
+        const double *v = x;
+        for (uint32_t i = 1; i < c->cfg.dimension; i++)
+            buf[i - 1] = v[i] / (1.0 + v[0]);
+        hs_space_encode_f64(&c->trav, buf, code);
+    } else if (c->f64) {
+        hs_space_encode_f64(&c->trav, x, code);
+    } else {
+        hs_space_encode_f32(&c->trav, x, code);
+    }
+}
+
 static void encode_codes(hs_coll *c, uint32_t from, uint32_t to)
 {
     const hs_chunks *full = hs_segset_chunks(c->vecs);
-    for (uint32_t s = from; s < to; s++) {
-        const void *rec = hs_chunks_at(full, s);
-        void *code = hs_chunks_at(&c->codes, s);
-        if (c->f64)
-            hs_space_encode_f64(&c->trav, rec, code);
-        else
-            hs_space_encode_f32(&c->trav, rec, code);
-    }
+    for (uint32_t s = from; s < to; s++)
+        hs_coll_encode_code(c, hs_chunks_at(full, s), hs_chunks_at(&c->codes, s), c->codebuf);
 }
 
 /* The codes of slots [0, n) from a CODES section when it matches the collection (true), else

@@ -343,8 +343,17 @@ static int encode_query(const hs_coll *c, const double *query, void *qfull, void
         for (size_t i = 0; i < dim; i++)
             tmp[i] = (double)(float)tmp[i];
     hs_space_encode_f64(&c->full, tmp, qfull);
-    if (c->quantized)
+    if (c->quantized && c->cfg.metric == HS_METRIC_LORENTZ) { /* coded as its image in the ball */
+        double *buf = malloc(dim * sizeof(double));
+        if (!buf) {
+            free(tmp);
+            return hs_error_set(err, HS_ENOMEM, "Out of memory");
+        }
+        hs_coll_encode_code(c, tmp, qtrav, buf);
+        free(buf);
+    } else if (c->quantized) {
         hs_space_encode_f64(&c->trav, tmp, qtrav);
+    }
     free(tmp);
     return HS_OK;
 }
@@ -774,8 +783,8 @@ int hs_search(hs_collection *h, const double *query, size_t dim, const hs_search
         double o = opts->oversampling > 0 ? opts->oversampling : hs_coll_oversampling(c);
         double want = ceil(o * (double)k - 1e-9);
         ef = HS_MAX(ef, want < (double)POOL_MAX ? (size_t)want : (size_t)POOL_MAX);
-        /* scalar codes of points near the ball's boundary rank coarsely: widen the pool */
-        if (c->cfg.metric == HS_METRIC_POINCARE)
+        /* codes of points near the ball's boundary rank coarsely: a pool 4x as deep */
+        if (!hs_coll_codes_graph(c))
             ef = HS_MIN(ef * 4, (size_t)POOL_MAX);
     }
     void *qfull = calloc(1, c->full.rec_len), *qtrav = calloc(1, c->trav.rec_len);
