@@ -33,8 +33,8 @@
 
 /* A matching set at most this large is scanned exactly (see plan_exact). */
 #define EXACT_MIN 2048
-/* the largest candidate pool a quantized search widens to (oversampling, the ball's x4): 4x
- * the largest ef_search, about 40k x (id + distance) = 640 kB of candidates per search */
+/* the largest candidate pool of a quantized walk (oversampling, the ball's x4): 4x the
+ * largest ef_search, about 40k x (id + distance) = 640 kB of candidates per search */
 #define POOL_MAX 40000
 
 typedef struct plan {
