@@ -210,8 +210,8 @@ int hnsw_scratch_reserve(hs_pair **buf, size_t *cap, size_t need);
  * (acceptable nodes only when `filtered`; all nodes otherwise) into *out, sorted ascending.
  * Returns the count or -1 on allocation failure. */
 long hnsw_search_layer(const hs_hnsw *h, hnsw_scratch *s, const hnsw_recs *rv, const void *q,
-                       const hs_pair *eps, size_t neps, size_t ef, int level, bool filtered, const hs_filter *filter,
-                       hs_pair *out);
+                       const hs_pair *eps, size_t neps, size_t ef, int level, bool filtered,
+                       const hs_filter *filter, hs_pair *out);
 /* Greedy descent through the layers top..bottom + 1 from `cur`: on each, moves to the closest
  * neighbour until none is closer; returns the closest node found.  Each node is evaluated once
  * (the current node is always the closest of all evaluated, so skipping them loses nothing:
