@@ -983,6 +983,16 @@ static void send_stats(hs_gcall *c)
     grpc_byte_buffer_destroy(bb);
 }
 
+/* The stream is over (client gone or shutdown): send the final status once nothing is in
+ * flight (caller holds c->mu); the last of the close and status completions frees the call. */
+static void maybe_end(hs_gcall *c, int status, const char *message)
+{
+    if (c->send_in_flight || c->done_sent)
+        return;
+    c->done_sent = true;
+    hs_gcall_finish(c, status, message);
+}
+
 static void rpc_monitor(hs_gcall *c, const uint8_t *msg, size_t len)
 {
     (void)msg;
@@ -993,15 +1003,24 @@ static void rpc_monitor(hs_gcall *c, const uint8_t *msg, size_t len)
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->cancelled;
     c->close_armed = true;
-    pthread_mutex_lock(&c->mu);
-    grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
-    c->next_due = (double)hs_now_ns_srv() / 1e9 + 1.0;
-    send_stats(c); /* the first message at once */
-    pthread_mutex_unlock(&c->mu);
     pthread_mutex_lock(&streams_lock);
-    c->next = streams;
-    streams = c;
-    pthread_cond_broadcast(&streams_cond);
+    pthread_mutex_lock(&c->mu);
+    /* one reference for the close batch, one for the status batch (sent by maybe_end) */
+    c->refs = 2;
+    if (grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL) != GRPC_CALL_OK) {
+        c->refs = 1;
+        c->closed = true;
+    }
+    c->next_due = (double)hs_now_ns_srv() / 1e9 + 1.0;
+    if (c->closed || streams_stop) {
+        maybe_end(c, GRPC_STATUS_UNAVAILABLE, "Server is shutting down");
+    } else {
+        send_stats(c); /* the first message at once */
+        c->next = streams;
+        streams = c;
+        pthread_cond_broadcast(&streams_cond);
+    }
+    pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&streams_lock);
 }
 
@@ -1015,35 +1034,38 @@ static void unlink_stream(hs_gcall *c)
         }
 }
 
-/* The stream is over (client gone or shutdown): send the final status once nothing is in
- * flight; the DONE completion frees it. */
-static void maybe_end(hs_gcall *c, int status, const char *message)
+/* Drops one of a Monitor call's references (caller holds c->mu, released here); the last frees
+ * the call, after the unlock. */
+static void monitor_unref_unlock(hs_gcall *c)
 {
-    if (c->send_in_flight || c->done_sent)
-        return;
-    c->done_sent = true;
-    hs_gcall_finish(c, status, message);
+    bool last = --c->refs == 0;
+    pthread_mutex_unlock(&c->mu);
+    if (last)
+        hs_gcall_free(c);
 }
 
+/* Lock order for Monitor calls: streams_lock, then c->mu (as the streamer takes them). */
 void hs_grpc_stream_event(hs_gcall *c, int kind, bool ok)
 {
     if (c->events)
         return hs_events_stream_event(c, kind, ok);
     if (c->repl)
         return hs_repl_stream_event(c, kind, ok);
+    pthread_mutex_lock(&streams_lock);
     pthread_mutex_lock(&c->mu);
     if (kind == TAG_SENT)
         c->send_in_flight = false;
     if (kind == TAG_CLOSE || !ok)
         c->closed = true;
-    bool end = c->closed || __atomic_load_n(&streams_stop, __ATOMIC_ACQUIRE);
-    if (end) {
-        pthread_mutex_lock(&streams_lock);
+    if (c->closed || __atomic_load_n(&streams_stop, __ATOMIC_ACQUIRE)) {
         unlink_stream(c);
-        pthread_mutex_unlock(&streams_lock);
         maybe_end(c, GRPC_STATUS_UNAVAILABLE, "Server is shutting down");
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&streams_lock);
+    if (kind == TAG_CLOSE)
+        monitor_unref_unlock(c);
+    else
+        pthread_mutex_unlock(&c->mu);
 }
 
 void hs_grpc_stream_done(hs_gcall *c)
@@ -1052,8 +1074,9 @@ void hs_grpc_stream_done(hs_gcall *c)
         return hs_events_stream_done(c);
     if (c->repl)
         return hs_repl_stream_done(c);
-    /* the status batch finished; the close batch finished too (it is part of the call) */
-    hs_gcall_free(c);
+    /* the status batch finished; the close batch's completion may still be on its way */
+    pthread_mutex_lock(&c->mu);
+    monitor_unref_unlock(c);
 }
 
 static void *streams_main(void *arg)
@@ -1081,13 +1104,12 @@ static void *streams_main(void *arg)
             pthread_mutex_unlock(&c->mu);
         }
     }
-    /* shutdown: end every stream with UNAVAILABLE */
-    for (hs_gcall *c = streams; c;) {
-        hs_gcall *next = c->next;
+    /* shutdown: end every stream with UNAVAILABLE (a call stays listed, so alive, until its close
+     * completion, which waits for streams_lock) */
+    for (hs_gcall *c = streams; c; c = c->next) {
         pthread_mutex_lock(&c->mu);
         maybe_end(c, GRPC_STATUS_UNAVAILABLE, "Server is shutting down");
         pthread_mutex_unlock(&c->mu);
-        c = next;
     }
     pthread_mutex_unlock(&streams_lock);
     return NULL;

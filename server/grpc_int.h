@@ -55,6 +55,7 @@ struct hs_gcall {
     pthread_mutex_t mu;
     bool stream;
     bool send_in_flight, closed, done_sent;
+    int refs; /* Monitor: the close batch and the status batch each hold one; the last frees */
     double next_due;
     struct hs_gcall *next;
     hs_esub *events; /* SubscribeToEvents (grpc_events.c), NULL for other calls */

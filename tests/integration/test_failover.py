@@ -41,39 +41,61 @@ COLL = "fo"
 pytestmark = pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd-server not installed")
 
 
-def port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def two_ports():
+    """Two distinct loopback ports that were free a moment ago (both sockets held at once)."""
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        return a.getsockname()[1], b.getsockname()[1]
+
+
+def start_etcd(d):
+    """etcd on two fresh ports; (process, client url, log path) once /health answers, or None
+    when it exited (a port taken by another process between the choice and etcd's bind)."""
+    import urllib.request
+    cp, pp = two_ports()
+    path = os.path.join(d, "etcd-%d.log" % cp)
+    with open(path, "wb") as log:
+        p = subprocess.Popen([ETCD, "--name", "t", "--data-dir", os.path.join(d, "data-%d" % cp),
+                              "--listen-client-urls", "http://127.0.0.1:%d" % cp,
+                              "--advertise-client-urls", "http://127.0.0.1:%d" % cp,
+                              "--listen-peer-urls", "http://127.0.0.1:%d" % pp,
+                              "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % pp,
+                              "--initial-cluster", "t=http://127.0.0.1:%d" % pp],
+                             stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % cp
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return p, url, path
+        except OSError:
+            if p.poll() is not None:
+                return None
+            if time.time() > deadline:
+                p.kill()
+                p.wait()
+                with open(path, "rb") as f:
+                    raise AssertionError("etcd did not answer /health within 60 s:\n" +
+                                         f.read().decode("utf-8", "replace")[-3000:])
+            time.sleep(0.1)
 
 
 @pytest.fixture
 def etcd():
     d = tempfile.mkdtemp(prefix="hs-etcd-")
-    cp, pp = port(), port()
-    log = open(os.path.join(d, "etcd.log"), "wb")
-    p = subprocess.Popen([ETCD, "--name", "t", "--data-dir", os.path.join(d, "data"),
-                          "--listen-client-urls", "http://127.0.0.1:%d" % cp,
-                          "--advertise-client-urls", "http://127.0.0.1:%d" % cp,
-                          "--listen-peer-urls", "http://127.0.0.1:%d" % pp,
-                          "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % pp,
-                          "--initial-cluster", "t=http://127.0.0.1:%d" % pp],
-                         stdout=log, stderr=subprocess.STDOUT)
-    url = "http://127.0.0.1:%d" % cp
-    deadline = time.time() + 30
-    import urllib.request
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
+    for _ in range(5):
+        got = start_etcd(d)
+        if got:
             break
-        except OSError:
-            if time.time() > deadline or p.poll() is not None:
-                raise AssertionError("etcd did not start")
-            time.sleep(0.1)
+    else:
+        logs = "".join(open(os.path.join(d, f), "rb").read().decode("utf-8", "replace")[-1500:]
+                       for f in os.listdir(d) if f.endswith(".log"))
+        raise AssertionError("etcd exited at start 5 times:\n" + logs)
+    p, url, _ = got
     yield url
     p.terminate()
     p.wait(10)
-    log.close()
     shutil.rmtree(d, ignore_errors=True)
 
 

@@ -82,6 +82,62 @@ def test_monitor_streams_real_stats_every_second(server, pb):
     assert got[2][0] >= 1.5
 
 
+def test_monitor_streams_cancelled_at_any_moment_and_open_at_shutdown(server_factory, pb):
+    """A Monitor call's close and status completions can be taken by two completion threads in
+    either order; the call is freed after the last.  Streams are cancelled at random moments
+    (before, during and after a message) and four are still open when the server stops: the
+    server must answer throughout and stop cleanly (exit 0; under the sanitizer builds, no
+    report: the fixture checks both)."""
+    import random
+    import threading
+    s = server_factory()
+    rng = random.Random(7)
+    errors = []
+
+    def client(seed):
+        r = random.Random(seed)
+        with grpc.insecure_channel(s.grpc_target) as ch:
+            stub = pb[1].DatabaseStub(ch)
+            for _ in range(12):
+                stream = stub.Monitor(pb[0].MonitorRequest(), timeout=20)
+                want = r.choice([0, 0, 1, 2])
+                if want:
+                    try:
+                        for i, _msg in enumerate(stream):
+                            if i + 1 >= want:
+                                break
+                    except grpc.RpcError as e:
+                        errors.append(e.code())
+                time.sleep(r.random() * 0.02)
+                stream.cancel()
+
+    threads = [threading.Thread(target=client, args=(rng.random(),)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    st, _, _ = http(s, "GET", "/api/status")
+    assert st == 200
+    # four streams open when the server stops: each ends with UNAVAILABLE
+    ch = grpc.insecure_channel(s.grpc_target)
+    stub = pb[1].DatabaseStub(ch)
+    streams = [stub.Monitor(pb[0].MonitorRequest(), timeout=20) for _ in range(4)]
+    for st_ in streams:
+        next(st_)
+    s.proc.send_signal(signal.SIGTERM)
+    codes = []
+    for st_ in streams:
+        try:
+            for _msg in st_:
+                pass
+        except grpc.RpcError as e:
+            codes.append(e.code())
+    ch.close()
+    assert codes == [grpc.StatusCode.UNAVAILABLE] * 4, codes
+    assert s.proc.wait(30) == 0
+
+
 def test_insert_text_says_what_is_missing(stub, pb):
     with pytest.raises(grpc.RpcError) as ei:
         stub.InsertText(pb[0].InsertTextRequest(id=1, text="hello"))
