@@ -41,6 +41,13 @@ typedef struct hs_vec_kernels {
     void (*l2sq_f32_x4)(const float *q, const float *const v[4], size_t dim, float out[4]);
     void (*l2sq_f64_x4)(const double *q, const double *const v[4], size_t dim, double out[4]);
     void (*dot_i8_x4)(const int8_t *q, const int8_t *const v[4], size_t dim, int32_t out[4]);
+    /* Lorentz key pieces over n spatial components, in float64 (hs_lorentz_key_*):
+     * out = {|a - b|^2, (a - b).(a + b), |a + b|^2}, and the sum of
+     * ((a_i - b_i) - c (a_i + b_i))^2 */
+    void (*lorentz_sums_f32)(const float *a, const float *b, size_t n, double out[3]);
+    void (*lorentz_sums_f64)(const double *a, const double *b, size_t n, double out[3]);
+    double (*lorentz_perp_f32)(const float *a, const float *b, size_t n, double c);
+    double (*lorentz_perp_f64)(const double *a, const double *b, size_t n, double c);
 } hs_vec_kernels;
 
 /* The kernels chosen for this CPU (dispatched once). */
@@ -72,8 +79,8 @@ double hs_poincare_dist_from_delta(double delta);
  * the cancellation of x0 y0 - x.y: with s = spatial part, u = (|s_a - s_b|^2 - D^2) / 2 where
  * D = a0 - b0 = (s_a - s_b).(s_a + s_b) / (a0 + b0).  Distance 2 asinh(sqrt(u / 2)).
  */
-double hs_lorentz_key_f64(const double *a, const double *b, size_t dim);
-double hs_lorentz_key_f32(const float *a, const float *b, size_t dim);
+double hs_lorentz_key_f64(const hs_vec_kernels *k, const double *a, const double *b, size_t dim);
+double hs_lorentz_key_f32(const hs_vec_kernels *k, const float *a, const float *b, size_t dim);
 static inline double hs_lorentz_dist_from_key(double u)
 {
     return hs_poincare_dist_from_delta(u * 0.5);

@@ -294,6 +294,80 @@ AVX2 static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim
             out[j] += (int32_t)q[i] * (int32_t)v[j][i];
 }
 
+/* ---- Lorentz pieces: float64 arithmetic, two register sets of four lanes ------------------- */
+
+AVX2 static inline void lorentz_acc(__m256d x, __m256d y, __m256d *dd, __m256d *ds, __m256d *ss)
+{
+    __m256d d = _mm256_sub_pd(x, y), s = _mm256_add_pd(x, y);
+    *dd = _mm256_fmadd_pd(d, d, *dd);
+    *ds = _mm256_fmadd_pd(d, s, *ds);
+    *ss = _mm256_fmadd_pd(s, s, *ss);
+}
+
+AVX2 static inline __m256d lorentz_perp_acc(__m256d x, __m256d y, __m256d c, __m256d p)
+{
+    __m256d e = _mm256_fnmadd_pd(c, _mm256_add_pd(x, y), _mm256_sub_pd(x, y));
+    return _mm256_fmadd_pd(e, e, p);
+}
+
+AVX2 static void lorentz_sums_f32(const float *a, const float *b, size_t n, double out[3])
+{
+    __m256d dd0 = _mm256_setzero_pd(), dd1 = dd0, ds0 = dd0, ds1 = dd0, ss0 = dd0, ss1 = dd0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+        lorentz_acc(_mm256_cvtps_pd(_mm256_castps256_ps128(x)),
+                    _mm256_cvtps_pd(_mm256_castps256_ps128(y)), &dd0, &ds0, &ss0);
+        lorentz_acc(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), &dd1, &ds1, &ss1);
+    }
+    double r[3];
+    hs_vec_ref_lorentz_sums_f32(a + i, b + i, n - i, r);
+    out[0] = hsum_pd(_mm256_add_pd(dd0, dd1)) + r[0];
+    out[1] = hsum_pd(_mm256_add_pd(ds0, ds1)) + r[1];
+    out[2] = hsum_pd(_mm256_add_pd(ss0, ss1)) + r[2];
+}
+
+AVX2 static void lorentz_sums_f64(const double *a, const double *b, size_t n, double out[3])
+{
+    __m256d dd0 = _mm256_setzero_pd(), dd1 = dd0, ds0 = dd0, ds1 = dd0, ss0 = dd0, ss1 = dd0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lorentz_acc(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), &dd0, &ds0, &ss0);
+        lorentz_acc(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), &dd1, &ds1, &ss1);
+    }
+    double r[3];
+    hs_vec_ref_lorentz_sums_f64(a + i, b + i, n - i, r);
+    out[0] = hsum_pd(_mm256_add_pd(dd0, dd1)) + r[0];
+    out[1] = hsum_pd(_mm256_add_pd(ds0, ds1)) + r[1];
+    out[2] = hsum_pd(_mm256_add_pd(ss0, ss1)) + r[2];
+}
+
+AVX2 static double lorentz_perp_f32(const float *a, const float *b, size_t n, double c)
+{
+    __m256d p0 = _mm256_setzero_pd(), p1 = p0, cv = _mm256_set1_pd(c);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+        p0 = lorentz_perp_acc(_mm256_cvtps_pd(_mm256_castps256_ps128(x)),
+                              _mm256_cvtps_pd(_mm256_castps256_ps128(y)), cv, p0);
+        p1 = lorentz_perp_acc(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)),
+                              _mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), cv, p1);
+    }
+    return hsum_pd(_mm256_add_pd(p0, p1)) + hs_vec_ref_lorentz_perp_f32(a + i, b + i, n - i, c);
+}
+
+AVX2 static double lorentz_perp_f64(const double *a, const double *b, size_t n, double c)
+{
+    __m256d p0 = _mm256_setzero_pd(), p1 = p0, cv = _mm256_set1_pd(c);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        p0 = lorentz_perp_acc(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), cv, p0);
+        p1 = lorentz_perp_acc(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), cv, p1);
+    }
+    return hsum_pd(_mm256_add_pd(p0, p1)) + hs_vec_ref_lorentz_perp_f64(a + i, b + i, n - i, c);
+}
+
 const hs_vec_kernels hs_vec_kernels_avx2_table = {
     .name = "avx2",
     .l2sq_f32 = l2sq_f32,
@@ -307,6 +381,10 @@ const hs_vec_kernels hs_vec_kernels_avx2_table = {
     .l2sq_f32_x4 = l2sq_f32_x4,
     .l2sq_f64_x4 = l2sq_f64_x4,
     .dot_i8_x4 = dot_i8_x4,
+    .lorentz_sums_f32 = lorentz_sums_f32,
+    .lorentz_sums_f64 = lorentz_sums_f64,
+    .lorentz_perp_f32 = lorentz_perp_f32,
+    .lorentz_perp_f64 = lorentz_perp_f64,
 };
 #else
 /* Not an x86-64 build: the AVX2 table does not exist (ISO C forbids an empty unit). */

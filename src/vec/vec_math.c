@@ -56,39 +56,35 @@ double hs_poincare_dist_from_delta(double delta)
  * q = (D.e)^2 / (a0 + b0)^2 and -<a + b, a + b>_L = 4 + 2u, the identity
  * 2u = P + q (4 + 2u) gives u = (P + 4q) / (2 (1 - q)), where every term is a sum of squares.
  */
-#define LORENTZ_KEY_BODY(T)                                                                    \
-    double dd = 0.0, ds = 0.0, ss = 0.0;                                                       \
-    for (size_t i = 1; i < dim; i++) {                                                         \
-        double x = (double)a[i], y = (double)b[i];                                             \
-        double d = x - y, sum = x + y;                                                         \
-        dd += d * d;                                                                           \
-        ds += d * sum;                                                                         \
-        ss += sum * sum;                                                                       \
-    }                                                                                          \
-    double den = (double)a[0] + (double)b[0];                                                  \
+/* The key from the float64 sums s = {|d|^2, d.(a + b), |a + b|^2} over the spatial parts and
+ * den = a0 + b0; perp(c) is the sum of (d_i - c (a_i + b_i))^2 (only where u cancels). */
+#define LORENTZ_KEY(PERP)                                                                      \
+    double dd = s[0], ds = s[1], ss = s[2];                                                    \
     if (!(den > 0.0))                                                                          \
         return 0.0;                                                                            \
     double t0 = ds / den;                                                                      \
     double u = 0.5 * (dd - t0 * t0);                                                           \
     if (u > 1e-3 * dd || !(ss > 0.0))                                                          \
         return u > 0.0 ? u : 0.0;                                                              \
-    double inv = 1.0 / sqrt(ss), t = ds * inv, p = 0.0;                                        \
-    for (size_t i = 1; i < dim; i++) {                                                         \
-        double x = (double)a[i], y = (double)b[i];                                             \
-        double perp = (x - y) - t * (x + y) * inv;                                             \
-        p += perp * perp;                                                                      \
-    }                                                                                          \
+    double inv = 1.0 / sqrt(ss), t = ds * inv;                                                 \
+    double p = (PERP);                                                                         \
     double q = (t / den) * (t / den);                                                          \
     return q < 1.0 ? (p + 4.0 * q) / (2.0 * (1.0 - q)) : (u > 0.0 ? u : 0.0);
 
-double hs_lorentz_key_f64(const double *a, const double *b, size_t dim)
+double hs_lorentz_key_f64(const hs_vec_kernels *k, const double *a, const double *b, size_t dim)
 {
-    LORENTZ_KEY_BODY(double)
+    double s[3];
+    k->lorentz_sums_f64(a + 1, b + 1, dim - 1, s);
+    double den = a[0] + b[0];
+    LORENTZ_KEY(k->lorentz_perp_f64(a + 1, b + 1, dim - 1, t * inv))
 }
 
-double hs_lorentz_key_f32(const float *a, const float *b, size_t dim)
+double hs_lorentz_key_f32(const hs_vec_kernels *k, const float *a, const float *b, size_t dim)
 {
-    LORENTZ_KEY_BODY(float)
+    double s[3];
+    k->lorentz_sums_f32(a + 1, b + 1, dim - 1, s);
+    double den = (double)a[0] + (double)b[0];
+    LORENTZ_KEY(k->lorentz_perp_f32(a + 1, b + 1, dim - 1, t * inv))
 }
 
 double hs_lorentz_sqnorm(const double *x, size_t dim)
@@ -151,7 +147,7 @@ double hs_vec_distance_f32(const hs_vec_kernels *k, hs_metric m, const float *u,
     case HS_METRIC_POINCARE:
         return hs_poincare_dist_from_delta(k->l2sq_f32_wide(u, q, dim) * alpha_u * alpha_q);
     case HS_METRIC_LORENTZ:
-        return hs_lorentz_dist_from_key(hs_lorentz_key_f32(u, q, dim));
+        return hs_lorentz_dist_from_key(hs_lorentz_key_f32(k, u, q, dim));
     }
     return DBL_MAX;
 }
@@ -167,7 +163,7 @@ double hs_vec_distance_f64(const hs_vec_kernels *k, hs_metric m, const double *u
     case HS_METRIC_POINCARE:
         return hs_poincare_dist_from_delta(k->l2sq_f64(u, q, dim) * alpha_u * alpha_q);
     case HS_METRIC_LORENTZ:
-        return hs_lorentz_dist_from_key(hs_lorentz_key_f64(u, q, dim));
+        return hs_lorentz_dist_from_key(hs_lorentz_key_f64(k, u, q, dim));
     }
     return DBL_MAX;
 }

@@ -191,6 +191,10 @@ const hs_vec_kernels hs_vec_kernels_neon_table = {
     .l2sq_f32_x4 = l2sq_f32_x4,
     .l2sq_f64_x4 = l2sq_f64_x4,
     .dot_i8_x4 = dot_i8_x4,
+    .lorentz_sums_f32 = hs_vec_ref_lorentz_sums_f32,
+    .lorentz_sums_f64 = hs_vec_ref_lorentz_sums_f64,
+    .lorentz_perp_f32 = hs_vec_ref_lorentz_perp_f32,
+    .lorentz_perp_f64 = hs_vec_ref_lorentz_perp_f64,
 };
 #else
 typedef int hs_vec_neon_unused;

@@ -51,12 +51,12 @@ static float dist_f64_poincare(const hs_space *s, const void *a, const void *b)
 
 static float dist_f32_lorentz(const hs_space *s, const void *a, const void *b)
 {
-    return (float)hs_lorentz_key_f32((const float *)a, (const float *)b, s->dim);
+    return (float)hs_lorentz_key_f32(s->k, (const float *)a, (const float *)b, s->dim);
 }
 
 static float dist_f64_lorentz(const hs_space *s, const void *a, const void *b)
 {
-    return (float)hs_lorentz_key_f64((const double *)a, (const double *)b, s->dim);
+    return (float)hs_lorentz_key_f64(s->k, (const double *)a, (const double *)b, s->dim);
 }
 
 static inline float sq8_l2(const hs_space *s, const void *a, const void *b)
