@@ -48,6 +48,11 @@ typedef struct hs_vec_kernels {
     void (*lorentz_sums_f64)(const double *a, const double *b, size_t n, double out[3]);
     double (*lorentz_perp_f32)(const float *a, const float *b, size_t n, double c);
     double (*lorentz_perp_f64)(const double *a, const double *b, size_t n, double c);
+    /* the sums of one query against four records at once (out[r] = the sums for v[r]) */
+    void (*lorentz_sums_f32_x4)(const float *q, const float *const v[4], size_t n,
+                                double out[4][3]);
+    void (*lorentz_sums_f64_x4)(const double *q, const double *const v[4], size_t n,
+                                double out[4][3]);
 } hs_vec_kernels;
 
 /* The kernels chosen for this CPU (dispatched once). */
@@ -81,6 +86,11 @@ double hs_poincare_dist_from_delta(double delta);
  */
 double hs_lorentz_key_f64(const hs_vec_kernels *k, const double *a, const double *b, size_t dim);
 double hs_lorentz_key_f32(const hs_vec_kernels *k, const float *a, const float *b, size_t dim);
+/* The key from sums s already computed by k->lorentz_sums_* (or their x4 forms) for a and b. */
+double hs_lorentz_key_from_f64(const hs_vec_kernels *k, const double s[3], const double *a,
+                               const double *b, size_t dim);
+double hs_lorentz_key_from_f32(const hs_vec_kernels *k, const double s[3], const float *a,
+                               const float *b, size_t dim);
 static inline double hs_lorentz_dist_from_key(double u)
 {
     return hs_poincare_dist_from_delta(u * 0.5);

@@ -12,10 +12,43 @@ extern const hs_vec_kernels hs_vec_kernels_avx2_table;
 extern const hs_vec_kernels hs_vec_kernels_neon_table;
 #endif
 
-/* The scalar Lorentz pieces (vec_scalar.c), shared by tables without their own. */
-void hs_vec_ref_lorentz_sums_f32(const float *a, const float *b, size_t n, double out[3]);
-void hs_vec_ref_lorentz_sums_f64(const double *a, const double *b, size_t n, double out[3]);
-double hs_vec_ref_lorentz_perp_f32(const float *a, const float *b, size_t n, double c);
-double hs_vec_ref_lorentz_perp_f64(const double *a, const double *b, size_t n, double c);
+/* The Lorentz pieces in float64, left to right: the reference (the scalar and NEON tables), and
+ * inlined by hs_lorentz_key_* below 16 spatial components, where a SIMD call costs more. */
+#define LORENTZ_SUMS(T, N)                                                                     \
+    static inline void hs_vec_ref_lorentz_sums_##N(const T *a, const T *b, size_t n,               \
+                                                   double out[3])                                  \
+    {                                                                                              \
+        double dd = 0.0, ds = 0.0, ss = 0.0;                                                       \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            double x = (double)a[i], y = (double)b[i];                                             \
+            double d = x - y, s = x + y;                                                           \
+            dd += d * d;                                                                           \
+            ds += d * s;                                                                           \
+            ss += s * s;                                                                           \
+        }                                                                                          \
+        out[0] = dd;                                                                               \
+        out[1] = ds;                                                                               \
+        out[2] = ss;                                                                               \
+    }                                                                                              \
+    static inline double hs_vec_ref_lorentz_perp_##N(const T *a, const T *b, size_t n,             \
+                                                     double c)                                     \
+    {                                                                                              \
+        double p = 0.0;                                                                            \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            double x = (double)a[i], y = (double)b[i];                                             \
+            double e = (x - y) - c * (x + y);                                                      \
+            p += e * e;                                                                            \
+        }                                                                                          \
+        return p;                                                                                  \
+    }
+LORENTZ_SUMS(float, f32)
+LORENTZ_SUMS(double, f64)
+#define HS_LORENTZ_SIMD_FROM 16
+
+/* Four at once, one after the other (vec_scalar.c). */
+void hs_vec_ref_lorentz_sums_f32_x4(const float *q, const float *const v[4], size_t n,
+                                    double out[4][3]);
+void hs_vec_ref_lorentz_sums_f64_x4(const double *q, const double *const v[4], size_t n,
+                                    double out[4][3]);
 
 #endif

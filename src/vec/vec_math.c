@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vec/vec.h"
+#include "vec/vec_int.h"
 
 double hs_vec_sqnorm_strict(const double *x, size_t dim)
 {
@@ -71,21 +72,31 @@ double hs_poincare_dist_from_delta(double delta)
     double q = (t / den) * (t / den);                                                          \
     return q < 1.0 ? (p + 4.0 * q) / (2.0 * (1.0 - q)) : (u > 0.0 ? u : 0.0);
 
-double hs_lorentz_key_f64(const hs_vec_kernels *k, const double *a, const double *b, size_t dim)
-{
-    double s[3];
-    k->lorentz_sums_f64(a + 1, b + 1, dim - 1, s);
-    double den = a[0] + b[0];
-    LORENTZ_KEY(k->lorentz_perp_f64(a + 1, b + 1, dim - 1, t * inv))
-}
-
-double hs_lorentz_key_f32(const hs_vec_kernels *k, const float *a, const float *b, size_t dim)
-{
-    double s[3];
-    k->lorentz_sums_f32(a + 1, b + 1, dim - 1, s);
-    double den = (double)a[0] + (double)b[0];
-    LORENTZ_KEY(k->lorentz_perp_f32(a + 1, b + 1, dim - 1, t * inv))
-}
+#define LORENTZ_FNS(T, N)                                                                      \
+    static inline double key_from_##N(const hs_vec_kernels *k, const double s[3], const T *a,  \
+                                      const T *b, size_t dim)                                 \
+    {                                                                                          \
+        double den = (double)a[0] + (double)b[0];                                              \
+        LORENTZ_KEY(dim - 1 < HS_LORENTZ_SIMD_FROM                                             \
+                        ? hs_vec_ref_lorentz_perp_##N(a + 1, b + 1, dim - 1, t * inv)          \
+                        : k->lorentz_perp_##N(a + 1, b + 1, dim - 1, t * inv))                 \
+    }                                                                                          \
+    double hs_lorentz_key_from_##N(const hs_vec_kernels *k, const double s[3], const T *a,     \
+                                   const T *b, size_t dim)                                    \
+    {                                                                                          \
+        return key_from_##N(k, s, a, b, dim);                                                  \
+    }                                                                                          \
+    double hs_lorentz_key_##N(const hs_vec_kernels *k, const T *a, const T *b, size_t dim)     \
+    {                                                                                          \
+        double s[3];                                                                           \
+        if (dim - 1 < HS_LORENTZ_SIMD_FROM)                                                    \
+            hs_vec_ref_lorentz_sums_##N(a + 1, b + 1, dim - 1, s);                             \
+        else                                                                                   \
+            k->lorentz_sums_##N(a + 1, b + 1, dim - 1, s);                                     \
+        return key_from_##N(k, s, a, b, dim);                                                  \
+    }
+LORENTZ_FNS(float, f32)
+LORENTZ_FNS(double, f64)
 
 double hs_lorentz_sqnorm(const double *x, size_t dim)
 {

@@ -195,6 +195,8 @@ const hs_vec_kernels hs_vec_kernels_neon_table = {
     .lorentz_sums_f64 = hs_vec_ref_lorentz_sums_f64,
     .lorentz_perp_f32 = hs_vec_ref_lorentz_perp_f32,
     .lorentz_perp_f64 = hs_vec_ref_lorentz_perp_f64,
+    .lorentz_sums_f32_x4 = hs_vec_ref_lorentz_sums_f32_x4,
+    .lorentz_sums_f64_x4 = hs_vec_ref_lorentz_sums_f64_x4,
 };
 #else
 typedef int hs_vec_neon_unused;

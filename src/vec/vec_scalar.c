@@ -97,34 +97,20 @@ static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int
         out[i] = dot_i8(q, v[i], dim);
 }
 
-/* The Lorentz pieces in float64, left to right (the reference; the NEON table uses them too). */
-#define LORENTZ_SUMS(T, N)                                                                     \
-    void hs_vec_ref_lorentz_sums_##N(const T *a, const T *b, size_t n, double out[3])          \
-    {                                                                                          \
-        double dd = 0.0, ds = 0.0, ss = 0.0;                                                   \
-        for (size_t i = 0; i < n; i++) {                                                       \
-            double x = (double)a[i], y = (double)b[i];                                         \
-            double d = x - y, s = x + y;                                                       \
-            dd += d * d;                                                                       \
-            ds += d * s;                                                                       \
-            ss += s * s;                                                                       \
-        }                                                                                      \
-        out[0] = dd;                                                                           \
-        out[1] = ds;                                                                           \
-        out[2] = ss;                                                                           \
-    }                                                                                          \
-    double hs_vec_ref_lorentz_perp_##N(const T *a, const T *b, size_t n, double c)             \
-    {                                                                                          \
-        double p = 0.0;                                                                        \
-        for (size_t i = 0; i < n; i++) {                                                       \
-            double x = (double)a[i], y = (double)b[i];                                         \
-            double e = (x - y) - c * (x + y);                                                  \
-            p += e * e;                                                                        \
-        }                                                                                      \
-        return p;                                                                              \
-    }
-LORENTZ_SUMS(float, f32)
-LORENTZ_SUMS(double, f64)
+
+void hs_vec_ref_lorentz_sums_f32_x4(const float *q, const float *const v[4], size_t n,
+                                    double out[4][3])
+{
+    for (int r = 0; r < 4; r++)
+        hs_vec_ref_lorentz_sums_f32(q, v[r], n, out[r]);
+}
+
+void hs_vec_ref_lorentz_sums_f64_x4(const double *q, const double *const v[4], size_t n,
+                                    double out[4][3])
+{
+    for (int r = 0; r < 4; r++)
+        hs_vec_ref_lorentz_sums_f64(q, v[r], n, out[r]);
+}
 
 const hs_vec_kernels hs_vec_kernels_scalar_table = {
     .name = "scalar",
@@ -143,4 +129,6 @@ const hs_vec_kernels hs_vec_kernels_scalar_table = {
     .lorentz_sums_f64 = hs_vec_ref_lorentz_sums_f64,
     .lorentz_perp_f32 = hs_vec_ref_lorentz_perp_f32,
     .lorentz_perp_f64 = hs_vec_ref_lorentz_perp_f64,
+    .lorentz_sums_f32_x4 = hs_vec_ref_lorentz_sums_f32_x4,
+    .lorentz_sums_f64_x4 = hs_vec_ref_lorentz_sums_f64_x4,
 };

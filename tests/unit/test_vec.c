@@ -445,6 +445,21 @@ static void lorentz_kernel_check(const hs_vec_kernels *k, size_t n)
         double k64 = hs_lorentz_key_f64(k, aw, bw, n + 1);
         if (k64 > 0)
             worst_f32 = fmax(worst_f32, fabs(k32 - k64) / k64);
+        /* the four-at-once sums (b, a itself, b, b) finish to the same keys */
+        const double *v64[4] = {b + 1, a + 1, b + 1, b + 1};
+        const float *v32[4] = {bf + 1, af + 1, bf + 1, bf + 1};
+        double s64[4][3], s32[4][3];
+        k->lorentz_sums_f64_x4(a + 1, v64, n, s64);
+        k->lorentz_sums_f32_x4(af + 1, v32, n, s32);
+        double one64 = hs_lorentz_key_f64(k, a, b, n + 1), one32 = k32;
+        for (int j = 0; j < 4; j++) {
+            double w64 = j == 1 ? 0.0 : one64, w32 = j == 1 ? 0.0 : one32;
+            double g64 = hs_lorentz_key_from_f64(k, s64[j], a, v64[j] - 1, n + 1);
+            double g32 = hs_lorentz_key_from_f32(k, s32[j], af, v32[j] - 1, n + 1);
+            if (fabs(g64 - w64) > 1e-9 * w64 + 1e-300 || fabs(g32 - w32) > 1e-9 * w32 + 1e-300)
+                fail_msg("lorentz x4 (%s, %zu spatial, record %d): %.17g / %.17g against "
+                         "%.17g / %.17g", k->name, n, j, g64, g32, w64, w32);
+        }
     }
     print_message("lorentz (%s, %zu spatial): worst relative error up to radius 10: stable %.3g, "
                   "naive %.3g; radius 11-16: stable %.3g, naive %.3g; f32 against f64 entry %.3g\n",
@@ -488,6 +503,37 @@ static void test_lorentz_kernel(void **state)
     hs_space_encode_f64(&sp, a, ra);
     hs_space_encode_f64(&sp, b, rb);
     assert_true(fabs(hs_space_dist(&sp, ra, rb) - (cosh(naive) - 1.0)) < 1e-6);
+    /* the batch form (four records at a time, then one) agrees with the single form */
+    hs_rng r;
+    hs_rng_seed(&r, 5);
+    for (int code = 0; code < 2; code++) {
+        hs_space ls;
+        assert_int_equal(hs_space_init(&ls, HS_METRIC_LORENTZ, code ? HS_CODE_F64 : HS_CODE_F32,
+                                       65), HS_OK);
+        char *rec[6];
+        for (int j = 0; j < 6; j++) {
+            long double p[64], np = 0;
+            for (int i = 0; i < 64; i++) {
+                p[i] = (long double)hs_rng_normal(&r);
+                np += p[i] * p[i];
+            }
+            for (int i = 0; i < 64; i++)
+                p[i] *= 0.999L / sqrtl(np) * (long double)hs_rng_uniform(&r);
+            double x[65];
+            to_lorentz(p, 64, x);
+            rec[j] = calloc(1, ls.rec_len);
+            hs_space_encode_f64(&ls, x, rec[j]);
+        }
+        const void *recs[5] = {rec[1], rec[2], rec[3], rec[4], rec[5]};
+        float many[5];
+        ls.dist_many(&ls, rec[0], recs, 5, many);
+        for (int j = 0; j < 5; j++) {
+            float one = hs_space_dist(&ls, rec[0], recs[j]);
+            assert_true(one > 0.0f && fabsf(many[j] - one) <= 1e-6f * one);
+        }
+        for (int j = 0; j < 6; j++)
+            free(rec[j]);
+    }
 }
 
 static void test_spaces(void **state)
