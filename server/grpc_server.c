@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/grpc_int.h"
@@ -364,7 +365,7 @@ int hs_grpc_start(const char *host, int port, hs_grpc **out)
  * does not go by itself.  So the wait is for the calls in flight (g->active, polled every
  * 50 ms, at most grace_ms); once none is left (or the grace is over),
  * grpc_server_cancel_all_calls ends what remains and disconnects every channel, and the
- * shutdown completes at once.
+ * shutdown completes at once; the completion queue is shut down after the last call is freed.
  */
 void hs_grpc_stop(hs_grpc *g, int grace_ms)
 {
@@ -396,6 +397,17 @@ void hs_grpc_stop(hs_grpc *g, int grace_ms)
                    grace_ms);
         grpc_server_cancel_all_calls(g->server);
         grpc_completion_queue_pluck(g->shutdown_cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    /* The server's shutdown completes once its calls are cancelled, but a handler still running
+     * (a rebuild, a strict write waiting for a follower) answers when it returns, and a batch
+     * started on a completion queue already shut down aborts the process: the queue is shut
+     * down only once no call is left (each one's last completion frees it). */
+    for (int waited_ms = 0; __atomic_load_n(&g->active, __ATOMIC_ACQUIRE) > 0; waited_ms += 10) {
+        if (waited_ms % 5000 == 0)
+            hs_log(HS_LOG_INFO, "gRPC: waiting for %d calls to finish",
+                   __atomic_load_n(&g->active, __ATOMIC_ACQUIRE));
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
     }
     grpc_server_destroy(g->server);
     grpc_completion_queue_shutdown(g->cq);

@@ -138,6 +138,40 @@ def test_monitor_streams_cancelled_at_any_moment_and_open_at_shutdown(server_fac
     assert s.proc.wait(30) == 0
 
 
+def test_sigterm_while_a_call_outlives_the_grace(server_factory, pb):
+    """A strict write waits for a follower that never comes (HS_SYNC_TIMEOUT_MS 13 s) and the
+    server gets SIGTERM: after the 10 s grace the call is cancelled, but its handler answers only
+    when the wait ends; the completion queue must still take that answer (it aborted the process
+    in gRPC's assertion when the queue was shut down first).  Exit 0, and the client gets its
+    answer."""
+    import threading
+    s0 = server_factory()
+    st, _, _ = http(s0, "POST", "/api/collections", {"name": "c", "dimension": 2, "metric": "l2"})
+    assert st == 201
+    assert s0.stop() == 0
+    s = server_factory(data_dir=s0.data_dir,
+                       env={"HS_SYNC_REPLICAS": "1", "HS_SYNC_TIMEOUT_MS": "13000"})
+    got = {}
+
+    def insert():
+        with grpc.insecure_channel(s.grpc_target) as ch:
+            try:
+                pb[1].DatabaseStub(ch).Insert(
+                    pb[0].InsertRequest(id=1, vector=[1.0, 2.0], collection="c"), timeout=60)
+                got["code"] = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                got["code"] = e.code()
+
+    t = threading.Thread(target=insert)
+    t.start()
+    time.sleep(1.0)
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(60) == 0, s.output()[-3000:]
+    t.join(30)
+    assert "code" in got
+    assert "waiting for 1 calls to finish" in s.output()
+
+
 def test_insert_text_says_what_is_missing(stub, pb):
     with pytest.raises(grpc.RpcError) as ei:
         stub.InsertText(pb[0].InsertTextRequest(id=1, text="hello"))
