@@ -472,7 +472,12 @@ void hs_events_subscribe(hs_gcall *c, const uint8_t *msg, size_t len)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->cancelled;
-    grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
+    if (grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL) != GRPC_CALL_OK) {
+        /* no close completion will come: its reference goes now, the stream ends */
+        s->refs--;
+        c->closed = true;
+        end_with(c, GRPC_STATUS_CANCELLED, "The client left");
+    }
     s->next = subs;
     subs = s;
     nsubs++;

@@ -787,16 +787,21 @@ static bool stream_start(hs_gcall *c, hs_rstream *s, void *(*main_fn)(void *), h
         pthread_cond_destroy(&s->cv);
         return hs_fail_set(f, HS_ERR_NO_MEMORY, "Out of memory"), false;
     }
-    s->listed = true;
-    s->next = streams;
-    streams = s;
-    (*count)++;
     nthreads++;
     grpc_op op;
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->cancelled;
-    grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
+    if (grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL) == GRPC_CALL_OK) {
+        s->listed = true; /* a listed stream holds its close reference until it is unlisted */
+        s->next = streams;
+        streams = s;
+        (*count)++;
+    } else { /* no close completion will come: its reference goes now, the stream ends */
+        s->refs--;
+        c->closed = true;
+        end_with(s, GRPC_STATUS_CANCELLED, "The client left");
+    }
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&list_mu);
     return true;
