@@ -50,5 +50,13 @@ void hs_vec_ref_lorentz_sums_f32_x4(const float *q, const float *const v[4], siz
                                     double out[4][3]);
 void hs_vec_ref_lorentz_sums_f64_x4(const double *q, const double *const v[4], size_t n,
                                     double out[4][3]);
+/* The table entries of the tables without Lorentz kernels of their own. */
+#define HS_VEC_LORENTZ_REF_ENTRIES                                                             \
+    .lorentz_sums_f32 = hs_vec_ref_lorentz_sums_f32,                                           \
+    .lorentz_sums_f64 = hs_vec_ref_lorentz_sums_f64,                                           \
+    .lorentz_perp_f32 = hs_vec_ref_lorentz_perp_f32,                                           \
+    .lorentz_perp_f64 = hs_vec_ref_lorentz_perp_f64,                                           \
+    .lorentz_sums_f32_x4 = hs_vec_ref_lorentz_sums_f32_x4,                                     \
+    .lorentz_sums_f64_x4 = hs_vec_ref_lorentz_sums_f64_x4
 
 #endif

@@ -125,10 +125,5 @@ const hs_vec_kernels hs_vec_kernels_scalar_table = {
     .l2sq_f32_x4 = l2sq_f32_x4,
     .l2sq_f64_x4 = l2sq_f64_x4,
     .dot_i8_x4 = dot_i8_x4,
-    .lorentz_sums_f32 = hs_vec_ref_lorentz_sums_f32,
-    .lorentz_sums_f64 = hs_vec_ref_lorentz_sums_f64,
-    .lorentz_perp_f32 = hs_vec_ref_lorentz_perp_f32,
-    .lorentz_perp_f64 = hs_vec_ref_lorentz_perp_f64,
-    .lorentz_sums_f32_x4 = hs_vec_ref_lorentz_sums_f32_x4,
-    .lorentz_sums_f64_x4 = hs_vec_ref_lorentz_sums_f64_x4,
+    HS_VEC_LORENTZ_REF_ENTRIES,
 };

@@ -163,41 +163,27 @@ static void many_sq8(const hs_space *s, const void *q, const void *const *recs, 
 
 /* Lorentz: the sums four records at a time, each key finished on its own; below
  * HS_LORENTZ_SIMD_FROM spatial components one at a time (fixed costs outweigh the overlap). */
-static void many_f32_lorentz(const hs_space *s, const void *q, const void *const *recs, size_t n,
-                             float *out)
-{
-    const float *qf = q;
-    size_t i = 0;
-    for (; s->dim - 1 >= HS_LORENTZ_SIMD_FROM && i + 4 <= n; i += 4) {
-        const float *v[4];
-        for (int r = 0; r < 4; r++)
-            v[r] = (const float *)recs[i + r] + 1;
-        double sums[4][3];
-        s->k->lorentz_sums_f32_x4(qf + 1, v, s->dim - 1, sums);
-        for (int r = 0; r < 4; r++)
-            out[i + r] = (float)hs_lorentz_key_from_f32(s->k, sums[r], qf, v[r] - 1, s->dim);
+#define LORENTZ_MANY(T, N)                                                                     \
+    static void many_##N##_lorentz(const hs_space *s, const void *q, const void *const *recs,  \
+                                   size_t n, float *out)                                      \
+    {                                                                                          \
+        const T *qv = q;                                                                       \
+        size_t i = 0;                                                                          \
+        for (; s->dim - 1 >= HS_LORENTZ_SIMD_FROM && i + 4 <= n; i += 4) {                     \
+            const T *v[4];                                                                     \
+            for (int r = 0; r < 4; r++)                                                        \
+                v[r] = (const T *)recs[i + r] + 1;                                             \
+            double sums[4][3];                                                                 \
+            s->k->lorentz_sums_##N##_x4(qv + 1, v, s->dim - 1, sums);                          \
+            for (int r = 0; r < 4; r++)                                                        \
+                out[i + r] =                                                                   \
+                    (float)hs_lorentz_key_from_##N(s->k, sums[r], qv, v[r] - 1, s->dim);       \
+        }                                                                                      \
+        for (; i < n; i++)                                                                     \
+            out[i] = dist_##N##_lorentz(s, q, recs[i]);                                        \
     }
-    for (; i < n; i++)
-        out[i] = dist_f32_lorentz(s, q, recs[i]);
-}
-
-static void many_f64_lorentz(const hs_space *s, const void *q, const void *const *recs, size_t n,
-                             float *out)
-{
-    const double *qd = q;
-    size_t i = 0;
-    for (; s->dim - 1 >= HS_LORENTZ_SIMD_FROM && i + 4 <= n; i += 4) {
-        const double *v[4];
-        for (int r = 0; r < 4; r++)
-            v[r] = (const double *)recs[i + r] + 1;
-        double sums[4][3];
-        s->k->lorentz_sums_f64_x4(qd + 1, v, s->dim - 1, sums);
-        for (int r = 0; r < 4; r++)
-            out[i + r] = (float)hs_lorentz_key_from_f64(s->k, sums[r], qd, v[r] - 1, s->dim);
-    }
-    for (; i < n; i++)
-        out[i] = dist_f64_lorentz(s, q, recs[i]);
-}
+LORENTZ_MANY(float, f32)
+LORENTZ_MANY(double, f64)
 
 static void many_generic(const hs_space *s, const void *q, const void *const *recs, size_t n,
                          float *out)
