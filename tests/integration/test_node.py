@@ -139,18 +139,18 @@ def test_monitor_streams_cancelled_at_any_moment_and_open_at_shutdown(server_fac
 
 
 def test_sigterm_while_a_call_outlives_the_grace(server_factory, pb):
-    """A strict write waits for a follower that never comes (HS_SYNC_TIMEOUT_MS 13 s) and the
-    server gets SIGTERM: after the 10 s grace the call is cancelled, but its handler answers only
-    when the wait ends; the completion queue must still take that answer (it aborted the process
-    in gRPC's assertion when the queue was shut down first).  Exit 0, and the client gets its
-    answer."""
+    """A strict write waits for a follower that never comes (HS_SYNC_TIMEOUT_MS 16 s, 5 s past
+    the grace: room for a loaded machine) and the server gets SIGTERM: after the 10 s grace the
+    call is cancelled, but its handler answers only when the wait ends; the completion queue must
+    still take that answer (it aborted the process in gRPC's assertion when the queue was shut
+    down first).  Exit 0, and the client gets its answer."""
     import threading
     s0 = server_factory()
     st, _, _ = http(s0, "POST", "/api/collections", {"name": "c", "dimension": 2, "metric": "l2"})
     assert st == 201
     assert s0.stop() == 0
     s = server_factory(data_dir=s0.data_dir,
-                       env={"HS_SYNC_REPLICAS": "1", "HS_SYNC_TIMEOUT_MS": "13000"})
+                       env={"HS_SYNC_REPLICAS": "1", "HS_SYNC_TIMEOUT_MS": "16000"})
     got = {}
 
     def insert():
