@@ -10,12 +10,17 @@
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
  *        [--no-repair] [--exact] [--seed N] [--alpha A] [--hub H] [--diag FILE]
- *        [--save-graph FILE] [--load-graph FILE] [--dump-results FILE]
+ *        [--save-graph FILE] [--load-graph FILE] [--dump-results FILE] [--no-narrow]
  * --load-graph FILE: read the graph saved by --save-graph for the same base instead of building
  * (search-side experiments at 1M without a build each time; build_seconds is then 0).
  * --dump-results FILE: the k ids each query got at the last ef, as .ivecs (for analyses).
  * --diag FILE: after the ef list, a diagnosis of the misses at the last ef (hs_bench_diag.c).
  * .fvecs files hold float32 vectors, .dvecs float64 (stored as float64), .ivecs int32 ids.
+ * Narrow walks, as the database does them (docs/ARCHITECTURE.md, "Narrow copy"): with --quant
+ * none, l2 or cosine and float32 data whose every component is exactly a bfloat16, the search
+ * walks a bfloat16 copy of the records (the same distances bit for bit) and the float32 table is
+ * released after the build, as the database leaves it in its files; a line
+ * `narrow=bf16|off narrow_bytes=<b>` says which.  --no-narrow walks the float32 records.
  *
  * The timed query path is the whole query: encode the query, search the graph, and (for
  * quantized traversal) re-rank the candidates by exact distance on the stored vectors.
@@ -45,7 +50,7 @@ typedef struct bench_opts {
     const char *base, *query, *truth;
     size_t k, m, efc, threads;
     size_t efs[64], nefs;
-    bool repair, exact;
+    bool repair, exact, no_narrow;
     float alpha; /* 0: the metric default */
     uint32_t hub; /* 0: the metric default */
     uint64_t seed;
@@ -61,6 +66,10 @@ typedef struct bench {
     hs_space trav;     /* traversal records */
     hs_chunks full_recs, code_recs;
     const hs_chunks *trav_recs;
+    bool narrow_on;      /* searches walk narrow_recs (bfloat16 copies of full_recs) */
+    bool full_released; /* full_recs freed after the build (narrow walks need nothing else) */
+    hs_space narrow;
+    hs_chunks narrow_recs;
     hs_hnsw *index;
     size_t ef; /* current ef of the query loop */
     uint32_t *results; /* nq * k */
@@ -160,6 +169,9 @@ static void parse_args(bench_opts *o, int argc, char **argv)
                        : !strcmp(v, "scalar") ? HS_QUANT_SCALAR
                        : !strcmp(v, "binary") ? HS_QUANT_BINARY
                                               : (die("unknown quantization", v), HS_QUANT_NONE);
+        } else if (!strcmp(a, "--no-narrow")) {
+            o->no_narrow = true;
+            takes = false;
         } else if (!strcmp(a, "--base")) {
             o->base = v;
         } else if (!strcmp(a, "--query")) {
@@ -298,6 +310,31 @@ static void build_index(bench *b)
     free(slots);
 }
 
+/* The database's narrow copy: a bfloat16 table when every stored float32 component is exactly
+ * a bfloat16, walked instead of the float32 records (which are then released, unless the exact
+ * scan or the diagnosis still read them). */
+static void setup_narrow(bench *b)
+{
+    const bench_opts *o = &b->o;
+    if (o->no_narrow || o->quant != HS_QUANT_NONE || b->base.f64 ||
+        hs_space_init(&b->narrow, o->metric, HS_CODE_BF16, (uint32_t)b->base.dim) != HS_OK)
+        return;
+    for (size_t i = 0; i < b->base.n; i++)
+        if (!hs_bf16_exact((const float *)hs_chunks_at(&b->full_recs, (uint32_t)i), b->base.dim))
+            return;
+    if (hs_chunks_init(&b->narrow_recs, b->narrow.rec_len, 16) != HS_OK ||
+        hs_chunks_reserve(&b->narrow_recs, b->base.n) != HS_OK)
+        die("out of memory", "narrow table");
+    for (size_t i = 0; i < b->base.n; i++)
+        hs_space_encode_f32(&b->narrow, (const float *)hs_chunks_at(&b->full_recs, (uint32_t)i),
+                            hs_chunks_at(&b->narrow_recs, (uint32_t)i));
+    b->narrow_on = true;
+    if (!o->exact && !o->diag) {
+        hs_chunks_destroy(&b->full_recs);
+        b->full_released = true;
+    }
+}
+
 /* Distance evaluations of the traversal space, counted during the recall pass only (the
  * machine-independent cost of a search: the QPS of a shared machine is noisy). */
 static hs_dist_fn counted_dist_fn;
@@ -322,15 +359,16 @@ static void counting_many(const hs_space *s, const void *q, const void *const *r
 
 static void count_distances(bench *b, bool on)
 {
+    hs_space *sp = b->narrow_on ? &b->narrow : &b->trav;
     if (on) {
-        counted_dist_fn = b->trav.dist;
-        counted_many_fn = b->trav.dist_many;
-        b->trav.dist = counting_dist;
-        b->trav.dist_many = counting_many;
+        counted_dist_fn = sp->dist;
+        counted_many_fn = sp->dist_many;
+        sp->dist = counting_dist;
+        sp->dist_many = counting_many;
         dist_count = 0;
     } else {
-        b->trav.dist = counted_dist_fn;
-        b->trav.dist_many = counted_many_fn;
+        sp->dist = counted_dist_fn;
+        sp->dist_many = counted_many_fn;
     }
 }
 
@@ -338,6 +376,14 @@ static void count_distances(bench *b, bool on)
 static void run_query(bench *b, size_t qi, void *qrec, void *qfull, hs_pair *cand, uint32_t *ids)
 {
     const bench_opts *o = &b->o;
+    if (b->narrow_on) { /* the float32 query record against the bfloat16 copies */
+        encode(&b->full, &b->query, qi, qfull);
+        size_t n = hs_hnsw_search_over(b->index, &b->narrow, &b->narrow_recs, qfull, o->k, b->ef,
+                                       NULL, cand, NULL);
+        for (size_t i = 0; i < o->k; i++)
+            ids[i] = i < n ? cand[i].id : UINT32_MAX;
+        return;
+    }
     encode(&b->trav, &b->query, qi, qrec);
     bool rerank = o->quant != HS_QUANT_NONE;
     size_t want = rerank ? HS_MAX(b->ef, o->k) : o->k;
@@ -600,6 +646,9 @@ int main(int argc, char **argv)
            "probe_orphans=%llu\n",
            (unsigned long long)before, added, (unsigned long long)left,
            (unsigned long long)prunes, (unsigned long long)orphans);
+    setup_narrow(&b);
+    printf("narrow=%s narrow_bytes=%llu\n", b.narrow_on ? "bf16" : "off",
+           b.narrow_on ? (unsigned long long)b.base.n * b.narrow.rec_len : 0ull);
     fflush(stdout);
 
     for (size_t e = 0; e < b.o.nefs; e++) {
@@ -645,15 +694,20 @@ int main(int argc, char **argv)
     hs_hnsw_stats st;
     hs_hnsw_stats_get(b.index, &st);
     uint64_t vec_bytes = (uint64_t)b.base.n * b.full.rec_len;
-    uint64_t code_bytes = b.o.quant != HS_QUANT_NONE ? (uint64_t)b.base.n * b.trav.rec_len : 0;
+    uint64_t code_bytes = b.o.quant != HS_QUANT_NONE ? (uint64_t)b.base.n * b.trav.rec_len
+                          : b.narrow_on               ? (uint64_t)b.base.n * b.narrow.rec_len
+                                                      : 0;
     printf("index_bytes=%llu graph_bytes=%llu vector_bytes=%llu code_bytes=%llu "
            "rss_growth_bytes=%ld avg_degree0=%.1f hubs=%llu construction=%s\n",
-           (unsigned long long)(st.graph_bytes + vec_bytes + code_bytes),
+           (unsigned long long)(st.graph_bytes + (b.full_released ? 0 : vec_bytes) + code_bytes),
            (unsigned long long)st.graph_bytes, (unsigned long long)vec_bytes,
            (unsigned long long)code_bytes, rss_bytes() - rss0, (double)st.level0_edges / (double)(st.nodes ? st.nodes : 1),
            (unsigned long long)st.hubs, hs_hnsw_engaged(b.index) ? "engaged" : "published");
     hs_hnsw_free(b.index);
-    hs_chunks_destroy(&b.full_recs);
+    if (!b.full_released)
+        hs_chunks_destroy(&b.full_recs);
+    if (b.narrow_on)
+        hs_chunks_destroy(&b.narrow_recs);
     if (b.o.quant != HS_QUANT_NONE)
         hs_chunks_destroy(&b.code_recs);
     free(b.base.data);

@@ -235,6 +235,11 @@ typedef struct hs_db_opts {
                                        readers (hs_changes_open), per collection: the newest
                                        covered segments while their total stays within this
                                        (default 0: a checkpoint removes all of it) */
+    uint32_t no_narrow;             /* 0 (default): an unquantized float32 l2 or cosine
+                                       collection whose every stored vector is exactly bfloat16
+                                       walks a bfloat16 copy in RAM (the same distances bit for
+                                       bit, half the bytes; the float32 records stay in their
+                                       files); 1: always the float32 records */
     const hs_io_ops *io;            /* file operations (default hs_io_posix()) */
     const char *snapshot_dir;       /* where snapshot archives are kept (default
                                        <path>/.snapshots; copied at open) */
@@ -396,7 +401,7 @@ typedef struct hs_collection_stats {
      * or binary quantization the vector files are touched only to re-rank, so their share is
      * what recent searches read back. */
     uint64_t resident_graph_bytes;
-    uint64_t resident_codes_bytes;  /* traversal codes (0 without quantization) */
+    uint64_t resident_codes_bytes;  /* traversal codes, or the narrow copy (hs_db_opts.no_narrow) */
     uint64_t resident_vector_bytes; /* pages of the vector files mapped in */
     uint64_t resident_payload_bytes;
     int loaded;

@@ -257,6 +257,13 @@ struct hs_coll {
     uint32_t gen; /* vectors-<gen> directory */
     hs_segset *vecs;
     hs_chunks codes; /* quantized traversal codes (when quantized) */
+    /* The narrow copy (see hs_coll_narrow_put): while narrow_on, every slot's record is exactly
+     * bfloat16 and narrow holds it as such; walks read it instead of the float32 records (the
+     * same distances bit for bit).  narrow_on is read under rw (or wlock) and cleared, with
+     * narrow destroyed, under both; it is never set again while loaded. */
+    hs_space narrow_sp;
+    hs_chunks narrow;
+    bool narrow_on;
     /* What the graph is built on and walked with by hs_hnsw_search: the full vectors, except
      * for a quantized collection outside the ball (its codes).  In the ball the codes cannot
      * order neighbours near the boundary, so the graph is built on the full vectors and the
@@ -687,6 +694,20 @@ static inline bool hs_coll_codes_graph(const hs_coll *c)
  * p_i = x_i / (1 + x_0) (the same distances; its own coordinates, x_0 in the millions near the
  * boundary, would cancel in -<x, y>_L): buf holds dimension doubles for that. */
 void hs_coll_encode_code(const hs_coll *c, const void *x, void *code, double *buf);
+
+/* The narrow copy: slot's float32 record (stored form) into it, or, when the record is not
+ * exactly bfloat16, the copy dropped for good (the float32 records serve walks from then on).
+ * No-op when off.  Caller holds wlock and rw for writing (or has c to itself, as at load). */
+void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const float *rec);
+/* Drops the narrow copy (same locks), logging why. */
+void hs_coll_narrow_off(hs_coll *c, const char *why);
+
+/* True when walks do not read the float32/float64 records (codes or the narrow copy serve
+ * them): the vector files' pages can leave the process. */
+static inline bool hs_coll_walks_off_vectors(const hs_coll *c)
+{
+    return c->quantized || __atomic_load_n(&c->narrow_on, __ATOMIC_RELAXED);
+}
 
 /* Points graph_space and graph_recs at the tables the graph uses (after vecs or codes moved). */
 static inline void hs_coll_set_graph_recs(hs_coll *c)

@@ -145,7 +145,7 @@ static uint64_t load_estimate(const centry *e)
 static void release_vectors_locked(hs_db *db)
 {
     for (centry *e = db->loaded; e; e = e->lnext)
-        if (e->state == CE_LOADED && e->coll->quantized &&
+        if (e->state == CE_LOADED && hs_coll_walks_off_vectors(e->coll) &&
             pthread_mutex_trylock(&e->coll->wlock) == 0) {
             hs_coll_vectors_cold(e->coll);
             pthread_mutex_unlock(&e->coll->wlock);

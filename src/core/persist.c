@@ -506,6 +506,12 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
     hs_sidmap_init(&c->smap);
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_init(&c->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len));
+    /* the narrow copy starts on (an empty collection is exactly bfloat16) where it can exist */
+    if (rc == HS_OK && !c->quantized && !c->f64 && !c->db->opts.no_narrow &&
+        hs_space_init(&c->narrow_sp, cfg->metric, HS_CODE_BF16, cfg->dimension) == HS_OK &&
+        hs_chunks_init(&c->narrow, c->narrow_sp.rec_len, hs_seg_shift_for(c->narrow_sp.rec_len)) ==
+            HS_OK)
+        c->narrow_on = true;
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
     c->codebuf = malloc((size_t)cfg->dimension * sizeof(double));
     c->hashbuf = malloc(HS_SID_MAX + 8 * (size_t)cfg->dimension);
@@ -541,6 +547,8 @@ int hs_coll_reserve(hs_coll *c, uint64_t n, hs_error *err)
         rc = hs_chunks_reserve(&c->sids, n);
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_reserve(&c->codes, n);
+    if (rc == HS_OK && c->narrow_on)
+        rc = hs_chunks_reserve(&c->narrow, n);
     size_t words = (size_t)((n + 63) / 64);
     if (rc == HS_OK && words > c->live_words) {
         size_t nw = HS_MAX(words, c->live_words * 2);
@@ -579,7 +587,9 @@ uint64_t hs_coll_memory(hs_coll *c)
     uint64_t mem = st.graph_bytes + n * (sizeof(uint64_t) + sizeof(uint8_t *)) +
                    c->live_words * 8 + hs_idmap_bytes(&c->ids) +
                    __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED) + sid_memory(c, n);
-    mem += n * (c->quantized ? c->trav.rec_len : c->full.rec_len);
+    mem += n * (c->quantized                                         ? c->trav.rec_len
+                : __atomic_load_n(&c->narrow_on, __ATOMIC_RELAXED) ? c->narrow_sp.rec_len
+                                                                   : c->full.rec_len);
     pthread_rwlock_rdlock(&c->rw);
     if (c->pidx)
         mem += hs_pidx_memory(c->pidx);
@@ -593,7 +603,11 @@ void hs_coll_resident(hs_coll *c, hs_collection_stats *st)
     hs_hnsw_stats_get(c->graph, &gs);
     uint64_t n = __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE);
     st->resident_graph_bytes = gs.resident_bytes;
-    st->resident_codes_bytes = c->quantized ? hs_chunks_resident_bytes(&c->codes, n) : 0;
+    pthread_rwlock_rdlock(&c->rw); /* the narrow copy is dropped under it */
+    st->resident_codes_bytes = c->quantized  ? hs_chunks_resident_bytes(&c->codes, n)
+                               : c->narrow_on ? hs_chunks_resident_bytes(&c->narrow, n)
+                                              : 0;
+    pthread_rwlock_unlock(&c->rw);
     st->resident_vector_bytes = hs_segset_resident_bytes(c->vecs);
     uint64_t payload = n * (sizeof(uint64_t) + sizeof(uint8_t *)) + c->live_words * 8 +
                        hs_idmap_bytes(&c->ids) + __atomic_load_n(&c->meta_bytes, __ATOMIC_RELAXED) +
@@ -607,8 +621,30 @@ void hs_coll_resident(hs_coll *c, hs_collection_stats *st)
 
 void hs_coll_vectors_cold(hs_coll *c)
 {
-    if (c->quantized)
+    if (hs_coll_walks_off_vectors(c))
         hs_segset_release(c->vecs);
+}
+
+void hs_coll_narrow_off(hs_coll *c, const char *why)
+{
+    if (!c->narrow_on)
+        return;
+    __atomic_store_n(&c->narrow_on, false, __ATOMIC_RELEASE);
+    hs_chunks_destroy(&c->narrow);
+    if (c->e) /* (a collection being set up has no log line worth writing) */
+        hs_log(HS_LOG_INFO, "collection '%s': %s: searches walk the float32 records from now on",
+               c->e->name, why);
+}
+
+void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const float *rec)
+{
+    if (!c->narrow_on)
+        return;
+    if (!hs_bf16_exact(rec, c->cfg.dimension)) {
+        hs_coll_narrow_off(c, "a vector is not exactly bfloat16");
+        return;
+    }
+    hs_space_encode_f32(&c->narrow_sp, rec, hs_chunks_at(&c->narrow, slot));
 }
 
 void hs_coll_free(hs_coll *c)
@@ -632,6 +668,8 @@ void hs_coll_free(hs_coll *c)
     hs_chunks_destroy(&c->meta);
     if (c->quantized)
         hs_chunks_destroy(&c->codes);
+    if (c->narrow_on)
+        hs_chunks_destroy(&c->narrow);
     hs_idmap_destroy(&c->ids);
     hs_manifest_destroy(&c->man);
     free(c->live);
@@ -900,6 +938,9 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
     }
     if (c->quantized && !restore_codes(c, k, n))
         encode_codes(c, 0, (uint32_t)n);
+    const hs_chunks *full = hs_segset_chunks(c->vecs); /* every slot: walks meet dead ones */
+    for (uint32_t s = 0; s < (uint32_t)n && c->narrow_on; s++)
+        hs_coll_narrow_put(c, s, (const float *)(const void *)hs_chunks_at(full, s));
     hs_hnsw_free(c->graph);
     c->graph = NULL;
     rc = hs_hnsw_deserialize(graph, glen, c->graph_space, c->graph_recs, &c->graph, err);

@@ -27,6 +27,8 @@ typedef struct coll_parts {
     size_t live_words;
     hs_idmap ids;
     hs_chunks sids; /* string ids: the blobs (and their keys, so the string map) are kept */
+    bool narrow_on; /* narrow holds the copies (rebuilt along when the collection has them) */
+    hs_chunks narrow;
 } coll_parts;
 
 static int copy_live(hs_coll *c, coll_parts *p, hs_error *err)
@@ -39,6 +41,9 @@ static int copy_live(hs_coll *c, coll_parts *p, hs_error *err)
         memcpy(hs_chunks_at(to, j), hs_chunks_at(from, s), c->full.rec_len);
         if (c->quantized)
             memcpy(hs_chunks_at(&p->codes, j), hs_chunks_at(&c->codes, s), c->trav.rec_len);
+        if (p->narrow_on)
+            memcpy(hs_chunks_at(&p->narrow, j), hs_chunks_at(&c->narrow, s),
+                   c->narrow_sp.rec_len);
         uint64_t id = *(uint64_t *)hs_chunks_at(&c->slot_ids, s);
         *(uint64_t *)hs_chunks_at(&p->slot_ids, j) = id;
         *(uint8_t **)hs_chunks_at(&p->meta, j) = *(uint8_t **)hs_chunks_at(&c->meta, s);
@@ -84,6 +89,16 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
              hs_chunks_reserve(&p->codes, n) == HS_OK;
     if (!ok)
         return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
+    /* without memory for the copies the rebuilt collection walks its float32 records */
+    if (c->narrow_on &&
+        hs_chunks_init(&p->narrow, c->narrow_sp.rec_len, hs_seg_shift_for(c->narrow_sp.rec_len)) ==
+            HS_OK) {
+        p->narrow_on = true;
+        if (hs_chunks_reserve(&p->narrow, n) != HS_OK) {
+            hs_chunks_destroy(&p->narrow);
+            p->narrow_on = false;
+        }
+    }
     if ((rc = copy_live(c, p, err)) != HS_OK)
         return rc;
     hs_hnsw_opts o;
@@ -109,8 +124,8 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
     hs_hnsw_repair(p->graph, 4, &left);
     __atomic_store_n(&c->unreachable, (int64_t)left, __ATOMIC_RELAXED);
     rc = hs_segset_sync(p->vecs, err);
-    if (rc == HS_OK && c->quantized)
-        hs_segset_release(p->vecs); /* written and synced: re-ranking reads them back */
+    if (rc == HS_OK && (c->quantized || p->narrow_on))
+        hs_segset_release(p->vecs); /* written and synced: walks do not read them */
     return rc;
 }
 
@@ -126,6 +141,8 @@ static void parts_free(hs_coll *c, coll_parts *p, bool remove_files)
         hs_chunks_destroy(&p->sids); /* likewise */
     if (c->quantized)
         hs_chunks_destroy(&p->codes);
+    if (p->narrow_on)
+        hs_chunks_destroy(&p->narrow);
     free(p->live);
     hs_idmap_destroy(&p->ids);
 }
@@ -134,8 +151,12 @@ static void parts_free(hs_coll *c, coll_parts *p, bool remove_files)
 static void swap_parts(hs_coll *c, coll_parts *p)
 {
     pthread_rwlock_wrlock(&c->rw);
-    coll_parts old = {c->gen, c->vecs, c->codes, c->slot_ids, c->meta, c->graph, c->live,
-                      c->live_words, c->ids, c->sids};
+    coll_parts old = {c->gen,       c->vecs, c->codes, c->slot_ids, c->meta,       c->graph,
+                      c->live,      c->live_words, c->ids, c->sids, c->narrow_on, c->narrow};
+    if (c->narrow_on && !p->narrow_on) /* old's copy is freed with old */
+        __atomic_store_n(&c->narrow_on, false, __ATOMIC_RELEASE);
+    else if (p->narrow_on)
+        c->narrow = p->narrow;
     c->gen = p->gen;
     c->vecs = p->vecs;
     if (c->quantized)

@@ -380,9 +380,12 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
     hs_filter fs = *f;
     if (fs.accept)
         fs.accept = plan_accept_fast;
-    size_t m = hs_exact_search(&c->full, full, qfull, slots, n, &fs, k, cand);
+    /* the narrow copy gives the same distances without the float32 records' pages */
+    const hs_space *sp = c->narrow_on ? &c->narrow_sp : &c->full;
+    const hs_chunks *recs = c->narrow_on ? &c->narrow : full;
+    size_t m = hs_exact_search(sp, recs, qfull, slots, n, &fs, k, cand);
     if (fs.accept && !verify_results(p, cand, m))
-        m = hs_exact_search(&c->full, full, qfull, slots, n, f, k, cand);
+        m = hs_exact_search(sp, recs, qfull, slots, n, f, k, cand);
     free(slots);
     return m;
 }
@@ -393,6 +396,9 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
 static size_t walk(const hs_coll *c, const void *qfull, const void *qtrav, bool exact,
                    size_t want, size_t ef, const hs_filter *f, hs_pair *cand, int *rc)
 {
+    if (c->narrow_on) /* the float32 query against the bfloat16 copies: the same distances */
+        return hs_hnsw_search_over(c->graph, &c->narrow_sp, &c->narrow, qfull, want, ef, f, cand,
+                                   rc);
     if (c->quantized && !exact && !hs_coll_codes_graph(c))
         return hs_hnsw_search_over(c->graph, &c->trav, &c->codes, qtrav, want, ef, f, cand, rc);
     return hs_hnsw_search(c->graph, c->quantized && !exact ? qtrav : qfull, want, ef, f, cand, rc);
@@ -468,14 +474,26 @@ static void rank_exact(const hs_coll *c, const void *qfull, const hs_pair *cand,
 {
     const hs_chunks *full = hs_segset_chunks(c->vecs);
     /* one record read at a time (a failed allocation reads through the mapping instead) */
-    uint8_t *buf = c->quantized ? aligned_alloc(64, HS_ALIGN_UP(c->full.rec_len, 64)) : NULL;
+    size_t len = HS_ALIGN_UP(c->full.rec_len, 64);
+    uint8_t *buf = hs_coll_walks_off_vectors(c) ? aligned_alloc(64, len) : NULL;
     for (size_t i = 0; i < n; i++) {
-        /* a quantized collection's records are read from the file, not through the mapping:
-         * the kernel's fault-around would map 64 KiB around each (the whole vector file after
-         * a few seconds of queries); the codes serve the walk */
-        const void *rec = buf && hs_segset_pread(c->vecs, cand[i].id, buf) == HS_OK
-                              ? (const void *)buf
-                              : (const void *)hs_chunks_at(full, cand[i].id);
+        const void *rec;
+        if (buf && c->narrow_on) { /* the float32 record, decoded from its exact copy */
+            const uint16_t *h =
+                (const uint16_t *)(const void *)hs_chunks_at(&c->narrow, cand[i].id);
+            float *v = (float *)(void *)buf;
+            memset(buf, 0, c->full.rec_len);
+            for (uint32_t j = 0; j < c->cfg.dimension; j++)
+                v[j] = hs_bf16_to_f32(h[j]);
+            rec = buf;
+        } else {
+            /* a quantized collection's records are read from the file, not through the
+             * mapping: the kernel's fault-around would map 64 KiB around each (the whole vector
+             * file after a few seconds of queries); the codes serve the walk */
+            rec = buf && hs_segset_pread(c->vecs, cand[i].id, buf) == HS_OK
+                      ? (const void *)buf
+                      : (const void *)hs_chunks_at(full, cand[i].id);
+        }
         r[i].d = reported(c, rec, qfull);
         r[i].id = *(const uint64_t *)hs_chunks_at(&c->slot_ids, cand[i].id);
         r[i].slot = cand[i].id;

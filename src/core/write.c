@@ -405,6 +405,7 @@ static void apply_upsert(hs_coll *c, uint64_t id, const uint8_t *vec, uint8_t *b
         hs_space_encode_f32(&c->full, (const float *)(const void *)c->scratch, rec);
     if (c->quantized)
         hs_coll_encode_code(c, c->scratch, hs_chunks_at(&c->codes, slot), c->codebuf);
+    hs_coll_narrow_put(c, slot, rec);
     if (sid) {
         /* the key of the live point of this string, or a new one */
         const uint8_t *cur = hs_sidmap_get(&c->smap, hs_sid_str(sid), hs_sid_len(sid));

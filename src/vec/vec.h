@@ -53,6 +53,10 @@ typedef struct hs_vec_kernels {
                                 double out[4][3]);
     void (*lorentz_sums_f64_x4)(const double *q, const double *const v[4], size_t n,
                                 double out[4][3]);
+    /* float32 query against bfloat16 records (hs_bf16_*): bit for bit l2sq_f32 and l2sq_f32_x4
+     * of the same table on the records' float32 values */
+    float (*l2sq_bf16)(const float *q, const uint16_t *r, size_t dim);
+    void (*l2sq_bf16_x4)(const float *q, const uint16_t *const v[4], size_t dim, float out[4]);
 } hs_vec_kernels;
 
 /* The kernels chosen for this CPU (dispatched once). */
@@ -123,6 +127,20 @@ void hs_quant_bin_encode(const float *x, size_t dim, uint64_t *words);
 float hs_quant_sq8_encode_f64(const double *x, size_t dim, int8_t *code);
 void hs_quant_bin_encode_f64(const double *x, size_t dim, uint64_t *words);
 
+/* ---- bfloat16: the upper half of a float32 -------------------------------------------- */
+
+static inline float hs_bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    __builtin_memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* True when every x[i] is exactly a bfloat16 (its lower 16 bits are zero): the bfloat16 copy
+ * then holds the same numbers in half the bytes. */
+bool hs_bf16_exact(const float *x, size_t n);
+
 /* ---- spaces: encoded records for traversal -------------------------------------------- */
 
 typedef enum hs_code {
@@ -130,6 +148,11 @@ typedef enum hs_code {
     HS_CODE_F64 = 1, /* float64 components */
     HS_CODE_SQ8 = 2, /* int8 components, per-vector scale and squared norm */
     HS_CODE_BIN = 3, /* sign bits, norm */
+    /* bfloat16 components of float32 values that are exactly bfloat16 (lossless: the encoding
+     * keeps the upper half of each float32).  Asymmetric: the query is the F32 record of the
+     * same metric and dim (kdim floats), never a BF16 record; l2 and cosine only, where the
+     * kernels have it (l2sq_bf16).  The distances equal the F32 space's bit for bit. */
+    HS_CODE_BF16 = 4,
 } hs_code;
 
 typedef struct hs_space hs_space;
@@ -141,7 +164,8 @@ typedef void (*hs_dist_many_fn)(const hs_space *s, const void *q, const void *co
  * A space describes one record layout and its traversal distance (smaller = closer; for
  * Poincare it is the ranking key delta, for cosine the squared L2 of unit vectors).
  * Record layout (rec_len bytes, a multiple of 8):
- *   [components: F32 kdim*4 | F64 kdim*8 | SQ8 kdim | BIN ceil(dim/64)*8] padded to 8,
+ *   [components: F32 kdim*4 | F64 kdim*8 | SQ8 kdim | BIN ceil(dim/64)*8 | BF16 kdim*2] padded
+ *   to 8,
  *   SQ8: float scale, float squared norm of the decoded vector;  BIN: float norm, float pad;
  *   POINCARE: double alpha (last 8 bytes).
  * Immutable after hs_space_init; share it freely.

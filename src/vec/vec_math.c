@@ -106,6 +106,17 @@ double hs_lorentz_sqnorm(const double *x, size_t dim)
     return s - x[0] * x[0];
 }
 
+bool hs_bf16_exact(const float *x, size_t n)
+{
+    uint32_t low = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof(u));
+        low |= u & 0xffffu;
+    }
+    return low == 0;
+}
+
 bool hs_vec_normalize_f64(double *x, size_t dim)
 {
     double s = hs_vec_sqnorm_strict(x, dim);

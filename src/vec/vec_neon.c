@@ -178,6 +178,44 @@ static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int
         out[i] = dot_i8(q, v[i], dim);
 }
 
+static inline float32x4_t load4_bf16(const uint16_t *p)
+{
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+
+/* l2sq_f32 with the second operand read from bfloat16 (the same order of operations) */
+static float l2sq_bf16(const float *a, const uint16_t *b, size_t dim)
+{
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+        float32x4_t d0 = vsubq_f32(vld1q_f32(a + i), load4_bf16(b + i));
+        float32x4_t d1 = vsubq_f32(vld1q_f32(a + i + 4), load4_bf16(b + i + 4));
+        float32x4_t d2 = vsubq_f32(vld1q_f32(a + i + 8), load4_bf16(b + i + 8));
+        float32x4_t d3 = vsubq_f32(vld1q_f32(a + i + 12), load4_bf16(b + i + 12));
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+        s2 = vfmaq_f32(s2, d2, d2);
+        s3 = vfmaq_f32(s3, d3, d3);
+    }
+    for (; i + 4 <= dim; i += 4) {
+        float32x4_t d = vsubq_f32(vld1q_f32(a + i), load4_bf16(b + i));
+        s0 = vfmaq_f32(s0, d, d);
+    }
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < dim; i++) {
+        float d = a[i] - hs_bf16_to_f32(b[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+static void l2sq_bf16_x4(const float *q, const uint16_t *const v[4], size_t dim, float out[4])
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = l2sq_bf16(q, v[i], dim);
+}
+
 const hs_vec_kernels hs_vec_kernels_neon_table = {
     .name = "neon",
     .l2sq_f32 = l2sq_f32,
@@ -192,6 +230,8 @@ const hs_vec_kernels hs_vec_kernels_neon_table = {
     .l2sq_f64_x4 = l2sq_f64_x4,
     .dot_i8_x4 = dot_i8_x4,
     HS_VEC_LORENTZ_REF_ENTRIES,
+    .l2sq_bf16 = l2sq_bf16,
+    .l2sq_bf16_x4 = l2sq_bf16_x4,
 };
 #else
 typedef int hs_vec_neon_unused;

@@ -112,6 +112,23 @@ void hs_vec_ref_lorentz_sums_f64_x4(const double *q, const double *const v[4], s
         hs_vec_ref_lorentz_sums_f64(q, v[r], n, out[r]);
 }
 
+/* l2sq_f32 with the second operand read from bfloat16 */
+static float l2sq_bf16(const float *a, const uint16_t *b, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t i = 0; i < dim; i++) {
+        float d = a[i] - hs_bf16_to_f32(b[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+static void l2sq_bf16_x4(const float *q, const uint16_t *const v[4], size_t dim, float out[4])
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = l2sq_bf16(q, v[i], dim);
+}
+
 const hs_vec_kernels hs_vec_kernels_scalar_table = {
     .name = "scalar",
     .l2sq_f32 = l2sq_f32,
@@ -126,4 +143,6 @@ const hs_vec_kernels hs_vec_kernels_scalar_table = {
     .l2sq_f64_x4 = l2sq_f64_x4,
     .dot_i8_x4 = dot_i8_x4,
     HS_VEC_LORENTZ_REF_ENTRIES,
+    .l2sq_bf16 = l2sq_bf16,
+    .l2sq_bf16_x4 = l2sq_bf16_x4,
 };

@@ -33,6 +33,11 @@ static float dist_f32(const hs_space *s, const void *a, const void *b)
     return s->k->l2sq_f32((const float *)a, (const float *)b, s->kdim);
 }
 
+static float dist_bf16(const hs_space *s, const void *q, const void *r)
+{
+    return s->k->l2sq_bf16((const float *)q, (const uint16_t *)r, s->kdim);
+}
+
 static float dist_f32_poincare(const hs_space *s, const void *a, const void *b)
 {
     double d = s->k->l2sq_f32((const float *)a, (const float *)b, s->kdim);
@@ -124,6 +129,24 @@ static void many_f32(const hs_space *s, const void *q, const void *const *recs, 
     scale_alpha(s, q, recs, n, out);
 }
 
+/* many_f32 with the records read from bfloat16 (the same kernels' order: the same numbers) */
+static void many_bf16(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                      float *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        s->k->l2sq_bf16_x4(q, (const uint16_t *const *)(recs + i), s->kdim, out + i);
+    if (n - i >= 2) {
+        const uint16_t *r4[4] = {recs[i], recs[i + 1], recs[n - 1], recs[n - 1]};
+        float d4[4];
+        s->k->l2sq_bf16_x4(q, r4, s->kdim, d4);
+        for (size_t j = 0; i < n; i++, j++)
+            out[i] = d4[j];
+    }
+    for (; i < n; i++)
+        out[i] = s->k->l2sq_bf16(q, recs[i], s->kdim);
+}
+
 static void many_f64(const hs_space *s, const void *q, const void *const *recs, size_t n,
                      float *out)
 {
@@ -205,7 +228,10 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
     size_t comp;
     /* pad to whole SIMD registers once the padding is cheap relative to the vector */
     uint32_t kdim = dim;
-    if (code == HS_CODE_F32 && dim >= 16)
+    const hs_vec_kernels *k = hs_vec_kernels_get();
+    if (code == HS_CODE_BF16 && (poincare || lorentz || !k->l2sq_bf16))
+        return HS_EINVAL;
+    if ((code == HS_CODE_F32 || code == HS_CODE_BF16) && dim >= 16) /* BF16: the F32 query's */
         kdim = (uint32_t)HS_ALIGN_UP(dim, 8);
     else if (code == HS_CODE_F64 && dim >= 8)
         kdim = (uint32_t)HS_ALIGN_UP(dim, 4);
@@ -235,6 +261,11 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
         s->dist = poincare ? dist_bin_poincare : dist_bin;
         s->dist_many = many_generic;
         break;
+    case HS_CODE_BF16:
+        comp = (size_t)kdim * 2;
+        s->dist = dist_bf16;
+        s->dist_many = many_bf16;
+        break;
     default:
         return HS_EINVAL;
     }
@@ -245,7 +276,7 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
     s->extra_off = (uint32_t)HS_ALIGN_UP(comp, 8);
     s->alpha_off = poincare ? s->extra_off + (uint32_t)extras : 0;
     s->rec_len = s->extra_off + (uint32_t)extras + (poincare ? 8u : 0u);
-    s->k = hs_vec_kernels_get();
+    s->k = k;
     return HS_OK;
 }
 
@@ -278,6 +309,13 @@ void hs_space_encode_f32(const hs_space *s, const float *x, void *rec)
         hs_quant_bin_encode(x, dim, (uint64_t *)rec);
         put_f32(rec, s->extra_off, (float)sqrt(s->k->dot_f32_wide(x, x, dim)));
         break;
+    case HS_CODE_BF16: /* the upper halves (exact where hs_bf16_exact holds) */
+        for (size_t i = 0; i < dim; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof(u));
+            ((uint16_t *)rec)[i] = (uint16_t)(u >> 16);
+        }
+        break;
     }
     if (s->metric == HS_METRIC_POINCARE) {
         double a = hs_poincare_alpha(hs_vec_sqnorm_strict_f32(x, dim));
@@ -308,6 +346,14 @@ void hs_space_encode_f64(const hs_space *s, const double *x, void *rec)
         put_f32(rec, s->extra_off, (float)sqrt(n));
         break;
     }
+    case HS_CODE_BF16:
+        for (size_t i = 0; i < dim; i++) {
+            float f = (float)x[i];
+            uint32_t u;
+            memcpy(&u, &f, sizeof(u));
+            ((uint16_t *)rec)[i] = (uint16_t)(u >> 16);
+        }
+        break;
     }
     if (s->metric == HS_METRIC_POINCARE) {
         double a = hs_poincare_alpha(hs_vec_sqnorm_strict(x, dim));

@@ -443,6 +443,134 @@ static void test_persistence(void **state)
     hs_db_close(db, NULL);
 }
 
+/* Components that are exactly bfloat16: the spiral's, rounded to multiples of 1/64. */
+static void bf16_point(uint64_t id, double *v, size_t dim)
+{
+    point(id, v, dim, 1.0);
+    for (size_t i = 0; i < dim; i++)
+        v[i] = round(v[i] * 64.0) / 64.0;
+}
+
+static void upsert_bf16(hs_collection *h, uint64_t from, uint64_t to, size_t dim)
+{
+    double *v = malloc(dim * sizeof(double));
+    hs_error err;
+    for (uint64_t id = from; id < to; id++) {
+        bf16_point(id, v, dim);
+        hs_point pt = {id, v, dim, NULL, 0};
+        assert_int_equal(hs_upsert(h, &pt, 1, HS_DURABILITY_DEFAULT, &err), HS_OK);
+    }
+    free(v);
+}
+
+/* Searches answer as a brute-force scan of the stored float32 values would: for a query between
+ * the points (not bfloat16), the hits are ordered and each distance is the one recomputed from
+ * hs_get's vector; every point finds itself at distance 0. */
+static void assert_narrow_answers(hs_collection *h, uint64_t from, uint64_t to, size_t dim)
+{
+    double *q = malloc(dim * sizeof(double)), *v = malloc(dim * sizeof(double));
+    hs_error err;
+    for (uint64_t id = from; id < to; id += 7) {
+        bf16_point(id, q, dim);
+        hs_search_opts o;
+        hs_search_opts_init(&o);
+        o.k = 5;
+        o.ef = 200;
+        hs_hit hit[5];
+        size_t n;
+        assert_int_equal(hs_search(h, q, dim, &o, hit, &n, &err), HS_OK);
+        assert_int_equal(n, 5);
+        assert_int_equal(hit[0].id, id);
+        assert_true(hit[0].distance == 0.0);
+        for (size_t i = 0; i < dim; i++)
+            q[i] += 0.001 * (double)(i % 3); /* off the grid */
+        assert_int_equal(hs_search(h, q, dim, &o, hit, &n, &err), HS_OK);
+        for (size_t j = 0; j < n; j++) {
+            assert_int_equal(hs_get(h, hit[j].id, v, NULL, NULL, &err), HS_OK);
+            double d = 0.0;
+            for (size_t i = 0; i < dim; i++) {
+                double e = (double)(float)q[i] - v[i];
+                d += e * e; /* l2 reports the squared distance */
+            }
+            if (fabs(hit[j].distance - d) > 1e-9 * (1.0 + d))
+                fail_msg("id %llu: distance %.17g, recomputed %.17g",
+                         (unsigned long long)hit[j].id, hit[j].distance, d);
+            assert_true(j == 0 || hit[j].distance >= hit[j - 1].distance);
+        }
+    }
+    free(q);
+    free(v);
+}
+
+static uint64_t codes_bytes(hs_collection *h)
+{
+    hs_collection_stats st;
+    assert_int_equal(hs_coll_stats_of(h, &st), HS_OK);
+    return st.resident_codes_bytes;
+}
+
+/* The narrow copy: on while every vector is exactly bfloat16 (its bytes counted as codes), off
+ * for good at the first vector that is not, rebuilt at a load from the vectors the collection
+ * holds (a dead slot's included), carried through a rebuild, off by option. */
+static void test_narrow_copy(void **state)
+{
+    (void)state;
+    size_t dim = 40;
+    hs_db *db = open_db(NULL);
+    create(db, "n", (uint32_t)dim, HS_METRIC_L2, HS_QUANT_NONE);
+    create(db, "f", (uint32_t)dim, HS_METRIC_POINCARE, HS_QUANT_NONE); /* float64: never */
+    hs_collection *h = coll(db, "n"), *hf = coll(db, "f");
+    upsert_bf16(h, 0, 1500, dim);
+    hs_error err;
+    assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
+    assert_true(codes_bytes(h) >= 1500 * dim * 2);
+    assert_narrow_answers(h, 0, 1500, dim);
+    upsert_range(hf, 0, 10, dim, 0.0); /* the origin, ten times: exactly bfloat16 */
+    assert_int_equal(codes_bytes(hf), 0);
+    hs_collection_close(hf);
+    /* one vector that is not exactly bfloat16: the copy goes, the answers stay */
+    upsert_range(h, 5000, 5001, dim, 1.0);
+    assert_int_equal(codes_bytes(h), 0);
+    assert_self_found(h, 5000, 5001, dim, 1.0);
+    assert_narrow_answers(h, 0, 1500, dim);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    /* reloaded: the replaced vector is dead but still walked, so no copy */
+    db = open_db(NULL);
+    h = coll(db, "n");
+    upsert_bf16(h, 5000, 5001, dim); /* replaced by an exact one */
+    assert_int_equal(codes_bytes(h), 0);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    db = open_db(NULL);
+    h = coll(db, "n");
+    assert_int_equal(codes_bytes(h), 0);
+    assert_int_equal(hs_collection_rebuild(h, &err), HS_OK); /* the dead slot goes */
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    db = open_db(NULL);
+    h = coll(db, "n");
+    assert_narrow_answers(h, 0, 1500, dim);
+    assert_true(codes_bytes(h) >= 1501 * dim * 2);
+    assert_narrow_answers(h, 5000, 5001, dim);
+    assert_int_equal(hs_collection_rebuild(h, &err), HS_OK); /* carried through a rebuild */
+    assert_true(codes_bytes(h) >= 1501 * dim * 2);
+    assert_narrow_answers(h, 0, 1500, dim);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    /* off by option */
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.exact_threshold = 0;
+    o.no_narrow = 1;
+    db = open_db(&o);
+    h = coll(db, "n");
+    assert_int_equal(codes_bytes(h), 0);
+    assert_narrow_answers(h, 0, 1500, dim);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
 static void test_rebuild(void **state)
 {
     (void)state;
@@ -876,6 +1004,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names_and_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_narrow_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_and_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_unload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_vectors, setup, teardown),

@@ -582,6 +582,111 @@ static void test_spaces(void **state)
     assert_int_equal(hs_space_init(&sp, (hs_metric)7, HS_CODE_F32, 4), HS_EINVAL);
 }
 
+/* A float32 that is exactly a bfloat16: a normal sample with its lower 16 bits cleared. */
+static float bf16_sample(hs_rng *r, double scale)
+{
+    float f = (float)(hs_rng_normal(r) * scale);
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    u &= 0xffff0000u;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* The bfloat16 kernels give the float32 kernels' results bit for bit on bfloat16 values (every
+ * table, every awkward dimension); the BF16 space gives the F32 space's distances; exactness is
+ * recognised and a non-exact component refused. */
+static void test_bf16(void **state)
+{
+    (void)state;
+    hs_rng r;
+    hs_rng_seed(&r, 16);
+    for (size_t di = 0; di < HS_ARRAY_LEN(dims); di++) {
+        size_t d = dims[di];
+        float *q = malloc(d * 4), *f[4];
+        uint16_t *h[4];
+        for (size_t i = 0; i < d; i++)
+            q[i] = (float)hs_rng_normal(&r); /* the query need not be bfloat16 */
+        for (int j = 0; j < 4; j++) {
+            f[j] = malloc(d * 4);
+            h[j] = malloc(d * 2);
+            for (size_t i = 0; i < d; i++) {
+                f[j][i] = bf16_sample(&r, j == 3 ? 1e-3 : 1.0);
+                uint32_t u;
+                memcpy(&u, &f[j][i], sizeof(u));
+                h[j][i] = (uint16_t)(u >> 16);
+                assert_true(hs_bf16_to_f32(h[j][i]) == f[j][i]);
+            }
+            assert_true(hs_bf16_exact(f[j], d));
+        }
+        const float *fv[4] = {f[0], f[1], f[2], f[3]};
+        const uint16_t *hv[4] = {h[0], h[1], h[2], h[3]};
+        for (size_t t = 0; t < ntables; t++) {
+            const hs_vec_kernels *k = tables[t];
+            if (!k->l2sq_bf16)
+                continue;
+            float fo[4], ho[4];
+            k->l2sq_f32_x4(q, fv, d, fo);
+            k->l2sq_bf16_x4(q, hv, d, ho);
+            for (int j = 0; j < 4; j++) {
+                float a = k->l2sq_f32(q, f[j], d), b = k->l2sq_bf16(q, h[j], d);
+                if (memcmp(&a, &b, sizeof(a)) || memcmp(&fo[j], &ho[j], sizeof(a)))
+                    fail_msg("l2sq_bf16 (%s, dim %zu): %.9g / %.9g, float32 %.9g / %.9g", k->name,
+                             d, b, ho[j], a, fo[j]);
+            }
+        }
+        f[0][d / 2] = nextafterf(f[0][d / 2], INFINITY); /* one ulp of float32 off */
+        assert_false(hs_bf16_exact(f[0], d));
+        for (int j = 0; j < 4; j++) {
+            free(f[j]);
+            free(h[j]);
+        }
+        free(q);
+    }
+    /* the space: F32 query records against BF16 records, the F32 space's numbers */
+    for (int m = 0; m < 2; m++) {
+        hs_metric metric = m ? HS_METRIC_COSINE : HS_METRIC_L2;
+        const uint32_t dd[] = {9, 64, 784};
+        for (size_t di = 0; di < HS_ARRAY_LEN(dd); di++) {
+            uint32_t d = dd[di];
+            hs_space full, narrow;
+            assert_int_equal(hs_space_init(&full, metric, HS_CODE_F32, d), HS_OK);
+            assert_int_equal(hs_space_init(&narrow, metric, HS_CODE_BF16, d), HS_OK);
+            assert_int_equal(narrow.kdim, full.kdim);
+            assert_int_equal(narrow.rec_len, HS_ALIGN_UP(full.kdim * 2, 8));
+            enum { N = 7 };
+            char *q = calloc(1, full.rec_len), *fr[N], *nr[N];
+            float *x = malloc(d * 4);
+            for (uint32_t i = 0; i < d; i++)
+                x[i] = (float)hs_rng_normal(&r);
+            hs_space_encode_f32(&full, x, q);
+            for (int j = 0; j < N; j++) {
+                fr[j] = calloc(1, full.rec_len);
+                nr[j] = calloc(1, narrow.rec_len);
+                for (uint32_t i = 0; i < d; i++)
+                    x[i] = bf16_sample(&r, 1.0);
+                hs_space_encode_f32(&full, x, fr[j]);
+                hs_space_encode_f32(&narrow, x, nr[j]);
+            }
+            float fm[N], nm[N];
+            full.dist_many(&full, q, (const void *const *)fr, N, fm);
+            narrow.dist_many(&narrow, q, (const void *const *)nr, N, nm);
+            for (int j = 0; j < N; j++) {
+                float a = hs_space_dist(&full, q, fr[j]), b = hs_space_dist(&narrow, q, nr[j]);
+                assert_memory_equal(&a, &b, sizeof(a));
+                assert_memory_equal(&fm[j], &nm[j], sizeof(a));
+                free(fr[j]);
+                free(nr[j]);
+            }
+            free(q);
+            free(x);
+        }
+    }
+    hs_space sp;
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_POINCARE, HS_CODE_BF16, 8), HS_EINVAL);
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_LORENTZ, HS_CODE_BF16, 8), HS_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,7 +694,7 @@ int main(void)
         cmocka_unit_test(test_x4_kernels),
         cmocka_unit_test(test_poincare_ranking), cmocka_unit_test(test_spec_examples),
         cmocka_unit_test(test_quantizers),      cmocka_unit_test(test_spaces),
-        cmocka_unit_test(test_lorentz_kernel),
+        cmocka_unit_test(test_lorentz_kernel),  cmocka_unit_test(test_bf16),
     };
     return cmocka_run_group_tests_name("vec", tests, setup_tables, NULL);
 }
