@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/util.h"
 #include "vec/vec.h"
@@ -75,6 +76,28 @@ int main(void)
             k->l2sq_f32_x4(a, (const float *const *)b, d, f4);
             k->l2sq_f64_x4(ad, (const double *const *)bd, d, d4);
             k->dot_i8_x4(ac, (const int8_t *const *)bc, d, i4);
+            /* bfloat16 records: the same table's float32 results, bit for bit */
+            uint16_t *h[4];
+            for (int j = 0; j < 4; j++) {
+                h[j] = malloc(d * 2);
+                for (size_t i = 0; i < d; i++) {
+                    uint32_t u;
+                    memcpy(&u, &b[j][i], 4);
+                    u &= 0xffff0000u;
+                    memcpy(&b[j][i], &u, 4);
+                    h[j][i] = (uint16_t)(u >> 16);
+                }
+            }
+            float h4[4];
+            k->l2sq_f32_x4(a, (const float *const *)b, d, f4);
+            k->l2sq_bf16_x4(a, (const uint16_t *const *)h, d, h4);
+            for (int j = 0; j < 4; j++) {
+                check("l2sq_bf16", k->name, d, k->l2sq_bf16(a, h[j], d), k->l2sq_f32(a, b[j], d),
+                      0);
+                check("l2sq_bf16_x4", k->name, d, h4[j], f4[j], 0);
+                free(h[j]);
+            }
+            k->l2sq_f32_x4(a, (const float *const *)b, d, f4);
             for (int j = 0; j < 4; j++) {
                 double w = ref->l2sq_f32_wide(a, b[j], d);
                 check("l2sq_f32_x4", k->name, d, f4[j], w, 1e-5 * w);
