@@ -37,7 +37,7 @@ enum {
     S_M, S_EFC, S_EFS, S_INDEXER, S_IDLE, S_MAX_LOADED, S_API_KEY, S_KEYS_FILE, S_WAL_MODE,
     S_WAL_BATCH, S_SNAPSHOT, S_MAX_BODY, S_CORS, S_LEADER_KEY, S_LOG_LEVEL, S_HEADER_TIMEOUT, S_MAX_CONN,
     S_MAX_CONN_IP, S_TENANT_QUOTA, S_CKPT_MIN_LOG, S_MEMORY_LIMIT, S_WAL_RETAIN, S_SNAPSHOT_DIR,
-    S_SYNC_REPLICAS, S_SYNC_TIMEOUT, S_REPL_VERIFY, S_COUNT
+    S_SYNC_REPLICAS, S_SYNC_TIMEOUT, S_REPL_VERIFY, S_NARROW, S_COUNT
 };
 
 static setting table[S_COUNT] = {
@@ -110,6 +110,9 @@ static setting table[S_COUNT] = {
      * and once after each catch-up; 0 = never */
     [S_REPL_VERIFY] = {"HS_REPL_VERIFY_SEC", NULL, "--repl-verify-sec", NULL, K_UINT, "60", 0,
                        86400, false, false},
+    /* 1: an unquantized float32 l2/cosine collection whose vectors are all exactly bfloat16
+     * walks a bfloat16 copy (hs_db_opts.no_narrow); 0: never */
+    [S_NARROW] = {"HS_NARROW_COPY", NULL, NULL, NULL, K_UINT, "1", 0, 1, false, false},
 };
 
 /* Upstream variables that are accepted and ignored (with a warning). */
@@ -415,6 +418,9 @@ static int convert(hs_settings *o)
             break;
         case S_REPL_VERIFY:
             o->repl_verify_sec = (uint32_t)v;
+            break;
+        case S_NARROW:
+            o->narrow_copy = v != 0;
             break;
         default:
             break;

@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     o.max_collections_per_tenant = g_srv.cfg.max_collections_per_tenant;
     o.checkpoint_min_log_bytes = g_srv.cfg.checkpoint_min_log_bytes;
     o.memory_limit = g_srv.cfg.memory_limit;
+    o.no_narrow = !g_srv.cfg.narrow_copy;
     o.wal_retain_bytes = g_srv.cfg.wal_retain_bytes;
     o.indexer_threads = g_srv.cfg.indexer_threads;
     o.snapshot_interval_sec = g_srv.cfg.snapshot_interval_sec;

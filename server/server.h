@@ -52,6 +52,7 @@ typedef struct hs_settings {
     uint32_t sync_replicas;   /* followers that must confirm a write (0 = asynchronous) */
     uint32_t sync_timeout_ms; /* how long a write waits for them */
     uint32_t repl_verify_sec; /* follower digest checks: period in seconds, 0 = off */
+    bool narrow_copy;         /* HS_NARROW_COPY (hs_db_opts.no_narrow is its negation) */
     char api_key[512];
     bool api_key_set;
     char keys_file[1024];

@@ -125,3 +125,63 @@ def test_graph_built_after_a_checkpoint_survives_a_restart(server_factory):
     ok(http(s, "GET", "/api/collections/g/points/1"))  # loads it
     st = ok(http(s, "GET", "/api/collections/g/stats"))
     assert st["count"] == n and st["indexing_queue"] == 0, st
+
+
+def _pixels(i):
+    """An image-like vector: integers 0..255, each exactly a bfloat16."""
+    r = random.Random(i)
+    return [float(r.randrange(256)) for _ in range(DIM)]
+
+
+def test_narrow_copy_of_exact_vectors(server_factory):
+    """An unquantized collection whose vectors are all exactly bfloat16 walks a bfloat16 copy:
+    half the vector bytes in RAM as its codes tier, its float32 records out of RAM after a
+    checkpoint and after a restart, the answers (ids and distances) those of a server without the
+    copy.  The first vector that is not exactly bfloat16 drops the copy; a restart looks again."""
+    def fill(s):
+        ok(http(s, "POST", "/api/collections", {"name": "px", "dimension": DIM, "metric": "l2"}),
+           201)
+        for b in range(0, N, 500):
+            ok(http(s, "POST", "/api/collections/px/insert/batch",
+                    {"vectors": [{"id": i, "vector": _pixels(i)} for i in range(b, b + 500)]}))
+        _indexed(s, "px")
+
+    probe = random.Random(5).sample(range(N), 100)
+
+    def answers(s):
+        out = []
+        for i in probe:
+            q = [v + 0.25 for v in _pixels(i)]  # not on the grid
+            res = ok(http(s, "POST", "/api/collections/px/search",
+                          {"vector": q, "top_k": 3, "ef": 200}))
+            out.append([(r["id"], r["distance"]) for r in res])
+        return out
+
+    plain = server_factory(env={"HS_NARROW_COPY": "0"})
+    fill(plain)
+    assert _tiers(plain, "px")["codes"] == 0
+    want = answers(plain)
+    assert sum(a[0][0] == i for a, i in zip(want, probe)) >= 0.95 * len(probe)
+
+    s = server_factory()
+    fill(s)
+    ok(http(s, "POST", "/api/collections/px/snapshot"))  # a checkpoint: the records go cold
+    t = _tiers(s, "px")
+    assert N * DIM * 2 <= t["codes"] <= N * DIM * 2 * 1.3, t
+    assert t["vectors"] <= VEC_BYTES * 0.05, t
+    got = answers(s)
+    # the walks differ (two graphs), the distances of the ids both found do not
+    both = [(g, w) for g, w in zip(got, want) if g[0][0] == w[0][0]]
+    assert len(both) >= 0.9 * len(probe)
+    assert all(g[0][1] == w[0][1] for g, w in both)
+    assert _tiers(s, "px")["vectors"] <= VEC_BYTES * 0.05
+    assert s.stop() == 0
+    s = server_factory(data_dir=s.data_dir)
+    assert answers(s) == got
+    t = _tiers(s, "px")
+    assert N * DIM * 2 <= t["codes"] and t["vectors"] <= VEC_BYTES * 0.05, t
+    # one vector off the grid: the copy goes, the answers stay
+    ok(http(s, "POST", "/api/collections/px/insert",
+            {"id": N, "vector": [v + 0.1 for v in _pixels(N)]}))
+    assert _tiers(s, "px")["codes"] == 0
+    assert answers(s) == got
