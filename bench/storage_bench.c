@@ -27,6 +27,7 @@
  *       then the process's RSS (anonymous and file pages) and the collection's bytes in RAM by
  *       tier after the run; --oversampling is the requests' factor (0 = the collection's)
  *
+ * Every command takes --narrow 0|1 (default 1): the database's narrow copy (HS_NARROW_COPY).
  * One line per figure, key=value, for the notes in bench/README.md.
  */
 #define _XOPEN_SOURCE 700
@@ -51,6 +52,8 @@ typedef struct args {
     hs_durability durability;
     bool meta, indexed;
 } args;
+
+static bool narrow_copy = true; /* --narrow */
 
 static void die(const char *what, const hs_error *err)
 {
@@ -113,6 +116,8 @@ static void parse(args *a, int argc, char **argv)
             a->threads = strtoul(v, NULL, 10);
         else if (!strcmp(k, "--seconds"))
             a->seconds = strtod(v, NULL);
+        else if (!strcmp(k, "--narrow"))
+            narrow_copy = strtoul(v, NULL, 10) != 0;
         else if (!strcmp(k, "--durability"))
             a->durability = !strcmp(v, "async")    ? HS_DURABILITY_ASYNC
                             : !strcmp(v, "strict") ? HS_DURABILITY_STRICT
@@ -127,6 +132,7 @@ static hs_db *open_db(const char *dir, uint32_t max_loaded)
     hs_db_opts o;
     hs_db_opts_init(&o);
     o.max_loaded = max_loaded;
+    o.no_narrow = !narrow_copy;
     hs_db *db;
     hs_error err;
     if (hs_db_open(dir, &o, &db, &err) != HS_OK)
