@@ -56,7 +56,8 @@ for set in $sets; do
       echo "## Fashion-MNIST 60k x 784, L2, M=16, ef_construction=200, 1,000 queries" | tee -a "$out"
       "$py" "$root/bench/compare.py" --dataset fashion-mnist \
         --hs "$build/bin/hs-bench" --hnswlib "$build/bin/peer-hnswlib" --faiss "$root/bench/peer_faiss.py" \
-        --hs-variant "hyperspace-scalar=--quant scalar" --hs-variant "hyperspace-none=--quant none" -- \
+        --hs-variant "hyperspace-scalar=--quant scalar" --hs-variant "hyperspace-none=--quant none" \
+        --hs-variant "hyperspace-none-f32=--quant none --no-narrow" -- \
         --metric l2 --base "$fm/base.fvecs" --query "$fm/query1k.fvecs" --truth "$fm/gt1k_l2_top100.ivecs" \
         --k 10 --M 16 --ef-construction 200 --threads "$threads" --ef 10,12,14,16,18,20,22,24,28,32,40,64 \
         | tee -a "$out"

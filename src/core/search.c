@@ -433,8 +433,10 @@ static size_t gather(const hs_coll *c, const plan *p, const void *qfull, const v
     *walked = n; /* cand[0 .. n) in the walk's order (ascending traversal distance) */
     /* (a quantized walk's candidates are ranked by their exact distances in vector_branch) */
     if (low < nslots) {
-        size_t nb = hs_exact_search_range(&c->full, full, qfull, low, nslots - low, f, k,
-                                          cand + n);
+        size_t nb = c->narrow_on ? hs_exact_search_range(&c->narrow_sp, &c->narrow, qfull, low,
+                                                         nslots - low, f, k, cand + n)
+                                 : hs_exact_search_range(&c->full, full, qfull, low, nslots - low,
+                                                         f, k, cand + n);
         /* a slot may be in both lists when it was inserted while we searched */
         size_t graph_n = n, end = n + nb;
         for (size_t i = graph_n; i < end; i++) {
