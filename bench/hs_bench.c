@@ -6,6 +6,8 @@
  *   ef=<n> recall=<r> qps=<q> threads=<t>          (1 thread, then --threads; the 1-thread line
  *     adds dists_per_query, p50_us, p99_us and cpu_qps: queries per second of CPU time)
  *   index_bytes=<b> graph_bytes=<b> vector_bytes=<b> code_bytes=<b> rss_growth_bytes=<b>
+ *     (index_bytes: what the index holds in RAM, so without the float32 vectors once the narrow
+ *     copy released them; code_bytes: the codes or the narrow copy)
  *
  * Flags: --metric l2|cosine|poincare|lorentz --base F --query F --truth F [--k 10] [--M 16]
  *        [--ef-construction 200] [--threads 2] [--ef 10,20,40] [--quant none|scalar|binary]
