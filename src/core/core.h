@@ -262,7 +262,7 @@ struct hs_coll {
      * same distances bit for bit).  narrow_on is read under rw (or wlock) and cleared, with
      * narrow destroyed, under both; it is never set again while loaded. */
     hs_space narrow_sp;
-    hs_chunks narrow;
+    hs_chunks narrow; /* HS_NARROW_SHIFT */
     bool narrow_on;
     /* What the graph is built on and walked with by hs_hnsw_search: the full vectors, except
      * for a quantized collection outside the ball (its codes).  In the ball the codes cannot
@@ -699,6 +699,10 @@ void hs_coll_encode_code(const hs_coll *c, const void *x, void *code, double *bu
  * exactly bfloat16, the copy dropped for good (the float32 records serve walks from then on).
  * No-op when off.  Caller holds wlock and rw for writing (or has c to itself, as at load). */
 void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const float *rec);
+/* Records per chunk of the narrow copy, log2: a small collection's copy stays on the heap
+ * (a chunk of 2 MiB or more is a huge-page mapping, whose first touch takes 2 MiB); a large
+ * one's chunks are grouped into huge-page mappings all the same (util/chunks.c). */
+#define HS_NARROW_SHIFT 12
 /* Drops the narrow copy (same locks), logging why. */
 void hs_coll_narrow_off(hs_coll *c, const char *why);
 

@@ -509,8 +509,7 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
     /* the narrow copy starts on (an empty collection is exactly bfloat16) where it can exist */
     if (rc == HS_OK && !c->quantized && !c->f64 && !c->db->opts.no_narrow &&
         hs_space_init(&c->narrow_sp, cfg->metric, HS_CODE_BF16, cfg->dimension) == HS_OK &&
-        hs_chunks_init(&c->narrow, c->narrow_sp.rec_len, hs_seg_shift_for(c->narrow_sp.rec_len)) ==
-            HS_OK)
+        hs_chunks_init(&c->narrow, c->narrow_sp.rec_len, HS_NARROW_SHIFT) == HS_OK)
         c->narrow_on = true;
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
     c->codebuf = malloc((size_t)cfg->dimension * sizeof(double));

@@ -91,8 +91,7 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
         return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
     /* without memory for the copies the rebuilt collection walks its float32 records */
     if (c->narrow_on &&
-        hs_chunks_init(&p->narrow, c->narrow_sp.rec_len, hs_seg_shift_for(c->narrow_sp.rec_len)) ==
-            HS_OK) {
+        hs_chunks_init(&p->narrow, c->narrow_sp.rec_len, HS_NARROW_SHIFT) == HS_OK) {
         p->narrow_on = true;
         if (hs_chunks_reserve(&p->narrow, n) != HS_OK) {
             hs_chunks_destroy(&p->narrow);
