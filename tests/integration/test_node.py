@@ -164,7 +164,11 @@ def test_sigterm_while_a_call_outlives_the_grace(server_factory, pb):
 
     t = threading.Thread(target=insert)
     t.start()
-    time.sleep(1.0)
+    # the write is applied before it waits for the follower: visible means the call is running
+    deadline = time.time() + 30
+    while http(s, "GET", "/api/collections/c/points/1")[0] != 200:
+        assert time.time() < deadline, s.output()[-3000:]
+        time.sleep(0.05)
     s.proc.send_signal(signal.SIGTERM)
     assert s.proc.wait(60) == 0, s.output()[-3000:]
     t.join(30)

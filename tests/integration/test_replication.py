@@ -492,7 +492,7 @@ def test_lagging_follower_bootstraps_and_keeps_its_data(cluster):
     # the watermark was persisted with the archive's clock: a kill -9 keeps everything
     cluster.restart(f, sig=signal.SIGKILL)
     w.run(200)
-    wait_converged(cluster, leader, [f], timeout=10)
+    wait_converged(cluster, leader, [f])
     assert f.output().count("bootstrapped from the leader's snapshot") == 1
 
 
@@ -513,7 +513,7 @@ def test_leader_change_resynchronises(cluster):
     assert ("default_admin", "only_l1") in state(cluster, f)
     id1, id2 = cluster_status(l1)["node_id"], cluster_status(l2)["node_id"]
     cluster.restart(f, args=["--role", "follower", "--leader", l2.grpc_target])
-    took = wait_converged(cluster, l2, [f], timeout=10)
+    took = wait_converged(cluster, l2, [f])
     print("REPL leader change: converged to the new leader in %.2f s" % took)
     assert ("default_admin", "only_l1") not in state(cluster, f)
     # two leaders that never shared an epoch: the histories part at clock 1

@@ -1,6 +1,7 @@
 """Tenant names that would collide with the data directory's own files (file-format.md: LOCK,
 node.json) are refused with 400 INVALID_TENANT on both transports, and SIGTERM is prompt while a
 client keeps an idle gRPC channel open (grpc.md, shutdown)."""
+import datetime
 import os
 import signal
 import time
@@ -75,7 +76,17 @@ def test_sigterm_with_an_idle_grpc_channel_is_prompt(server_factory, pb):
         ch.close()
     assert rc == 0, s.output()[-3000:]
     assert "stopped" in s.output()
-    # it used to take 5 s (the idle channel held the shutdown); now it ends as soon as no call
-    # is running. The bound is loose for a busy machine.
-    assert took < 3.0, "SIGTERM took %.2f s" % took
-    print("SIGTERM with an idle gRPC channel: exit after %.3f s" % took)
+    # it used to take 5 s (the idle channel held the gRPC stop); now it ends as soon as no call
+    # is running. Timed between the server's own log lines, from the signal to "stopped": the
+    # process's exit after them (a sanitizer's leak scan) is not what is measured.
+    stamps = {}
+    for line in s.output().splitlines():
+        for key in ("signal 15: shutting down", "stopped"):
+            if line.endswith(" " + key):
+                stamps[key] = datetime.datetime.strptime(line.split(" ", 1)[0],
+                                                         "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert len(stamps) == 2, s.output()[-3000:]
+    inside = (stamps["stopped"] - stamps["signal 15: shutting down"]).total_seconds()
+    assert inside < 3.0, "shutting down took %.2f s (the process %.2f s)" % (inside, took)
+    print("SIGTERM with an idle gRPC channel: stopped after %.3f s, exit after %.3f s"
+          % (inside, took))
