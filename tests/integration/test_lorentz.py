@@ -159,10 +159,9 @@ def test_lorentz_grpc_and_restart(server_factory, pb):
     want = sorted(range(len(pts)), key=lambda i: poincare_dist([0.1, -0.2], pts[i]))[:5]
     assert [r.id for r in res.results] == want
     ch.close()
-    s.stop()
-    s.start()
+    restart(s)  # (ready: gRPC listens a moment before the server takes calls)
     ch = grpc.insecure_channel(s.grpc_target)
-    grpc.channel_ready_future(ch).result(timeout=30)  # the log still holds the first start's line
+    grpc.channel_ready_future(ch).result(timeout=30)
     db = rpc.DatabaseStub(ch)
     res2 = db.Search(pbm.SearchRequest(collection="g", vector=q, top_k=5))
     assert [r.id for r in res2.results] == want

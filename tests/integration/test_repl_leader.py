@@ -496,13 +496,19 @@ def test_concurrent_writers_resumed_stream_has_every_record_once(server_factory,
     x = clock_of(s)
     db = stub_of(s, pb)
     got = []
+    def some(tail):  # the writers keep writing: a live tail gets messages (slowly when loaded)
+        deadline = time.time() + 30
+        while not tail.msgs and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+
     t1 = Tail(db, P, x)
-    time.sleep(0.7)
+    some(t1)
     t1.close()
     got += t1.msgs
     resume = got[-1].logical_clock if got else x
     t2 = Tail(db, P, resume)
-    time.sleep(0.7)
+    some(t2)
     stop.set()
     for t in threads:
         t.join(30)

@@ -88,7 +88,7 @@ static void test_lru_unload_off_request_thread(void **state)
     assert_int_equal(st.count, 1);
     hs_collection_close(b);
     /* the unload checkpoints A: wait until the sweeper has written its files */
-    for (int i = 0; i < 200 && __atomic_load_n(&other_ops, __ATOMIC_RELAXED) == 0; i++)
+    for (int i = 0; i < 3000 && __atomic_load_n(&other_ops, __ATOMIC_RELAXED) == 0; i++)
         usleep(10000);
     hs_db_counters k;
     hs_db_counters_get(db, &k);
