@@ -31,32 +31,6 @@ AVX2 static inline double hsum_pd(__m256d v)
     return _mm_cvtsd_f64(lo);
 }
 
-AVX2 static float l2sq_f32(const float *a, const float *b, size_t dim)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-        s1 = _mm256_fmadd_ps(d1, d1, s1);
-        s2 = _mm256_fmadd_ps(d2, d2, s2);
-        s3 = _mm256_fmadd_ps(d3, d3, s3);
-    }
-    for (; i + 8 <= dim; i += 8) {
-        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        s0 = _mm256_fmadd_ps(d, d, s0);
-    }
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < dim; i++) {
-        float d = a[i] - b[i];
-        s += d * d;
-    }
-    return s;
-}
-
 AVX2 static float dot_f32(const float *a, const float *b, size_t dim)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -199,37 +173,6 @@ AVX2 static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return (uint32_t)s;
 }
 
-/* Four vectors against one query, interleaved 8 lanes at a time: the four loads streams are
- * independent, so their cache misses overlap.  Tails (dim not a multiple of 8) are scalar. */
-AVX2 static void l2sq_f32_x4(const float *q, const float *const v[4], size_t dim, float out[4])
-{
-    const float *a = v[0], *b = v[1], *c = v[2], *d = v[3];
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 8 <= dim; i += 8) {
-        __m256 x = _mm256_loadu_ps(q + i);
-        __m256 d0 = _mm256_sub_ps(x, _mm256_loadu_ps(a + i));
-        __m256 d1 = _mm256_sub_ps(x, _mm256_loadu_ps(b + i));
-        __m256 d2 = _mm256_sub_ps(x, _mm256_loadu_ps(c + i));
-        __m256 d3 = _mm256_sub_ps(x, _mm256_loadu_ps(d + i));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-        s1 = _mm256_fmadd_ps(d1, d1, s1);
-        s2 = _mm256_fmadd_ps(d2, d2, s2);
-        s3 = _mm256_fmadd_ps(d3, d3, s3);
-    }
-    out[0] = hsum_ps(s0);
-    out[1] = hsum_ps(s1);
-    out[2] = hsum_ps(s2);
-    out[3] = hsum_ps(s3);
-    for (; i < dim; i++) {
-        float x = q[i];
-        out[0] += (x - a[i]) * (x - a[i]);
-        out[1] += (x - b[i]) * (x - b[i]);
-        out[2] += (x - c[i]) * (x - c[i]);
-        out[3] += (x - d[i]) * (x - d[i]);
-    }
-}
-
 /* Eight bfloat16 as float32: widened to 32 bits and shifted into the upper half. */
 AVX2 static inline __m256 load8_bf16(const uint16_t *p)
 {
@@ -237,65 +180,72 @@ AVX2 static inline __m256 load8_bf16(const uint16_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
-/* l2sq_f32 and l2sq_f32_x4 with the records read from bfloat16: the same operations in the same
- * order, so the same results bit for bit on records that are exactly bfloat16. */
-AVX2 static float l2sq_bf16(const float *a, const uint16_t *b, size_t dim)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), load8_bf16(b + i));
-        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), load8_bf16(b + i + 8));
-        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), load8_bf16(b + i + 16));
-        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), load8_bf16(b + i + 24));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-        s1 = _mm256_fmadd_ps(d1, d1, s1);
-        s2 = _mm256_fmadd_ps(d2, d2, s2);
-        s3 = _mm256_fmadd_ps(d3, d3, s3);
+/* Squared L2 of a float32 query and records of type T, whose components LOAD8 reads eight at a
+ * time and ONE one at a time as float32: the float32 kernels and the bfloat16 ones are one text,
+ * so the same operations in the same order (the same results bit for bit on bfloat16 values).
+ * The x4 form: four records against one query, interleaved 8 lanes at a time: the four load
+ * streams are independent, so their cache misses overlap.  Tails (dim not a multiple of 8) are
+ * scalar. */
+#define L2SQ_KERNELS(N, T, LOAD8, ONE)                                                         \
+    AVX2 static float l2sq_##N(const float *a, const T *b, size_t dim)                         \
+    {                                                                                          \
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                            \
+        size_t i = 0;                                                                          \
+        for (; i + 32 <= dim; i += 32) {                                                       \
+            __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), LOAD8(b + i));                   \
+            __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), LOAD8(b + i + 8));           \
+            __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), LOAD8(b + i + 16));         \
+            __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), LOAD8(b + i + 24));         \
+            s0 = _mm256_fmadd_ps(d0, d0, s0);                                                  \
+            s1 = _mm256_fmadd_ps(d1, d1, s1);                                                  \
+            s2 = _mm256_fmadd_ps(d2, d2, s2);                                                  \
+            s3 = _mm256_fmadd_ps(d3, d3, s3);                                                  \
+        }                                                                                      \
+        for (; i + 8 <= dim; i += 8) {                                                         \
+            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), LOAD8(b + i));                    \
+            s0 = _mm256_fmadd_ps(d, d, s0);                                                    \
+        }                                                                                      \
+        float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));        \
+        for (; i < dim; i++) {                                                                 \
+            float d = a[i] - ONE(b[i]);                                                        \
+            s += d * d;                                                                        \
+        }                                                                                      \
+        return s;                                                                              \
+    }                                                                                          \
+    AVX2 static void l2sq_##N##_x4(const float *q, const T *const v[4], size_t dim,            \
+                                   float out[4])                                               \
+    {                                                                                          \
+        const T *a = v[0], *b = v[1], *c = v[2], *d = v[3];                                    \
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                            \
+        size_t i = 0;                                                                          \
+        for (; i + 8 <= dim; i += 8) {                                                         \
+            __m256 x = _mm256_loadu_ps(q + i);                                                 \
+            __m256 d0 = _mm256_sub_ps(x, LOAD8(a + i));                                        \
+            __m256 d1 = _mm256_sub_ps(x, LOAD8(b + i));                                        \
+            __m256 d2 = _mm256_sub_ps(x, LOAD8(c + i));                                        \
+            __m256 d3 = _mm256_sub_ps(x, LOAD8(d + i));                                        \
+            s0 = _mm256_fmadd_ps(d0, d0, s0);                                                  \
+            s1 = _mm256_fmadd_ps(d1, d1, s1);                                                  \
+            s2 = _mm256_fmadd_ps(d2, d2, s2);                                                  \
+            s3 = _mm256_fmadd_ps(d3, d3, s3);                                                  \
+        }                                                                                      \
+        out[0] = hsum_ps(s0);                                                                  \
+        out[1] = hsum_ps(s1);                                                                  \
+        out[2] = hsum_ps(s2);                                                                  \
+        out[3] = hsum_ps(s3);                                                                  \
+        for (; i < dim; i++) {                                                                 \
+            float x = q[i];                                                                    \
+            float ya = ONE(a[i]), yb = ONE(b[i]), yc = ONE(c[i]), yd = ONE(d[i]);              \
+            out[0] += (x - ya) * (x - ya);                                                     \
+            out[1] += (x - yb) * (x - yb);                                                     \
+            out[2] += (x - yc) * (x - yc);                                                     \
+            out[3] += (x - yd) * (x - yd);                                                     \
+        }                                                                                      \
     }
-    for (; i + 8 <= dim; i += 8) {
-        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), load8_bf16(b + i));
-        s0 = _mm256_fmadd_ps(d, d, s0);
-    }
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < dim; i++) {
-        float d = a[i] - hs_bf16_to_f32(b[i]);
-        s += d * d;
-    }
-    return s;
-}
-
-AVX2 static void l2sq_bf16_x4(const float *q, const uint16_t *const v[4], size_t dim,
-                              float out[4])
-{
-    const uint16_t *a = v[0], *b = v[1], *c = v[2], *d = v[3];
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 8 <= dim; i += 8) {
-        __m256 x = _mm256_loadu_ps(q + i);
-        __m256 d0 = _mm256_sub_ps(x, load8_bf16(a + i));
-        __m256 d1 = _mm256_sub_ps(x, load8_bf16(b + i));
-        __m256 d2 = _mm256_sub_ps(x, load8_bf16(c + i));
-        __m256 d3 = _mm256_sub_ps(x, load8_bf16(d + i));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-        s1 = _mm256_fmadd_ps(d1, d1, s1);
-        s2 = _mm256_fmadd_ps(d2, d2, s2);
-        s3 = _mm256_fmadd_ps(d3, d3, s3);
-    }
-    out[0] = hsum_ps(s0);
-    out[1] = hsum_ps(s1);
-    out[2] = hsum_ps(s2);
-    out[3] = hsum_ps(s3);
-    for (; i < dim; i++) {
-        float x = q[i];
-        float ya = hs_bf16_to_f32(a[i]), yb = hs_bf16_to_f32(b[i]);
-        float yc = hs_bf16_to_f32(c[i]), yd = hs_bf16_to_f32(d[i]);
-        out[0] += (x - ya) * (x - ya);
-        out[1] += (x - yb) * (x - yb);
-        out[2] += (x - yc) * (x - yc);
-        out[3] += (x - yd) * (x - yd);
-    }
-}
+#define LOAD8_F32(p) _mm256_loadu_ps(p)
+#define ONE_F32(x) (x)
+L2SQ_KERNELS(f32, float, LOAD8_F32, ONE_F32)
+L2SQ_KERNELS(bf16, uint16_t, load8_bf16, hs_bf16_to_f32)
 
 AVX2 static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
 {

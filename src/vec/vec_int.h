@@ -12,6 +12,14 @@ extern const hs_vec_kernels hs_vec_kernels_avx2_table;
 extern const hs_vec_kernels hs_vec_kernels_neon_table;
 #endif
 
+/* FN##_x4 for a table without a four-at-once kernel: FN on each record in turn. */
+#define HS_VEC_X4_ONE_BY_ONE(FN, T)                                                            \
+    static void FN##_x4(const float *q, const T *const v[4], size_t dim, float out[4])         \
+    {                                                                                          \
+        for (int i = 0; i < 4; i++)                                                            \
+            out[i] = FN(q, v[i], dim);                                                         \
+    }
+
 /* The Lorentz pieces in float64, left to right: the reference (the scalar and NEON tables), and
  * inlined by hs_lorentz_key_* below 16 spatial components, where a SIMD call costs more. */
 #define LORENTZ_SUMS(T, N)                                                                     \

@@ -7,31 +7,44 @@
 
 #include "vec/vec_int.h"
 
-static float l2sq_f32(const float *a, const float *b, size_t dim)
+static inline float32x4_t load4_bf16(const uint16_t *p)
 {
-    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 16 <= dim; i += 16) {
-        float32x4_t d0 = vsubq_f32(vld1q_f32(a + i), vld1q_f32(b + i));
-        float32x4_t d1 = vsubq_f32(vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
-        float32x4_t d2 = vsubq_f32(vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
-        float32x4_t d3 = vsubq_f32(vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
-        s0 = vfmaq_f32(s0, d0, d0);
-        s1 = vfmaq_f32(s1, d1, d1);
-        s2 = vfmaq_f32(s2, d2, d2);
-        s3 = vfmaq_f32(s3, d3, d3);
-    }
-    for (; i + 4 <= dim; i += 4) {
-        float32x4_t d = vsubq_f32(vld1q_f32(a + i), vld1q_f32(b + i));
-        s0 = vfmaq_f32(s0, d, d);
-    }
-    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
-    for (; i < dim; i++) {
-        float d = a[i] - b[i];
-        s += d * d;
-    }
-    return s;
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
 }
+
+/* Squared L2 of a float32 query and records of type T, whose components LOAD4 reads four at a
+ * time and ONE one at a time as float32: the float32 kernels and the bfloat16 ones are one text
+ * (the same results bit for bit on bfloat16 values).  Four at once: one after the other. */
+#define L2SQ_KERNELS(N, T, LOAD4, ONE)                                                         \
+    static float l2sq_##N(const float *a, const T *b, size_t dim)                              \
+    {                                                                                          \
+        float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;                            \
+        size_t i = 0;                                                                          \
+        for (; i + 16 <= dim; i += 16) {                                                       \
+            float32x4_t d0 = vsubq_f32(vld1q_f32(a + i), LOAD4(b + i));                        \
+            float32x4_t d1 = vsubq_f32(vld1q_f32(a + i + 4), LOAD4(b + i + 4));                \
+            float32x4_t d2 = vsubq_f32(vld1q_f32(a + i + 8), LOAD4(b + i + 8));                \
+            float32x4_t d3 = vsubq_f32(vld1q_f32(a + i + 12), LOAD4(b + i + 12));              \
+            s0 = vfmaq_f32(s0, d0, d0);                                                        \
+            s1 = vfmaq_f32(s1, d1, d1);                                                        \
+            s2 = vfmaq_f32(s2, d2, d2);                                                        \
+            s3 = vfmaq_f32(s3, d3, d3);                                                        \
+        }                                                                                      \
+        for (; i + 4 <= dim; i += 4) {                                                         \
+            float32x4_t d = vsubq_f32(vld1q_f32(a + i), LOAD4(b + i));                         \
+            s0 = vfmaq_f32(s0, d, d);                                                          \
+        }                                                                                      \
+        float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));                 \
+        for (; i < dim; i++) {                                                                 \
+            float d = a[i] - ONE(b[i]);                                                        \
+            s += d * d;                                                                        \
+        }                                                                                      \
+        return s;                                                                              \
+    }                                                                                          \
+    HS_VEC_X4_ONE_BY_ONE(l2sq_##N, T)
+#define ONE_F32(x) (x)
+L2SQ_KERNELS(f32, float, vld1q_f32, ONE_F32)
+L2SQ_KERNELS(bf16, uint16_t, load4_bf16, hs_bf16_to_f32)
 
 static float dot_f32(const float *a, const float *b, size_t dim)
 {
@@ -160,12 +173,6 @@ static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
-static void l2sq_f32_x4(const float *q, const float *const v[4], size_t dim, float out[4])
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = l2sq_f32(q, v[i], dim);
-}
-
 static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
 {
     for (int i = 0; i < 4; i++)
@@ -176,44 +183,6 @@ static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int
 {
     for (int i = 0; i < 4; i++)
         out[i] = dot_i8(q, v[i], dim);
-}
-
-static inline float32x4_t load4_bf16(const uint16_t *p)
-{
-    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
-}
-
-/* l2sq_f32 with the second operand read from bfloat16 (the same order of operations) */
-static float l2sq_bf16(const float *a, const uint16_t *b, size_t dim)
-{
-    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 16 <= dim; i += 16) {
-        float32x4_t d0 = vsubq_f32(vld1q_f32(a + i), load4_bf16(b + i));
-        float32x4_t d1 = vsubq_f32(vld1q_f32(a + i + 4), load4_bf16(b + i + 4));
-        float32x4_t d2 = vsubq_f32(vld1q_f32(a + i + 8), load4_bf16(b + i + 8));
-        float32x4_t d3 = vsubq_f32(vld1q_f32(a + i + 12), load4_bf16(b + i + 12));
-        s0 = vfmaq_f32(s0, d0, d0);
-        s1 = vfmaq_f32(s1, d1, d1);
-        s2 = vfmaq_f32(s2, d2, d2);
-        s3 = vfmaq_f32(s3, d3, d3);
-    }
-    for (; i + 4 <= dim; i += 4) {
-        float32x4_t d = vsubq_f32(vld1q_f32(a + i), load4_bf16(b + i));
-        s0 = vfmaq_f32(s0, d, d);
-    }
-    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
-    for (; i < dim; i++) {
-        float d = a[i] - hs_bf16_to_f32(b[i]);
-        s += d * d;
-    }
-    return s;
-}
-
-static void l2sq_bf16_x4(const float *q, const uint16_t *const v[4], size_t dim, float out[4])
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = l2sq_bf16(q, v[i], dim);
 }
 
 const hs_vec_kernels hs_vec_kernels_neon_table = {

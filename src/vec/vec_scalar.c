@@ -4,15 +4,23 @@
  */
 #include "vec/vec_int.h"
 
-static float l2sq_f32(const float *a, const float *b, size_t dim)
-{
-    float s = 0.0f;
-    for (size_t i = 0; i < dim; i++) {
-        float d = a[i] - b[i];
-        s += d * d;
-    }
-    return s;
-}
+/* Squared L2 of a float32 query and records of type T read as float32 by ONE: the float32
+ * kernels and the bfloat16 ones are one text (the same results bit for bit on bfloat16 values).
+ * Four at once: one after the other. */
+#define L2SQ_KERNELS(N, T, ONE)                                                                \
+    static float l2sq_##N(const float *a, const T *b, size_t dim)                              \
+    {                                                                                          \
+        float s = 0.0f;                                                                        \
+        for (size_t i = 0; i < dim; i++) {                                                     \
+            float d = a[i] - ONE(b[i]);                                                        \
+            s += d * d;                                                                        \
+        }                                                                                      \
+        return s;                                                                              \
+    }                                                                                          \
+    HS_VEC_X4_ONE_BY_ONE(l2sq_##N, T)
+#define ONE_F32(x) (x)
+L2SQ_KERNELS(f32, float, ONE_F32)
+L2SQ_KERNELS(bf16, uint16_t, hs_bf16_to_f32)
 
 static float dot_f32(const float *a, const float *b, size_t dim)
 {
@@ -79,12 +87,6 @@ static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
-static void l2sq_f32_x4(const float *q, const float *const v[4], size_t dim, float out[4])
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = l2sq_f32(q, v[i], dim);
-}
-
 static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
 {
     for (int i = 0; i < 4; i++)
@@ -110,23 +112,6 @@ void hs_vec_ref_lorentz_sums_f64_x4(const double *q, const double *const v[4], s
 {
     for (int r = 0; r < 4; r++)
         hs_vec_ref_lorentz_sums_f64(q, v[r], n, out[r]);
-}
-
-/* l2sq_f32 with the second operand read from bfloat16 */
-static float l2sq_bf16(const float *a, const uint16_t *b, size_t dim)
-{
-    float s = 0.0f;
-    for (size_t i = 0; i < dim; i++) {
-        float d = a[i] - hs_bf16_to_f32(b[i]);
-        s += d * d;
-    }
-    return s;
-}
-
-static void l2sq_bf16_x4(const float *q, const uint16_t *const v[4], size_t dim, float out[4])
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = l2sq_bf16(q, v[i], dim);
 }
 
 const hs_vec_kernels hs_vec_kernels_scalar_table = {

@@ -109,43 +109,29 @@ static inline void scale_alpha(const hs_space *s, const void *q, const void *con
         out[i] = (float)((double)out[i] * aq * rec_alpha(s, recs[i]));
 }
 
-static void many_f32(const hs_space *s, const void *q, const void *const *recs, size_t n,
-                     float *out)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        s->k->l2sq_f32_x4(q, (const float *const *)(recs + i), s->kdim, out + i);
-    if (n - i >= 2) {
-        /* two or three left: one four-at-once pass (the last record repeated) beats as many
-         * single passes, whose loads do not overlap */
-        const float *r4[4] = {recs[i], recs[i + 1], recs[n - 1], recs[n - 1]};
-        float d4[4];
-        s->k->l2sq_f32_x4(q, r4, s->kdim, d4);
-        for (size_t j = 0; i < n; i++, j++)
-            out[i] = d4[j];
+/* Groups of four through the x4 kernels, for float32 records and for their bfloat16 copies (one
+ * text: the same numbers); two or three left over take one four-at-once pass (the last record
+ * repeated), which beats as many single passes, whose loads do not overlap. */
+#define MANY_L2(N, T)                                                                          \
+    static void many_##N(const hs_space *s, const void *q, const void *const *recs, size_t n,  \
+                         float *out)                                                           \
+    {                                                                                          \
+        size_t i = 0;                                                                          \
+        for (; i + 4 <= n; i += 4)                                                             \
+            s->k->l2sq_##N##_x4(q, (const T *const *)(recs + i), s->kdim, out + i);            \
+        if (n - i >= 2) {                                                                      \
+            const T *r4[4] = {recs[i], recs[i + 1], recs[n - 1], recs[n - 1]};                 \
+            float d4[4];                                                                       \
+            s->k->l2sq_##N##_x4(q, r4, s->kdim, d4);                                           \
+            for (size_t j = 0; i < n; i++, j++)                                                \
+                out[i] = d4[j];                                                                \
+        }                                                                                      \
+        for (; i < n; i++)                                                                     \
+            out[i] = s->k->l2sq_##N(q, recs[i], s->kdim);                                      \
+        scale_alpha(s, q, recs, n, out); /* (bfloat16 is never Poincare) */                    \
     }
-    for (; i < n; i++)
-        out[i] = s->k->l2sq_f32(q, recs[i], s->kdim);
-    scale_alpha(s, q, recs, n, out);
-}
-
-/* many_f32 with the records read from bfloat16 (the same kernels' order: the same numbers) */
-static void many_bf16(const hs_space *s, const void *q, const void *const *recs, size_t n,
-                      float *out)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        s->k->l2sq_bf16_x4(q, (const uint16_t *const *)(recs + i), s->kdim, out + i);
-    if (n - i >= 2) {
-        const uint16_t *r4[4] = {recs[i], recs[i + 1], recs[n - 1], recs[n - 1]};
-        float d4[4];
-        s->k->l2sq_bf16_x4(q, r4, s->kdim, d4);
-        for (size_t j = 0; i < n; i++, j++)
-            out[i] = d4[j];
-    }
-    for (; i < n; i++)
-        out[i] = s->k->l2sq_bf16(q, recs[i], s->kdim);
-}
+MANY_L2(f32, float)
+MANY_L2(bf16, uint16_t)
 
 static void many_f64(const hs_space *s, const void *q, const void *const *recs, size_t n,
                      float *out)
