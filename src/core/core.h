@@ -256,13 +256,13 @@ struct hs_coll {
     bool f64; /* storage precision */
     uint32_t gen; /* vectors-<gen> directory */
     hs_segset *vecs;
-    hs_chunks codes; /* quantized traversal codes (when quantized) */
+    hs_chunks codes; /* quantized traversal codes (when quantized; HS_CODES_SHIFT) */
     /* The narrow copy (see hs_coll_narrow_put): while narrow_on, every slot's record is exactly
      * bfloat16 and narrow holds it as such; walks read it instead of the float32 records (the
      * same distances bit for bit).  narrow_on is read under rw (or wlock) and cleared, with
      * narrow destroyed, under both; it is never set again while loaded. */
     hs_space narrow_sp;
-    hs_chunks narrow; /* HS_NARROW_SHIFT */
+    hs_chunks narrow; /* (HS_CODES_SHIFT) */
     bool narrow_on;
     /* What the graph is built on and walked with by hs_hnsw_search: the full vectors, except
      * for a quantized collection outside the ball (its codes).  In the ball the codes cannot
@@ -699,10 +699,11 @@ void hs_coll_encode_code(const hs_coll *c, const void *x, void *code, double *bu
  * exactly bfloat16, the copy dropped for good (the float32 records serve walks from then on).
  * No-op when off.  Caller holds wlock and rw for writing (or has c to itself, as at load). */
 void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const float *rec);
-/* Records per chunk of the narrow copy, log2: a small collection's copy stays on the heap
- * (a chunk of 2 MiB or more is a huge-page mapping, whose first touch takes 2 MiB); a large
- * one's chunks are grouped into huge-page mappings all the same (util/chunks.c). */
-#define HS_NARROW_SHIFT 12
+/* Records per chunk of the codes and the narrow copy, log2: a small collection's table stays on
+ * the heap (a chunk of 2 MiB or more is a huge-page mapping, whose first touch takes 2 MiB: 30
+ * collections of 5 scalar-coded points took 61 MB with 65,536 records per chunk); a large one's
+ * chunks are grouped into huge-page mappings all the same (util/chunks.c). */
+#define HS_CODES_SHIFT 12
 /* Drops the narrow copy (same locks), logging why. */
 void hs_coll_narrow_off(hs_coll *c, const char *why);
 

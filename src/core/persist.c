@@ -505,11 +505,11 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
         rc = hs_chunks_init(&c->sids, sizeof(uint8_t *), 12);
     hs_sidmap_init(&c->smap);
     if (rc == HS_OK && c->quantized)
-        rc = hs_chunks_init(&c->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len));
+        rc = hs_chunks_init(&c->codes, c->trav.rec_len, HS_CODES_SHIFT);
     /* the narrow copy starts on (an empty collection is exactly bfloat16) where it can exist */
     if (rc == HS_OK && !c->quantized && !c->f64 && !c->db->opts.no_narrow &&
         hs_space_init(&c->narrow_sp, cfg->metric, HS_CODE_BF16, cfg->dimension) == HS_OK &&
-        hs_chunks_init(&c->narrow, c->narrow_sp.rec_len, HS_NARROW_SHIFT) == HS_OK)
+        hs_chunks_init(&c->narrow, c->narrow_sp.rec_len, HS_CODES_SHIFT) == HS_OK)
         c->narrow_on = true;
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
     c->codebuf = malloc((size_t)cfg->dimension * sizeof(double));

@@ -84,14 +84,13 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
         ok = hs_chunks_init(&p->sids, sizeof(uint8_t *), 12) == HS_OK &&
              hs_chunks_reserve(&p->sids, n) == HS_OK;
     if (ok && c->quantized)
-        ok = hs_chunks_init(&p->codes, c->trav.rec_len, hs_seg_shift_for(c->trav.rec_len)) ==
-                 HS_OK &&
+        ok = hs_chunks_init(&p->codes, c->trav.rec_len, HS_CODES_SHIFT) == HS_OK &&
              hs_chunks_reserve(&p->codes, n) == HS_OK;
     if (!ok)
         return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
     /* without memory for the copies the rebuilt collection walks its float32 records */
     if (c->narrow_on &&
-        hs_chunks_init(&p->narrow, c->narrow_sp.rec_len, HS_NARROW_SHIFT) == HS_OK) {
+        hs_chunks_init(&p->narrow, c->narrow_sp.rec_len, HS_CODES_SHIFT) == HS_OK) {
         p->narrow_on = true;
         if (hs_chunks_reserve(&p->narrow, n) != HS_OK) {
             hs_chunks_destroy(&p->narrow);
