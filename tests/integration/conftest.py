@@ -272,6 +272,15 @@ def http(server, method, path, body=None, headers=None, raw=None, timeout=30):
     return status, {k.lower(): v for k, v in rh.items()}, parsed
 
 
+def rss_mb(pid):
+    """The resident set of process pid, in MiB (/proc/<pid>/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise AssertionError("no VmRSS")
+
+
 def restart(s, sig=signal.SIGTERM):
     """Stops and starts s, then waits until it is ready (its log still holds the first start's
     line, so the start itself does not wait)."""

@@ -6,17 +6,9 @@ the figures, without loading it."""
 import random
 import signal
 
-from conftest import http, ok
+from conftest import http, ok, rss_mb
 
 DIM, N, COLLS = 64, 12000, 8  # ~3.1 MiB of vectors + ~1.6 MiB of level-0 lists each
-
-
-def _rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise AssertionError("no VmRSS")
 
 
 def _sanitized(pid):
@@ -42,7 +34,7 @@ def _metric(s, name):
 def test_memory_limit(server_factory):
     env = {"HS_MEMORY_LIMIT": "24MiB", "HS_INDEXER_CONCURRENCY": "1"}
     s = server_factory(env=env)
-    base = _rss_mb(s.proc.pid)
+    base = rss_mb(s.proc.pid)
     for c in range(COLLS):
         ok(http(s, "POST", "/api/collections", {"name": "m%d" % c, "dimension": DIM,
                                                  "metric": "l2"}), 201)
@@ -58,7 +50,7 @@ def test_memory_limit(server_factory):
                               {"vector": _vec(c, i), "top_k": 3})
             assert st == 200, res
             assert res[0]["id"] == i, (c, i, res[:3])
-            peak = max(peak, _rss_mb(s.proc.pid))
+            peak = max(peak, rss_mb(s.proc.pid))
     st, _, stats = http(s, "GET", "/api/collections")
     loaded = 0
     for c in range(COLLS):

@@ -8,7 +8,7 @@ import random
 
 import grpc
 
-from conftest import http, ok
+from conftest import http, ok, rss_mb
 
 DIM, N = 256, 8000  # 1 KiB records: four to a page
 VEC_BYTES = N * DIM * 4
@@ -187,14 +187,6 @@ def test_narrow_copy_of_exact_vectors(server_factory):
     assert answers(s) == got
 
 
-def _rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise AssertionError("no VmRSS")
-
-
 def test_small_quantized_collections_stay_small(server_factory):
     """A loaded collection of a few points takes kilobytes, quantized or not: its codes (and a
     narrow copy) live in heap chunks, not in a huge-page mapping whose first touch takes 2 MiB
@@ -202,7 +194,7 @@ def test_small_quantized_collections_stay_small(server_factory):
     s = server_factory()
     rng = random.Random(9)
     for q in ("scalar", "binary", "none"):
-        before = _rss_mb(s.proc.pid)
+        before = rss_mb(s.proc.pid)
         for c in range(40):
             name = "%s%d" % (q, c)
             ok(http(s, "POST", "/api/collections", {"name": name, "dimension": 32, "metric": "l2",
@@ -211,7 +203,7 @@ def test_small_quantized_collections_stay_small(server_factory):
                     {"vectors": [{"id": i, "vector": [float(rng.randrange(256)) if q == "none"
                                                       else rng.gauss(0, 1) for _ in range(32)]}
                                  for i in range(5)]}))
-        grew = _rss_mb(s.proc.pid) - before
+        grew = rss_mb(s.proc.pid) - before
         assert grew < 25, "%s: 40 small collections took %.1f MB" % (q, grew)
         st = ok(http(s, "GET", "/api/collections/%s0/stats" % q))
         assert st["loaded"] is True and st["count"] == 5, st
