@@ -21,8 +21,9 @@
  * Narrow walks, as the database does them (docs/ARCHITECTURE.md, "Narrow copy"): with --quant
  * none, l2 or cosine and float32 data whose every component is exactly a bfloat16, the search
  * walks a bfloat16 copy of the records (the same distances bit for bit) and the float32 table is
- * released after the build, as the database leaves it in its files; a line
- * `narrow=bf16|off narrow_bytes=<b>` says which.  --no-narrow walks the float32 records.
+ * released after the build, as the database leaves it in its files; so does float64 data (.dvecs)
+ * whose every component is exactly a float32, with a float32 copy; a line
+ * `narrow=bf16|f32|off narrow_bytes=<b>` says which.  --no-narrow walks the full records.
  *
  * The timed query path is the whole query: encode the query, search the graph, and (for
  * quantized traversal) re-rank the candidates by exact distance on the stored vectors.
@@ -313,23 +314,33 @@ static void build_index(bench *b)
 }
 
 /* The database's narrow copy: a bfloat16 table when every stored float32 component is exactly
- * a bfloat16, walked instead of the float32 records (which are then released, unless the exact
- * scan or the diagnosis still read them). */
+ * a bfloat16, a float32 table when every stored float64 component is exactly a float32 (as
+ * vectors sent as float32 are), walked instead of the full records (which are then released,
+ * unless the exact scan or the diagnosis still read them). */
 static void setup_narrow(bench *b)
 {
     const bench_opts *o = &b->o;
-    if (o->no_narrow || o->quant != HS_QUANT_NONE || b->base.f64 ||
-        hs_space_init(&b->narrow, o->metric, HS_CODE_BF16, (uint32_t)b->base.dim) != HS_OK)
+    bool f64 = b->base.f64;
+    if (o->no_narrow || o->quant != HS_QUANT_NONE ||
+        hs_space_init(&b->narrow, o->metric, f64 ? HS_CODE_F64N : HS_CODE_BF16,
+                      (uint32_t)b->base.dim) != HS_OK)
         return;
-    for (size_t i = 0; i < b->base.n; i++)
-        if (!hs_bf16_exact((const float *)hs_chunks_at(&b->full_recs, (uint32_t)i), b->base.dim))
+    for (size_t i = 0; i < b->base.n; i++) {
+        const void *r = hs_chunks_at(&b->full_recs, (uint32_t)i);
+        if (f64 ? !hs_f32_exact(r, b->base.dim) : !hs_bf16_exact(r, b->base.dim))
             return;
+    }
     if (hs_chunks_init(&b->narrow_recs, b->narrow.rec_len, 16) != HS_OK ||
         hs_chunks_reserve(&b->narrow_recs, b->base.n) != HS_OK)
         die("out of memory", "narrow table");
-    for (size_t i = 0; i < b->base.n; i++)
-        hs_space_encode_f32(&b->narrow, (const float *)hs_chunks_at(&b->full_recs, (uint32_t)i),
-                            hs_chunks_at(&b->narrow_recs, (uint32_t)i));
+    for (size_t i = 0; i < b->base.n; i++) {
+        const void *r = hs_chunks_at(&b->full_recs, (uint32_t)i);
+        void *out = hs_chunks_at(&b->narrow_recs, (uint32_t)i);
+        if (f64)
+            hs_space_encode_f64(&b->narrow, r, out);
+        else
+            hs_space_encode_f32(&b->narrow, r, out);
+    }
     b->narrow_on = true;
     if (!o->exact && !o->diag) {
         hs_chunks_destroy(&b->full_recs);
@@ -378,7 +389,7 @@ static void count_distances(bench *b, bool on)
 static void run_query(bench *b, size_t qi, void *qrec, void *qfull, hs_pair *cand, uint32_t *ids)
 {
     const bench_opts *o = &b->o;
-    if (b->narrow_on) { /* the float32 query record against the bfloat16 copies */
+    if (b->narrow_on) { /* the full query record against the narrow copies */
         encode(&b->full, &b->query, qi, qfull);
         size_t n = hs_hnsw_search_over(b->index, &b->narrow, &b->narrow_recs, qfull, o->k, b->ef,
                                        NULL, cand, NULL);
@@ -649,7 +660,8 @@ int main(int argc, char **argv)
            (unsigned long long)before, added, (unsigned long long)left,
            (unsigned long long)prunes, (unsigned long long)orphans);
     setup_narrow(&b);
-    printf("narrow=%s narrow_bytes=%llu\n", b.narrow_on ? "bf16" : "off",
+    printf("narrow=%s narrow_bytes=%llu\n",
+           !b.narrow_on ? "off" : b.base.f64 ? "f32" : "bf16",
            b.narrow_on ? (unsigned long long)b.base.n * b.narrow.rec_len : 0ull);
     fflush(stdout);
 

@@ -258,8 +258,9 @@ struct hs_coll {
     hs_segset *vecs;
     hs_chunks codes; /* quantized traversal codes (when quantized; HS_CODES_SHIFT) */
     /* The narrow copy (see hs_coll_narrow_put): while narrow_on, every slot's record is exactly
-     * bfloat16 and narrow holds it as such; walks read it instead of the float32 records (the
-     * same distances bit for bit).  narrow_on is read under rw (or wlock) and cleared, with
+     * bfloat16 (float32 records) or float32 (the float64 records of a Poincare collection) and
+     * narrow holds it as such; walks read it instead of the full records (the same distances bit
+     * for bit).  narrow_on is read under rw (or wlock) and cleared, with
      * narrow destroyed, under both; it is never set again while loaded. */
     hs_space narrow_sp;
     hs_chunks narrow; /* (HS_CODES_SHIFT) */
@@ -695,10 +696,14 @@ static inline bool hs_coll_codes_graph(const hs_coll *c)
  * boundary, would cancel in -<x, y>_L): buf holds dimension doubles for that. */
 void hs_coll_encode_code(const hs_coll *c, const void *x, void *code, double *buf);
 
-/* The narrow copy: slot's float32 record (stored form) into it, or, when the record is not
- * exactly bfloat16, the copy dropped for good (the float32 records serve walks from then on).
- * No-op when off.  Caller holds wlock and rw for writing (or has c to itself, as at load). */
-void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const float *rec);
+/* The narrow copy: slot's full record (stored form: float32, or float64 in the ball) into it,
+ * or, when the record is not exact in the narrow type (bfloat16, or float32), the copy dropped
+ * for good (the full records serve walks from then on).  No-op when off.  Caller holds wlock
+ * and rw for writing (or has c to itself, as at load). */
+void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const void *rec);
+/* The full record of slot (c->full.rec_len bytes, alpha included) from its exact narrow copy.
+ * Only while narrow_on, under rw. */
+void hs_coll_narrow_decode(const hs_coll *c, uint32_t slot, void *buf);
 /* Records per chunk of the codes and the narrow copy, log2: a small collection's table stays on
  * the heap (a chunk of 2 MiB or more is a huge-page mapping, whose first touch takes 2 MiB: 30
  * collections of 5 scalar-coded points took 61 MB with 65,536 records per chunk); a large one's

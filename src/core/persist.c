@@ -506,9 +506,11 @@ int hs_coll_open_tables(hs_coll *c, hs_error *err)
     hs_sidmap_init(&c->smap);
     if (rc == HS_OK && c->quantized)
         rc = hs_chunks_init(&c->codes, c->trav.rec_len, HS_CODES_SHIFT);
-    /* the narrow copy starts on (an empty collection is exactly bfloat16) where it can exist */
-    if (rc == HS_OK && !c->quantized && !c->f64 && !c->db->opts.no_narrow &&
-        hs_space_init(&c->narrow_sp, cfg->metric, HS_CODE_BF16, cfg->dimension) == HS_OK &&
+    /* the narrow copy starts on (an empty collection is exact) where it can exist: bfloat16
+     * copies of float32 records, float32 copies of a Poincare collection's float64 records */
+    if (rc == HS_OK && !c->quantized && !c->db->opts.no_narrow &&
+        hs_space_init(&c->narrow_sp, cfg->metric, c->f64 ? HS_CODE_F64N : HS_CODE_BF16,
+                      cfg->dimension) == HS_OK &&
         hs_chunks_init(&c->narrow, c->narrow_sp.rec_len, HS_CODES_SHIFT) == HS_OK)
         c->narrow_on = true;
     c->scratch = malloc((size_t)cfg->dimension * sizeof(double));
@@ -631,19 +633,46 @@ void hs_coll_narrow_off(hs_coll *c, const char *why)
     __atomic_store_n(&c->narrow_on, false, __ATOMIC_RELEASE);
     hs_chunks_destroy(&c->narrow);
     if (c->e) /* (a collection being set up has no log line worth writing) */
-        hs_log(HS_LOG_INFO, "collection '%s': %s: searches walk the float32 records from now on",
+        hs_log(HS_LOG_INFO, "collection '%s': %s: searches walk the full records from now on",
                c->e->name, why);
 }
 
-void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const float *rec)
+void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const void *rec)
 {
     if (!c->narrow_on)
         return;
+    void *out = hs_chunks_at(&c->narrow, slot);
+    if (c->f64) {
+        if (!hs_f32_exact(rec, c->cfg.dimension)) {
+            hs_coll_narrow_off(c, "a vector is not exactly float32");
+            return;
+        }
+        hs_space_encode_f64(&c->narrow_sp, rec, out); /* (its alpha: the record's, bit for bit) */
+        return;
+    }
     if (!hs_bf16_exact(rec, c->cfg.dimension)) {
         hs_coll_narrow_off(c, "a vector is not exactly bfloat16");
         return;
     }
-    hs_space_encode_f32(&c->narrow_sp, rec, hs_chunks_at(&c->narrow, slot));
+    hs_space_encode_f32(&c->narrow_sp, rec, out);
+}
+
+void hs_coll_narrow_decode(const hs_coll *c, uint32_t slot, void *buf)
+{
+    const void *r = hs_chunks_at(&c->narrow, slot);
+    memset(buf, 0, c->full.rec_len);
+    if (c->f64) {
+        const float *v = r;
+        for (uint32_t j = 0; j < c->cfg.dimension; j++)
+            ((double *)buf)[j] = (double)v[j];
+        if (c->full.alpha_off) /* the alpha the record was encoded with */
+            memcpy((char *)buf + c->full.alpha_off, (const char *)r + c->narrow_sp.alpha_off,
+                   sizeof(double));
+        return;
+    }
+    const uint16_t *h = r;
+    for (uint32_t j = 0; j < c->cfg.dimension; j++)
+        ((float *)buf)[j] = hs_bf16_to_f32(h[j]);
 }
 
 void hs_coll_free(hs_coll *c)
@@ -939,7 +968,7 @@ static int restore(hs_coll *c, const hs_ckpt *k, const coll_state *st, hs_error 
         encode_codes(c, 0, (uint32_t)n);
     const hs_chunks *full = hs_segset_chunks(c->vecs); /* every slot: walks meet dead ones */
     for (uint32_t s = 0; s < (uint32_t)n && c->narrow_on; s++)
-        hs_coll_narrow_put(c, s, (const float *)(const void *)hs_chunks_at(full, s));
+        hs_coll_narrow_put(c, s, hs_chunks_at(full, s));
     hs_hnsw_free(c->graph);
     c->graph = NULL;
     rc = hs_hnsw_deserialize(graph, glen, c->graph_space, c->graph_recs, &c->graph, err);

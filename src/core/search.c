@@ -380,7 +380,7 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
     hs_filter fs = *f;
     if (fs.accept)
         fs.accept = plan_accept_fast;
-    /* the narrow copy gives the same distances without the float32 records' pages */
+    /* the narrow copy gives the same distances without the full records' pages */
     const hs_space *sp = c->narrow_on ? &c->narrow_sp : &c->full;
     const hs_chunks *recs = c->narrow_on ? &c->narrow : full;
     size_t m = hs_exact_search(sp, recs, qfull, slots, n, &fs, k, cand);
@@ -396,7 +396,7 @@ static size_t scan_exact(const hs_coll *c, const plan *p, const void *qfull, con
 static size_t walk(const hs_coll *c, const void *qfull, const void *qtrav, bool exact,
                    size_t want, size_t ef, const hs_filter *f, hs_pair *cand, int *rc)
 {
-    if (c->narrow_on) /* the float32 query against the bfloat16 copies: the same distances */
+    if (c->narrow_on) /* the full query against the narrow copies: the same distances */
         return hs_hnsw_search_over(c->graph, &c->narrow_sp, &c->narrow, qfull, want, ef, f, cand,
                                    rc);
     if (c->quantized && !exact && !hs_coll_codes_graph(c))
@@ -480,13 +480,8 @@ static void rank_exact(const hs_coll *c, const void *qfull, const hs_pair *cand,
     uint8_t *buf = hs_coll_walks_off_vectors(c) ? aligned_alloc(64, len) : NULL;
     for (size_t i = 0; i < n; i++) {
         const void *rec;
-        if (buf && c->narrow_on) { /* the float32 record, decoded from its exact copy */
-            const uint16_t *h =
-                (const uint16_t *)(const void *)hs_chunks_at(&c->narrow, cand[i].id);
-            float *v = (float *)(void *)buf;
-            memset(buf, 0, c->full.rec_len);
-            for (uint32_t j = 0; j < c->cfg.dimension; j++)
-                v[j] = hs_bf16_to_f32(h[j]);
+        if (buf && c->narrow_on) { /* the full record, decoded from its exact copy */
+            hs_coll_narrow_decode(c, cand[i].id, buf);
             rec = buf;
         } else {
             /* a quantized collection's records are read from the file, not through the

@@ -57,6 +57,10 @@ typedef struct hs_vec_kernels {
      * of the same table on the records' float32 values */
     float (*l2sq_bf16)(const float *q, const uint16_t *r, size_t dim);
     void (*l2sq_bf16_x4)(const float *q, const uint16_t *const v[4], size_t dim, float out[4]);
+    /* float64 query against float32 records of float64 values (HS_CODE_F64N): bit for bit
+     * l2sq_f64 and l2sq_f64_x4 of the same table on the records' values */
+    double (*l2sq_f64n)(const double *q, const float *r, size_t dim);
+    void (*l2sq_f64n_x4)(const double *q, const float *const v[4], size_t dim, double out[4]);
 } hs_vec_kernels;
 
 /* The kernels chosen for this CPU (dispatched once). */
@@ -141,6 +145,10 @@ static inline float hs_bf16_to_f32(uint16_t h)
  * then holds the same numbers in half the bytes. */
 bool hs_bf16_exact(const float *x, size_t n);
 
+/* True when every x[i] is exactly a float32 (as every vector sent as float32 is): a float32
+ * copy then holds the same numbers in half the bytes. */
+bool hs_f32_exact(const double *x, size_t n);
+
 /* ---- spaces: encoded records for traversal -------------------------------------------- */
 
 typedef enum hs_code {
@@ -153,6 +161,11 @@ typedef enum hs_code {
      * same metric and dim (kdim floats), never a BF16 record; l2 and cosine only, where the
      * kernels have it (l2sq_bf16).  The distances equal the F32 space's bit for bit. */
     HS_CODE_BF16 = 4,
+    /* float32 components of float64 values that are exactly float32 (lossless): the narrow
+     * copy of a Poincare collection's float64 records.  Asymmetric: the query is the F64
+     * record of the same metric and dim; kdim and the padding are the F64 space's, so the
+     * distances equal the F64 space's bit for bit (l2sq_f64n).  l2, cosine and Poincare. */
+    HS_CODE_F64N = 5,
 } hs_code;
 
 typedef struct hs_space hs_space;
@@ -164,8 +177,8 @@ typedef void (*hs_dist_many_fn)(const hs_space *s, const void *q, const void *co
  * A space describes one record layout and its traversal distance (smaller = closer; for
  * Poincare it is the ranking key delta, for cosine the squared L2 of unit vectors).
  * Record layout (rec_len bytes, a multiple of 8):
- *   [components: F32 kdim*4 | F64 kdim*8 | SQ8 kdim | BIN ceil(dim/64)*8 | BF16 kdim*2] padded
- *   to 8,
+ *   [components: F32 kdim*4 | F64 kdim*8 | SQ8 kdim | BIN ceil(dim/64)*8 | BF16 kdim*2 |
+ *   F64N kdim*4] padded to 8,
  *   SQ8: float scale, float squared norm of the decoded vector;  BIN: float norm, float pad;
  *   POINCARE: double alpha (last 8 bytes).
  * Immutable after hs_space_init; share it freely.

@@ -49,32 +49,6 @@ AVX2 static float dot_f32(const float *a, const float *b, size_t dim)
     return s;
 }
 
-AVX2 static double l2sq_f64(const double *a, const double *b, size_t dim)
-{
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 16 <= dim; i += 16) {
-        __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i));
-        __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4));
-        __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 8), _mm256_loadu_pd(b + i + 8));
-        __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 12), _mm256_loadu_pd(b + i + 12));
-        s0 = _mm256_fmadd_pd(d0, d0, s0);
-        s1 = _mm256_fmadd_pd(d1, d1, s1);
-        s2 = _mm256_fmadd_pd(d2, d2, s2);
-        s3 = _mm256_fmadd_pd(d3, d3, s3);
-    }
-    for (; i + 4 <= dim; i += 4) {
-        __m256d d = _mm256_sub_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i));
-        s0 = _mm256_fmadd_pd(d, d, s0);
-    }
-    double s = hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
-    for (; i < dim; i++) {
-        double d = a[i] - b[i];
-        s += d * d;
-    }
-    return s;
-}
-
 AVX2 static double dot_f64(const double *a, const double *b, size_t dim)
 {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
@@ -247,34 +221,72 @@ AVX2 static inline __m256 load8_bf16(const uint16_t *p)
 L2SQ_KERNELS(f32, float, LOAD8_F32, ONE_F32)
 L2SQ_KERNELS(bf16, uint16_t, load8_bf16, hs_bf16_to_f32)
 
-AVX2 static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
-{
-    const double *a = v[0], *b = v[1], *c = v[2], *d = v[3];
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 4 <= dim; i += 4) {
-        __m256d x = _mm256_loadu_pd(q + i);
-        __m256d d0 = _mm256_sub_pd(x, _mm256_loadu_pd(a + i));
-        __m256d d1 = _mm256_sub_pd(x, _mm256_loadu_pd(b + i));
-        __m256d d2 = _mm256_sub_pd(x, _mm256_loadu_pd(c + i));
-        __m256d d3 = _mm256_sub_pd(x, _mm256_loadu_pd(d + i));
-        s0 = _mm256_fmadd_pd(d0, d0, s0);
-        s1 = _mm256_fmadd_pd(d1, d1, s1);
-        s2 = _mm256_fmadd_pd(d2, d2, s2);
-        s3 = _mm256_fmadd_pd(d3, d3, s3);
+/* Squared L2 in float64 of a float64 query and records of type T, whose components LOAD4 reads
+ * four at a time and ONE one at a time as float64: the float64 kernels and those of float32
+ * records of float64 values (HS_CODE_F64N) are one text, so the same operations in the same
+ * order (the same results bit for bit where the values are exactly float32). */
+#define L2SQ64_KERNELS(N, T, LOAD4, ONE)                                                       \
+    AVX2 static double l2sq_##N(const double *a, const T *b, size_t dim)                       \
+    {                                                                                          \
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;                           \
+        size_t i = 0;                                                                          \
+        for (; i + 16 <= dim; i += 16) {                                                       \
+            __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(a + i), LOAD4(b + i));                  \
+            __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 4), LOAD4(b + i + 4));          \
+            __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 8), LOAD4(b + i + 8));          \
+            __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(a + i + 12), LOAD4(b + i + 12));        \
+            s0 = _mm256_fmadd_pd(d0, d0, s0);                                                  \
+            s1 = _mm256_fmadd_pd(d1, d1, s1);                                                  \
+            s2 = _mm256_fmadd_pd(d2, d2, s2);                                                  \
+            s3 = _mm256_fmadd_pd(d3, d3, s3);                                                  \
+        }                                                                                      \
+        for (; i + 4 <= dim; i += 4) {                                                         \
+            __m256d d = _mm256_sub_pd(_mm256_loadu_pd(a + i), LOAD4(b + i));                   \
+            s0 = _mm256_fmadd_pd(d, d, s0);                                                    \
+        }                                                                                      \
+        double s = hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));       \
+        for (; i < dim; i++) {                                                                 \
+            double d = a[i] - ONE(b[i]);                                                       \
+            s += d * d;                                                                        \
+        }                                                                                      \
+        return s;                                                                              \
+    }                                                                                          \
+    AVX2 static void l2sq_##N##_x4(const double *q, const T *const v[4], size_t dim,           \
+                                   double out[4])                                              \
+    {                                                                                          \
+        const T *a = v[0], *b = v[1], *c = v[2], *d = v[3];                                    \
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;                           \
+        size_t i = 0;                                                                          \
+        for (; i + 4 <= dim; i += 4) {                                                         \
+            __m256d x = _mm256_loadu_pd(q + i);                                                \
+            __m256d d0 = _mm256_sub_pd(x, LOAD4(a + i));                                       \
+            __m256d d1 = _mm256_sub_pd(x, LOAD4(b + i));                                       \
+            __m256d d2 = _mm256_sub_pd(x, LOAD4(c + i));                                       \
+            __m256d d3 = _mm256_sub_pd(x, LOAD4(d + i));                                       \
+            s0 = _mm256_fmadd_pd(d0, d0, s0);                                                  \
+            s1 = _mm256_fmadd_pd(d1, d1, s1);                                                  \
+            s2 = _mm256_fmadd_pd(d2, d2, s2);                                                  \
+            s3 = _mm256_fmadd_pd(d3, d3, s3);                                                  \
+        }                                                                                      \
+        out[0] = hsum_pd(s0);                                                                  \
+        out[1] = hsum_pd(s1);                                                                  \
+        out[2] = hsum_pd(s2);                                                                  \
+        out[3] = hsum_pd(s3);                                                                  \
+        for (; i < dim; i++) {                                                                 \
+            double x = q[i];                                                                   \
+            double ya = ONE(a[i]), yb = ONE(b[i]), yc = ONE(c[i]), yd = ONE(d[i]);             \
+            out[0] += (x - ya) * (x - ya);                                                     \
+            out[1] += (x - yb) * (x - yb);                                                     \
+            out[2] += (x - yc) * (x - yc);                                                     \
+            out[3] += (x - yd) * (x - yd);                                                     \
+        }                                                                                      \
     }
-    out[0] = hsum_pd(s0);
-    out[1] = hsum_pd(s1);
-    out[2] = hsum_pd(s2);
-    out[3] = hsum_pd(s3);
-    for (; i < dim; i++) {
-        double x = q[i];
-        out[0] += (x - a[i]) * (x - a[i]);
-        out[1] += (x - b[i]) * (x - b[i]);
-        out[2] += (x - c[i]) * (x - c[i]);
-        out[3] += (x - d[i]) * (x - d[i]);
-    }
-}
+#define LOAD4_F64(p) _mm256_loadu_pd(p)
+#define LOAD4_F64N(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define ONE_F64(x) (x)
+#define ONE_F64N(x) ((double)(x))
+L2SQ64_KERNELS(f64, double, LOAD4_F64, ONE_F64)
+L2SQ64_KERNELS(f64n, float, LOAD4_F64N, ONE_F64N)
 
 AVX2 static inline int32_t hsum_epi32(__m256i acc)
 {
@@ -434,6 +446,8 @@ const hs_vec_kernels hs_vec_kernels_avx2_table = {
     .lorentz_sums_f64_x4 = lorentz_sums_f64_x4,
     .l2sq_bf16 = l2sq_bf16,
     .l2sq_bf16_x4 = l2sq_bf16_x4,
+    .l2sq_f64n = l2sq_f64n,
+    .l2sq_f64n_x4 = l2sq_f64n_x4,
 };
 #else
 /* Not an x86-64 build: the AVX2 table does not exist (ISO C forbids an empty unit). */

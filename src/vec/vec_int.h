@@ -20,6 +20,14 @@ extern const hs_vec_kernels hs_vec_kernels_neon_table;
             out[i] = FN(q, v[i], dim);                                                         \
     }
 
+/* The same for the float64 kernels (float64 query and results). */
+#define HS_VEC_X4_ONE_BY_ONE_D(FN, T)                                                          \
+    static void FN##_x4(const double *q, const T *const v[4], size_t dim, double out[4])       \
+    {                                                                                          \
+        for (int i = 0; i < 4; i++)                                                            \
+            out[i] = FN(q, v[i], dim);                                                         \
+    }
+
 /* The Lorentz pieces in float64, left to right: the reference (the scalar and NEON tables), and
  * inlined by hs_lorentz_key_* below 16 spatial components, where a SIMD call costs more. */
 #define LORENTZ_SUMS(T, N)                                                                     \

@@ -117,6 +117,14 @@ bool hs_bf16_exact(const float *x, size_t n)
     return low == 0;
 }
 
+bool hs_f32_exact(const double *x, size_t n)
+{
+    bool exact = true;
+    for (size_t i = 0; i < n; i++)
+        exact &= (double)(float)x[i] == x[i]; /* (false for NaN and for what overflows) */
+    return exact;
+}
+
 bool hs_vec_normalize_f64(double *x, size_t dim)
 {
     double s = hs_vec_sqnorm_strict(x, dim);

@@ -64,31 +64,41 @@ static float dot_f32(const float *a, const float *b, size_t dim)
     return s;
 }
 
-static double l2sq_f64(const double *a, const double *b, size_t dim)
-{
-    float64x2_t s0 = vdupq_n_f64(0), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 8 <= dim; i += 8) {
-        float64x2_t d0 = vsubq_f64(vld1q_f64(a + i), vld1q_f64(b + i));
-        float64x2_t d1 = vsubq_f64(vld1q_f64(a + i + 2), vld1q_f64(b + i + 2));
-        float64x2_t d2 = vsubq_f64(vld1q_f64(a + i + 4), vld1q_f64(b + i + 4));
-        float64x2_t d3 = vsubq_f64(vld1q_f64(a + i + 6), vld1q_f64(b + i + 6));
-        s0 = vfmaq_f64(s0, d0, d0);
-        s1 = vfmaq_f64(s1, d1, d1);
-        s2 = vfmaq_f64(s2, d2, d2);
-        s3 = vfmaq_f64(s3, d3, d3);
-    }
-    for (; i + 2 <= dim; i += 2) {
-        float64x2_t d = vsubq_f64(vld1q_f64(a + i), vld1q_f64(b + i));
-        s0 = vfmaq_f64(s0, d, d);
-    }
-    double s = vaddvq_f64(vaddq_f64(vaddq_f64(s0, s1), vaddq_f64(s2, s3)));
-    for (; i < dim; i++) {
-        double d = a[i] - b[i];
-        s += d * d;
-    }
-    return s;
-}
+/* Squared L2 in float64 of a float64 query and records of type T (LOAD2 reads two components
+ * as float64, ONE one): the float64 kernels and those of float32 records of float64 values are
+ * one text (the same results bit for bit where the values are exactly float32). */
+#define L2SQ64_KERNELS(N, T, LOAD2, ONE)                                                       \
+    static double l2sq_##N(const double *a, const T *b, size_t dim)                            \
+    {                                                                                          \
+        float64x2_t s0 = vdupq_n_f64(0), s1 = s0, s2 = s0, s3 = s0;                            \
+        size_t i = 0;                                                                          \
+        for (; i + 8 <= dim; i += 8) {                                                         \
+            float64x2_t d0 = vsubq_f64(vld1q_f64(a + i), LOAD2(b + i));                        \
+            float64x2_t d1 = vsubq_f64(vld1q_f64(a + i + 2), LOAD2(b + i + 2));                \
+            float64x2_t d2 = vsubq_f64(vld1q_f64(a + i + 4), LOAD2(b + i + 4));                \
+            float64x2_t d3 = vsubq_f64(vld1q_f64(a + i + 6), LOAD2(b + i + 6));                \
+            s0 = vfmaq_f64(s0, d0, d0);                                                        \
+            s1 = vfmaq_f64(s1, d1, d1);                                                        \
+            s2 = vfmaq_f64(s2, d2, d2);                                                        \
+            s3 = vfmaq_f64(s3, d3, d3);                                                        \
+        }                                                                                      \
+        for (; i + 2 <= dim; i += 2) {                                                         \
+            float64x2_t d = vsubq_f64(vld1q_f64(a + i), LOAD2(b + i));                         \
+            s0 = vfmaq_f64(s0, d, d);                                                          \
+        }                                                                                      \
+        double s = vaddvq_f64(vaddq_f64(vaddq_f64(s0, s1), vaddq_f64(s2, s3)));                \
+        for (; i < dim; i++) {                                                                 \
+            double d = a[i] - ONE(b[i]);                                                       \
+            s += d * d;                                                                        \
+        }                                                                                      \
+        return s;                                                                              \
+    }                                                                                          \
+    HS_VEC_X4_ONE_BY_ONE_D(l2sq_##N, T)
+#define LOAD2_F64N(p) vcvt_f64_f32(vld1_f32(p))
+#define ONE_F64(x) (x)
+#define ONE_F64N(x) ((double)(x))
+L2SQ64_KERNELS(f64, double, vld1q_f64, ONE_F64)
+L2SQ64_KERNELS(f64n, float, LOAD2_F64N, ONE_F64N)
 
 static double dot_f64(const double *a, const double *b, size_t dim)
 {
@@ -173,12 +183,6 @@ static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
-static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = l2sq_f64(q, v[i], dim);
-}
-
 static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int32_t out[4])
 {
     for (int i = 0; i < 4; i++)
@@ -201,6 +205,8 @@ const hs_vec_kernels hs_vec_kernels_neon_table = {
     HS_VEC_LORENTZ_REF_ENTRIES,
     .l2sq_bf16 = l2sq_bf16,
     .l2sq_bf16_x4 = l2sq_bf16_x4,
+    .l2sq_f64n = l2sq_f64n,
+    .l2sq_f64n_x4 = l2sq_f64n_x4,
 };
 #else
 typedef int hs_vec_neon_unused;

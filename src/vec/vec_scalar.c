@@ -30,15 +30,23 @@ static float dot_f32(const float *a, const float *b, size_t dim)
     return s;
 }
 
-static double l2sq_f64(const double *a, const double *b, size_t dim)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < dim; i++) {
-        double d = a[i] - b[i];
-        s += d * d;
-    }
-    return s;
-}
+/* Squared L2 in float64 of a float64 query and records of type T read as float64 by ONE: the
+ * float64 kernels and those of float32 records of float64 values are one text. */
+#define L2SQ64_KERNELS(N, T, ONE)                                                              \
+    static double l2sq_##N(const double *a, const T *b, size_t dim)                            \
+    {                                                                                          \
+        double s = 0.0;                                                                        \
+        for (size_t i = 0; i < dim; i++) {                                                     \
+            double d = a[i] - ONE(b[i]);                                                       \
+            s += d * d;                                                                        \
+        }                                                                                      \
+        return s;                                                                              \
+    }                                                                                          \
+    HS_VEC_X4_ONE_BY_ONE_D(l2sq_##N, T)
+#define ONE_F64(x) (x)
+#define ONE_F64N(x) ((double)(x))
+L2SQ64_KERNELS(f64, double, ONE_F64)
+L2SQ64_KERNELS(f64n, float, ONE_F64N)
 
 static double dot_f64(const double *a, const double *b, size_t dim)
 {
@@ -87,12 +95,6 @@ static uint32_t hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return s;
 }
 
-static void l2sq_f64_x4(const double *q, const double *const v[4], size_t dim, double out[4])
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = l2sq_f64(q, v[i], dim);
-}
-
 static void dot_i8_x4(const int8_t *q, const int8_t *const v[4], size_t dim, int32_t out[4])
 {
     for (int i = 0; i < 4; i++)
@@ -130,4 +132,6 @@ const hs_vec_kernels hs_vec_kernels_scalar_table = {
     HS_VEC_LORENTZ_REF_ENTRIES,
     .l2sq_bf16 = l2sq_bf16,
     .l2sq_bf16_x4 = l2sq_bf16_x4,
+    .l2sq_f64n = l2sq_f64n,
+    .l2sq_f64n_x4 = l2sq_f64n_x4,
 };

@@ -55,6 +55,25 @@ static float dist_f64_poincare(const hs_space *s, const void *a, const void *b)
     return (float)(d * rec_alpha(s, a) * rec_alpha(s, b));
 }
 
+/* F64N: the query is the F64 space's record, whose alpha follows its kdim float64 components */
+static inline double f64n_query_alpha(const hs_space *s, const void *q)
+{
+    double a;
+    memcpy(&a, (const char *)q + (size_t)s->kdim * 8, sizeof(a));
+    return a;
+}
+
+static float dist_f64n(const hs_space *s, const void *q, const void *r)
+{
+    return (float)s->k->l2sq_f64n((const double *)q, (const float *)r, s->kdim);
+}
+
+static float dist_f64n_poincare(const hs_space *s, const void *q, const void *r)
+{
+    double d = s->k->l2sq_f64n((const double *)q, (const float *)r, s->kdim);
+    return (float)(d * f64n_query_alpha(s, q) * rec_alpha(s, r));
+}
+
 static float dist_f32_lorentz(const hs_space *s, const void *a, const void *b)
 {
     return (float)hs_lorentz_key_f32(s->k, (const float *)a, (const float *)b, s->dim);
@@ -148,6 +167,26 @@ static void many_f64(const hs_space *s, const void *q, const void *const *recs, 
     scale_alpha(s, q, recs, n, out);
 }
 
+/* many_f64 for the float32 copies of float64 records: the same operations on the same values */
+static void many_f64n(const hs_space *s, const void *q, const void *const *recs, size_t n,
+                      float *out)
+{
+    size_t i = 0;
+    double d4[4];
+    for (; i + 4 <= n; i += 4) {
+        s->k->l2sq_f64n_x4(q, (const float *const *)(recs + i), s->kdim, d4);
+        for (int j = 0; j < 4; j++)
+            out[i + j] = (float)d4[j];
+    }
+    for (; i < n; i++)
+        out[i] = (float)s->k->l2sq_f64n(q, recs[i], s->kdim);
+    if (s->metric != HS_METRIC_POINCARE)
+        return;
+    double aq = f64n_query_alpha(s, q);
+    for (i = 0; i < n; i++)
+        out[i] = (float)((double)out[i] * aq * rec_alpha(s, recs[i]));
+}
+
 static void many_sq8(const hs_space *s, const void *q, const void *const *recs, size_t n,
                      float *out)
 {
@@ -217,9 +256,11 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
     const hs_vec_kernels *k = hs_vec_kernels_get();
     if (code == HS_CODE_BF16 && (poincare || lorentz || !k->l2sq_bf16))
         return HS_EINVAL;
+    if (code == HS_CODE_F64N && (lorentz || !k->l2sq_f64n))
+        return HS_EINVAL;
     if ((code == HS_CODE_F32 || code == HS_CODE_BF16) && dim >= 16) /* BF16: the F32 query's */
         kdim = (uint32_t)HS_ALIGN_UP(dim, 8);
-    else if (code == HS_CODE_F64 && dim >= 8)
+    else if ((code == HS_CODE_F64 || code == HS_CODE_F64N) && dim >= 8) /* F64N: the query's */
         kdim = (uint32_t)HS_ALIGN_UP(dim, 4);
     else if (code == HS_CODE_SQ8 && dim >= 64)
         kdim = (uint32_t)HS_ALIGN_UP(dim, 32);
@@ -252,6 +293,11 @@ int hs_space_init(hs_space *s, hs_metric metric, hs_code code, uint32_t dim)
         s->dist = dist_bf16;
         s->dist_many = many_bf16;
         break;
+    case HS_CODE_F64N:
+        comp = (size_t)kdim * 4;
+        s->dist = poincare ? dist_f64n_poincare : dist_f64n;
+        s->dist_many = many_f64n;
+        break;
     default:
         return HS_EINVAL;
     }
@@ -282,6 +328,7 @@ void hs_space_encode_f32(const hs_space *s, const float *x, void *rec)
     memset(rec, 0, s->rec_len);
     switch (s->code) {
     case HS_CODE_F32:
+    case HS_CODE_F64N:
         memcpy(rec, x, dim * sizeof(float));
         break;
     case HS_CODE_F64:
@@ -315,6 +362,7 @@ void hs_space_encode_f64(const hs_space *s, const double *x, void *rec)
     memset(rec, 0, s->rec_len);
     switch (s->code) {
     case HS_CODE_F32:
+    case HS_CODE_F64N: /* (exact where hs_f32_exact holds) */
         for (size_t i = 0; i < dim; i++)
             ((float *)rec)[i] = (float)x[i];
         break;

@@ -97,6 +97,22 @@ int main(void)
                 check("l2sq_bf16_x4", k->name, d, h4[j], f4[j], 0);
                 free(h[j]);
             }
+            /* float32 records of float64 values: the same table's float64 results, bit for bit */
+            double n4[4], e4[4];
+            double *bw[4];
+            for (int j = 0; j < 4; j++) {
+                bw[j] = malloc(d * 8);
+                for (size_t i = 0; i < d; i++)
+                    bw[j][i] = (double)b[j][i];
+            }
+            k->l2sq_f64_x4(ad, (const double *const *)bw, d, e4);
+            k->l2sq_f64n_x4(ad, (const float *const *)b, d, n4);
+            for (int j = 0; j < 4; j++) {
+                check("l2sq_f64n", k->name, d, k->l2sq_f64n(ad, b[j], d),
+                      k->l2sq_f64(ad, bw[j], d), 0);
+                check("l2sq_f64n_x4", k->name, d, n4[j], e4[j], 0);
+                free(bw[j]);
+            }
             k->l2sq_f32_x4(a, (const float *const *)b, d, f4);
             for (int j = 0; j < 4; j++) {
                 double w = ref->l2sq_f32_wide(a, b[j], d);

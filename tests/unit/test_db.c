@@ -518,16 +518,12 @@ static void test_narrow_copy(void **state)
     size_t dim = 40;
     hs_db *db = open_db(NULL);
     create(db, "n", (uint32_t)dim, HS_METRIC_L2, HS_QUANT_NONE);
-    create(db, "f", (uint32_t)dim, HS_METRIC_POINCARE, HS_QUANT_NONE); /* float64: never */
-    hs_collection *h = coll(db, "n"), *hf = coll(db, "f");
+    hs_collection *h = coll(db, "n");
     upsert_bf16(h, 0, 1500, dim);
     hs_error err;
     assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
     assert_true(codes_bytes(h) >= 1500 * dim * 2);
     assert_narrow_answers(h, 0, 1500, dim);
-    upsert_range(hf, 0, 10, dim, 0.0); /* the origin, ten times: exactly bfloat16 */
-    assert_int_equal(codes_bytes(hf), 0);
-    hs_collection_close(hf);
     /* one vector that is not exactly bfloat16: the copy goes, the answers stay */
     upsert_range(h, 5000, 5001, dim, 1.0);
     assert_int_equal(codes_bytes(h), 0);
@@ -567,6 +563,111 @@ static void test_narrow_copy(void **state)
     h = coll(db, "n");
     assert_int_equal(codes_bytes(h), 0);
     assert_narrow_answers(h, 0, 1500, dim);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
+/* A point of the ball whose components are float32 values (as gRPC sends them), some of them
+ * within 1e-5 of the boundary. */
+static void ball_point(uint64_t id, double *v, size_t dim)
+{
+    point(id, v, dim, 1.0);
+    double n = 0.0;
+    for (size_t i = 0; i < dim; i++)
+        n += v[i] * v[i];
+    double radius = 1.0 - pow(10.0, -(double)(1 + id % 5));
+    for (size_t i = 0; i < dim; i++)
+        v[i] = (double)(float)(v[i] / sqrt(n) * radius);
+}
+
+enum { BALL_Q = 40, BALL_K = 8 };
+
+/* Every answer (ids and distances) to BALL_Q queries: float64 queries between the points. */
+static void ball_answers(hs_collection *h, size_t dim, hs_hit out[BALL_Q][BALL_K])
+{
+    double *q = malloc(dim * sizeof(double));
+    hs_error err;
+    for (uint64_t i = 0; i < BALL_Q; i++) {
+        ball_point(i * 37 + 3, q, dim);
+        for (size_t j = 0; j < dim; j++)
+            q[j] *= 0.999 - 1e-7 * (double)(j % 3); /* not float32 */
+        hs_search_opts o;
+        hs_search_opts_init(&o);
+        o.k = BALL_K;
+        o.ef = 16;
+        size_t n;
+        assert_int_equal(hs_search(h, q, dim, &o, out[i], &n, &err), HS_OK);
+        assert_int_equal(n, BALL_K);
+    }
+    free(q);
+}
+
+/* The narrow copy in the ball: float32 copies of the float64 records while every vector is
+ * exactly float32.  The searches walk them and give the answers the float64 records give, bit
+ * for bit (the same collection reopened without the copy); a vector that is not exactly
+ * float32 drops the copy; a rebuild carries it. */
+static void test_narrow_copy_ball(void **state)
+{
+    (void)state;
+    size_t dim = 10, n = 2000;
+    hs_db *db = open_db(NULL);
+    create(db, "b", (uint32_t)dim, HS_METRIC_POINCARE, HS_QUANT_NONE);
+    create(db, "l", (uint32_t)dim + 1, HS_METRIC_LORENTZ, HS_QUANT_NONE); /* never */
+    hs_collection *h = coll(db, "b"), *hl = coll(db, "l");
+    double *v = malloc(dim * sizeof(double));
+    hs_error err;
+    for (uint64_t id = 0; id < n; id++) {
+        ball_point(id, v, dim);
+        hs_point pt = {id, v, dim, NULL, 0};
+        assert_int_equal(hs_upsert(h, &pt, 1, HS_DURABILITY_DEFAULT, &err), HS_OK);
+    }
+    double origin[11] = {1.0};
+    hs_point po = {1, origin, 11, NULL, 0};
+    assert_int_equal(hs_upsert(hl, &po, 1, HS_DURABILITY_DEFAULT, &err), HS_OK);
+    assert_int_equal(codes_bytes(hl), 0);
+    hs_collection_close(hl);
+    assert_int_equal(hs_collection_wait_indexed(h, &err), HS_OK);
+    assert_true(codes_bytes(h) >= n * (dim * 4 + 8));
+    static hs_hit with[BALL_Q][BALL_K], without[BALL_Q][BALL_K];
+    ball_answers(h, dim, with);
+    assert_int_equal(hs_collection_rebuild(h, &err), HS_OK); /* carried through a rebuild */
+    assert_true(codes_bytes(h) >= n * (dim * 4 + 8));
+    ball_answers(h, dim, without);
+    assert_memory_equal(with, without, sizeof(with));
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    hs_db_opts o;
+    hs_db_opts_init(&o);
+    o.exact_threshold = 0;
+    o.no_narrow = 1;
+    db = open_db(&o);
+    h = coll(db, "b");
+    ball_answers(h, dim, without);
+    assert_int_equal(codes_bytes(h), 0);
+    for (size_t i = 0; i < BALL_Q; i++)
+        for (size_t j = 0; j < BALL_K; j++)
+            if (with[i][j].id != without[i][j].id ||
+                memcmp(&with[i][j].distance, &without[i][j].distance, sizeof(double)))
+                fail_msg("query %zu hit %zu: %llu at %.17g with the copy, %llu at %.17g without",
+                         i, j, (unsigned long long)with[i][j].id, with[i][j].distance,
+                         (unsigned long long)without[i][j].id, without[i][j].distance);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+    /* reloaded with the copy; then a vector that is not float32: the copy goes, answers stay */
+    db = open_db(NULL);
+    h = coll(db, "b");
+    ball_answers(h, dim, without); /* (loads it) */
+    assert_memory_equal(with, without, sizeof(with));
+    assert_true(codes_bytes(h) >= n * (dim * 4 + 8));
+    ball_point(n, v, dim);
+    v[0] += 1e-12;
+    hs_point pt = {n, v, dim, NULL, 0};
+    assert_int_equal(hs_upsert(h, &pt, 1, HS_DURABILITY_DEFAULT, &err), HS_OK);
+    assert_int_equal(codes_bytes(h), 0);
+    assert_int_equal(hs_delete(h, &pt.id, 1, HS_DURABILITY_DEFAULT, NULL, &err), HS_OK);
+    ball_answers(h, dim, without);
+    assert_memory_equal(with, without, sizeof(with));
+    free(v);
     hs_collection_close(h);
     hs_db_close(db, NULL);
 }
@@ -1005,6 +1106,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_narrow_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_narrow_copy_ball, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_and_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_unload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_vectors, setup, teardown),

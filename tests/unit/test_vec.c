@@ -687,6 +687,108 @@ static void test_bf16(void **state)
     assert_int_equal(hs_space_init(&sp, HS_METRIC_LORENTZ, HS_CODE_BF16, 8), HS_EINVAL);
 }
 
+/* A point of the ball whose components are float32 values (as sent over gRPC), radius r: near
+ * the boundary when r is close to 1. */
+static void ball_f32_point(hs_rng *r, double *x, size_t d, double radius)
+{
+    double n = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        x[i] = hs_rng_normal(r);
+        n += x[i] * x[i];
+    }
+    for (size_t i = 0; i < d; i++)
+        x[i] = (double)(float)(x[i] / sqrt(n) * radius);
+}
+
+/* The float32 copies of float64 records (F64N): l2sq_f64n gives l2sq_f64's results bit for bit
+ * on float32 values (every table, every awkward dimension); the F64N space gives the F64
+ * space's distances, Poincare near the boundary included; exactness is recognised. */
+static void test_f64n(void **state)
+{
+    (void)state;
+    hs_rng r;
+    hs_rng_seed(&r, 64);
+    for (size_t di = 0; di < HS_ARRAY_LEN(dims); di++) {
+        size_t d = dims[di];
+        double *q = malloc(d * 8), *f[4];
+        float *h[4];
+        for (size_t i = 0; i < d; i++)
+            q[i] = hs_rng_normal(&r); /* the query need not be float32 */
+        for (int j = 0; j < 4; j++) {
+            f[j] = malloc(d * 8);
+            h[j] = malloc(d * 4);
+            for (size_t i = 0; i < d; i++) {
+                h[j][i] = (float)(hs_rng_normal(&r) * (j == 3 ? 1e-3 : 1.0));
+                f[j][i] = h[j][i];
+            }
+            assert_true(hs_f32_exact(f[j], d));
+        }
+        const double *fv[4] = {f[0], f[1], f[2], f[3]};
+        const float *hv[4] = {h[0], h[1], h[2], h[3]};
+        for (size_t t = 0; t < ntables; t++) {
+            const hs_vec_kernels *k = tables[t];
+            double fo[4], ho[4];
+            k->l2sq_f64_x4(q, fv, d, fo);
+            k->l2sq_f64n_x4(q, hv, d, ho);
+            for (int j = 0; j < 4; j++) {
+                double a = k->l2sq_f64(q, f[j], d), b = k->l2sq_f64n(q, h[j], d);
+                if (memcmp(&a, &b, sizeof(a)) || memcmp(&fo[j], &ho[j], sizeof(a)))
+                    fail_msg("l2sq_f64n (%s, dim %zu): %.17g / %.17g, float64 %.17g / %.17g",
+                             k->name, d, b, ho[j], a, fo[j]);
+            }
+        }
+        f[0][d / 2] = nextafter(f[0][d / 2], INFINITY); /* one ulp of float64 off */
+        assert_false(hs_f32_exact(f[0], d));
+        for (int j = 0; j < 4; j++) {
+            free(f[j]);
+            free(h[j]);
+        }
+        free(q);
+    }
+    /* the space: F64 query records against F64N records, the F64 space's numbers */
+    for (int m = 0; m < 3; m++) {
+        hs_metric metric = m == 0 ? HS_METRIC_L2 : m == 1 ? HS_METRIC_COSINE : HS_METRIC_POINCARE;
+        const uint32_t dd[] = {5, 10, 64, 100};
+        for (size_t di = 0; di < HS_ARRAY_LEN(dd); di++) {
+            uint32_t d = dd[di];
+            hs_space full, narrow;
+            assert_int_equal(hs_space_init(&full, metric, HS_CODE_F64, d), HS_OK);
+            assert_int_equal(hs_space_init(&narrow, metric, HS_CODE_F64N, d), HS_OK);
+            assert_int_equal(narrow.kdim, full.kdim);
+            assert_true(narrow.rec_len < full.rec_len);
+            enum { N = 7 };
+            char *q = calloc(1, full.rec_len), *fr[N], *nr[N];
+            double *x = malloc(d * 8);
+            ball_f32_point(&r, x, d, 0.5);
+            x[0] += 1e-9; /* not a float32 */
+            hs_space_encode_f64(&full, x, q);
+            for (int j = 0; j < N; j++) {
+                fr[j] = calloc(1, full.rec_len);
+                nr[j] = calloc(1, narrow.rec_len);
+                ball_f32_point(&r, x, d, j < 3 ? 0.9 : 1.0 - 1e-6 * j);
+                assert_true(hs_f32_exact(x, d));
+                hs_space_encode_f64(&full, x, fr[j]);
+                hs_space_encode_f64(&narrow, x, nr[j]);
+            }
+            float fm[N], nm[N];
+            full.dist_many(&full, q, (const void *const *)fr, N, fm);
+            narrow.dist_many(&narrow, q, (const void *const *)nr, N, nm);
+            for (int j = 0; j < N; j++) {
+                float a = hs_space_dist(&full, q, fr[j]), b = hs_space_dist(&narrow, q, nr[j]);
+                assert_memory_equal(&a, &b, sizeof(a));
+                assert_memory_equal(&fm[j], &nm[j], sizeof(a));
+                assert_true(a > 0.0f);
+                free(fr[j]);
+                free(nr[j]);
+            }
+            free(q);
+            free(x);
+        }
+    }
+    hs_space sp;
+    assert_int_equal(hs_space_init(&sp, HS_METRIC_LORENTZ, HS_CODE_F64N, 8), HS_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_poincare_ranking), cmocka_unit_test(test_spec_examples),
         cmocka_unit_test(test_quantizers),      cmocka_unit_test(test_spaces),
         cmocka_unit_test(test_lorentz_kernel),  cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_f64n),
     };
     return cmocka_run_group_tests_name("vec", tests, setup_tables, NULL);
 }
