@@ -642,12 +642,23 @@ void hs_coll_narrow_put(hs_coll *c, uint32_t slot, const void *rec)
     if (!c->narrow_on)
         return;
     void *out = hs_chunks_at(&c->narrow, slot);
-    if (c->f64) {
-        if (!hs_f32_exact(rec, c->cfg.dimension)) {
+    if (c->f64) { /* converted in one pass, the record's alpha copied (not computed again) */
+        const double *x = rec;
+        float *v = out;
+        bool exact = true;
+        for (uint32_t j = 0; j < c->cfg.dimension; j++) {
+            v[j] = (float)x[j];
+            exact &= (double)v[j] == x[j];
+        }
+        if (!exact) {
             hs_coll_narrow_off(c, "a vector is not exactly float32");
             return;
         }
-        hs_space_encode_f64(&c->narrow_sp, rec, out); /* (its alpha: the record's, bit for bit) */
+        for (uint32_t j = c->cfg.dimension; j < c->narrow_sp.kdim; j++)
+            v[j] = 0.0f; /* the kernels' padding */
+        if (c->full.alpha_off) /* (Poincare: the only metric with a float64 copy) */
+            memcpy((char *)out + c->narrow_sp.alpha_off, (const char *)rec + c->full.alpha_off,
+                   sizeof(double));
         return;
     }
     if (!hs_bf16_exact(rec, c->cfg.dimension)) {
