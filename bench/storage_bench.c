@@ -9,8 +9,9 @@
  *       Range, BM25) are maintained by every write of the load
  *   hs-storage-bench reopen  DIR --dim 64 --n 1000000 [--reps 3]
  *       builds the collection once, then: open database + open collection + first search
- *   hs-storage-bench wake    DIR --dim 64 --n 100000 [--wakes 100]
- *       a collection evicted by the loaded limit is woken by a search: p50/p99 latency
+ *   hs-storage-bench wake    DIR --dim 64 --n 100000 [--wakes 100] [--base F --metric M]
+ *       a collection evicted by the loaded limit is woken by a search: p50/p99 latency (random
+ *       l2 points, or the first --n vectors of an .fvecs file in metric M)
  *   hs-storage-bench many    DIR --count 10000 [--points 20] [--dim 32]
  *       RSS of a process holding that many small collections (most of them cold)
  *   hs-storage-bench serverless DIR --count 100000 [--points 20] [--dim 32] [--durability async]
@@ -215,12 +216,17 @@ static double load(hs_collection *h, uint64_t from, size_t n, size_t dim, size_t
     return secs;
 }
 
+/* The query of search_once when set (wake --base: a point of the file), else a random one. */
+static const double *fixed_query;
+
 static double search_once(hs_collection *h, size_t dim)
 {
     double q[4096];
     hs_rng r;
     hs_rng_seed(&r, 99);
     fill(&r, q, dim);
+    if (fixed_query)
+        memcpy(q, fixed_query, dim * sizeof(double));
     hs_hit hit[10];
     size_t n;
     hs_error err;
@@ -295,37 +301,92 @@ static int cmp_double(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+static hs_metric parse_metric(const char *m)
+{
+    if (!strcmp(m, "cosine"))
+        return HS_METRIC_COSINE;
+    if (!strcmp(m, "poincare"))
+        return HS_METRIC_POINCARE;
+    if (!strcmp(m, "lorentz"))
+        return HS_METRIC_LORENTZ;
+    if (strcmp(m, "l2"))
+        die("--metric must be l2, cosine, poincare or lorentz", NULL);
+    return HS_METRIC_L2;
+}
+
+/* Collection `name` (metric m) made of the first n vectors of b, indexed. */
+static void create_from(hs_db *db, const char *name, hs_metric m, const texmex *b, size_t n)
+{
+    hs_collection_config c;
+    hs_collection_config_init(&c);
+    c.dimension = (uint32_t)b->dim;
+    c.metric = m;
+    hs_error err;
+    hs_collection *h;
+    if (hs_collection_create(db, "default_admin", name, &c, &err) != HS_OK ||
+        hs_collection_open(db, "default_admin", name, &h, &err) != HS_OK)
+        die("create", &err);
+    double *v = malloc(b->dim * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        for (size_t d = 0; d < b->dim; d++)
+            v[d] = b->f[i * b->dim + d];
+        hs_point p = {i, v, b->dim, NULL, 0};
+        if (hs_upsert(h, &p, 1, HS_DURABILITY_ASYNC, &err) != HS_OK)
+            die("upsert", &err);
+    }
+    free(v);
+    hs_collection_wait_indexed(h, &err);
+    hs_collection_close(h);
+}
+
 static void run_wake(const args *a)
 {
     hs_db *db = open_db(a->dir, 1); /* one loaded collection: touching B evicts A */
-    hs_collection *h = collection(db, "a", a->dim, true);
-    load(h, 0, a->n, a->dim, 10000, HS_DURABILITY_ASYNC, false);
     hs_error err;
-    hs_collection_wait_indexed(h, &err);
-    hs_collection_close(h);
-    h = collection(db, "b", a->dim, true);
-    load(h, 0, 10, a->dim, 10, HS_DURABILITY_ASYNC, false);
-    hs_collection_close(h);
+    texmex file = {0};
+    double *q = NULL;
+    size_t dim = a->dim;
+    if (a->base) { /* --base F --metric M: A is the file's first --n vectors, B its first 10 */
+        file = texmex_read(a->base, false);
+        dim = file.dim;
+        hs_metric m = parse_metric(a->metric);
+        create_from(db, "a", m, &file, HS_MIN(a->n, file.n));
+        create_from(db, "b", m, &file, 10);
+        q = malloc(dim * sizeof(double));
+        for (size_t d = 0; d < dim; d++)
+            q[d] = file.f[d];
+        fixed_query = q;
+    } else {
+        hs_collection *h = collection(db, "a", dim, true);
+        load(h, 0, a->n, dim, 10000, HS_DURABILITY_ASYNC, false);
+        hs_collection_wait_indexed(h, &err);
+        hs_collection_close(h);
+        h = collection(db, "b", dim, true);
+        load(h, 0, 10, dim, 10, HS_DURABILITY_ASYNC, false);
+        hs_collection_close(h);
+    }
     double *ms = malloc(a->wakes * sizeof(double));
     for (size_t i = 0; i < a->wakes; i++) {
-        hs_collection *b = collection(db, "b", a->dim, false);
-        search_once(b, a->dim); /* loads b, evicting a */
+        hs_collection *b = collection(db, "b", dim, false);
+        search_once(b, dim); /* loads b, evicting a */
         hs_collection_close(b);
         hs_collection_stats st;
         hs_collection_stats_get(db, "default_admin", "a", &st, &err);
         if (st.loaded)
             die("a is still loaded", NULL);
         uint64_t t0 = hs_now_ns();
-        hs_collection *ha = collection(db, "a", a->dim, false);
-        search_once(ha, a->dim);
+        hs_collection *ha = collection(db, "a", dim, false);
+        search_once(ha, dim);
         ms[i] = (double)(hs_now_ns() - t0) / 1e6;
         hs_collection_close(ha);
     }
     qsort(ms, a->wakes, sizeof(double), cmp_double);
-    printf("wake n=%zu dim=%zu wakes=%zu p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", a->n, a->dim,
+    printf("wake n=%zu dim=%zu wakes=%zu p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", a->n, dim,
            a->wakes, ms[a->wakes / 2], ms[(a->wakes * 99) / 100 - (a->wakes >= 100 ? 1 : 0)],
            ms[a->wakes - 1]);
     free(ms);
+    free(q);
+    free(file.f);
     hs_db_close(db, NULL);
 }
 
@@ -551,16 +612,7 @@ static void run_load(const args *a)
     hs_collection_config c;
     hs_collection_config_init(&c);
     c.dimension = (uint32_t)b.dim;
-    if (!strcmp(a->metric, "cosine"))
-        c.metric = HS_METRIC_COSINE;
-    else if (!strcmp(a->metric, "poincare"))
-        c.metric = HS_METRIC_POINCARE;
-    else if (!strcmp(a->metric, "lorentz"))
-        c.metric = HS_METRIC_LORENTZ;
-    else if (!strcmp(a->metric, "l2"))
-        c.metric = HS_METRIC_L2;
-    else
-        die("--metric must be l2, cosine, poincare or lorentz", NULL);
+    c.metric = parse_metric(a->metric);
     c.quantization = !strcmp(a->quant, "scalar")   ? HS_QUANT_SCALAR
                      : !strcmp(a->quant, "binary") ? HS_QUANT_BINARY
                                                    : HS_QUANT_NONE;
