@@ -69,7 +69,7 @@ typedef struct bench {
     hs_space trav;     /* traversal records */
     hs_chunks full_recs, code_recs;
     const hs_chunks *trav_recs;
-    bool narrow_on;      /* searches walk narrow_recs (bfloat16 copies of full_recs) */
+    bool narrow_on;      /* searches walk narrow_recs (narrow copies of full_recs) */
     bool full_released; /* full_recs freed after the build (narrow walks need nothing else) */
     hs_space narrow;
     hs_chunks narrow_recs;

@@ -351,7 +351,7 @@ static void run_wake(const args *a)
         dim = file.dim;
         hs_metric m = parse_metric(a->metric);
         create_from(db, "a", m, &file, HS_MIN(a->n, file.n));
-        create_from(db, "b", m, &file, 10);
+        create_from(db, "b", m, &file, HS_MIN((size_t)10, file.n));
         q = malloc(dim * sizeof(double));
         for (size_t d = 0; d < dim; d++)
             q[d] = file.f[d];

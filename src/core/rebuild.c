@@ -88,7 +88,7 @@ static int build_parts(hs_coll *c, coll_parts *p, hs_error *err)
              hs_chunks_reserve(&p->codes, n) == HS_OK;
     if (!ok)
         return hs_error_set(err, HS_ENOMEM, "rebuild: out of memory");
-    /* without memory for the copies the rebuilt collection walks its float32 records */
+    /* without memory for the copies the rebuilt collection walks its full records */
     if (c->narrow_on &&
         hs_chunks_init(&p->narrow, c->narrow_sp.rec_len, HS_CODES_SHIFT) == HS_OK) {
         p->narrow_on = true;
