@@ -257,6 +257,8 @@ void hs_indexer_resume(hs_coll *c)
     if (c->index_paused > 0)
         c->index_paused--;
     bool go = c->index_paused == 0;
+    if (go)
+        pthread_cond_broadcast(&c->index_cv); /* hs_indexer_drain waits pauses out */
     pthread_mutex_unlock(&c->index_mu);
     if (go)
         hs_indexer_kick(c);
@@ -266,13 +268,16 @@ void hs_indexer_drain(hs_coll *c)
 {
     hs_indexer_kick(c);
     pthread_mutex_lock(&c->index_mu);
-    while (!c->index_paused && (c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) ||
-                                c->ninflight > 0 || c->repairing)) {
+    /* a pause (a checkpoint or a rebuild) only delays the work: it is waited out (resume
+     * broadcasts).  The pause of hs_indexer_forget never ends, but it is taken only once no
+     * handle is open, and the caller holds one. */
+    while (c->index_paused || c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) ||
+           c->ninflight > 0 || c->repairing) {
         pthread_mutex_unlock(&c->index_mu);
         hs_indexer_kick(c);
         pthread_mutex_lock(&c->index_mu);
-        if (c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) || c->ninflight > 0 ||
-            c->repairing)
+        if (c->index_paused || c->index_next < __atomic_load_n(&c->nslots, __ATOMIC_ACQUIRE) ||
+            c->ninflight > 0 || c->repairing)
             pthread_cond_wait(&c->index_cv, &c->index_mu);
     }
     pthread_mutex_unlock(&c->index_mu);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -679,6 +680,50 @@ static void test_narrow_copy_ball(void **state)
     hs_db_close(db, NULL);
 }
 
+typedef struct waiter {
+    hs_collection *h;
+    int rc;
+    int done; /* atomic */
+} waiter;
+
+static void *wait_indexed_thread(void *arg)
+{
+    waiter *w = arg;
+    hs_error err;
+    w->rc = hs_collection_wait_indexed(w->h, &err);
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* hs_collection_wait_indexed waits out a pause of the indexer (a checkpoint or a rebuild holds
+ * one) instead of returning with points still outside the graph. */
+static void test_wait_indexed_through_pause(void **state)
+{
+    (void)state;
+    size_t dim = 8, n = 600;
+    hs_db *db = open_db(NULL);
+    create(db, "wp", (uint32_t)dim, HS_METRIC_L2, HS_QUANT_NONE);
+    hs_collection *h = coll(db, "wp");
+    hs_coll *c;
+    hs_error err;
+    assert_int_equal(hs_coll_acquire(h, &c, &err), HS_OK);
+    hs_indexer_pause(c);
+    upsert_range(h, 0, n, dim, 1.0);
+    waiter w = {h, -1, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_indexed_thread, &w), 0);
+    usleep(300 * 1000);
+    /* nothing can be indexed while the pause holds: the waiter must still be waiting */
+    assert_int_equal(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE), 0);
+    assert_true(hs_hnsw_nodes(c->graph) < n);
+    hs_indexer_resume(c);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(w.rc, HS_OK);
+    assert_int_equal(hs_hnsw_nodes(c->graph), n);
+    hs_collection_close(h);
+    hs_db_close(db, NULL);
+}
+
 static void test_rebuild(void **state)
 {
     (void)state;
@@ -1112,6 +1157,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names_and_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_indexed_through_pause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_narrow_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_narrow_copy_ball, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lazy_and_eviction, setup, teardown),
