@@ -793,7 +793,8 @@ void hs_indexer_kick(hs_coll *c);
  * Pauses nest: indexing restarts when every pause has been matched by a resume. */
 void hs_indexer_pause(hs_coll *c);
 void hs_indexer_resume(hs_coll *c);
-/* Waits until c has nothing left to index. */
+/* Waits until c has nothing left to index, waiting out pauses (so never called by a thread
+ * that holds one). */
 void hs_indexer_drain(hs_coll *c);
 /* Removes c from the pool's queue and waits for its batches (before c is freed). */
 void hs_indexer_forget(hs_coll *c);

@@ -170,11 +170,20 @@ static inline uint64_t ep_pack(int level, uint32_t slot)
 
 static inline uint64_t hnsw_ep(const hs_hnsw *h) { return __atomic_load_n(&h->ep, __ATOMIC_ACQUIRE); }
 
+/* Slots up to which a thread's visited set uses stamps (2^18; tests lower it before any search
+ * to exercise the change of form while a graph grows). */
+extern size_t hnsw_visit_stamps_upto;
+
 /* Per-thread scratch: a visited set and growable pair buffers. */
 typedef struct hnsw_scratch {
-    /* visited set: one bit per slot (1M slots = 128 KiB, which stays in L2 where 16-bit epoch
-     * stamps took 2 MiB and missed it: a fifth of the search time at 1M); the slots set are
-     * listed so the next search clears only those bits */
+    /* visited set, two forms (hnsw_search.c, visit_reserve):
+     * - up to hnsw_visit_stamps_upto slots, a 16-bit stamp per slot (ep16): a new search only
+     *   bumps the stamp, nothing is cleared;
+     * - past that, one bit per slot (visit: 1M slots = 128 KiB, which stays in L2 where the
+     *   stamps took 2 MiB and missed it, a fifth of the search time at 1M); the slots set are
+     *   listed (touched) so the next search clears only those bits. */
+    uint16_t *ep16; /* the stamps, or NULL when the bits are used */
+    uint16_t stamp; /* the current search's stamp (never 0 once a set exists) */
     uint64_t *visit;
     size_t visit_cap; /* slots covered (a multiple of 64) */
     uint32_t *touched;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "hnsw/hnsw.h"
+#include "hnsw/hnsw_int.h"
 #include "oracle_data.h"
 #include "vec/vec.h"
 
@@ -89,6 +90,8 @@ static void *searcher(void *arg)
                 bad++;
             if (i && hs_pair_less(out[i], out[i - 1]))
                 bad++;
+            for (size_t j = 0; j < i; j++) /* a node visited twice would come back twice */
+                bad += out[j].id == out[i].id;
         }
         if (bad)
             __atomic_fetch_add(&s->errors, bad, __ATOMIC_RELAXED);
@@ -124,6 +127,8 @@ static void test_concurrent_insert_search_delete(void **state)
     o.ef_construction = 64;
     o.chunk_shift = 7;
     assert_int_equal(hs_hnsw_new(&o, &s.sp, &s.recs, &s.h), HS_OK);
+    size_t stamps_upto = hnsw_visit_stamps_upto;
+    hnsw_visit_stamps_upto = N / 3;
 
     pthread_t ins[2], srch[2], del;
     for (int i = 0; i < 2; i++) {
@@ -137,6 +142,7 @@ static void test_concurrent_insert_search_delete(void **state)
     for (int i = 0; i < 2; i++)
         pthread_join(srch[i], NULL);
     pthread_join(del, NULL);
+    hnsw_visit_stamps_upto = stamps_upto;
     print_message("searches during the build: %llu, errors: %d, self misses: %d\n",
                   (unsigned long long)s.searches, s.errors, s.self_misses);
     assert_int_equal(s.errors, 0);

@@ -1,7 +1,7 @@
 /*
  * test_hnsw.c: behaviour of the HNSW index on small data: self-retrieval, delete marks, filters,
- * determinism, serialisation round trips, rejection of corrupt buffers, reachability repair and
- * argument errors.
+ * determinism, the visited set's two forms, serialisation round trips, rejection of corrupt
+ * buffers, reachability repair and argument errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,10 +10,12 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hnsw/hnsw.h"
+#include "hnsw/hnsw_int.h"
 #include "util/util.h"
 #include "vec/vec.h"
 
@@ -172,6 +174,90 @@ static uint8_t *serialize(const hs_hnsw *h, size_t *len)
     uint8_t *buf = malloc(*len);
     assert_int_equal(hs_hnsw_serialize(h, buf, *len), HS_OK);
     return buf;
+}
+
+/* Searches of one graph on a thread of its own (its own visited set): every 7th of the first n
+ * records as the query, k 10 at ef 40, into out (10 pairs per query) and cnt. */
+typedef struct vis_job {
+    fixture *f;
+    hs_pair *out;
+    size_t *cnt;
+    pthread_barrier_t *grow; /* non-NULL: search, wait for the graph to grow, search again */
+} vis_job;
+
+static void vis_pass(vis_job *j)
+{
+    for (uint32_t q = 0, i = 0; q < j->f->n; q += 7, i++)
+        j->cnt[i] = hs_hnsw_search(j->f->h, rec(j->f, q), 10, 40, NULL, j->out + i * 10, NULL);
+}
+
+static void *vis_searches(void *arg)
+{
+    vis_job *j = arg;
+    vis_pass(j);
+    if (j->grow) {
+        pthread_barrier_wait(j->grow); /* searched the small graph */
+        pthread_barrier_wait(j->grow); /* the graph grew */
+        vis_pass(j);
+    }
+    return NULL;
+}
+
+static void vis_run(vis_job *j)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, vis_searches, j), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+}
+
+/* The visited set's two forms (16-bit stamps for small graphs, bits past
+ * hnsw_visit_stamps_upto) give the same searches, also on a thread whose set changes form when
+ * the graph grows past the limit. */
+static void test_visited_set_forms(void **state)
+{
+    (void)state;
+    size_t saved = hnsw_visit_stamps_upto;
+    fixture f;
+    make_data(&f, 4000, 8, 0, 21);
+    f.n = 3000;
+    build(&f, 8, 60, 1); /* the first 3000 */
+    size_t nq = (4000 + 6) / 7;
+    hs_pair *a = calloc(nq * 10, sizeof(hs_pair)), *b = calloc(nq * 10, sizeof(hs_pair));
+    size_t *ca = calloc(nq, sizeof(size_t)), *cb = calloc(nq, sizeof(size_t));
+    vis_job ja = {&f, a, ca, NULL}, jb = {&f, b, cb, NULL};
+    vis_run(&ja); /* stamps (a fresh thread, a small graph) */
+    hnsw_visit_stamps_upto = 64;
+    vis_run(&jb); /* bits */
+    assert_memory_equal(ca, cb, nq * sizeof(size_t));
+    assert_memory_equal(a, b, nq * 10 * sizeof(hs_pair));
+    for (size_t i = 0; i < (3000 + 6) / 7; i++)
+        assert_int_equal(ca[i], 10);
+
+    /* one thread searches the 3000 with stamps; the graph grows to 4000, past the limit of
+     * 3500; the same thread searches again (its set becomes bits) */
+    hnsw_visit_stamps_upto = 3500;
+    pthread_barrier_t grow;
+    assert_int_equal(pthread_barrier_init(&grow, NULL, 2), 0);
+    ja.grow = &grow;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, vis_searches, &ja), 0);
+    pthread_barrier_wait(&grow);
+    for (uint32_t i = 3000; i < 4000; i++)
+        assert_int_equal(hs_hnsw_insert(f.h, i), HS_OK);
+    f.n = 4000;
+    pthread_barrier_wait(&grow);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_barrier_destroy(&grow);
+    hnsw_visit_stamps_upto = 64;
+    vis_run(&jb); /* bits from the start, on the grown graph */
+    assert_memory_equal(ca, cb, nq * sizeof(size_t));
+    assert_memory_equal(a, b, nq * 10 * sizeof(hs_pair));
+    hnsw_visit_stamps_upto = saved;
+    free(a);
+    free(b);
+    free(ca);
+    free(cb);
+    teardown(&f);
 }
 
 static void test_deterministic_and_round_trip(void **state)
@@ -404,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_deleted_never_returned),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_deterministic_and_round_trip),
+        cmocka_unit_test(test_visited_set_forms),
         cmocka_unit_test(test_corrupt_buffers),
         cmocka_unit_test(test_repair_reaches_everything),
         cmocka_unit_test(test_errors),
