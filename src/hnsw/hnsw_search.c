@@ -106,6 +106,9 @@ static int visit_reserve(hnsw_scratch *s, size_t need)
     if (s->visit_cap >= need)
         return HS_OK;
     size_t ncap = HS_ALIGN_UP(HS_MAX(need, s->visit_cap + s->visit_cap / 2), (size_t)64);
+    /* a set that needs no more than the limit grows to the limit, not past it into bits */
+    if (need <= hnsw_visit_stamps_upto && ncap > hnsw_visit_stamps_upto)
+        ncap = HS_MAX(HS_ALIGN_UP(need, (size_t)64), hnsw_visit_stamps_upto & ~(size_t)63);
     if (ncap > hnsw_visit_stamps_upto || (s->visit_cap > 0 && !s->ep16))
         return visit_reserve_bits(s, ncap);
     uint16_t *ne = realloc(s->ep16, ncap * sizeof(*ne));
