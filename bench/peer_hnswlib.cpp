@@ -75,6 +75,10 @@ template <typename T> double alpha_of(const T *x, size_t dim)
     return 1.0 / (1.0 - s);
 }
 
+// Distance evaluations made by this thread (the Poincare space counts them; the main thread runs
+// the single-thread passes, so their count per query is printed beside hs-bench's).
+static thread_local unsigned long poincare_evals;
+
 // The Poincare space: stores [float x[dim], padding to 8 bytes, double alpha].
 struct PoincareSpace : public hnswlib::SpaceInterface<float> {
     size_t dim, alpha_off, size;
@@ -86,6 +90,7 @@ struct PoincareSpace : public hnswlib::SpaceInterface<float> {
     static float dist(const void *a, const void *b, const void *param)
     {
         const PoincareSpace *s = static_cast<const PoincareSpace *>(param);
+        poincare_evals++;
         const float *x = static_cast<const float *>(a), *y = static_cast<const float *>(b);
         float acc = 0;
         size_t i = 0;
@@ -311,7 +316,9 @@ int main(int argc, char **argv)
                     t.join();
                 return now() - s;
             };
+            unsigned long evals0 = poincare_evals;
             pass(); /* warm-up, and the results the recall is computed from */
+            double evals_per_query = double(poincare_evals - evals0) / double(query.n);
             // recall@k against the first k ids of the ground truth
             const int32_t *gt = truth.data.data();
             size_t hits = 0, zero = 0; // zero: queries that found none of their k neighbours
@@ -339,8 +346,11 @@ int main(int argc, char **argv)
                 qps.push_back(double(done) / secs);
             }
             std::sort(qps.begin(), qps.end());
-            std::printf("ef=%zu recall=%.4f qps=%.0f threads=%zu zero_hit_queries=%zu\n", ef,
+            std::printf("ef=%zu recall=%.4f qps=%.0f threads=%zu zero_hit_queries=%zu", ef,
                         double(hits) / double(query.n * o.k), qps[1], threads, zero);
+            if (threads == 1 && o.metric == "poincare")
+                std::printf(" dists_per_query=%.0f", evals_per_query);
+            std::printf("\n");
             std::fflush(stdout);
             if (o.threads == 1)
                 break;

@@ -75,6 +75,7 @@ struct hs_hnsw {
     uint64_t ndeleted;    /* atomic */
     uint64_t upper_bytes; /* atomic */
     uint64_t over_bytes;  /* atomic */
+    uint64_t hubs;        /* atomic: nodes with an overflow block (see fill_want) */
 };
 
 static inline uint32_t *hnsw_list(const hs_hnsw *h, uint32_t slot, int level)

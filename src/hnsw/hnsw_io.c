@@ -351,6 +351,7 @@ static int load_body(hs_hnsw *h, const char *p, const hnsw_hdr *hd)
         memcpy(mem->links, ov, (size_t)(cnt - h->m0) * sizeof(uint32_t));
         *(hnsw_ovb **)hs_chunks_at(&h->over, i) = mem;
         h->over_bytes += bytes;
+        h->hubs++;
         ov += (size_t)(cnt - h->m0) * sizeof(uint32_t);
     }
     h->nodes = hd->nodes;

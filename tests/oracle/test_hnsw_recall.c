@@ -3,7 +3,9 @@
  * traversal code (full precision, int8 scalar codes, binary codes at d >= 128) on seeded data,
  * recall@10 of the graph search (re-ranked exactly when the codes are approximate) against the
  * exact top-10 must reach 0.95.  The graph is built with two threads and repaired, as the
- * database does.  A serialise/deserialise round trip must give identical results.
+ * database does.  A serialise/deserialise round trip must give identical results.  The sparse
+ * fill (hnsw_graph.c, fill_want): the ball's tree of few hubs gets a level-0 degree below m and
+ * still its neighbours; l2 keeps the top-up to m.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -155,12 +157,21 @@ static double recall_of(const oracle *o, const hs_hnsw *h, size_t ef)
     return (double)hits / (NQ * K);
 }
 
+/* Mean level-0 out-degree. */
+static double degree0(const hs_hnsw *h)
+{
+    hs_hnsw_stats st;
+    hs_hnsw_stats_get(h, &st);
+    return (double)st.level0_edges / (double)st.nodes;
+}
+
 static void run_case(const oracle_case *c)
 {
     oracle o;
     oracle_build(&o, c);
     double r = recall_of(&o, o.h, c->ef);
-    print_message("%-22s n=%zu dim=%zu ef=%zu recall@10=%.4f\n", c->name, c->n, c->dim, c->ef, r);
+    print_message("%-22s n=%zu dim=%zu ef=%zu recall@10=%.4f degree0=%.1f\n", c->name, c->n,
+                  c->dim, c->ef, r, degree0(o.h));
     assert_true(r >= 0.95);
     oracle_free(&o);
 }
@@ -206,6 +217,35 @@ static void test_poincare_sq8(void **s)
     run_case(&(oracle_case){"poincare scalar", HS_METRIC_POINCARE, HS_CODE_SQ8, 20000, 16, 400});
 }
 
+/* The ball's tree (few hubs): the graph stays published, so new nodes are topped up to 2
+ * level-0 neighbours instead of m (16).  The mean degree falls below m (it was 18-19 with the
+ * top-up), nothing is unreachable before the repair, and recall@10 stays at 0.99 from ef=10.
+ * l2 data keeps a mean degree of at least m. */
+static void test_sparse_fill(void **s)
+{
+    (void)s;
+    oracle_case c = {"poincare tree", HS_METRIC_POINCARE, HS_CODE_F64, 20000, 16, 10};
+    oracle o;
+    oracle_build(&o, &c);
+    hs_hnsw_stats st;
+    hs_hnsw_stats_get(o.h, &st);
+    double r = recall_of(&o, o.h, 10), deg = degree0(o.h);
+    print_message("poincare tree: recall@10 ef=10 %.4f degree0 %.1f hubs %llu\n", r, deg,
+                  (unsigned long long)st.hubs);
+    assert_false(hs_hnsw_engaged(o.h));
+    assert_true(st.hubs * 1000 <= st.nodes);
+    assert_true(deg < 14.0);
+    assert_true(r >= 0.99);
+    oracle_free(&o);
+
+    oracle_case l2 = {"l2 mixture", HS_METRIC_L2, HS_CODE_F32, 20000, 32, 64};
+    oracle_build(&o, &l2);
+    deg = degree0(o.h);
+    print_message("l2 mixture: degree0 %.1f\n", deg);
+    assert_true(deg >= 16.0);
+    oracle_free(&o);
+}
+
 /* A deserialised copy answers every query exactly like the original. */
 static void test_round_trip(void **s)
 {
@@ -244,7 +284,7 @@ int main(void)
         cmocka_unit_test(test_cosine),      cmocka_unit_test(test_cosine_sq8),
         cmocka_unit_test(test_cosine_binary), cmocka_unit_test(test_poincare),
         cmocka_unit_test(test_poincare_f32), cmocka_unit_test(test_poincare_sq8),
-        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_sparse_fill),
     };
     return cmocka_run_group_tests_name("hnsw oracle", tests, NULL, NULL);
 }
