@@ -66,14 +66,27 @@ static bool repair_node(repair_ctx *c, hnsw_scratch *s, hs_pair *w, size_t ef, u
     const void *q = hnsw_rec(h, u);
     hs_pair cur = {h->space->dist(h->space, q, hnsw_rec(h, entry)), entry};
     hnsw_recs own = hnsw_own(h);
+    hs_pair from_entry = cur;
     cur = hnsw_descend(h, s, &own, q, cur, top, 0);
-    long n = hnsw_search_layer(h, s, &own, q, &cur, 1, ef, 0, false, NULL, w);
-    for (long i = 0; i < n; i++) {
-        uint32_t r = w[i].id;
-        if (r == u || r >= c->n || !bit_get(c->reach, r))
-            continue;
-        if (hnsw_link_to(h, r, u))
-            return true;
+    for (int pass = 0; pass < 2; pass++) {
+        /* second pass: every node the first found was unreachable.  The descent had led into
+         * the group itself, which the upper layers reach where level 0 does not (a group cut
+         * off at level 0 keeps growing that way: new nodes near it are found through the
+         * upper layers and link into it).  A level-0 search from the entry point walks
+         * reachable nodes only, so its results can link the group. */
+        long n = hnsw_search_layer(h, s, &own, q, pass ? &from_entry : &cur, 1, ef, 0, false,
+                                   NULL, w);
+        bool any = false;
+        for (long i = 0; i < n; i++) {
+            uint32_t r = w[i].id;
+            if (r == u || r >= c->n || !bit_get(c->reach, r))
+                continue;
+            any = true;
+            if (hnsw_link_to(h, r, u))
+                return true;
+        }
+        if (any)
+            return false;
     }
     return false;
 }

@@ -1,7 +1,8 @@
 /*
  * test_hnsw.c: behaviour of the HNSW index on small data: self-retrieval, delete marks, filters,
  * determinism, the visited set's two forms, serialisation round trips, rejection of corrupt
- * buffers, reachability repair and argument errors.
+ * buffers, reachability repair (also of a group the upper layers still reach) and argument
+ * errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -370,6 +371,51 @@ static void test_repair_reaches_everything(void **state)
     teardown(&f);
 }
 
+/* A group cut off at level 0 but reached through the upper layers (as a region of the 2-thread
+ * taxonomy 1M build was: 222,235 points, new nodes near it found through the upper layers and
+ * linking into it): the repair's search for one of its points descends into the group and finds
+ * only unreachable nodes; the level-0 search from the entry point then links it.  Two clusters,
+ * every level-0 link from the entry's cluster into the other one removed. */
+static void test_repair_group_reached_from_above(void **state)
+{
+    (void)state;
+    fixture f;
+    make_data(&f, 4000, 8, 2, 11);
+    build(&f, 8, 64, 1);
+    hs_hnsw_stats st;
+    hs_hnsw_stats_get(f.h, &st);
+    uint32_t side = st.entry % 2; /* make_data puts point i in cluster i % 2 */
+    for (uint32_t u = 0; u < f.n; u++) {
+        if (u % 2 != side)
+            continue;
+        hnsw_view v = hnsw_view_of(f.h, u, 0);
+        uint32_t cnt = view_count(&v), w = 0;
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t id = view_get(&v, i);
+            if (id % 2 != side)
+                continue;
+            if (w < v.nin)
+                v.list[1 + w] = id;
+            else
+                (*v.ovp)->links[w - v.nin] = id;
+            w++;
+        }
+        __atomic_store_n(&v.list[0], w, __ATOMIC_RELEASE);
+    }
+    uint64_t before = hs_hnsw_count_unreachable(f.h), left = 99;
+    /* the upper layers still lead into the other cluster */
+    hs_pair out[1];
+    assert_int_equal(hs_hnsw_search(f.h, rec(&f, side ^ 1u), 1, 64, NULL, out, NULL), 1);
+    assert_true(out[0].dist == 0.0f);
+    size_t added = hs_hnsw_repair(f.h, 8, &left);
+    print_message("cut off at level 0: %llu, links added %zu, left %llu\n",
+                  (unsigned long long)before, added, (unsigned long long)left);
+    assert_int_equal(before, f.n / 2);
+    assert_int_equal(left, 0);
+    assert_int_equal(hs_hnsw_count_unreachable(f.h), 0);
+    teardown(&f);
+}
+
 /* A table of small chunks that grows past the size where chunks come in groups from huge-page
  * mappings (util/chunks.c): every record stays zeroed until written, distinct, and addressable. */
 static void test_chunk_groups(void **state)
@@ -493,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_visited_set_forms),
         cmocka_unit_test(test_corrupt_buffers),
         cmocka_unit_test(test_repair_reaches_everything),
+        cmocka_unit_test(test_repair_group_reached_from_above),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_chunk_groups),
         cmocka_unit_test(test_replaced_duplicates_stay_found),
